@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // End-to-end suites start servers and child processes; two workers match the 2-core CI machines.
+    maxWorkers: 2,
+    allowOnly: false,
+  },
+});
