@@ -1,0 +1,137 @@
+/**
+ * `npm run device -- --devices 20 --records 50`: a simulated fleet against a running `npm start`.
+ * Finds the backend through $DATA_DIR/runtime.json (or MQTT_URL / API_URL), provisions its devices with the
+ * operator token in $DATA_DIR/operator.token, and exits 0 once every record is acknowledged.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startFleet } from './fleet.js';
+
+const HELP = `usage: npm run device -- [options]
+
+  --devices N        simulated devices (default 1)
+  --records N        new records per device (default 10)
+  --rate R           records per second per device, 0 = as fast as acks allow (default 50)
+  --packet-size B    plaintext bytes per record; above ~128 KiB a record is uploaded (default 1024)
+  --seed S           seed for device ids, keys and readings (default 1)
+  --prefix P         device id prefix (default sim)
+  --max-in-flight N  unacknowledged records per device (default 100, the AWS IoT limit)
+  --timeout S        give up after S seconds (default 120)
+  --state-dir DIR    outbox location (default $DATA_DIR/device-stub)
+  --mqtt URL         broker (default from $DATA_DIR/runtime.json, else mqtt://127.0.0.1:$MQTT_PORT)
+  --api URL          operator API (default from $DATA_DIR/runtime.json, else http://127.0.0.1:$HTTP_PORT)
+  --token-file F     operator token (default $DATA_DIR/operator.token; or set OPERATOR_TOKEN)
+  --json             print the summary as JSON`;
+
+function fail(msg: string): never {
+  process.stderr.write(`device-stub: ${msg}\n`);
+  process.exit(2);
+}
+
+function int(v: string | undefined, name: string, dflt: number, min = 0): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min)
+    fail(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      devices: { type: 'string' },
+      records: { type: 'string' },
+      rate: { type: 'string' },
+      'packet-size': { type: 'string' },
+      seed: { type: 'string' },
+      prefix: { type: 'string' },
+      'max-in-flight': { type: 'string' },
+      timeout: { type: 'string' },
+      'state-dir': { type: 'string' },
+      mqtt: { type: 'string' },
+      api: { type: 'string' },
+      'token-file': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  const dataDir = resolve(process.env.DATA_DIR ?? './data');
+  let runtime: { mqttPort?: number; httpPort?: number; baseUrl?: string } = {};
+  try {
+    runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as typeof runtime;
+  } catch {
+    // Not running from the same DATA_DIR; fall back to ports from the environment.
+  }
+  const mqttUrl =
+    values.mqtt ??
+    process.env.MQTT_URL ??
+    `mqtt://127.0.0.1:${runtime.mqttPort ?? process.env.MQTT_PORT ?? 1883}`;
+  const apiUrl = (
+    values.api ??
+    process.env.API_URL ??
+    runtime.baseUrl ??
+    `http://127.0.0.1:${process.env.HTTP_PORT ?? 8080}`
+  ).replace(/\/$/, '');
+  let token = process.env.OPERATOR_TOKEN;
+  if (!token) {
+    const tokenFile = values['token-file'] ?? join(dataDir, 'operator.token');
+    try {
+      token = readFileSync(tokenFile, 'utf8').trim();
+    } catch {
+      fail(
+        `no operator token: ${tokenFile} is not readable (is \`npm start\` running with the same DATA_DIR?), and OPERATOR_TOKEN is unset`,
+      );
+    }
+  }
+
+  const fleet = startFleet({
+    devices: int(values.devices, 'devices', 1, 1),
+    records: int(values.records, 'records', 10),
+    ratePerSecond: int(values.rate, 'rate', 50),
+    packetBytes: int(values['packet-size'], 'packet-size', 1024, 16),
+    seed: int(values.seed, 'seed', 1),
+    prefix: values.prefix ?? 'sim',
+    mqttUrl,
+    apiUrl,
+    operatorToken: token,
+    stateDir: resolve(values['state-dir'] ?? join(dataDir, 'device-stub')),
+    maxInFlight: int(values['max-in-flight'], 'max-in-flight', 100, 1),
+    ackTimeoutMs: 10_000,
+    timeoutMs: int(values.timeout, 'timeout', 120, 1) * 1000,
+  });
+  process.on('SIGINT', () => fleet.stop());
+  process.on('SIGTERM', () => fleet.stop());
+
+  let r: Awaited<typeof fleet.result>;
+  try {
+    r = await fleet.result;
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  } else {
+    const secs = r.elapsedMs / 1000;
+    const errors = [
+      ...new Set(r.devices.flatMap((d) => (d.error ? [`${d.error.code}: ${d.error.message}`] : []))),
+    ];
+    process.stdout.write(
+      `device-stub: ${r.devices.length} devices, ${r.acked}/${r.created} records acknowledged ` +
+        `(${r.stored} stored, ${r.duplicate} duplicate, ${r.rejected} rejected) in ${secs.toFixed(2)} s, ` +
+        `${(r.acked / Math.max(secs, 0.001)).toFixed(0)} rec/s; outbox ${r.outboxLeft === 0 ? 'empty' : `holds ${r.outboxLeft}`}` +
+        `${errors.length ? `; ${errors.join('; ')}` : ''}\n`,
+    );
+    for (const d of r.devices)
+      for (const x of d.rejected)
+        process.stderr.write(`  rejected ${x.deviceId}.${x.seq}: ${x.code}: ${x.reason}\n`);
+  }
+  process.exit(r.ok ? 0 : 1);
+}
+
+main().catch((e: unknown) => fail((e as Error).stack ?? String(e)));

@@ -1,0 +1,137 @@
+/**
+ * A fleet of simulated devices sharing one outbox file. Device ids are `<prefix>-<seed>-<n>` so the same seed
+ * gives the same devices, keys and readings, and a second run continues their sequences.
+ */
+import { join } from 'node:path';
+import { ZERO_HASH } from '../lib/core/envelope.js';
+import { type DeviceResult, SimulatedDevice } from './device.js';
+import { Outbox } from './outbox.js';
+import { provision } from './provisioning.js';
+import { simulatedMasterKey } from './readings.js';
+
+export interface FleetOptions {
+  devices: number;
+  records: number;
+  ratePerSecond: number;
+  packetBytes: number;
+  seed: number;
+  prefix: string;
+  mqttUrl: string;
+  apiUrl: string;
+  operatorToken: string;
+  stateDir: string;
+  maxInFlight: number;
+  ackTimeoutMs: number;
+  timeoutMs: number;
+  publishAsDeviceId?: string;
+  /** Use these ids instead of prefix-seed-n (tests). */
+  deviceIds?: string[];
+}
+
+export interface FleetResult {
+  devices: DeviceResult[];
+  created: number;
+  stored: number;
+  duplicate: number;
+  rejected: number;
+  acked: number;
+  outboxLeft: number;
+  elapsedMs: number;
+  ok: boolean;
+}
+
+export function fleetDeviceIds(o: Pick<FleetOptions, 'devices' | 'seed' | 'prefix'>): string[] {
+  return Array.from(
+    { length: o.devices },
+    (_, i) => `${o.prefix}-${o.seed}-${String(i + 1).padStart(4, '0')}`,
+  );
+}
+
+export interface RunningFleet {
+  result: Promise<FleetResult>;
+  stop(): void;
+}
+
+export function startFleet(o: FleetOptions): RunningFleet {
+  const outbox = new Outbox(join(o.stateDir, 'outbox.sqlite'));
+  const devices: SimulatedDevice[] = [];
+  let stopped = false;
+  const started = Date.now();
+
+  const result = (async (): Promise<FleetResult> => {
+    const ids = o.deviceIds ?? fleetDeviceIds(o);
+    const passwords = new Map<string, string>();
+    // Provision a few at a time: it is an HTTP call plus a key wrap each.
+    for (let i = 0; i < ids.length; i += 16) {
+      await Promise.all(
+        ids.slice(i, i + 16).map(async (deviceId) => {
+          let state = outbox.getDevice(deviceId);
+          if (!state) {
+            outbox.createDevice({
+              deviceId,
+              masterKey: simulatedMasterKey(o.seed, deviceId),
+              password: null,
+              nextSeq: 0,
+              prevHash: ZERO_HASH,
+            });
+            state = outbox.getDevice(deviceId);
+          }
+          if (!state) throw new Error(`cannot create state for ${deviceId}`);
+          if (!state.password) {
+            const password = await provision(o.apiUrl, o.operatorToken, deviceId, state.masterKey);
+            outbox.setPassword(deviceId, password);
+            state.password = password;
+          }
+          passwords.set(deviceId, state.password);
+        }),
+      );
+    }
+    if (stopped) throw new Error('stopped during provisioning');
+    for (const deviceId of ids) {
+      devices.push(
+        new SimulatedDevice({
+          deviceId,
+          password: passwords.get(deviceId) as string,
+          outbox,
+          mqttUrl: o.mqttUrl,
+          records: o.records,
+          ratePerSecond: o.ratePerSecond,
+          packetBytes: o.packetBytes,
+          seed: o.seed,
+          maxInFlight: o.maxInFlight,
+          ackTimeoutMs: o.ackTimeoutMs,
+          ...(o.publishAsDeviceId === undefined ? {} : { publishAsDeviceId: o.publishAsDeviceId }),
+        }),
+      );
+    }
+    const timer = setTimeout(() => {
+      for (const d of devices)
+        d.stop('timeout', `not every record was acknowledged within ${o.timeoutMs} ms`);
+    }, o.timeoutMs);
+    const results = await Promise.all(devices.map((d) => d.run()));
+    clearTimeout(timer);
+    const sum = (f: (r: DeviceResult) => number) => results.reduce((a, r) => a + f(r), 0);
+    const outboxLeft = outbox.countPending();
+    outbox.close();
+    const rejected = sum((r) => r.rejected.length);
+    return {
+      devices: results,
+      created: sum((r) => r.created),
+      stored: sum((r) => r.stored),
+      duplicate: sum((r) => r.duplicate),
+      rejected,
+      acked: sum((r) => r.stored + r.duplicate),
+      outboxLeft,
+      elapsedMs: Date.now() - started,
+      ok: outboxLeft === 0 && rejected === 0 && results.every((r) => !r.error),
+    };
+  })();
+
+  return {
+    result,
+    stop: () => {
+      stopped = true;
+      for (const d of devices) d.stop();
+    },
+  };
+}

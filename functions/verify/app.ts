@@ -1,0 +1,258 @@
+/**
+ * The operator and auditor HTTP API (docs/api.md). Routes are thin: validate with zod, call one use case in
+ * lib/, map the result; every error becomes `{ "error": { "code", "message" } }` in `onError`. The app speaks
+ * Web-standard Request/Response, so the embedded runtime serves it with @hono/node-server and Lambda with
+ * hono/aws-lambda.
+ */
+import { type Context, Hono } from 'hono';
+import { z } from 'zod';
+import { isDeviceId } from '../../lib/core/device-id.js';
+import { isNotaryError, NotaryError, type NotaryErrorCode } from '../../lib/core/errors.js';
+import {
+  type ProvisionDeps,
+  provisionDevice,
+  rotateDeviceCredentials,
+} from '../../lib/devices/provision-device.js';
+import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
+import { describeZod } from '../../lib/ingest/device-message.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Chain, IndexStore, KeyVault, ObjectStore } from '../../lib/ports.js';
+import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
+import {
+  buildProofBundle,
+  getRecordEntry,
+  type VerifyDeps,
+  verifyRecord,
+} from '../../lib/verify/record-proof.js';
+
+export interface ApiDeps {
+  index: IndexStore;
+  objects: ObjectStore;
+  vault: KeyVault;
+  chains: ReadonlyMap<string, Chain>;
+  clock: () => number;
+  log: Logger;
+  requiredConfirmations: (chainId: string) => number;
+  /** Who is calling, from the Authorization header; undefined means not an operator. */
+  authenticateOperator: (authorization: string | undefined) => Promise<string | undefined>;
+  /** Pending records above which health reports a backlog. */
+  backlogThreshold: number;
+  version: string;
+}
+
+const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> = {
+  'bad-request': 400,
+  unauthorized: 401,
+  'not-found': 404,
+  'record-not-found': 404,
+  'device-not-found': 404,
+  'batch-not-found': 404,
+  'device-exists': 409,
+  'payload-too-large': 413,
+  backlog: 503,
+  'storage-unavailable': 503,
+  'chain-unavailable': 503,
+  internal: 500,
+};
+
+type Env = { Variables: { actor: string } };
+
+const TimeParam = z.union([
+  z
+    .string()
+    .regex(/^\d{1,16}$/)
+    .transform(Number),
+  z
+    .string()
+    .refine((s) => !Number.isNaN(Date.parse(s)), 'must be ms since epoch or an ISO 8601 time')
+    .transform((s) => Date.parse(s)),
+]);
+const RecordsQuery = z.strictObject({
+  from: TimeParam.optional(),
+  to: TimeParam.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(512).optional(),
+});
+const GapsQuery = z.strictObject({
+  fromSeq: z.coerce.number().int().nonnegative().optional(),
+  toSeq: z.coerce.number().int().nonnegative().optional(),
+});
+const PageQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(512).optional(),
+  deviceId: z.string().optional(),
+});
+const ProvisionBody = z.strictObject({ deviceId: z.string(), masterKey: z.string() });
+const KeyReleaseBody = z.strictObject({ reason: z.string().min(3).max(500) });
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new NotaryError('bad-request', describeZod(r.error));
+  return r.data;
+}
+
+async function jsonBody(c: Context): Promise<unknown> {
+  try {
+    return await c.req.json();
+  } catch {
+    throw new NotaryError('bad-request', 'body is not JSON');
+  }
+}
+
+function deviceParam(c: Context): string {
+  const id = c.req.param('deviceId') ?? '';
+  if (!isDeviceId(id))
+    throw new NotaryError('bad-request', 'deviceId must be 1-64 characters of [A-Za-z0-9_-]');
+  return id;
+}
+
+export function createApiApp(deps: ApiDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const verifyDeps: VerifyDeps = deps;
+  const provisionDeps: ProvisionDeps = { devices: deps.index, vault: deps.vault, clock: deps.clock };
+
+  app.onError((err, c) => {
+    if (isNotaryError(err)) {
+      if (err.code === 'backlog') c.header('Retry-After', '30');
+      return c.json(
+        { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } },
+        STATUS[err.code],
+      );
+    }
+    deps.log.error('unhandled error in API', { path: c.req.path, err });
+    return c.json({ error: { code: 'internal', message: 'internal error; see the server log' } }, 500);
+  });
+  app.notFound((c) =>
+    c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404),
+  );
+
+  app.get('/v1/health', async (c) => {
+    const pending = await deps.index.countPending();
+    const backlog = pending > deps.backlogThreshold;
+    if (backlog) c.header('Retry-After', '30');
+    return c.json(
+      {
+        status: backlog ? 'backlog' : 'ok',
+        version: deps.version,
+        pendingRecords: pending,
+        chains: [...deps.chains.keys()],
+      },
+      backlog ? 503 : 200,
+    );
+  });
+
+  // Everything below needs an operator credential.
+  app.use('/v1/*', async (c, next) => {
+    const actor = await deps.authenticateOperator(c.req.header('authorization'));
+    if (!actor) {
+      deps.log.warn('operator call refused', { path: c.req.path, reason: 'missing or wrong bearer token' });
+      c.header('WWW-Authenticate', 'Bearer realm="iot-notary"');
+      throw new NotaryError(
+        'unauthorized',
+        'an operator bearer token is required (Authorization: Bearer <token>)',
+      );
+    }
+    c.set('actor', actor);
+    await next();
+  });
+
+  app.post('/v1/devices', async (c) => {
+    const body = parse(ProvisionBody, await jsonBody(c));
+    const out = await provisionDevice(provisionDeps, { ...body, actor: c.get('actor') });
+    deps.log.info('device provisioned', { deviceId: out.deviceId, actor: c.get('actor') });
+    return c.json(out, 201);
+  });
+
+  app.post('/v1/devices/:deviceId/credentials', async (c) => {
+    const out = await rotateDeviceCredentials(provisionDeps, {
+      deviceId: deviceParam(c),
+      actor: c.get('actor'),
+    });
+    deps.log.info('device credentials rotated', { deviceId: out.deviceId, actor: c.get('actor') });
+    return c.json(out);
+  });
+
+  app.get('/v1/devices/:deviceId/records', async (c) => {
+    const deviceId = deviceParam(c);
+    const q = parse(RecordsQuery, c.req.query());
+    const page = await deps.index.listByTime(deviceId, {
+      from: q.from ?? 0,
+      to: q.to ?? Number.MAX_SAFE_INTEGER,
+      limit: q.limit,
+      ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
+    });
+    return c.json(page);
+  });
+
+  app.get('/v1/devices/:deviceId/gaps', async (c) => {
+    const q = parse(GapsQuery, c.req.query());
+    return c.json(await findDeviceGaps(deps, deviceParam(c), q));
+  });
+
+  app.get('/v1/records/:recordId', async (c) =>
+    c.json(await getRecordEntry(deps.index, c.req.param('recordId'))),
+  );
+
+  app.get('/v1/records/:recordId/verify', async (c) =>
+    c.json(await verifyRecord(verifyDeps, c.req.param('recordId'))),
+  );
+
+  app.get('/v1/records/:recordId/proof', async (c) => {
+    const bundle = await buildProofBundle(verifyDeps, c.req.param('recordId'));
+    c.header('Content-Disposition', `attachment; filename="${bundle.record.recordId}.proof.json"`);
+    return c.json(bundle);
+  });
+
+  app.get('/v1/records/:recordId/object', async (c) => {
+    const rec = await getRecordEntry(deps.index, c.req.param('recordId'));
+    const bytes = await deps.objects.get(rec.objectKey);
+    if (!bytes) throw new NotaryError('not-found', `the object store has nothing at ${rec.objectKey}`);
+    return c.body(bytes.slice().buffer, 200, { 'content-type': 'application/octet-stream' });
+  });
+
+  app.post('/v1/records/:recordId/key-release', async (c) => {
+    const body = parse(KeyReleaseBody, await jsonBody(c));
+    const out = await releaseRecordKey(deps, {
+      recordId: c.req.param('recordId'),
+      actor: c.get('actor'),
+      reason: body.reason,
+    });
+    // The key is in the response by design; the log gets the audit id only.
+    deps.log.info('record key released', {
+      recordId: out.recordId,
+      actor: c.get('actor'),
+      auditId: out.auditId,
+    });
+    return c.json(out);
+  });
+
+  app.get('/v1/batches/:batchId', async (c) => {
+    const batch = await deps.index.getBatch(c.req.param('batchId'));
+    if (!batch) throw new NotaryError('batch-not-found', `no batch ${c.req.param('batchId')}`);
+    return c.json(batch);
+  });
+
+  app.get('/v1/chains', async (c) =>
+    c.json({ items: await Promise.all([...deps.chains.values()].map((ch) => ch.describe())) }),
+  );
+
+  app.get('/v1/dead-letters', async (c) => {
+    const q = parse(PageQuery, c.req.query());
+    return c.json(
+      await deps.index.listDeadLetters({
+        limit: q.limit,
+        ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
+        ...(q.deviceId === undefined ? {} : { deviceId: q.deviceId }),
+      }),
+    );
+  });
+
+  app.get('/v1/audit', async (c) => {
+    const q = parse(PageQuery.omit({ deviceId: true }), c.req.query());
+    return c.json(
+      await deps.index.listAudit({ limit: q.limit, ...(q.cursor === undefined ? {} : { cursor: q.cursor }) }),
+    );
+  });
+
+  return app;
+}

@@ -1,0 +1,498 @@
+/**
+ * Record index, anchor queue, batches, devices, dead letters and audit log in one SQLite file (node:sqlite).
+ *
+ * WAL with synchronous=FULL: a commit is on disk when it returns. Record puts are group-committed: every put
+ * that arrives in the same turn of the event loop shares one transaction and one fsync, which is what lets
+ * ingest keep up with the broker while acknowledging only durable records.
+ *
+ * The queries mirror what the DynamoDB adapter can do with keys and indexes (see lib/ports.ts): no scans.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type {
+  AnchorRef,
+  AuditEvent,
+  BatchEntry,
+  BatchState,
+  DeadLetter,
+  DeviceEntry,
+  IndexStore,
+  Page,
+  PutRecordResult,
+  RecordEntry,
+} from '../../ports.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS records (
+  device_id TEXT NOT NULL, seq INTEGER NOT NULL, record_id TEXT NOT NULL, timestamp INTEGER NOT NULL,
+  received_at INTEGER NOT NULL, record_hash TEXT NOT NULL, prev_hash TEXT NOT NULL, ct_hash TEXT NOT NULL,
+  ct_len INTEGER NOT NULL, env_size INTEGER NOT NULL, header TEXT NOT NULL, object_key TEXT NOT NULL,
+  via TEXT NOT NULL, batch_id TEXT, leaf_index INTEGER,
+  PRIMARY KEY (device_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_by_time ON records (device_id, timestamp, seq);
+CREATE INDEX IF NOT EXISTS records_pending ON records (received_at, device_id, seq) WHERE batch_id IS NULL;
+CREATE TABLE IF NOT EXISTS batches (
+  batch_id TEXT PRIMARY KEY, root TEXT NOT NULL, size INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  state TEXT NOT NULL, tree_key TEXT NOT NULL, anchors TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_unanchored ON batches (created_at) WHERE state <> 'anchored';
+CREATE TABLE IF NOT EXISTS devices (
+  device_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL,
+  credential_hash TEXT NOT NULL, wrapped_master_key TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id TEXT PRIMARY KEY, at INTEGER NOT NULL, source TEXT NOT NULL, code TEXT NOT NULL, reason TEXT NOT NULL,
+  device_id TEXT, topic TEXT, client_id TEXT, seq INTEGER, payload_size INTEGER NOT NULL,
+  payload_sha256 TEXT NOT NULL, payload TEXT NOT NULL, truncated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (at, id);
+CREATE INDEX IF NOT EXISTS dead_letters_by_device ON dead_letters (device_id, at, id);
+CREATE TABLE IF NOT EXISTS audit (
+  id TEXT PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
+  reason TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at, id);
+`;
+
+type Row = Record<string, unknown>;
+
+const str = (r: Row, k: string): string => {
+  const v = r[k];
+  if (typeof v !== 'string') throw new TypeError(`column ${k} is not text`);
+  return v;
+};
+const num = (r: Row, k: string): number => {
+  const v = r[k];
+  if (typeof v !== 'number') throw new TypeError(`column ${k} is not a number`);
+  return v;
+};
+const optStr = (r: Row, k: string): string | undefined =>
+  typeof r[k] === 'string' ? (r[k] as string) : undefined;
+const optNum = (r: Row, k: string): number | undefined =>
+  typeof r[k] === 'number' ? (r[k] as number) : undefined;
+
+function toRecord(r: Row): RecordEntry {
+  const batchId = optStr(r, 'batch_id');
+  const leafIndex = optNum(r, 'leaf_index');
+  return {
+    recordId: str(r, 'record_id'),
+    deviceId: str(r, 'device_id'),
+    seq: num(r, 'seq'),
+    timestamp: num(r, 'timestamp'),
+    receivedAt: num(r, 'received_at'),
+    recordHash: str(r, 'record_hash'),
+    prevHash: str(r, 'prev_hash'),
+    ciphertextHash: str(r, 'ct_hash'),
+    ciphertextLength: num(r, 'ct_len'),
+    envelopeSize: num(r, 'env_size'),
+    header: str(r, 'header'),
+    objectKey: str(r, 'object_key'),
+    via: str(r, 'via') === 'upload' ? 'upload' : 'inline',
+    ...(batchId !== undefined && leafIndex !== undefined ? { batch: { batchId, leafIndex } } : {}),
+  };
+}
+
+function toBatch(r: Row): BatchEntry {
+  return {
+    batchId: str(r, 'batch_id'),
+    root: str(r, 'root'),
+    size: num(r, 'size'),
+    createdAt: num(r, 'created_at'),
+    state: str(r, 'state') === 'anchored' ? 'anchored' : 'built',
+    treeKey: str(r, 'tree_key'),
+    anchors: JSON.parse(str(r, 'anchors')) as AnchorRef[],
+  };
+}
+
+function toDevice(r: Row): DeviceEntry {
+  return {
+    deviceId: str(r, 'device_id'),
+    createdAt: num(r, 'created_at'),
+    status: str(r, 'status') === 'disabled' ? 'disabled' : 'active',
+    credentialHash: str(r, 'credential_hash'),
+    wrappedMasterKey: str(r, 'wrapped_master_key'),
+  };
+}
+
+function toDeadLetter(r: Row): DeadLetter {
+  const d: DeadLetter = {
+    id: str(r, 'id'),
+    at: num(r, 'at'),
+    source: str(r, 'source') as DeadLetter['source'],
+    code: str(r, 'code'),
+    reason: str(r, 'reason'),
+    payloadSize: num(r, 'payload_size'),
+    payloadSha256: str(r, 'payload_sha256'),
+    payload: str(r, 'payload'),
+    truncated: num(r, 'truncated') === 1,
+  };
+  const deviceId = optStr(r, 'device_id');
+  const topic = optStr(r, 'topic');
+  const clientId = optStr(r, 'client_id');
+  const seq = optNum(r, 'seq');
+  if (deviceId !== undefined) d.deviceId = deviceId;
+  if (topic !== undefined) d.topic = topic;
+  if (clientId !== undefined) d.clientId = clientId;
+  if (seq !== undefined) d.seq = seq;
+  return d;
+}
+
+function toAudit(r: Row): AuditEvent {
+  const e: AuditEvent = {
+    id: str(r, 'id'),
+    at: num(r, 'at'),
+    actor: str(r, 'actor'),
+    action: str(r, 'action') as AuditEvent['action'],
+    target: str(r, 'target'),
+  };
+  const reason = optStr(r, 'reason');
+  if (reason !== undefined) e.reason = reason;
+  return e;
+}
+
+/** Cursors are the last row's sort key, opaque to callers. */
+const encodeCursor = (v: unknown[]): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+function decodeCursor(c: string | undefined): unknown[] | undefined {
+  if (c === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
+    return Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface PendingPut {
+  entry: RecordEntry;
+  resolve: (r: PutRecordResult) => void;
+  reject: (e: unknown) => void;
+}
+
+export class SqliteIndexStore implements IndexStore {
+  private readonly db: DatabaseSync;
+  private readonly stmts: Record<string, StatementSync>;
+  private queue: PendingPut[] = [];
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new DatabaseSync(path);
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+    this.db.exec(SCHEMA);
+    const p = (sql: string) => this.db.prepare(sql);
+    this.stmts = {
+      insertRecord:
+        p(`INSERT INTO records (device_id, seq, record_id, timestamp, received_at, record_hash, prev_hash,
+        ct_hash, ct_len, env_size, header, object_key, via, batch_id, leaf_index)
+        VALUES (:device_id, :seq, :record_id, :timestamp, :received_at, :record_hash, :prev_hash, :ct_hash, :ct_len,
+        :env_size, :header, :object_key, :via, :batch_id, :leaf_index) ON CONFLICT DO NOTHING`),
+      getRecord: p('SELECT * FROM records WHERE device_id = ? AND seq = ?'),
+      listByTime: p(`SELECT * FROM records WHERE device_id = :d AND timestamp >= :from AND timestamp < :to
+        AND (timestamp > :ct OR (timestamp = :ct AND seq > :cs)) ORDER BY timestamp, seq LIMIT :limit`),
+      listBySeq: p(
+        'SELECT * FROM records WHERE device_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
+      ),
+      maxSeq: p('SELECT MAX(seq) AS m FROM records WHERE device_id = ?'),
+      listPending: p(
+        'SELECT * FROM records WHERE batch_id IS NULL ORDER BY received_at, device_id, seq LIMIT ?',
+      ),
+      countPending: p('SELECT COUNT(*) AS n FROM records WHERE batch_id IS NULL'),
+      assign: p(
+        'UPDATE records SET batch_id = ?, leaf_index = ? WHERE device_id = ? AND seq = ? AND (batch_id IS NULL OR batch_id = ?)',
+      ),
+      insertBatch: p(`INSERT INTO batches (batch_id, root, size, created_at, state, tree_key, anchors)
+        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+      getBatch: p('SELECT * FROM batches WHERE batch_id = ?'),
+      updateBatch: p('UPDATE batches SET state = ?, anchors = ? WHERE batch_id = ?'),
+      unanchored: p("SELECT * FROM batches WHERE state <> 'anchored' ORDER BY created_at"),
+      listBatches: p('SELECT * FROM batches WHERE batch_id < ? ORDER BY batch_id DESC LIMIT ?'),
+      insertDevice:
+        p(`INSERT INTO devices (device_id, created_at, status, credential_hash, wrapped_master_key)
+        VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+      getDevice: p('SELECT * FROM devices WHERE device_id = ?'),
+      setCredential: p('UPDATE devices SET credential_hash = ? WHERE device_id = ?'),
+      listDevices: p('SELECT * FROM devices WHERE device_id > ? ORDER BY device_id LIMIT ?'),
+      insertDead: p(`INSERT INTO dead_letters (id, at, source, code, reason, device_id, topic, client_id, seq,
+        payload_size, payload_sha256, payload, truncated) VALUES (:id, :at, :source, :code, :reason, :device_id,
+        :topic, :client_id, :seq, :payload_size, :payload_sha256, :payload, :truncated) ON CONFLICT DO NOTHING`),
+      listDead: p(
+        `SELECT * FROM dead_letters WHERE (at < :at OR (at = :at AND id < :id)) ORDER BY at DESC, id DESC LIMIT :limit`,
+      ),
+      listDeadByDevice:
+        p(`SELECT * FROM dead_letters WHERE device_id = :d AND (at < :at OR (at = :at AND id < :id))
+        ORDER BY at DESC, id DESC LIMIT :limit`),
+      insertAudit: p('INSERT INTO audit (id, at, actor, action, target, reason) VALUES (?, ?, ?, ?, ?, ?)'),
+      listAudit: p(
+        'SELECT * FROM audit WHERE (at < :at OR (at = :at AND id < :id)) ORDER BY at DESC, id DESC LIMIT :limit',
+      ),
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------- records
+
+  putRecord(entry: RecordEntry): Promise<PutRecordResult> {
+    if (this.closed) return Promise.reject(new Error('index store is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const results: PutRecordResult[] = [];
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      for (const { entry } of batch) results.push(this.putOne(entry));
+      this.db.exec('COMMIT');
+    } catch (e) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      for (const p of batch) p.reject(e);
+      return;
+    }
+    batch.forEach((p, i) => p.resolve(results[i] as PutRecordResult));
+  }
+
+  private putOne(e: RecordEntry): PutRecordResult {
+    const r = this.stmt('insertRecord').run({
+      device_id: e.deviceId,
+      seq: e.seq,
+      record_id: e.recordId,
+      timestamp: e.timestamp,
+      received_at: e.receivedAt,
+      record_hash: e.recordHash,
+      prev_hash: e.prevHash,
+      ct_hash: e.ciphertextHash,
+      ct_len: e.ciphertextLength,
+      env_size: e.envelopeSize,
+      header: e.header,
+      object_key: e.objectKey,
+      via: e.via,
+      batch_id: e.batch?.batchId ?? null,
+      leaf_index: e.batch?.leafIndex ?? null,
+    });
+    if (r.changes === 1) return { outcome: 'created' };
+    const existing = this.stmt('getRecord').get(e.deviceId, e.seq) as Row | undefined;
+    if (!existing) throw new Error(`record ${e.recordId} neither inserted nor found`);
+    const rec = toRecord(existing);
+    return rec.recordHash === e.recordHash
+      ? { outcome: 'duplicate', existing: rec }
+      : { outcome: 'conflict', existing: rec };
+  }
+
+  async getRecord(deviceId: string, seq: number): Promise<RecordEntry | undefined> {
+    const r = this.stmt('getRecord').get(deviceId, seq) as Row | undefined;
+    return r ? toRecord(r) : undefined;
+  }
+
+  async listByTime(
+    deviceId: string,
+    q: { from: number; to: number; limit: number; cursor?: string },
+  ): Promise<Page<RecordEntry>> {
+    const c = decodeCursor(q.cursor);
+    const ct = typeof c?.[0] === 'number' ? c[0] : -1;
+    const cs = typeof c?.[1] === 'number' ? c[1] : -1;
+    const rows = this.stmt('listByTime').all({
+      d: deviceId,
+      from: q.from,
+      to: q.to,
+      ct,
+      cs,
+      limit: q.limit + 1,
+    }) as Row[];
+    const items = rows.slice(0, q.limit).map(toRecord);
+    const last = items.at(-1);
+    return rows.length > q.limit && last
+      ? { items, next: encodeCursor([last.timestamp, last.seq]) }
+      : { items };
+  }
+
+  async listBySeq(
+    deviceId: string,
+    q: { fromSeq: number; toSeq: number; limit: number },
+  ): Promise<RecordEntry[]> {
+    return (this.stmt('listBySeq').all(deviceId, q.fromSeq, q.toSeq, q.limit) as Row[]).map(toRecord);
+  }
+
+  async maxSeq(deviceId: string): Promise<number | undefined> {
+    const r = this.stmt('maxSeq').get(deviceId) as Row | undefined;
+    return optNum(r ?? {}, 'm');
+  }
+
+  async listPending(limit: number): Promise<RecordEntry[]> {
+    return (this.stmt('listPending').all(limit) as Row[]).map(toRecord);
+  }
+
+  async countPending(): Promise<number> {
+    return num(this.stmt('countPending').get() as Row, 'n');
+  }
+
+  async assignToBatch(
+    assignments: readonly { deviceId: string; seq: number; batchId: string; leafIndex: number }[],
+  ): Promise<void> {
+    this.inTransaction(() => {
+      const s = this.stmt('assign');
+      for (const a of assignments) s.run(a.batchId, a.leafIndex, a.deviceId, a.seq, a.batchId);
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------- batches
+
+  async putBatch(b: BatchEntry): Promise<'created' | 'exists'> {
+    const r = this.stmt('insertBatch').run(
+      b.batchId,
+      b.root,
+      b.size,
+      b.createdAt,
+      b.state,
+      b.treeKey,
+      JSON.stringify(b.anchors),
+    );
+    return r.changes === 1 ? 'created' : 'exists';
+  }
+
+  async getBatch(batchId: string): Promise<BatchEntry | undefined> {
+    const r = this.stmt('getBatch').get(batchId) as Row | undefined;
+    return r ? toBatch(r) : undefined;
+  }
+
+  async addAnchor(batchId: string, anchor: AnchorRef, state: BatchState): Promise<void> {
+    this.inTransaction(() => {
+      const r = this.stmt('getBatch').get(batchId) as Row | undefined;
+      if (!r) throw new Error(`batch ${batchId} not found`);
+      const b = toBatch(r);
+      const anchors = b.anchors.filter((a) => a.chainId !== anchor.chainId).concat(anchor);
+      this.stmt('updateBatch').run(state, JSON.stringify(anchors), batchId);
+    });
+  }
+
+  async listUnanchored(): Promise<BatchEntry[]> {
+    return (this.stmt('unanchored').all() as Row[]).map(toBatch);
+  }
+
+  async listBatches(q: { limit: number; cursor?: string }): Promise<Page<BatchEntry>> {
+    const c = decodeCursor(q.cursor);
+    const after = typeof c?.[0] === 'string' ? c[0] : '\u{10FFFF}';
+    const rows = this.stmt('listBatches').all(after, q.limit + 1) as Row[];
+    const items = rows.slice(0, q.limit).map(toBatch);
+    const last = items.at(-1);
+    return rows.length > q.limit && last ? { items, next: encodeCursor([last.batchId]) } : { items };
+  }
+
+  // ------------------------------------------------------------------------------------------- devices
+
+  async createDevice(d: DeviceEntry): Promise<'created' | 'exists'> {
+    const r = this.stmt('insertDevice').run(
+      d.deviceId,
+      d.createdAt,
+      d.status,
+      d.credentialHash,
+      d.wrappedMasterKey,
+    );
+    return r.changes === 1 ? 'created' : 'exists';
+  }
+
+  async getDevice(deviceId: string): Promise<DeviceEntry | undefined> {
+    const r = this.stmt('getDevice').get(deviceId) as Row | undefined;
+    return r ? toDevice(r) : undefined;
+  }
+
+  async setCredentialHash(deviceId: string, credentialHash: string): Promise<void> {
+    this.stmt('setCredential').run(credentialHash, deviceId);
+  }
+
+  async listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>> {
+    const c = decodeCursor(q.cursor);
+    const after = typeof c?.[0] === 'string' ? c[0] : '';
+    const rows = this.stmt('listDevices').all(after, q.limit + 1) as Row[];
+    const items = rows.slice(0, q.limit).map(toDevice);
+    const last = items.at(-1);
+    return rows.length > q.limit && last ? { items, next: encodeCursor([last.deviceId]) } : { items };
+  }
+
+  // ------------------------------------------------------------------------------------------- dead letters
+
+  async putDeadLetter(d: DeadLetter): Promise<void> {
+    this.stmt('insertDead').run({
+      id: d.id,
+      at: d.at,
+      source: d.source,
+      code: d.code,
+      reason: d.reason,
+      device_id: d.deviceId ?? null,
+      topic: d.topic ?? null,
+      client_id: d.clientId ?? null,
+      seq: d.seq ?? null,
+      payload_size: d.payloadSize,
+      payload_sha256: d.payloadSha256,
+      payload: d.payload,
+      truncated: d.truncated ? 1 : 0,
+    });
+  }
+
+  async listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>> {
+    const c = decodeCursor(q.cursor);
+    const at = typeof c?.[0] === 'number' ? c[0] : Number.MAX_SAFE_INTEGER;
+    const id = typeof c?.[1] === 'string' ? c[1] : '\u{10FFFF}';
+    const params: Record<string, SQLInputValue> = { at, id, limit: q.limit + 1 };
+    const rows = (
+      q.deviceId === undefined
+        ? this.stmt('listDead').all(params)
+        : this.stmt('listDeadByDevice').all({ ...params, d: q.deviceId })
+    ) as Row[];
+    const items = rows.slice(0, q.limit).map(toDeadLetter);
+    const last = items.at(-1);
+    return rows.length > q.limit && last ? { items, next: encodeCursor([last.at, last.id]) } : { items };
+  }
+
+  // ------------------------------------------------------------------------------------------- audit
+
+  async appendAudit(e: AuditEvent): Promise<void> {
+    this.stmt('insertAudit').run(e.id, e.at, e.actor, e.action, e.target, e.reason ?? null);
+  }
+
+  async listAudit(q: { limit: number; cursor?: string }): Promise<Page<AuditEvent>> {
+    const c = decodeCursor(q.cursor);
+    const at = typeof c?.[0] === 'number' ? c[0] : Number.MAX_SAFE_INTEGER;
+    const id = typeof c?.[1] === 'string' ? c[1] : '\u{10FFFF}';
+    const rows = this.stmt('listAudit').all({ at, id, limit: q.limit + 1 }) as Row[];
+    const items = rows.slice(0, q.limit).map(toAudit);
+    const last = items.at(-1);
+    return rows.length > q.limit && last ? { items, next: encodeCursor([last.at, last.id]) } : { items };
+  }
+
+  // ------------------------------------------------------------------------------------------- lifecycle
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+
+  private stmt(name: string): StatementSync {
+    const s = this.stmts[name];
+    if (!s) throw new Error(`no statement ${name}`);
+    return s;
+  }
+
+  private inTransaction(fn: () => void): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      fn();
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+}

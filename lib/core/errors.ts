@@ -1,0 +1,34 @@
+/**
+ * Named errors. Expected outcomes of verification are result values (see merkle.ts, envelope.ts); this class is
+ * for requests that cannot be served. Each carries a stable `code` that the HTTP edge maps to a status and
+ * returns as `{ "error": { "code", "message" } }` (docs/api.md lists them all).
+ */
+export type NotaryErrorCode =
+  | 'bad-request'
+  | 'unauthorized'
+  | 'not-found'
+  | 'record-not-found'
+  | 'device-not-found'
+  | 'batch-not-found'
+  | 'device-exists'
+  | 'payload-too-large'
+  | 'backlog'
+  | 'storage-unavailable'
+  | 'chain-unavailable'
+  | 'internal';
+
+export class NotaryError extends Error {
+  override readonly name = 'NotaryError';
+  constructor(
+    readonly code: NotaryErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isNotaryError(e: unknown): e is NotaryError {
+  return e instanceof NotaryError;
+}

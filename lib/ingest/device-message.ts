@@ -1,0 +1,214 @@
+/**
+ * Everything a device publishes goes through here, whichever runtime delivered it (the embedded broker or an
+ * AWS IoT rule). Each message gets exactly one answer: an ack entry on the device's acks topic, or a grant or
+ * refusal on its upload-grant topic. Every refusal is also kept as a dead letter, with the payload, so an
+ * operator can see what was refused and why.
+ */
+
+import type { z } from 'zod';
+import { toHex } from '../core/bytes.js';
+import { type AckEntry, Manifest, type UploadGrantMessage, UploadRequest } from '../core/device-messages.js';
+import { sha256 } from '../core/hash.js';
+import type { DeadLetterStore, ObjectStore, RecordIndex } from '../ports.js';
+import { deviceReplyTopics, matchRoute } from '../routing/routes.js';
+import { recordDeadLetter } from './dead-letter.js';
+import { type IngestLimits, type IngestOutcome, ingestEnvelope } from './ingest-envelope.js';
+
+export interface DeviceMessageLimits extends IngestLimits {
+  /** Largest packet a device may upload out of band (the seed's ~2 MB). */
+  maxPacketBytes: number;
+  uploadTtlSeconds: number;
+}
+
+export interface DeviceMessageDeps {
+  objects: ObjectStore;
+  index: RecordIndex & DeadLetterStore;
+  clock: () => number;
+  limits: DeviceMessageLimits;
+}
+
+export interface DeviceMessage {
+  topic: string;
+  payload: Uint8Array;
+  /** The MQTT client id, when the transport knows it. */
+  clientId?: string;
+}
+
+export type Reply =
+  | { kind: 'ack'; deviceId: string; entry: AckEntry }
+  | { kind: 'grant'; deviceId: string; message: UploadGrantMessage };
+
+export interface HandledMessage {
+  outcome:
+    | IngestOutcome
+    | { status: 'granted'; seq: number }
+    | { status: 'dropped'; code: string; reason: string };
+  replies: Reply[];
+}
+
+export function uploadObjectKey(deviceId: string, sha256Hex: string): string {
+  return `uploads/${deviceId}/${sha256Hex}`;
+}
+
+export async function handleDeviceMessage(
+  deps: DeviceMessageDeps,
+  msg: DeviceMessage,
+): Promise<HandledMessage> {
+  const matched = matchRoute(msg.topic);
+  if (!matched) {
+    const reason = `no route for topic ${JSON.stringify(msg.topic)}`;
+    await deadLetter(deps, msg, { code: 'unknown-topic', reason });
+    return { outcome: { status: 'dropped', code: 'unknown-topic', reason }, replies: [] };
+  }
+  const { route, deviceId } = matched;
+
+  const refuse = async (code: string, reason: string, seq?: number): Promise<HandledMessage> => {
+    await deadLetter(deps, msg, { code, reason, deviceId, ...(seq === undefined ? {} : { seq }) });
+    const outcome: IngestOutcome = {
+      status: 'rejected',
+      code,
+      reason,
+      ...(seq === undefined ? {} : { seq }),
+    };
+    if (route.kind === 'upload-request') {
+      const message: UploadGrantMessage = {
+        v: 1,
+        ...(seq === undefined ? {} : { seq }),
+        error: { code, reason },
+      };
+      return { outcome, replies: [{ kind: 'grant', deviceId, message }] };
+    }
+    return { outcome, replies: [{ kind: 'ack', deviceId, entry: ackOf(outcome) }] };
+  };
+
+  if (msg.payload.length > route.maxBytes) {
+    return refuse(
+      'payload-too-large',
+      `${msg.payload.length} bytes exceeds ${route.maxBytes} for ${route.topicFilter}`,
+    );
+  }
+
+  if (route.kind === 'record') {
+    const outcome = await ingestEnvelope(deps, { deviceId, bytes: msg.payload, via: 'inline' });
+    if (outcome.status === 'rejected') return refuse(outcome.code, outcome.reason, outcome.seq);
+    return { outcome, replies: [{ kind: 'ack', deviceId, entry: ackOf(outcome) }] };
+  }
+
+  const json = parseJson(msg.payload);
+  if (!json.ok) return refuse('malformed-json', json.reason);
+
+  if (route.kind === 'upload-request') {
+    const req = UploadRequest.safeParse(json.value);
+    if (!req.success) return refuse('schema-invalid', describeZod(req.error), seqOf(json.value));
+    const { seq, sha256: sha, size } = req.data;
+    if (size > deps.limits.maxPacketBytes) {
+      return refuse(
+        'packet-too-large',
+        `${size} bytes exceeds the ${deps.limits.maxPacketBytes}-byte packet limit`,
+        seq,
+      );
+    }
+    const grant = await deps.objects.createUploadUrl(uploadObjectKey(deviceId, sha), {
+      sha256: Buffer.from(sha, 'hex'),
+      size,
+      expiresInSeconds: deps.limits.uploadTtlSeconds,
+    });
+    const message: UploadGrantMessage = { v: 1, seq, sha256: sha, ...grant };
+    return { outcome: { status: 'granted', seq }, replies: [{ kind: 'grant', deviceId, message }] };
+  }
+
+  // manifest
+  const man = Manifest.safeParse(json.value);
+  if (!man.success) return refuse('schema-invalid', describeZod(man.error), seqOf(json.value));
+  const { seq, sha256: sha, size } = man.data;
+  const key = uploadObjectKey(deviceId, sha);
+  const bytes = await deps.objects.get(key);
+  if (!bytes) return refuse('upload-not-found', `no upload with sha256 ${sha} for this device`, seq);
+  if (bytes.length !== size || toHex(sha256(bytes)) !== sha) {
+    return refuse('upload-mismatch', 'uploaded bytes differ from the manifest (size or sha256)', seq);
+  }
+  if (size > deps.limits.maxPacketBytes) {
+    return refuse(
+      'packet-too-large',
+      `${size} bytes exceeds the ${deps.limits.maxPacketBytes}-byte packet limit`,
+      seq,
+    );
+  }
+  const outcome = await ingestEnvelope(deps, { deviceId, bytes, via: 'upload' });
+  if (outcome.status === 'rejected') return refuse(outcome.code, outcome.reason, outcome.seq ?? seq);
+  if (outcome.seq !== seq) {
+    return refuse(
+      'upload-mismatch',
+      `manifest says seq ${seq}, the uploaded envelope says ${outcome.seq}`,
+      seq,
+    );
+  }
+  // The staged copy has served its purpose; the record now lives under its content key.
+  await deps.objects.delete(key);
+  return { outcome, replies: [{ kind: 'ack', deviceId, entry: ackOf(outcome) }] };
+}
+
+function ackOf(o: IngestOutcome): AckEntry {
+  if (o.status === 'rejected') {
+    return {
+      ...(o.seq === undefined ? {} : { seq: o.seq }),
+      status: 'rejected',
+      code: o.code,
+      reason: o.reason,
+    };
+  }
+  return { seq: o.seq, status: o.status, recordId: o.recordId };
+}
+
+function parseJson(payload: Uint8Array): { ok: true; value: unknown } | { ok: false; reason: string } {
+  try {
+    return { ok: true, value: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) };
+  } catch (e) {
+    return { ok: false, reason: `payload is not JSON: ${(e as Error).message}` };
+  }
+}
+
+function seqOf(v: unknown): number | undefined {
+  if (typeof v === 'object' && v !== null && 'seq' in v) {
+    const s = (v as { seq: unknown }).seq;
+    if (typeof s === 'number' && Number.isSafeInteger(s) && s >= 0) return s;
+  }
+  return undefined;
+}
+
+export function describeZod(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
+function deadLetter(
+  deps: DeviceMessageDeps,
+  msg: DeviceMessage,
+  info: { code: string; reason: string; deviceId?: string; seq?: number },
+): Promise<unknown> {
+  return recordDeadLetter(deps.index, deps.clock(), {
+    source: 'mqtt',
+    ...info,
+    payload: msg.payload,
+    topic: msg.topic,
+    ...(msg.clientId === undefined ? {} : { clientId: msg.clientId }),
+  });
+}
+
+/** Turns replies into MQTT messages: acks for one device coalesce into one message. */
+export function encodeReplies(replies: readonly Reply[]): { topic: string; payload: string }[] {
+  const acks = new Map<string, AckEntry[]>();
+  const out: { topic: string; payload: string }[] = [];
+  for (const r of replies) {
+    if (r.kind === 'ack') {
+      const list = acks.get(r.deviceId) ?? [];
+      list.push(r.entry);
+      acks.set(r.deviceId, list);
+    } else {
+      out.push({ topic: deviceReplyTopics.uploadGrants(r.deviceId), payload: JSON.stringify(r.message) });
+    }
+  }
+  for (const [deviceId, list] of acks) {
+    out.push({ topic: deviceReplyTopics.acks(deviceId), payload: JSON.stringify({ v: 1, acks: list }) });
+  }
+  return out;
+}

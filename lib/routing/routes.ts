@@ -1,0 +1,95 @@
+/**
+ * The one routing table. The embedded router subscribes to these topic filters and dispatches to the named
+ * function; sst.config.ts turns the same rows into AWS IoT topic rules, and the IoT policy and the local
+ * broker's authorizer both derive each device's allowed topics from it. Local and cloud routing cannot drift
+ * because neither has its own copy. docs/topics.md documents each topic's payload.
+ */
+import { isDeviceId } from '../core/device-id.js';
+
+export type FunctionName = 'ingest' | 'anchor' | 'verify' | 'ipfs-pin';
+export type MessageKind = 'record' | 'manifest' | 'upload-request';
+
+export interface DeviceRoute {
+  /** Stable name: the IoT topic rule is named after it. */
+  name: string;
+  /** MQTT topic filter; `+` stands for the device id and is the only wildcard used. */
+  topicFilter: string;
+  kind: MessageKind;
+  fn: FunctionName;
+  /** Binary payloads reach Lambda base64-encoded (IoT rule SQL `encode(*, 'base64')`). */
+  payload: 'binary' | 'json';
+  /** Largest accepted payload. AWS IoT Core refuses more than 128 KiB per message at the broker. */
+  maxBytes: number;
+}
+
+export const MQTT_MAX_MESSAGE_BYTES = 128 * 1024;
+
+export const DEVICE_ROUTES: readonly DeviceRoute[] = [
+  {
+    name: 'device_records',
+    topicFilter: 'devices/+/records',
+    kind: 'record',
+    fn: 'ingest',
+    payload: 'binary',
+    maxBytes: MQTT_MAX_MESSAGE_BYTES,
+  },
+  {
+    name: 'device_manifests',
+    topicFilter: 'devices/+/manifests',
+    kind: 'manifest',
+    fn: 'ingest',
+    payload: 'json',
+    maxBytes: 4096,
+  },
+  {
+    name: 'device_upload_requests',
+    topicFilter: 'devices/+/uploads/request',
+    kind: 'upload-request',
+    fn: 'ingest',
+    payload: 'json',
+    maxBytes: 4096,
+  },
+];
+
+/** Topics the backend publishes to a device, which it may subscribe to. */
+export const deviceReplyTopics = {
+  acks: (deviceId: string) => `devices/${deviceId}/acks`,
+  uploadGrants: (deviceId: string) => `devices/${deviceId}/uploads/grant`,
+};
+
+export function topicFor(route: DeviceRoute, deviceId: string): string {
+  return route.topicFilter.replace('+', deviceId);
+}
+
+/** Every topic a device may publish to. Nothing else, and never another device's. */
+export function devicePublishTopics(deviceId: string): string[] {
+  return DEVICE_ROUTES.map((r) => topicFor(r, deviceId));
+}
+
+export function deviceSubscribeTopics(deviceId: string): string[] {
+  return [deviceReplyTopics.acks(deviceId), deviceReplyTopics.uploadGrants(deviceId)];
+}
+
+export function matchRoute(topic: string): { route: DeviceRoute; deviceId: string } | undefined {
+  const parts = topic.split('/');
+  for (const route of DEVICE_ROUTES) {
+    const filter = route.topicFilter.split('/');
+    if (filter.length !== parts.length) continue;
+    let deviceId: string | undefined;
+    let matches = true;
+    for (let i = 0; i < filter.length; i++) {
+      if (filter[i] === '+') deviceId = parts[i];
+      else if (filter[i] !== parts[i]) matches = false;
+    }
+    if (matches && deviceId !== undefined && isDeviceId(deviceId)) return { route, deviceId };
+  }
+  return undefined;
+}
+
+/**
+ * AWS IoT SQL for a route. Every payload, JSON ones included, travels base64: binary envelopes survive the
+ * JSON event, and malformed JSON reaches ingest (and its dead letters) instead of failing inside the rule.
+ */
+export function iotRuleSql(route: DeviceRoute): string {
+  return `SELECT encode(*, 'base64') AS payload, topic() AS topic, clientid() AS clientId, timestamp() AS receivedAt FROM '${route.topicFilter}'`;
+}

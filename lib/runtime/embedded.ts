@@ -1,0 +1,189 @@
+/**
+ * Composition root of the embedded runtime: builds the local adapters under DATA_DIR, the broker, the
+ * router, the anchor scheduler and the HTTP server, and tears them down in an order that loses nothing
+ * acknowledged. Nothing else in lib/ constructs adapters.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { type ServerType, serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { createAnchorHandler } from '../../functions/anchor/handler.js';
+import { createIngestHandler } from '../../functions/ingest/handler.js';
+import { createApiApp } from '../../functions/verify/app.js';
+import { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
+import { FileObjectStore } from '../adapters/local/file-object-store.js';
+import { LocalKeyVault } from '../adapters/local/local-key-vault.js';
+import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
+import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
+import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
+import { createLogger, type Logger } from '../logger.js';
+import type { Chain } from '../ports.js';
+import { type AnchorScheduler, startAnchorScheduler } from './anchor-scheduler.js';
+import type { RuntimeConfig } from './config.js';
+import { type RunningBroker, startBroker } from './mqtt-broker.js';
+import { type RunningRouter, startRouter } from './mqtt-router.js';
+import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
+
+export const VERSION = '0.1.0';
+
+export interface EmbeddedRuntime {
+  config: RuntimeConfig;
+  mqttPort: number;
+  httpPort: number;
+  baseUrl: string;
+  operatorToken: string;
+  operatorTokenPath: string;
+  index: SqliteIndexStore;
+  objects: FileObjectStore;
+  ledger: EmbeddedLedger;
+  log: Logger;
+  /** Runs one anchor cycle now; resolves when it is done. */
+  anchorNow(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startEmbedded(
+  config: RuntimeConfig,
+  log: Logger = createLogger({ level: config.logLevel }),
+): Promise<EmbeddedRuntime> {
+  const dir = config.dataDir;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const clock = Date.now;
+  const { token, path: tokenPath } = loadOperatorToken(dir);
+  const kek = loadOrCreateSecret(join(dir, 'secrets', 'kek'));
+  const uploadSecret = loadOrCreateSecret(join(dir, 'secrets', 'upload-hmac'));
+
+  let baseUrl = config.publicUrl ?? '';
+  const objects = new FileObjectStore({
+    root: join(dir, 'objects'),
+    durable: config.durableWrites,
+    uploadBaseUrl: () => baseUrl,
+    uploadSecret,
+  });
+  const index = new SqliteIndexStore(join(dir, 'index.sqlite'));
+  const vault = new LocalKeyVault(kek);
+  const ledger = new EmbeddedLedger(
+    join(dir, 'ledger', 'ledger.jsonl'),
+    join(dir, 'secrets', 'ledger-ed25519.pk8'),
+    clock,
+  );
+  const chains = new Map<string, Chain>([[ledger.chainId, ledger]]);
+
+  const ingest = createIngestHandler({
+    objects,
+    index,
+    clock,
+    log: log.child({ fn: 'ingest' }),
+    limits: {
+      maxClockSkewMs: config.maxClockSkewMs,
+      maxPacketBytes: config.maxPacketBytes,
+      uploadTtlSeconds: config.uploadTtlSeconds,
+    },
+  });
+  const anchor = createAnchorHandler({
+    index,
+    objects,
+    chains: [ledger],
+    clock,
+    maxBatchSize: config.anchorMaxBatch,
+    log: log.child({ fn: 'anchor' }),
+  });
+
+  const api = createApiApp({
+    index,
+    objects,
+    vault,
+    chains,
+    clock,
+    log: log.child({ fn: 'verify' }),
+    requiredConfirmations: () => 1,
+    authenticateOperator: bearerAuthenticator(token),
+    backlogThreshold: config.backlogThreshold,
+    version: VERSION,
+  });
+  const http = new Hono();
+  http.route(
+    '/',
+    createUploadEndpoint({
+      objects,
+      deadLetters: index,
+      secret: uploadSecret,
+      clock,
+      log: log.child({ fn: 'uploads' }),
+    }),
+  );
+  http.route('/', api);
+
+  let broker: RunningBroker | undefined;
+  let router: RunningRouter | undefined;
+  let scheduler: AnchorScheduler | undefined;
+  let server: ServerType | undefined;
+  try {
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: http.fetch, port: config.httpPort, hostname: config.host }, () => resolve(s));
+      s.once('error', reject);
+    });
+    const httpPort = (server.address() as AddressInfo).port;
+    if (!config.publicUrl)
+      baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`;
+
+    broker = await startBroker(
+      { devices: index, clock, log: log.child({ component: 'broker' }) },
+      { host: config.host, port: config.mqttPort },
+    );
+    router = await startRouter({
+      broker: broker.broker,
+      functions: { ingest },
+      log: log.child({ component: 'router' }),
+    });
+    scheduler = startAnchorScheduler(anchor, config.anchorIntervalMs, log.child({ component: 'scheduler' }));
+
+    // Resume whatever a previous run left: unfinished batches and queued records are anchored at once.
+    void scheduler.runNow();
+
+    const runtimeInfo = {
+      pid: process.pid,
+      mqttPort: broker.port,
+      httpPort,
+      baseUrl,
+      startedAt: new Date().toISOString(),
+    };
+    const tmp = join(dir, `runtime.json.${process.pid}.tmp`);
+    writeFileSync(tmp, `${JSON.stringify(runtimeInfo, null, 2)}\n`);
+    renameSync(tmp, join(dir, 'runtime.json'));
+
+    const stop = async () => {
+      // 1. No new connections or messages; 2. finish and ack what was taken; 3. finish a running anchor cycle;
+      // 4. flush the index. Anything not yet acked is still in the devices' outboxes.
+      await router?.stop();
+      await broker?.close();
+      await scheduler?.stop();
+      await new Promise<void>((resolve) => server?.close(() => resolve()));
+      await index.close();
+      ledger.close();
+    };
+    return {
+      config,
+      mqttPort: broker.port,
+      httpPort,
+      baseUrl,
+      operatorToken: token,
+      operatorTokenPath: tokenPath,
+      index,
+      objects,
+      ledger,
+      log,
+      anchorNow: () => (scheduler ? scheduler.runNow() : Promise.resolve()),
+      stop,
+    };
+  } catch (err) {
+    await router?.stop().catch(() => undefined);
+    await broker?.close().catch(() => undefined);
+    await scheduler?.stop().catch(() => undefined);
+    server?.close();
+    await index.close();
+    ledger.close();
+    throw err;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * `npm start`: the whole system on one machine. Ctrl-C (SIGINT) or SIGTERM stops it cleanly; a second
+ * signal exits at once (still safe: nothing acknowledged depends on a clean stop).
+ */
+
+import { createLogger } from '../logger.js';
+import { ConfigError, configFromEnv } from './config.js';
+import { startEmbedded } from './embedded.js';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof configFromEnv>;
+  try {
+    config = configFromEnv();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`iot-notary: bad configuration: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = createLogger({ level: config.logLevel });
+  const rt = await startEmbedded(config, log);
+  log.info('iot-notary is running', {
+    mqtt: `mqtt://${config.host}:${rt.mqttPort}`,
+    http: rt.baseUrl,
+    dataDir: config.dataDir,
+    operatorToken: rt.operatorTokenPath,
+    anchorIntervalMs: config.anchorIntervalMs,
+    chain: rt.ledger.chainId,
+  });
+  process.stderr.write(
+    `\niot-notary ready\n  MQTT  mqtt://${config.host}:${rt.mqttPort}\n  HTTP  ${rt.baseUrl}\n  token ${rt.operatorTokenPath}\n` +
+      `  next: npm run device -- --devices 20 --records 50\n\n`,
+  );
+
+  let stopping = false;
+  const onSignal = (sig: string) => {
+    if (stopping) {
+      log.warn('second signal, exiting now', { signal: sig });
+      process.exit(130);
+    }
+    stopping = true;
+    log.info('stopping', { signal: sig });
+    rt.stop().then(
+      () => {
+        log.info('stopped cleanly');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error('error while stopping', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`iot-notary failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

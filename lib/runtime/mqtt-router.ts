@@ -1,0 +1,80 @@
+/**
+ * The embedded stand-in for AWS IoT topic rules: subscribes to every route of the routing table inside the
+ * broker and hands each message to the named function. The broker's delivery callback is held until the
+ * function finishes, so a slow backend slows the devices' sockets instead of piling up memory.
+ */
+import type { Aedes } from 'aedes';
+import type { DeviceMessageEvent, OutgoingMessage } from '../../functions/ingest/handler.js';
+import type { Logger } from '../logger.js';
+import { DEVICE_ROUTES, type FunctionName } from '../routing/routes.js';
+
+export interface RouterDeps {
+  broker: Aedes;
+  functions: Partial<Record<FunctionName, (e: DeviceMessageEvent) => Promise<OutgoingMessage[]>>>;
+  log: Logger;
+}
+
+export interface RunningRouter {
+  /** Resolves once every message taken so far has been handled and answered. */
+  drain(): Promise<void>;
+  stop(): Promise<void>;
+  inFlight(): number;
+}
+
+export async function startRouter(deps: RouterDeps): Promise<RunningRouter> {
+  const inFlight = new Set<Promise<void>>();
+  const subscriptions: {
+    topic: string;
+    fn: (packet: { topic: string; payload: Buffer | string }, cb: () => void) => void;
+  }[] = [];
+
+  const publish = (m: OutgoingMessage) =>
+    deps.broker.publish(
+      { cmd: 'publish', topic: m.topic, payload: Buffer.from(m.payload), qos: 1, retain: false, dup: false },
+      (err) => {
+        if (err) deps.log.error('reply not published', { topic: m.topic, err });
+      },
+    );
+
+  for (const route of DEVICE_ROUTES) {
+    const handler = deps.functions[route.fn];
+    if (!handler)
+      throw new Error(`routing table names function ${route.fn}, which this runtime does not have`);
+    const deliver = (packet: { topic: string; payload: Buffer | string }, cb: () => void) => {
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      const work = handler({
+        topic: packet.topic,
+        payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
+      })
+        .then((replies) => replies.forEach(publish))
+        .catch((err: unknown) => {
+          // No ack is sent: the device keeps the record in its outbox and resends it; ingest is idempotent.
+          deps.log.error('function failed; the device will resend', {
+            fn: route.fn,
+            topic: packet.topic,
+            err,
+          });
+        })
+        .finally(() => {
+          inFlight.delete(work);
+          cb();
+        });
+      inFlight.add(work);
+    };
+    await new Promise<void>((resolve) => deps.broker.subscribe(route.topicFilter, deliver, resolve));
+    subscriptions.push({ topic: route.topicFilter, fn: deliver });
+  }
+
+  const drain = async () => {
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+  };
+  return {
+    drain,
+    inFlight: () => inFlight.size,
+    stop: async () => {
+      for (const s of subscriptions)
+        await new Promise<void>((resolve) => deps.broker.unsubscribe(s.topic, s.fn, resolve));
+      await drain();
+    },
+  };
+}
