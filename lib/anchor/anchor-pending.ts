@@ -71,7 +71,7 @@ export async function anchorPending(deps: AnchorDeps): Promise<AnchorReport> {
   const leaves = new Uint8Array(pending.length * 32);
   pending.forEach((r, i) => {
     const h = fromHex(r.recordHash);
-    if (!h || h.length !== 32) throw new Error(`record ${r.recordId} has a malformed record hash`);
+    if (h?.length !== 32) throw new Error(`record ${r.recordId} has a malformed record hash`);
     leaves.set(h, i * 32);
   });
   const tree = buildTree(leaves);

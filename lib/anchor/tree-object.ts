@@ -57,7 +57,7 @@ export async function readInclusionPath(
   return Promise.all(
     pathPositions(size, index).map(async (p) => {
       const bytes = await objects.getRange(treeKey, nodeOffset(size, p.level, p.index), 32);
-      if (!bytes || bytes.length !== 32) {
+      if (bytes?.length !== 32) {
         throw new TreeObjectError(`tree object ${treeKey} is missing node ${p.index} at level ${p.level}`);
       }
       return bytes;

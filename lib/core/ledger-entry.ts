@@ -30,7 +30,7 @@ export interface LedgerEntry {
 export function ledgerEntryHash(e: Pick<LedgerEntry, 'height' | 'time' | 'prev' | 'data'>): Uint8Array {
   const prev = fromHex(e.prev);
   const data = fromHex(e.data);
-  if (!prev || prev.length !== 32 || !data) throw new RangeError('ledger entry has malformed prev or data');
+  if (prev?.length !== 32 || !data) throw new RangeError('ledger entry has malformed prev or data');
   const len = new Uint8Array(4);
   new DataView(len.buffer).setUint32(0, data.length);
   return sha256(concatBytes(LEDGER_DOMAIN, u64be(e.height), u64be(e.time), prev, len, data));
@@ -64,7 +64,7 @@ export function verifyLedgerEntry(e: LedgerEntry, publicKey: Uint8Array): Ledger
     return { ok: false, code: 'entry-hash-mismatch', message: 'entry fields do not hash to its id' };
   }
   const sig = fromBase64(e.sig);
-  if (!sig || sig.length !== 64 || publicKey.length !== 32) {
+  if (sig?.length !== 64 || publicKey.length !== 32) {
     return { ok: false, code: 'malformed-entry', message: 'signature or public key has the wrong length' };
   }
   const ok = verify(null, hash, ed25519PublicKeyFromRaw(publicKey), sig);

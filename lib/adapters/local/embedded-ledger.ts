@@ -52,7 +52,7 @@ export class EmbeddedLedger implements Chain {
     this.privateKey = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
     const jwk = createPublicKey(this.privateKey).export({ format: 'jwk' });
     const x = typeof jwk.x === 'string' ? new Uint8Array(Buffer.from(jwk.x, 'base64url')) : undefined;
-    if (!x || x.length !== 32) throw new Error('ledger key is not Ed25519');
+    if (x?.length !== 32) throw new Error('ledger key is not Ed25519');
     this.publicKey = x;
     this.chainId = ledgerChainId(x);
     mkdirSync(dirname(path), { recursive: true });

@@ -259,7 +259,9 @@ export class SqliteIndexStore implements IndexStore {
       for (const p of batch) p.reject(e);
       return;
     }
-    batch.forEach((p, i) => p.resolve(results[i] as PutRecordResult));
+    batch.forEach((p, i) => {
+      p.resolve(results[i] as PutRecordResult);
+    });
   }
 
   private putOne(e: RecordEntry): PutRecordResult {
