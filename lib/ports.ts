@@ -92,7 +92,7 @@ export interface RecordIndex {
   listBySeq(deviceId: string, q: { fromSeq: number; toSeq: number; limit: number }): Promise<RecordEntry[]>;
   /** Highest seq stored for the device, if any. */
   maxSeq(deviceId: string): Promise<number | undefined>;
-  /** Oldest queued records first (by receivedAt, then recordId). */
+  /** Oldest queued records first: by receivedAt, then deviceId, then seq (numerically, so 9 before 10). */
   listPending(limit: number): Promise<RecordEntry[]>;
   countPending(): Promise<number>;
   /** Records each listed record's place in a batch, which takes it out of the queue. Idempotent. */

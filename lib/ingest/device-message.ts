@@ -8,6 +8,7 @@
 import type { z } from 'zod';
 import { toHex } from '../core/bytes.js';
 import { type AckEntry, Manifest, type UploadGrantMessage, UploadRequest } from '../core/device-messages.js';
+import { parseHeader } from '../core/envelope.js';
 import { sha256 } from '../core/hash.js';
 import type { DeadLetterStore, ObjectStore, RecordIndex } from '../ports.js';
 import { deviceReplyTopics, matchRoute } from '../routing/routes.js';
@@ -123,7 +124,17 @@ export async function handleDeviceMessage(
   const { seq, sha256: sha, size } = man.data;
   const key = uploadObjectKey(deviceId, sha);
   const bytes = await deps.objects.get(key);
-  if (!bytes) return refuse('upload-not-found', `no upload with sha256 ${sha} for this device`, seq);
+  if (!bytes) {
+    // A manifest redelivered after it was ingested finds its staged upload already moved: same answer as
+    // the first time, not a refusal.
+    const existing = await deps.index.getRecord(deviceId, seq);
+    const stored = existing ? await deps.objects.get(existing.objectKey) : undefined;
+    if (existing && stored && toHex(sha256(stored)) === sha) {
+      const outcome: IngestOutcome = { status: 'duplicate', recordId: existing.recordId, seq };
+      return { outcome, replies: [{ kind: 'ack', deviceId, entry: ackOf(outcome) }] };
+    }
+    return refuse('upload-not-found', `no upload with sha256 ${sha} for this device`, seq);
+  }
   if (bytes.length !== size || toHex(sha256(bytes)) !== sha) {
     return refuse('upload-mismatch', 'uploaded bytes differ from the manifest (size or sha256)', seq);
   }
@@ -134,15 +145,17 @@ export async function handleDeviceMessage(
       seq,
     );
   }
-  const outcome = await ingestEnvelope(deps, { deviceId, bytes, via: 'upload' });
-  if (outcome.status === 'rejected') return refuse(outcome.code, outcome.reason, outcome.seq ?? seq);
-  if (outcome.seq !== seq) {
+  // Checked before ingest, which stores: a refused manifest must leave nothing behind.
+  const header = parseHeader(bytes);
+  if (header.ok && header.header.seq !== seq) {
     return refuse(
       'upload-mismatch',
-      `manifest says seq ${seq}, the uploaded envelope says ${outcome.seq}`,
+      `manifest says seq ${seq}, the uploaded envelope says ${header.header.seq}`,
       seq,
     );
   }
+  const outcome = await ingestEnvelope(deps, { deviceId, bytes, via: 'upload' });
+  if (outcome.status === 'rejected') return refuse(outcome.code, outcome.reason, outcome.seq ?? seq);
   // The staged copy has served its purpose; the record now lives under its content key.
   await deps.objects.delete(key);
   return { outcome, replies: [{ kind: 'ack', deviceId, entry: ackOf(outcome) }] };

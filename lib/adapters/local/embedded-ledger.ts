@@ -57,7 +57,13 @@ export class EmbeddedLedger implements Chain {
     this.chainId = ledgerChainId(x);
     mkdirSync(dirname(path), { recursive: true });
     this.fd = openSync(path, 'a+');
-    this.load();
+    try {
+      this.load();
+    } catch (e) {
+      // A ledger that will not open must not keep its file open either.
+      closeSync(this.fd);
+      throw e;
+    }
   }
 
   private load(): void {

@@ -25,6 +25,8 @@ export interface FileObjectStoreOptions {
   uploadBaseUrl?: () => string;
   /** HMAC key that signs upload URLs. */
   uploadSecret?: Uint8Array;
+  /** The clock the upload endpoint checks expiry against. */
+  clock?: () => number;
 }
 
 export class FileObjectStore implements ObjectStore {
@@ -105,6 +107,9 @@ export class FileObjectStore implements ObjectStore {
       const buf = new Uint8Array(length);
       const { bytesRead } = await fh.read(buf, 0, length, offset);
       return buf.subarray(0, bytesRead);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
     } finally {
       await fh.close();
     }
@@ -113,7 +118,8 @@ export class FileObjectStore implements ObjectStore {
   async head(key: string): Promise<{ size: number } | undefined> {
     try {
       const s = await stat(this.pathOf(key));
-      return { size: s.size };
+      // A key that is only a prefix of other keys is a directory here, and no object (as in S3).
+      return s.isFile() ? { size: s.size } : undefined;
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -136,7 +142,7 @@ export class FileObjectStore implements ObjectStore {
     const { uploadBaseUrl, uploadSecret } = this.opts;
     if (!uploadBaseUrl || !uploadSecret)
       throw new Error('this FileObjectStore was built without an upload endpoint');
-    const expiresAt = Date.now() + opts.expiresInSeconds * 1000;
+    const expiresAt = (this.opts.clock ?? Date.now)() + opts.expiresInSeconds * 1000;
     const sha = toHex(opts.sha256);
     const sig = signUpload(uploadSecret, { key, sha256: sha, size: opts.size, expiresAt });
     const q = new URLSearchParams({ key, sha256: sha, size: String(opts.size), exp: String(expiresAt), sig });
@@ -168,6 +174,9 @@ export function uploadSignatureValid(secret: Uint8Array, c: UploadClaims, sig: s
   return want.length === got.length && timingSafeEqual(want, got);
 }
 
+/** ENOENT, or EISDIR: a key that is only a prefix of other keys names a directory, not an object. */
 function isNotFound(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && 'code' in e && (e as { code: unknown }).code === 'ENOENT';
+  if (typeof e !== 'object' || e === null || !('code' in e)) return false;
+  const code = (e as { code: unknown }).code;
+  return code === 'ENOENT' || code === 'EISDIR';
 }

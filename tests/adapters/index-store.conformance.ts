@@ -1,0 +1,536 @@
+/**
+ * Conformance suite for the IndexStore port (lib/ports.ts): record index and anchor queue, batches, device
+ * registry, dead letters and audit log. Every adapter runs it unchanged, e.g.:
+ *
+ *   describeIndexStoreConformance('SqliteIndexStore', async () => ({ store, cleanup }));
+ *
+ * `make` is called once per test and must return an empty store; `cleanup` must also close it. Ordering is
+ * asserted only where the port promises one; paging is asserted to visit every item exactly once.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { toBase64, toHex, utf8 } from '../../lib/core/bytes.js';
+import { sha256 } from '../../lib/core/hash.js';
+import type {
+  AuditEvent,
+  BatchEntry,
+  DeadLetter,
+  DeviceEntry,
+  IndexStore,
+  Page,
+  RecordEntry,
+} from '../../lib/ports.js';
+
+export interface IndexStoreFixture {
+  store: IndexStore;
+  /** Closes the store and removes whatever backs it. */
+  cleanup(): Promise<void>;
+}
+
+// ------------------------------------------------------------------------------------------ fixtures
+
+const hex32 = (s: string): string => toHex(sha256(utf8(s)));
+
+/** A well-formed index entry; `variant` changes the content (and so the record hash) for the same seq. */
+export function recordEntry(
+  deviceId: string,
+  seq: number,
+  over: Partial<RecordEntry> & { variant?: string } = {},
+): RecordEntry {
+  const { variant = 'a', ...rest } = over;
+  const recordHash = hex32(`record ${deviceId} ${seq} ${variant}`);
+  return {
+    recordId: `${deviceId}.${seq}`,
+    deviceId,
+    seq,
+    timestamp: 1_700_000_000_000 + seq * 1000,
+    receivedAt: 1_700_000_000_500 + seq * 1000,
+    recordHash,
+    prevHash: seq === 0 ? '0'.repeat(64) : hex32(`record ${deviceId} ${seq - 1} a`),
+    ciphertextHash: hex32(`ct ${deviceId} ${seq} ${variant}`),
+    ciphertextLength: 64 + seq,
+    envelopeSize: 200 + seq,
+    header: toBase64(utf8(`header ${deviceId} ${seq} ${variant}`)),
+    objectKey: `records/${deviceId}/${recordHash}`,
+    via: 'inline',
+    ...rest,
+  };
+}
+
+export function batchEntry(batchId: string, over: Partial<BatchEntry> = {}): BatchEntry {
+  return {
+    batchId,
+    root: hex32(`root ${batchId}`),
+    size: 3,
+    createdAt: 1_700_000_100_000,
+    state: 'built',
+    treeKey: `batches/${batchId}/tree`,
+    anchors: [],
+    ...over,
+  };
+}
+
+export function deviceEntry(deviceId: string, over: Partial<DeviceEntry> = {}): DeviceEntry {
+  return {
+    deviceId,
+    createdAt: 1_700_000_000_000,
+    status: 'active',
+    credentialHash: hex32(`password of ${deviceId}`),
+    wrappedMasterKey: toBase64(utf8(`wrapped key of ${deviceId}`)),
+    ...over,
+  };
+}
+
+export function deadLetter(id: string, at: number, over: Partial<DeadLetter> = {}): DeadLetter {
+  return {
+    id,
+    at,
+    source: 'mqtt',
+    code: 'schema-invalid',
+    reason: `reason ${id}`,
+    payloadSize: 3,
+    payloadSha256: hex32(`payload ${id}`),
+    payload: toBase64(utf8('abc')),
+    truncated: false,
+    ...over,
+  };
+}
+
+export function auditEvent(id: string, at: number, over: Partial<AuditEvent> = {}): AuditEvent {
+  return { id, at, actor: 'operator', action: 'device-provisioned', target: `dev-${id}`, ...over };
+}
+
+/** Follows `next` cursors to the end, checking every page keeps to the limit. */
+async function collectPages<T>(
+  limit: number,
+  fetchPage: (cursor: string | undefined) => Promise<Page<T>>,
+): Promise<{ items: T[]; pages: number }> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  for (;;) {
+    const page = await fetchPage(cursor);
+    pages++;
+    expect(page.items.length).toBeLessThanOrEqual(limit);
+    items.push(...page.items);
+    if (page.next === undefined) return { items, pages };
+    expect(page.items.length).toBeGreaterThan(0);
+    if (pages > 1000) throw new Error('paging does not terminate');
+    cursor = page.next;
+  }
+}
+
+const withCursor = <Q extends object>(q: Q, cursor: string | undefined): Q & { cursor?: string } =>
+  cursor === undefined ? q : { ...q, cursor };
+
+// ------------------------------------------------------------------------------------------ suite
+
+export function describeIndexStoreConformance(name: string, make: () => Promise<IndexStoreFixture>): void {
+  describe(`IndexStore conformance: ${name}`, () => {
+    let fx: IndexStoreFixture;
+    let store: IndexStore;
+    beforeEach(async () => {
+      fx = await make();
+      store = fx.store;
+    });
+    afterEach(async () => {
+      await fx.cleanup();
+    });
+
+    describe('records', () => {
+      it('putRecord creates once; the same content again is a duplicate that returns the stored entry', async () => {
+        const e = recordEntry('dev-a', 0);
+        expect(await store.putRecord(e)).toEqual({ outcome: 'created' });
+        // A redelivery is stored later, with a later receivedAt: nothing of it may replace the first.
+        const again = { ...e, receivedAt: e.receivedAt + 5000, via: 'upload' as const };
+        expect(await store.putRecord(again)).toEqual({ outcome: 'duplicate', existing: e });
+        expect(await store.getRecord('dev-a', 0)).toEqual(e);
+      });
+
+      it('putRecord of other content for a stored (device, seq) is a conflict and writes nothing', async () => {
+        const first = recordEntry('dev-a', 4);
+        const forged = recordEntry('dev-a', 4, { variant: 'forged' });
+        expect(forged.recordHash).not.toBe(first.recordHash);
+        expect(await store.putRecord(first)).toEqual({ outcome: 'created' });
+        expect(await store.putRecord(forged)).toEqual({ outcome: 'conflict', existing: first });
+        expect(await store.getRecord('dev-a', 4)).toEqual(first);
+        expect(await store.countPending()).toBe(1);
+      });
+
+      it('the same seq on different devices are different records', async () => {
+        expect(await store.putRecord(recordEntry('dev-a', 1))).toEqual({ outcome: 'created' });
+        expect(await store.putRecord(recordEntry('dev-b', 1))).toEqual({ outcome: 'created' });
+        expect((await store.getRecord('dev-b', 1))?.recordHash).toBe(recordEntry('dev-b', 1).recordHash);
+      });
+
+      it('many concurrent puts of the same record: exactly one created, the rest duplicates', async () => {
+        const e = recordEntry('dev-race', 7);
+        const results = await Promise.all(
+          Array.from({ length: 25 }, (_, i) => store.putRecord({ ...e, receivedAt: e.receivedAt + i })),
+        );
+        expect(results.filter((r) => r.outcome === 'created')).toHaveLength(1);
+        expect(results.filter((r) => r.outcome === 'duplicate')).toHaveLength(24);
+        const stored = await store.getRecord('dev-race', 7);
+        expect(stored?.recordHash).toBe(e.recordHash);
+        for (const r of results) if (r.outcome !== 'created') expect(r.existing).toEqual(stored);
+        expect(await store.countPending()).toBe(1);
+      });
+
+      it('many concurrent puts of different content for one seq: exactly one created, the rest conflicts', async () => {
+        const variants = Array.from({ length: 25 }, (_, i) =>
+          recordEntry('dev-race', 3, { variant: `v${i}` }),
+        );
+        const results = await Promise.all(variants.map((v) => store.putRecord(v)));
+        const created = results.flatMap((r, i) =>
+          r.outcome === 'created' ? [variants[i] as RecordEntry] : [],
+        );
+        expect(created).toHaveLength(1);
+        expect(results.filter((r) => r.outcome === 'conflict')).toHaveLength(24);
+        const winner = created[0] as RecordEntry;
+        expect(await store.getRecord('dev-race', 3)).toEqual(winner);
+        for (const r of results) if (r.outcome === 'conflict') expect(r.existing).toEqual(winner);
+      });
+
+      it('getRecord of an unknown device or seq is undefined', async () => {
+        await store.putRecord(recordEntry('dev-a', 0));
+        expect(await store.getRecord('dev-a', 1)).toBeUndefined();
+        expect(await store.getRecord('dev-z', 0)).toBeUndefined();
+      });
+
+      it('listByTime returns from <= timestamp < to, by timestamp then seq, for one device only', async () => {
+        const t0 = 1_700_000_000_000;
+        // seq 2 and 3 share a timestamp; seq 4 was stamped before seq 3 (device clock step back).
+        const entries = [
+          recordEntry('dev-t', 0, { timestamp: t0 }),
+          recordEntry('dev-t', 1, { timestamp: t0 + 10 }),
+          recordEntry('dev-t', 3, { timestamp: t0 + 20 }),
+          recordEntry('dev-t', 2, { timestamp: t0 + 20 }),
+          recordEntry('dev-t', 4, { timestamp: t0 + 15 }),
+          recordEntry('dev-t', 5, { timestamp: t0 + 30 }),
+          recordEntry('dev-other', 0, { timestamp: t0 + 10 }),
+        ];
+        for (const e of entries) await store.putRecord(e);
+        const all = await store.listByTime('dev-t', { from: t0, to: t0 + 31, limit: 100 });
+        expect(all.items.map((r) => r.seq)).toEqual([0, 1, 4, 2, 3, 5]);
+        expect(all.next).toBeUndefined();
+        const window = await store.listByTime('dev-t', { from: t0 + 10, to: t0 + 30, limit: 100 });
+        expect(window.items.map((r) => r.seq)).toEqual([1, 4, 2, 3]);
+        expect((await store.listByTime('dev-t', { from: t0 + 31, to: t0 + 99, limit: 10 })).items).toEqual(
+          [],
+        );
+        expect((await store.listByTime('dev-none', { from: 0, to: t0 * 2, limit: 10 })).items).toEqual([]);
+        expect(all.items[0]).toEqual(entries[0]);
+      });
+
+      it('listByTime pages with a cursor that stays put while records are added around it', async () => {
+        const t0 = 1_700_000_000_000;
+        for (let s = 0; s < 7; s++)
+          await store.putRecord(recordEntry('dev-p', s, { timestamp: t0 + 100 * s }));
+        const q = { from: t0, to: t0 + 10_000, limit: 3 };
+        const p1 = await store.listByTime('dev-p', q);
+        expect(p1.items.map((r) => r.seq)).toEqual([0, 1, 2]);
+        expect(p1.next).toBeDefined();
+        // One record lands before the cursor, one after it.
+        await store.putRecord(recordEntry('dev-p', 100, { timestamp: t0 + 50 }));
+        await store.putRecord(recordEntry('dev-p', 101, { timestamp: t0 + 450 }));
+        const p2 = await store.listByTime('dev-p', withCursor(q, p1.next));
+        expect(p2.items.map((r) => r.seq)).toEqual([3, 4, 101]);
+        const p3 = await store.listByTime('dev-p', withCursor(q, p2.next));
+        expect(p3.items.map((r) => r.seq)).toEqual([5, 6]);
+        expect(p3.next).toBeUndefined();
+        // The same cursor gives the same page again.
+        const p2again = await store.listByTime('dev-p', withCursor(q, p1.next));
+        expect(p2again.items.map((r) => r.seq)).toEqual([3, 4, 101]);
+      });
+
+      it('listByTime pages across ties in timestamp without skipping or repeating', async () => {
+        const t = 1_700_000_000_000;
+        for (let s = 0; s < 9; s++) await store.putRecord(recordEntry('dev-tie', s, { timestamp: t }));
+        const { items } = await collectPages(2, (c) =>
+          store.listByTime('dev-tie', withCursor({ from: t, to: t + 1, limit: 2 }, c)),
+        );
+        expect(items.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+      });
+
+      it('listBySeq returns fromSeq <= seq <= toSeq by seq, up to the limit, for one device only', async () => {
+        for (const s of [0, 1, 2, 5, 9, 10, 11]) await store.putRecord(recordEntry('dev-s', s));
+        await store.putRecord(recordEntry('dev-s2', 3));
+        const seqs = async (fromSeq: number, toSeq: number, limit: number) =>
+          (await store.listBySeq('dev-s', { fromSeq, toSeq, limit })).map((r) => r.seq);
+        expect(await seqs(0, 100, 100)).toEqual([0, 1, 2, 5, 9, 10, 11]);
+        expect(await seqs(2, 10, 100)).toEqual([2, 5, 9, 10]);
+        expect(await seqs(3, 4, 100)).toEqual([]);
+        expect(await seqs(1, 100, 3)).toEqual([1, 2, 5]);
+        expect(await seqs(10, 10, 5)).toEqual([10]);
+        expect((await store.listBySeq('dev-s', { fromSeq: 9, toSeq: 9, limit: 1 }))[0]).toEqual(
+          recordEntry('dev-s', 9),
+        );
+      });
+
+      it('maxSeq is the highest stored seq of the device, undefined for a device with none', async () => {
+        expect(await store.maxSeq('dev-m')).toBeUndefined();
+        for (const s of [3, 0, 12, 7]) await store.putRecord(recordEntry('dev-m', s));
+        await store.putRecord(recordEntry('dev-m2', 40));
+        expect(await store.maxSeq('dev-m')).toBe(12);
+        expect(await store.maxSeq('dev-m2')).toBe(40);
+        expect(await store.maxSeq('dev-m3')).toBeUndefined();
+      });
+    });
+
+    describe('anchor queue', () => {
+      it('listPending returns queued records oldest receivedAt first, up to the limit; countPending counts them', async () => {
+        const base = 1_700_000_000_000;
+        await store.putRecord(recordEntry('dev-b', 0, { receivedAt: base + 30 }));
+        await store.putRecord(recordEntry('dev-a', 0, { receivedAt: base + 10 }));
+        await store.putRecord(recordEntry('dev-a', 1, { receivedAt: base + 20 }));
+        // Received in the same millisecond: device, then seq (numerically: 9 before 10).
+        await store.putRecord(recordEntry('dev-c', 10, { receivedAt: base + 40 }));
+        await store.putRecord(recordEntry('dev-d', 0, { receivedAt: base + 40 }));
+        await store.putRecord(recordEntry('dev-c', 9, { receivedAt: base + 40 }));
+        expect(await store.countPending()).toBe(6);
+        const ids = (rs: RecordEntry[]) => rs.map((r) => r.recordId);
+        expect(ids(await store.listPending(100))).toEqual([
+          'dev-a.0',
+          'dev-a.1',
+          'dev-b.0',
+          'dev-c.9',
+          'dev-c.10',
+          'dev-d.0',
+        ]);
+        expect(ids(await store.listPending(2))).toEqual(['dev-a.0', 'dev-a.1']);
+        expect((await store.listPending(1))[0]).toEqual(recordEntry('dev-a', 0, { receivedAt: base + 10 }));
+      });
+
+      it('an empty queue lists nothing and counts zero', async () => {
+        expect(await store.listPending(10)).toEqual([]);
+        expect(await store.countPending()).toBe(0);
+      });
+
+      it('assignToBatch places records, takes them out of the queue, and is idempotent', async () => {
+        for (let s = 0; s < 5; s++) await store.putRecord(recordEntry('dev-q', s, { receivedAt: 1000 + s }));
+        const assignments = [0, 1, 3].map((seq, leafIndex) => ({
+          deviceId: 'dev-q',
+          seq,
+          batchId: 'batch-1',
+          leafIndex,
+        }));
+        await store.assignToBatch(assignments);
+        await store.assignToBatch(assignments);
+        expect(await store.countPending()).toBe(2);
+        expect((await store.listPending(10)).map((r) => r.seq)).toEqual([2, 4]);
+        expect((await store.getRecord('dev-q', 3))?.batch).toEqual({ batchId: 'batch-1', leafIndex: 2 });
+        expect((await store.getRecord('dev-q', 0))?.batch).toEqual({ batchId: 'batch-1', leafIndex: 0 });
+        expect((await store.getRecord('dev-q', 2))?.batch).toBeUndefined();
+        // Everything else about the record is unchanged by its placement.
+        const { batch: _b, ...rest } = (await store.getRecord('dev-q', 1)) as RecordEntry;
+        expect(rest).toEqual(recordEntry('dev-q', 1, { receivedAt: 1001 }));
+        await store.assignToBatch([]);
+        expect(await store.countPending()).toBe(2);
+      });
+
+      it('assignToBatch never moves a record already placed in another batch', async () => {
+        await store.putRecord(recordEntry('dev-q', 0));
+        await store.assignToBatch([{ deviceId: 'dev-q', seq: 0, batchId: 'batch-1', leafIndex: 4 }]);
+        // An adapter may refuse loudly or ignore it; either way the first placement stands.
+        await store
+          .assignToBatch([{ deviceId: 'dev-q', seq: 0, batchId: 'batch-2', leafIndex: 0 }])
+          .catch(() => undefined);
+        expect((await store.getRecord('dev-q', 0))?.batch).toEqual({ batchId: 'batch-1', leafIndex: 4 });
+        expect(await store.countPending()).toBe(0);
+      });
+
+      it('a redelivered record that is already batched stays out of the queue', async () => {
+        const e = recordEntry('dev-q', 0);
+        await store.putRecord(e);
+        await store.assignToBatch([{ deviceId: 'dev-q', seq: 0, batchId: 'batch-1', leafIndex: 0 }]);
+        const again = await store.putRecord(e);
+        expect(again.outcome).toBe('duplicate');
+        expect(await store.countPending()).toBe(0);
+        expect((await store.getRecord('dev-q', 0))?.batch).toEqual({ batchId: 'batch-1', leafIndex: 0 });
+      });
+    });
+
+    describe('batches', () => {
+      it('putBatch creates once; a second put of the id reports exists and changes nothing', async () => {
+        const b = batchEntry('b-0001');
+        expect(await store.putBatch(b)).toBe('created');
+        expect(await store.putBatch({ ...b, root: hex32('other root'), size: 99 })).toBe('exists');
+        expect(await store.getBatch('b-0001')).toEqual(b);
+        expect(await store.getBatch('b-9999')).toBeUndefined();
+      });
+
+      it('addAnchor records one anchor per chain, replaces it on repeat, and sets the state', async () => {
+        await store.putBatch(batchEntry('b-0001'));
+        const a1 = { chainId: 'embedded:aaaa', txId: 'tx-1', submittedAt: 1_700_000_200_000 };
+        await store.addAnchor('b-0001', a1, 'built');
+        await store.addAnchor('b-0001', a1, 'built');
+        expect(await store.getBatch('b-0001')).toMatchObject({ state: 'built', anchors: [a1] });
+        const a2 = { chainId: 'evm:31337', txId: '0xbeef', submittedAt: 1_700_000_200_001 };
+        await store.addAnchor('b-0001', a2, 'anchored');
+        await store.addAnchor('b-0001', a2, 'anchored');
+        const got = await store.getBatch('b-0001');
+        expect(got?.state).toBe('anchored');
+        expect(got?.anchors).toHaveLength(2);
+        expect(got?.anchors).toEqual(expect.arrayContaining([a1, a2]));
+        const a1b = { ...a1, txId: 'tx-1-retried', submittedAt: 1_700_000_300_000 };
+        await store.addAnchor('b-0001', a1b, 'anchored');
+        const again = await store.getBatch('b-0001');
+        expect(again?.anchors).toHaveLength(2);
+        expect(again?.anchors).toEqual(expect.arrayContaining([a1b, a2]));
+        expect(again).toMatchObject({
+          root: batchEntry('b-0001').root,
+          size: 3,
+          treeKey: 'batches/b-0001/tree',
+        });
+      });
+
+      it('listUnanchored returns built batches oldest first and drops them once anchored', async () => {
+        await store.putBatch(batchEntry('b-3', { createdAt: 3000 }));
+        await store.putBatch(batchEntry('b-1', { createdAt: 1000 }));
+        await store.putBatch(batchEntry('b-2', { createdAt: 2000 }));
+        await store.putBatch(batchEntry('b-0', { createdAt: 500, state: 'anchored' }));
+        expect((await store.listUnanchored()).map((b) => b.batchId)).toEqual(['b-1', 'b-2', 'b-3']);
+        await store.addAnchor('b-2', { chainId: 'embedded:aaaa', txId: 'tx', submittedAt: 4000 }, 'anchored');
+        const rest = await store.listUnanchored();
+        expect(rest.map((b) => b.batchId)).toEqual(['b-1', 'b-3']);
+        expect(rest[0]).toEqual(batchEntry('b-1', { createdAt: 1000 }));
+      });
+
+      it('listBatches pages through every batch exactly once', async () => {
+        const ids = Array.from({ length: 11 }, (_, i) => `b-${String(i).padStart(4, '0')}`);
+        for (const [i, id] of ids.entries()) await store.putBatch(batchEntry(id, { createdAt: 1000 + i }));
+        const { items, pages } = await collectPages(4, (c) => store.listBatches(withCursor({ limit: 4 }, c)));
+        expect(pages).toBeGreaterThanOrEqual(3);
+        expect(items.map((b) => b.batchId).sort()).toEqual(ids);
+        expect(items.find((b) => b.batchId === 'b-0003')).toEqual(batchEntry('b-0003', { createdAt: 1003 }));
+        expect((await store.listBatches({ limit: 50 })).next).toBeUndefined();
+      });
+
+      it('listBatches on an empty store is one empty page', async () => {
+        const page = await store.listBatches({ limit: 10 });
+        expect(page.items).toEqual([]);
+        expect(page.next).toBeUndefined();
+      });
+    });
+
+    describe('devices', () => {
+      it('createDevice creates once; a second create reports exists and keeps the first', async () => {
+        const d = deviceEntry('dev-1');
+        expect(await store.createDevice(d)).toBe('created');
+        expect(
+          await store.createDevice({ ...d, credentialHash: hex32('attacker'), status: 'disabled' }),
+        ).toBe('exists');
+        expect(await store.getDevice('dev-1')).toEqual(d);
+        expect(await store.getDevice('dev-2')).toBeUndefined();
+      });
+
+      it('setCredentialHash replaces only the credential hash', async () => {
+        const d = deviceEntry('dev-1', { status: 'disabled' });
+        await store.createDevice(d);
+        await store.setCredentialHash('dev-1', hex32('new password'));
+        expect(await store.getDevice('dev-1')).toEqual({ ...d, credentialHash: hex32('new password') });
+      });
+
+      it('listDevices pages through every device exactly once', async () => {
+        const ids = Array.from({ length: 9 }, (_, i) => `dev-${String(i).padStart(3, '0')}`);
+        for (const id of [...ids].reverse()) await store.createDevice(deviceEntry(id));
+        const { items, pages } = await collectPages(2, (c) => store.listDevices(withCursor({ limit: 2 }, c)));
+        expect(pages).toBeGreaterThanOrEqual(5);
+        expect(items.map((d) => d.deviceId).sort()).toEqual(ids);
+        expect(items.find((d) => d.deviceId === 'dev-004')).toEqual(deviceEntry('dev-004'));
+        const one = await store.listDevices({ limit: 100 });
+        expect(one.items).toHaveLength(9);
+        expect(one.next).toBeUndefined();
+      });
+    });
+
+    describe('dead letters', () => {
+      it('lists newest first with all fields, and pages through every entry exactly once', async () => {
+        const entries = [
+          deadLetter('dl-1', 1000, {
+            deviceId: 'dev-a',
+            topic: 'devices/dev-a/records',
+            clientId: 'dev-a',
+            seq: 4,
+          }),
+          deadLetter('dl-2', 3000),
+          deadLetter('dl-3', 2000, {
+            deviceId: 'dev-b',
+            source: 'upload',
+            truncated: true,
+            payloadSize: 20000,
+          }),
+          deadLetter('dl-4', 5000, { deviceId: 'dev-a', code: 'sequence-replayed' }),
+          deadLetter('dl-5', 4000, { source: 'broker', clientId: 'intruder' }),
+        ];
+        for (const d of entries) await store.putDeadLetter(d);
+        const all = await store.listDeadLetters({ limit: 100 });
+        expect(all.items.map((d) => d.id)).toEqual(['dl-4', 'dl-5', 'dl-2', 'dl-3', 'dl-1']);
+        expect(all.next).toBeUndefined();
+        expect(all.items.find((d) => d.id === 'dl-1')).toEqual(entries[0]);
+        expect(all.items.find((d) => d.id === 'dl-3')).toEqual(entries[2]);
+        const paged = await collectPages(2, (c) => store.listDeadLetters(withCursor({ limit: 2 }, c)));
+        expect(paged.items.map((d) => d.id)).toEqual(['dl-4', 'dl-5', 'dl-2', 'dl-3', 'dl-1']);
+      });
+
+      it('filters by device, newest first, with paging', async () => {
+        for (let i = 0; i < 7; i++) {
+          await store.putDeadLetter(deadLetter(`dl-a${i}`, 1000 + i, { deviceId: 'dev-a' }));
+          await store.putDeadLetter(deadLetter(`dl-b${i}`, 1000 + i, { deviceId: 'dev-b' }));
+        }
+        await store.putDeadLetter(deadLetter('dl-none', 2000));
+        const { items } = await collectPages(3, (c) =>
+          store.listDeadLetters(withCursor({ limit: 3, deviceId: 'dev-a' }, c)),
+        );
+        expect(items.map((d) => d.id)).toEqual([
+          'dl-a6',
+          'dl-a5',
+          'dl-a4',
+          'dl-a3',
+          'dl-a2',
+          'dl-a1',
+          'dl-a0',
+        ]);
+        expect((await store.listDeadLetters({ limit: 10, deviceId: 'dev-z' })).items).toEqual([]);
+        expect((await store.listDeadLetters({ limit: 100 })).items).toHaveLength(15);
+      });
+
+      it('pages across entries written in the same millisecond without skipping or repeating', async () => {
+        const ids = Array.from({ length: 10 }, (_, i) => `dl-${i}`);
+        for (const id of ids) await store.putDeadLetter(deadLetter(id, 7777));
+        await store.putDeadLetter(deadLetter('dl-newer', 8888));
+        const { items } = await collectPages(3, (c) => store.listDeadLetters(withCursor({ limit: 3 }, c)));
+        expect(items[0]?.id).toBe('dl-newer');
+        expect(items.map((d) => d.id).sort()).toEqual([...ids, 'dl-newer'].sort());
+      });
+    });
+
+    describe('audit log', () => {
+      it('lists newest first with all fields, and pages through every event exactly once', async () => {
+        const events = [
+          auditEvent('au-1', 1000),
+          auditEvent('au-2', 3000, {
+            action: 'record-key-released',
+            target: 'dev-1.4',
+            reason: 'court order 17',
+          }),
+          auditEvent('au-3', 2000, { action: 'credential-rotated' }),
+          auditEvent('au-4', 2000, { actor: 'someone-else' }),
+          auditEvent('au-5', 4000),
+        ];
+        for (const e of events) await store.appendAudit(e);
+        const all = await store.listAudit({ limit: 10 });
+        expect(all.items.map((e) => e.at)).toEqual([4000, 3000, 2000, 2000, 1000]);
+        expect(all.items.find((e) => e.id === 'au-2')).toEqual(events[1]);
+        expect(all.items.find((e) => e.id === 'au-1')).toEqual(events[0]);
+        expect(all.next).toBeUndefined();
+        const paged = await collectPages(2, (c) => store.listAudit(withCursor({ limit: 2 }, c)));
+        expect(paged.items.map((e) => e.at)).toEqual([4000, 3000, 2000, 2000, 1000]);
+        expect(paged.items.map((e) => e.id).sort()).toEqual(['au-1', 'au-2', 'au-3', 'au-4', 'au-5']);
+      });
+
+      it('an empty log is one empty page', async () => {
+        expect(await store.listAudit({ limit: 5 })).toEqual({ items: [] });
+      });
+    });
+  });
+}

@@ -1,0 +1,69 @@
+/** The four port conformance suites, run against the local (embedded) adapters on temp dirs. */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
+import { FileObjectStore } from '../../lib/adapters/local/file-object-store.js';
+import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
+import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
+import { openUploadingStore } from '../support/local-stack.js';
+import { makeTempDir } from '../support/temp-dir.js';
+import { describeChainConformance } from './chain.conformance.js';
+import { describeIndexStoreConformance } from './index-store.conformance.js';
+import { describeKeyVaultConformance } from './key-vault.conformance.js';
+import { describeObjectStoreConformance } from './object-store.conformance.js';
+
+describeObjectStoreConformance('FileObjectStore with its upload endpoint', async () => {
+  const tmp = makeTempDir('objects');
+  const deadLetters = new SqliteIndexStore(join(tmp.dir, 'index.sqlite'));
+  const up = await openUploadingStore({ root: join(tmp.dir, 'objects'), deadLetters });
+  return {
+    store: up.objects,
+    uploads: true,
+    cleanup: async () => {
+      await up.close();
+      await deadLetters.close();
+      tmp.remove();
+    },
+  };
+});
+
+describeObjectStoreConformance('FileObjectStore without an upload endpoint', async () => {
+  const tmp = makeTempDir('objects');
+  return {
+    store: new FileObjectStore({ root: join(tmp.dir, 'objects') }),
+    cleanup: async () => tmp.remove(),
+  };
+});
+
+describeIndexStoreConformance('SqliteIndexStore', async () => {
+  const tmp = makeTempDir('index');
+  const store = new SqliteIndexStore(join(tmp.dir, 'index.sqlite'));
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      tmp.remove();
+    },
+  };
+});
+
+describeChainConformance('EmbeddedLedger', async () => {
+  const tmp = makeTempDir('ledger');
+  const chain = new EmbeddedLedger(
+    join(tmp.dir, 'ledger', 'ledger.jsonl'),
+    join(tmp.dir, 'secrets', 'ledger.pk8'),
+  );
+  return {
+    chain,
+    minesPerTx: true,
+    cleanup: async () => {
+      chain.close();
+      tmp.remove();
+    },
+  };
+});
+
+describeKeyVaultConformance('LocalKeyVault', async () => ({
+  vault: new LocalKeyVault(new Uint8Array(randomBytes(32))),
+  cleanup: async () => {},
+}));

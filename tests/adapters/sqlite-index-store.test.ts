@@ -1,0 +1,101 @@
+/** SqliteIndexStore beyond the IndexStore conformance suite: group commit and durability across reopen. */
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
+import { makeTempDir } from '../support/temp-dir.js';
+import { auditEvent, batchEntry, deadLetter, deviceEntry, recordEntry } from './index-store.conformance.js';
+
+describe('SqliteIndexStore', () => {
+  let tmp: ReturnType<typeof makeTempDir>;
+  let path: string;
+  const open: SqliteIndexStore[] = [];
+  const openStore = () => {
+    const s = new SqliteIndexStore(path);
+    open.push(s);
+    return s;
+  };
+
+  beforeEach(() => {
+    tmp = makeTempDir('sqlite');
+    path = join(tmp.dir, 'db', 'index.sqlite');
+  });
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+    tmp.remove();
+  });
+
+  it('group commit: hundreds of concurrent puts across devices all resolve with the right outcome', async () => {
+    const store = openStore();
+    const entries = Array.from({ length: 400 }, (_, i) => recordEntry(`dev-${i % 8}`, Math.floor(i / 8)));
+    // Redeliveries and a forged seq ride in the same turn of the event loop as the originals.
+    const redelivered = entries.slice(0, 20);
+    const forged = recordEntry('dev-3', 0, { variant: 'forged' });
+    const results = await Promise.all([
+      ...entries.map((e) => store.putRecord(e)),
+      ...redelivered.map((e) => store.putRecord(e)),
+      store.putRecord(forged),
+    ]);
+    expect(results.slice(0, 400).every((r) => r.outcome === 'created')).toBe(true);
+    expect(results.slice(400, 420).every((r) => r.outcome === 'duplicate')).toBe(true);
+    expect(results[420]?.outcome).toBe('conflict');
+    expect(await store.countPending()).toBe(400);
+    expect(await store.maxSeq('dev-7')).toBe(49);
+  });
+
+  it('puts queued in the same turn as close() are committed before it closes', async () => {
+    const store = openStore();
+    const puts = [0, 1, 2].map((s) => store.putRecord(recordEntry('dev-c', s)));
+    await store.close();
+    expect((await Promise.all(puts)).map((r) => r.outcome)).toEqual(['created', 'created', 'created']);
+    await expect(store.putRecord(recordEntry('dev-c', 3))).rejects.toThrow(/closed/);
+    const reopened = openStore();
+    expect(
+      (await reopened.listBySeq('dev-c', { fromSeq: 0, toSeq: 10, limit: 10 })).map((r) => r.seq),
+    ).toEqual([0, 1, 2]);
+  });
+
+  it('everything it holds survives close and reopen', async () => {
+    const first = openStore();
+    const records = [0, 1, 2, 3].map((s) => recordEntry('dev-r', s));
+    for (const r of records) await first.putRecord(r);
+    await first.assignToBatch([
+      { deviceId: 'dev-r', seq: 0, batchId: 'b-1', leafIndex: 0 },
+      { deviceId: 'dev-r', seq: 1, batchId: 'b-1', leafIndex: 1 },
+    ]);
+    const anchor = { chainId: 'embedded:0011223344556677', txId: 'ab'.repeat(32), submittedAt: 5 };
+    await first.putBatch(batchEntry('b-1', { size: 2 }));
+    await first.addAnchor('b-1', anchor, 'anchored');
+    await first.putBatch(batchEntry('b-2'));
+    await first.createDevice(deviceEntry('dev-r'));
+    await first.setCredentialHash('dev-r', 'cd'.repeat(32));
+    await first.putDeadLetter(deadLetter('dl-1', 10, { deviceId: 'dev-r', seq: 9 }));
+    await first.appendAudit(auditEvent('au-1', 11, { reason: 'because' }));
+    await first.close();
+
+    const store = openStore();
+    expect(await store.getRecord('dev-r', 3)).toEqual(records[3]);
+    expect((await store.getRecord('dev-r', 1))?.batch).toEqual({ batchId: 'b-1', leafIndex: 1 });
+    expect((await store.listPending(10)).map((r) => r.seq)).toEqual([2, 3]);
+    expect(await store.getBatch('b-1')).toEqual(
+      batchEntry('b-1', { size: 2, state: 'anchored', anchors: [anchor] }),
+    );
+    expect((await store.listUnanchored()).map((b) => b.batchId)).toEqual(['b-2']);
+    expect(await store.getDevice('dev-r')).toEqual(deviceEntry('dev-r', { credentialHash: 'cd'.repeat(32) }));
+    expect((await store.listDeadLetters({ limit: 5 })).items).toEqual([
+      deadLetter('dl-1', 10, { deviceId: 'dev-r', seq: 9 }),
+    ]);
+    expect((await store.listAudit({ limit: 5 })).items).toEqual([
+      auditEvent('au-1', 11, { reason: 'because' }),
+    ]);
+    // And the conditional writes still hold against what was there before the restart.
+    expect((await store.putRecord(records[0] as (typeof records)[0])).outcome).toBe('duplicate');
+    expect(await store.putBatch(batchEntry('b-1'))).toBe('exists');
+    expect(await store.createDevice(deviceEntry('dev-r'))).toBe('exists');
+  });
+
+  it('close() is idempotent', async () => {
+    const store = openStore();
+    await store.close();
+    await expect(store.close()).resolves.toBeUndefined();
+  });
+});

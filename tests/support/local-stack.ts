@@ -1,0 +1,117 @@
+/**
+ * Real local adapters on a temp dir, wired the way lib/runtime/embedded.ts wires them, for use-case tests and
+ * the local conformance runs. Nothing here is a mock: every store writes real files.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { type ServerType, serve } from '@hono/node-server';
+import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
+import { FileObjectStore } from '../../lib/adapters/local/file-object-store.js';
+import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
+import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
+import { createUploadEndpoint } from '../../lib/adapters/local/upload-endpoint.js';
+import { silentLogger } from '../../lib/logger.js';
+import type { DeadLetterStore } from '../../lib/ports.js';
+import { makeTempDir } from './temp-dir.js';
+
+export interface UploadingStore {
+  objects: FileObjectStore;
+  /** http://127.0.0.1:<port> of the upload endpoint. */
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A FileObjectStore under `root` whose upload URLs point at a live upload endpoint (port 0), refusals of
+ * which go to `deadLetters`.
+ */
+export async function openUploadingStore(opts: {
+  root: string;
+  deadLetters: DeadLetterStore;
+  durable?: boolean;
+  clock?: () => number;
+}): Promise<UploadingStore> {
+  const secret = new Uint8Array(randomBytes(32));
+  let baseUrl = '';
+  const objects = new FileObjectStore({
+    root: opts.root,
+    durable: opts.durable ?? true,
+    uploadBaseUrl: () => baseUrl,
+    uploadSecret: secret,
+  });
+  const app = createUploadEndpoint({
+    objects,
+    deadLetters: opts.deadLetters,
+    secret,
+    clock: opts.clock ?? Date.now,
+    log: silentLogger,
+  });
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    s.once('error', reject);
+  });
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    objects,
+    baseUrl,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        if ('closeAllConnections' in server) server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
+
+export interface LocalStack {
+  dir: string;
+  objectsRoot: string;
+  indexPath: string;
+  objects: FileObjectStore;
+  index: SqliteIndexStore;
+  ledger: EmbeddedLedger;
+  vault: LocalKeyVault;
+  /** Set when opened with `uploads: true`. */
+  uploadBaseUrl?: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Object store, index, embedded ledger and key vault on a fresh temp dir. Object writes skip fsync (the
+ * conformance runs cover durable mode); everything else is as in production.
+ */
+export async function openLocalStack(
+  opts: { uploads?: boolean; clock?: () => number } = {},
+): Promise<LocalStack> {
+  const tmp = makeTempDir('stack');
+  const objectsRoot = join(tmp.dir, 'objects');
+  const indexPath = join(tmp.dir, 'index.sqlite');
+  const index = new SqliteIndexStore(indexPath);
+  const clock = opts.clock ?? Date.now;
+  const uploading = opts.uploads
+    ? await openUploadingStore({ root: objectsRoot, deadLetters: index, durable: false, clock })
+    : undefined;
+  const objects = uploading?.objects ?? new FileObjectStore({ root: objectsRoot, durable: false });
+  const ledger = new EmbeddedLedger(
+    join(tmp.dir, 'ledger', 'ledger.jsonl'),
+    join(tmp.dir, 'secrets', 'ledger-ed25519.pk8'),
+    clock,
+  );
+  const vault = new LocalKeyVault(new Uint8Array(randomBytes(32)));
+  return {
+    dir: tmp.dir,
+    objectsRoot,
+    indexPath,
+    objects,
+    index,
+    ledger,
+    vault,
+    ...(uploading ? { uploadBaseUrl: uploading.baseUrl } : {}),
+    close: async () => {
+      await uploading?.close();
+      await index.close();
+      ledger.close();
+      tmp.remove();
+    },
+  };
+}
