@@ -135,6 +135,7 @@ export function checkProofBundle(bundle: ProofBundle, opts: CheckOptions = {}): 
       add('tampered', 'record-hash-mismatch', 'SHA-256(0x00 | header) differs from record.recordHash');
     }
     if (
+      rec.recordId !== `${h.deviceId}.${h.seq}` ||
       h.deviceId !== rec.deviceId ||
       h.seq !== rec.seq ||
       h.timestamp !== rec.timestamp ||
@@ -201,6 +202,18 @@ export function checkProofBundle(bundle: ProofBundle, opts: CheckOptions = {}): 
     if (live === null) {
       check.status = 'not-found';
       add('tampered', 'anchor-tx-not-found', `${a.chainId} has no transaction ${a.txId}`);
+      checks.anchors.push(check);
+      continue;
+    }
+    if (live === undefined && !a.evidence) {
+      // Nothing but the bundle's word: whoever wrote it chose payload and confirmations. It becomes checkable
+      // by looking txId up on the chain itself (docs/proof-bundle.md §4).
+      check.status = 'unconfirmed';
+      add(
+        'pending',
+        'anchor-unchecked-offline',
+        `${a.chainId} tx ${a.txId} carries no evidence; confirm it on the chain itself`,
+      );
       checks.anchors.push(check);
       continue;
     }
