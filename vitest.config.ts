@@ -8,5 +8,7 @@ export default defineConfig({
     // End-to-end suites start servers and child processes; two workers match the 2-core CI machines.
     maxWorkers: 2,
     allowOnly: false,
+    // node:sqlite is stable enough for us but still prints an ExperimentalWarning on Node 22.
+    execArgv: ['--disable-warning=ExperimentalWarning'],
   },
 });

@@ -60,6 +60,7 @@ export async function startEmbedded(
     durable: config.durableWrites,
     uploadBaseUrl: () => baseUrl,
     uploadSecret,
+    clock,
   });
   const index = new SqliteIndexStore(join(dir, 'index.sqlite'));
   const vault = new LocalKeyVault(kek);
@@ -114,6 +115,10 @@ export async function startEmbedded(
     }),
   );
   http.route('/', api);
+  // Hono's notFound does not carry over through route(); the top-level app must answer in the same JSON.
+  http.notFound((c) =>
+    c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404),
+  );
 
   let broker: RunningBroker | undefined;
   let router: RunningRouter | undefined;

@@ -6,7 +6,7 @@
 import type { Aedes } from 'aedes';
 import type { DeviceMessageEvent, OutgoingMessage } from '../../functions/ingest/handler.js';
 import type { Logger } from '../logger.js';
-import { DEVICE_ROUTES, type FunctionName } from '../routing/routes.js';
+import { DEVICE_ROUTES, type FunctionName, matchRoute } from '../routing/routes.js';
 
 export interface RouterDeps {
   broker: Aedes;
@@ -42,9 +42,12 @@ export async function startRouter(deps: RouterDeps): Promise<RunningRouter> {
       throw new Error(`routing table names function ${route.fn}, which this runtime does not have`);
     const deliver = (packet: { topic: string; payload: Buffer | string }, cb: () => void) => {
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      // The broker's authorizer only lets a client publish under its own device id, so the topic names it.
+      const clientId = matchRoute(packet.topic)?.deviceId;
       const work = handler({
         topic: packet.topic,
         payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
+        ...(clientId === undefined ? {} : { clientId }),
       })
         .then((replies) => replies.forEach(publish))
         .catch((err: unknown) => {

@@ -1,0 +1,126 @@
+/**
+ * Test harness for the embedded runtime: in-process (fast, for bad-input cases) or as a real child process
+ * (for crash and restart: SIGKILL must be able to hit it at any point).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../lib/logger.js';
+import { configFromEnv } from '../../lib/runtime/config.js';
+import { type EmbeddedRuntime, startEmbedded } from '../../lib/runtime/embedded.js';
+
+export const REPO = join(import.meta.dirname, '..', '..');
+
+export function tempDir(prefix = 'iotn-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  everyMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function startInProcess(
+  env: Record<string, string> = {},
+): Promise<EmbeddedRuntime & { dataDir: string; cleanup(): Promise<void> }> {
+  const dataDir = env.DATA_DIR ?? tempDir();
+  const config = configFromEnv({
+    HTTP_PORT: '0',
+    MQTT_PORT: '0',
+    ANCHOR_INTERVAL_MS: '600000',
+    ...env,
+    DATA_DIR: dataDir,
+  });
+  const rt = await startEmbedded(config, silentLogger);
+  return Object.assign(rt, {
+    dataDir,
+    cleanup: async () => {
+      await rt.stop();
+      if (!env.DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
+    },
+  });
+}
+
+export interface RuntimeInfo {
+  pid: number;
+  mqttPort: number;
+  httpPort: number;
+  baseUrl: string;
+}
+
+export interface SpawnedRuntime {
+  info: RuntimeInfo;
+  token: string;
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `lib/runtime/main.ts` as its own process and waits until it has written runtime.json. */
+export async function spawnRuntime(
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<SpawnedRuntime> {
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', '--import', 'tsx', 'lib/runtime/main.ts'],
+    {
+      cwd: REPO,
+      env: { ...process.env, HTTP_PORT: '0', MQTT_PORT: '0', LOG_LEVEL: 'warn', ...env, DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const info = await waitFor(
+    'runtime.json from the child',
+    () => {
+      if (child.exitCode !== null) throw new Error(`runtime exited early (${child.exitCode}):\n${out}`);
+      const i = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo;
+      return i.pid === child.pid ? i : undefined;
+    },
+    30_000,
+  );
+  const token = readFileSync(join(dataDir, 'operator.token'), 'utf8').trim();
+  return { info, token, child, output: () => out, exited };
+}
+
+export function operatorFetch(baseUrl: string, token: string) {
+  return async <T = unknown>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      ...init,
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        ...(init.headers ?? {}),
+      },
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  };
+}
