@@ -1,0 +1,169 @@
+/**
+ * Ingest end to end through the real embedded runtime (startEmbedded: aedes with device authentication, the
+ * router, ingest, the file object store and the SQLite index), driven by the real device stub in a worker
+ * thread. A record counts when its device has the backend's ack, which is sent only once the envelope and the
+ * index entry are stored (durably, when durableWrites is on).
+ */
+import { performance } from 'node:perf_hooks';
+import { fleetDeviceIds } from '../device-stub/fleet.js';
+import { HASH_BYTES, NONCE_BYTES, TAG_BYTES } from '../lib/core/envelope.js';
+import { createLogger } from '../lib/logger.js';
+import { configFromEnv } from '../lib/runtime/config.js';
+import { startEmbedded } from '../lib/runtime/embedded.js';
+import { type ClientResult, startClientWorker } from './client-worker.js';
+import type { FleetJobResult, FleetMode } from './fleet-job.js';
+import { type RunningProfile, startProfile } from './profiler.js';
+import { mbPerSec, perSec, type Series, series } from './stats.js';
+import { diskTempDir, ramTempDir, removeTempDir } from './temp-dirs.js';
+
+export const DEVICE_PREFIX = 'bench';
+
+/** Envelope header bytes for a device id of `idLength` characters (docs/envelope.md). */
+export function headerBytes(idLength: number): number {
+  return 4 + 1 + 1 + 1 + idLength + 8 + 8 + HASH_BYTES + NONCE_BYTES + 4 + HASH_BYTES;
+}
+
+/** The plaintext size whose envelope is `envelopeBytes` long for this device id. */
+export function packetBytesFor(envelopeBytes: number, deviceId: string): number {
+  return envelopeBytes - headerBytes(deviceId.length) - TAG_BYTES;
+}
+
+export interface IngestOptions {
+  devices: number;
+  /** Total timed records over all devices, per repetition. */
+  records: number;
+  /** Target envelope size; the plaintext is sized to match it. */
+  envelopeBytes: number;
+  durableWrites: boolean;
+  mode: FleetMode;
+  maxInFlight: number;
+  warmRecordsPerDevice: number;
+  reps: number;
+  timeoutMs?: number;
+  /** Write a CPU profile of the backend's thread for each timed round into this directory. */
+  cpuProfileDir?: string;
+  onProgress?: (msg: string) => void;
+}
+
+export interface IngestFigures {
+  devices: number;
+  records: number;
+  durableWrites: boolean;
+  mode: FleetMode;
+  targetEnvelopeBytes: number;
+  /** Measured: mean size of the envelopes actually stored in the timed rounds. */
+  meanEnvelopeBytes: number;
+  recordsPerSec: Series;
+  mbPerSec: Series;
+  /** Records the devices had to send again (none expected: the ack timeout is the run timeout). */
+  resent: number;
+}
+
+function assertComplete(r: FleetJobResult, expected: number): void {
+  if (!r.ok || r.stored !== expected || r.rejected > 0) {
+    throw new Error(
+      `ingest run incomplete: ${r.stored}/${expected} stored, ${r.duplicate} duplicate, ${r.rejected} rejected; ${r.errors.slice(0, 3).join('; ')}`,
+    );
+  }
+}
+
+export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
+  const dataDir = diskTempDir('data');
+  const log = createLogger({ level: 'warn', write: (line) => process.stderr.write(`${line}\n`) });
+  const config = configFromEnv({
+    DATA_DIR: dataDir,
+    MQTT_PORT: '0',
+    HTTP_PORT: '0',
+    HOST: '127.0.0.1',
+    // An hour: no anchor cycle runs during a measurement (setInterval caps delays at 2^31-1 ms).
+    ANCHOR_INTERVAL_MS: String(3_600_000),
+    DURABLE_WRITES: o.durableWrites ? 'true' : 'false',
+    LOG_LEVEL: 'warn',
+  });
+  const rt = await startEmbedded(config, log);
+  const perDevice = Math.max(1, Math.round(o.records / o.devices));
+  const expected = perDevice * o.devices;
+  const rates: number[] = [];
+  const mbs: number[] = [];
+  let bytesStored = 0;
+  let recordsStored = 0;
+  let resent = 0;
+  try {
+    for (let r = 0; r < o.reps; r++) {
+      // New devices each repetition: every timed round starts from the same state of its fleet.
+      const seed = 1000 + r;
+      const ids = fleetDeviceIds({ devices: o.devices, seed, prefix: DEVICE_PREFIX });
+      const stateDir = ramTempDir('outbox');
+      const worker = startClientWorker({
+        kind: 'fleet',
+        mode: o.mode,
+        mqttUrl: `mqtt://127.0.0.1:${rt.mqttPort}`,
+        apiUrl: rt.baseUrl,
+        operatorToken: rt.operatorToken,
+        stateDir,
+        devices: o.devices,
+        recordsPerDevice: perDevice,
+        warmRecordsPerDevice: o.warmRecordsPerDevice,
+        packetBytes: packetBytesFor(o.envelopeBytes, ids[0] as string),
+        maxInFlight: o.maxInFlight,
+        seed,
+        timeoutMs: o.timeoutMs ?? 120_000,
+      });
+      try {
+        await worker.ready;
+        const label = `ingest-${o.envelopeBytes}-${o.mode}-durable-${o.durableWrites}-run-${r + 1}`;
+        const profile: RunningProfile | undefined = o.cpuProfileDir
+          ? await startProfile(o.cpuProfileDir, label)
+          : undefined;
+        let result: ClientResult;
+        let ms: number;
+        try {
+          const t0 = performance.now();
+          result = await worker.go();
+          ms = performance.now() - t0;
+        } finally {
+          if (profile) {
+            const path = await profile.stop();
+            o.onProgress?.(`cpu profile: ${path}`);
+          }
+        }
+        if (result.kind !== 'fleet') throw new Error('fleet worker returned a raw result');
+        assertComplete(result, expected);
+        resent += result.resent;
+        let bytes = 0;
+        for (const id of ids) {
+          const recs = await rt.index.listBySeq(id, {
+            fromSeq: o.warmRecordsPerDevice,
+            toSeq: Number.MAX_SAFE_INTEGER,
+            limit: perDevice + 1,
+          });
+          for (const rec of recs) bytes += rec.envelopeSize;
+        }
+        bytesStored += bytes;
+        recordsStored += expected;
+        rates.push(perSec(expected, ms));
+        mbs.push(mbPerSec(bytes, ms));
+        o.onProgress?.(
+          `ingest ${o.envelopeBytes} B ${o.mode} durable=${o.durableWrites} run ${r + 1}/${o.reps}: ${Math.round(rates.at(-1) ?? 0)} rec/s`,
+        );
+      } finally {
+        await worker.terminate();
+        removeTempDir(stateDir);
+      }
+    }
+  } finally {
+    await rt.stop();
+    removeTempDir(dataDir);
+  }
+  return {
+    devices: o.devices,
+    records: expected,
+    durableWrites: o.durableWrites,
+    mode: o.mode,
+    targetEnvelopeBytes: o.envelopeBytes,
+    meanEnvelopeBytes: recordsStored ? bytesStored / recordsStored : 0,
+    recordsPerSec: series(rates),
+    mbPerSec: series(mbs),
+    resent,
+  };
+}

@@ -1,0 +1,284 @@
+/**
+ * `npm run bench`: measures the raw limits and the system against them in one run and writes BENCHMARKS.md
+ * at the repository root. Progress goes to stderr. See the "How to read this" section of the output.
+ *
+ *   --publishers N   publishers in the raw bench and devices in the ingest bench (default 4)
+ *   --only LIST      comma-separated subset: raw,ingest,components,merkle,verify,sha256
+ *   --quick          toy sizes, to check the script itself in seconds
+ *   --out FILE       where to write; "-" for stdout. Default BENCHMARKS.md, or stdout with --only/--quick,
+ *                    so a partial run never overwrites the full report
+ *   --cpu-prof DIR   CPU profile of the backend thread for each timed ingest round
+ */
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type ComponentFigures, measureIndexPuts, measureObjectPuts } from './components.js';
+import type { FleetMode } from './fleet-job.js';
+import { type IngestFigures, measureIngest } from './ingest.js';
+import { machineInfo } from './machine.js';
+import { measureBuildAndProofs, measureVerifyInclusion } from './merkle.js';
+import { measureProofBundleChecks } from './proof-bundle.js';
+import { measureRawBroker, type RawBrokerFigures } from './raw-broker.js';
+import { type BenchFigures, ingestRatio, renderReport } from './report.js';
+import { sha256MBPerSec, sha256SmallCallsPerSec } from './sha256.js';
+import { MiB, progress } from './stats.js';
+import { removeAllTempDirs } from './temp-dirs.js';
+
+const SECTIONS = ['raw', 'ingest', 'components', 'merkle', 'verify', 'sha256'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const KiB = 1024;
+const SIZES = [1 * KiB, 64 * KiB];
+const MAX_IN_FLIGHT = 100;
+
+/** Sizes chosen so that the full run stays under about three minutes on a busy 2-core machine. */
+interface Plan {
+  rawMessages: Record<number, number>;
+  rawWarmPerPublisher: Record<number, number>;
+  rawReps: number;
+  ingest: { mode: FleetMode; durable: boolean; records: Record<number, number>; reps: number }[];
+  ingestWarmPerDevice: number;
+  objectPuts: Record<number, number>;
+  indexPuts: number;
+  componentReps: number;
+  merkleLeaves: number;
+  merkleReps: number;
+  sha256Calls: number;
+  verifyTreeSize: number;
+  verifyCount: number;
+  bundleCount: number;
+  verifyReps: number;
+  shaLargeBytes: number;
+  shaTotalBytes: number;
+  shaReps: number;
+}
+
+const FULL: Plan = {
+  rawMessages: { [KiB]: 60_000, [64 * KiB]: 6_000 },
+  rawWarmPerPublisher: { [KiB]: 250, [64 * KiB]: 50 },
+  rawReps: 3,
+  ingest: [
+    { mode: 'presealed', durable: true, records: { [KiB]: 10_000, [64 * KiB]: 2_400 }, reps: 3 },
+    { mode: 'presealed', durable: false, records: { [KiB]: 10_000, [64 * KiB]: 2_400 }, reps: 2 },
+    { mode: 'live', durable: true, records: { [KiB]: 6_000, [64 * KiB]: 1_600 }, reps: 1 },
+  ],
+  ingestWarmPerDevice: 50,
+  objectPuts: { [KiB]: 3_000, [64 * KiB]: 1_000 },
+  indexPuts: 20_000,
+  componentReps: 2,
+  merkleLeaves: 1_000_000,
+  merkleReps: 3,
+  sha256Calls: 1_000_000,
+  verifyTreeSize: 1_000_000,
+  verifyCount: 50_000,
+  bundleCount: 3_000,
+  verifyReps: 3,
+  shaLargeBytes: 64 * MiB,
+  shaTotalBytes: 256 * MiB,
+  shaReps: 3,
+};
+
+const QUICK: Plan = {
+  rawMessages: { [KiB]: 2_000, [64 * KiB]: 200 },
+  rawWarmPerPublisher: { [KiB]: 20, [64 * KiB]: 5 },
+  rawReps: 1,
+  ingest: [
+    { mode: 'presealed', durable: true, records: { [KiB]: 400, [64 * KiB]: 100 }, reps: 1 },
+    { mode: 'live', durable: true, records: { [KiB]: 400, [64 * KiB]: 100 }, reps: 1 },
+  ],
+  ingestWarmPerDevice: 5,
+  objectPuts: { [KiB]: 200, [64 * KiB]: 50 },
+  indexPuts: 1_000,
+  componentReps: 1,
+  merkleLeaves: 10_000,
+  merkleReps: 1,
+  sha256Calls: 20_000,
+  verifyTreeSize: 10_000,
+  verifyCount: 1_000,
+  bundleCount: 100,
+  verifyReps: 1,
+  shaLargeBytes: 4 * MiB,
+  shaTotalBytes: 8 * MiB,
+  shaReps: 1,
+};
+
+function fail(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      publishers: { type: 'string' },
+      only: { type: 'string' },
+      quick: { type: 'boolean' },
+      out: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+    },
+    strict: true,
+  });
+  const publishers = values.publishers === undefined ? 4 : Number(values.publishers);
+  if (!Number.isInteger(publishers) || publishers < 1) fail('--publishers must be a positive integer');
+  const only = values.only?.split(',').map((s) => s.trim());
+  for (const s of only ?? []) {
+    if (!(SECTIONS as readonly string[]).includes(s))
+      fail(`unknown section ${s}; one of ${SECTIONS.join(',')}`);
+  }
+  const partial = Boolean(values.quick) || only !== undefined;
+  const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+  return {
+    publishers,
+    sections: new Set<Section>((only as Section[] | undefined) ?? SECTIONS),
+    plan: values.quick ? QUICK : FULL,
+    out: values.out ?? (partial ? '-' : `${repoRoot}BENCHMARKS.md`),
+    cpuProfileDir: values['cpu-prof'],
+  };
+}
+
+function commandLine(): string {
+  const args = process.argv.slice(2).join(' ');
+  if (process.env.npm_lifecycle_event === 'bench') return `npm run bench${args ? ` -- ${args}` : ''}`;
+  return `node --disable-warning=ExperimentalWarning --import tsx bench/run.ts${args ? ` ${args}` : ''}`;
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions();
+  const { plan } = o;
+  const has = (s: Section) => o.sections.has(s);
+  const startedAt = new Date();
+  const figures: BenchFigures = {
+    startedAt,
+    finishedAt: startedAt,
+    command: commandLine(),
+    machine: machineInfo(tmpdir()),
+    publishers: o.publishers,
+  };
+  progress(
+    `machine: ${figures.machine.cpuModel}, ${figures.machine.cores} cores, load ${figures.machine.loadAvg}`,
+  );
+
+  if (has('raw') || has('ingest')) {
+    // The ratio needs the raw rate at each size, so ingest alone still measures it.
+    const raw: RawBrokerFigures[] = [];
+    for (const size of SIZES) {
+      progress(`raw broker, ${size} B payloads`);
+      raw.push(
+        await measureRawBroker({
+          publishers: o.publishers,
+          messages: plan.rawMessages[size] as number,
+          payloadBytes: size,
+          maxInFlight: MAX_IN_FLIGHT,
+          warmMessages: plan.rawWarmPerPublisher[size] as number,
+          reps: plan.rawReps,
+          onProgress: progress,
+        }),
+      );
+    }
+    figures.raw = raw;
+  }
+
+  if (has('ingest')) {
+    const ingest: IngestFigures[] = [];
+    for (const line of plan.ingest) {
+      for (const size of SIZES) {
+        progress(`ingest, ${size} B envelopes, ${line.mode}, durable=${line.durable}`);
+        const fig = await measureIngest({
+          devices: o.publishers,
+          records: line.records[size] as number,
+          envelopeBytes: size,
+          durableWrites: line.durable,
+          mode: line.mode,
+          maxInFlight: MAX_IN_FLIGHT,
+          warmRecordsPerDevice: plan.ingestWarmPerDevice,
+          reps: line.reps,
+          ...(o.cpuProfileDir ? { cpuProfileDir: o.cpuProfileDir } : {}),
+          onProgress: progress,
+        });
+        ingest.push(fig);
+        const ratio = ingestRatio({ ...figures, ingest }, fig);
+        if (ratio !== undefined) progress(`  → ${(ratio * 100).toFixed(1)}% of the raw broker rate`);
+      }
+    }
+    figures.ingest = ingest;
+  }
+
+  if (has('components')) {
+    const components: ComponentFigures[] = [];
+    for (const durable of [true, false]) {
+      for (const size of SIZES) {
+        progress(`FileObjectStore.put, ${size} B, durable=${durable}`);
+        components.push(
+          await measureObjectPuts({
+            bodyBytes: size,
+            count: plan.objectPuts[size] as number,
+            devices: o.publishers,
+            durable,
+            reps: plan.componentReps,
+          }),
+        );
+      }
+    }
+    progress('SqliteIndexStore.putRecord');
+    components.push(
+      await measureIndexPuts({ count: plan.indexPuts, devices: o.publishers, reps: plan.componentReps }),
+    );
+    figures.components = components;
+  }
+
+  if (has('merkle') || has('verify')) {
+    progress(`SHA-256 calls/s on 65-byte inputs`);
+    const sha256Calls = await sha256SmallCallsPerSec(plan.sha256Calls, plan.merkleReps);
+    if (has('merkle')) {
+      progress(`Merkle build + all proofs, ${plan.merkleLeaves} leaves`);
+      figures.merkle = { build: measureBuildAndProofs(plan.merkleLeaves, plan.merkleReps), sha256Calls };
+    }
+    if (has('verify')) {
+      progress(`verifyInclusion, ${plan.verifyTreeSize}-leaf tree`);
+      const inclusion = measureVerifyInclusion(plan.verifyTreeSize, plan.verifyCount, plan.verifyReps);
+      progress('checkProofBundle');
+      const bundle = measureProofBundleChecks(plan.verifyTreeSize, 1024, plan.bundleCount, plan.verifyReps);
+      figures.verify = { inclusion, bundle, sha256Calls };
+    }
+  }
+
+  if (has('sha256')) {
+    progress('SHA-256 MB/s');
+    figures.sha256 = {
+      largeBufferBytes: plan.shaLargeBytes,
+      large: await sha256MBPerSec(plan.shaLargeBytes, plan.shaTotalBytes, plan.shaReps),
+      chunk64KiB: await sha256MBPerSec(64 * KiB, plan.shaTotalBytes, plan.shaReps),
+    };
+  }
+
+  figures.finishedAt = new Date();
+  const md = renderReport(figures);
+  if (o.out === '-') process.stdout.write(md);
+  else {
+    writeFileSync(o.out, md);
+    progress(`wrote ${o.out}`);
+  }
+  progress(`done in ${((figures.finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s`);
+}
+
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    removeAllTempDirs();
+    process.exit(code);
+  });
+}
+
+main().then(
+  // Explicit exit: a client library's leftover timer must not keep a finished bench alive.
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(
+      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);
