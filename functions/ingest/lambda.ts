@@ -1,0 +1,106 @@
+/**
+ * The ingest function as an AWS IoT rule action. Each rule (infra/routing.ts, from lib/routing/routes.ts)
+ * selects `encode(*, 'base64') AS payload, topic() AS topic, clientid() AS clientId, timestamp() AS
+ * receivedAt`; this edge validates that event, hands the decoded message to the same handler the embedded
+ * MQTT router calls, and publishes the replies through AWS IoT.
+ *
+ * The rule invokes Lambda asynchronously: an invocation may be retried or arrive out of order, which ingest
+ * already tolerates (idempotent on (device, seq), order-free). A thrown error makes Lambda retry; a message
+ * that will never be valid is answered and dead-lettered instead.
+ */
+import middy from '@middy/core';
+import { z } from 'zod';
+import type { ReplyPublisher } from '../../lib/adapters/aws/iot-reply-publisher.js';
+import { utf8 } from '../../lib/core/bytes.js';
+import { recordDeadLetter } from '../../lib/ingest/dead-letter.js';
+import type { Logger } from '../../lib/logger.js';
+import type { DeadLetterStore } from '../../lib/ports.js';
+import { MQTT_MAX_MESSAGE_BYTES } from '../../lib/routing/routes.js';
+import { buildIngest, fromEnv } from '../../lib/runtime/aws.js';
+import { bootLogger, invocationLogs, once, parseEvent } from '../../lib/runtime/lambda-edge.js';
+import type { DeviceMessageEvent, OutgoingMessage } from './handler.js';
+
+export interface IngestLambdaDeps {
+  ingest: (event: DeviceMessageEvent) => Promise<OutgoingMessage[]>;
+  publisher: ReplyPublisher;
+  deadLetters: DeadLetterStore;
+  clock: () => number;
+  log: Logger;
+}
+
+/**
+ * AWS IoT refuses messages over 128 KiB at the broker, so base64 over ~171 KiB cannot come from a device.
+ * The bound leaves room for larger payloads to reach ingest (which refuses them per route, with
+ * `payload-too-large`, like the embedded runtime) while keeping a malformed event from costing memory.
+ */
+export const MAX_EVENT_PAYLOAD_BASE64 = 4 * Math.ceil((2 * MQTT_MAX_MESSAGE_BYTES) / 3);
+
+/** What iotRuleSql() selects. Strict: a field the SQL does not produce means the rule and code drifted. */
+export const IotRuleEvent = z.strictObject({
+  payload: z
+    .string()
+    .max(MAX_EVENT_PAYLOAD_BASE64)
+    .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'must be base64'),
+  topic: z.string().min(1).max(256),
+  clientId: z.string().max(128).optional(),
+  receivedAt: z.number().int().nonnegative(),
+});
+export type IotRuleEvent = z.infer<typeof IotRuleEvent>;
+
+export type IngestLambdaResult =
+  | { status: 'handled'; replies: OutgoingMessage[] }
+  | { status: 'rejected'; code: 'malformed-event'; reason: string };
+
+export function createIngestLambda(load: () => Promise<IngestLambdaDeps>) {
+  let log: Logger = bootLogger;
+  const deps = async () => {
+    const d = await load();
+    log = d.log;
+    return d;
+  };
+  return middy<IotRuleEvent, IngestLambdaResult>()
+    .use(invocationLogs(() => log))
+    .use(
+      parseEvent(IotRuleEvent, async (raw, reason): Promise<IngestLambdaResult> => {
+        const d = await deps();
+        const text = safeJson(raw);
+        const fields = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+        await recordDeadLetter(d.deadLetters, d.clock(), {
+          source: 'broker',
+          code: 'malformed-event',
+          reason: `the IoT rule event is not what iotRuleSql() selects: ${reason}`,
+          // The whole event (Lambda bounds its size); recordDeadLetter keeps the first 16 KiB and the hash.
+          payload: utf8(text),
+          ...(typeof fields.topic === 'string' && fields.topic.length <= 256 ? { topic: fields.topic } : {}),
+          ...(typeof fields.clientId === 'string' && fields.clientId.length <= 128
+            ? { clientId: fields.clientId }
+            : {}),
+        });
+        d.log.error('malformed IoT rule event dead-lettered', { code: 'malformed-event', reason });
+        return { status: 'rejected', code: 'malformed-event', reason };
+      }),
+    )
+    .handler(async (event) => {
+      const d = await deps();
+      const payload = Buffer.from(event.payload, 'base64');
+      const replies = await d.ingest({
+        topic: event.topic,
+        payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
+        ...(event.clientId === undefined ? {} : { clientId: event.clientId }),
+      });
+      // Stored before acked: if publishing fails the invocation fails, Lambda retries it, ingest answers
+      // duplicate, and the device gets its ack then (or resends, and gets it then).
+      await d.publisher.publish(replies);
+      return { status: 'handled', replies };
+    });
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+export const handler = createIngestLambda(once(fromEnv(buildIngest)));

@@ -1,0 +1,102 @@
+/**
+ * The operator and auditor API behind API Gateway (HTTP API, payload format 2.0): the same Hono app the
+ * embedded runtime serves (functions/verify/app.ts), adapted by hono/aws-lambda. API Gateway's JWT (or IAM)
+ * authorizer authenticates operators before the function runs; the app's `authenticateOperator` then trusts
+ * the authorizer context of this request (lib/runtime/lambda-edge.ts), never a bare Authorization header.
+ */
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import type { LambdaEvent } from 'hono/aws-lambda';
+import { z } from 'zod';
+import type { Logger } from '../../lib/logger.js';
+import { buildVerify, fromEnv } from '../../lib/runtime/aws.js';
+import {
+  type AuthorizerContext,
+  bootLogger,
+  invocationLogs,
+  once,
+  parseEvent,
+  withAuthorizer,
+} from '../../lib/runtime/lambda-edge.js';
+
+/** An HTTP API (payload 2.0) response, as hono/aws-lambda builds it. */
+export interface HttpApiResult {
+  statusCode: number;
+  headers?: Record<string, string | string[]>;
+  cookies?: string[];
+  body: string;
+  isBase64Encoded: boolean;
+}
+
+export interface VerifyLambdaDeps {
+  handle: (event: LambdaEvent, context: Context) => Promise<HttpApiResult>;
+  log: Logger;
+}
+
+/** The fields of an HTTP API payload 2.0 event that the app and the authorizer check rely on. */
+export const HttpApiEvent = z
+  .object({
+    version: z.literal('2.0'),
+    routeKey: z.string(),
+    rawPath: z.string().startsWith('/'),
+    rawQueryString: z.string(),
+    headers: z.record(z.string(), z.string()).default({}),
+    body: z.string().optional(),
+    isBase64Encoded: z.boolean(),
+    requestContext: z
+      .object({
+        http: z.object({ method: z.string().min(1), path: z.string() }).passthrough(),
+        authorizer: z
+          .object({
+            jwt: z
+              .object({ claims: z.record(z.string(), z.unknown()).optional() })
+              .passthrough()
+              .optional(),
+            iam: z.object({ userArn: z.string().optional() }).passthrough().optional(),
+          })
+          .passthrough()
+          .optional(),
+      })
+      .passthrough(),
+  })
+  .passthrough();
+export type HttpApiEvent = z.infer<typeof HttpApiEvent>;
+
+const json = (statusCode: number, body: unknown): HttpApiResult => ({
+  statusCode,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+  isBase64Encoded: false,
+});
+
+export function createVerifyLambda(load: () => Promise<VerifyLambdaDeps>) {
+  let log: Logger = bootLogger;
+  const deps = async () => {
+    const d = await load();
+    log = d.log;
+    return d;
+  };
+  return middy<HttpApiEvent, HttpApiResult>()
+    .use(invocationLogs(() => log))
+    .use(
+      parseEvent(HttpApiEvent, async (_raw, reason) => {
+        log.warn('verify invoked with an event that is not an HTTP API 2.0 request', { reason });
+        return json(400, {
+          error: { code: 'bad-request', message: `not an HTTP API (2.0) event: ${reason}` },
+        });
+      }),
+    )
+    .handler(async (event, context) => {
+      const d = await deps();
+      const auth = event.requestContext.authorizer as AuthorizerContext | undefined;
+      return withAuthorizer(auth, () => d.handle(event as unknown as LambdaEvent, context));
+    })
+    .onError(async (request) => {
+      // The app maps its own errors; this is for a runtime that could not be built (e.g. config).
+      request.response = json(500, {
+        error: { code: 'internal', message: 'internal error; see the function log' },
+      });
+    });
+}
+
+export const handler = createVerifyLambda(once(fromEnv(buildVerify)));

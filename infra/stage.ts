@@ -1,0 +1,62 @@
+/**
+ * Per-stage settings for sst.config.ts, read from the environment of `sst deploy` and validated here, so a
+ * typo fails the deploy before anything is created. docs/deploy.md lists every variable.
+ */
+import { z } from 'zod';
+import { isDeviceId } from '../lib/core/device-id.js';
+
+const Env = z.object({
+  /** Comma-separated device ids to create things and certificates for. */
+  NOTARY_DEVICES: z.string().optional(),
+  /** Directory with <deviceId>.csr.pem files: the device keeps its private key and AWS only signs the CSR. */
+  NOTARY_DEVICE_CSR_DIR: z.string().optional(),
+  /** Days of S3 Object Lock (COMPLIANCE) on every object version; 0 or unset leaves Object Lock off. */
+  NOTARY_OBJECT_LOCK_DAYS: z.coerce.number().int().min(0).max(36_500).default(0),
+  NOTARY_ANCHOR_SCHEDULE: z
+    .string()
+    .regex(/^(rate|cron)\(.+\)$/, 'must be rate(...) or cron(...)')
+    .default('rate(1 minute)'),
+  /** An external OIDC issuer for operator JWTs; unset creates a Cognito user pool for operators. */
+  NOTARY_JWT_ISSUER: z.string().url().optional(),
+  NOTARY_JWT_AUDIENCE: z.string().optional(),
+  NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
+});
+
+export interface StageSettings {
+  devices: string[];
+  csrDir?: string;
+  objectLockDays: number;
+  anchorSchedule: `rate(${string})` | `cron(${string})`;
+  jwt?: { issuer: string; audience: string };
+  pendingShards: number;
+  /** Stages whose data must outlive `sst remove`. */
+  retain: boolean;
+}
+
+export function stageSettings(stage: string, env: Record<string, string | undefined>): StageSettings {
+  const r = Env.safeParse(env);
+  if (!r.success) throw new Error(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  const e = r.data;
+  const production = stage === 'production';
+  // Thing names are unique per account and region, so the demo device carries the stage.
+  const devices = (e.NOTARY_DEVICES ?? (production ? '' : `demo-${stage}`.slice(0, 64)))
+    .split(',')
+    .map((d) => d.trim())
+    .filter((d) => d.length > 0);
+  const bad = devices.find((d) => !isDeviceId(d));
+  if (bad) throw new Error(`NOTARY_DEVICES: ${JSON.stringify(bad)} is not a device id ([A-Za-z0-9_-]{1,64})`);
+  if ((e.NOTARY_JWT_ISSUER === undefined) !== (e.NOTARY_JWT_AUDIENCE === undefined)) {
+    throw new Error('NOTARY_JWT_ISSUER and NOTARY_JWT_AUDIENCE go together');
+  }
+  return {
+    devices,
+    ...(e.NOTARY_DEVICE_CSR_DIR ? { csrDir: e.NOTARY_DEVICE_CSR_DIR } : {}),
+    objectLockDays: e.NOTARY_OBJECT_LOCK_DAYS,
+    anchorSchedule: e.NOTARY_ANCHOR_SCHEDULE as StageSettings['anchorSchedule'],
+    ...(e.NOTARY_JWT_ISSUER && e.NOTARY_JWT_AUDIENCE
+      ? { jwt: { issuer: e.NOTARY_JWT_ISSUER, audience: e.NOTARY_JWT_AUDIENCE } }
+      : {}),
+    pendingShards: e.NOTARY_PENDING_SHARDS,
+    retain: production,
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * The DynamoDB specs of lib/adapters/aws/dynamo-tables.ts as `sst.aws.Dynamo` arguments, so the deployed
+ * tables carry the same keys and indexes the adapters were tested against on dynalite.
+ */
+import { TABLES, type TableName, type TableSpec } from '../lib/adapters/aws/dynamo-tables.js';
+
+export interface SstDynamoArgs {
+  fields: Record<string, 'string' | 'number'>;
+  primaryIndex: { hashKey: string; rangeKey?: string };
+  globalIndexes?: Record<string, { hashKey: string; rangeKey?: string; projection: 'all' | 'keys-only' }>;
+  localIndexes?: Record<string, { rangeKey: string; projection: 'all' | 'keys-only' }>;
+}
+
+export function sstDynamoArgs(spec: TableSpec): SstDynamoArgs {
+  return {
+    fields: { ...spec.fields },
+    primaryIndex: spec.rangeKey
+      ? { hashKey: spec.hashKey, rangeKey: spec.rangeKey }
+      : { hashKey: spec.hashKey },
+    ...(spec.globalIndexes ? { globalIndexes: { ...spec.globalIndexes } } : {}),
+    ...(spec.localIndexes ? { localIndexes: { ...spec.localIndexes } } : {}),
+  };
+}
+
+/** Component names in sst.config.ts, and the environment variable each function reads the table name from. */
+export const TABLE_COMPONENTS: Record<TableName, { component: string; env: string }> = {
+  records: { component: 'Records', env: 'NOTARY_TABLE_RECORDS' },
+  batches: { component: 'Batches', env: 'NOTARY_TABLE_BATCHES' },
+  devices: { component: 'Devices', env: 'NOTARY_TABLE_DEVICES' },
+  deadLetters: { component: 'DeadLetters', env: 'NOTARY_TABLE_DEAD_LETTERS' },
+  audit: { component: 'Audit', env: 'NOTARY_TABLE_AUDIT' },
+  ledger: { component: 'Ledger', env: 'NOTARY_TABLE_LEDGER' },
+};
+
+export const TABLE_NAMES = Object.keys(TABLES) as TableName[];

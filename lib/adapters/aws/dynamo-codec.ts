@@ -1,0 +1,181 @@
+/**
+ * Small typed helpers over DynamoDB's wire format: attribute values in and out, paged queries, and the
+ * conditional-write failure every idempotent write in these adapters turns into a result.
+ */
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  QueryCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/client-dynamodb';
+
+export type Item = Record<string, AttributeValue>;
+
+export const S = (v: string): AttributeValue => ({ S: v });
+export const N = (v: number): AttributeValue => ({ N: String(v) });
+
+export class ItemShapeError extends Error {
+  override readonly name = 'ItemShapeError';
+}
+
+export function str(item: Item, k: string): string {
+  const v = item[k]?.S;
+  if (v === undefined) throw new ItemShapeError(`attribute ${k} is missing or not a string`);
+  return v;
+}
+
+export function num(item: Item, k: string): number {
+  const v = item[k]?.N;
+  const n = v === undefined ? Number.NaN : Number(v);
+  if (!Number.isFinite(n)) throw new ItemShapeError(`attribute ${k} is missing or not a number`);
+  return n;
+}
+
+export const optStr = (item: Item, k: string): string | undefined => item[k]?.S;
+
+export function optNum(item: Item, k: string): number | undefined {
+  return item[k]?.N === undefined ? undefined : num(item, k);
+}
+
+export function isConditionalCheckFailed(e: unknown): boolean {
+  return e instanceof Error && e.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * Runs a Query, following LastEvaluatedKey until `want` items are collected or the range is exhausted. A
+ * page stops at 1 MB as well as at Limit, so one call is not enough to honour a limit. `want` may be
+ * Infinity: every matching item.
+ */
+export async function queryUpTo(
+  db: DynamoDBClient,
+  input: QueryCommandInput,
+  want: number,
+): Promise<{ items: Item[]; exhausted: boolean }> {
+  const items: Item[] = [];
+  let start = input.ExclusiveStartKey;
+  while (items.length < want) {
+    const out = await db.send(
+      new QueryCommand({
+        ...input,
+        ...(Number.isFinite(want) ? { Limit: want - items.length } : {}),
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+    if (!start) return { items, exhausted: true };
+  }
+  return { items, exhausted: false };
+}
+
+/**
+ * Counts the items a Query matches, paging through them (Select COUNT still reads every page), and stops
+ * once the count reaches `cap`: past some size the exact figure is not worth reading the whole index for.
+ */
+export async function queryCount(
+  db: DynamoDBClient,
+  input: QueryCommandInput,
+  cap = Number.POSITIVE_INFINITY,
+): Promise<number> {
+  let count = 0;
+  let start = input.ExclusiveStartKey;
+  while (count < cap) {
+    const out = await db.send(
+      new QueryCommand({ ...input, Select: 'COUNT', ...(start ? { ExclusiveStartKey: start } : {}) }),
+    );
+    count += out.Count ?? 0;
+    start = out.LastEvaluatedKey;
+    if (!start) break;
+  }
+  return Math.min(count, cap);
+}
+
+/**
+ * The first `limit` items, in key order, of several Queries that are each already in that order (the shards
+ * of one logical index): a k-way merge that reads each shard a page at a time, so memory stays at about
+ * `limit` items however many are queued behind them.
+ */
+export async function mergeQueries(
+  db: DynamoDBClient,
+  inputs: readonly QueryCommandInput[],
+  limit: number,
+  sortKey: (item: Item) => string,
+  order: 'asc' | 'desc',
+): Promise<Item[]> {
+  const pageSize = Math.max(1, Math.min(limit, 1000));
+  const shards = inputs.map((input) => ({
+    input,
+    buf: [] as Item[],
+    at: 0,
+    start: input.ExclusiveStartKey,
+    done: false,
+  }));
+  const fill = async (s: (typeof shards)[number]) => {
+    while (s.at >= s.buf.length && !s.done) {
+      const out = await db.send(
+        new QueryCommand({ ...s.input, Limit: pageSize, ...(s.start ? { ExclusiveStartKey: s.start } : {}) }),
+      );
+      s.buf = out.Items ?? [];
+      s.at = 0;
+      s.start = out.LastEvaluatedKey;
+      if (!s.start) s.done = true;
+    }
+  };
+  await Promise.all(shards.map(fill));
+  const before = (a: string, b: string) => (order === 'asc' ? a < b : a > b);
+  const out: Item[] = [];
+  while (out.length < limit) {
+    let best: (typeof shards)[number] | undefined;
+    for (const s of shards) {
+      const head = s.buf[s.at];
+      const bestHead = best?.buf[best.at];
+      if (head && (!bestHead || before(sortKey(head), sortKey(bestHead)))) best = s;
+    }
+    const item = best?.buf[best.at];
+    if (!best || !item) break;
+    out.push(item);
+    best.at++;
+    await fill(best);
+  }
+  return out;
+}
+
+/** Cursors are the last item's sort position, opaque to callers; a cursor that does not decode is ignored. */
+export const encodeCursor = (v: (string | number)[]): string =>
+  Buffer.from(JSON.stringify(v)).toString('base64url');
+
+export function decodeCursor(c: string | undefined): unknown[] | undefined {
+  if (c === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
+    return Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `fn` over `items` with at most `width` in flight. */
+export async function inParallel<T>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+/** FNV-1a, 32 bits: a stable, well-spread shard choice that needs no crypto. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}

@@ -1,0 +1,694 @@
+/**
+ * IndexStore on DynamoDB: record index and anchor queue, batches, devices, dead letters and audit log, in the
+ * tables of dynamo-tables.ts. Every write that must not happen twice is one conditional write on one item
+ * (no TransactWriteItems: the port does not need it, and dynalite has none); a failed condition is read back
+ * and reported as the port's duplicate / conflict / exists. Every read is a GetItem or a Query.
+ *
+ * Reads on the tables themselves are strongly consistent. Reads on a GSI (records by time, the pending
+ * queue, unanchored batches, dead letters by device) are eventually consistent, as GSIs always are: a record
+ * stored a moment ago can be missing from them for a moment. Ingest never depends on a GSI.
+ */
+import {
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import type {
+  AnchorRef,
+  AuditEvent,
+  BatchEntry,
+  BatchState,
+  DeadLetter,
+  DeviceEntry,
+  IndexStore,
+  Page,
+  PutRecordResult,
+  RecordEntry,
+} from '../../ports.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  fnv1a,
+  type Item,
+  inParallel,
+  isConditionalCheckFailed,
+  mergeQueries,
+  N,
+  num,
+  optNum,
+  optStr,
+  queryCount,
+  queryUpTo,
+  S,
+  str,
+} from './dynamo-codec.js';
+import { type IndexTableNames, pad16 } from './dynamo-tables.js';
+
+export interface DynamoIndexStoreOptions {
+  db: DynamoDBClient;
+  tables: IndexTableNames;
+  /**
+   * Partitions of the pending-records index. Each takes about 1,000 writes/s, so this bounds ingest at
+   * roughly shards x 1,000 records/s. Only ever raise it: records queued under a shard number that is no
+   * longer listed would wait forever.
+   */
+  pendingShards?: number;
+  /** Partitions of the dead-letter table; the same rule applies. */
+  deadLetterShards?: number;
+  /** Concurrent UpdateItems while placing records in a batch. */
+  writeConcurrency?: number;
+  /**
+   * countPending stops counting here (and reports this number): counting reads the whole queue index, and a
+   * health check only needs to know the backlog passed its threshold. Unlimited by default.
+   */
+  countCap?: number;
+}
+
+const BATCH_PART = 'batch';
+const DEVICE_PART = 'device';
+const AUDIT_PART = 'audit';
+const UNANCHORED = 'u';
+const MAX_SEQ_KEY = 9007199254740991;
+const ADD_ANCHOR_ATTEMPTS = 10;
+
+export const timeKey = (timestamp: number, seq: number): string => `${pad16(timestamp)}#${pad16(seq)}`;
+export const pendingKey = (receivedAt: number, deviceId: string, seq: number): string =>
+  `${pad16(receivedAt)}#${deviceId}#${pad16(seq)}`;
+const atIdKey = (at: number, id: string): string => `${pad16(at)}#${id}`;
+
+const clampTime = (t: number): number => Math.min(Math.max(Math.trunc(t), 0), Number.MAX_SAFE_INTEGER);
+
+export class DynamoIndexStore implements IndexStore {
+  private readonly db: DynamoDBClient;
+  private readonly t: IndexTableNames;
+  private readonly pendingShards: number;
+  private readonly deadLetterShards: number;
+  private readonly width: number;
+  private readonly countCap: number;
+
+  constructor(opts: DynamoIndexStoreOptions) {
+    this.db = opts.db;
+    this.t = opts.tables;
+    this.pendingShards = opts.pendingShards ?? 8;
+    this.deadLetterShards = opts.deadLetterShards ?? 4;
+    this.width = opts.writeConcurrency ?? 16;
+    this.countCap = opts.countCap ?? Number.POSITIVE_INFINITY;
+    for (const n of [this.pendingShards, this.deadLetterShards, this.width]) {
+      if (!Number.isInteger(n) || n < 1 || n > 256)
+        throw new RangeError('shard and concurrency counts are 1-256');
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------- records
+
+  private pendingShardOf(recordId: string): string {
+    return String(fnv1a(recordId) % this.pendingShards);
+  }
+
+  async putRecord(e: RecordEntry): Promise<PutRecordResult> {
+    const item: Item = {
+      deviceId: S(e.deviceId),
+      seq: N(e.seq),
+      recordId: S(e.recordId),
+      timestamp: N(e.timestamp),
+      receivedAt: N(e.receivedAt),
+      recordHash: S(e.recordHash),
+      prevHash: S(e.prevHash),
+      ciphertextHash: S(e.ciphertextHash),
+      ciphertextLength: N(e.ciphertextLength),
+      envelopeSize: N(e.envelopeSize),
+      header: S(e.header),
+      objectKey: S(e.objectKey),
+      via: S(e.via),
+      timeKey: S(timeKey(e.timestamp, e.seq)),
+      ...(e.batch
+        ? { batchId: S(e.batch.batchId), leafIndex: N(e.batch.leafIndex) }
+        : {
+            pendingShard: S(this.pendingShardOf(e.recordId)),
+            pendingKey: S(pendingKey(e.receivedAt, e.deviceId, e.seq)),
+          }),
+    };
+    try {
+      await this.db.send(
+        new PutItemCommand({
+          TableName: this.t.records,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(seq)',
+        }),
+      );
+      return { outcome: 'created' };
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+    }
+    // Read back (consistently) what won; dynalite ignores ReturnValuesOnConditionCheckFailure.
+    const existing = await this.getRecord(e.deviceId, e.seq);
+    if (!existing) throw new Error(`record ${e.recordId} neither written nor found`);
+    return existing.recordHash === e.recordHash
+      ? { outcome: 'duplicate', existing }
+      : { outcome: 'conflict', existing };
+  }
+
+  async getRecord(deviceId: string, seq: number): Promise<RecordEntry | undefined> {
+    const out = await this.db.send(
+      new GetItemCommand({
+        TableName: this.t.records,
+        Key: { deviceId: S(deviceId), seq: N(seq) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? toRecord(out.Item) : undefined;
+  }
+
+  async listByTime(
+    deviceId: string,
+    q: { from: number; to: number; limit: number; cursor?: string },
+  ): Promise<Page<RecordEntry>> {
+    const from = clampTime(q.from);
+    const to = clampTime(q.to);
+    if (q.limit < 1 || to <= from) return { items: [] };
+    let lo = timeKey(from, 0);
+    const hi = timeKey(to - 1, MAX_SEQ_KEY);
+    const c = decodeCursor(q.cursor);
+    const [ct, cs] = [c?.[0], c?.[1]];
+    if (
+      typeof ct === 'number' &&
+      typeof cs === 'number' &&
+      Number.isSafeInteger(ct) &&
+      Number.isSafeInteger(cs)
+    ) {
+      if (cs >= MAX_SEQ_KEY) return { items: [] };
+      const after = timeKey(clampTime(ct), Math.max(cs + 1, 0));
+      if (after > lo) lo = after;
+    }
+    if (lo > hi) return { items: [] };
+    const { items } = await queryUpTo(
+      this.db,
+      {
+        TableName: this.t.records,
+        IndexName: 'byTime',
+        KeyConditionExpression: 'deviceId = :d AND timeKey BETWEEN :lo AND :hi',
+        ExpressionAttributeValues: { ':d': S(deviceId), ':lo': S(lo), ':hi': S(hi) },
+      },
+      q.limit + 1,
+    );
+    return pageOf(items.map(toRecord), q.limit, (r) => [r.timestamp, r.seq]);
+  }
+
+  async listBySeq(
+    deviceId: string,
+    q: { fromSeq: number; toSeq: number; limit: number },
+  ): Promise<RecordEntry[]> {
+    if (q.limit < 1 || q.toSeq < q.fromSeq) return [];
+    const { items } = await queryUpTo(
+      this.db,
+      {
+        TableName: this.t.records,
+        KeyConditionExpression: 'deviceId = :d AND seq BETWEEN :a AND :b',
+        ExpressionAttributeValues: { ':d': S(deviceId), ':a': N(q.fromSeq), ':b': N(q.toSeq) },
+        ConsistentRead: true,
+      },
+      q.limit,
+    );
+    return items.map(toRecord);
+  }
+
+  async maxSeq(deviceId: string): Promise<number | undefined> {
+    const { items } = await queryUpTo(
+      this.db,
+      {
+        TableName: this.t.records,
+        KeyConditionExpression: 'deviceId = :d',
+        ExpressionAttributeValues: { ':d': S(deviceId) },
+        ProjectionExpression: 'seq',
+        ScanIndexForward: false,
+        ConsistentRead: true,
+      },
+      1,
+    );
+    return items[0] ? num(items[0], 'seq') : undefined;
+  }
+
+  private shards(n: number): string[] {
+    return Array.from({ length: n }, (_, i) => String(i));
+  }
+
+  async listPending(limit: number): Promise<RecordEntry[]> {
+    if (limit < 1) return [];
+    const items = await mergeQueries(
+      this.db,
+      this.shards(this.pendingShards).map((shard) => ({
+        TableName: this.t.records,
+        IndexName: 'pending',
+        KeyConditionExpression: 'pendingShard = :s',
+        ExpressionAttributeValues: { ':s': S(shard) },
+      })),
+      limit,
+      (i) => str(i, 'pendingKey'),
+      'asc',
+    );
+    return items.map(toRecord);
+  }
+
+  async countPending(): Promise<number> {
+    const counts = await Promise.all(
+      this.shards(this.pendingShards).map((shard) =>
+        queryCount(
+          this.db,
+          {
+            TableName: this.t.records,
+            IndexName: 'pending',
+            KeyConditionExpression: 'pendingShard = :s',
+            ExpressionAttributeValues: { ':s': S(shard) },
+          },
+          this.countCap,
+        ),
+      ),
+    );
+    return Math.min(
+      counts.reduce((a, b) => a + b, 0),
+      this.countCap,
+    );
+  }
+
+  async assignToBatch(
+    assignments: readonly { deviceId: string; seq: number; batchId: string; leafIndex: number }[],
+  ): Promise<void> {
+    await inParallel(assignments, this.width, async (a) => {
+      try {
+        await this.db.send(
+          new UpdateItemCommand({
+            TableName: this.t.records,
+            Key: { deviceId: S(a.deviceId), seq: N(a.seq) },
+            // Removing the pending keys is what takes the record out of the sparse queue index.
+            UpdateExpression: 'SET batchId = :b, leafIndex = :i REMOVE pendingShard, pendingKey',
+            ConditionExpression: 'attribute_exists(seq) AND (attribute_not_exists(batchId) OR batchId = :b)',
+            ExpressionAttributeValues: { ':b': S(a.batchId), ':i': N(a.leafIndex) },
+          }),
+        );
+      } catch (err) {
+        // Unknown record, or already placed in another batch: the first placement stands (as in SQLite).
+        if (!isConditionalCheckFailed(err)) throw err;
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------- batches
+
+  async putBatch(b: BatchEntry): Promise<'created' | 'exists'> {
+    try {
+      await this.db.send(
+        new PutItemCommand({
+          TableName: this.t.batches,
+          Item: {
+            part: S(BATCH_PART),
+            batchId: S(b.batchId),
+            root: S(b.root),
+            size: N(b.size),
+            createdAt: N(b.createdAt),
+            state: S(b.state),
+            treeKey: S(b.treeKey),
+            anchors: S(JSON.stringify(b.anchors)),
+            version: N(0),
+            ...(b.state === 'anchored' ? {} : { unanchored: S(UNANCHORED) }),
+          },
+          ConditionExpression: 'attribute_not_exists(batchId)',
+        }),
+      );
+      return 'created';
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return 'exists';
+      throw err;
+    }
+  }
+
+  private async getBatchItem(batchId: string): Promise<Item | undefined> {
+    const out = await this.db.send(
+      new GetItemCommand({
+        TableName: this.t.batches,
+        Key: { part: S(BATCH_PART), batchId: S(batchId) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item;
+  }
+
+  async getBatch(batchId: string): Promise<BatchEntry | undefined> {
+    const item = await this.getBatchItem(batchId);
+    return item ? toBatch(item) : undefined;
+  }
+
+  async addAnchor(batchId: string, anchor: AnchorRef, state: BatchState): Promise<void> {
+    // Read-modify-write guarded by a version number: two anchorers never lose each other's anchors.
+    for (let attempt = 0; attempt < ADD_ANCHOR_ATTEMPTS; attempt++) {
+      const item = await this.getBatchItem(batchId);
+      if (!item) throw new Error(`batch ${batchId} not found`);
+      const version = optNum(item, 'version') ?? 0;
+      const anchors = toBatch(item)
+        .anchors.filter((a) => a.chainId !== anchor.chainId)
+        .concat(anchor);
+      try {
+        await this.db.send(
+          new UpdateItemCommand({
+            TableName: this.t.batches,
+            Key: { part: S(BATCH_PART), batchId: S(batchId) },
+            UpdateExpression:
+              state === 'anchored'
+                ? 'SET anchors = :a, #st = :s, version = :v1 REMOVE unanchored'
+                : 'SET anchors = :a, #st = :s, version = :v1, unanchored = :u',
+            ConditionExpression: 'version = :v0',
+            ExpressionAttributeNames: { '#st': 'state' },
+            ExpressionAttributeValues: {
+              ':a': S(JSON.stringify(anchors)),
+              ':s': S(state),
+              ':v0': N(version),
+              ':v1': N(version + 1),
+              ...(state === 'anchored' ? {} : { ':u': S(UNANCHORED) }),
+            },
+          }),
+        );
+        return;
+      } catch (err) {
+        if (!isConditionalCheckFailed(err)) throw err;
+      }
+    }
+    throw new Error(
+      `batch ${batchId}: gave up adding an anchor after ${ADD_ANCHOR_ATTEMPTS} concurrent updates`,
+    );
+  }
+
+  async listUnanchored(): Promise<BatchEntry[]> {
+    const { items } = await queryUpTo(
+      this.db,
+      {
+        TableName: this.t.batches,
+        IndexName: 'unanchored',
+        KeyConditionExpression: 'unanchored = :u',
+        ExpressionAttributeValues: { ':u': S(UNANCHORED) },
+      },
+      Number.POSITIVE_INFINITY,
+    );
+    return items.map(toBatch);
+  }
+
+  async listBatches(q: { limit: number; cursor?: string }): Promise<Page<BatchEntry>> {
+    if (q.limit < 1) return { items: [] };
+    const before = decodeCursor(q.cursor)?.[0];
+    const { items } = await queryUpTo(
+      this.db,
+      {
+        TableName: this.t.batches,
+        KeyConditionExpression: typeof before === 'string' ? 'part = :p AND batchId < :c' : 'part = :p',
+        ExpressionAttributeValues: {
+          ':p': S(BATCH_PART),
+          ...(typeof before === 'string' ? { ':c': S(before) } : {}),
+        },
+        ScanIndexForward: false,
+        ConsistentRead: true,
+      },
+      q.limit + 1,
+    );
+    return pageOf(items.map(toBatch), q.limit, (b) => [b.batchId]);
+  }
+
+  // ------------------------------------------------------------------------------------------- devices
+
+  async createDevice(d: DeviceEntry): Promise<'created' | 'exists'> {
+    try {
+      await this.db.send(
+        new PutItemCommand({
+          TableName: this.t.devices,
+          Item: {
+            part: S(DEVICE_PART),
+            deviceId: S(d.deviceId),
+            createdAt: N(d.createdAt),
+            status: S(d.status),
+            credentialHash: S(d.credentialHash),
+            wrappedMasterKey: S(d.wrappedMasterKey),
+          },
+          ConditionExpression: 'attribute_not_exists(deviceId)',
+        }),
+      );
+      return 'created';
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return 'exists';
+      throw err;
+    }
+  }
+
+  async getDevice(deviceId: string): Promise<DeviceEntry | undefined> {
+    const out = await this.db.send(
+      new GetItemCommand({
+        TableName: this.t.devices,
+        Key: { part: S(DEVICE_PART), deviceId: S(deviceId) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? toDevice(out.Item) : undefined;
+  }
+
+  async setCredentialHash(deviceId: string, credentialHash: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.t.devices,
+          Key: { part: S(DEVICE_PART), deviceId: S(deviceId) },
+          UpdateExpression: 'SET credentialHash = :c',
+          // Without the condition an update of an unknown device would create a half item.
+          ConditionExpression: 'attribute_exists(deviceId)',
+          ExpressionAttributeValues: { ':c': S(credentialHash) },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+    }
+  }
+
+  async listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>> {
+    if (q.limit < 1) return { items: [] };
+    const after = decodeCursor(q.cursor)?.[0];
+    const { items } = await queryUpTo(
+      this.db,
+      {
+        TableName: this.t.devices,
+        KeyConditionExpression: typeof after === 'string' ? 'part = :p AND deviceId > :c' : 'part = :p',
+        ExpressionAttributeValues: {
+          ':p': S(DEVICE_PART),
+          ...(typeof after === 'string' ? { ':c': S(after) } : {}),
+        },
+        ConsistentRead: true,
+      },
+      q.limit + 1,
+    );
+    return pageOf(items.map(toDevice), q.limit, (d) => [d.deviceId]);
+  }
+
+  // ------------------------------------------------------------------------------------------- dead letters
+
+  async putDeadLetter(d: DeadLetter): Promise<void> {
+    const item: Item = {
+      dlShard: S(String(fnv1a(d.id) % this.deadLetterShards)),
+      atId: S(atIdKey(d.at, d.id)),
+      id: S(d.id),
+      at: N(d.at),
+      source: S(d.source),
+      code: S(d.code),
+      reason: S(d.reason),
+      payloadSize: N(d.payloadSize),
+      payloadSha256: S(d.payloadSha256),
+      payload: S(d.payload),
+      truncated: { BOOL: d.truncated },
+    };
+    if (d.deviceId !== undefined) item.deviceId = S(d.deviceId);
+    if (d.topic !== undefined) item.topic = S(d.topic);
+    if (d.clientId !== undefined) item.clientId = S(d.clientId);
+    if (d.seq !== undefined) item.seq = N(d.seq);
+    try {
+      await this.db.send(
+        new PutItemCommand({
+          TableName: this.t.deadLetters,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(atId)',
+        }),
+      );
+    } catch (err) {
+      // A dead letter put twice under one id is kept once, as SQLite's ON CONFLICT DO NOTHING does.
+      if (!isConditionalCheckFailed(err)) throw err;
+    }
+  }
+
+  async listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>> {
+    if (q.limit < 1) return { items: [] };
+    const c = decodeCursor(q.cursor);
+    const before =
+      typeof c?.[0] === 'number' && typeof c[1] === 'string' && Number.isSafeInteger(c[0]) && c[0] >= 0
+        ? atIdKey(c[0], c[1])
+        : undefined;
+    const range = before === undefined ? '' : ' AND atId < :c';
+    const values: Item = before === undefined ? {} : { ':c': S(before) };
+    let items: Item[];
+    if (q.deviceId !== undefined) {
+      ({ items } = await queryUpTo(
+        this.db,
+        {
+          TableName: this.t.deadLetters,
+          IndexName: 'byDevice',
+          KeyConditionExpression: `deviceId = :d${range}`,
+          ExpressionAttributeValues: { ':d': S(q.deviceId), ...values },
+          ScanIndexForward: false,
+        },
+        q.limit + 1,
+      ));
+    } else {
+      items = await mergeQueries(
+        this.db,
+        this.shards(this.deadLetterShards).map((shard) => ({
+          TableName: this.t.deadLetters,
+          KeyConditionExpression: `dlShard = :s${range}`,
+          ExpressionAttributeValues: { ':s': S(shard), ...values },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+        })),
+        q.limit + 1,
+        (i) => str(i, 'atId'),
+        'desc',
+      );
+    }
+    return pageOf(items.map(toDeadLetter), q.limit, (d) => [d.at, d.id]);
+  }
+
+  // ------------------------------------------------------------------------------------------- audit
+
+  async appendAudit(e: AuditEvent): Promise<void> {
+    await this.db.send(
+      new PutItemCommand({
+        TableName: this.t.audit,
+        Item: {
+          part: S(AUDIT_PART),
+          atId: S(atIdKey(e.at, e.id)),
+          id: S(e.id),
+          at: N(e.at),
+          actor: S(e.actor),
+          action: S(e.action),
+          target: S(e.target),
+          ...(e.reason === undefined ? {} : { reason: S(e.reason) }),
+        },
+      }),
+    );
+  }
+
+  async listAudit(q: { limit: number; cursor?: string }): Promise<Page<AuditEvent>> {
+    if (q.limit < 1) return { items: [] };
+    const c = decodeCursor(q.cursor);
+    const before =
+      typeof c?.[0] === 'number' && typeof c[1] === 'string' && Number.isSafeInteger(c[0]) && c[0] >= 0
+        ? atIdKey(c[0], c[1])
+        : undefined;
+    const { items } = await queryUpTo(
+      this.db,
+      {
+        TableName: this.t.audit,
+        KeyConditionExpression: before === undefined ? 'part = :p' : 'part = :p AND atId < :c',
+        ExpressionAttributeValues: {
+          ':p': S(AUDIT_PART),
+          ...(before === undefined ? {} : { ':c': S(before) }),
+        },
+        ScanIndexForward: false,
+        ConsistentRead: true,
+      },
+      q.limit + 1,
+    );
+    return pageOf(items.map(toAudit), q.limit, (e) => [e.at, e.id]);
+  }
+
+  /** The client belongs to the composition root, which may share it; nothing to release here. */
+  async close(): Promise<void> {}
+}
+
+// --------------------------------------------------------------------------------------------- mapping
+
+/** `items` holds up to limit + 1 entries; the extra one only says that another page exists. */
+function pageOf<T>(items: T[], limit: number, cursorOf: (last: T) => (string | number)[]): Page<T> {
+  const page = items.slice(0, limit);
+  const last = page.at(-1);
+  return items.length > limit && last ? { items: page, next: encodeCursor(cursorOf(last)) } : { items: page };
+}
+
+function toRecord(i: Item): RecordEntry {
+  const batchId = optStr(i, 'batchId');
+  const leafIndex = optNum(i, 'leafIndex');
+  return {
+    recordId: str(i, 'recordId'),
+    deviceId: str(i, 'deviceId'),
+    seq: num(i, 'seq'),
+    timestamp: num(i, 'timestamp'),
+    receivedAt: num(i, 'receivedAt'),
+    recordHash: str(i, 'recordHash'),
+    prevHash: str(i, 'prevHash'),
+    ciphertextHash: str(i, 'ciphertextHash'),
+    ciphertextLength: num(i, 'ciphertextLength'),
+    envelopeSize: num(i, 'envelopeSize'),
+    header: str(i, 'header'),
+    objectKey: str(i, 'objectKey'),
+    via: str(i, 'via') === 'upload' ? 'upload' : 'inline',
+    ...(batchId !== undefined && leafIndex !== undefined ? { batch: { batchId, leafIndex } } : {}),
+  };
+}
+
+function toBatch(i: Item): BatchEntry {
+  return {
+    batchId: str(i, 'batchId'),
+    root: str(i, 'root'),
+    size: num(i, 'size'),
+    createdAt: num(i, 'createdAt'),
+    state: str(i, 'state') === 'anchored' ? 'anchored' : 'built',
+    treeKey: str(i, 'treeKey'),
+    anchors: JSON.parse(str(i, 'anchors')) as AnchorRef[],
+  };
+}
+
+function toDevice(i: Item): DeviceEntry {
+  return {
+    deviceId: str(i, 'deviceId'),
+    createdAt: num(i, 'createdAt'),
+    status: str(i, 'status') === 'disabled' ? 'disabled' : 'active',
+    credentialHash: str(i, 'credentialHash'),
+    wrappedMasterKey: str(i, 'wrappedMasterKey'),
+  };
+}
+
+function toDeadLetter(i: Item): DeadLetter {
+  const d: DeadLetter = {
+    id: str(i, 'id'),
+    at: num(i, 'at'),
+    source: str(i, 'source') as DeadLetter['source'],
+    code: str(i, 'code'),
+    reason: str(i, 'reason'),
+    payloadSize: num(i, 'payloadSize'),
+    payloadSha256: str(i, 'payloadSha256'),
+    payload: str(i, 'payload'),
+    truncated: i.truncated?.BOOL === true,
+  };
+  const deviceId = optStr(i, 'deviceId');
+  const topic = optStr(i, 'topic');
+  const clientId = optStr(i, 'clientId');
+  const seq = optNum(i, 'seq');
+  if (deviceId !== undefined) d.deviceId = deviceId;
+  if (topic !== undefined) d.topic = topic;
+  if (clientId !== undefined) d.clientId = clientId;
+  if (seq !== undefined) d.seq = seq;
+  return d;
+}
+
+function toAudit(i: Item): AuditEvent {
+  const e: AuditEvent = {
+    id: str(i, 'id'),
+    at: num(i, 'at'),
+    actor: str(i, 'actor'),
+    action: str(i, 'action') as AuditEvent['action'],
+    target: str(i, 'target'),
+  };
+  const reason = optStr(i, 'reason');
+  if (reason !== undefined) e.reason = reason;
+  return e;
+}

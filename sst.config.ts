@@ -1,0 +1,289 @@
+/// <reference path="./.sst/platform/config.d.ts" />
+/**
+ * iot-notary on AWS (SST v3). `npx sst deploy --stage <name>`; docs/deploy.md explains every resource.
+ *
+ * Nothing here is hand-written twice: table keys come from lib/adapters/aws/dynamo-tables.ts, topic rules and
+ * the device policy from lib/routing/routes.ts (via infra/routing.ts), and each function's IAM permissions
+ * from infra/permissions.ts. tests/aws/sst-config.test.ts type-checks this file offline and
+ * tests/aws/infra.test.ts runs it against recording stand-ins for the SST globals.
+ */
+export default $config({
+  app(input) {
+    const production = input?.stage === 'production';
+    return {
+      name: 'iot-notary',
+      home: 'aws',
+      removal: production ? 'retain' : 'remove',
+      protect: production,
+    };
+  },
+  async run() {
+    const { TABLES } = await import('./lib/adapters/aws/dynamo-tables.js');
+    const { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } = await import('./infra/tables.js');
+    const { topicRuleSpecs, deviceIotPolicy } = await import('./infra/routing.js');
+    const { FUNCTION_GRANTS, resolveGrants } = await import('./infra/permissions.js');
+    const { stageSettings } = await import('./infra/stage.js');
+    const { readFileSync, existsSync } = await import('node:fs');
+
+    const settings = stageSettings($app.stage, process.env);
+    const region = aws.getRegionOutput().region;
+    const account = aws.getCallerIdentityOutput().accountId;
+    const iotArnPrefix = $interpolate`arn:aws:iot:${region}:${account}`;
+
+    // ---------------------------------------------------------------------------------------- storage
+
+    const key = new aws.kms.Key('NotaryKey', {
+      description: `iot-notary ${$app.stage}: wraps device master keys and the ledger signing key`,
+      enableKeyRotation: true,
+      deletionWindowInDays: 30,
+    });
+    const keyAlias = new aws.kms.Alias('NotaryKeyAlias', {
+      name: `alias/iot-notary-${$app.stage}`,
+      targetKeyId: key.keyId,
+    });
+
+    const lock = settings.objectLockDays > 0;
+    const bucket = new sst.aws.Bucket('Objects', {
+      versioning: true,
+      lifecycle: [{ id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: '7 days' }],
+      transform: {
+        // Object Lock can only be switched on when the bucket is created.
+        bucket: (args) => {
+          if (lock) args.objectLockEnabled = true;
+        },
+      },
+    });
+    if (lock) {
+      new aws.s3.BucketObjectLockConfiguration('ObjectsLock', {
+        bucket: bucket.name,
+        rule: { defaultRetention: { mode: 'COMPLIANCE', days: settings.objectLockDays } },
+      });
+    }
+
+    const tables = Object.fromEntries(
+      TABLE_NAMES.map((t) => [
+        t,
+        new sst.aws.Dynamo(TABLE_COMPONENTS[t].component, {
+          ...sstDynamoArgs(TABLES[t]),
+          deletionProtection: settings.retain,
+        }),
+      ]),
+    ) as Record<(typeof TABLE_NAMES)[number], sst.aws.Dynamo>;
+
+    /** Where IoT rule failures and Lambda invocations that failed every retry end up. */
+    const deadLetters = new sst.aws.Queue('IngestDeadLetters', {
+      transform: { queue: { messageRetentionSeconds: 14 * 24 * 3600 } },
+    });
+
+    const ledgerKeyWrapped = new sst.Secret('LedgerKeyWrapped', 'unset');
+    const ledgerPublicKey = new sst.Secret('LedgerPublicKey', 'unset');
+    const configured = (s: sst.Secret) => s.value.apply((v) => (v === 'unset' ? '' : v));
+
+    // ---------------------------------------------------------------------------------------- functions
+
+    const permissionsFor = (fn: 'ingest' | 'anchor' | 'verify') =>
+      resolveGrants(FUNCTION_GRANTS[fn], {
+        objects: (prefix) => $interpolate`${bucket.arn}/${prefix}*`,
+        table: (t, index) =>
+          index === undefined ? tables[t].arn : $interpolate`${tables[t].arn}/index/${index}`,
+        kmsKey: () => key.arn,
+        iotTopic: (topic) => $interpolate`${iotArnPrefix}:topic/${topic}`,
+      });
+
+    const iotData = aws.iot.getEndpointOutput({ endpointType: 'iot:Data-ATS' });
+    const environment = {
+      NOTARY_STAGE: $app.stage,
+      NOTARY_BUCKET: bucket.name,
+      ...Object.fromEntries(TABLE_NAMES.map((t) => [TABLE_COMPONENTS[t].env, tables[t].name])),
+      NOTARY_KMS_KEY_ID: key.arn,
+      NOTARY_LEDGER_KEY_WRAPPED: configured(ledgerKeyWrapped),
+      NOTARY_LEDGER_PUBLIC_KEY: configured(ledgerPublicKey),
+      NOTARY_IOT_DATA_ENDPOINT: $interpolate`https://${iotData.endpointAddress}`,
+      NOTARY_PENDING_SHARDS: String(settings.pendingShards),
+      LOG_LEVEL: 'info',
+    };
+    const common = {
+      runtime: 'nodejs22.x' as const,
+      architecture: 'arm64' as const,
+      environment,
+      // Text format: lib/logger.ts already writes one JSON object per line, which Logs Insights parses.
+      logging: { format: 'text' as const, retention: '3 months' as const },
+    };
+
+    const ingest = new sst.aws.Function('Ingest', {
+      ...common,
+      handler: 'functions/ingest/lambda.handler',
+      memory: '512 MB',
+      timeout: '30 seconds',
+      // Asynchronous invocations (the IoT rule action): two retries, then the event goes to the queue.
+      retries: 2,
+      permissions: [
+        ...permissionsFor('ingest'),
+        { actions: ['sqs:SendMessage'], resources: [deadLetters.arn] },
+      ],
+      transform: {
+        eventInvokeConfig: {
+          maximumEventAgeInSeconds: 3600,
+          destinationConfig: { onFailure: { destination: deadLetters.arn } },
+        },
+      },
+    });
+
+    const anchor = new sst.aws.Function('Anchor', {
+      ...common,
+      handler: 'functions/anchor/lambda.handler',
+      memory: '1024 MB',
+      timeout: '5 minutes',
+      // One cycle at a time: a second concurrent cycle would build a batch of records the first is placing.
+      concurrency: { reserved: 1 },
+      // A tick throttled behind a long cycle is dropped, not queued: the next tick does the same work.
+      retries: 0,
+      transform: { eventInvokeConfig: { maximumEventAgeInSeconds: 60 } },
+      permissions: permissionsFor('anchor'),
+    });
+    new sst.aws.Cron('AnchorSchedule', {
+      schedule: settings.anchorSchedule,
+      function: anchor.arn,
+      transform: {
+        // No custom input: the function receives EventBridge's own Scheduled Event, which it validates.
+        target: (args) => {
+          args.input = undefined;
+        },
+      },
+    });
+
+    const verify = new sst.aws.Function('Verify', {
+      ...common,
+      handler: 'functions/verify/lambda.handler',
+      memory: '512 MB',
+      timeout: '29 seconds',
+      permissions: permissionsFor('verify'),
+    });
+
+    // ---------------------------------------------------------------------------------------- API
+
+    const api = new sst.aws.ApiGatewayV2('Api', { accessLog: { retention: '3 months' } });
+    let operators: {
+      userPoolId?: $util.Output<string>;
+      clientId?: $util.Output<string>;
+      issuer: $util.Input<string>;
+    };
+    let audience: $util.Input<string>;
+    if (settings.jwt) {
+      operators = { issuer: settings.jwt.issuer };
+      audience = settings.jwt.audience;
+    } else {
+      const pool = new sst.aws.CognitoUserPool('Operators', { usernames: ['email'] });
+      const client = pool.addClient('OperatorsCli', {
+        transform: {
+          client: { explicitAuthFlows: ['ALLOW_USER_PASSWORD_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH'] },
+        },
+      });
+      operators = {
+        userPoolId: pool.id,
+        clientId: client.id,
+        issuer: $interpolate`https://cognito-idp.${region}.amazonaws.com/${pool.id}`,
+      };
+      audience = client.id;
+    }
+    const authorizer = api.addAuthorizer({
+      name: 'operators',
+      jwt: { issuer: operators.issuer, audiences: [audience] },
+    });
+    // Health is public (load balancers and uptime checks); every other route needs an operator JWT.
+    api.route('GET /v1/health', verify.arn);
+    api.route('ANY /v1/{proxy+}', verify.arn, { auth: { jwt: { authorizer: authorizer.id } } });
+
+    // ---------------------------------------------------------------------------------------- IoT routing
+
+    const iotToQueue = new aws.iam.Role('IotRuleErrors', {
+      assumeRolePolicy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Principal: { Service: 'iot.amazonaws.com' }, Action: 'sts:AssumeRole' },
+        ],
+      }),
+      inlinePolicies: [
+        {
+          name: 'send-to-dead-letter-queue',
+          policy: deadLetters.arn.apply((arn) =>
+            JSON.stringify({
+              Version: '2012-10-17',
+              Statement: [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: arn }],
+            }),
+          ),
+        },
+      ],
+    });
+
+    const functions = { ingest } as const;
+    const rules = topicRuleSpecs($app.name, $app.stage).map((spec) => {
+      if (spec.fn !== 'ingest')
+        throw new Error(`route ${spec.route.name} names ${spec.fn}, which is not deployed`);
+      const fn = functions[spec.fn];
+      const component = `Rule${spec.route.name.replace(/(^|_)([a-z])/g, (_m, _s, c: string) => c.toUpperCase())}`;
+      const rule = new aws.iot.TopicRule(component, {
+        name: spec.ruleName,
+        description: `${spec.route.topicFilter} -> ${spec.fn}`,
+        enabled: true,
+        sql: spec.sql,
+        sqlVersion: spec.sqlVersion,
+        lambdas: [{ functionArn: fn.arn }],
+        errorAction: { sqs: { queueUrl: deadLetters.url, roleArn: iotToQueue.arn, useBase64: false } },
+      });
+      new aws.lambda.Permission(`${component}Invoke`, {
+        action: 'lambda:InvokeFunction',
+        function: fn.name,
+        principal: 'iot.amazonaws.com',
+        sourceArn: rule.arn,
+        sourceAccount: account,
+      });
+      return rule;
+    });
+
+    // ---------------------------------------------------------------------------------------- devices
+
+    const devicePolicy = new aws.iot.Policy('DevicePolicy', {
+      name: `iot-notary-${$app.stage}-device`,
+      policy: iotArnPrefix.apply((prefix) => JSON.stringify(deviceIotPolicy(prefix))),
+    });
+    const devices = settings.devices.map((deviceId, i) => {
+      const csrPath = settings.csrDir ? `${settings.csrDir}/${deviceId}.csr.pem` : undefined;
+      const csr = csrPath && existsSync(csrPath) ? readFileSync(csrPath, 'utf8') : undefined;
+      // The thing name is the device id: the policy's thing-name variable then is the device's topic segment.
+      const thing = new aws.iot.Thing(`Device${i}`, { name: deviceId });
+      const cert = new aws.iot.Certificate(`Device${i}Cert`, csr ? { active: true, csr } : { active: true });
+      new aws.iot.ThingPrincipalAttachment(`Device${i}Attach`, { thing: thing.name, principal: cert.arn });
+      new aws.iot.PolicyAttachment(`Device${i}Policy`, { policy: devicePolicy.name, target: cert.arn });
+      const base = `/iot-notary/${$app.stage}/devices/${deviceId}`;
+      new aws.ssm.Parameter(`Device${i}CertPem`, {
+        name: `${base}/certificate`,
+        type: 'String',
+        value: cert.certificatePem,
+      });
+      if (!csr) {
+        // AWS made the key pair; the private key goes to one SecureString the operator copies to the device.
+        new aws.ssm.Parameter(`Device${i}PrivateKey`, {
+          name: `${base}/private-key`,
+          type: 'SecureString',
+          value: cert.privateKey,
+        });
+      }
+      return { deviceId, certificateArn: cert.arn, ssmPrefix: base, keyFrom: csr ? 'device (CSR)' : 'ssm' };
+    });
+
+    return {
+      api: api.url,
+      iotEndpoint: iotData.endpointAddress,
+      bucket: bucket.name,
+      tables: Object.fromEntries(TABLE_NAMES.map((t) => [t, tables[t].name])),
+      kmsKey: key.arn,
+      kmsAlias: keyAlias.name,
+      deadLetterQueue: deadLetters.url,
+      topicRules: rules.map((r) => r.name),
+      operators,
+      devices,
+      ledgerConfigured: configured(ledgerKeyWrapped).apply((v) => v !== ''),
+    };
+  },
+});

@@ -1,0 +1,51 @@
+/**
+ * DynamoIndexStore beyond the IndexStore conformance suite: the anchor queue read as a k-way merge of its
+ * shards, page by page, when the queue is longer than one page per shard; and the count cap that keeps
+ * /v1/health within API Gateway's time limit during a large backlog.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inParallel } from '../../lib/adapters/aws/dynamo-codec.js';
+import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
+import type { IndexTableNames } from '../../lib/adapters/aws/dynamo-tables.js';
+import { recordEntry } from '../adapters/index-store.conformance.js';
+import { createTables, type RunningDynalite, startDynalite } from './support/emulators.js';
+
+describe('DynamoIndexStore on dynalite', () => {
+  let dynamo: RunningDynalite;
+  let tables: IndexTableNames;
+  const N = 2400;
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    tables = (await createTables(dynamo.db)).index;
+    const store = new DynamoIndexStore({ db: dynamo.db, tables, pendingShards: 6 });
+    // receivedAt runs backwards against the write order, so no shard is already in global order by accident.
+    const entries = Array.from({ length: N }, (_, i) =>
+      recordEntry(`q-${i % 7}`, Math.floor(i / 7), { receivedAt: 1_000_000 + ((i * 7919) % N) }),
+    );
+    await inParallel(entries, 32, async (e) => {
+      expect((await store.putRecord(e)).outcome).toBe('created');
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await dynamo.close();
+  });
+
+  it('lists the oldest queued records across shards, in order, past one page per shard', async () => {
+    const store = new DynamoIndexStore({ db: dynamo.db, tables, pendingShards: 6 });
+    const got = await store.listPending(1500);
+    expect(got).toHaveLength(1500);
+    const keys = got.map((r) => [r.receivedAt, r.deviceId, r.seq] as const);
+    const sorted = [...keys].sort(
+      (a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : a[2] - b[2]),
+    );
+    expect(keys).toEqual(sorted);
+    // Exactly the 1,500 smallest receivedAt values (they are a permutation of 0..N-1 over the base).
+    expect(got.at(-1)?.receivedAt).toBe(1_000_000 + 1499);
+    expect(await store.countPending()).toBe(N);
+  });
+
+  it('caps countPending where configured, so a health check never reads the whole backlog', async () => {
+    const capped = new DynamoIndexStore({ db: dynamo.db, tables, pendingShards: 6, countCap: 101 });
+    expect(await capped.countPending()).toBe(101);
+  });
+});

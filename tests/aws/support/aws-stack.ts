@@ -1,0 +1,283 @@
+/**
+ * The AWS runtime of lib/runtime/aws.ts against local servers: dynalite for DynamoDB and s3rver for S3 (real
+ * emulators), behind them the S3 checksum gate, and the KMS and IoT Data stand-ins for the two services with
+ * no emulator. Each Lambda entry point is built the way its `handler` export builds itself, except that the
+ * configuration is parsed from a test environment and the SDK clients point here. Each function gets its own
+ * clients, as each Lambda has its own role, and every AWS call is recorded per function for the
+ * least-privilege check in tests/aws/infra.test.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
+import { KMSClient } from '@aws-sdk/client-kms';
+import type { Context } from 'aws-lambda';
+import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
+import {
+  createIngestLambda,
+  type IngestLambdaResult,
+  type IotRuleEvent,
+} from '../../../functions/ingest/lambda.js';
+import {
+  createVerifyLambda,
+  type HttpApiEvent,
+  type HttpApiResult,
+} from '../../../functions/verify/lambda.js';
+import { DynamoIndexStore } from '../../../lib/adapters/aws/dynamo-index-store.js';
+import { generateLedgerKey } from '../../../lib/adapters/aws/dynamo-ledger.js';
+import { KmsKeyVault } from '../../../lib/adapters/aws/kms-key-vault.js';
+import { S3ObjectStore } from '../../../lib/adapters/aws/s3-object-store.js';
+import { toBase64 } from '../../../lib/core/bytes.js';
+import { silentLogger } from '../../../lib/logger.js';
+import {
+  type AwsClients,
+  type AwsConfig,
+  awsConfigFromEnv,
+  buildAnchor,
+  buildIngest,
+  buildVerify,
+} from '../../../lib/runtime/aws.js';
+import { once } from '../../../lib/runtime/lambda-edge.js';
+import {
+  createTables,
+  type RunningDynalite,
+  type RunningS3rver,
+  s3ClientFor,
+  startDynalite,
+  startS3rver,
+  TEST_CREDENTIALS,
+  TEST_REGION,
+} from './emulators.js';
+import { type IotDataStandIn, startIotDataStandIn } from './iot-data-stand-in.js';
+import { type KmsStandIn, startKmsStandIn } from './kms-stand-in.js';
+import { type ChecksumGate, startChecksumGate } from './s3-checksum-gate.js';
+
+export type FnName = 'ingest' | 'anchor' | 'verify';
+
+export interface RecordedCall {
+  fn: FnName;
+  service: 's3' | 'dynamodb' | 'kms' | 'iotData';
+  command: string;
+  input: Record<string, unknown>;
+}
+
+export interface AwsStack {
+  config: AwsConfig;
+  env: Record<string, string>;
+  dynamo: RunningDynalite;
+  s3rver: RunningS3rver;
+  gate: ChecksumGate;
+  kms: KmsStandIn;
+  iot: IotDataStandIn;
+  /** Direct access for assertions and tampering, outside any function's role. */
+  index: DynamoIndexStore;
+  objects: S3ObjectStore;
+  ledgerPublicKey: Uint8Array;
+  calls: RecordedCall[];
+  ingest: ReturnType<typeof createIngestLambda>;
+  anchor: ReturnType<typeof createAnchorLambda>;
+  verify: ReturnType<typeof createVerifyLambda>;
+  close(): Promise<void>;
+}
+
+/** A Lambda context as the runtime passes it; only the request id and remaining time are read. */
+export function lambdaContext(fn: string): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: fn,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${TEST_REGION}:111122223333:function:${fn}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${fn}`,
+    logStreamName: 'test',
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** The event an IoT topic rule with iotRuleSql() hands to Lambda for one MQTT message. */
+export function iotRuleEvent(topic: string, payload: Uint8Array | string, clientId?: string): IotRuleEvent {
+  const bytes = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload;
+  return {
+    payload: toBase64(bytes),
+    topic,
+    ...(clientId === undefined ? {} : { clientId }),
+    receivedAt: Date.now(),
+  };
+}
+
+/** An API Gateway HTTP API (payload 2.0) event; `operator` fills the JWT authorizer context. */
+export function httpApiEvent(
+  method: string,
+  pathAndQuery: string,
+  opts: { body?: unknown; operator?: string; headers?: Record<string, string> } = {},
+): HttpApiEvent {
+  const [rawPath = '/', rawQueryString = ''] = pathAndQuery.split('?');
+  const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+  return {
+    version: '2.0',
+    routeKey: rawPath === '/v1/health' ? 'GET /v1/health' : 'ANY /v1/{proxy+}',
+    rawPath,
+    rawQueryString,
+    headers: {
+      host: 'api.example.test',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...opts.headers,
+    },
+    ...(body === undefined ? {} : { body }),
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '111122223333',
+      apiId: 'testapi',
+      domainName: 'api.example.test',
+      domainPrefix: 'api',
+      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'vitest' },
+      requestId: randomUUID(),
+      routeKey: 'ANY /v1/{proxy+}',
+      stage: '$default',
+      time: new Date().toUTCString(),
+      timeEpoch: Date.now(),
+      ...(opts.operator === undefined
+        ? {}
+        : {
+            authorizer: { jwt: { claims: { sub: opts.operator, iss: 'https://issuer.test' }, scopes: null } },
+          }),
+    },
+  };
+}
+
+export function jsonBody<T>(res: HttpApiResult): T {
+  return JSON.parse(res.body) as T;
+}
+
+export function bodyBytes(res: HttpApiResult): Uint8Array {
+  return new Uint8Array(Buffer.from(res.body, res.isBase64Encoded ? 'base64' : 'utf8'));
+}
+
+export async function startAwsStack(opts: { clock?: () => number } = {}): Promise<AwsStack> {
+  const [dynamo, s3rver, kms, iot] = await Promise.all([
+    startDynalite(),
+    startS3rver(),
+    startKmsStandIn({ region: TEST_REGION }),
+    startIotDataStandIn(),
+  ]);
+  const gate = await startChecksumGate(s3rver.endpoint);
+  const { index: tables, ledger } = await createTables(dynamo.db);
+  const keyArn = kms.createKey('alias/iot-notary-test');
+  const calls: RecordedCall[] = [];
+  const made: { destroy(): void }[] = [];
+
+  const clientsFor = (fn: FnName): AwsClients => {
+    const common = { region: TEST_REGION, credentials: TEST_CREDENTIALS };
+    const clients: AwsClients = {
+      s3: s3ClientFor(gate.endpoint),
+      dynamodb: new DynamoDBClient({ ...common, endpoint: dynamo.endpoint }),
+      kms: new KMSClient({ ...common, endpoint: kms.endpoint }),
+      iotData: new IoTDataPlaneClient({ ...common, endpoint: iot.endpoint }),
+    };
+    made.push(clients.s3, clients.dynamodb, clients.kms, clients.iotData);
+    const push = (service: RecordedCall['service'], command: unknown, input: unknown) =>
+      calls.push({ fn, service, command: String(command), input: input as Record<string, unknown> });
+    const at = { step: 'initialize' as const, name: 'recordCall' };
+    // One line per client: their middleware stacks have different types, so no loop over them.
+    clients.s3.middlewareStack.add(
+      (next, c) => (args) => {
+        push('s3', c.commandName, args.input);
+        return next(args);
+      },
+      at,
+    );
+    clients.dynamodb.middlewareStack.add(
+      (next, c) => (args) => {
+        push('dynamodb', c.commandName, args.input);
+        return next(args);
+      },
+      at,
+    );
+    clients.kms.middlewareStack.add(
+      (next, c) => (args) => {
+        push('kms', c.commandName, args.input);
+        return next(args);
+      },
+      at,
+    );
+    clients.iotData.middlewareStack.add(
+      (next, c) => (args) => {
+        push('iotData', c.commandName, args.input);
+        return next(args);
+      },
+      at,
+    );
+    return clients;
+  };
+
+  // The ledger key is made the way infra/ledger-key.ts makes it: generated, then only kept KMS-wrapped.
+  const setupKms = new KMSClient({
+    region: TEST_REGION,
+    credentials: TEST_CREDENTIALS,
+    endpoint: kms.endpoint,
+  });
+  const ledgerKey = await generateLedgerKey(new KmsKeyVault(setupKms, keyArn));
+  setupKms.destroy();
+
+  const env: Record<string, string> = {
+    AWS_REGION: TEST_REGION,
+    NOTARY_STAGE: 'test',
+    NOTARY_BUCKET: s3rver.bucket,
+    NOTARY_TABLE_RECORDS: tables.records,
+    NOTARY_TABLE_BATCHES: tables.batches,
+    NOTARY_TABLE_DEVICES: tables.devices,
+    NOTARY_TABLE_DEAD_LETTERS: tables.deadLetters,
+    NOTARY_TABLE_AUDIT: tables.audit,
+    NOTARY_TABLE_LEDGER: ledger,
+    NOTARY_KMS_KEY_ID: 'alias/iot-notary-test',
+    NOTARY_LEDGER_KEY_WRAPPED: toBase64(ledgerKey.wrapped),
+    NOTARY_LEDGER_PUBLIC_KEY: toBase64(ledgerKey.publicKey),
+    NOTARY_PENDING_SHARDS: '4',
+    NOTARY_DEAD_LETTER_SHARDS: '2',
+    NOTARY_S3_FORCE_PATH_STYLE: 'true',
+    MAX_CLOCK_SKEW_MS: '300000',
+    LOG_LEVEL: 'error',
+  };
+  const config = awsConfigFromEnv(env);
+  const parts = (fn: FnName) => ({
+    config,
+    clients: clientsFor(fn),
+    log: silentLogger,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+
+  const direct = new DynamoDBClient({
+    region: TEST_REGION,
+    credentials: TEST_CREDENTIALS,
+    endpoint: dynamo.endpoint,
+  });
+  const directS3 = s3ClientFor(s3rver.endpoint);
+  return {
+    config,
+    env,
+    dynamo,
+    s3rver,
+    gate,
+    kms,
+    iot,
+    index: new DynamoIndexStore({ db: direct, tables, pendingShards: 4, deadLetterShards: 2 }),
+    objects: new S3ObjectStore({ s3: directS3, bucket: s3rver.bucket }),
+    ledgerPublicKey: ledgerKey.publicKey,
+    calls,
+    ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
+    anchor: createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
+    verify: createVerifyLambda(once(() => buildVerify(parts('verify')))),
+    close: async () => {
+      for (const c of made) c.destroy();
+      direct.destroy();
+      directS3.destroy();
+      await gate.close();
+      await Promise.all([dynamo.close(), s3rver.close(), kms.close(), iot.close()]);
+    },
+  };
+}
+
+export type { HttpApiResult, IngestLambdaResult };
