@@ -1,0 +1,467 @@
+/**
+ * The EVM chain adapter: anchors by a 0-value transaction from the anchoring wallet to its own address,
+ * whose calldata is the anchor payload (docs/chains.md says why calldata and not a contract event). A
+ * verifier needs only eth_getTransactionByHash on any node or explorer of the chain: `input` is the payload.
+ *
+ * Edges: viem signs locally (the private key never leaves the process and is handed in by the composition
+ * root) and carries JSON-RPC over HTTP; every result is checked with zod before it is believed, and every
+ * failure becomes an EvmChainError with a stable code (evm-errors.ts).
+ *
+ * Nonces are managed here, not by the node: submits run one at a time, the next nonce is kept in memory,
+ * and it is re-read from the node (pending block) on first use, after any failure, and when a lookup finds
+ * one of our transactions gone. A "nonce too low" (another sender on the same key) re-reads and re-signs,
+ * up to `maxNonceRetries` times, then fails with 'nonce-clash'.
+ *
+ * dedupKey: the signed bytes of each submit are kept per key. A retry with the same key first asks the node
+ * for that hash and otherwise rebroadcasts the identical bytes (same nonce, same hash), so a submit that
+ * timed out after the node took it never pays twice. This lives in memory: across a process restart the
+ * anchorer's own record of the txId (BatchStore.addAnchor) is what prevents a second payment.
+ */
+import { bytesToHex, type Hex, hexToBytes, http, keccak256 } from 'viem';
+import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
+import { z } from 'zod';
+import type { Chain, ChainDescription, ChainTx } from '../../ports.js';
+import {
+  type Classified,
+  classifyTransportError,
+  EvmChainError,
+  type EvmChainErrorCode,
+} from './evm-errors.js';
+
+export interface EvmChainConfig {
+  rpcUrl: string;
+  /** The chain the RPC URL must serve; checked against eth_chainId before the first transaction. */
+  chainId: number;
+  /** 32-byte secp256k1 key of the anchoring wallet, 0x-prefixed hex. */
+  privateKey: Hex;
+  /** Per-request timeout. Default 10 s. */
+  timeoutMs?: number;
+  /** Times a nonce clash is resolved by re-reading the nonce before giving up. Default 3. */
+  maxNonceRetries?: number;
+  /** Refuse to send when maxFeePerGas (or gasPrice) would exceed this, in wei. */
+  maxFeePerGasWei?: bigint;
+  /** Largest calldata accepted. Default 120,000 bytes (geth's pool refuses transactions over 128 KiB). */
+  maxDataBytes?: number;
+  /** Things an operator should see in the logs: nonce resyncs, rebroadcasts, dedup hits. */
+  onEvent?: (e: EvmChainEvent) => void;
+}
+
+export type EvmChainEvent =
+  | { kind: 'nonce-resync'; chainId: string; staleNonce: number; attempt: number; message: string }
+  | { kind: 'rebroadcast'; chainId: string; txId: string; dedupKey: string }
+  | { kind: 'dedup-hit'; chainId: string; txId: string; dedupKey: string };
+
+/** What lookup returns beyond the port's ChainTx: enough for cost reports and an explorer link. */
+export interface EvmChainTx extends ChainTx {
+  from: string;
+  to: string | null;
+  nonce: number;
+  /** Receipt status: 'reverted' cannot happen to a call to an account without code, but is reported. */
+  status?: 'success' | 'reverted';
+  /** gasUsed × effectiveGasPrice, in wei, once mined. */
+  feeWei?: bigint;
+}
+
+export interface EvmChainDescription {
+  chainId: string;
+  kind: 'evm';
+  /** The anchoring wallet: every anchor transaction is from and to this address. */
+  address: string;
+}
+
+// ------------------------------------------------------------------------------------------ RPC shapes
+
+const quantity = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{1,64}$/)
+  .transform((s) => BigInt(s));
+const hexData = z.string().regex(/^0x(?:[0-9a-fA-F]{2})*$/);
+const hash32 = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/)
+  .transform((s) => s.toLowerCase());
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/)
+  .transform((s) => s.toLowerCase());
+
+const RpcTransaction = z.object({
+  hash: hash32,
+  from: address,
+  to: address.nullable(),
+  input: hexData,
+  nonce: quantity,
+  blockHash: hash32.nullable(),
+  blockNumber: quantity.nullable(),
+});
+const RpcReceipt = z.object({
+  transactionHash: hash32,
+  blockHash: hash32,
+  blockNumber: quantity,
+  status: quantity.optional(),
+  gasUsed: quantity,
+  effectiveGasPrice: quantity.optional(),
+});
+const RpcBlock = z.object({
+  number: quantity,
+  hash: hash32,
+  timestamp: quantity,
+  baseFeePerGas: quantity.optional().nullable(),
+});
+
+const HASH_RE = /^0x[0-9a-fA-F]{64}$/;
+/**
+ * Submits remembered for dedup and nonce bookkeeping. A retry comes within minutes; older batches are
+ * deduplicated by the anchorer's own records, so the memory stays bounded in a process that runs for years.
+ */
+const REMEMBERED = 4096;
+
+function remember<K, V>(m: Map<K, V>, k: K, v: V): void {
+  m.delete(k);
+  m.set(k, v);
+  if (m.size > REMEMBERED) m.delete(m.keys().next().value as K);
+}
+
+interface Signed {
+  hash: string;
+  raw: Hex;
+  nonce: number;
+}
+
+export class EvmChain implements Chain {
+  readonly chainId: string;
+  readonly address: string;
+  private readonly account: PrivateKeyAccount;
+  private readonly request: ReturnType<ReturnType<typeof http>>['request'];
+  private readonly maxNonceRetries: number;
+  private readonly maxDataBytes: number;
+  private nonce: number | undefined;
+  private chainChecked = false;
+  private tail: Promise<unknown> = Promise.resolve();
+  /** dedupKey → the signed transaction sent for it. */
+  private readonly sent = new Map<string, Signed>();
+  /** Hashes we signed, to notice when one of ours disappears. */
+  private readonly ours = new Map<string, true>();
+
+  constructor(private readonly cfg: EvmChainConfig) {
+    if (!Number.isSafeInteger(cfg.chainId) || cfg.chainId <= 0) throw new RangeError('chainId must be > 0');
+    this.chainId = `evm:${cfg.chainId}`;
+    this.account = privateKeyToAccount(cfg.privateKey);
+    this.address = this.account.address.toLowerCase();
+    this.maxNonceRetries = cfg.maxNonceRetries ?? 3;
+    this.maxDataBytes = cfg.maxDataBytes ?? 120_000;
+    // No retries inside viem: the anchorer retries whole cycles with backoff, and a hidden retry of
+    // eth_sendRawTransaction would blur which attempt the node saw.
+    this.request = http(cfg.rpcUrl, { retryCount: 0, timeout: cfg.timeoutMs ?? 10_000 })({
+      retryCount: 0,
+    }).request;
+  }
+
+  // ---------------------------------------------------------------------------------------- submit
+
+  submit(data: Uint8Array, opts: { dedupKey: string }): Promise<{ txId: string }> {
+    const run = this.tail.then(() => this.submitNow(data, opts.dedupKey));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async submitNow(data: Uint8Array, dedupKey: string): Promise<{ txId: string }> {
+    if (data.length > this.maxDataBytes) {
+      throw this.fail('payload-too-large', `${data.length} bytes of data; the limit is ${this.maxDataBytes}`);
+    }
+    const prior = this.sent.get(dedupKey);
+    if (prior) {
+      if (await this.getTransaction(prior.hash)) {
+        this.cfg.onEvent?.({ kind: 'dedup-hit', chainId: this.chainId, txId: prior.hash, dedupKey });
+        return { txId: prior.hash };
+      }
+      this.cfg.onEvent?.({ kind: 'rebroadcast', chainId: this.chainId, txId: prior.hash, dedupKey });
+      let outcome: 'accepted' | 'nonce-used';
+      try {
+        outcome = await this.broadcast(prior);
+      } catch (e) {
+        if (!(e instanceof EvmChainError && e.code === 'rpc-unavailable')) this.sent.delete(dedupKey);
+        throw e;
+      }
+      if (outcome === 'accepted') return { txId: prior.hash };
+      // Its nonce was taken by another transaction meanwhile: sign this data afresh below.
+      this.sent.delete(dedupKey);
+      this.nonce = undefined;
+    }
+    await this.checkChain();
+
+    for (let attempt = 0; ; attempt++) {
+      let signed: Signed | undefined;
+      try {
+        const nonce = this.nonce ?? (await this.pendingNonce());
+        signed = await this.sign(data, nonce);
+        remember(this.sent, dedupKey, signed);
+        remember(this.ours, signed.hash, true);
+        const outcome = await this.broadcast(signed);
+        if (outcome === 'accepted') {
+          this.nonce = nonce + 1;
+          return { txId: signed.hash };
+        }
+      } catch (e) {
+        this.nonce = undefined;
+        // Unless the node may have taken it (no answer), the signed bytes are void: forget them.
+        if (!(e instanceof EvmChainError && e.code === 'rpc-unavailable')) this.sent.delete(dedupKey);
+        throw e;
+      }
+      this.sent.delete(dedupKey);
+      this.nonce = undefined;
+      const message = `nonce ${signed.nonce} was already used by another transaction from ${this.address}`;
+      this.cfg.onEvent?.({
+        kind: 'nonce-resync',
+        chainId: this.chainId,
+        staleNonce: signed.nonce,
+        attempt,
+        message,
+      });
+      if (attempt >= this.maxNonceRetries) {
+        throw this.fail('nonce-clash', `${message}; gave up after ${attempt + 1} attempts`);
+      }
+    }
+  }
+
+  /** 'accepted' when the node holds the transaction (now or already); 'nonce-used' when its nonce is spent. */
+  private async broadcast(signed: Signed): Promise<'accepted' | 'nonce-used'> {
+    let returned: string;
+    try {
+      returned = await this.call('eth_sendRawTransaction', [signed.raw], hash32, true);
+    } catch (e) {
+      if (e instanceof KnownTransaction) return 'accepted';
+      if (e instanceof EvmChainError && e.code === 'nonce-clash') return 'nonce-used';
+      throw e;
+    }
+    if (returned !== signed.hash) {
+      throw this.fail(
+        'rpc-malformed-response',
+        `node returned hash ${returned} for transaction ${signed.hash}`,
+      );
+    }
+    return 'accepted';
+  }
+
+  private async sign(data: Uint8Array, nonce: number): Promise<Signed> {
+    const input = bytesToHex(data);
+    const self = this.account.address;
+    const [gas, latest] = await Promise.all([
+      this.call('eth_estimateGas', [{ from: self, to: self, data: input, value: '0x0' }], quantity, true),
+      this.call('eth_getBlockByNumber', ['latest', false], RpcBlock, false),
+    ]);
+    let raw: Hex;
+    if (latest.baseFeePerGas !== undefined && latest.baseFeePerGas !== null) {
+      const tip = await this.priorityFee();
+      // Twice the base fee survives six full blocks in a row (+12.5% each) before the tx stops being includable.
+      const maxFeePerGas = 2n * latest.baseFeePerGas + tip;
+      this.checkFeeCap(maxFeePerGas);
+      raw = await this.account.signTransaction({
+        type: 'eip1559',
+        chainId: this.cfg.chainId,
+        nonce,
+        to: self,
+        value: 0n,
+        data: input,
+        gas,
+        maxFeePerGas,
+        maxPriorityFeePerGas: tip,
+      });
+    } else {
+      const gasPrice = await this.call('eth_gasPrice', [], quantity, false);
+      this.checkFeeCap(gasPrice);
+      raw = await this.account.signTransaction({
+        type: 'legacy',
+        chainId: this.cfg.chainId,
+        nonce,
+        to: self,
+        value: 0n,
+        data: input,
+        gas,
+        gasPrice,
+      });
+    }
+    return { hash: keccak256(raw), raw, nonce };
+  }
+
+  private async priorityFee(): Promise<bigint> {
+    try {
+      return await this.call('eth_maxPriorityFeePerGas', [], quantity, false);
+    } catch (e) {
+      // Some nodes lack the method; one gwei is what geth suggests on an idle chain.
+      if (e instanceof EvmChainError && e.code === 'rpc-error') return 1_000_000_000n;
+      throw e;
+    }
+  }
+
+  private checkFeeCap(perGas: bigint): void {
+    const cap = this.cfg.maxFeePerGasWei;
+    if (cap !== undefined && perGas > cap) {
+      throw this.fail('fee-above-cap', `fee per gas ${perGas} wei exceeds the cap of ${cap} wei`);
+    }
+  }
+
+  private async pendingNonce(): Promise<number> {
+    const n = await this.call('eth_getTransactionCount', [this.account.address, 'pending'], quantity, false);
+    if (n > BigInt(Number.MAX_SAFE_INTEGER))
+      throw this.fail('rpc-malformed-response', `nonce ${n} is absurd`);
+    return Number(n);
+  }
+
+  private async checkChain(): Promise<void> {
+    if (this.chainChecked) return;
+    const id = await this.call('eth_chainId', [], quantity, false);
+    if (id !== BigInt(this.cfg.chainId)) {
+      throw this.fail('wrong-chain', `node serves chain ${id}, configured for ${this.cfg.chainId}`);
+    }
+    // A wallet with code (an EIP-7702 delegation) would run that code on every call to itself: the anchor
+    // would then depend on someone's contract. Anchoring needs a plain key.
+    const code = await this.call('eth_getCode', [this.account.address, 'latest'], hexData, false);
+    if (code !== '0x') {
+      throw this.fail(
+        'wallet-has-code',
+        `the anchoring address ${this.address} has code (${code.slice(0, 12)}…)`,
+      );
+    }
+    this.chainChecked = true;
+  }
+
+  // ---------------------------------------------------------------------------------------- lookup
+
+  private async getTransaction(txId: string): Promise<z.infer<typeof RpcTransaction> | null> {
+    return this.call('eth_getTransactionByHash', [txId], RpcTransaction.nullable(), false);
+  }
+
+  async lookup(txId: string): Promise<EvmChainTx | undefined> {
+    if (!HASH_RE.test(txId)) return undefined;
+    const id = txId.toLowerCase();
+    const tx = await this.getTransaction(id);
+    if (!tx) {
+      // One of ours vanished (dropped from the pool, or reorganised out): our nonce count may be ahead.
+      if (this.ours.has(id)) this.nonce = undefined;
+      return undefined;
+    }
+    if (tx.hash !== id)
+      throw this.fail('rpc-malformed-response', `asked for ${id}, node returned ${tx.hash}`);
+    if (tx.nonce > BigInt(Number.MAX_SAFE_INTEGER)) throw this.fail('rpc-malformed-response', 'absurd nonce');
+    const base = {
+      txId: id,
+      data: hexToBytes(tx.input as Hex),
+      from: tx.from,
+      to: tx.to,
+      nonce: Number(tx.nonce),
+    };
+    if (tx.blockHash === null || tx.blockNumber === null) return { ...base, confirmations: 0 };
+
+    const [receipt, block, head] = await Promise.all([
+      this.call('eth_getTransactionReceipt', [id], RpcReceipt.nullable(), false),
+      this.call(
+        'eth_getBlockByNumber',
+        [`0x${tx.blockNumber.toString(16)}`, false],
+        RpcBlock.nullable(),
+        false,
+      ),
+      this.call('eth_blockNumber', [], quantity, false),
+    ]);
+    // Mid-reorg, or a load balancer answering from two nodes: the pieces disagree. Report "not in a block
+    // yet" rather than a block that may not be canonical; the next lookup settles it.
+    if (!receipt || !block || receipt.blockHash !== tx.blockHash || block.hash !== tx.blockHash) {
+      return { ...base, confirmations: 0 };
+    }
+    const height = Number(tx.blockNumber);
+    const out: EvmChainTx = {
+      ...base,
+      height,
+      blockHash: tx.blockHash,
+      time: Number(block.timestamp) * 1000,
+      // A head behind the block (lagging replica) still means the block exists: at least one confirmation.
+      confirmations: Math.max(1, Number(head) - height + 1),
+    };
+    if (receipt.status !== undefined) out.status = receipt.status === 1n ? 'success' : 'reverted';
+    if (receipt.effectiveGasPrice !== undefined) out.feeWei = receipt.gasUsed * receipt.effectiveGasPrice;
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------- extras
+
+  async describe(): Promise<ChainDescription> {
+    const d: EvmChainDescription = { chainId: this.chainId, kind: 'evm', address: this.address };
+    // ChainDescription only names 'embedded-ledger' until the port is widened (docs/chains.md, "Port
+    // changes"); the object itself is truthful.
+    return d as unknown as ChainDescription;
+  }
+
+  /** The wallet's balance in wei (latest block). */
+  async balance(): Promise<bigint> {
+    return this.call('eth_getBalance', [this.account.address, 'latest'], quantity, false);
+  }
+
+  /** The fee one anchor of `data` would cost now, in wei: estimated gas × current max fee per gas. */
+  async estimateFee(data: Uint8Array): Promise<{ gas: bigint; feePerGas: bigint; wei: bigint }> {
+    const self = this.account.address;
+    const [gas, latest] = await Promise.all([
+      this.call(
+        'eth_estimateGas',
+        [{ from: self, to: self, data: bytesToHex(data), value: '0x0' }],
+        quantity,
+        true,
+      ),
+      this.call('eth_getBlockByNumber', ['latest', false], RpcBlock, false),
+    ]);
+    const feePerGas =
+      latest.baseFeePerGas !== undefined && latest.baseFeePerGas !== null
+        ? latest.baseFeePerGas + (await this.priorityFee())
+        : await this.call('eth_gasPrice', [], quantity, false);
+    return { gas, feePerGas, wei: gas * feePerGas };
+  }
+
+  // ---------------------------------------------------------------------------------------- transport
+
+  private async call<S extends z.ZodType>(
+    method: string,
+    params: unknown[],
+    schema: S,
+    sending: boolean,
+  ): Promise<z.output<S>> {
+    let result: unknown;
+    try {
+      result = await this.request({ method, params } as Parameters<typeof this.request>[0]);
+    } catch (e) {
+      const c = classifyTransportError(e, sending);
+      if (c.code === 'already-known') throw new KnownTransaction(c.message);
+      throw this.failFrom(c, method, e);
+    }
+    const parsed = schema.safeParse(result);
+    if (!parsed.success) {
+      throw this.fail(
+        'rpc-malformed-response',
+        `${method} returned an unexpected result: ${preview(result)}`,
+      );
+    }
+    return parsed.data;
+  }
+
+  private fail(code: EvmChainErrorCode, message: string, rpcCode?: number, cause?: unknown): EvmChainError {
+    const opts: { chainId: string; rpcCode?: number; cause?: unknown } = { chainId: this.chainId, cause };
+    if (rpcCode !== undefined) opts.rpcCode = rpcCode;
+    return new EvmChainError(code, `${this.chainId}: ${message}`, opts);
+  }
+
+  private failFrom(c: Classified, method: string, cause: unknown): EvmChainError {
+    const code = c.code === 'already-known' ? 'tx-rejected' : c.code;
+    return this.fail(code, `${method}: ${c.message}`, c.rpcCode, cause);
+  }
+}
+
+/** Internal signal: the node already holds the transaction being broadcast. */
+class KnownTransaction extends Error {}
+
+function preview(v: unknown): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 120 ? `${s.slice(0, 120)}…` : s;
+}

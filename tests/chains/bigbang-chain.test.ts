@@ -1,0 +1,416 @@
+/**
+ * The BigBang Core adapter against the BigBang STAND-IN (tests/support/bigbang-standin.ts): no BigBang node
+ * can run here, so these tests show the adapter speaks the request and response shapes FACTS.md records and
+ * handles each documented error; they do not show that a real node agrees. The first block checks the
+ * stand-in itself against FACTS.md, raw, so a drift in the stand-in is caught before it can flatter the
+ * adapter.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  BigBangChain,
+  type BigBangChainConfig,
+  type BigBangChainEvent,
+} from '../../lib/adapters/bigbang/bigbang-chain.js';
+import { BigBangChainError } from '../../lib/adapters/bigbang/bigbang-errors.js';
+import { COIN, calcMinTxFee, formatCoins } from '../../lib/adapters/bigbang/fees.js';
+import { decodeVchData } from '../../lib/adapters/bigbang/vchdata.js';
+import { type FinalityConfig, resubmitted, stepFinality, submittedState } from '../../lib/anchor/finality.js';
+import { encodeAnchorPayload } from '../../lib/core/anchor-payload.js';
+import { fromHex, toHex, utf8 } from '../../lib/core/bytes.js';
+import { sha256 } from '../../lib/core/hash.js';
+import { type BigBangStandIn, startBigBangStandIn } from '../support/bigbang-standin.js';
+import { expectBytes } from '../support/bytes.js';
+
+const payload = (label: string, size = 3) =>
+  encodeAnchorPayload({ root: sha256(utf8(label)), treeSize: size });
+
+async function rejection(p: Promise<unknown>): Promise<BigBangChainError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(BigBangChainError);
+    return e as BigBangChainError;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** One raw JSON-RPC exchange, returning the response text exactly as sent. */
+async function raw(url: string, method: string, params: Record<string, unknown>): Promise<string> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 7, jsonrpc: '2.0', method, params }),
+  });
+  return res.text();
+}
+
+let standIn: BigBangStandIn;
+afterEach(async () => {
+  await standIn?.close();
+});
+
+describe('the BigBang stand-in answers as FACTS.md records', () => {
+  beforeEach(async () => {
+    standIn = await startBigBangStandIn();
+  });
+
+  it('gettxfee: 53 zero bytes → 0.030000, 1024 bytes → 0.150000, six decimals on the wire', async () => {
+    expect(await raw(standIn.url, 'gettxfee', { hexdata: '00'.repeat(53) })).toBe(
+      '{"id":7,"jsonrpc":"2.0","result":0.030000}',
+    );
+    expect(await raw(standIn.url, 'gettxfee', { hexdata: '00'.repeat(1024) })).toContain('"result":0.150000');
+  });
+
+  it('the documented errors, code and message', async () => {
+    expect(JSON.parse(await raw(standIn.url, 'gettransaction', { txid: '00'.repeat(32) })).error).toEqual({
+      code: -32600,
+      message: 'No information available about transaction',
+    });
+    expect(JSON.parse(await raw(standIn.url, 'sendtransaction', { txdata: '00' })).error).toEqual({
+      code: -8,
+      message: 'TX decode failed',
+    });
+    expect(JSON.parse(await raw(standIn.url, 'frobnicate', {})).error).toEqual({
+      code: -32601,
+      message: 'frobnicate not found!',
+      data: 1,
+    });
+    standIn.drainFunds();
+    const from = standIn.address;
+    expect(JSON.parse(await raw(standIn.url, 'sendfrom', { from, to: from, amount: 1 })).error).toEqual({
+      code: -401,
+      message: 'GetBalance failed',
+    });
+  });
+
+  it('a locked key: -401 Failed to sign transaction; unlockkey answers with the documented string', async () => {
+    standIn.lockKey();
+    const from = standIn.address;
+    expect(JSON.parse(await raw(standIn.url, 'sendfrom', { from, to: from, amount: 1 })).error).toEqual({
+      code: -401,
+      message: 'Failed to sign transaction',
+    });
+    const ok = JSON.parse(
+      await raw(standIn.url, 'unlockkey', { pubkey: standIn.pubkey, passphrase: 'standin-passphrase' }),
+    );
+    expect(ok.result).toBe(`Unlock key successfully: ${standIn.pubkey}`);
+  });
+
+  it('listunspent, version, getforkheight and gettransaction have the documented shapes', async () => {
+    const lu = await raw(standIn.url, 'listunspent', { address: standIn.address });
+    expect(lu).toMatch(/"amount":1000\.000000,"time":\d+,"lockuntil":0/);
+    expect(JSON.parse(lu).result.addresses[0].unspents[0]).toEqual({
+      txid: expect.stringMatching(/^[0-9a-f]{64}$/),
+      out: 0,
+      amount: 1000,
+      time: expect.any(Number),
+      lockuntil: 0,
+    });
+    expect(JSON.parse(await raw(standIn.url, 'version', {})).result).toMatch(
+      /^Bigbang server version is v2\.0\.5/,
+    );
+    expect(JSON.parse(await raw(standIn.url, 'getforkheight', {})).result).toBe(0);
+
+    const from = standIn.address;
+    const sent = JSON.parse(
+      await raw(standIn.url, 'sendfrom', { from, to: from, amount: 1, data: '00'.repeat(53) }),
+    );
+    standIn.mine(1);
+    const got = await raw(standIn.url, 'gettransaction', { txid: sent.result });
+    expect(got).toContain('"txfee":0.030000');
+    expect(Object.keys(JSON.parse(got).result.transaction)).toEqual([
+      'txid',
+      'version',
+      'type',
+      'time',
+      'lockuntil',
+      'anchor',
+      'blockhash',
+      'vin',
+      'sendfrom',
+      'sendto',
+      'amount',
+      'txfee',
+      'data',
+      'sig',
+      'fork',
+      'confirmations',
+    ]);
+    expect(JSON.parse(got).result.transaction).toMatchObject({ type: 'token', data: '00'.repeat(53) });
+  });
+
+  it('addresses are base32 with a valid checksum, like 1632srrskscs1d809y3x5ttf50f0gabf86xjz2s6aetc9h9ewwhm58dj3', () => {
+    expect(standIn.address).toMatch(/^1[0-9a-hjkmnp-tv-z]{56}$/);
+  });
+});
+
+describe('BigBangChain against the stand-in', () => {
+  const events: BigBangChainEvent[] = [];
+  const make = (over: Partial<BigBangChainConfig> = {}) =>
+    new BigBangChain({
+      rpcUrl: standIn.url,
+      from: standIn.address,
+      network: 'standin',
+      onEvent: (e) => events.push(e),
+      ...over,
+    });
+  beforeEach(async () => {
+    events.length = 0;
+    standIn = await startBigBangStandIn();
+  });
+
+  it('anchors with one sendfrom to self: vchData framing, CalcMinTxFee, named params', async () => {
+    const chain = make();
+    const data = payload('root');
+    const { txId } = await chain.submit(data, { dedupKey: 'batch-1' });
+    expect(txId).toMatch(/^[0-9a-f]{64}$/);
+
+    const sends = standIn.calls.filter((c) => c.method === 'sendfrom');
+    expect(sends).toHaveLength(1);
+    const p = sends[0]?.params as Record<string, unknown>;
+    expect(p).toMatchObject({ from: standIn.address, to: standIn.address, amount: 1, txfee: 0.03 });
+    const vch = decodeVchData(fromHex(p.data as string) as Uint8Array);
+    expect(vch.ok).toBe(true);
+    if (vch.ok) {
+      expect(vch.value.description).toBe('iot-notary');
+      expect(toHex(vch.value.payload)).toBe(toHex(data));
+    }
+    // The node's own fee figure was asked for and agreed.
+    expect(standIn.calls.map((c) => c.method)).toContain('gettxfee');
+    expect(events).toEqual([]);
+  });
+
+  it('lookup: pending has 0 confirmations and no block; then the payload, block, height and a growing count', async () => {
+    const chain = make();
+    const data = payload('lookup');
+    const { txId } = await chain.submit(data, { dedupKey: 'batch-l' });
+    const pending = await chain.lookup(txId);
+    expectBytes(pending?.data, data);
+    expect(pending).toMatchObject({
+      confirmations: 0,
+      feeUnits: 30_000,
+      from: standIn.address,
+      to: standIn.address,
+    });
+    expect(pending?.blockHash).toBeUndefined();
+    expect(pending?.uuid).toMatch(/^[0-9a-f-]{36}$/);
+
+    standIn.mine(1);
+    const mined = await chain.lookup(txId);
+    expect(mined).toMatchObject({ confirmations: 1, height: 1 });
+    expect(mined?.blockHash).toMatch(/^[0-9a-f]{64}$/);
+    standIn.mine(4);
+    expect(await chain.lookup(txId)).toMatchObject({ confirmations: 5, height: 1 });
+    expect(await chain.forkHeight()).toBe(5);
+  });
+
+  it('confirmations count up as the stand-in makes blocks on its own timer', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ blockIntervalMs: 20 });
+    const chain = make();
+    const { txId } = await chain.submit(payload('timer'), { dedupKey: 'batch-t' });
+    let seen = 0;
+    while (seen < 3) {
+      await new Promise((r) => setTimeout(r, 10));
+      seen = (await chain.lookup(txId))?.confirmations ?? 0;
+    }
+    expect(seen).toBeGreaterThanOrEqual(3);
+  });
+
+  it('balance comes from listunspent; anchoring to self spends exactly the fee', async () => {
+    const chain = make();
+    expect(await chain.balance()).toBe(1000 * COIN);
+    await chain.submit(payload('b'), { dedupKey: 'batch-b' });
+    expect(await chain.balance()).toBe(1000 * COIN - 30_000);
+  });
+
+  it('a repeated dedupKey returns the first txid without a second sendfrom', async () => {
+    const chain = make();
+    const a = await chain.submit(payload('d'), { dedupKey: 'batch-d' });
+    const b = await chain.submit(payload('d'), { dedupKey: 'batch-d' });
+    expect(b.txId).toBe(a.txId);
+    expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(1);
+    expect(events.map((e) => e.kind)).toEqual(['dedup-hit']);
+  });
+
+  it('unknown txids are undefined (-32600), malformed ones are not even asked', async () => {
+    const chain = make();
+    expect(await chain.lookup('ab'.repeat(32))).toBeUndefined();
+    const asked = standIn.calls.length;
+    expect(await chain.lookup(`0x${'ab'.repeat(32)}`)).toBeUndefined();
+    expect(standIn.calls.length).toBe(asked);
+  });
+
+  it('insufficient funds: nothing spendable → typed, non-retryable insufficient-funds', async () => {
+    const chain = make();
+    standIn.drainFunds();
+    const err = await rejection(chain.submit(payload('poor'), { dedupKey: 'batch-p' }));
+    expect(err).toMatchObject({
+      code: 'insufficient-funds',
+      retryable: false,
+      rpcCode: -401,
+      chainId: 'bigbang:standin',
+    });
+    expect(err.message).toContain('GetBalance failed');
+  });
+
+  it('a locked key: key-locked without a passphrase; with one, unlockkey and a single retry', async () => {
+    standIn.lockKey();
+    const err = await rejection(make().submit(payload('k'), { dedupKey: 'batch-k' }));
+    expect(err).toMatchObject({ code: 'key-locked', rpcCode: -401 });
+
+    const wrong = await rejection(
+      make({ unlock: { passphrase: 'nope' } }).submit(payload('k'), { dedupKey: 'batch-k' }),
+    );
+    expect(wrong).toMatchObject({ code: 'wrong-passphrase', rpcCode: -406 });
+
+    const chain = make({ unlock: { passphrase: 'standin-passphrase', timeoutSeconds: 60 } });
+    const { txId } = await chain.submit(payload('k'), { dedupKey: 'batch-k' });
+    expectBytes((await chain.lookup(txId))?.data, payload('k'));
+    expect(events.map((e) => e.kind)).toEqual(['key-unlocked']);
+    expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(4);
+  });
+
+  it('MAX_TX_SIZE is enforced before sending; the largest payload that fits goes through at the rule’s fee', async () => {
+    const chain = make({ assumedInputs: 1 });
+    const tooBig = new Uint8Array(chain.maxPayloadBytes + 1).fill(1);
+    const err = await rejection(chain.submit(tooBig, { dedupKey: 'batch-big' }));
+    expect(err.code).toBe('payload-too-large');
+    expect(standIn.calls).toEqual([]);
+
+    const fits = new Uint8Array(chain.maxPayloadBytes).fill(1);
+    const { txId } = await chain.submit(fits, { dedupKey: 'batch-fits' });
+    expect((await chain.lookup(txId))?.data.length).toBe(fits.length);
+    const send = standIn.calls.find((c) => c.method === 'sendfrom');
+    const fee = (send?.params as { txfee: number } | undefined)?.txfee ?? Number.NaN;
+    expect(formatCoins(Math.round(fee * COIN))).toBe(formatCoins(chain.feeForPayload(fits.length)));
+  });
+
+  it('fees follow CalcMinTxFee across sizes, and agree with the node’s gettxfee', async () => {
+    const chain = make();
+    for (const n of [45, 200, 1_000, 1_024, 5_000]) {
+      const { txId } = await chain.submit(new Uint8Array(n).fill(2), { dedupKey: `fee-${n}` });
+      const tx = await chain.lookup(txId);
+      expect(tx?.feeUnits, `${n} bytes`).toBe(calcMinTxFee(n + 37));
+    }
+    expect(events.filter((e) => e.kind === 'fee-rule-differs')).toEqual([]);
+  });
+
+  it('an older node without gettxfee (-32601): our own CalcMinTxFee stands', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ without: ['gettxfee'] });
+    const { txId } = await make().submit(payload('old'), { dedupKey: 'batch-o' });
+    expect((await make().lookup(txId))?.feeUnits).toBe(30_000);
+  });
+
+  it('a missing method elsewhere is a typed method-not-found', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ without: ['listunspent'] });
+    const err = await rejection(make().balance());
+    expect(err).toMatchObject({ code: 'method-not-found', rpcCode: -32601, retryable: false });
+  });
+
+  it('the node goes down mid-run: rpc-unavailable while down; back up, it works and the chain is intact', async () => {
+    const chain = make({ timeoutMs: 2_000 });
+    const first = await chain.submit(payload('before'), { dedupKey: 'batch-1' });
+    standIn.mine(1);
+    await standIn.stop();
+    const down = await rejection(chain.submit(payload('during'), { dedupKey: 'batch-2' }));
+    expect(down).toMatchObject({ code: 'rpc-unavailable', retryable: true });
+    expect((await rejection(chain.lookup(first.txId))).code).toBe('rpc-unavailable');
+
+    await standIn.start();
+    const second = await chain.submit(payload('during'), { dedupKey: 'batch-2' });
+    standIn.mine(1);
+    expect(await chain.lookup(first.txId)).toMatchObject({ confirmations: 2 });
+    expectBytes((await chain.lookup(second.txId))?.data, payload('during'));
+  });
+
+  it('malformed answers are typed: not JSON, wrong shape, wrong id → rpc-malformed-response; HTML 502 → rpc-unavailable', async () => {
+    const chain = make();
+    const cases = [
+      ['garbage', 'rpc-malformed-response'],
+      ['bad-result', 'rpc-malformed-response'],
+      ['wrong-id', 'rpc-malformed-response'],
+      ['html-502', 'rpc-unavailable'],
+    ] as const;
+    for (const [fault, code] of cases) {
+      standIn.setFault(fault);
+      expect((await rejection(chain.submit(payload(fault), { dedupKey: fault }))).code, fault).toBe(code);
+      expect((await rejection(chain.lookup('cd'.repeat(32)))).code, fault).toBe(code);
+    }
+    standIn.setFault('hang');
+    const slow = make({ timeoutMs: 200 });
+    expect((await rejection(slow.forkHeight())).code).toBe('rpc-unavailable');
+    standIn.setFault(undefined);
+    expect(await chain.forkHeight()).toBe(0);
+  });
+
+  it('rejects a misconfigured address at construction', () => {
+    // One character off a valid address: the CRC-24Q no longer matches.
+    const typo = `${standIn.address.slice(0, -1)}${standIn.address.endsWith('0') ? '1' : '0'}`;
+    expect(() => make({ from: typo })).toThrow(RangeError);
+    expect(() => make({ to: 'not-an-address' })).toThrow(RangeError);
+  });
+
+  it('describe() names the chain and the anchoring address', async () => {
+    expect(await make({ fork: standIn.forkHash }).describe()).toEqual({
+      chainId: `bigbang:standin:${standIn.forkHash.slice(0, 16)}`,
+      kind: 'bigbang',
+      address: standIn.address,
+      fork: standIn.forkHash,
+    });
+  });
+
+  it('reorganisations, driven through the finality machine: moved to a new block, then lost and resubmitted', async () => {
+    const chain = make();
+    const cfg: FinalityConfig = {
+      confirmations: 3,
+      dropAfterMs: 60_000,
+      stuckAfterMs: 600_000,
+      pollMs: 1_000,
+    };
+    const data = payload('reorg');
+    const first = await chain.submit(data, { dedupKey: 'batch-r' });
+    let state = submittedState({
+      chainId: chain.chainId,
+      txId: first.txId,
+      payload: data,
+      submittedAt: 0,
+      cfg,
+    });
+    const observe = async (now: number) => {
+      const tx = await chain.lookup(state.txId);
+      const step = stepFinality(state, tx ? { kind: 'found', tx } : { kind: 'not-found' }, cfg, now);
+      state = step.state;
+      return step;
+    };
+
+    standIn.mine(1);
+    expect((await observe(1)).state.phase).toBe('anchored');
+    const firstBlock = state.block?.hash;
+
+    // A competing branch without it; it goes back to the pool and into the next block.
+    standIn.reorg(first.txId, { reinclude: true });
+    expect((await observe(2)).events.map((e) => e.kind)).toEqual(['back-to-pool']);
+    standIn.mine(1);
+    const moved = await observe(3);
+    expect(moved.state.phase).toBe('anchored');
+    expect(moved.state.block?.hash).not.toBe(firstBlock);
+    expect(moved.state.reorgs).toBe(1);
+
+    // A branch that loses it altogether.
+    standIn.reorg(first.txId);
+    const lost = await observe(4);
+    expect(lost.action).toEqual({ kind: 'resubmit', reason: 'reorganised' });
+    const again = await chain.submit(data, { dedupKey: `batch-r#${state.attempt + 1}` });
+    state = resubmitted(state, again.txId, 5, cfg);
+    standIn.mine(3);
+    expect((await observe(6)).state).toMatchObject({
+      phase: 'final',
+      attempt: 2,
+      reorgs: 2,
+      confirmations: 3,
+    });
+  });
+});
