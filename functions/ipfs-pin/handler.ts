@@ -1,0 +1,95 @@
+/**
+ * The ipfs-pin function's edges. Validation of the event here, everything else in lib/ipfs.
+ *
+ * - `recordStored`: a record was durably indexed; queue a pin job if the hot policy says so. Locally the
+ *   runtime calls it after ingest stores a record; in AWS the trigger proposed in docs/ipfs.md (the index
+ *   item's INSERT on a DynamoDB stream) delivers the same fields.
+ * - `drain`: one pass over the due jobs of the queue; locally a scheduler calls it on an interval and after
+ *   each enqueue.
+ * - `pinNow`: pin one record directly and return its CID, for an invoker that retries on its own (a Lambda
+ *   async invoke): a failure that may pass is thrown, one that cannot is returned.
+ */
+import { z } from 'zod';
+import { DEVICE_ID_PATTERN } from '../../lib/core/device-id.js';
+import type { HotPolicy } from '../../lib/ipfs/hot-policy.js';
+import {
+  type EnqueueOutcome,
+  enqueueIfHot,
+  type PinOutcome,
+  type PinQueueDeps,
+  type PinQueueReport,
+  pinRecord,
+  pinTargetOf,
+  processPinQueue,
+} from '../../lib/ipfs/pin-record.js';
+import type { Logger } from '../../lib/logger.js';
+
+/** The fields of a RecordEntry the pin path needs; other fields (a whole RecordEntry) are ignored. */
+export const RecordStoredEvent = z.object({
+  recordId: z.string().min(3).max(90),
+  deviceId: z.string().regex(DEVICE_ID_PATTERN),
+  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  objectKey: z.string().min(1).max(1024),
+  recordHash: z.string().regex(/^[0-9a-f]{64}$/),
+  via: z.enum(['inline', 'upload']),
+});
+export type RecordStoredEvent = z.infer<typeof RecordStoredEvent>;
+
+export interface IpfsPinHandlerDeps extends PinQueueDeps {
+  policy: HotPolicy;
+  log: Logger;
+  /** Jobs per drain pass, and how long a claimed job stays invisible to other workers. */
+  drain?: { batch: number; leaseMs: number };
+}
+
+export class PinRetryableError extends Error {
+  override readonly name = 'PinRetryableError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function createIpfsPinHandler(deps: IpfsPinHandlerDeps) {
+  const drainOpts = deps.drain ?? { batch: 32, leaseMs: 5 * 60_000 };
+  return {
+    recordStored: async (event: RecordStoredEvent): Promise<EnqueueOutcome> => {
+      const rec = RecordStoredEvent.parse(event);
+      const outcome = await enqueueIfHot(deps, rec);
+      if (outcome === 'queued') deps.log.debug('pin job queued', { recordId: rec.recordId });
+      return outcome;
+    },
+
+    drain: async (signal?: AbortSignal): Promise<PinQueueReport> => {
+      const report = await processPinQueue(deps, {
+        limit: drainOpts.batch,
+        leaseMs: drainOpts.leaseMs,
+        ...(signal ? { signal } : {}),
+      });
+      if (report.claimed > 0) {
+        const level = report.retried.length + report.failed.length > 0 ? 'warn' : 'info';
+        deps.log[level]('pin pass', {
+          endpoint: deps.pinner.endpoint,
+          pinned: report.pinned.length,
+          retried: report.retried.map((r) => `${r.recordId}:${r.code}#${r.attempts}`),
+          released: report.released.length,
+          failed: report.failed,
+        });
+      }
+      return report;
+    },
+
+    pinNow: async (event: RecordStoredEvent): Promise<Exclude<PinOutcome, { status: 'retry' }>> => {
+      const rec = RecordStoredEvent.parse(event);
+      const outcome = await pinRecord(deps, pinTargetOf(rec));
+      if (outcome.status === 'retry') throw new PinRetryableError(outcome.code, outcome.message);
+      if (outcome.status === 'failed')
+        deps.log.error('record cannot be pinned', { recordId: rec.recordId, code: outcome.code });
+      return outcome;
+    },
+  };
+}
+
+export type IpfsPinHandler = ReturnType<typeof createIpfsPinHandler>;
