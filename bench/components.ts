@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { FileObjectStore } from '../lib/adapters/local/file-object-store.js';
 import { SqliteIndexStore } from '../lib/adapters/local/sqlite-index-store.js';
+import { SqliteObjectStore } from '../lib/adapters/local/sqlite-object-store.js';
 import { toHex } from '../lib/core/bytes.js';
 import { sha256 } from '../lib/core/hash.js';
 import type { RecordEntry } from '../lib/ports.js';
@@ -53,19 +53,20 @@ export async function measureObjectPuts(o: {
   for (let r = -1; r < o.reps; r++) {
     const root = diskTempDir('objects');
     try {
-      const store = new FileObjectStore({ root, durable: o.durable });
+      const store = new SqliteObjectStore({ path: join(root, 'objects.sqlite'), durable: o.durable });
       const count = r < 0 ? Math.min(o.count, 500) : o.count;
       const t0 = performance.now();
       await inPool(count, BROKER_CONCURRENCY, (i) =>
         store.put(keyOf(i, o.devices, r), body, { sha256: digest }),
       );
       if (r >= 0) runs.push(perSec(count, performance.now() - t0));
+      await store.close();
     } finally {
       removeTempDir(root);
     }
   }
   return {
-    label: `FileObjectStore.put, ${o.bodyBytes} B, durable=${o.durable}`,
+    label: `SqliteObjectStore.put, ${o.bodyBytes} B, durable=${o.durable}`,
     perSec: series(runs),
   };
 }

@@ -208,7 +208,7 @@ async function main(): Promise<void> {
     const components: ComponentFigures[] = [];
     for (const durable of [true, false]) {
       for (const size of SIZES) {
-        progress(`FileObjectStore.put, ${size} B, durable=${durable}`);
+        progress(`SqliteObjectStore.put, ${size} B, durable=${durable}`);
         components.push(
           await measureObjectPuts({
             bodyBytes: size,

@@ -12,10 +12,10 @@ import { createAnchorHandler } from '../../functions/anchor/handler.js';
 import { createIngestHandler } from '../../functions/ingest/handler.js';
 import { createApiApp } from '../../functions/verify/app.js';
 import { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
-import { FileObjectStore } from '../adapters/local/file-object-store.js';
 import { LocalKeyVault } from '../adapters/local/local-key-vault.js';
 import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
+import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
@@ -35,7 +35,7 @@ export interface EmbeddedRuntime {
   operatorToken: string;
   operatorTokenPath: string;
   index: SqliteIndexStore;
-  objects: FileObjectStore;
+  objects: SqliteObjectStore;
   ledger: EmbeddedLedger;
   log: Logger;
   /** Runs one anchor cycle now; resolves when it is done. */
@@ -55,8 +55,8 @@ export async function startEmbedded(
   const uploadSecret = loadOrCreateSecret(join(dir, 'secrets', 'upload-hmac'));
 
   let baseUrl = config.publicUrl ?? '';
-  const objects = new FileObjectStore({
-    root: join(dir, 'objects'),
+  const objects = new SqliteObjectStore({
+    path: join(dir, 'objects.sqlite'),
     durable: config.durableWrites,
     uploadBaseUrl: () => baseUrl,
     uploadSecret,
@@ -166,6 +166,7 @@ export async function startEmbedded(
       await scheduler?.stop();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
       await index.close();
+      await objects.close();
       ledger.close();
     };
     return {
@@ -188,6 +189,7 @@ export async function startEmbedded(
     await scheduler?.stop().catch(() => undefined);
     server?.close();
     await index.close();
+    await objects.close();
     ledger.close();
     throw err;
   }

@@ -2,9 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
-import { FileObjectStore } from '../../lib/adapters/local/file-object-store.js';
 import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
+import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { openUploadingStore } from '../support/local-stack.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { describeChainConformance } from './chain.conformance.js';
@@ -12,10 +12,10 @@ import { describeIndexStoreConformance } from './index-store.conformance.js';
 import { describeKeyVaultConformance } from './key-vault.conformance.js';
 import { describeObjectStoreConformance } from './object-store.conformance.js';
 
-describeObjectStoreConformance('FileObjectStore with its upload endpoint', async () => {
+describeObjectStoreConformance('SqliteObjectStore with its upload endpoint', async () => {
   const tmp = makeTempDir('objects');
   const deadLetters = new SqliteIndexStore(join(tmp.dir, 'index.sqlite'));
-  const up = await openUploadingStore({ root: join(tmp.dir, 'objects'), deadLetters });
+  const up = await openUploadingStore({ path: join(tmp.dir, 'objects.sqlite'), deadLetters });
   return {
     store: up.objects,
     uploads: true,
@@ -27,11 +27,15 @@ describeObjectStoreConformance('FileObjectStore with its upload endpoint', async
   };
 });
 
-describeObjectStoreConformance('FileObjectStore without an upload endpoint', async () => {
+describeObjectStoreConformance('SqliteObjectStore without an upload endpoint', async () => {
   const tmp = makeTempDir('objects');
+  const store = new SqliteObjectStore({ path: join(tmp.dir, 'objects.sqlite') });
   return {
-    store: new FileObjectStore({ root: join(tmp.dir, 'objects') }),
-    cleanup: async () => tmp.remove(),
+    store,
+    cleanup: async () => {
+      await store.close();
+      tmp.remove();
+    },
   };
 });
 

@@ -107,7 +107,7 @@ describe('report', () => {
         resent: 0,
       },
     ],
-    components: [{ label: 'FileObjectStore.put', perSec: s }],
+    components: [{ label: 'SqliteObjectStore.put', perSec: s }],
     merkle: {
       build: { leaves: 1_000_000, buildMs: s, proofsMs: s, totalMs: series([1500]), nodeHashes: 999_999 },
       sha256Calls: series([1_000_000]),

@@ -4,7 +4,6 @@
  * nothing stored: no index entry, no object, nothing queued for anchoring.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
 import { sha256 } from '../../lib/core/hash.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import type { DeadLetter } from '../../lib/ports.js';
+import { listObjectKeys } from '../support/object-db.js';
 import { operatorFetch, startInProcess, tempDir, waitFor } from '../support/runtime.js';
 
 type Runtime = Awaited<ReturnType<typeof startInProcess>>;
@@ -84,9 +84,10 @@ describe('bad input is refused with a reason, kept, and stores nothing', () => {
     return (await api<{ items: DeadLetter[] }>(`/v1/dead-letters${q}`)).body.items;
   }
 
+  /** Record hashes stored for a device, read straight from the object store's file. */
   function storedObjects(deviceId: string): string[] {
-    const dir = join(rt.dataDir, 'objects', 'records', deviceId);
-    return existsSync(dir) ? readdirSync(dir) : [];
+    const prefix = `records/${deviceId}/`;
+    return listObjectKeys(join(rt.dataDir, 'objects.sqlite'), prefix).map((k) => k.slice(prefix.length));
   }
 
   beforeAll(async () => {

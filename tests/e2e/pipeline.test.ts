@@ -5,12 +5,13 @@
  * `tampered`, a deleted one reads `missing` and shows as a gap, and a backend killed mid-run loses nothing
  * it acknowledged and duplicates nothing.
  */
-import { readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FleetOptions, fleetDeviceIds, startFleet } from '../../device-stub/fleet.js';
 import type { Gap } from '../../lib/core/gaps.js';
 import { checkProofBundle, type ProofBundle } from '../../lib/core/proof-bundle.js';
+import { deleteObject, editObject, listObjectKeys } from '../support/object-db.js';
 import { operatorFetch, type SpawnedRuntime, spawnRuntime, tempDir, waitFor } from '../support/runtime.js';
 
 interface VerifyReport {
@@ -97,10 +98,12 @@ describe('device → MQTT → ingest → store → anchor → verify, against th
   it('reads a modified stored object as tampered', async () => {
     const id = `${ids[1]}.5`;
     const rec = await api<{ objectKey: string }>(`/v1/records/${id}`);
-    const path = join(dataDir, 'objects', rec.body.objectKey);
-    const bytes = readFileSync(path);
-    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0x01; // last byte: inside the GCM tag
-    writeFileSync(path, bytes);
+    // Altered on disk, behind the backend's back; the last byte is inside the GCM tag.
+    editObject(join(dataDir, 'objects.sqlite'), rec.body.objectKey, (bytes) => {
+      const out = bytes.slice();
+      out[out.length - 1] = (out[out.length - 1] as number) ^ 0x01;
+      return out;
+    });
     const v = await api<VerifyReport>(`/v1/records/${id}/verify`);
     expect(v.body.status).toBe('tampered');
     expect(v.body.reasons.map((r) => r.code)).toContain('ciphertext-hash-mismatch');
@@ -109,7 +112,7 @@ describe('device → MQTT → ingest → store → anchor → verify, against th
   it('reads a deleted stored object as missing, and reports it as a gap of that device', async () => {
     const deviceId = ids[2] as string;
     const rec = await api<{ objectKey: string }>(`/v1/records/${deviceId}.11`);
-    unlinkSync(join(dataDir, 'objects', rec.body.objectKey));
+    deleteObject(join(dataDir, 'objects.sqlite'), rec.body.objectKey);
     const v = await api<VerifyReport>(`/v1/records/${deviceId}.11/verify`);
     expect(v.body.status).toBe('missing');
     expect(v.body.reasons.map((r) => r.code)).toEqual(['object-missing']);
@@ -173,10 +176,7 @@ describe('a backend killed mid-run', () => {
           return r.body.status === 'verified' ? true : undefined;
         });
       }
-      const objects = readdirSync(join(dataDir, 'objects', 'records', deviceId)).filter(
-        (f) => !f.endsWith('.tmp'),
-      );
-      expect(objects).toHaveLength(120);
+      expect(listObjectKeys(join(dataDir, 'objects.sqlite'), `records/${deviceId}/`)).toHaveLength(120);
     } finally {
       rt.child.kill('SIGTERM');
       await rt.exited;

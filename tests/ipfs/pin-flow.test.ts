@@ -13,7 +13,7 @@ import {
 import type { EmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
 import { KuboPinner } from '../../lib/adapters/ipfs/kubo-pinner.js';
 import { kuboCid, kuboCidLike } from '../../lib/adapters/ipfs/unixfs-import.js';
-import { FileObjectStore } from '../../lib/adapters/local/file-object-store.js';
+import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { SqlitePinQueue } from '../../lib/adapters/local/sqlite-pin-queue.js';
 import { hotPolicy } from '../../lib/ipfs/hot-policy.js';
 import { verifyRecordCid } from '../../lib/ipfs/verify-cid.js';
@@ -28,7 +28,7 @@ describe('ipfs-pin end to end', () => {
   const repoDir = join(tmp.dir, 'ipfs');
   let api: EmbeddedKuboApi;
   let port: number;
-  let objects: FileObjectStore;
+  let objects: SqliteObjectStore;
   let queue: SqlitePinQueue;
   let pinner: KuboPinner;
   let handler: IpfsPinHandler;
@@ -58,7 +58,7 @@ describe('ipfs-pin end to end', () => {
   beforeAll(async () => {
     api = await startApi(repoDir);
     port = api.port;
-    objects = new FileObjectStore({ root: join(tmp.dir, 'objects'), durable: false });
+    objects = new SqliteObjectStore({ path: join(tmp.dir, 'objects.sqlite'), durable: false });
     queue = new SqlitePinQueue(join(tmp.dir, 'pin-queue.sqlite'));
     pinner = new KuboPinner({ url: api.url, timeoutMs: 10_000 });
     handler = makeHandler(pinner);
@@ -66,6 +66,7 @@ describe('ipfs-pin end to end', () => {
   afterAll(async () => {
     await api.stop({ graceMs: 0 });
     await queue.close();
+    await objects.close();
     tmp.remove();
   });
 

@@ -16,7 +16,7 @@ import { DEAD_LETTER_PAYLOAD_LIMIT, type DeadLetter } from '../../lib/ports.js';
 import { MQTT_MAX_MESSAGE_BYTES } from '../../lib/routing/routes.js';
 import { expectBytes, flipByte } from '../support/bytes.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
-import { filesUnder } from '../support/temp-dir.js';
+import { listObjectKeys } from '../support/object-db.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 const MAX_SKEW = 60_000;
@@ -64,7 +64,7 @@ describe('ingest', () => {
     if (opts.deviceId !== undefined) expect(dl.deviceId).toBe(opts.deviceId);
     if (opts.seq !== undefined) expect(dl.seq).toBe(opts.seq);
     if (opts.topic !== undefined) expect(dl.topic).toBe(opts.topic);
-    expect(filesUnder(stack.objectsRoot)).toEqual(opts.keepFiles ?? []);
+    expect(listObjectKeys(stack.objectsDb)).toEqual(opts.keepFiles ?? []);
     expect(await stack.index.countPending()).toBe(0);
     expect(await stack.index.maxSeq('dev-1')).toBeUndefined();
     expect(await stack.index.maxSeq('dev-2')).toBeUndefined();
@@ -80,7 +80,7 @@ describe('ingest', () => {
         { kind: 'ack', deviceId: 'dev-1', entry: { seq: 0, status: 'stored', recordId: 'dev-1.0' } },
       ]);
       const key = recordObjectKey('dev-1', toHex(r.recordHash));
-      expect(filesUnder(stack.objectsRoot)).toEqual([key]);
+      expect(listObjectKeys(stack.objectsDb)).toEqual([key]);
       expectBytes(await stack.objects.get(key), r.envelope);
       expect(await stack.index.getRecord('dev-1', 0)).toEqual({
         recordId: 'dev-1.0',
@@ -112,7 +112,7 @@ describe('ingest', () => {
         { kind: 'ack', deviceId: 'dev-1', entry: { seq: 0, status: 'duplicate', recordId: 'dev-1.0' } },
       ]);
       expect(await stack.index.getRecord('dev-1', 0)).toEqual(first);
-      expect(filesUnder(stack.objectsRoot)).toHaveLength(1);
+      expect(listObjectKeys(stack.objectsDb)).toHaveLength(1);
       expect(await deadLetters()).toEqual([]);
     });
 
@@ -157,7 +157,7 @@ describe('ingest', () => {
       const winner = statuses.indexOf('stored') % 2 === 0 ? real : forged;
       expect(await stack.index.getRecord('dev-1', 0)).toMatchObject({ recordHash: toHex(winner.recordHash) });
       // The loser's bytes, written before it lost the conditional put, are cleaned up again.
-      expect(filesUnder(stack.objectsRoot)).toEqual([recordObjectKey('dev-1', toHex(winner.recordHash))]);
+      expect(listObjectKeys(stack.objectsDb)).toEqual([recordObjectKey('dev-1', toHex(winner.recordHash))]);
       for (const [i, r] of results.entries()) {
         const mine = i % 2 === 0 ? real : forged;
         if (mine === winner) expect(['stored', 'duplicate']).toContain(r.outcome.status);
@@ -178,7 +178,7 @@ describe('ingest', () => {
         entry: { seq: 0, status: 'rejected', code: 'sequence-replayed' },
       });
       expect(await stack.index.getRecord('dev-1', 0)).toEqual(before);
-      expect(filesUnder(stack.objectsRoot)).toEqual([recordObjectKey('dev-1', toHex(original.recordHash))]);
+      expect(listObjectKeys(stack.objectsDb)).toEqual([recordObjectKey('dev-1', toHex(original.recordHash))]);
       const dls = await deadLetters();
       expect(dls).toHaveLength(1);
       expect(dls[0]).toMatchObject({ code: 'sequence-replayed', deviceId: 'dev-1', seq: 0, source: 'mqtt' });
@@ -334,7 +334,7 @@ describe('ingest', () => {
         { kind: 'ack', deviceId: 'dev-1', entry: { seq: 0, status: 'stored', recordId: 'dev-1.0' } },
       ]);
       const key = recordObjectKey('dev-1', toHex(r.recordHash));
-      expect(filesUnder(stack.objectsRoot)).toEqual([key]);
+      expect(listObjectKeys(stack.objectsDb)).toEqual([key]);
       expectBytes(await stack.objects.get(key), r.envelope);
       expect(await stack.index.getRecord('dev-1', 0)).toMatchObject({
         via: 'upload',
@@ -432,7 +432,7 @@ describe('ingest', () => {
         ['upload', 'upload-signature-invalid', 'dev-1'],
         ['upload', 'upload-checksum-mismatch', 'dev-1'],
       ]);
-      expect(filesUnder(stack.objectsRoot)).toEqual([]);
+      expect(listObjectKeys(stack.objectsDb)).toEqual([]);
     });
   });
 });

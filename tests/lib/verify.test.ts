@@ -2,7 +2,6 @@
  * Verification (lib/verify) over the real local adapters, with tampering done the way an attacker with disk
  * access would do it: bytes changed in the object files, rows changed in the SQLite file, ledger replaced.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import { type VerifyDeps, verifyRecord } from '../../lib/verify/record-proof.js'
 import { flipByte } from '../support/bytes.js';
 import { FailingChain } from '../support/chain-doubles.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { editObject } from '../support/object-db.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 let stack: LocalStack;
@@ -64,8 +64,7 @@ function editIndexRow(deviceId: string, seq: number, set: { header?: string; rec
 }
 
 function editFile(key: string, edit: (bytes: Uint8Array) => Uint8Array): void {
-  const path = join(stack.objectsRoot, key);
-  writeFileSync(path, edit(new Uint8Array(readFileSync(path))));
+  editObject(stack.objectsDb, key, edit);
 }
 
 describe('verifyRecord', () => {

@@ -7,35 +7,35 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
-import { FileObjectStore } from '../../lib/adapters/local/file-object-store.js';
 import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
+import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { createUploadEndpoint } from '../../lib/adapters/local/upload-endpoint.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { DeadLetterStore } from '../../lib/ports.js';
 import { makeTempDir } from './temp-dir.js';
 
 export interface UploadingStore {
-  objects: FileObjectStore;
+  objects: SqliteObjectStore;
   /** http://127.0.0.1:<port> of the upload endpoint. */
   baseUrl: string;
   close(): Promise<void>;
 }
 
 /**
- * A FileObjectStore under `root` whose upload URLs point at a live upload endpoint (port 0), refusals of
+ * A SqliteObjectStore in the file `path` whose upload URLs point at a live upload endpoint (port 0), refusals of
  * which go to `deadLetters`.
  */
 export async function openUploadingStore(opts: {
-  root: string;
+  path: string;
   deadLetters: DeadLetterStore;
   durable?: boolean;
   clock?: () => number;
 }): Promise<UploadingStore> {
   const secret = new Uint8Array(randomBytes(32));
   let baseUrl = '';
-  const objects = new FileObjectStore({
-    root: opts.root,
+  const objects = new SqliteObjectStore({
+    path: opts.path,
     durable: opts.durable ?? true,
     uploadBaseUrl: () => baseUrl,
     uploadSecret: secret,
@@ -55,19 +55,22 @@ export async function openUploadingStore(opts: {
   return {
     objects,
     baseUrl,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      await new Promise<void>((resolve, reject) => {
         if ('closeAllConnections' in server) server.closeAllConnections();
         server.close((err) => (err ? reject(err) : resolve()));
-      }),
+      });
+      await objects.close();
+    },
   };
 }
 
 export interface LocalStack {
   dir: string;
-  objectsRoot: string;
+  /** The object store's SQLite file (tests tamper with it through tests/support/object-db.ts). */
+  objectsDb: string;
   indexPath: string;
-  objects: FileObjectStore;
+  objects: SqliteObjectStore;
   index: SqliteIndexStore;
   ledger: EmbeddedLedger;
   vault: LocalKeyVault;
@@ -84,14 +87,14 @@ export async function openLocalStack(
   opts: { uploads?: boolean; clock?: () => number } = {},
 ): Promise<LocalStack> {
   const tmp = makeTempDir('stack');
-  const objectsRoot = join(tmp.dir, 'objects');
+  const objectsDb = join(tmp.dir, 'objects.sqlite');
   const indexPath = join(tmp.dir, 'index.sqlite');
   const index = new SqliteIndexStore(indexPath);
   const clock = opts.clock ?? Date.now;
   const uploading = opts.uploads
-    ? await openUploadingStore({ root: objectsRoot, deadLetters: index, durable: false, clock })
+    ? await openUploadingStore({ path: objectsDb, deadLetters: index, durable: false, clock })
     : undefined;
-  const objects = uploading?.objects ?? new FileObjectStore({ root: objectsRoot, durable: false });
+  const objects = uploading?.objects ?? new SqliteObjectStore({ path: objectsDb, durable: false });
   const ledger = new EmbeddedLedger(
     join(tmp.dir, 'ledger', 'ledger.jsonl'),
     join(tmp.dir, 'secrets', 'ledger-ed25519.pk8'),
@@ -100,7 +103,7 @@ export async function openLocalStack(
   const vault = new LocalKeyVault(new Uint8Array(randomBytes(32)));
   return {
     dir: tmp.dir,
-    objectsRoot,
+    objectsDb,
     indexPath,
     objects,
     index,
@@ -109,6 +112,7 @@ export async function openLocalStack(
     ...(uploading ? { uploadBaseUrl: uploading.baseUrl } : {}),
     close: async () => {
       await uploading?.close();
+      await objects.close();
       await index.close();
       ledger.close();
       tmp.remove();

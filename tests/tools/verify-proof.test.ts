@@ -11,8 +11,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
-import { FileObjectStore } from '../../lib/adapters/local/file-object-store.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
+import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { anchorPending } from '../../lib/anchor/anchor-pending.js';
 import { utf8 } from '../../lib/core/bytes.js';
 import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
@@ -64,7 +64,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'iotn-verify-proof-'));
   let now = 1_700_000_000_000;
   const clock = () => now;
-  const objects = new FileObjectStore({ root: join(dir, 'objects'), durable: false });
+  const objects = new SqliteObjectStore({ path: join(dir, 'objects.sqlite'), durable: false });
   index = new SqliteIndexStore(join(dir, 'index.sqlite'));
   ledger = new EmbeddedLedger(join(dir, 'ledger.jsonl'), join(dir, 'ledger.pk8'), clock);
   ledgerKey = (await ledger.describe()).publicKey as string;

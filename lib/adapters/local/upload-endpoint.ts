@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { recordDeadLetter } from '../../ingest/dead-letter.js';
 import type { Logger } from '../../logger.js';
 import type { DeadLetterStore, ObjectStore } from '../../ports.js';
-import { uploadSignatureValid } from './file-object-store.js';
+import { uploadSignatureValid } from './upload-signing.js';
 
 const Query = z.object({
   key: z.string().regex(/^uploads\/[A-Za-z0-9_-]{1,64}\/[0-9a-f]{64}$/),

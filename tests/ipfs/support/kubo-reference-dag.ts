@@ -120,7 +120,10 @@ export function referenceKuboCid(
   };
 
   if (done()) {
-    // An empty file is one leaf with no data (Kubo: QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH).
+    // An empty file is one leaf with no data: boxo's balanced Layout calls NewLeafNode(nil), which with raw
+    // leaves is a raw block of nothing (bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku), and
+    // otherwise an empty UnixFS file node (QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH).
+    if (s.rawLeaves) return { cid: cidOf(new Uint8Array(0), RAW, 1).toString(), cumulativeSize: 0 };
     const { cid, block } = dagPbNode([], unixfsFile(undefined, 0, []), s.cidVersion);
     return { cid: cid.toString(), cumulativeSize: block.length };
   }
