@@ -18,7 +18,7 @@ import { sealRecord } from '../lib/core/envelope.js';
 import { sha256 } from '../lib/core/hash.js';
 import { deriveRecordKey } from '../lib/core/record-key.js';
 import { deviceReplyTopics, MQTT_MAX_MESSAGE_BYTES } from '../lib/routing/routes.js';
-import type { Outbox, OutboxEntry, RejectedEntry } from './outbox.js';
+import type { DeviceState, Outbox, OutboxEntry, RejectedEntry } from './outbox.js';
 import { readingsPacket } from './readings.js';
 
 export interface DeviceOptions {
@@ -72,6 +72,9 @@ export class SimulatedDevice {
   private created = 0;
   private strikes = 0;
   private ackedSinceConnect = false;
+  /** Publishing waits for SUBACK: an ack for a record sent before we listen for acks would be lost. */
+  private subscribed = false;
+  private state: DeviceState | undefined;
   private readonly result: DeviceResult;
   private finish: ((r: DeviceResult) => void) | undefined;
   private done = false;
@@ -135,11 +138,13 @@ export class SimulatedDevice {
     this.client = client;
     client.on('connect', () => {
       this.ackedSinceConnect = false;
+      this.subscribed = false;
       client.subscribe(
         [deviceReplyTopics.acks(this.o.deviceId), deviceReplyTopics.uploadGrants(this.o.deviceId)],
         { qos: 1 },
         (err) => {
           if (err) return;
+          this.subscribed = true;
           // Everything not yet acknowledged goes out again, oldest first.
           for (const seq of [...this.inFlight.keys()].sort((a, b) => b - a)) this.requeueFront(seq);
           this.inFlight.clear();
@@ -148,6 +153,7 @@ export class SimulatedDevice {
       );
     });
     client.on('close', () => {
+      this.subscribed = false;
       if (this.done) return;
       if (this.inFlight.size > 0 && !this.ackedSinceConnect) {
         this.strikes++;
@@ -199,7 +205,9 @@ export class SimulatedDevice {
   }
 
   private createRecord(): void {
-    const state = this.o.outbox.getDevice(this.o.deviceId);
+    // The outbox is the device's own store and this object its only writer, so its state is read once.
+    this.state ??= this.o.outbox.getDevice(this.o.deviceId);
+    const state = this.state;
     if (!state) throw new Error(`device ${this.o.deviceId} has no state`);
     const timestamp = this.clock();
     const seq = state.nextSeq;
@@ -219,6 +227,8 @@ export class SimulatedDevice {
       createdAt: timestamp,
     };
     this.o.outbox.append(entry, sealed.recordHash);
+    state.nextSeq = seq + 1;
+    state.prevHash = sealed.recordHash;
     this.created++;
     this.enqueue(entry);
   }
@@ -242,6 +252,7 @@ export class SimulatedDevice {
     const client = this.client;
     while (
       client?.connected &&
+      this.subscribed &&
       !this.done &&
       this.inFlight.size < this.o.maxInFlight &&
       this.queue.length > 0
@@ -283,6 +294,7 @@ export class SimulatedDevice {
     if (topic === deviceReplyTopics.acks(this.o.deviceId)) {
       const msg = AckMessage.safeParse(json);
       if (!msg.success) return;
+      const status = new Map<number, string>();
       for (const a of msg.data.acks) {
         if (a.seq === undefined) continue;
         this.ackedSinceConnect = true;
@@ -297,11 +309,15 @@ export class SimulatedDevice {
               reason: a.reason ?? '',
             });
           }
-        } else if (this.o.outbox.acknowledge(this.o.deviceId, a.seq)) {
-          if (a.status === 'stored') this.result.stored++;
-          else this.result.duplicate++;
+        } else {
+          status.set(a.seq, a.status);
         }
         this.entries.delete(a.seq);
+      }
+      // One transaction for the whole ack message: the device's flash sees one write, not one per record.
+      for (const seq of this.o.outbox.acknowledge(this.o.deviceId, [...status.keys()])) {
+        if (status.get(seq) === 'stored') this.result.stored++;
+        else this.result.duplicate++;
       }
       this.pump();
       this.checkDone();

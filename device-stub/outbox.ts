@@ -8,7 +8,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 
 export interface DeviceState {
   deviceId: string;
@@ -36,22 +36,52 @@ type Row = Record<string, unknown>;
 
 export class Outbox {
   private readonly db: DatabaseSync;
+  private readonly s: Record<
+    | 'getDevice'
+    | 'createDevice'
+    | 'setPassword'
+    | 'insert'
+    | 'advance'
+    | 'pending'
+    | 'ack'
+    | 'get'
+    | 'reject'
+    | 'count',
+    StatementSync
+  >;
 
   constructor(path: string) {
     mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
     // synchronous=FULL: a record the device believes written survives power loss, like flash on a device.
-    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
       CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, master_key BLOB NOT NULL, password TEXT,
         next_seq INTEGER NOT NULL, prev_hash BLOB NOT NULL);
       CREATE TABLE IF NOT EXISTS outbox (device_id TEXT NOT NULL, seq INTEGER NOT NULL, envelope BLOB NOT NULL,
         created_at INTEGER NOT NULL, PRIMARY KEY (device_id, seq));
       CREATE TABLE IF NOT EXISTS rejected (device_id TEXT NOT NULL, seq INTEGER NOT NULL, code TEXT NOT NULL,
         reason TEXT NOT NULL, envelope BLOB, at INTEGER NOT NULL, PRIMARY KEY (device_id, seq));`);
+    const p = (sql: string) => this.db.prepare(sql);
+    this.s = {
+      getDevice: p('SELECT * FROM devices WHERE device_id = ?'),
+      createDevice: p(
+        'INSERT INTO devices (device_id, master_key, password, next_seq, prev_hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      setPassword: p('UPDATE devices SET password = ? WHERE device_id = ?'),
+      insert: p('INSERT INTO outbox (device_id, seq, envelope, created_at) VALUES (?, ?, ?, ?)'),
+      advance: p('UPDATE devices SET next_seq = ?, prev_hash = ? WHERE device_id = ?'),
+      pending: p('SELECT * FROM outbox WHERE device_id = ? ORDER BY seq'),
+      ack: p('DELETE FROM outbox WHERE device_id = ? AND seq = ?'),
+      get: p('SELECT envelope FROM outbox WHERE device_id = ? AND seq = ?'),
+      reject: p(
+        'INSERT OR REPLACE INTO rejected (device_id, seq, code, reason, envelope, at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      count: p('SELECT COUNT(*) AS n FROM outbox'),
+    };
   }
 
   getDevice(deviceId: string): DeviceState | undefined {
-    const r = this.db.prepare('SELECT * FROM devices WHERE device_id = ?').get(deviceId) as Row | undefined;
+    const r = this.s.getDevice.get(deviceId) as Row | undefined;
     if (!r) return undefined;
     return {
       deviceId,
@@ -63,38 +93,23 @@ export class Outbox {
   }
 
   createDevice(s: DeviceState): void {
-    this.db
-      .prepare(
-        'INSERT INTO devices (device_id, master_key, password, next_seq, prev_hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
-      )
-      .run(s.deviceId, s.masterKey, s.password, s.nextSeq, s.prevHash);
+    this.s.createDevice.run(s.deviceId, s.masterKey, s.password, s.nextSeq, s.prevHash);
   }
 
   setPassword(deviceId: string, password: string): void {
-    this.db.prepare('UPDATE devices SET password = ? WHERE device_id = ?').run(password, deviceId);
+    this.s.setPassword.run(password, deviceId);
   }
 
   /** Stores a new record and advances the device's sequence and chain head, atomically. */
   append(e: OutboxEntry, recordHash: Uint8Array): void {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      this.db
-        .prepare('INSERT INTO outbox (device_id, seq, envelope, created_at) VALUES (?, ?, ?, ?)')
-        .run(e.deviceId, e.seq, e.envelope, e.createdAt);
-      this.db
-        .prepare('UPDATE devices SET next_seq = ?, prev_hash = ? WHERE device_id = ?')
-        .run(e.seq + 1, recordHash, e.deviceId);
-      this.db.exec('COMMIT');
-    } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
-    }
+    this.tx(() => {
+      this.s.insert.run(e.deviceId, e.seq, e.envelope, e.createdAt);
+      this.s.advance.run(e.seq + 1, recordHash, e.deviceId);
+    });
   }
 
   pending(deviceId: string): OutboxEntry[] {
-    return (
-      this.db.prepare('SELECT * FROM outbox WHERE device_id = ? ORDER BY seq').all(deviceId) as Row[]
-    ).map((r) => ({
+    return (this.s.pending.all(deviceId) as Row[]).map((r) => ({
       deviceId,
       seq: r.seq as number,
       envelope: new Uint8Array(r.envelope as Uint8Array),
@@ -102,36 +117,26 @@ export class Outbox {
     }));
   }
 
-  /** Removes an acknowledged record. Returns false if it was not (or no longer) in the outbox. */
-  acknowledge(deviceId: string, seq: number): boolean {
-    return (
-      this.db.prepare('DELETE FROM outbox WHERE device_id = ? AND seq = ?').run(deviceId, seq).changes === 1
-    );
+  /** Removes acknowledged records, in one transaction; returns the seqs that were (still) in the outbox. */
+  acknowledge(deviceId: string, seqs: readonly number[]): number[] {
+    const removed: number[] = [];
+    this.tx(() => {
+      for (const seq of seqs) if (this.s.ack.run(deviceId, seq).changes === 1) removed.push(seq);
+    });
+    return removed;
   }
 
   /** Moves a refused record aside, keeping its bytes for inspection; it is not resent. */
   reject(deviceId: string, seq: number, code: string, reason: string): boolean {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      const row = this.db
-        .prepare('SELECT envelope FROM outbox WHERE device_id = ? AND seq = ?')
-        .get(deviceId, seq) as Row | undefined;
-      if (!row) {
-        this.db.exec('COMMIT');
-        return false;
-      }
-      this.db
-        .prepare(
-          'INSERT OR REPLACE INTO rejected (device_id, seq, code, reason, envelope, at) VALUES (?, ?, ?, ?, ?, ?)',
-        )
-        .run(deviceId, seq, code, reason, row.envelope as Uint8Array, Date.now());
-      this.db.prepare('DELETE FROM outbox WHERE device_id = ? AND seq = ?').run(deviceId, seq);
-      this.db.exec('COMMIT');
-      return true;
-    } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
-    }
+    let moved = false;
+    this.tx(() => {
+      const row = this.s.get.get(deviceId, seq) as Row | undefined;
+      if (!row) return;
+      this.s.reject.run(deviceId, seq, code, reason, row.envelope as Uint8Array, Date.now());
+      this.s.ack.run(deviceId, seq);
+      moved = true;
+    });
+    return moved;
   }
 
   rejected(deviceId?: string): RejectedEntry[] {
@@ -151,10 +156,21 @@ export class Outbox {
   }
 
   countPending(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as Row).n as number;
+    return (this.s.count.get() as Row).n as number;
   }
 
   close(): void {
     this.db.close();
+  }
+
+  private tx(fn: () => void): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      fn();
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
   }
 }

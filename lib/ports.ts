@@ -21,8 +21,11 @@ export interface UploadGrant {
 }
 
 export interface ObjectStore {
-  /** Stores `body` under `key`, replacing what was there. Resolves only once the bytes are durable. */
-  put(key: string, body: Uint8Array, opts: { sha256: Uint8Array }): Promise<void>;
+  /**
+   * Stores `body` under `key`, replacing what was there. Resolves only once the bytes are durable. Pass
+   * `sha256` when it is already known: stores that check it (S3) then need not hash the body again.
+   */
+  put(key: string, body: Uint8Array, opts?: { sha256?: Uint8Array }): Promise<void>;
   get(key: string): Promise<Uint8Array | undefined>;
   getRange(key: string, offset: number, length: number): Promise<Uint8Array | undefined>;
   head(key: string): Promise<{ size: number } | undefined>;

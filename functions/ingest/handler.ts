@@ -1,13 +1,14 @@
 /**
  * The ingest function's edge: one device message in, the MQTT replies out. The embedded router calls it with
- * what the broker delivered; the Lambda entry point (an AWS IoT rule action) will call it with the rule's
- * event. Validation of the message itself, and everything after, is lib/ingest.
+ * what the broker delivered; the Lambda entry point (an AWS IoT rule action) calls it with the rule's event.
+ * Validation of the message itself, and everything after, is lib/ingest.
  */
 import { z } from 'zod';
 import {
   type DeviceMessageDeps,
   encodeReplies,
   handleDeviceMessage,
+  type Reply,
 } from '../../lib/ingest/device-message.js';
 import type { Logger } from '../../lib/logger.js';
 
@@ -23,8 +24,12 @@ export interface OutgoingMessage {
   payload: string;
 }
 
-export function createIngestHandler(deps: DeviceMessageDeps & { log: Logger }) {
-  return async (event: DeviceMessageEvent): Promise<OutgoingMessage[]> => {
+/**
+ * One message in, its replies out as values. The embedded router uses this directly and encodes the replies
+ * of a whole event-loop turn together, so a device gets one ack message for many records.
+ */
+export function createDeviceMessageHandler(deps: DeviceMessageDeps & { log: Logger }) {
+  return async (event: DeviceMessageEvent): Promise<Reply[]> => {
     const msg = DeviceMessageEvent.parse(event);
     const handled = await handleDeviceMessage(deps, {
       topic: msg.topic,
@@ -39,9 +44,13 @@ export function createIngestHandler(deps: DeviceMessageDeps & { log: Logger }) {
         reason: o.reason,
         bytes: msg.payload.length,
       });
-    } else {
-      deps.log.debug('device message handled', { topic: msg.topic, status: o.status, seq: o.seq });
     }
-    return encodeReplies(handled.replies);
+    return handled.replies;
   };
+}
+
+/** One message in, the MQTT messages to publish out: what a Lambda invocation needs. */
+export function createIngestHandler(deps: DeviceMessageDeps & { log: Logger }) {
+  const handle = createDeviceMessageHandler(deps);
+  return async (event: DeviceMessageEvent): Promise<OutgoingMessage[]> => encodeReplies(await handle(event));
 }

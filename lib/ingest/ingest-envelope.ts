@@ -13,7 +13,6 @@
 import { toBase64, toHex } from '../core/bytes.js';
 import { recordIdOf } from '../core/device-id.js';
 import { checkCiphertextHash, parseEnvelope, recordHashOf } from '../core/envelope.js';
-import { sha256 } from '../core/hash.js';
 import type { ObjectStore, RecordEntry, RecordIndex, Via } from '../ports.js';
 
 export interface IngestLimits {
@@ -70,7 +69,8 @@ export async function ingestEnvelope(
   if (seen) return sameOrReplay(seen, recordHash, recordId, header.seq);
 
   const objectKey = recordObjectKey(header.deviceId, recordHash);
-  await deps.objects.put(objectKey, msg.bytes, { sha256: sha256(msg.bytes) });
+  // No sha256 passed: the local store does not need one, and S3's adapter computes its checksum itself.
+  await deps.objects.put(objectKey, msg.bytes);
   const entry: RecordEntry = {
     recordId,
     deviceId: header.deviceId,

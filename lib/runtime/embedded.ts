@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createAnchorHandler } from '../../functions/anchor/handler.js';
-import { createIngestHandler } from '../../functions/ingest/handler.js';
+import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
 import { createApiApp } from '../../functions/verify/app.js';
 import { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
 import { LocalKeyVault } from '../adapters/local/local-key-vault.js';
@@ -71,7 +71,7 @@ export async function startEmbedded(
   );
   const chains = new Map<string, Chain>([[ledger.chainId, ledger]]);
 
-  const ingest = createIngestHandler({
+  const ingest = createDeviceMessageHandler({
     objects,
     index,
     clock,

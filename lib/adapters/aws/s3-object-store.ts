@@ -15,6 +15,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { sha256 } from '../../core/hash.js';
 import type { ObjectStore, UploadGrant } from '../../ports.js';
 
 export interface S3ObjectStoreOptions {
@@ -41,7 +42,7 @@ export class S3ObjectStore implements ObjectStore {
     this.clock = opts.clock ?? Date.now;
   }
 
-  async put(key: string, body: Uint8Array, opts: { sha256: Uint8Array }): Promise<void> {
+  async put(key: string, body: Uint8Array, opts?: { sha256?: Uint8Array }): Promise<void> {
     await this.s3.send(
       new PutObjectCommand({
         Bucket: this.bucket,
@@ -49,7 +50,7 @@ export class S3ObjectStore implements ObjectStore {
         Body: body,
         ContentLength: body.length,
         ContentType: 'application/octet-stream',
-        ChecksumSHA256: Buffer.from(opts.sha256).toString('base64'),
+        ChecksumSHA256: Buffer.from(opts?.sha256 ?? sha256(body)).toString('base64'),
       }),
     );
   }
