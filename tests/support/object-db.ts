@@ -28,25 +28,28 @@ export function listObjectKeys(dbPath: string, prefix = ''): string[] {
 export function readObject(dbPath: string, key: string): Uint8Array {
   const db = open(dbPath);
   try {
-    const rows = db.prepare('SELECT data FROM chunks WHERE key = ? ORDER BY idx').all(key) as {
+    const row = db.prepare('SELECT id, data FROM objects WHERE key = ?').get(key) as
+      | { id: number; data: Uint8Array | null }
+      | undefined;
+    if (!row) throw new Error(`no object ${key}`);
+    if (row.data) return new Uint8Array(row.data);
+    const rows = db.prepare('SELECT data FROM chunks WHERE object_id = ? ORDER BY idx').all(row.id) as {
       data: Uint8Array;
     }[];
-    if (rows.length === 0) throw new Error(`no object ${key}`);
     return new Uint8Array(Buffer.concat(rows.map((r) => r.data)));
   } finally {
     db.close();
   }
 }
 
-/** Rewrites an object's bytes in place (one chunk; fine for the sizes tests tamper with). */
+/** Rewrites an object's bytes in place, as one inline row (fine for the sizes tests tamper with). */
 export function editObject(dbPath: string, key: string, edit: (bytes: Uint8Array) => Uint8Array): void {
   const bytes = edit(readObject(dbPath, key));
   const db = open(dbPath);
   try {
     db.exec('BEGIN');
-    db.prepare('DELETE FROM chunks WHERE key = ?').run(key);
-    db.prepare('INSERT INTO chunks (key, idx, data) VALUES (?, 0, ?)').run(key, bytes);
-    db.prepare('UPDATE objects SET size = ? WHERE key = ?').run(bytes.length, key);
+    db.prepare('DELETE FROM chunks WHERE object_id = (SELECT id FROM objects WHERE key = ?)').run(key);
+    db.prepare('UPDATE objects SET data = ?, size = ? WHERE key = ?').run(bytes, bytes.length, key);
     db.exec('COMMIT');
   } finally {
     db.close();
@@ -56,7 +59,7 @@ export function editObject(dbPath: string, key: string, edit: (bytes: Uint8Array
 export function deleteObject(dbPath: string, key: string): void {
   const db = open(dbPath);
   try {
-    db.prepare('DELETE FROM chunks WHERE key = ?').run(key);
+    db.prepare('DELETE FROM chunks WHERE object_id = (SELECT id FROM objects WHERE key = ?)').run(key);
     db.prepare('DELETE FROM objects WHERE key = ?').run(key);
   } finally {
     db.close();

@@ -7,8 +7,8 @@
  * the same turn of the event loop shares one transaction and one fsync (WAL, synchronous=FULL), an object is
  * either wholly present or absent, and a million records are one file to back up instead of a million.
  *
- * Objects are split into 256 KiB chunks so a range read (an inclusion path from a 64 MB tree) touches only
- * the chunks it needs.
+ * An object up to 256 KiB (every record sent inline) is one row. Larger ones (uploads, batch trees) are split
+ * into 256 KiB chunks so a range read (an inclusion path from a 64 MB tree) touches only the chunks it needs.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -46,14 +46,10 @@ interface Pending {
 
 export class SqliteObjectStore implements ObjectStore {
   private readonly db: DatabaseSync;
-  private readonly s: {
-    putObject: StatementSync;
-    putChunk: StatementSync;
-    dropChunks: StatementSync;
-    dropObject: StatementSync;
-    head: StatementSync;
-    chunks: StatementSync;
-  };
+  private readonly s: Record<
+    'insert' | 'putChunk' | 'dropChunks' | 'dropObject' | 'head' | 'inline' | 'chunks',
+    StatementSync
+  >;
   private queue: Pending[] = [];
   private scheduled = false;
   private closed = false;
@@ -63,17 +59,21 @@ export class SqliteObjectStore implements ObjectStore {
     this.db = new DatabaseSync(opts.path);
     this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${opts.durable === false ? 'OFF' : 'FULL'};
       PRAGMA busy_timeout = 5000;
-      CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, size INTEGER NOT NULL, stored_at INTEGER NOT NULL) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS chunks (key TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
-        PRIMARY KEY (key, idx)) WITHOUT ROWID;`);
+      CREATE TABLE IF NOT EXISTS objects (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, size INTEGER NOT NULL,
+        stored_at INTEGER NOT NULL, data BLOB);
+      CREATE TABLE IF NOT EXISTS chunks (object_id INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (object_id, idx));`);
     this.s = {
-      putObject: this.db.prepare('INSERT OR REPLACE INTO objects (key, size, stored_at) VALUES (?, ?, ?)'),
-      putChunk: this.db.prepare('INSERT INTO chunks (key, idx, data) VALUES (?, ?, ?)'),
-      dropChunks: this.db.prepare('DELETE FROM chunks WHERE key = ?'),
+      insert: this.db.prepare('INSERT INTO objects (key, size, stored_at, data) VALUES (?, ?, ?, ?)'),
+      putChunk: this.db.prepare('INSERT INTO chunks (object_id, idx, data) VALUES (?, ?, ?)'),
+      dropChunks: this.db.prepare(
+        'DELETE FROM chunks WHERE object_id = (SELECT id FROM objects WHERE key = ?)',
+      ),
       dropObject: this.db.prepare('DELETE FROM objects WHERE key = ?'),
-      head: this.db.prepare('SELECT size FROM objects WHERE key = ?'),
+      head: this.db.prepare('SELECT id, size, data IS NOT NULL AS inline FROM objects WHERE key = ?'),
+      inline: this.db.prepare('SELECT substr(data, ?, ?) AS part FROM objects WHERE id = ?'),
       chunks: this.db.prepare(
-        'SELECT idx, data FROM chunks WHERE key = ? AND idx BETWEEN ? AND ? ORDER BY idx',
+        'SELECT idx, data FROM chunks WHERE object_id = ? AND idx BETWEEN ? AND ? ORDER BY idx',
       ),
     };
   }
@@ -109,16 +109,18 @@ export class SqliteObjectStore implements ObjectStore {
       this.db.exec('BEGIN IMMEDIATE');
       for (const { write } of batch) {
         this.s.dropChunks.run(write.key);
-        if (write.kind === 'delete') {
-          this.s.dropObject.run(write.key);
+        this.s.dropObject.run(write.key);
+        if (write.kind === 'delete') continue;
+        const { key, body } = write;
+        if (body.length <= CHUNK_BYTES) {
+          // Most objects (every inline record) fit one row: no chunk rows at all.
+          this.s.insert.run(key, body.length, now, body);
           continue;
         }
-        const { key, body } = write;
-        // An empty object has no chunks (node:sqlite binds an empty blob as NULL).
+        const id = this.s.insert.run(key, body.length, now, null).lastInsertRowid;
         for (let i = 0, idx = 0; i < body.length; i += CHUNK_BYTES, idx++) {
-          this.s.putChunk.run(key, idx, body.subarray(i, Math.min(i + CHUNK_BYTES, body.length)));
+          this.s.putChunk.run(id, idx, body.subarray(i, Math.min(i + CHUNK_BYTES, body.length)));
         }
-        this.s.putObject.run(key, body.length, now);
       }
       this.db.exec('COMMIT');
     } catch (e) {
@@ -129,32 +131,39 @@ export class SqliteObjectStore implements ObjectStore {
     for (const p of batch) p.resolve();
   }
 
-  async head(key: string): Promise<{ size: number } | undefined> {
+  private row(key: string): { id: number; size: number; inline: number } | undefined {
     assertObjectKey(key);
-    const r = this.s.head.get(key) as { size: number } | undefined;
+    return this.s.head.get(key) as { id: number; size: number; inline: number } | undefined;
+  }
+
+  async head(key: string): Promise<{ size: number } | undefined> {
+    const r = this.row(key);
     return r ? { size: r.size } : undefined;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    const head = await this.head(key);
-    if (!head) return undefined;
-    return this.read(key, 0, head.size);
+    const r = this.row(key);
+    return r ? this.read(r, 0, r.size) : undefined;
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Uint8Array | undefined> {
-    const head = await this.head(key);
-    if (!head) return undefined;
-    const start = Math.min(Math.max(0, offset), head.size);
-    const end = Math.min(start + Math.max(0, length), head.size);
-    return this.read(key, start, end);
+    const r = this.row(key);
+    if (!r) return undefined;
+    const start = Math.min(Math.max(0, offset), r.size);
+    const end = Math.min(start + Math.max(0, length), r.size);
+    return this.read(r, start, end);
   }
 
-  private read(key: string, start: number, end: number): Uint8Array {
+  private read(r: { id: number; inline: number }, start: number, end: number): Uint8Array {
+    if (end <= start) return new Uint8Array(0);
+    if (r.inline) {
+      const part = (this.s.inline.get(start + 1, end - start, r.id) as { part: Uint8Array | null }).part;
+      return new Uint8Array(part ?? new Uint8Array(0));
+    }
     const out = new Uint8Array(end - start);
-    if (end <= start) return out;
     const first = Math.floor(start / CHUNK_BYTES);
     const last = Math.floor((end - 1) / CHUNK_BYTES);
-    const rows = this.s.chunks.all(key, first, last) as { idx: number; data: Uint8Array }[];
+    const rows = this.s.chunks.all(r.id, first, last) as { idx: number; data: Uint8Array }[];
     for (const { idx, data } of rows) {
       const chunkStart = idx * CHUNK_BYTES;
       const from = Math.max(start, chunkStart) - chunkStart;
