@@ -93,7 +93,8 @@ export async function startBroker(
     },
   });
 
-  const server = createServer(broker.handle);
+  // Without noDelay, Nagle holds small replies (acks) back until the peer's delayed ACK: ~40 ms a round trip.
+  const server = createServer({ noDelay: true }, broker.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
