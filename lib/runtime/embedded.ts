@@ -62,7 +62,7 @@ export async function startEmbedded(
     uploadSecret,
     clock,
   });
-  const index = new SqliteIndexStore(join(dir, 'index.sqlite'));
+  const index = new SqliteIndexStore(join(dir, 'index.sqlite'), { durable: config.durableWrites });
   const vault = new LocalKeyVault(kek);
   const ledger = new EmbeddedLedger(
     join(dir, 'ledger', 'ledger.jsonl'),

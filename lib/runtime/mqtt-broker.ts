@@ -38,8 +38,10 @@ export async function startBroker(
 ): Promise<RunningBroker> {
   const refuse = (info: Parameters<typeof recordDeadLetter>[2]) => {
     deps.log.warn('broker refused a client', { code: info.code, clientId: info.clientId, topic: info.topic });
-    recordDeadLetter(deps.devices, deps.clock(), info).catch((err) =>
-      deps.log.error('dead letter not stored', { err }),
+    // The refusal is answered only once it is kept, so an operator can always find what a device was told.
+    return recordDeadLetter(deps.devices, deps.clock(), info).then(
+      () => undefined,
+      (err: unknown) => deps.log.error('dead letter not stored', { err }),
     );
   };
 
@@ -50,14 +52,13 @@ export async function startBroker(
       authenticateDevice(deps.devices, { clientId: client.id, username, password })
         .then((r) => {
           if (r.ok) return done(null, true);
-          refuse({
+          return refuse({
             source: 'broker',
             code: r.code,
             reason: r.reason,
             clientId: client.id,
             ...(username ? { deviceId: username } : {}),
-          });
-          done(authError(r.reason, r.code === 'client-id-mismatch' ? 5 : 4), false);
+          }).then(() => done(authError(r.reason, r.code === 'client-id-mismatch' ? 5 : 4), false));
         })
         .catch((err: unknown) => {
           deps.log.error('authentication failed with an error', { err });
@@ -76,8 +77,7 @@ export async function startBroker(
         deviceId: client.id,
         topic: packet.topic,
         payload,
-      });
-      done(new Error(`publish to ${packet.topic} not allowed for ${client.id}`));
+      }).then(() => done(new Error(`publish to ${packet.topic} not allowed for ${client.id}`)));
     },
     authorizeSubscribe(client, sub, done) {
       if (deviceSubscribeTopics(client.id).includes(sub.topic)) return done(null, sub);
@@ -88,8 +88,7 @@ export async function startBroker(
         clientId: client.id,
         deviceId: client.id,
         topic: sub.topic,
-      });
-      done(null, null); // SUBACK 0x80: refused, connection kept
+      }).then(() => done(null, null)); // SUBACK 0x80: refused, connection kept
     },
   });
 

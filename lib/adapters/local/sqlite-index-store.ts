@@ -1,9 +1,10 @@
 /**
  * Record index, anchor queue, batches, devices, dead letters and audit log in one SQLite file (node:sqlite).
  *
- * WAL with synchronous=FULL: a commit is on disk when it returns. Record puts are group-committed: every put
- * that arrives in the same turn of the event loop shares one transaction and one fsync, which is what lets
- * ingest keep up with the broker while acknowledging only durable records.
+ * WAL with synchronous=FULL: a write resolves once its commit is on disk. Writes are group-committed on a
+ * writer thread (sqlite-writer.ts): every write that arrives in the same turn of the event loop shares one
+ * transaction and one fsync, and the event loop never waits for the disk, which is what lets ingest keep up
+ * with the broker while acknowledging only durable records.
  *
  * The queries mirror what the DynamoDB adapter can do with keys and indexes (see lib/ports.ts): no scans.
  */
@@ -22,6 +23,7 @@ import type {
   PutRecordResult,
   RecordEntry,
 } from '../../ports.js';
+import { SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS records (
@@ -164,31 +166,40 @@ function decodeCursor(c: string | undefined): unknown[] | undefined {
   }
 }
 
-interface PendingPut {
-  entry: RecordEntry;
-  resolve: (r: PutRecordResult) => void;
-  reject: (e: unknown) => void;
-}
+/** Writes, all positional, run on the writer thread (sqlite-writer.ts). */
+const W = {
+  insertRecord: `INSERT INTO records (device_id, seq, record_id, timestamp, received_at, record_hash, prev_hash,
+    ct_hash, ct_len, env_size, header, object_key, via, batch_id, leaf_index)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  getRecord: 'SELECT * FROM records WHERE device_id = ? AND seq = ?',
+  assign:
+    'UPDATE records SET batch_id = ?, leaf_index = ? WHERE device_id = ? AND seq = ? AND (batch_id IS NULL OR batch_id = ?)',
+  insertBatch: `INSERT INTO batches (batch_id, root, size, created_at, state, tree_key, anchors)
+    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  updateBatch: 'UPDATE batches SET state = ?, anchors = ? WHERE batch_id = ?',
+  insertDevice: `INSERT INTO devices (device_id, created_at, status, credential_hash, wrapped_master_key)
+    VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  setCredential: 'UPDATE devices SET credential_hash = ? WHERE device_id = ?',
+  insertDead: `INSERT INTO dead_letters (id, at, source, code, reason, device_id, topic, client_id, seq,
+    payload_size, payload_sha256, payload, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  insertAudit: 'INSERT INTO audit (id, at, actor, action, target, reason) VALUES (?, ?, ?, ?, ?, ?)',
+};
 
 export class SqliteIndexStore implements IndexStore {
+  /** Reads only; every write goes through the writer thread, so a durable commit never blocks the event loop. */
   private readonly db: DatabaseSync;
+  private readonly writer: SqliteWriter;
   private readonly stmts: Record<string, StatementSync>;
-  private queue: PendingPut[] = [];
-  private flushScheduled = false;
   private closed = false;
 
-  constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  constructor(path: string, opts: { durable?: boolean } = {}) {
+    mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;');
     this.db.exec(SCHEMA);
+    this.writer = new SqliteWriter({ path, durable: opts.durable !== false });
     const p = (sql: string) => this.db.prepare(sql);
     this.stmts = {
-      insertRecord:
-        p(`INSERT INTO records (device_id, seq, record_id, timestamp, received_at, record_hash, prev_hash,
-        ct_hash, ct_len, env_size, header, object_key, via, batch_id, leaf_index)
-        VALUES (:device_id, :seq, :record_id, :timestamp, :received_at, :record_hash, :prev_hash, :ct_hash, :ct_len,
-        :env_size, :header, :object_key, :via, :batch_id, :leaf_index) ON CONFLICT DO NOTHING`),
       getRecord: p('SELECT * FROM records WHERE device_id = ? AND seq = ?'),
       listByTime: p(`SELECT * FROM records WHERE device_id = :d AND timestamp >= :from AND timestamp < :to
         AND (timestamp > :ct OR (timestamp = :ct AND seq > :cs)) ORDER BY timestamp, seq LIMIT :limit`),
@@ -200,31 +211,17 @@ export class SqliteIndexStore implements IndexStore {
         'SELECT * FROM records WHERE batch_id IS NULL ORDER BY received_at, device_id, seq LIMIT ?',
       ),
       countPending: p('SELECT COUNT(*) AS n FROM records WHERE batch_id IS NULL'),
-      assign: p(
-        'UPDATE records SET batch_id = ?, leaf_index = ? WHERE device_id = ? AND seq = ? AND (batch_id IS NULL OR batch_id = ?)',
-      ),
-      insertBatch: p(`INSERT INTO batches (batch_id, root, size, created_at, state, tree_key, anchors)
-        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
       getBatch: p('SELECT * FROM batches WHERE batch_id = ?'),
-      updateBatch: p('UPDATE batches SET state = ?, anchors = ? WHERE batch_id = ?'),
       unanchored: p("SELECT * FROM batches WHERE state <> 'anchored' ORDER BY created_at"),
       listBatches: p('SELECT * FROM batches WHERE batch_id < ? ORDER BY batch_id DESC LIMIT ?'),
-      insertDevice:
-        p(`INSERT INTO devices (device_id, created_at, status, credential_hash, wrapped_master_key)
-        VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
       getDevice: p('SELECT * FROM devices WHERE device_id = ?'),
-      setCredential: p('UPDATE devices SET credential_hash = ? WHERE device_id = ?'),
       listDevices: p('SELECT * FROM devices WHERE device_id > ? ORDER BY device_id LIMIT ?'),
-      insertDead: p(`INSERT INTO dead_letters (id, at, source, code, reason, device_id, topic, client_id, seq,
-        payload_size, payload_sha256, payload, truncated) VALUES (:id, :at, :source, :code, :reason, :device_id,
-        :topic, :client_id, :seq, :payload_size, :payload_sha256, :payload, :truncated) ON CONFLICT DO NOTHING`),
       listDead: p(
         `SELECT * FROM dead_letters WHERE (at < :at OR (at = :at AND id < :id)) ORDER BY at DESC, id DESC LIMIT :limit`,
       ),
       listDeadByDevice:
         p(`SELECT * FROM dead_letters WHERE device_id = :d AND (at < :at OR (at = :at AND id < :id))
         ORDER BY at DESC, id DESC LIMIT :limit`),
-      insertAudit: p('INSERT INTO audit (id, at, actor, action, target, reason) VALUES (?, ?, ?, ?, ?, ?)'),
       listAudit: p(
         'SELECT * FROM audit WHERE (at < :at OR (at = :at AND id < :id)) ORDER BY at DESC, id DESC LIMIT :limit',
       ),
@@ -233,59 +230,34 @@ export class SqliteIndexStore implements IndexStore {
 
   // ------------------------------------------------------------------------------------------- records
 
-  putRecord(entry: RecordEntry): Promise<PutRecordResult> {
-    if (this.closed) return Promise.reject(new Error('index store is closed'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ entry, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
-    const results: PutRecordResult[] = [];
-    try {
-      this.db.exec('BEGIN IMMEDIATE');
-      for (const { entry } of batch) results.push(this.putOne(entry));
-      this.db.exec('COMMIT');
-    } catch (e) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      for (const p of batch) p.reject(e);
-      return;
-    }
-    batch.forEach((p, i) => {
-      p.resolve(results[i] as PutRecordResult);
-    });
-  }
-
-  private putOne(e: RecordEntry): PutRecordResult {
-    const r = this.stmt('insertRecord').run({
-      device_id: e.deviceId,
-      seq: e.seq,
-      record_id: e.recordId,
-      timestamp: e.timestamp,
-      received_at: e.receivedAt,
-      record_hash: e.recordHash,
-      prev_hash: e.prevHash,
-      ct_hash: e.ciphertextHash,
-      ct_len: e.ciphertextLength,
-      env_size: e.envelopeSize,
-      header: e.header,
-      object_key: e.objectKey,
-      via: e.via,
-      batch_id: e.batch?.batchId ?? null,
-      leaf_index: e.batch?.leafIndex ?? null,
-    });
-    if (r.changes === 1) return { outcome: 'created' };
-    const existing = this.stmt('getRecord').get(e.deviceId, e.seq) as Row | undefined;
-    if (!existing) throw new Error(`record ${e.recordId} neither inserted nor found`);
-    const rec = toRecord(existing);
+  async putRecord(e: RecordEntry): Promise<PutRecordResult> {
+    if (this.closed) throw new Error('index store is closed');
+    const [r] = await this.writer.write([
+      {
+        sql: W.insertRecord,
+        params: [
+          e.deviceId,
+          e.seq,
+          e.recordId,
+          e.timestamp,
+          e.receivedAt,
+          e.recordHash,
+          e.prevHash,
+          e.ciphertextHash,
+          e.ciphertextLength,
+          e.envelopeSize,
+          e.header,
+          e.objectKey,
+          e.via,
+          e.batch?.batchId ?? null,
+          e.batch?.leafIndex ?? null,
+        ],
+        ifUnchanged: { sql: W.getRecord, params: [e.deviceId, e.seq] },
+      },
+    ]);
+    if (r?.changes === 1) return { outcome: 'created' };
+    if (!r?.row) throw new Error(`record ${e.recordId} neither inserted nor found`);
+    const rec = toRecord(r.row);
     return rec.recordHash === e.recordHash
       ? { outcome: 'duplicate', existing: rec }
       : { outcome: 'conflict', existing: rec };
@@ -341,25 +313,25 @@ export class SqliteIndexStore implements IndexStore {
   async assignToBatch(
     assignments: readonly { deviceId: string; seq: number; batchId: string; leafIndex: number }[],
   ): Promise<void> {
-    this.inTransaction(() => {
-      const s = this.stmt('assign');
-      for (const a of assignments) s.run(a.batchId, a.leafIndex, a.deviceId, a.seq, a.batchId);
-    });
+    if (assignments.length === 0) return;
+    await this.writer.write(
+      assignments.map((a) => ({
+        sql: W.assign,
+        params: [a.batchId, a.leafIndex, a.deviceId, a.seq, a.batchId],
+      })),
+    );
   }
 
   // ------------------------------------------------------------------------------------------- batches
 
   async putBatch(b: BatchEntry): Promise<'created' | 'exists'> {
-    const r = this.stmt('insertBatch').run(
-      b.batchId,
-      b.root,
-      b.size,
-      b.createdAt,
-      b.state,
-      b.treeKey,
-      JSON.stringify(b.anchors),
-    );
-    return r.changes === 1 ? 'created' : 'exists';
+    const [r] = await this.writer.write([
+      {
+        sql: W.insertBatch,
+        params: [b.batchId, b.root, b.size, b.createdAt, b.state, b.treeKey, JSON.stringify(b.anchors)],
+      },
+    ]);
+    return r?.changes === 1 ? 'created' : 'exists';
   }
 
   async getBatch(batchId: string): Promise<BatchEntry | undefined> {
@@ -368,13 +340,13 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async addAnchor(batchId: string, anchor: AnchorRef, state: BatchState): Promise<void> {
-    this.inTransaction(() => {
-      const r = this.stmt('getBatch').get(batchId) as Row | undefined;
-      if (!r) throw new Error(`batch ${batchId} not found`);
-      const b = toBatch(r);
-      const anchors = b.anchors.filter((a) => a.chainId !== anchor.chainId).concat(anchor);
-      this.stmt('updateBatch').run(state, JSON.stringify(anchors), batchId);
-    });
+    // Read-modify-write is safe here: one anchorer per runtime writes a batch's anchors.
+    const r = this.stmt('getBatch').get(batchId) as Row | undefined;
+    if (!r) throw new Error(`batch ${batchId} not found`);
+    const anchors = toBatch(r)
+      .anchors.filter((a) => a.chainId !== anchor.chainId)
+      .concat(anchor);
+    await this.writer.write([{ sql: W.updateBatch, params: [state, JSON.stringify(anchors), batchId] }]);
   }
 
   async listUnanchored(): Promise<BatchEntry[]> {
@@ -393,14 +365,13 @@ export class SqliteIndexStore implements IndexStore {
   // ------------------------------------------------------------------------------------------- devices
 
   async createDevice(d: DeviceEntry): Promise<'created' | 'exists'> {
-    const r = this.stmt('insertDevice').run(
-      d.deviceId,
-      d.createdAt,
-      d.status,
-      d.credentialHash,
-      d.wrappedMasterKey,
-    );
-    return r.changes === 1 ? 'created' : 'exists';
+    const [r] = await this.writer.write([
+      {
+        sql: W.insertDevice,
+        params: [d.deviceId, d.createdAt, d.status, d.credentialHash, d.wrappedMasterKey],
+      },
+    ]);
+    return r?.changes === 1 ? 'created' : 'exists';
   }
 
   async getDevice(deviceId: string): Promise<DeviceEntry | undefined> {
@@ -409,7 +380,7 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async setCredentialHash(deviceId: string, credentialHash: string): Promise<void> {
-    this.stmt('setCredential').run(credentialHash, deviceId);
+    await this.writer.write([{ sql: W.setCredential, params: [credentialHash, deviceId] }]);
   }
 
   async listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>> {
@@ -424,21 +395,26 @@ export class SqliteIndexStore implements IndexStore {
   // ------------------------------------------------------------------------------------------- dead letters
 
   async putDeadLetter(d: DeadLetter): Promise<void> {
-    this.stmt('insertDead').run({
-      id: d.id,
-      at: d.at,
-      source: d.source,
-      code: d.code,
-      reason: d.reason,
-      device_id: d.deviceId ?? null,
-      topic: d.topic ?? null,
-      client_id: d.clientId ?? null,
-      seq: d.seq ?? null,
-      payload_size: d.payloadSize,
-      payload_sha256: d.payloadSha256,
-      payload: d.payload,
-      truncated: d.truncated ? 1 : 0,
-    });
+    await this.writer.write([
+      {
+        sql: W.insertDead,
+        params: [
+          d.id,
+          d.at,
+          d.source,
+          d.code,
+          d.reason,
+          d.deviceId ?? null,
+          d.topic ?? null,
+          d.clientId ?? null,
+          d.seq ?? null,
+          d.payloadSize,
+          d.payloadSha256,
+          d.payload,
+          d.truncated ? 1 : 0,
+        ],
+      },
+    ]);
   }
 
   async listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>> {
@@ -459,7 +435,9 @@ export class SqliteIndexStore implements IndexStore {
   // ------------------------------------------------------------------------------------------- audit
 
   async appendAudit(e: AuditEvent): Promise<void> {
-    this.stmt('insertAudit').run(e.id, e.at, e.actor, e.action, e.target, e.reason ?? null);
+    await this.writer.write([
+      { sql: W.insertAudit, params: [e.id, e.at, e.actor, e.action, e.target, e.reason ?? null] },
+    ]);
   }
 
   async listAudit(q: { limit: number; cursor?: string }): Promise<Page<AuditEvent>> {
@@ -476,8 +454,8 @@ export class SqliteIndexStore implements IndexStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
     this.closed = true;
+    await this.writer.close();
     this.db.close();
   }
 
@@ -485,16 +463,5 @@ export class SqliteIndexStore implements IndexStore {
     const s = this.stmts[name];
     if (!s) throw new Error(`no statement ${name}`);
     return s;
-  }
-
-  private inTransaction(fn: () => void): void {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      fn();
-      this.db.exec('COMMIT');
-    } catch (e) {
-      this.db.exec('ROLLBACK');
-      throw e;
-    }
   }
 }

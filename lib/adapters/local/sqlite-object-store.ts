@@ -15,6 +15,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { toHex } from '../../core/bytes.js';
 import type { ObjectStore, UploadGrant } from '../../ports.js';
+import { SqliteWriter, type WriteStatement } from './sqlite-writer.js';
 import { signUpload } from './upload-signing.js';
 
 export const CHUNK_BYTES = 256 * 1024;
@@ -37,39 +38,30 @@ export interface SqliteObjectStoreOptions {
   clock?: () => number;
 }
 
-type Write = { kind: 'put'; key: string; body: Uint8Array } | { kind: 'delete'; key: string };
-interface Pending {
-  write: Write;
-  resolve: () => void;
-  reject: (e: unknown) => void;
-}
+const SQL = {
+  dropChunks: 'DELETE FROM chunks WHERE object_id = (SELECT id FROM objects WHERE key = ?)',
+  dropObject: 'DELETE FROM objects WHERE key = ?',
+  insert: 'INSERT INTO objects (key, size, stored_at, data) VALUES (?, ?, ?, ?)',
+  putChunk: 'INSERT INTO chunks (object_id, idx, data) VALUES ((SELECT id FROM objects WHERE key = ?), ?, ?)',
+};
 
 export class SqliteObjectStore implements ObjectStore {
+  /** Reads only; every write goes through the writer thread. */
   private readonly db: DatabaseSync;
-  private readonly s: Record<
-    'insert' | 'putChunk' | 'dropChunks' | 'dropObject' | 'head' | 'inline' | 'chunks',
-    StatementSync
-  >;
-  private queue: Pending[] = [];
-  private scheduled = false;
+  private readonly writer: SqliteWriter;
+  private readonly s: Record<'head' | 'inline' | 'chunks', StatementSync>;
   private closed = false;
 
   constructor(private readonly opts: SqliteObjectStoreOptions) {
     mkdirSync(dirname(opts.path), { recursive: true });
     this.db = new DatabaseSync(opts.path);
-    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${opts.durable === false ? 'OFF' : 'FULL'};
-      PRAGMA busy_timeout = 5000;
+    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;
       CREATE TABLE IF NOT EXISTS objects (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, size INTEGER NOT NULL,
         stored_at INTEGER NOT NULL, data BLOB);
       CREATE TABLE IF NOT EXISTS chunks (object_id INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
         PRIMARY KEY (object_id, idx));`);
+    this.writer = new SqliteWriter({ path: opts.path, durable: opts.durable !== false });
     this.s = {
-      insert: this.db.prepare('INSERT INTO objects (key, size, stored_at, data) VALUES (?, ?, ?, ?)'),
-      putChunk: this.db.prepare('INSERT INTO chunks (object_id, idx, data) VALUES (?, ?, ?)'),
-      dropChunks: this.db.prepare(
-        'DELETE FROM chunks WHERE object_id = (SELECT id FROM objects WHERE key = ?)',
-      ),
-      dropObject: this.db.prepare('DELETE FROM objects WHERE key = ?'),
       head: this.db.prepare('SELECT id, size, data IS NOT NULL AS inline FROM objects WHERE key = ?'),
       inline: this.db.prepare('SELECT substr(data, ?, ?) AS part FROM objects WHERE id = ?'),
       chunks: this.db.prepare(
@@ -78,57 +70,36 @@ export class SqliteObjectStore implements ObjectStore {
     };
   }
 
-  put(key: string, body: Uint8Array, _opts?: { sha256?: Uint8Array }): Promise<void> {
+  async put(key: string, body: Uint8Array, _opts?: { sha256?: Uint8Array }): Promise<void> {
     assertObjectKey(key);
-    return this.enqueue({ kind: 'put', key, body });
-  }
-
-  delete(key: string): Promise<void> {
-    assertObjectKey(key);
-    return this.enqueue({ kind: 'delete', key });
-  }
-
-  private enqueue(write: Write): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('object store is closed'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ write, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
+    if (this.closed) throw new Error('object store is closed');
     const now = (this.opts.clock ?? Date.now)();
-    try {
-      this.db.exec('BEGIN IMMEDIATE');
-      for (const { write } of batch) {
-        this.s.dropChunks.run(write.key);
-        this.s.dropObject.run(write.key);
-        if (write.kind === 'delete') continue;
-        const { key, body } = write;
-        if (body.length <= CHUNK_BYTES) {
-          // Most objects (every inline record) fit one row: no chunk rows at all.
-          this.s.insert.run(key, body.length, now, body);
-          continue;
-        }
-        const id = this.s.insert.run(key, body.length, now, null).lastInsertRowid;
-        for (let i = 0, idx = 0; i < body.length; i += CHUNK_BYTES, idx++) {
-          this.s.putChunk.run(id, idx, body.subarray(i, Math.min(i + CHUNK_BYTES, body.length)));
-        }
+    const job: WriteStatement[] = [
+      { sql: SQL.dropChunks, params: [key] },
+      { sql: SQL.dropObject, params: [key] },
+    ];
+    if (body.length <= CHUNK_BYTES) {
+      // Most objects (every inline record) fit one row: no chunk rows at all.
+      job.push({ sql: SQL.insert, params: [key, body.length, now, body] });
+    } else {
+      job.push({ sql: SQL.insert, params: [key, body.length, now, null] });
+      for (let i = 0, idx = 0; i < body.length; i += CHUNK_BYTES, idx++) {
+        job.push({
+          sql: SQL.putChunk,
+          params: [key, idx, body.subarray(i, Math.min(i + CHUNK_BYTES, body.length))],
+        });
       }
-      this.db.exec('COMMIT');
-    } catch (e) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      for (const p of batch) p.reject(e);
-      return;
     }
-    for (const p of batch) p.resolve();
+    await this.writer.write(job);
+  }
+
+  async delete(key: string): Promise<void> {
+    assertObjectKey(key);
+    if (this.closed) throw new Error('object store is closed');
+    await this.writer.write([
+      { sql: SQL.dropChunks, params: [key] },
+      { sql: SQL.dropObject, params: [key] },
+    ]);
   }
 
   private row(key: string): { id: number; size: number; inline: number } | undefined {
@@ -196,8 +167,8 @@ export class SqliteObjectStore implements ObjectStore {
   /** Writes what is queued, then closes the database. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
     this.closed = true;
+    await this.writer.close();
     this.db.close();
   }
 }
