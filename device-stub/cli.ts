@@ -22,11 +22,22 @@ const HELP = `usage: npm run device -- [options]
   --mqtt URL         broker (default from $DATA_DIR/runtime.json, else mqtt://127.0.0.1:$MQTT_PORT)
   --api URL          operator API (default from $DATA_DIR/runtime.json, else http://127.0.0.1:$HTTP_PORT)
   --token-file F     operator token (default $DATA_DIR/operator.token; or set OPERATOR_TOKEN)
+  --tls-dir DIR      mutual TLS (AWS IoT): DIR/<deviceId>.cert.pem and .key.pem per device, no password
+  --ca FILE          the broker's CA certificate (PEM), e.g. Amazon Root CA 1, with --tls-dir
+  --no-provision     do not register master keys through the operator API (they are registered already)
   --json             print the summary as JSON`;
 
 function fail(msg: string): never {
   process.stderr.write(`device-stub: ${msg}\n`);
   process.exit(2);
+}
+
+function readPem(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    fail(`cannot read ${path}: ${(e as Error).message}`);
+  }
 }
 
 function int(v: string | undefined, name: string, dflt: number, min = 0): number {
@@ -52,6 +63,9 @@ async function main(): Promise<void> {
       mqtt: { type: 'string' },
       api: { type: 'string' },
       'token-file': { type: 'string' },
+      'tls-dir': { type: 'string' },
+      ca: { type: 'string' },
+      'no-provision': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -78,8 +92,9 @@ async function main(): Promise<void> {
     runtime.baseUrl ??
     `http://127.0.0.1:${process.env.HTTP_PORT ?? 8080}`
   ).replace(/\/$/, '');
-  let token = process.env.OPERATOR_TOKEN;
-  if (!token) {
+  const provisioning = !values['no-provision'];
+  let token = process.env.OPERATOR_TOKEN ?? '';
+  if (!token && provisioning) {
     const tokenFile = values['token-file'] ?? join(dataDir, 'operator.token');
     try {
       token = readFileSync(tokenFile, 'utf8').trim();
@@ -104,6 +119,10 @@ async function main(): Promise<void> {
     maxInFlight: int(values['max-in-flight'], 'max-in-flight', 100, 1),
     ackTimeoutMs: 10_000,
     timeoutMs: int(values.timeout, 'timeout', 120, 1) * 1000,
+    provision: provisioning,
+    ...(values['tls-dir']
+      ? { tls: { dir: resolve(values['tls-dir']), ...(values.ca ? { ca: readPem(values.ca) } : {}) } }
+      : {}),
   });
   process.on('SIGINT', () => fleet.stop());
   process.on('SIGTERM', () => fleet.stop());

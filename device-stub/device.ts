@@ -21,9 +21,18 @@ import { deviceReplyTopics, MQTT_MAX_MESSAGE_BYTES } from '../lib/routing/routes
 import type { DeviceState, Outbox, OutboxEntry, RejectedEntry } from './outbox.js';
 import { readingsPacket } from './readings.js';
 
+/** Mutual TLS, as AWS IoT Core requires: the device's certificate and key, and the broker's CA (PEM). */
+export interface DeviceTls {
+  cert: string;
+  key: string;
+  ca?: string;
+}
+
 export interface DeviceOptions {
   deviceId: string;
-  password: string;
+  /** MQTT password (the embedded broker). Omitted when the device authenticates by certificate alone. */
+  password?: string;
+  tls?: DeviceTls;
   outbox: Outbox;
   mqttUrl: string;
   /** New records to create in this run (records left in the outbox from an earlier run are sent too). */
@@ -126,10 +135,13 @@ export class SimulatedDevice {
   }
 
   private connect(): void {
+    const { password, tls } = this.o;
     const client = mqtt.connect(this.o.mqttUrl, {
       clientId: this.o.deviceId,
-      username: this.o.deviceId,
-      password: this.o.password,
+      ...(password === undefined ? {} : { username: this.o.deviceId, password }),
+      ...(tls
+        ? { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), rejectUnauthorized: true }
+        : {}),
       clean: true,
       reconnectPeriod: 500,
       connectTimeout: 5000,

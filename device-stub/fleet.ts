@@ -2,9 +2,11 @@
  * A fleet of simulated devices sharing one outbox file. Device ids are `<prefix>-<seed>-<n>` so the same seed
  * gives the same devices, keys and readings, and a second run continues their sequences.
  */
+
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ZERO_HASH } from '../lib/core/envelope.js';
-import { type DeviceResult, SimulatedDevice } from './device.js';
+import { type DeviceResult, type DeviceTls, SimulatedDevice } from './device.js';
 import { Outbox } from './outbox.js';
 import { provision } from './provisioning.js';
 import { simulatedMasterKey } from './readings.js';
@@ -24,6 +26,13 @@ export interface FleetOptions {
   ackTimeoutMs: number;
   timeoutMs: number;
   publishAsDeviceId?: string;
+  /**
+   * Mutual TLS (AWS IoT): `dir` holds `<deviceId>.cert.pem` and `<deviceId>.key.pem` per device, `ca` the
+   * broker's CA in PEM. Devices then connect without a password.
+   */
+  tls?: { dir: string; ca?: string };
+  /** Register master keys through the operator API first (default true). */
+  provision?: boolean;
   /** Use these ids instead of prefix-seed-n (tests). */
   deviceIds?: string[];
 }
@@ -45,6 +54,25 @@ export function fleetDeviceIds(o: Pick<FleetOptions, 'devices' | 'seed' | 'prefi
     { length: o.devices },
     (_, i) => `${o.prefix}-${o.seed}-${String(i + 1).padStart(4, '0')}`,
   );
+}
+
+/** Certificate and key from the TLS directory, or the password from provisioning. */
+function deviceCredentials(
+  o: FleetOptions,
+  deviceId: string,
+  password: string | undefined,
+): { tls: DeviceTls } | { password: string } | Record<string, never> {
+  if (o.tls) {
+    const read = (name: string) => readFileSync(join(o.tls?.dir ?? '', name), 'utf8');
+    return {
+      tls: {
+        cert: read(`${deviceId}.cert.pem`),
+        key: read(`${deviceId}.key.pem`),
+        ...(o.tls.ca ? { ca: o.tls.ca } : {}),
+      },
+    };
+  }
+  return password === undefined ? {} : { password };
 }
 
 export interface RunningFleet {
@@ -77,12 +105,12 @@ export function startFleet(o: FleetOptions): RunningFleet {
             state = outbox.getDevice(deviceId);
           }
           if (!state) throw new Error(`cannot create state for ${deviceId}`);
-          if (!state.password) {
+          if (!state.password && o.provision !== false) {
             const password = await provision(o.apiUrl, o.operatorToken, deviceId, state.masterKey);
             outbox.setPassword(deviceId, password);
             state.password = password;
           }
-          passwords.set(deviceId, state.password);
+          if (state.password) passwords.set(deviceId, state.password);
         }),
       );
     }
@@ -91,7 +119,7 @@ export function startFleet(o: FleetOptions): RunningFleet {
       devices.push(
         new SimulatedDevice({
           deviceId,
-          password: passwords.get(deviceId) as string,
+          ...deviceCredentials(o, deviceId, passwords.get(deviceId)),
           outbox,
           mqttUrl: o.mqttUrl,
           records: o.records,
