@@ -23,6 +23,7 @@ export default $config({
     const { topicRuleSpecs, deviceIotPolicy } = await import('./infra/routing.js');
     const { FUNCTION_GRANTS, resolveGrants } = await import('./infra/permissions.js');
     const { stageSettings } = await import('./infra/stage.js');
+    const { chainEnvironment } = await import('./infra/chains.js');
     const { readFileSync, existsSync } = await import('node:fs');
 
     const settings = stageSettings($app.stage, process.env);
@@ -77,11 +78,13 @@ export default $config({
 
     const ledgerKeyWrapped = new sst.Secret('LedgerKeyWrapped', 'unset');
     const ledgerPublicKey = new sst.Secret('LedgerPublicKey', 'unset');
+    // The EVM anchoring key, only ever KMS-wrapped (docs/deploy.md); only the anchor function gets it.
+    const evmKeyWrapped = new sst.Secret('EvmKeyWrapped', 'unset');
     const configured = (s: sst.Secret) => s.value.apply((v) => (v === 'unset' ? '' : v));
 
     // ---------------------------------------------------------------------------------------- functions
 
-    const permissionsFor = (fn: 'ingest' | 'anchor' | 'verify') =>
+    const permissionsFor = (fn: keyof typeof FUNCTION_GRANTS) =>
       resolveGrants(FUNCTION_GRANTS[fn], {
         objects: (prefix) => $interpolate`${bucket.arn}/${prefix}*`,
         table: (t, index) =>
@@ -98,8 +101,13 @@ export default $config({
       NOTARY_KMS_KEY_ID: key.arn,
       NOTARY_LEDGER_KEY_WRAPPED: configured(ledgerKeyWrapped),
       NOTARY_LEDGER_PUBLIC_KEY: configured(ledgerPublicKey),
+      // IPFS hot copies (docs/ipfs.md): ipfs-pin pins to the endpoint, verify fetches from it by CID.
+      IPFS_HOT: settings.ipfs.hot,
+      ...(settings.ipfs.apiUrl ? { IPFS_API_URL: settings.ipfs.apiUrl } : {}),
       NOTARY_IOT_DATA_ENDPOINT: $interpolate`https://${iotData.endpointAddress}`,
       NOTARY_PENDING_SHARDS: String(settings.pendingShards),
+      // Chains, budgets and finality (docs/chains.md §9), checked at deploy time.
+      ...chainEnvironment(process.env, settings.anchorSchedule),
       LOG_LEVEL: 'info',
     };
     const common = {
@@ -140,6 +148,7 @@ export default $config({
       retries: 0,
       transform: { eventInvokeConfig: { maximumEventAgeInSeconds: 60 } },
       permissions: permissionsFor('anchor'),
+      environment: { ...environment, NOTARY_EVM_KEY_WRAPPED: configured(evmKeyWrapped) },
     });
     new sst.aws.Cron('AnchorSchedule', {
       schedule: settings.anchorSchedule,
@@ -159,6 +168,63 @@ export default $config({
       timeout: '29 seconds',
       permissions: permissionsFor('verify'),
     });
+
+    // ---------------------------------------------------------------------------------------- IPFS hot copies
+
+    // Only with hot copies on: every envelope written under records/ triggers a pin of its record (if hot),
+    // and a schedule drains the pin queue of jobs that backed off while the IPFS endpoint was down.
+    let ipfsPin: sst.aws.Function | undefined;
+    if (settings.ipfs.hot !== 'none') {
+      const fn = new sst.aws.Function('IpfsPin', {
+        ...common,
+        handler: 'functions/ipfs-pin/lambda.handler',
+        memory: '1024 MB',
+        timeout: '5 minutes',
+        // Bounds the load on the Kubo endpoint. Throttled S3 events wait in Lambda's own queue.
+        concurrency: { reserved: 8 },
+        // Asynchronous invocations (S3, the schedule): two retries, then the event goes to the queue.
+        retries: 2,
+        permissions: [
+          ...permissionsFor('ipfsPin'),
+          { actions: ['sqs:SendMessage'], resources: [deadLetters.arn] },
+        ],
+        transform: {
+          eventInvokeConfig: {
+            maximumEventAgeInSeconds: 6 * 3600,
+            destinationConfig: { onFailure: { destination: deadLetters.arn } },
+          },
+        },
+      });
+      const s3Invoke = new aws.lambda.Permission('IpfsPinS3Invoke', {
+        action: 'lambda:InvokeFunction',
+        function: fn.name,
+        principal: 's3.amazonaws.com',
+        sourceArn: bucket.arn,
+        sourceAccount: account,
+      });
+      // A bucket has one notification configuration: anything else notified by this bucket goes here too.
+      new aws.s3.BucketNotification(
+        'ObjectsCreated',
+        {
+          bucket: bucket.name,
+          lambdaFunctions: [
+            { lambdaFunctionArn: fn.arn, events: ['s3:ObjectCreated:*'], filterPrefix: 'records/' },
+          ],
+        },
+        { dependsOn: [s3Invoke] },
+      );
+      new sst.aws.Cron('IpfsPinSchedule', {
+        schedule: settings.ipfs.pinSchedule,
+        function: fn.arn,
+        transform: {
+          // EventBridge's own Scheduled Event, which the function validates (as for anchoring).
+          target: (args) => {
+            args.input = undefined;
+          },
+        },
+      });
+      ipfsPin = fn;
+    }
 
     // ---------------------------------------------------------------------------------------- API
 
@@ -280,6 +346,7 @@ export default $config({
       kmsKey: key.arn,
       kmsAlias: keyAlias.name,
       deadLetterQueue: deadLetters.url,
+      ipfsPin: ipfsPin ? ipfsPin.name : 'off (NOTARY_IPFS_HOT=none)',
       topicRules: rules.map((r) => r.name),
       operators,
       devices,

@@ -2,8 +2,11 @@
  * BENCHMARKS.md from the figures of one run. Rendering is separate from measuring so the smoke test can
  * check the document's shape from toy figures.
  */
+import { type ChainBenchFigures, chainsSection } from './chains.js';
 import type { ComponentFigures } from './components.js';
 import type { IngestFigures } from './ingest.js';
+import type { IpfsPinReport } from './ipfs-pin.js';
+import { ipfsSection } from './ipfs-report.js';
 import type { MachineInfo } from './machine.js';
 import type { BuildFigures, VerifyFigures } from './merkle.js';
 import type { BundleFigures } from './proof-bundle.js';
@@ -26,6 +29,8 @@ export interface BenchFigures {
   verify?: { inclusion: VerifyFigures; bundle: BundleFigures; sha256Calls?: Series };
   sha256?: { largeBufferBytes: number; large: Series; chunk64KiB: Series };
   components?: ComponentFigures[];
+  ipfs?: IpfsPinReport;
+  chains?: ChainBenchFigures;
 }
 
 // ------------------------------------------------------------------------------------------ formatting
@@ -341,6 +346,8 @@ export function renderReport(f: BenchFigures): string {
     merkleSection(f),
     verifySection(f),
     shaSection(f),
+    ipfsSection(f.ipfs),
+    chainsSection(f.chains),
     methodNotes(),
   ]
     .filter((s) => s.length > 0)

@@ -3,7 +3,7 @@
  * at the repository root. Progress goes to stderr. See the "How to read this" section of the output.
  *
  *   --publishers N   publishers in the raw bench and devices in the ingest bench (default 4)
- *   --only LIST      comma-separated subset: raw,ingest,components,merkle,verify,sha256
+ *   --only LIST      comma-separated subset: raw,ingest,components,merkle,verify,sha256,ipfs,chains
  *   --quick          toy sizes, to check the script itself in seconds
  *   --out FILE       where to write; "-" for stdout. Default BENCHMARKS.md, or stdout with --only/--quick,
  *                    so a partial run never overwrites the full report
@@ -13,9 +13,11 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type ChainBenchOptions, measureChains } from './chains.js';
 import { type ComponentFigures, measureIndexPuts, measureObjectPuts } from './components.js';
 import type { FleetMode } from './fleet-job.js';
 import { type IngestFigures, measureIngest } from './ingest.js';
+import { type IpfsPinBenchOptions, measureIpfsPin } from './ipfs-pin.js';
 import { machineInfo } from './machine.js';
 import { measureBuildAndProofs, measureVerifyInclusion } from './merkle.js';
 import { measureProofBundleChecks } from './proof-bundle.js';
@@ -25,7 +27,7 @@ import { sha256MBPerSec, sha256SmallCallsPerSec } from './sha256.js';
 import { MiB, progress } from './stats.js';
 import { removeAllTempDirs } from './temp-dirs.js';
 
-const SECTIONS = ['raw', 'ingest', 'components', 'merkle', 'verify', 'sha256'] as const;
+const SECTIONS = ['raw', 'ingest', 'components', 'merkle', 'verify', 'sha256', 'ipfs', 'chains'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const KiB = 1024;
@@ -52,6 +54,10 @@ interface Plan {
   shaLargeBytes: number;
   shaTotalBytes: number;
   shaReps: number;
+  /** measureIpfsPin's sizes and volumes (its defaults when empty). */
+  ipfs: Omit<IpfsPinBenchOptions, 'onProgress'>;
+  /** Records arriving, and for how long, while anchoring to three chains (bench/chains.ts). */
+  chains: Omit<ChainBenchOptions, 'onProgress'>;
 }
 
 const FULL: Plan = {
@@ -77,6 +83,8 @@ const FULL: Plan = {
   shaLargeBytes: 64 * MiB,
   shaTotalBytes: 256 * MiB,
   shaReps: 3,
+  ipfs: {},
+  chains: { durationMs: 20_000, recordsPerSecond: 300, targetMs: 3_000 },
 };
 
 const QUICK: Plan = {
@@ -101,6 +109,8 @@ const QUICK: Plan = {
   shaLargeBytes: 4 * MiB,
   shaTotalBytes: 8 * MiB,
   shaReps: 1,
+  ipfs: { sizes: [4 * KiB, 128 * KiB], bytesPerRun: MiB, maxPinsPerRun: 40, reps: 1 },
+  chains: { durationMs: 4_000, recordsPerSecond: 100, targetMs: 3_000 },
 };
 
 function fail(msg: string): never {
@@ -250,6 +260,16 @@ async function main(): Promise<void> {
       large: await sha256MBPerSec(plan.shaLargeBytes, plan.shaTotalBytes, plan.shaReps),
       chunk64KiB: await sha256MBPerSec(64 * KiB, plan.shaTotalBytes, plan.shaReps),
     };
+  }
+
+  if (has('ipfs')) {
+    progress('IPFS pins through KuboPinner to the embedded endpoint');
+    figures.ipfs = await measureIpfsPin({ ...plan.ipfs, onProgress: progress });
+  }
+
+  if (has('chains')) {
+    progress('anchoring to three chains under a budget');
+    figures.chains = await measureChains({ ...plan.chains, onProgress: progress });
   }
 
   figures.finishedAt = new Date();

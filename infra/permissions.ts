@@ -11,7 +11,7 @@ import type { TableName } from '../lib/adapters/aws/dynamo-tables.js';
 import { masterKeyContext } from '../lib/devices/provision-device.js';
 import { deviceReplyTopics } from '../lib/routing/routes.js';
 
-export type LambdaName = 'ingest' | 'anchor' | 'verify';
+export type LambdaName = 'ingest' | 'anchor' | 'verify' | 'ipfsPin';
 
 export type ResourceRef =
   /** Objects under a key prefix of the bucket. */
@@ -58,8 +58,16 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
       actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
       resources: [table('batches')],
     },
-    { actions: ['dynamodb:Query'], resources: [table('batches', 'unanchored')] },
-    { actions: ['dynamodb:Query'], resources: [table('ledger'), table('ledger', 'byDedup')] },
+    // The budget reads the last batches (interval, today's spend); the finality poller the due anchors.
+    {
+      actions: ['dynamodb:Query'],
+      resources: [table('batches'), table('batches', 'unanchored'), table('batches', 'anchorsDue')],
+    },
+    // byHash: the finality look at a ledger entry just written.
+    {
+      actions: ['dynamodb:Query'],
+      resources: [table('ledger'), table('ledger', 'byDedup'), table('ledger', 'byHash')],
+    },
     { actions: ['dynamodb:PutItem'], resources: [table('ledger')] },
     { actions: ['kms:Decrypt'], resources: [{ kind: 'kms-key' }], kmsPurpose: LEDGER_KEY_PURPOSE },
   ],
@@ -82,6 +90,14 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
       resources: [{ kind: 'kms-key' }],
       kmsPurpose: DEVICE_MASTER_KEY_PURPOSE,
     },
+  ],
+  // Deployed only with IPFS hot copies on (NOTARY_IPFS_HOT). It reads an envelope's header, then the whole
+  // envelope, looks its record up and records the CID; the pin queue is its own table. IPFS is not AWS.
+  ipfsPin: [
+    { actions: ['s3:GetObject'], resources: [objects('records/')] },
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [table('records')] },
+    { actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [table('pinJobs')] },
+    { actions: ['dynamodb:Query'], resources: [table('pinJobs', 'due')] },
   ],
 };
 

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { isDeviceId } from '../lib/core/device-id.js';
+import { hotPolicy, parseHotPolicy } from '../lib/ipfs/hot-policy.js';
 
 const Env = z.object({
   /** Comma-separated device ids to create things and certificates for. */
@@ -20,6 +21,15 @@ const Env = z.object({
   NOTARY_JWT_ISSUER: z.string().url().optional(),
   NOTARY_JWT_AUDIENCE: z.string().optional(),
   NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
+  /** IPFS hot copies (docs/ipfs.md §5): none (default: no ipfs-pin function), all, or devices:…;routes:…. */
+  NOTARY_IPFS_HOT: z.string().default('none'),
+  /** The Kubo RPC endpoint the functions reach (a Kubo node or IPFS Cluster's proxy); required when hot. */
+  NOTARY_IPFS_API_URL: z.string().url().optional(),
+  /** How often the pin queue is drained, for jobs that backed off during an IPFS outage. */
+  NOTARY_IPFS_PIN_SCHEDULE: z
+    .string()
+    .regex(/^(rate|cron)\(.+\)$/, 'must be rate(...) or cron(...)')
+    .default('rate(1 minute)'),
 });
 
 export interface StageSettings {
@@ -29,6 +39,8 @@ export interface StageSettings {
   anchorSchedule: `rate(${string})` | `cron(${string})`;
   jwt?: { issuer: string; audience: string };
   pendingShards: number;
+  /** IPFS hot copies: the ipfs-pin function is deployed when `hot` is not `none`; verify fetches from apiUrl. */
+  ipfs: { hot: string; apiUrl?: string; pinSchedule: `rate(${string})` | `cron(${string})` };
   /** Stages whose data must outlive `sst remove`. */
   retain: boolean;
 }
@@ -48,6 +60,17 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
   if ((e.NOTARY_JWT_ISSUER === undefined) !== (e.NOTARY_JWT_AUDIENCE === undefined)) {
     throw new Error('NOTARY_JWT_ISSUER and NOTARY_JWT_AUDIENCE go together');
   }
+  let hotOn: boolean;
+  try {
+    hotOn = hotPolicy(parseHotPolicy(e.NOTARY_IPFS_HOT)).config.mode !== 'none';
+  } catch (err) {
+    throw new Error(`NOTARY_IPFS_HOT: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (hotOn && e.NOTARY_IPFS_API_URL === undefined) {
+    throw new Error(
+      'NOTARY_IPFS_API_URL is required when NOTARY_IPFS_HOT is not none (AWS has no embedded node)',
+    );
+  }
   return {
     devices,
     ...(e.NOTARY_DEVICE_CSR_DIR ? { csrDir: e.NOTARY_DEVICE_CSR_DIR } : {}),
@@ -57,6 +80,11 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
       ? { jwt: { issuer: e.NOTARY_JWT_ISSUER, audience: e.NOTARY_JWT_AUDIENCE } }
       : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
+    ipfs: {
+      hot: hotOn ? e.NOTARY_IPFS_HOT.trim() : 'none',
+      ...(e.NOTARY_IPFS_API_URL ? { apiUrl: e.NOTARY_IPFS_API_URL } : {}),
+      pinSchedule: e.NOTARY_IPFS_PIN_SCHEDULE as StageSettings['ipfs']['pinSchedule'],
+    },
     retain: production,
   };
 }

@@ -30,6 +30,7 @@ export const TABLE_COMPONENTS: Record<TableName, { component: string; env: strin
   deadLetters: { component: 'DeadLetters', env: 'NOTARY_TABLE_DEAD_LETTERS' },
   audit: { component: 'Audit', env: 'NOTARY_TABLE_AUDIT' },
   ledger: { component: 'Ledger', env: 'NOTARY_TABLE_LEDGER' },
+  pinJobs: { component: 'PinJobs', env: 'NOTARY_TABLE_PIN_JOBS' },
 };
 
 export const TABLE_NAMES = Object.keys(TABLES) as TableName[];

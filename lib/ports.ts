@@ -64,6 +64,11 @@ export interface RecordEntry {
   via: Via;
   /** Absent while the record waits in the anchor queue. */
   batch?: { batchId: string; leafIndex: number };
+  /**
+   * The record's hot copy on IPFS (its ciphertext, docs/ipfs.md), once pinned. Only `setIpfsCid` writes it;
+   * `putRecord` ignores it.
+   */
+  ipfs?: { cid: string; pinnedAt: number };
 }
 
 export type PutRecordResult =
@@ -102,16 +107,81 @@ export interface RecordIndex {
   assignToBatch(
     assignments: readonly { deviceId: string; seq: number; batchId: string; leafIndex: number }[],
   ): Promise<void>;
+  /**
+   * Records the CID of the record's pinned hot copy. Idempotent: the same CID again changes nothing (the
+   * first `pinnedAt` stays); another CID replaces it. An unknown record is left alone: nothing is created.
+   */
+  setIpfsCid(deviceId: string, seq: number, cid: string, at: number): Promise<void>;
 }
 
+/** Where an anchor stands on its chain (lib/anchor/finality.ts keeps it). */
+export type AnchorPhase = 'submitted' | 'anchored' | 'final' | 'dropped' | 'mismatch';
+
 export interface AnchorRef {
-  /** Which ledger: e.g. `embedded:3f9a0c1b2d4e5f60` or, later, `evm:31337`. */
+  /** Which ledger: e.g. `embedded:3f9a0c1b2d4e5f60`, `evm:31337`, `bigbang:testnet`. */
   chainId: string;
   txId: string;
   submittedAt: number;
+  /**
+   * 'root' (default): the transaction carries the batch's anchor payload. 'inline': it carries envelopes of
+   * some of the batch's records whole (lib/core/inline-packet.ts), the part `part` of `BatchEntry.inline`.
+   */
+  kind?: 'root' | 'inline';
+  /** For 'inline': which entry of `BatchEntry.inline` this transaction carries. */
+  part?: number;
+  /** For 'inline': hex SHA-256 of the bytes submitted, to recognise them on chain without keeping them. */
+  payloadSha256?: string;
+  /** Finality (lib/anchor/finality.ts). Absent on anchors written before finality was tracked. */
+  phase?: AnchorPhase;
+  /** The block it was last seen in. */
+  block?: { height?: number; hash?: string };
+  confirmations?: number;
+  /** Last time a lookup found the transaction at all (the grace before "dropped" counts from it). */
+  seenAt?: number;
+  /** When it was first seen in a block, and when it reached the chain's required confirmations. */
+  anchoredAt?: number;
+  finalAt?: number;
+  /** 1 for the first transaction; each resubmission after a drop or a reorganisation adds one. */
+  attempt?: number;
+  /** Reorganisations it went through (moved block, back to the pool, or lost). */
+  reorgs?: number;
+  /** When the finality poller should look again; absent once final (polling stops). */
+  nextCheckAt?: number;
+  /** Fee paid once included, in the chain's smallest unit (wei, BigBang units), as a decimal string. */
+  fee?: string;
+  /** txIds of earlier attempts on this chain that were dropped or reorganised out. */
+  replaced?: string[];
+  /** The last failed lookup or resubmission, kept until one succeeds, so it stays visible. */
+  lastError?: { code: string; message: string; at: number };
 }
 
-export type BatchState = 'built' | 'anchored';
+/** Which anchor of a batch an AnchorRef is: addAnchor replaces the one with the same slot. */
+export const anchorSlot = (a: Pick<AnchorRef, 'chainId' | 'kind' | 'part'>): string =>
+  a.kind === 'inline' ? `${a.chainId}#inline#${a.part ?? 0}` : a.chainId;
+
+/** The earliest nextCheckAt of a batch's anchors: the key of BatchStore.listAnchorsDue. */
+export const batchNextCheckAt = (anchors: readonly AnchorRef[]): number | undefined => {
+  let min: number | undefined;
+  for (const a of anchors) {
+    if (a.nextCheckAt !== undefined && (min === undefined || a.nextCheckAt < min)) min = a.nextCheckAt;
+  }
+  return min;
+};
+
+/**
+ * 'built': some chain's root anchor is missing or not in a block yet; 'anchored': every chain's root
+ * anchor is in a block; 'final': every one has its chain's required confirmations.
+ */
+export type BatchState = 'built' | 'anchored' | 'final';
+
+/** Records of a batch that also go on one chain whole, in one transaction (docs/chains.md §6). */
+export interface InlinePart {
+  chainId: string;
+  /** Record ids, in the order their envelopes are in the transaction. */
+  records: string[];
+  /** Bytes of the transaction's data. */
+  dataBytes: number;
+}
 
 export interface BatchEntry {
   batchId: string;
@@ -123,17 +193,24 @@ export interface BatchEntry {
   /** Object key of the tree's levels (see lib/anchor/tree-object.ts). */
   treeKey: string;
   anchors: AnchorRef[];
+  /** Planned inline transactions, decided when the batch was built; AnchorRef.part indexes this list. */
+  inline?: InlinePart[];
 }
 
 export interface BatchStore {
   /** Conditional on batchId. */
   putBatch(batch: BatchEntry): Promise<'created' | 'exists'>;
   getBatch(batchId: string): Promise<BatchEntry | undefined>;
-  /** Adds (or replaces) the anchor for `anchor.chainId` and sets the state. Idempotent. */
+  /** Adds (or replaces) the anchor in the same `anchorSlot` and sets the state. Idempotent. */
   addAnchor(batchId: string, anchor: AnchorRef, state: BatchState): Promise<void>;
-  /** Batches not yet anchored, oldest first: what a restarted anchorer must finish before new work. */
+  /** Batches in state 'built', oldest first: what a restarted anchorer must finish before new work. */
   listUnanchored(): Promise<BatchEntry[]>;
   listBatches(q: { limit: number; cursor?: string }): Promise<Page<BatchEntry>>;
+  /**
+   * Batches with an anchor whose nextCheckAt <= now, the longest overdue first, at most `limit`: what the
+   * finality poller looks up. A batch is listed by the earliest nextCheckAt of its anchors.
+   */
+  listAnchorsDue(now: number, limit: number): Promise<BatchEntry[]>;
 }
 
 export type DeviceStatus = 'active' | 'disabled';
@@ -217,6 +294,8 @@ export interface ChainTx {
   confirmations: number;
   /** What an offline verifier needs beyond the data, e.g. the embedded ledger's signed entry. */
   evidence?: ChainEvidence;
+  /** Fee paid once included, in the chain's smallest unit (wei, BigBang units), as a decimal string. */
+  fee?: string;
 }
 
 export type ChainEvidence = { kind: 'embedded-ledger'; entry: LedgerEntry; publicKey: string };
@@ -232,13 +311,57 @@ export interface Chain {
   lookup(txId: string): Promise<ChainTx | undefined>;
   /** Public material a verifier needs, if any (the embedded ledger's Ed25519 key). */
   describe(): Promise<ChainDescription>;
+  /** Cost and size facts for budgets and inline packets; absent = free and unlimited (embedded ledger). */
+  economics?(): Promise<ChainEconomics>;
 }
 
-export interface ChainDescription {
-  chainId: string;
-  kind: 'embedded-ledger';
-  publicKey?: string;
+/** What GET /v1/chains lists and a verifier pins. */
+export type ChainDescription =
+  | { chainId: string; kind: 'embedded-ledger'; publicKey: string }
+  /** `address`: the anchoring wallet, from and to of every anchor transaction. */
+  | { chainId: string; kind: 'evm'; address: string }
+  | { chainId: string; kind: 'bigbang'; address: string; fork?: string };
+
+export interface ChainEconomics {
+  /** Largest data one transaction carries. */
+  maxDataBytes: number;
+  /** Fee of a transaction with `dataBytes` of data, in whole tokens (ETH, BBC), at current prices. */
+  feePerTx(dataBytes: number): number;
+  /** Display unit of those tokens. */
+  unit: string;
+  /** Decimals between the smallest unit (ChainTx.fee) and one token: 18 for ETH, 6 for BBC. */
+  decimals: number;
 }
+
+export type ChainFailureCode =
+  | 'insufficient-funds'
+  | 'nonce-clash'
+  | 'key-locked'
+  | 'wrong-passphrase'
+  | 'wallet-has-code'
+  | 'wrong-chain'
+  | 'payload-too-large'
+  | 'fee-above-cap'
+  | 'tx-rejected'
+  | 'tx-decode-failed'
+  | 'method-not-found'
+  | 'invalid-params'
+  | 'rpc-unavailable'
+  | 'rpc-malformed-response'
+  | 'rpc-error';
+
+/** Every chain adapter's failure: a stable code, and whether waiting and retrying can help. */
+export interface ChainFailure extends Error {
+  readonly chainId: string;
+  readonly code: ChainFailureCode;
+  readonly retryable: boolean;
+}
+
+export const isChainFailure = (e: unknown): e is ChainFailure =>
+  e instanceof Error &&
+  typeof (e as { code?: unknown }).code === 'string' &&
+  typeof (e as { retryable?: unknown }).retryable === 'boolean' &&
+  typeof (e as { chainId?: unknown }).chainId === 'string';
 
 // ---------------------------------------------------------------------------------------------- keys
 
@@ -246,4 +369,88 @@ export interface KeyVault {
   /** Envelope-encrypts a secret. `context` is bound to it and must be given again to unwrap. */
   wrap(plaintext: Uint8Array, context: Record<string, string>): Promise<Uint8Array>;
   unwrap(wrapped: Uint8Array, context: Record<string, string>): Promise<Uint8Array>;
+}
+
+// ---------------------------------------------------------------------------------------------- ipfs
+
+/**
+ * Where hot copies go (docs/ipfs.md §6). Shaped for the weakest endpoint it must fit, IPFS Cluster's
+ * Kubo-compatible proxy: add-with-pin, cat and pin/rm are all it may assume. Failures are IpfsError
+ * (lib/ipfs/errors.ts), whose stable codes decide between retry, "cid unavailable" and giving up.
+ */
+export interface Pinner {
+  /** Where the pins go, for logs and reports, e.g. `kubo-rpc:http://127.0.0.1:5001`. Never a secret. */
+  readonly endpoint: string;
+  /**
+   * Adds `bytes` as one UnixFS file with Kubo's legacy import settings (CIDv0, no raw leaves, 256 KiB chunks,
+   * 174 links per node) and pins it recursively. The same bytes always give the same CID, so a retry after a
+   * lost answer pins nothing twice. Throws IpfsError.
+   */
+  pin(bytes: Uint8Array, opts?: { signal?: AbortSignal }): Promise<{ cid: string; size: number }>;
+  /**
+   * The content behind `cid`, or undefined when the endpoint answers that it cannot find it. Reads at most
+   * `maxBytes` (IpfsError 'content-too-large' beyond). Throws IpfsError for every other failure, so "not
+   * there" and "could not ask" stay distinct.
+   */
+  fetch(cid: string, opts: { maxBytes: number; signal?: AbortSignal }): Promise<Uint8Array | undefined>;
+  /** Removes the recursive pin. Unpinning something not pinned is not an error. */
+  unpin?(cid: string, opts?: { signal?: AbortSignal }): Promise<void>;
+}
+
+/** What a pin job needs to find and check the bytes: the record index entry's identifying fields. */
+export interface PinTarget {
+  recordId: string;
+  deviceId: string;
+  seq: number;
+  objectKey: string;
+  /** Hex Merkle leaf hash of the header: the stored envelope is checked against it before anything is pinned. */
+  recordHash: string;
+}
+
+/**
+ * pending: waiting for its next attempt (or leased by a worker until `nextAttemptAt`);
+ * pinned: done, `cid` is set; failed: will never succeed as is (the object is gone or does not match the
+ * record), kept with its error for an operator.
+ */
+export type PinJobState = 'pending' | 'pinned' | 'failed';
+
+export interface PinJobError {
+  code: string;
+  message: string;
+}
+
+export interface PinJob extends PinTarget {
+  state: PinJobState;
+  /** Failed attempts so far; the backoff grows with it. A lease that expired (a crashed worker) is not one. */
+  attempts: number;
+  /** ms since the Unix epoch. Pending jobs become due at this time; while leased it is the lease's end. */
+  nextAttemptAt: number;
+  enqueuedAt: number;
+  lastError?: PinJobError;
+  cid?: string;
+  pinnedAt?: number;
+}
+
+/**
+ * The durable retry queue of pin jobs, shaped like the record index: one item per record, every write a
+ * conditional put or an update of that one item, and "due jobs" a range on one sort key.
+ */
+export interface PinQueue {
+  /** Conditional on recordId: a second enqueue of the same record changes nothing and answers 'exists'. */
+  enqueue(target: PinTarget, now: number): Promise<'queued' | 'exists'>;
+  /**
+   * Pending jobs with nextAttemptAt <= now, oldest due first, each leased to the caller until now + leaseMs:
+   * a concurrent worker does not see them, and a worker that dies mid-job hands them back when the lease
+   * ends.
+   */
+  claimDue(q: { now: number; limit: number; leaseMs: number }): Promise<PinJob[]>;
+  markPinned(recordId: string, r: { cid: string; at: number }): Promise<void>;
+  /** Counts a failed attempt and makes the job due again at `nextAttemptAt`. */
+  markRetry(recordId: string, r: PinJobError & { nextAttemptAt: number }): Promise<void>;
+  /** Hands a claimed job back untried (the endpoint is down, so trying it would only wait): no attempt counted. */
+  release(recordId: string, nextAttemptAt: number): Promise<void>;
+  markFailed(recordId: string, r: PinJobError & { at: number }): Promise<void>;
+  getJob(recordId: string): Promise<PinJob | undefined>;
+  countPending(): Promise<number>;
+  close(): Promise<void>;
 }

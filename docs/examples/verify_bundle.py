@@ -88,13 +88,19 @@ def validate(doc):
         raise NotABundle(f"format: must be {FORMAT!r}")
     _int(doc["issuedAt"], "issuedAt")
     rec = _obj(doc["record"], "record", ["recordId", "deviceId", "seq", "timestamp", "header", "recordHash",
-                                          "ciphertextSha256", "prevHash", "envelopeSize", "objectKey"])
+                                          "ciphertextSha256", "prevHash", "envelopeSize", "objectKey"], ["ipfs"])
     for k in ("recordId", "deviceId", "header", "objectKey"):
         _str(rec[k], f"record.{k}")
     for k in ("recordHash", "ciphertextSha256", "prevHash"):
         _str(rec[k], f"record.{k}", HEX32)
     for k in ("seq", "timestamp", "envelopeSize"):
         _int(rec[k], f"record.{k}")
+    if "ipfs" in rec:
+        # The hot copy (§2.1.1). Offline there is nothing to fetch, so it is validated, not checked (§3.6).
+        hot = _obj(rec["ipfs"], "record.ipfs", ["cid", "profile"])
+        _str(hot["cid"], "record.ipfs.cid", re.compile(r"^[A-Za-z0-9]{1,128}$"))
+        if hot["profile"] != "unixfs-v0-2015":
+            raise NotABundle("record.ipfs.profile: must be 'unixfs-v0-2015'")
     if "inclusion" in doc:
         inc = _obj(doc["inclusion"], "inclusion", ["batchId", "leafIndex", "treeSize", "path", "root"])
         _str(inc["batchId"], "inclusion.batchId")
@@ -109,13 +115,22 @@ def validate(doc):
         raise NotABundle("anchors: must be an array")
     for i, a in enumerate(doc["anchors"]):
         w = f"anchors.{i}"
-        _obj(a, w, ["chainId", "txId", "payload"], ["height", "time", "confirmations", "evidence"])
+        _obj(a, w, ["chainId", "txId", "payload"],
+             ["height", "time", "confirmations", "evidence", "blockHash", "method", "requiredConfirmations"])
         _str(a["chainId"], f"{w}.chainId")
         _str(a["txId"], f"{w}.txId")
         _str(a["payload"], f"{w}.payload", HEX)
-        for k in ("height", "time", "confirmations"):
+        for k in ("height", "time", "confirmations", "requiredConfirmations"):
             if k in a:
                 _int(a[k], f"{w}.{k}")
+        if "blockHash" in a:
+            _str(a["blockHash"], f"{w}.blockHash")
+            if len(a["blockHash"]) > 130:
+                raise NotABundle(f"{w}.blockHash: at most 130 characters")
+        # Offline, anchors on public chains (the only ones with method 'inline') carry no evidence and stay
+        # unchecked (§3.4 step 2), so this verifier only needs to know the field.
+        if "method" in a and a["method"] not in ("root", "inline"):
+            raise NotABundle(f"{w}.method: must be 'root' or 'inline'")
         if "evidence" in a:
             ev = _obj(a["evidence"], f"{w}.evidence", ["kind", "entry", "publicKey"])
             if ev["kind"] != "embedded-ledger":

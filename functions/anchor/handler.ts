@@ -1,31 +1,108 @@
 /**
- * The anchor function's edge: run one cycle and log what it did. The embedded scheduler calls it every
- * ANCHOR_INTERVAL_MS; in AWS an SST Cron does.
+ * The anchor function's edge: run one cycle (finality, budget plan, batch) and log what it did. The embedded
+ * scheduler calls it on the plan's interval, with the finality poller in between; in AWS an SST Cron does,
+ * each tick waiting for the plan's interval since the last batch (`gate`).
+ *
+ * Logging lives here, not in lib/anchor: every chain failure is one error line with its stable code, every
+ * reorganisation, drop and resubmission one warning, and backpressure is logged when it starts and ends.
  */
-import { type AnchorDeps, type AnchorReport, anchorPending } from '../../lib/anchor/anchor-pending.js';
+
+import type { AnchorCycle, CycleReport } from '../../lib/anchor/anchor-cycle.js';
+import type { AnchorEvent } from '../../lib/anchor/anchor-finality.js';
 import type { Logger } from '../../lib/logger.js';
 
-export function createAnchorHandler(deps: Omit<AnchorDeps, 'onChainError'> & { log: Logger }) {
-  return async (): Promise<AnchorReport> => {
-    const report = await anchorPending({
-      ...deps,
-      onChainError: ({ batchId, chainId, error }) =>
-        deps.log.error('anchor submission failed; batch stays queued for the next cycle', {
-          batchId,
-          chainId,
-          err: error,
-        }),
+const WARN_EVENTS = new Set<AnchorEvent['event']>([
+  'reorg',
+  'dropped',
+  'back-to-pool',
+  'mismatch',
+  'stuck',
+  'resubmitted',
+  'resubmit-failed',
+  'lookup-failed',
+  'alert',
+  'chain-not-configured',
+]);
+
+function logEvents(log: Logger, events: readonly AnchorEvent[]): void {
+  for (const e of events) {
+    const fields = {
+      batchId: e.batchId,
+      chainId: e.chainId,
+      txId: e.txId,
+      anchor: e.kind,
+      ...(e.code ? { code: e.code } : {}),
+      ...(e.detail ? { detail: e.detail } : {}),
+    };
+    if (e.event === 'mismatch' || e.event === 'alert') log.error(`anchor ${e.event}`, fields);
+    else if (WARN_EVENTS.has(e.event)) log.warn(`anchor ${e.event}`, fields);
+    else log.debug(`anchor ${e.event}`, fields);
+  }
+}
+
+export function createAnchorHandler(deps: {
+  cycle: AnchorCycle;
+  log: Logger;
+  gate?: boolean;
+  /** With `gate`: how early a tick may build (half a fixed-rate trigger's period). */
+  slackMs?: number;
+}) {
+  let backpressure = false;
+  return async (opts: { force?: boolean } = {}): Promise<CycleReport> => {
+    const report = await deps.cycle.run({
+      force: opts.force ?? false,
+      gate: deps.gate ?? true,
+      ...(deps.slackMs === undefined ? {} : { slackMs: deps.slackMs }),
     });
-    if (report.batch || report.resumed.length > 0) {
+    for (const f of report.failures) {
+      deps.log.error('anchor submission failed; it is retried with backoff, records stay queued', {
+        batchId: f.batchId,
+        chainId: f.chainId,
+        anchor: f.kind ?? 'root',
+        code: f.code ?? 'internal',
+        retryable: f.retryable ?? true,
+        err: f.message,
+      });
+    }
+    logEvents(deps.log, [...report.poll.events, ...(report.events ?? [])]);
+    const bp = report.plan.backpressure;
+    if (bp.active !== backpressure) {
+      backpressure = bp.active;
+      const fields = {
+        reason: bp.reason,
+        pending: report.plan.pending,
+        arrivalPerSecond: Math.round(report.plan.arrivalPerSecond),
+        intervalMs: Math.round(report.plan.intervalMs),
+        retryAfterMs: bp.retryAfterMs,
+        drainMs: bp.drainMs,
+      };
+      if (bp.active) deps.log.warn('anchoring budget cannot keep up: backpressure on; records wait', fields);
+      else deps.log.info('anchoring back within budget: backpressure off', fields);
+    }
+    if (report.batch || report.resumed.length > 0 || report.held) {
       deps.log.info('anchor cycle', {
         batchId: report.batch?.batchId,
         records: report.batch?.size ?? 0,
         root: report.batch?.root,
+        inlineParts: report.batch?.inlineParts,
         resumed: report.resumed,
-        anchors: report.anchors.map((a) => `${a.chainId}:${a.txId.slice(0, 16)}`),
+        anchors: report.anchors.map((a) => `${a.chainId}:${a.kind ?? 'root'}:${a.txId.slice(0, 18)}`),
         failures: report.failures.length,
+        held: report.held,
+        intervalMs: Math.round(report.plan.intervalMs),
+        limitedBy: report.plan.limitedBy,
       });
     }
+    return report;
+  };
+}
+
+/** The finality poller between cycles: looks at due anchors and logs what changed. */
+export function createFinalityPoller(deps: { cycle: AnchorCycle; log: Logger }) {
+  return async () => {
+    const report = await deps.cycle.poll();
+    logEvents(deps.log, report.events);
+    for (const c of report.changed) deps.log.debug('batch state', c);
     return report;
   };
 }

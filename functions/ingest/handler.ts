@@ -11,6 +11,7 @@ import {
   type Reply,
 } from '../../lib/ingest/device-message.js';
 import type { Logger } from '../../lib/logger.js';
+import { matchRoute } from '../../lib/routing/routes.js';
 
 export const DeviceMessageEvent = z.strictObject({
   topic: z.string().min(1).max(256),
@@ -24,11 +25,31 @@ export interface OutgoingMessage {
   payload: string;
 }
 
+/** A record that is durably in the index after this message: just stored, or found already stored. */
+export interface StoredRecordRef {
+  recordId: string;
+  deviceId: string;
+  seq: number;
+  /** Name of the route it came in by (lib/routing/routes.ts). */
+  route: string;
+  status: 'stored' | 'duplicate';
+}
+
 /**
  * One message in, its replies out as values. The embedded router uses this directly and encodes the replies
  * of a whole event-loop turn together, so a device gets one ack message for many records.
  */
-export function createDeviceMessageHandler(deps: DeviceMessageDeps & { log: Logger }) {
+export function createDeviceMessageHandler(
+  deps: DeviceMessageDeps & {
+    log: Logger;
+    /**
+     * Runs once the record is in the index and before its ack goes out, for redeliveries too: a hook that
+     * failed (the message then throws and is not acked) runs again when the device resends. The embedded
+     * runtime queues IPFS pin jobs here (lib/runtime/embedded-ipfs.ts).
+     */
+    onRecordStored?: (r: StoredRecordRef) => Promise<void>;
+  },
+) {
   return async (event: DeviceMessageEvent): Promise<Reply[]> => {
     const msg = DeviceMessageEvent.parse(event);
     const handled = await handleDeviceMessage(deps, {
@@ -44,6 +65,17 @@ export function createDeviceMessageHandler(deps: DeviceMessageDeps & { log: Logg
         reason: o.reason,
         bytes: msg.payload.length,
       });
+    }
+    if (deps.onRecordStored && (o.status === 'stored' || o.status === 'duplicate')) {
+      const matched = matchRoute(msg.topic);
+      if (matched)
+        await deps.onRecordStored({
+          recordId: o.recordId,
+          deviceId: matched.deviceId,
+          seq: o.seq,
+          route: matched.route.name,
+          status: o.status,
+        });
     }
     return handled.replies;
   };

@@ -2,8 +2,10 @@
  * The ipfs-pin function's edges. Validation of the event here, everything else in lib/ipfs.
  *
  * - `recordStored`: a record was durably indexed; queue a pin job if the hot policy says so. Locally the
- *   runtime calls it after ingest stores a record; in AWS the trigger proposed in docs/ipfs.md (the index
- *   item's INSERT on a DynamoDB stream) delivers the same fields.
+ *   runtime calls it from the ingest edge, after the index put and before the ack.
+ * - `objectCreated`: an object was created under records/ (AWS: the S3 event, functions/ipfs-pin/lambda.ts);
+ *   find its index entry and queue it like `recordStored`. Throws PinRetryableError while the record is not
+ *   indexed yet, so the invoker retries.
  * - `drain`: one pass over the due jobs of the queue; locally a scheduler calls it on an interval and after
  *   each enqueue.
  * - `pinNow`: pin one record directly and return its CID, for an invoker that retries on its own (a Lambda
@@ -12,6 +14,7 @@
 import { z } from 'zod';
 import { DEVICE_ID_PATTERN } from '../../lib/core/device-id.js';
 import type { HotPolicy } from '../../lib/ipfs/hot-policy.js';
+import { type ObjectCreatedOutcome, recordObjectCreated } from '../../lib/ipfs/object-created.js';
 import {
   type EnqueueOutcome,
   enqueueIfHot,
@@ -23,6 +26,7 @@ import {
   processPinQueue,
 } from '../../lib/ipfs/pin-record.js';
 import type { Logger } from '../../lib/logger.js';
+import type { RecordIndex } from '../../lib/ports.js';
 
 /** The fields of a RecordEntry the pin path needs; other fields (a whole RecordEntry) are ignored. */
 export const RecordStoredEvent = z.object({
@@ -35,7 +39,11 @@ export const RecordStoredEvent = z.object({
 });
 export type RecordStoredEvent = z.infer<typeof RecordStoredEvent>;
 
+/** An S3 object key, as the object-created event carries it once URL-decoded. */
+export const ObjectKey = z.string().min(1).max(1024);
+
 export interface IpfsPinHandlerDeps extends PinQueueDeps {
+  index: Pick<RecordIndex, 'setIpfsCid' | 'getRecord'>;
   policy: HotPolicy;
   log: Logger;
   /** Jobs per drain pass, and how long a claimed job stays invisible to other workers. */
@@ -62,6 +70,19 @@ export function createIpfsPinHandler(deps: IpfsPinHandlerDeps) {
       return outcome;
     },
 
+    objectCreated: async (key: string): Promise<ObjectCreatedOutcome> => {
+      const outcome = await recordObjectCreated(deps, ObjectKey.parse(key));
+      if (outcome.status === 'not-indexed')
+        throw new PinRetryableError(
+          'record-not-indexed',
+          `${outcome.recordId} is not in the index yet (${key})`,
+        );
+      if (outcome.status === 'not-a-record')
+        deps.log.warn('object under records/ is not a record envelope', { key, reason: outcome.reason });
+      else if (outcome.status === 'queued') deps.log.debug('pin job queued', { recordId: outcome.recordId });
+      return outcome;
+    },
+
     drain: async (signal?: AbortSignal): Promise<PinQueueReport> => {
       const report = await processPinQueue(deps, {
         limit: drainOpts.batch,
@@ -69,7 +90,8 @@ export function createIpfsPinHandler(deps: IpfsPinHandlerDeps) {
         ...(signal ? { signal } : {}),
       });
       if (report.claimed > 0) {
-        const level = report.retried.length + report.failed.length > 0 ? 'warn' : 'info';
+        // Passes follow every enqueue, so a clean one is debug; a retry or a parked job is worth a warning.
+        const level = report.retried.length + report.failed.length > 0 ? 'warn' : 'debug';
         deps.log[level]('pin pass', {
           endpoint: deps.pinner.endpoint,
           pinned: report.pinned.length,

@@ -6,6 +6,7 @@
  */
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
+import type { AnchorCycle } from '../../lib/anchor/anchor-cycle.js';
 import { isDeviceId } from '../../lib/core/device-id.js';
 import { isNotaryError, NotaryError, type NotaryErrorCode } from '../../lib/core/errors.js';
 import {
@@ -15,6 +16,7 @@ import {
 } from '../../lib/devices/provision-device.js';
 import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
 import { describeZod } from '../../lib/ingest/device-message.js';
+import type { VerifyCidDeps } from '../../lib/ipfs/verify-cid.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Chain, IndexStore, KeyVault, ObjectStore } from '../../lib/ports.js';
 import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
@@ -38,6 +40,10 @@ export interface ApiDeps {
   /** Pending records above which health reports a backlog. */
   backlogThreshold: number;
   version: string;
+  /** An IPFS endpoint to fetch hot copies from, so verify can check them by CID (docs/ipfs.md). */
+  ipfs?: VerifyCidDeps;
+  /** The anchorer's plan and chains, for GET /v1/anchoring and health's backpressure (embedded runtime). */
+  anchoring?: Pick<AnchorCycle, 'status' | 'backpressure'>;
 }
 
 const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> = {
@@ -129,15 +135,28 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   app.get('/v1/health', async (c) => {
     const pending = await deps.index.countPending();
     const backlog = pending > deps.backlogThreshold;
+    // The anchoring budget cannot keep up: devices should slow down; their records wait, none is dropped.
+    const bp = deps.anchoring?.backpressure();
+    const pushBack = backlog || bp?.active === true;
     if (backlog) c.header('Retry-After', '30');
+    else if (bp?.active) c.header('Retry-After', String(Math.max(1, Math.ceil(bp.retryAfterMs / 1000))));
     return c.json(
       {
-        status: backlog ? 'backlog' : 'ok',
+        status: backlog ? 'backlog' : bp?.active ? 'backpressure' : 'ok',
         version: deps.version,
         pendingRecords: pending,
         chains: [...deps.chains.keys()],
+        ...(bp
+          ? {
+              anchoring: {
+                backpressure: bp.active,
+                ...(bp.reason ? { reason: bp.reason } : {}),
+                ...(bp.active ? { retryAfterMs: bp.retryAfterMs } : {}),
+              },
+            }
+          : {}),
       },
-      backlog ? 503 : 200,
+      pushBack ? 503 : 200,
     );
   });
 
@@ -230,6 +249,11 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     const batch = await deps.index.getBatch(c.req.param('batchId'));
     if (!batch) throw new NotaryError('batch-not-found', `no batch ${c.req.param('batchId')}`);
     return c.json(batch);
+  });
+
+  app.get('/v1/anchoring', async (c) => {
+    if (!deps.anchoring) throw new NotaryError('not-found', 'this runtime does not serve anchoring status');
+    return c.json(await deps.anchoring.status());
   });
 
   app.get('/v1/chains', async (c) =>

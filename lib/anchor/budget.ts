@@ -99,6 +99,8 @@ export interface AnchorPlan {
 
 const DAY_MS = 86_400_000;
 
+const wholeMsUp = (ms: number): number => (Number.isFinite(ms) ? Math.ceil(ms - 1e-6) : ms);
+
 export function planAnchoring(
   chains: readonly ChainLimits[],
   policy: BudgetPolicy,
@@ -119,7 +121,8 @@ export function planAnchoring(
     // 1000 / Infinity = 0 (no limit); a limit of 0 makes the floor infinite (this chain cannot be used).
     const byTps = c.maxTxPerSecond > 0 ? 1000 / c.maxTxPerSecond : Infinity;
     const byTokens = fee <= 0 ? 0 : c.maxTokensPerDay > 0 ? (DAY_MS * fee) / c.maxTokensPerDay : Infinity;
-    const floorMs = Math.max(byTps, byTokens);
+    // Whole milliseconds, rounded up (a hair of float error aside): a floor is never under the budget.
+    const floorMs = wholeMsUp(Math.max(byTps, byTokens));
     const floorBy: ChainCost['floorBy'] =
       floorMs === 0 ? 'none' : byTokens >= byTps ? 'tokens-per-day' : 'tx-per-second';
     return { c, fee, floorMs, floorBy };

@@ -24,6 +24,9 @@
  *   a stop state, never silently accepted.
  */
 
+import { toHex } from '../core/bytes.js';
+import { sha256 } from '../core/hash.js';
+
 export type FinalityPhase = 'submitted' | 'anchored' | 'final' | 'dropped' | 'mismatch';
 
 export interface FinalityConfig {
@@ -41,7 +44,10 @@ export interface FinalityState {
   chainId: string;
   txId: string;
   phase: FinalityPhase;
-  /** Hex of the bytes submitted, to check what the chain returns against. */
+  /**
+   * Hex of the bytes submitted, to check what the chain returns against; or `sha256:` + the hex SHA-256 of
+   * them, for payloads the anchorer does not keep (inline packets).
+   */
   payload: string;
   /** 1 for the first submission; each resubmission adds one. */
   attempt: number;
@@ -99,7 +105,7 @@ export function submittedState(a: {
     chainId: a.chainId,
     txId: a.txId,
     phase: 'submitted',
-    payload: Buffer.from(a.payload).toString('hex'),
+    payload: toHex(a.payload),
     attempt: 1,
     submittedAt: a.submittedAt,
     confirmations: 0,
@@ -187,7 +193,7 @@ export function stepFinality(
   }
 
   const tx = obs.tx;
-  if (Buffer.from(tx.data).toString('hex') !== prev.payload) {
+  if (!carriesPayload(tx.data, prev.payload)) {
     events.push({ kind: 'mismatch', at: now, detail: 'transaction carries other data than was submitted' });
     return {
       state: { ...base, phase: 'mismatch', seenAt: now },
@@ -260,6 +266,20 @@ export function stepFinality(
   const action: FinalityAction =
     prev.phase === 'final' && moved ? { kind: 'alert', reason: 'reorg-after-final' } : NONE;
   return { state, action, events };
+}
+
+const DIGEST = 'sha256:';
+
+/** Whether `data` is what was submitted: the bytes themselves, or their digest. */
+function carriesPayload(data: Uint8Array, payload: string): boolean {
+  return payload.startsWith(DIGEST)
+    ? toHex(sha256(data)) === payload.slice(DIGEST.length)
+    : toHex(data) === payload;
+}
+
+/** The `payload` of a FinalityState that keeps only the digest of `data`. */
+export function payloadDigest(data: Uint8Array): string {
+  return `${DIGEST}${toHex(sha256(data))}`;
 }
 
 function withoutBlock(s: FinalityState): FinalityState {

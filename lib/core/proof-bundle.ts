@@ -4,13 +4,18 @@
  * procedure it gives, and the verify API runs exactly this function on live data.
  */
 import { z } from 'zod';
-import { decodeAnchorPayload } from './anchor-payload.js';
 import { bytesEqual, fromBase64, fromHex, toHex } from './bytes.js';
 import { checkCiphertextHash, parseEnvelope, parseHeader, recordHashOf } from './envelope.js';
+import { classifyChainData } from './inline-packet.js';
 import { verifyLedgerEntry } from './ledger-entry.js';
 import { verifyInclusion } from './merkle.js';
 
 export const PROOF_FORMAT = 'iot-notary.proof.v1';
+/**
+ * How hot copies are added to IPFS (IPIP-499's name for Kubo's legacy `ipfs add` defaults: CIDv0, sha2-256,
+ * 256 KiB chunks, no raw leaves), so anyone can recompute `record.ipfs.cid` from the ciphertext.
+ */
+export const IPFS_PROFILE = 'unixfs-v0-2015';
 
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/);
 const hex = z.string().regex(/^(?:[0-9a-f]{2})*$/);
@@ -39,6 +44,13 @@ export const ProofBundle = z.strictObject({
     prevHash: hex32,
     envelopeSize: safeInt,
     objectKey: z.string(),
+    /** The hot copy of the ciphertext on IPFS, once pinned (docs/ipfs.md); absent for cold records. */
+    ipfs: z
+      .strictObject({
+        cid: z.string().regex(/^[A-Za-z0-9]{1,128}$/),
+        profile: z.literal(IPFS_PROFILE),
+      })
+      .optional(),
   }),
   inclusion: z
     .strictObject({
@@ -57,6 +69,12 @@ export const ProofBundle = z.strictObject({
       height: safeInt.optional(),
       time: safeInt.optional(),
       confirmations: safeInt.optional(),
+      /** The block holding the transaction (chains with blocks). */
+      blockHash: z.string().max(130).optional(),
+      /** How the record is on this chain: under the batch root (default) or as its envelope, whole. */
+      method: z.enum(['root', 'inline']).optional(),
+      /** What the issuer considered final on this chain, so a verifier sees the policy it is judged by. */
+      requiredConfirmations: safeInt.optional(),
       evidence: z
         .strictObject({ kind: z.literal('embedded-ledger'), entry: LedgerEntrySchema, publicKey: z.string() })
         .optional(),
@@ -75,9 +93,22 @@ export interface Reason {
 export interface AnchorCheck {
   chainId: string;
   txId: string;
+  /** 'root': the transaction carries the batch root; 'inline': it carries the record's envelope whole. */
+  method: 'root' | 'inline';
   status: 'ok' | 'not-found' | 'mismatch' | 'unconfirmed';
   confirmations?: number;
+  /** The confirmations this check required. */
+  requiredConfirmations?: number;
   height?: number;
+  blockHash?: string;
+}
+
+/** What a live lookup of an anchor transaction saw; `null` in the map means "no such transaction". */
+export interface LiveAnchor {
+  payload: Uint8Array;
+  confirmations: number;
+  height?: number;
+  blockHash?: string;
 }
 
 export interface ProofCheck {
@@ -88,7 +119,19 @@ export interface ProofCheck {
     object: 'ok' | 'missing' | 'mismatch' | 'not-checked';
     inclusion: 'ok' | 'invalid' | 'pending';
     anchors: AnchorCheck[];
+    /** Present only when the caller gave an `ipfs` finding (CheckOptions). */
+    ipfs?: IpfsCheck;
   };
+}
+
+/** The hot copy: `cid unavailable` says nothing about the record, so only `tampered` changes the status. */
+export type IpfsCheck = 'ok' | 'cid unavailable' | 'tampered' | 'not-pinned';
+
+/** What fetching `record.ipfs.cid` gave, as judged by lib/ipfs/verify-cid.ts (its CidCheck fits). */
+export interface IpfsVerdict {
+  verdict: Exclude<IpfsCheck, 'not-pinned'>;
+  code: string;
+  message: string;
 }
 
 export interface CheckOptions {
@@ -101,11 +144,20 @@ export interface CheckOptions {
    * Live chain lookups by txId, when the caller can reach the chains: they override what the bundle claims.
    * `null` means the chain says no such transaction.
    */
-  liveAnchors?: ReadonlyMap<string, { payload: Uint8Array; confirmations: number; height?: number } | null>;
-  /** Confirmations required before an anchor counts, per chainId (default 1). */
+  liveAnchors?: ReadonlyMap<string, LiveAnchor | null>;
+  /**
+   * Confirmations required before an anchor counts, per chainId. Default: the bundle's own
+   * `requiredConfirmations` for the anchor, else 1.
+   */
   requiredConfirmations?: (chainId: string) => number;
   /** Public keys (base64) of embedded ledgers the caller trusts; if given, other keys are refused. */
   trustedLedgerKeys?: readonly string[];
+  /**
+   * The hot copy, when the caller looked: the verdict on the content fetched by `record.ipfs.cid`, or null
+   * when nothing could be fetched (no CID in the bundle, or no endpoint to ask). Like live anchors, a finding
+   * of the caller's, never the bundle's own claim. Omitted: `checks.ipfs` stays absent.
+   */
+  ipfs?: IpfsVerdict | null;
 }
 
 export function checkProofBundle(bundle: ProofBundle, opts: CheckOptions = {}): ProofCheck {
@@ -198,7 +250,7 @@ export function checkProofBundle(bundle: ProofBundle, opts: CheckOptions = {}): 
     add('pending', 'anchor-not-submitted', 'the batch root is not on any chain yet');
   for (const a of bundle.anchors) {
     const live = opts.liveAnchors?.get(a.txId);
-    const check: AnchorCheck = { chainId: a.chainId, txId: a.txId, status: 'ok' };
+    const check: AnchorCheck = { chainId: a.chainId, txId: a.txId, method: a.method ?? 'root', status: 'ok' };
     if (live === null) {
       check.status = 'not-found';
       add('tampered', 'anchor-tx-not-found', `${a.chainId} has no transaction ${a.txId}`);
@@ -220,17 +272,45 @@ export function checkProofBundle(bundle: ProofBundle, opts: CheckOptions = {}): 
     const payload = live ? live.payload : fromHex(a.payload);
     const confirmations = live ? live.confirmations : a.confirmations;
     const height = live ? live.height : a.height;
+    const blockHash = live ? live.blockHash : a.blockHash;
     if (confirmations !== undefined) check.confirmations = confirmations;
     if (height !== undefined) check.height = height;
-    const decoded = payload ? decodeAnchorPayload(payload) : undefined;
-    if (!decoded || !inc || toHex(decoded.root) !== inc.root || decoded.treeSize !== inc.treeSize) {
-      check.status = 'mismatch';
-      add(
-        'tampered',
-        'anchor-root-mismatch',
-        `${a.chainId} tx ${a.txId} does not carry this batch's root and size`,
-      );
-    } else if (a.evidence) {
+    if (blockHash !== undefined) check.blockHash = blockHash;
+    // What the transaction carries decides how it is checked (its magic), not what the bundle claims; a
+    // claim that disagrees with the data is itself a mismatch.
+    const carried = payload ? classifyChainData(payload) : undefined;
+    if (carried?.kind === 'inline' || a.method === 'inline') {
+      check.method = 'inline';
+      // The record is on chain whole: one of the envelopes must have exactly this header (which seals the
+      // record hash and the ciphertext hash) and a ciphertext that hashes to what the header seals.
+      const found =
+        carried?.kind === 'inline' &&
+        a.method !== 'root' &&
+        headerBytes !== undefined &&
+        carried.envelopes.some((e) => {
+          const env = parseEnvelope(e);
+          return env.ok && bytesEqual(env.headerBytes, headerBytes) && checkCiphertextHash(env).ok;
+        });
+      if (!found) {
+        check.status = 'mismatch';
+        add(
+          'tampered',
+          'inline-record-not-found',
+          `${a.chainId} tx ${a.txId} does not carry this record's envelope`,
+        );
+      }
+    } else {
+      const decoded = carried?.kind === 'anchor' ? carried.anchor : undefined;
+      if (!decoded || !inc || toHex(decoded.root) !== inc.root || decoded.treeSize !== inc.treeSize) {
+        check.status = 'mismatch';
+        add(
+          'tampered',
+          'anchor-root-mismatch',
+          `${a.chainId} tx ${a.txId} does not carry this batch's root and size`,
+        );
+      }
+    }
+    if (check.status === 'ok' && a.evidence) {
       const ev = a.evidence;
       const key = fromBase64(ev.publicKey);
       const sig = key ? verifyLedgerEntry(ev.entry, key) : { ok: false as const, message: 'bad public key' };
@@ -242,7 +322,8 @@ export function checkProofBundle(bundle: ProofBundle, opts: CheckOptions = {}): 
         add('tampered', 'untrusted-ledger-key', `ledger key of ${a.chainId} is not one the verifier trusts`);
       }
     }
-    const required = opts.requiredConfirmations?.(a.chainId) ?? 1;
+    const required = opts.requiredConfirmations?.(a.chainId) ?? a.requiredConfirmations ?? 1;
+    check.requiredConfirmations = required;
     if (check.status === 'ok' && (confirmations ?? 0) < required) {
       check.status = 'unconfirmed';
       add(
@@ -252,6 +333,22 @@ export function checkProofBundle(bundle: ProofBundle, opts: CheckOptions = {}): 
       );
     }
     checks.anchors.push(check);
+  }
+
+  // 5. The hot copy, when the caller fetched it by CID. Unavailable is no finding about the record; content
+  // that is intact under its CID and is not the sealed ciphertext is.
+  if (opts.ipfs !== undefined) {
+    if (!rec.ipfs) checks.ipfs = 'not-pinned';
+    else if (opts.ipfs === null) checks.ipfs = 'cid unavailable';
+    else {
+      checks.ipfs = opts.ipfs.verdict;
+      if (opts.ipfs.verdict === 'tampered')
+        add(
+          'tampered',
+          'ipfs-content-mismatch',
+          `the IPFS copy ${rec.ipfs.cid} is not the sealed ciphertext: ${opts.ipfs.message} (${opts.ipfs.code})`,
+        );
+    }
   }
 
   const status: VerifyStatus = reasons.some((r) => r.severity === 'tampered')

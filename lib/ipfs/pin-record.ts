@@ -12,12 +12,11 @@
  */
 import { toHex } from '../core/bytes.js';
 import { checkCiphertextHash, parseEnvelope, recordHashOf } from '../core/envelope.js';
-import type { ObjectStore, RecordEntry } from '../ports.js';
+import type { ObjectStore, Pinner, PinQueue, PinTarget, RecordEntry, RecordIndex } from '../ports.js';
 import { type BackoffPolicy, DEFAULT_PIN_BACKOFF, retryDelayMs } from './backoff.js';
 import { isIpfsError } from './errors.js';
 import type { HotPolicy } from './hot-policy.js';
 import { routeOfRecord } from './hot-policy.js';
-import type { Pinner, PinQueue, PinTarget } from './ipfs-ports.js';
 
 /** Codes of outcomes no retry can change; the job is parked as failed for an operator. */
 export type PinFailureCode = 'object-missing' | 'object-malformed' | 'object-mismatch';
@@ -112,6 +111,8 @@ export async function enqueueIfHot(
 
 export interface PinQueueDeps extends PinRecordDeps {
   queue: PinQueue;
+  /** Where the CID is recorded for verify and the proof bundle, before the job counts as pinned. */
+  index: Pick<RecordIndex, 'setIpfsCid'>;
   clock: () => number;
   backoff?: BackoffPolicy;
   random?: () => number;
@@ -121,7 +122,7 @@ export interface PinQueueReport {
   claimed: number;
   pinned: { recordId: string; cid: string }[];
   retried: { recordId: string; code: string; attempts: number; nextAttemptAt: number }[];
-  /** Claimed but not tried because the endpoint had just proved down; due again with the first retry. */
+  /** Claimed and handed back untried: the endpoint had just proved down (due again with the first retry), or the pass was aborted. */
   released: string[];
   failed: { recordId: string; code: string }[];
 }
@@ -130,9 +131,11 @@ export interface PinQueueReport {
 const OUTAGE_CODES = new Set(['ipfs-unavailable', 'ipfs-timeout']);
 
 /**
- * One pass: claim up to `limit` due jobs and try each in turn. Pinned jobs record their CID; retryable
- * failures back off exponentially; terminal ones are parked as failed. A job is never dropped: a crash between
- * claim and mark leaves it leased, and the lease running out makes it due again.
+ * One pass: claim up to `limit` due jobs and try each in turn. Pinned jobs record their CID in the index, then
+ * in the queue; retryable failures back off exponentially; terminal ones are parked as failed. A job is never
+ * dropped: a crash between claim and mark leaves it leased, and the lease running out makes it due again. An
+ * abort (a runtime stopping) hands the job in flight and the untried rest back at once, so a clean stop leaves
+ * nothing leased for a restart to wait on.
  */
 export async function processPinQueue(
   deps: PinQueueDeps,
@@ -149,8 +152,24 @@ export async function processPinQueue(
       report.released.push(job.recordId);
       continue;
     }
-    const outcome = await pinRecord(deps, job, opts.signal ? { signal: opts.signal } : {});
+    let outcome: PinOutcome;
+    try {
+      outcome = await pinRecord(deps, job, opts.signal ? { signal: opts.signal } : {});
+    } catch (e) {
+      if (!opts.signal?.aborted) throw e;
+      await deps.queue.release(job.recordId, deps.clock());
+      report.released.push(job.recordId);
+      continue;
+    }
     const now = deps.clock();
+    if (outcome.status === 'pinned') {
+      // Index first: a job marked pinned whose CID never reached the index would never be retried.
+      try {
+        await deps.index.setIpfsCid(job.deviceId, job.seq, outcome.cid, now);
+      } catch (e) {
+        outcome = { status: 'retry', code: 'storage-error', message: `recording the CID: ${messageOf(e)}` };
+      }
+    }
     if (outcome.status === 'pinned') {
       await deps.queue.markPinned(job.recordId, { cid: outcome.cid, at: now });
       report.pinned.push({ recordId: job.recordId, cid: outcome.cid });

@@ -17,8 +17,8 @@ import { CID } from 'multiformats/cid';
 import { bytesEqual, fromBase64, toHex } from '../core/bytes.js';
 import { parseHeader, recordHashOf } from '../core/envelope.js';
 import { sha256 } from '../core/hash.js';
+import type { Pinner } from '../ports.js';
 import { type IpfsErrorCode, isIpfsError } from './errors.js';
-import type { Pinner } from './ipfs-ports.js';
 
 export type CidVerdict = 'ok' | 'cid unavailable' | 'tampered';
 

@@ -25,9 +25,14 @@ import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
 import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
+import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import { fromBase64 } from '../core/bytes.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
+import { awsAnchorChains } from './aws-chains.js';
+import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
+import { type AwsIpfsConfig, awsIpfsConfigFromEnv } from './ipfs-config.js';
+import { hotCopyReader, VERIFY_IPFS_TIMEOUT_MS } from './ipfs-reader.js';
 import { authorizerAuthenticator } from './lambda-edge.js';
 
 export const VERSION = '0.1.0';
@@ -66,6 +71,8 @@ const Env = z.object({
   UPLOAD_TTL_SECONDS: positive.max(7 * 24 * 3600).default(900),
   BACKLOG_THRESHOLD: positive.default(1_000_000),
   REQUIRED_CONFIRMATIONS: positive.default(1),
+  /** The anchor schedule's period (sst.config.ts sets it from NOTARY_ANCHOR_SCHEDULE); budgets plan with it. */
+  ANCHOR_INTERVAL_MS: positive.default(60_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -89,6 +96,10 @@ export interface AwsConfig {
   backlogThreshold: number;
   requiredConfirmations: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** IPFS hot copies (IPFS_* and NOTARY_TABLE_PIN_JOBS, lib/runtime/ipfs-config.ts). */
+  ipfs: AwsIpfsConfig;
+  /** Chains, budgets and finality (ANCHOR_CHAINS..., lib/runtime/chain-config.ts); keys KMS-wrapped. */
+  chains: ChainsConfig;
 }
 
 export class AwsConfigError extends Error {
@@ -102,6 +113,18 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     throw new AwsConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const e = r.data;
+  const ipfs = awsIpfsConfigFromEnv(env);
+  if (!ipfs.ok) throw new AwsConfigError(ipfs.message);
+  const chains = chainConfigFromEnv(env, {
+    dataDir: '.',
+    anchorIntervalMs: e.ANCHOR_INTERVAL_MS,
+    keys: 'kms-wrapped',
+  });
+  if (!chains.ok) throw new AwsConfigError(chains.message);
+  // Inline packets read records and envelopes from the anchor function, which has no grant for either.
+  const inline = chains.config.chains.find((c) => c.inline);
+  if (inline)
+    throw new AwsConfigError(`${inline.kind.toUpperCase()}_INLINE: inline packets are embedded-only`);
   const key = (v: string | undefined, what: string): Uint8Array | undefined => {
     if (v === undefined || v === '') return undefined;
     const bytes = fromBase64(v);
@@ -138,6 +161,8 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     backlogThreshold: e.BACKLOG_THRESHOLD,
     requiredConfirmations: e.REQUIRED_CONFIRMATIONS,
     logLevel: e.LOG_LEVEL,
+    ipfs: ipfs.config,
+    chains: chains.config,
   };
 }
 
@@ -218,23 +243,35 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
   const clock = p.clock ?? Date.now;
   const { objects, index } = storesOf(p);
   const log = p.log.child({ fn: 'anchor' });
-  const ledger = await DynamoLedger.open({
-    db: p.clients.dynamodb,
-    table: required(p.config.ledgerTable, 'NOTARY_TABLE_LEDGER', 'anchor'),
-    clock,
-    wrappedKey: required(p.config.ledgerKeyWrapped, 'NOTARY_LEDGER_KEY_WRAPPED', 'anchor'),
-    vault: new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'anchor')),
-    ...(p.config.ledgerPublicKey ? { expectedPublicKey: p.config.ledgerPublicKey } : {}),
-  });
-  return {
-    anchor: createAnchorHandler({
-      index,
-      objects,
-      chains: [ledger],
-      clock,
-      maxBatchSize: p.config.anchorMaxBatch,
+  const vault = new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'anchor'));
+  const withLedger = p.config.chains.chains.some((c) => c.kind === 'embedded');
+  const ledger = withLedger
+    ? await DynamoLedger.open({
+        db: p.clients.dynamodb,
+        table: required(p.config.ledgerTable, 'NOTARY_TABLE_LEDGER', 'anchor'),
+        clock,
+        wrappedKey: required(p.config.ledgerKeyWrapped, 'NOTARY_LEDGER_KEY_WRAPPED', 'anchor'),
+        vault,
+        ...(p.config.ledgerPublicKey ? { expectedPublicKey: p.config.ledgerPublicKey } : {}),
+      })
+    : undefined;
+  const cycle = createAnchorCycle({
+    index,
+    objects,
+    chains: await awsAnchorChains(p.config.chains, {
+      ...(ledger ? { ledger } : {}),
+      vault,
       log,
+      mode: 'anchor',
     }),
+    clock,
+    policy: { ...p.config.chains.policy, maxBatchSize: p.config.anchorMaxBatch },
+    retry: p.config.chains.retry,
+  });
+  // The Cron fires at a fixed rate: a tick builds a batch only once the plan's interval has passed, give or
+  // take half a period of the Cron's jitter.
+  return {
+    anchor: createAnchorHandler({ cycle, log, gate: true, slackMs: p.config.chains.tickMs / 2 }),
     log,
   };
 }
@@ -257,6 +294,15 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
   } else {
     log.warn('no ledger configured (NOTARY_TABLE_LEDGER, NOTARY_LEDGER_PUBLIC_KEY): proofs carry no anchors');
   }
+  // Public chains are looked up watch-only: this function never holds an anchoring key.
+  const external = await awsAnchorChains(
+    { ...p.config.chains, chains: p.config.chains.chains.filter((c) => c.kind !== 'embedded') },
+    { log, mode: 'verify' },
+  );
+  for (const a of external) chains.set(a.chain.chainId, a.chain);
+  const confirmations = new Map(external.map((a) => [a.chain.chainId, a.finality.confirmations]));
+  const ledgerConfirmations = p.config.chains.chains.find((c) => c.kind === 'embedded')?.finality
+    .confirmations;
   const app = createApiApp({
     index,
     objects,
@@ -264,10 +310,12 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     chains,
     clock,
     log,
-    requiredConfirmations: () => p.config.requiredConfirmations,
+    requiredConfirmations: (chainId) =>
+      confirmations.get(chainId) ?? Math.max(p.config.requiredConfirmations, ledgerConfirmations ?? 1),
     authenticateOperator: authorizerAuthenticator(),
     backlogThreshold: p.config.backlogThreshold,
     version: VERSION,
+    ...hotCopyReader(p.config.ipfs, VERIFY_IPFS_TIMEOUT_MS),
   });
   return { handle: handle(app), log };
 }

@@ -4,6 +4,8 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
+import { type IpfsRuntimeConfig, ipfsConfigFromEnv } from './ipfs-config.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positive = z.coerce.number().int().positive();
@@ -42,6 +44,10 @@ export interface RuntimeConfig {
   publicUrl?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   durableWrites: boolean;
+  /** IPFS hot copies (lib/runtime/ipfs-config.ts, the IPFS_* variables); a config without it has them off. */
+  ipfs?: IpfsRuntimeConfig;
+  /** Chains, budgets and finality (lib/runtime/chain-config.ts); a config without it anchors to the ledger. */
+  chains?: ChainsConfig;
 }
 
 export class ConfigError extends Error {
@@ -54,6 +60,14 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const e = r.data;
+  const ipfs = ipfsConfigFromEnv(env, resolve(e.DATA_DIR));
+  if (!ipfs.ok) throw new ConfigError(ipfs.message);
+  const chains = chainConfigFromEnv(env, {
+    dataDir: resolve(e.DATA_DIR),
+    anchorIntervalMs: e.ANCHOR_INTERVAL_MS,
+    keys: 'file',
+  });
+  if (!chains.ok) throw new ConfigError(chains.message);
   return {
     mqttPort: e.MQTT_PORT,
     httpPort: e.HTTP_PORT,
@@ -68,5 +82,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     ...(e.PUBLIC_URL ? { publicUrl: e.PUBLIC_URL.replace(/\/$/, '') } : {}),
     logLevel: e.LOG_LEVEL,
     durableWrites: e.DURABLE_WRITES === 'true',
+    ipfs: ipfs.config,
+    chains: chains.config,
   };
 }

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { createAnchorHandler } from '../../functions/anchor/handler.js';
+import { createAnchorHandler, createFinalityPoller } from '../../functions/anchor/handler.js';
 import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
 import { createApiApp } from '../../functions/verify/app.js';
 import { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
@@ -17,10 +17,14 @@ import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
+import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { type AnchorScheduler, startAnchorScheduler } from './anchor-scheduler.js';
+import { defaultChainsConfig } from './chain-config.js';
 import type { RuntimeConfig } from './config.js';
+import { buildEmbeddedChains } from './embedded-chains.js';
+import { type EmbeddedIpfs, startEmbeddedIpfs } from './embedded-ipfs.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
 import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
@@ -37,6 +41,8 @@ export interface EmbeddedRuntime {
   index: SqliteIndexStore;
   objects: SqliteObjectStore;
   ledger: EmbeddedLedger;
+  /** IPFS hot copies (lib/runtime/embedded-ipfs.ts); inert with IPFS_HOT=none. */
+  ipfs: EmbeddedIpfs;
   log: Logger;
   /** Runs one anchor cycle now; resolves when it is done. */
   anchorNow(): Promise<void>;
@@ -69,27 +75,54 @@ export async function startEmbedded(
     join(dir, 'secrets', 'ledger-ed25519.pk8'),
     clock,
   );
-  const chains = new Map<string, Chain>([[ledger.chainId, ledger]]);
+  const chainsConfig = config.chains ?? defaultChainsConfig(config.anchorIntervalMs);
+  const chainSet = await buildEmbeddedChains(chainsConfig, ledger, log.child({ component: 'chains' })).catch(
+    async (err: unknown) => {
+      await index.close();
+      await objects.close();
+      ledger.close();
+      throw err;
+    },
+  );
+  const chains: Map<string, Chain> = chainSet.byId;
+  const ipfs = await startEmbeddedIpfs({
+    ...(config.ipfs ? { config: config.ipfs } : {}),
+    host: config.host,
+    dataDir: dir,
+    durable: config.durableWrites,
+    objects,
+    index,
+    clock,
+    log: log.child({ component: 'ipfs' }),
+  }).catch(async (err: unknown) => {
+    await index.close();
+    await objects.close();
+    ledger.close();
+    throw err;
+  });
 
   const ingest = createDeviceMessageHandler({
     objects,
     index,
     clock,
     log: log.child({ fn: 'ingest' }),
+    ...(ipfs.onRecordStored ? { onRecordStored: ipfs.onRecordStored } : {}),
     limits: {
       maxClockSkewMs: config.maxClockSkewMs,
       maxPacketBytes: config.maxPacketBytes,
       uploadTtlSeconds: config.uploadTtlSeconds,
     },
   });
-  const anchor = createAnchorHandler({
+  const cycle = createAnchorCycle({
     index,
     objects,
-    chains: [ledger],
+    chains: chainSet.anchorChains,
     clock,
-    maxBatchSize: config.anchorMaxBatch,
-    log: log.child({ fn: 'anchor' }),
+    policy: { ...chainsConfig.policy, maxBatchSize: config.anchorMaxBatch },
+    retry: chainsConfig.retry,
   });
+  const anchor = createAnchorHandler({ cycle, log: log.child({ fn: 'anchor' }) });
+  const pollFinality = createFinalityPoller({ cycle, log: log.child({ fn: 'anchor' }) });
 
   const api = createApiApp({
     index,
@@ -98,10 +131,12 @@ export async function startEmbedded(
     chains,
     clock,
     log: log.child({ fn: 'verify' }),
-    requiredConfirmations: () => 1,
+    requiredConfirmations: cycle.requiredConfirmations,
+    anchoring: cycle,
     authenticateOperator: bearerAuthenticator(token),
     backlogThreshold: config.backlogThreshold,
     version: VERSION,
+    ...(ipfs.verify ? { ipfs: ipfs.verify } : {}),
   });
   const http = new Hono();
   http.route(
@@ -142,10 +177,20 @@ export async function startEmbedded(
       functions: { ingest },
       log: log.child({ component: 'router' }),
     });
-    scheduler = startAnchorScheduler(anchor, config.anchorIntervalMs, log.child({ component: 'scheduler' }));
-
-    // Resume whatever a previous run left: unfinished batches and queued records are anchored at once.
-    void scheduler.runNow();
+    // The first tick runs at once: unfinished batches and queued records a previous run left are resumed
+    // (a new batch as soon as the budget's interval since the last one allows).
+    scheduler = startAnchorScheduler(
+      {
+        cycle: async ({ force }) => {
+          await anchor({ force });
+          return { nextInMs: cycle.nextDelayMs() };
+        },
+        poll: pollFinality,
+        pollEveryMs: cycle.pollEveryMs,
+        firstIntervalMs: config.anchorIntervalMs,
+      },
+      log.child({ component: 'scheduler' }),
+    );
 
     const runtimeInfo = {
       pid: process.pid,
@@ -153,6 +198,7 @@ export async function startEmbedded(
       httpPort,
       baseUrl,
       startedAt: new Date().toISOString(),
+      ...(ipfs.apiUrl ? { ipfsApiUrl: ipfs.apiUrl } : {}),
     };
     const tmp = join(dir, `runtime.json.${process.pid}.tmp`);
     writeFileSync(tmp, `${JSON.stringify(runtimeInfo, null, 2)}\n`);
@@ -165,6 +211,8 @@ export async function startEmbedded(
       await broker?.close();
       await scheduler?.stop();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
+      // After ingest and verify are done with it; its pass in flight hands its jobs back for the next start.
+      await ipfs.stop();
       await index.close();
       await objects.close();
       ledger.close();
@@ -179,6 +227,7 @@ export async function startEmbedded(
       index,
       objects,
       ledger,
+      ipfs,
       log,
       anchorNow: () => (scheduler ? scheduler.runNow() : Promise.resolve()),
       stop,
@@ -188,6 +237,7 @@ export async function startEmbedded(
     await broker?.close().catch(() => undefined);
     await scheduler?.stop().catch(() => undefined);
     server?.close();
+    await ipfs.stop().catch(() => undefined);
     await index.close();
     await objects.close();
     ledger.close();

@@ -10,14 +10,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toBase64, toHex, utf8 } from '../../lib/core/bytes.js';
 import { sha256 } from '../../lib/core/hash.js';
-import type {
-  AuditEvent,
-  BatchEntry,
-  DeadLetter,
-  DeviceEntry,
-  IndexStore,
-  Page,
-  RecordEntry,
+import {
+  type AnchorRef,
+  type AuditEvent,
+  anchorSlot,
+  type BatchEntry,
+  type DeadLetter,
+  type DeviceEntry,
+  type IndexStore,
+  type Page,
+  type RecordEntry,
 } from '../../lib/ports.js';
 
 export interface IndexStoreFixture {
@@ -349,6 +351,72 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
       });
     });
 
+    describe('ipfs hot copies', () => {
+      const cidA = 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o';
+      const cidB = 'QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH';
+
+      it('setIpfsCid records the CID; the same CID again keeps the first pinnedAt', async () => {
+        const e = recordEntry('dev-h', 0);
+        await store.putRecord(e);
+        expect((await store.getRecord('dev-h', 0))?.ipfs).toBeUndefined();
+        await store.setIpfsCid('dev-h', 0, cidA, 5000);
+        await store.setIpfsCid('dev-h', 0, cidA, 6000);
+        expect(await store.getRecord('dev-h', 0)).toEqual({ ...e, ipfs: { cid: cidA, pinnedAt: 5000 } });
+        // Pinning is not anchoring: the record stays queued for its batch.
+        expect(await store.countPending()).toBe(1);
+      });
+
+      it('setIpfsCid with another CID replaces the first', async () => {
+        await store.putRecord(recordEntry('dev-h', 1));
+        await store.setIpfsCid('dev-h', 1, cidA, 5000);
+        await store.setIpfsCid('dev-h', 1, cidB, 7000);
+        expect((await store.getRecord('dev-h', 1))?.ipfs).toEqual({ cid: cidB, pinnedAt: 7000 });
+      });
+
+      it('setIpfsCid of an unknown record creates nothing', async () => {
+        await store.putRecord(recordEntry('dev-h', 0));
+        await store.setIpfsCid('dev-h', 9, cidA, 5000);
+        await store.setIpfsCid('dev-none', 0, cidA, 5000);
+        expect(await store.getRecord('dev-h', 9)).toBeUndefined();
+        expect(await store.getRecord('dev-none', 0)).toBeUndefined();
+        expect(await store.maxSeq('dev-h')).toBe(0);
+        expect(await store.countPending()).toBe(1);
+      });
+
+      it('the CID and the batch placement are independent, in either order, and every read returns both', async () => {
+        const t0 = 1_700_000_000_000;
+        for (let s = 0; s < 3; s++)
+          await store.putRecord(recordEntry('dev-h', s, { timestamp: t0 + s, receivedAt: t0 + s }));
+        await store.setIpfsCid('dev-h', 0, cidA, 5000);
+        await store.assignToBatch([{ deviceId: 'dev-h', seq: 0, batchId: 'batch-h', leafIndex: 0 }]);
+        await store.assignToBatch([{ deviceId: 'dev-h', seq: 1, batchId: 'batch-h', leafIndex: 1 }]);
+        await store.setIpfsCid('dev-h', 1, cidB, 6000);
+        const expected0 = {
+          ...recordEntry('dev-h', 0, { timestamp: t0, receivedAt: t0 }),
+          batch: { batchId: 'batch-h', leafIndex: 0 },
+          ipfs: { cid: cidA, pinnedAt: 5000 },
+        };
+        expect(await store.getRecord('dev-h', 0)).toEqual(expected0);
+        expect(await store.getRecord('dev-h', 1)).toMatchObject({
+          batch: { batchId: 'batch-h', leafIndex: 1 },
+          ipfs: { cid: cidB, pinnedAt: 6000 },
+        });
+        expect(
+          (await store.listBySeq('dev-h', { fromSeq: 0, toSeq: 2, limit: 10 })).map((r) => r.ipfs),
+        ).toEqual([{ cid: cidA, pinnedAt: 5000 }, { cid: cidB, pinnedAt: 6000 }, undefined]);
+        expect((await store.listByTime('dev-h', { from: t0, to: t0 + 10, limit: 10 })).items[0]).toEqual(
+          expected0,
+        );
+        // A redelivery's duplicate answer carries the stored entry, CID included.
+        const again = await store.putRecord(recordEntry('dev-h', 0, { timestamp: t0, receivedAt: t0 + 99 }));
+        expect(again).toEqual({ outcome: 'duplicate', existing: expected0 });
+        await store.setIpfsCid('dev-h', 2, cidA, 8000);
+        expect((await store.listPending(10)).map((r) => [r.seq, r.ipfs])).toEqual([
+          [2, { cid: cidA, pinnedAt: 8000 }],
+        ]);
+      });
+    });
+
     describe('batches', () => {
       it('putBatch creates once; a second put of the id reports exists and changes nothing', async () => {
         const b = batchEntry('b-0001');
@@ -393,6 +461,76 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         const rest = await store.listUnanchored();
         expect(rest.map((b) => b.batchId)).toEqual(['b-1', 'b-3']);
         expect(rest[0]).toEqual(batchEntry('b-1', { createdAt: 1000 }));
+      });
+
+      it("a 'final' batch is neither unanchored nor due; every state round-trips", async () => {
+        await store.putBatch(batchEntry('b-f', { createdAt: 100, state: 'final' }));
+        await store.putBatch(batchEntry('b-b', { createdAt: 200 }));
+        expect((await store.getBatch('b-f'))?.state).toBe('final');
+        expect((await store.listUnanchored()).map((b) => b.batchId)).toEqual(['b-b']);
+        const a = { chainId: 'evm:31337', txId: '0x01', submittedAt: 300, phase: 'final' as const };
+        await store.addAnchor('b-b', a, 'final');
+        expect(await store.getBatch('b-b')).toMatchObject({ state: 'final', anchors: [a] });
+        expect(await store.listUnanchored()).toEqual([]);
+        expect(await store.listAnchorsDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+      });
+
+      it('listAnchorsDue lists batches by their earliest nextCheckAt <= now, up to the limit, and forgets settled ones', async () => {
+        const due = (chainId: string, nextCheckAt: number | undefined, over: Partial<AnchorRef> = {}) => ({
+          chainId,
+          txId: `tx-${chainId}-${nextCheckAt}`,
+          submittedAt: 1000,
+          phase: nextCheckAt === undefined ? ('final' as const) : ('submitted' as const),
+          ...(nextCheckAt === undefined ? {} : { nextCheckAt }),
+          ...over,
+        });
+        // Written with anchors already in place (putBatch) and added later (addAnchor): both keep the key.
+        await store.putBatch(batchEntry('b-1', { createdAt: 1, anchors: [due('evm:1', 5000)] }));
+        await store.putBatch(batchEntry('b-2', { createdAt: 2 }));
+        await store.addAnchor('b-2', due('evm:1', 3000), 'built');
+        await store.addAnchor('b-2', due('embedded:aa', 9000), 'built');
+        await store.putBatch(batchEntry('b-3', { createdAt: 3 }));
+        await store.addAnchor('b-3', due('embedded:aa', undefined), 'built');
+        await store.putBatch(batchEntry('b-4', { createdAt: 4, anchors: [due('evm:1', 4000)] }));
+
+        const ids = async (now: number, limit = 10) =>
+          (await store.listAnchorsDue(now, limit)).map((b) => b.batchId);
+        expect(await ids(2999)).toEqual([]);
+        expect(await ids(3000)).toEqual(['b-2']);
+        expect(await ids(10_000)).toEqual(['b-2', 'b-4', 'b-1']);
+        expect(await ids(10_000, 2)).toEqual(['b-2', 'b-4']);
+        const got = (await store.listAnchorsDue(3000, 1))[0];
+        expect(got?.anchors).toHaveLength(2);
+
+        // The evm anchor of b-2 settles: the batch is now due at its other anchor's time.
+        await store.addAnchor('b-2', due('evm:1', undefined), 'built');
+        expect(await ids(5000)).toEqual(['b-4', 'b-1']);
+        expect(await ids(9000)).toEqual(['b-4', 'b-1', 'b-2']);
+        // Both settle: no longer due at all.
+        await store.addAnchor('b-2', due('embedded:aa', undefined), 'final');
+        expect(await ids(Number.MAX_SAFE_INTEGER)).toEqual(['b-4', 'b-1']);
+        expect(await store.listAnchorsDue(10_000, 0)).toEqual([]);
+      });
+
+      it('inline anchors have their own slot per part; the planned inline parts round-trip', async () => {
+        const inline = [
+          { chainId: 'evm:1', records: ['d.0', 'd.1'], dataBytes: 400 },
+          { chainId: 'evm:1', records: ['d.2'], dataBytes: 210 },
+        ];
+        await store.putBatch(batchEntry('b-i', { inline }));
+        const root = { chainId: 'evm:1', txId: '0xr', submittedAt: 1, kind: 'root' as const };
+        const p0 = { chainId: 'evm:1', txId: '0xa', submittedAt: 2, kind: 'inline' as const, part: 0 };
+        const p1 = { chainId: 'evm:1', txId: '0xb', submittedAt: 3, kind: 'inline' as const, part: 1 };
+        await store.addAnchor('b-i', root, 'built');
+        await store.addAnchor('b-i', p0, 'built');
+        await store.addAnchor('b-i', p1, 'built');
+        const p0b = { ...p0, txId: '0xa2', attempt: 2, replaced: ['0xa'] };
+        await store.addAnchor('b-i', p0b, 'built');
+        const got = await store.getBatch('b-i');
+        expect(got?.inline).toEqual(inline);
+        expect(got?.anchors).toHaveLength(3);
+        expect(got?.anchors).toEqual(expect.arrayContaining([root, p0b, p1]));
+        expect(anchorSlot(p0)).not.toBe(anchorSlot(root));
       });
 
       it('listBatches pages through every batch exactly once', async () => {

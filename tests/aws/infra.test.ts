@@ -9,7 +9,8 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IotRuleEvent } from '../../functions/ingest/lambda.js';
@@ -17,6 +18,7 @@ import { FUNCTION_GRANTS, type LambdaName, resolveGrants } from '../../infra/per
 import { deviceIotPolicy, IOT_SQL_VERSION, THING_NAME, topicRuleSpecs } from '../../infra/routing.js';
 import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
 import { TABLES, type TableName } from '../../lib/adapters/aws/dynamo-tables.js';
+import { type EmbeddedKuboApi, startEmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
 import { toBase64, toHex } from '../../lib/core/bytes.js';
 import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
 import { sha256 } from '../../lib/core/hash.js';
@@ -33,6 +35,7 @@ import {
   httpApiEvent,
   iotRuleEvent,
   lambdaContext,
+  s3ObjectCreatedEvent,
   startAwsStack,
 } from './support/aws-stack.js';
 import { RECORDER_FACTS, type RecordedApp, runSstConfig, unwrap } from './support/sst-recorder.js';
@@ -139,7 +142,13 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       kmsKey: () => 'aws.kms.Key:NotaryKey.arn',
       iotTopic: (topic: string) => `${RECORDER_FACTS.iotArnPrefix}:topic/${topic}`,
     };
-    const components: Record<LambdaName, string> = { ingest: 'Ingest', anchor: 'Anchor', verify: 'Verify' };
+    // ipfs-pin is deployed only with hot copies on: its own test below.
+    expect(app.of('sst.aws.Function').map((f) => f.name)).not.toContain('IpfsPin');
+    const components: Partial<Record<LambdaName, string>> = {
+      ingest: 'Ingest',
+      anchor: 'Anchor',
+      verify: 'Verify',
+    };
     for (const [fn, component] of Object.entries(components) as [LambdaName, string][]) {
       const args = unwrap(app.one('sst.aws.Function', component).args) as Record<string, unknown>;
       expect(args.runtime).toBe('nodejs22.x');
@@ -256,6 +265,75 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     expect(prod.of('sst.aws.Dynamo').every((d) => d.args.deletionProtection === true)).toBe(true);
     await expect(runSstConfig(CONFIG, 'x', { NOTARY_DEVICES: 'bad id' })).rejects.toThrow(/not a device id/);
   });
+
+  it('with IPFS hot copies on: ipfs-pin with exactly its grants, triggered by records/ objects and a schedule', async () => {
+    const url = 'http://kubo.internal:5001';
+    const hot = await runSstConfig(CONFIG, 'hot', {
+      NOTARY_IPFS_HOT: 'devices:pump-*',
+      NOTARY_IPFS_API_URL: url,
+    });
+    const fn = unwrap(hot.one('sst.aws.Function', 'IpfsPin').args) as Record<string, unknown>;
+    expect(fn).toMatchObject({
+      runtime: 'nodejs22.x',
+      handler: 'functions/ipfs-pin/lambda.handler',
+      retries: 2,
+      transform: {
+        eventInvokeConfig: {
+          destinationConfig: { onFailure: { destination: 'sst.aws.Queue:IngestDeadLetters.arn' } },
+        },
+      },
+    });
+    const mod = (await import(join(REPO, 'functions/ipfs-pin/lambda.ts'))) as Record<string, unknown>;
+    expect(typeof mod.handler).toBe('function');
+    const expected = resolveGrants(FUNCTION_GRANTS.ipfsPin, {
+      objects: (prefix: string) => `sst.aws.Bucket:Objects.arn/${prefix}*`,
+      table: (t: TableName, index?: string) =>
+        `sst.aws.Dynamo:${TABLE_COMPONENTS[t].component}.arn${index === undefined ? '' : `/index/${index}`}`,
+      kmsKey: () => 'aws.kms.Key:NotaryKey.arn',
+      iotTopic: (topic: string) => topic,
+    });
+    expected.push({ actions: ['sqs:SendMessage'], resources: ['sst.aws.Queue:IngestDeadLetters.arn'] });
+    expect(fn.permissions).toEqual(expected);
+    // The hot policy and endpoint reach both ipfs-pin and verify (which fetches by CID).
+    for (const name of ['IpfsPin', 'Verify']) {
+      const env = (unwrap(hot.one('sst.aws.Function', name).args) as { environment: Record<string, string> })
+        .environment;
+      expect(env).toMatchObject({
+        IPFS_HOT: 'devices:pump-*',
+        IPFS_API_URL: url,
+        NOTARY_TABLE_PIN_JOBS: 'sst.aws.Dynamo:PinJobs.name',
+      });
+    }
+    // S3 may invoke it for this bucket only, and notifies it of objects created under records/ only.
+    expect(unwrap(hot.one('aws.lambda.Permission', 'IpfsPinS3Invoke').args)).toEqual({
+      action: 'lambda:InvokeFunction',
+      function: 'sst.aws.Function:IpfsPin.name',
+      principal: 's3.amazonaws.com',
+      sourceArn: 'sst.aws.Bucket:Objects.arn',
+      sourceAccount: RECORDER_FACTS.account,
+    });
+    expect(unwrap(hot.one('aws.s3.BucketNotification', 'ObjectsCreated').args)).toEqual({
+      bucket: 'sst.aws.Bucket:Objects.name',
+      lambdaFunctions: [
+        {
+          lambdaFunctionArn: 'sst.aws.Function:IpfsPin.arn',
+          events: ['s3:ObjectCreated:*'],
+          filterPrefix: 'records/',
+        },
+      ],
+    });
+    expect(unwrap(hot.one('sst.aws.Cron', 'IpfsPinSchedule').args)).toMatchObject({
+      schedule: 'rate(1 minute)',
+      function: 'sst.aws.Function:IpfsPin.arn',
+    });
+    expect(unwrap(hot.one('sst.aws.Dynamo', 'PinJobs').args)).toMatchObject(sstDynamoArgs(TABLES.pinJobs));
+    await expect(runSstConfig(CONFIG, 'x', { NOTARY_IPFS_HOT: 'all' })).rejects.toThrow(
+      /NOTARY_IPFS_API_URL/,
+    );
+    await expect(
+      runSstConfig(CONFIG, 'x', { NOTARY_IPFS_HOT: 'routes:nope', NOTARY_IPFS_API_URL: url }),
+    ).rejects.toThrow(/NOTARY_IPFS_HOT/);
+  });
 });
 
 // ------------------------------------------------------------------------------------------ least privilege
@@ -307,11 +385,17 @@ const glob = (pattern: string) =>
 
 describe('least privilege: the declared grants are exactly what the functions call', () => {
   let stack: AwsStack;
+  // The IPFS endpoint ipfs-pin pins to (not AWS, so no grant): the embedded Kubo RPC API on a temp repo.
+  const repoDir = mkdtempSync(join(tmpdir(), 'iotn-lp-ipfs-'));
+  let ipfs: EmbeddedKuboApi;
   beforeAll(async () => {
-    stack = await startAwsStack();
+    ipfs = await startEmbeddedKuboApi({ repoDir });
+    stack = await startAwsStack({ ipfsApiUrl: ipfs.url });
   });
   afterAll(async () => {
     await stack?.close();
+    await ipfs?.stop({ graceMs: 0 });
+    rmSync(repoDir, { recursive: true, force: true });
   });
 
   it('every AWS call of a full run is granted to the calling function, and every grant is used', async () => {
@@ -357,6 +441,20 @@ describe('least privilege: the declared grants are exactly what the functions ca
       (await fetch(grant.url, { method: 'PUT', headers: grant.headers, body: Buffer.from(big) })).status,
     ).toBe(200);
     await stack.ingest(iotRuleEvent('devices/lp-dev/manifests', req), lambdaContext('ingest'));
+    // S3 notifies ipfs-pin of each envelope written under records/; a schedule drains what backed off.
+    const stored = await stack.index.listBySeq('lp-dev', { fromSeq: 0, toSeq: 10, limit: 10 });
+    const pinned = await stack.ipfsPin(
+      s3ObjectCreatedEvent(stack.config.bucket, [
+        ...stored.map((r) => r.objectKey),
+        'records/lp-dev/not-a-hash',
+      ]),
+      lambdaContext('ipfsPin'),
+    );
+    expect(pinned).toMatchObject({ status: 'handled', pass: { pinned: 4, failed: 0 } });
+    expect(await stack.ipfsPin({}, lambdaContext('ipfsPin'))).toMatchObject({
+      status: 'drained',
+      claimed: 0,
+    });
     expect(await stack.anchor({}, lambdaContext('anchor'))).toMatchObject({ status: 'done', failures: [] });
     // A second cycle with a built batch left over: the resume path reads its leaves list.
     const batches = await stack.index.listBatches({ limit: 1 });
@@ -377,6 +475,11 @@ describe('least privilege: the declared grants are exactly what the functions ca
     ]) {
       expect((await call('GET', path)).statusCode, path).toBe(200);
     }
+    // In AWS too the index holds the CID and verify fetches the copy back from the endpoint.
+    const verified = JSON.parse((await call('GET', '/v1/records/lp-dev.1/verify')).body) as {
+      checks: { ipfs?: string };
+    };
+    expect(verified.checks.ipfs).toBe('ok');
     expect(
       (await call('POST', '/v1/records/lp-dev.2/key-release', { reason: 'least privilege test' })).statusCode,
     ).toBe(200);
@@ -394,7 +497,11 @@ describe('least privilege: the declared grants are exactly what the functions ca
 
     const names = {
       bucket: stack.config.bucket,
-      tables: { ...stack.config.tables, ledger: stack.config.ledgerTable ?? '' },
+      tables: {
+        ...stack.config.tables,
+        ledger: stack.config.ledgerTable ?? '',
+        pinJobs: stack.config.ipfs.pinJobsTable ?? '',
+      },
       keyArn: 'arn:aws:kms:us-east-1:111122223333:key/test',
     };
     const granted2 = (fn: LambdaName) =>
@@ -407,7 +514,7 @@ describe('least privilege: the declared grants are exactly what the functions ca
       });
     const unused: string[] = [];
     const denied: string[] = [];
-    for (const fn of ['ingest', 'anchor', 'verify'] as const) {
+    for (const fn of ['ingest', 'anchor', 'verify', 'ipfsPin'] as const) {
       const perms = granted2(fn);
       const needs = stack.calls.filter((c) => c.fn === fn).map((c) => iamOf(c, names));
       const allows = (n: Needed, p: (typeof perms)[number], resource: string) =>

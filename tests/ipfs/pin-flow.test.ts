@@ -13,13 +13,14 @@ import {
 import type { EmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
 import { KuboPinner } from '../../lib/adapters/ipfs/kubo-pinner.js';
 import { kuboCid, kuboCidLike } from '../../lib/adapters/ipfs/unixfs-import.js';
+import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { SqlitePinQueue } from '../../lib/adapters/local/sqlite-pin-queue.js';
 import { hotPolicy } from '../../lib/ipfs/hot-policy.js';
 import { verifyRecordCid } from '../../lib/ipfs/verify-cid.js';
 import { createLogger } from '../../lib/logger.js';
 import { closedPort, randomData, standInEndpoint, startApi, tempDir } from './support/ipfs-fixture.js';
-import { type StoredRecord, storeTestRecord } from './support/records.js';
+import { recordEntryOf, type StoredRecord, storeTestRecord } from './support/records.js';
 
 const silent = createLogger({ write: () => undefined });
 
@@ -29,6 +30,7 @@ describe('ipfs-pin end to end', () => {
   let api: EmbeddedKuboApi;
   let port: number;
   let objects: SqliteObjectStore;
+  let index: SqliteIndexStore;
   let queue: SqlitePinQueue;
   let pinner: KuboPinner;
   let handler: IpfsPinHandler;
@@ -38,6 +40,7 @@ describe('ipfs-pin end to end', () => {
     createIpfsPinHandler({
       queue,
       objects,
+      index,
       pinner: p,
       clock: () => now,
       policy: hotPolicy({ mode: 'match', devices: ['hot-*'] }),
@@ -59,6 +62,7 @@ describe('ipfs-pin end to end', () => {
     api = await startApi(repoDir);
     port = api.port;
     objects = new SqliteObjectStore({ path: join(tmp.dir, 'objects.sqlite'), durable: false });
+    index = new SqliteIndexStore(join(tmp.dir, 'index.sqlite'), { durable: false });
     queue = new SqlitePinQueue(join(tmp.dir, 'pin-queue.sqlite'));
     pinner = new KuboPinner({ url: api.url, timeoutMs: 10_000 });
     handler = makeHandler(pinner);
@@ -66,13 +70,15 @@ describe('ipfs-pin end to end', () => {
   afterAll(async () => {
     await api.stop({ graceMs: 0 });
     await queue.close();
+    await index.close();
     await objects.close();
     tmp.remove();
   });
 
-  it('queues hot records only, and a drain pins their ciphertext under Kubo’s CID', async () => {
+  it('queues hot records only, and a drain pins their ciphertext under Kubo’s CID and records it in the index', async () => {
     const hot = [await storeTestRecord(objects, 'hot-a', 1), await storeTestRecord(objects, 'hot-a', 2)];
     const cold = await storeTestRecord(objects, 'cold-a', 1);
+    for (const r of [...hot, cold]) await index.putRecord(recordEntryOf(r, now));
     for (const r of hot) expect(await handler.recordStored(r)).toBe('queued');
     expect(await handler.recordStored(hot[0] as StoredRecord)).toBe('exists');
     expect(await handler.recordStored(cold)).toBe('cold');
@@ -84,8 +90,10 @@ describe('ipfs-pin end to end', () => {
       expect(job?.state).toBe('pinned');
       expect(job?.cid).toBe(await kuboCid(r.ciphertext));
       expect(await pinner.isPinned(job?.cid ?? '')).toBe(true);
+      expect((await index.getRecord(r.deviceId, r.seq))?.ipfs).toEqual({ cid: job?.cid, pinnedAt: now });
     }
     expect(await queue.getJob(cold.recordId)).toBeUndefined();
+    expect((await index.getRecord(cold.deviceId, cold.seq))?.ipfs).toBeUndefined();
   });
 
   it('stopping the IPFS endpoint with jobs queued loses no pin: they back off and all land after a restart', async () => {
@@ -144,6 +152,58 @@ describe('ipfs-pin end to end', () => {
       expect((await queue.getJob(r.recordId))?.state).toBe('pending');
       await drainAll(handler);
       expect((await queue.getJob(r.recordId))?.state).toBe('pinned');
+    } finally {
+      await stall.close();
+    }
+  });
+
+  it('a CID the index could not record keeps the job pending, to be pinned (same CID) and recorded again', async () => {
+    const r = await storeTestRecord(objects, 'hot-i', 1);
+    await index.putRecord(recordEntryOf(r, now));
+    await handler.recordStored(r);
+    // Stand-in for an index whose write fails (a full disk, a throttled table).
+    const broken = createIpfsPinHandler({
+      queue,
+      objects,
+      pinner,
+      clock: () => now,
+      policy: hotPolicy({ mode: 'all' }),
+      log: silent,
+      random: () => 0,
+      index: {
+        getRecord: (d, seq) => index.getRecord(d, seq),
+        setIpfsCid: async () => {
+          throw new Error('disk full (stand-in)');
+        },
+      },
+    });
+    const report = await broken.drain();
+    expect(report.retried.map((x) => x.code)).toEqual(['storage-error']);
+    expect((await queue.getJob(r.recordId))?.state).toBe('pending');
+    await drainAll(handler);
+    expect((await queue.getJob(r.recordId))?.state).toBe('pinned');
+    expect((await index.getRecord(r.deviceId, r.seq))?.ipfs?.cid).toBe(await kuboCid(r.ciphertext));
+  });
+
+  it('an aborted pass hands its jobs back at once, in flight or untried, with no attempt counted', async () => {
+    // Stand-in for an endpoint that takes the add and never answers, so the first job is in flight.
+    const stall = await standInEndpoint((req) => req.resume());
+    try {
+      const slow = makeHandler(new KuboPinner({ url: stall.url, timeoutMs: 60_000 }));
+      const rs = [await storeTestRecord(objects, 'hot-s', 1), await storeTestRecord(objects, 'hot-s', 2)];
+      for (const r of rs) await slow.recordStored(r);
+      const stop = new AbortController();
+      const pass = slow.drain(stop.signal);
+      while (stall.seen.length === 0) await new Promise((res) => setTimeout(res, 5));
+      stop.abort();
+      const report = await pass;
+      expect(report.released.sort()).toEqual(['hot-s.1', 'hot-s.2']);
+      for (const r of rs) {
+        const job = await queue.getJob(r.recordId);
+        expect([job?.state, job?.attempts, job?.nextAttemptAt]).toEqual(['pending', 0, now]);
+      }
+      await drainAll(handler);
+      for (const r of rs) expect((await queue.getJob(r.recordId))?.state).toBe('pinned');
     } finally {
       await stall.close();
     }

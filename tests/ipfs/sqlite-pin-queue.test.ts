@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqlitePinQueue } from '../../lib/adapters/local/sqlite-pin-queue.js';
 import { DEFAULT_PIN_BACKOFF, retryDelayMs } from '../../lib/ipfs/backoff.js';
-import type { PinTarget } from '../../lib/ipfs/ipfs-ports.js';
+import type { PinTarget } from '../../lib/ports.js';
 import { tempDir } from './support/ipfs-fixture.js';
 
 const target = (seq: number, deviceId = 'dev-1'): PinTarget => ({

@@ -98,17 +98,33 @@ describe('anchorPending', () => {
     for (const [i, id] of ids.entries()) expect((await entryOf(id)).batch).toEqual({ batchId, leafIndex: i });
     expect(await stack.index.countPending()).toBe(0);
 
+    // The ledger's entry is final as soon as it is written (one confirmation): the look right after the
+    // submit settles it, and the batch is final within the cycle.
     const batch = await stack.index.getBatch(batchId);
     expect(batch).toMatchObject({
       root: toHex(tree.root),
       size: 8,
-      state: 'anchored',
+      state: 'final',
       treeKey: batchTreeKey(batchId),
     });
     expect(batch?.anchors).toEqual(report.anchors);
     expect(report.anchors).toEqual([
-      { chainId: stack.ledger.chainId, txId: expect.any(String), submittedAt: clock.now() },
+      {
+        chainId: stack.ledger.chainId,
+        txId: expect.any(String),
+        submittedAt: clock.now(),
+        kind: 'root',
+        phase: 'final',
+        attempt: 1,
+        reorgs: 0,
+        confirmations: 1,
+        seenAt: clock.now(),
+        block: { height: 0 },
+        anchoredAt: clock.now(),
+        finalAt: clock.now(),
+      },
     ]);
+    expect(await stack.index.listAnchorsDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
     const tx = await stack.ledger.lookup(report.anchors[0]?.txId as string);
     expectBytes(tx?.data, encodeAnchorPayload({ root: tree.root, treeSize: 8 }));
   });
@@ -118,6 +134,7 @@ describe('anchorPending', () => {
     await anchorPending(deps());
     const second = await anchorPending(deps());
     expect(second).toEqual({ resumed: [], anchors: [], failures: [] });
+    expect(await stack.index.listUnanchored()).toEqual([]);
     expect(await allBatches()).toHaveLength(1);
     expect(stack.ledger.height).toBe(1);
   });
@@ -157,7 +174,7 @@ describe('anchorPending', () => {
     expect(second.failures).toEqual([]);
     expect(second.batch?.size).toBe(1);
     expect(await leavesOf(second.batch?.batchId as string)).toMatchObject({ records: [late] });
-    expect(await stack.index.getBatch(batchId)).toMatchObject({ state: 'anchored', root: first.batch?.root });
+    expect(await stack.index.getBatch(batchId)).toMatchObject({ state: 'final', root: first.batch?.root });
     expect(await stack.index.listUnanchored()).toEqual([]);
     expect((await allBatches()).map((b) => b.batchId).sort()).toEqual(
       [batchId, second.batch?.batchId].sort(),
@@ -178,7 +195,7 @@ describe('anchorPending', () => {
     expect(second.resumed).toEqual([batchId]);
     expect(stack.ledger.height).toBe(1);
     const batch = await stack.index.getBatch(batchId);
-    expect(batch?.state).toBe('anchored');
+    expect(batch?.state).toBe('final');
     const tx = await stack.ledger.lookup(batch?.anchors[0]?.txId as string);
     expectBytes(
       tx?.data,
@@ -219,7 +236,7 @@ describe('anchorPending', () => {
     expect(await allBatches()).toHaveLength(1);
     expect(await stack.index.countPending()).toBe(0);
     for (const [i, id] of ids.entries()) expect((await entryOf(id)).batch).toEqual({ batchId, leafIndex: i });
-    expect(await stack.index.getBatch(batchId)).toMatchObject({ state: 'anchored' });
+    expect(await stack.index.getBatch(batchId)).toMatchObject({ state: 'final' });
     expect(stack.ledger.height).toBe(1);
   });
 
@@ -244,7 +261,7 @@ describe('anchorPending', () => {
     expect(r2.resumed).toEqual([batchId]);
     expect(r2.anchors.map((a) => a.chainId)).toEqual([second.chainId]);
     const done = await stack.index.getBatch(batchId);
-    expect(done?.state).toBe('anchored');
+    expect(done?.state).toBe('final');
     expect(done?.anchors.map((a) => a.chainId).sort()).toEqual([stack.ledger.chainId, second.chainId].sort());
     expect(stack.ledger.height).toBe(1);
     expect(second.height).toBe(1);

@@ -14,17 +14,20 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type {
-  AnchorRef,
-  AuditEvent,
-  BatchEntry,
-  BatchState,
-  DeadLetter,
-  DeviceEntry,
-  IndexStore,
-  Page,
-  PutRecordResult,
-  RecordEntry,
+import {
+  type AnchorRef,
+  type AuditEvent,
+  anchorSlot,
+  type BatchEntry,
+  type BatchState,
+  batchNextCheckAt,
+  type DeadLetter,
+  type DeviceEntry,
+  type IndexStore,
+  type InlinePart,
+  type Page,
+  type PutRecordResult,
+  type RecordEntry,
 } from '../../ports.js';
 import {
   decodeCursor,
@@ -69,6 +72,11 @@ const BATCH_PART = 'batch';
 const DEVICE_PART = 'device';
 const AUDIT_PART = 'audit';
 const UNANCHORED = 'u';
+/**
+ * The anchorsDue index's partition. One suffices: a batch is written once per anchor cycle and its anchors
+ * a few times until final, far below one partition's write rate. The key shape would allow sharding.
+ */
+const CHECK_SHARD = '0';
 const MAX_SEQ_KEY = 9007199254740991;
 const ADD_ANCHOR_ATTEMPTS = 10;
 
@@ -293,6 +301,23 @@ export class DynamoIndexStore implements IndexStore {
     });
   }
 
+  async setIpfsCid(deviceId: string, seq: number, cid: string, at: number): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.t.records,
+          Key: { deviceId: S(deviceId), seq: N(seq) },
+          UpdateExpression: 'SET ipfsCid = :c, ipfsPinnedAt = :t',
+          // No half item for an unknown record; the same CID again keeps the first ipfsPinnedAt.
+          ConditionExpression: 'attribute_exists(seq) AND (attribute_not_exists(ipfsCid) OR ipfsCid <> :c)',
+          ExpressionAttributeValues: { ':c': S(cid), ':t': N(at) },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+    }
+  }
+
   // ------------------------------------------------------------------------------------------- batches
 
   async putBatch(b: BatchEntry): Promise<'created' | 'exists'> {
@@ -310,7 +335,9 @@ export class DynamoIndexStore implements IndexStore {
             treeKey: S(b.treeKey),
             anchors: S(JSON.stringify(b.anchors)),
             version: N(0),
-            ...(b.state === 'anchored' ? {} : { unanchored: S(UNANCHORED) }),
+            ...(b.state === 'built' ? { unanchored: S(UNANCHORED) } : {}),
+            ...dueKeys(b.anchors),
+            ...(b.inline === undefined ? {} : { inline: S(JSON.stringify(b.inline)) }),
           },
           ConditionExpression: 'attribute_not_exists(batchId)',
         }),
@@ -344,27 +371,39 @@ export class DynamoIndexStore implements IndexStore {
       const item = await this.getBatchItem(batchId);
       if (!item) throw new Error(`batch ${batchId} not found`);
       const version = optNum(item, 'version') ?? 0;
+      const slot = anchorSlot(anchor);
       const anchors = toBatch(item)
-        .anchors.filter((a) => a.chainId !== anchor.chainId)
+        .anchors.filter((a) => anchorSlot(a) !== slot)
         .concat(anchor);
+      // The sparse indexes: unanchored while 'built', anchorsDue while some anchor has a nextCheckAt.
+      const next = batchNextCheckAt(anchors);
+      const set = ['anchors = :a', '#st = :s', 'version = :v1'];
+      const remove: string[] = [];
+      const values: Item = {
+        ':a': S(JSON.stringify(anchors)),
+        ':s': S(state),
+        ':v0': N(version),
+        ':v1': N(version + 1),
+      };
+      if (state === 'built') {
+        set.push('unanchored = :u');
+        values[':u'] = S(UNANCHORED);
+      } else remove.push('unanchored');
+      if (next === undefined) remove.push('checkShard', 'nextCheckAt');
+      else {
+        set.push('checkShard = :cs', 'nextCheckAt = :nc');
+        values[':cs'] = S(CHECK_SHARD);
+        values[':nc'] = N(next);
+      }
       try {
         await this.db.send(
           new UpdateItemCommand({
             TableName: this.t.batches,
             Key: { part: S(BATCH_PART), batchId: S(batchId) },
-            UpdateExpression:
-              state === 'anchored'
-                ? 'SET anchors = :a, #st = :s, version = :v1 REMOVE unanchored'
-                : 'SET anchors = :a, #st = :s, version = :v1, unanchored = :u',
+            UpdateExpression: `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`,
             ConditionExpression: 'version = :v0',
             ExpressionAttributeNames: { '#st': 'state' },
-            ExpressionAttributeValues: {
-              ':a': S(JSON.stringify(anchors)),
-              ':s': S(state),
-              ':v0': N(version),
-              ':v1': N(version + 1),
-              ...(state === 'anchored' ? {} : { ':u': S(UNANCHORED) }),
-            },
+            ExpressionAttributeValues: values,
           }),
         );
         return;
@@ -387,6 +426,21 @@ export class DynamoIndexStore implements IndexStore {
         ExpressionAttributeValues: { ':u': S(UNANCHORED) },
       },
       Number.POSITIVE_INFINITY,
+    );
+    return items.map(toBatch);
+  }
+
+  async listAnchorsDue(now: number, limit: number): Promise<BatchEntry[]> {
+    if (limit < 1) return [];
+    const { items } = await queryUpTo(
+      this.db,
+      {
+        TableName: this.t.batches,
+        IndexName: 'anchorsDue',
+        KeyConditionExpression: 'checkShard = :s AND nextCheckAt <= :now',
+        ExpressionAttributeValues: { ':s': S(CHECK_SHARD), ':now': N(Math.max(0, Math.trunc(now))) },
+      },
+      limit,
     );
     return items.map(toBatch);
   }
@@ -632,18 +686,33 @@ function toRecord(i: Item): RecordEntry {
     objectKey: str(i, 'objectKey'),
     via: str(i, 'via') === 'upload' ? 'upload' : 'inline',
     ...(batchId !== undefined && leafIndex !== undefined ? { batch: { batchId, leafIndex } } : {}),
+    ...ipfsOf(i),
   };
 }
 
+function ipfsOf(i: Item): Pick<RecordEntry, 'ipfs'> {
+  const cid = optStr(i, 'ipfsCid');
+  const pinnedAt = optNum(i, 'ipfsPinnedAt');
+  return cid !== undefined && pinnedAt !== undefined ? { ipfs: { cid, pinnedAt } } : {};
+}
+
+function dueKeys(anchors: readonly AnchorRef[]): Item {
+  const next = batchNextCheckAt(anchors);
+  return next === undefined ? {} : { checkShard: S(CHECK_SHARD), nextCheckAt: N(next) };
+}
+
 function toBatch(i: Item): BatchEntry {
+  const state = str(i, 'state');
+  const inline = optStr(i, 'inline');
   return {
     batchId: str(i, 'batchId'),
     root: str(i, 'root'),
     size: num(i, 'size'),
     createdAt: num(i, 'createdAt'),
-    state: str(i, 'state') === 'anchored' ? 'anchored' : 'built',
+    state: state === 'anchored' || state === 'final' ? state : 'built',
     treeKey: str(i, 'treeKey'),
     anchors: JSON.parse(str(i, 'anchors')) as AnchorRef[],
+    ...(inline === undefined ? {} : { inline: JSON.parse(inline) as InlinePart[] }),
   };
 }
 

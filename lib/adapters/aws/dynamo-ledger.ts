@@ -220,7 +220,7 @@ export class DynamoLedger implements Chain {
     };
   }
 
-  async describe(): Promise<ChainDescription> {
+  async describe(): Promise<Extract<ChainDescription, { kind: 'embedded-ledger' }>> {
     return { chainId: this.chainId, kind: 'embedded-ledger', publicKey: toBase64(this.publicKey) };
   }
 }

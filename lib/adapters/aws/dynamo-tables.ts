@@ -45,13 +45,23 @@ export const TABLES = {
   /**
    * Batches share one partition key value: one batch is written per anchor cycle, far below a partition's
    * limits, and it makes listing them a Query. unanchored is sparse: only batches still being anchored.
+   * anchorsDue is sparse too: only batches with an anchor the finality poller must look at again, keyed by
+   * a shard and the earliest nextCheckAt, so "due now" is a range (BatchStore.listAnchorsDue).
    */
   batches: {
-    fields: { part: 'string', batchId: 'string', unanchored: 'string', createdAt: 'number' },
+    fields: {
+      part: 'string',
+      batchId: 'string',
+      unanchored: 'string',
+      createdAt: 'number',
+      checkShard: 'string',
+      nextCheckAt: 'number',
+    },
     hashKey: 'part',
     rangeKey: 'batchId',
     globalIndexes: {
       unanchored: { hashKey: 'unanchored', rangeKey: 'createdAt', projection: 'all' },
+      anchorsDue: { hashKey: 'checkShard', rangeKey: 'nextCheckAt', projection: 'all' },
     },
   },
   /** Devices are provisioned rarely and never read on the ingest path (AWS IoT authenticates devices). */
@@ -88,10 +98,22 @@ export const TABLES = {
       byDedup: { rangeKey: 'dedupKey', projection: 'all' },
     },
   },
+  /**
+   * The pin queue of IPFS hot copies (lib/adapters/aws/dynamo-pin-queue.ts): one item per hot record. due is
+   * sparse (only pending jobs carry its keys) and sharded like the records' pending index; its sort key is
+   * the time the job is due, so "due jobs" is a range.
+   */
+  pinJobs: {
+    fields: { recordId: 'string', dueShard: 'string', dueKey: 'string' },
+    hashKey: 'recordId',
+    globalIndexes: {
+      due: { hashKey: 'dueShard', rangeKey: 'dueKey', projection: 'all' },
+    },
+  },
 } as const satisfies Record<string, TableSpec>;
 
 export type TableName = keyof typeof TABLES;
-export type IndexTableNames = Record<Exclude<TableName, 'ledger'>, string>;
+export type IndexTableNames = Record<Exclude<TableName, 'ledger' | 'pinJobs'>, string>;
 
 /** 16 digits hold every safe integer, so string order is numeric order for the values we store. */
 export const pad16 = (n: number): string => {

@@ -18,11 +18,12 @@
  */
 import { z } from 'zod';
 import { fromHex, toHex } from '../../core/bytes.js';
-import type { Chain, ChainDescription, ChainTx } from '../../ports.js';
+import type { Chain, ChainDescription, ChainEconomics, ChainTx } from '../../ports.js';
 import { isAddress } from './address.js';
 import { BigBangChainError, type BigBangChainErrorCode, classifyRpcError } from './bigbang-errors.js';
 import { JsonRpcClient, RpcCallError } from './bigbang-rpc.js';
 import {
+  COIN,
   calcMinTxFee,
   coinsToUnits,
   estimateTxSize,
@@ -78,12 +79,7 @@ export interface BigBangChainTx extends ChainTx {
   fork: string;
 }
 
-export interface BigBangChainDescription {
-  chainId: string;
-  kind: 'bigbang';
-  address: string;
-  fork?: string;
-}
+export type BigBangChainDescription = Extract<ChainDescription, { kind: 'bigbang' }>;
 
 // ------------------------------------------------------------------------------------------ RPC shapes
 
@@ -290,6 +286,7 @@ export class BigBangChain implements Chain {
       fork: t.fork,
       time: t.time * 1000,
       confirmations: 0,
+      fee: String(t.txfee),
     };
     if (decoded.ok) out.uuid = formatUuid(decoded.value.uuid);
     if (t.blockhash !== undefined && !PENDING_BLOCK.test(t.blockhash)) {
@@ -303,12 +300,20 @@ export class BigBangChain implements Chain {
 
   // ---------------------------------------------------------------------------------------- extras
 
-  async describe(): Promise<ChainDescription> {
+  async describe(): Promise<BigBangChainDescription> {
     const d: BigBangChainDescription = { chainId: this.chainId, kind: 'bigbang', address: this.cfg.from };
     if (this.cfg.fork) d.fork = this.cfg.fork;
-    // ChainDescription only names 'embedded-ledger' until the port is widened (docs/chains.md, "Port
-    // changes"); the object itself is truthful.
-    return d as unknown as ChainDescription;
+    return d;
+  }
+
+  /** Budget facts: CalcMinTxFee of the vchData around a payload, in BBC; no node call needed. */
+  async economics(): Promise<ChainEconomics> {
+    return {
+      maxDataBytes: this.maxPayloadBytes,
+      feePerTx: (n) => this.feeForPayload(n) / COIN,
+      unit: 'BBC',
+      decimals: 6,
+    };
   }
 
   /** Spendable balance of the anchoring address, in units, from listunspent. */

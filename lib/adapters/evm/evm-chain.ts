@@ -20,20 +20,26 @@
 import { bytesToHex, type Hex, hexToBytes, http, keccak256 } from 'viem';
 import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import { z } from 'zod';
-import type { Chain, ChainDescription, ChainTx } from '../../ports.js';
+import type { Chain, ChainDescription, ChainEconomics, ChainTx } from '../../ports.js';
 import {
   type Classified,
   classifyTransportError,
   EvmChainError,
   type EvmChainErrorCode,
 } from './evm-errors.js';
+import { calldataGasUpperBound } from './evm-gas.js';
 
 export interface EvmChainConfig {
   rpcUrl: string;
   /** The chain the RPC URL must serve; checked against eth_chainId before the first transaction. */
   chainId: number;
-  /** 32-byte secp256k1 key of the anchoring wallet, 0x-prefixed hex. */
-  privateKey: Hex;
+  /**
+   * 32-byte secp256k1 key of the anchoring wallet, 0x-prefixed hex. Omit it (and give `address`) for a
+   * watch-only adapter that only looks transactions up, as the verify API needs: it never holds the key.
+   */
+  privateKey?: Hex;
+  /** The anchoring wallet's address, for a watch-only adapter. */
+  address?: string;
   /** Per-request timeout. Default 10 s. */
   timeoutMs?: number;
   /** Times a nonce clash is resolved by re-reading the nonce before giving up. Default 3. */
@@ -44,6 +50,11 @@ export interface EvmChainConfig {
   maxDataBytes?: number;
   /** Things an operator should see in the logs: nonce resyncs, rebroadcasts, dedup hits. */
   onEvent?: (e: EvmChainEvent) => void;
+  /**
+   * The gas rule budgets assume (economics): 'prague' (EIP-7623, 40 gas per data byte, the default: the
+   * higher figure, so a budget never under-counts) or 'istanbul' (EIP-2028, 16 per byte, pre-Prague chains).
+   */
+  gasRule?: 'prague' | 'istanbul';
 }
 
 export type EvmChainEvent =
@@ -62,12 +73,7 @@ export interface EvmChainTx extends ChainTx {
   feeWei?: bigint;
 }
 
-export interface EvmChainDescription {
-  chainId: string;
-  kind: 'evm';
-  /** The anchoring wallet: every anchor transaction is from and to this address. */
-  address: string;
-}
+export type EvmChainDescription = Extract<ChainDescription, { kind: 'evm' }>;
 
 // ------------------------------------------------------------------------------------------ RPC shapes
 
@@ -131,7 +137,8 @@ interface Signed {
 export class EvmChain implements Chain {
   readonly chainId: string;
   readonly address: string;
-  private readonly account: PrivateKeyAccount;
+  /** Undefined for a watch-only adapter. */
+  private readonly account: PrivateKeyAccount | undefined;
   private readonly request: ReturnType<ReturnType<typeof http>>['request'];
   private readonly maxNonceRetries: number;
   private readonly maxDataBytes: number;
@@ -146,8 +153,17 @@ export class EvmChain implements Chain {
   constructor(private readonly cfg: EvmChainConfig) {
     if (!Number.isSafeInteger(cfg.chainId) || cfg.chainId <= 0) throw new RangeError('chainId must be > 0');
     this.chainId = `evm:${cfg.chainId}`;
-    this.account = privateKeyToAccount(cfg.privateKey);
-    this.address = this.account.address.toLowerCase();
+    if (cfg.privateKey !== undefined) {
+      this.account = privateKeyToAccount(cfg.privateKey);
+      this.address = this.account.address.toLowerCase();
+      if (cfg.address !== undefined && cfg.address.toLowerCase() !== this.address)
+        throw new RangeError('address is not the address of privateKey');
+    } else {
+      if (cfg.address === undefined || !/^0x[0-9a-fA-F]{40}$/.test(cfg.address))
+        throw new RangeError('a watch-only EvmChain needs the wallet address (0x + 40 hex)');
+      this.account = undefined;
+      this.address = cfg.address.toLowerCase();
+    }
     this.maxNonceRetries = cfg.maxNonceRetries ?? 3;
     this.maxDataBytes = cfg.maxDataBytes ?? 120_000;
     // No retries inside viem: the anchorer retries whole cycles with backoff, and a hidden retry of
@@ -165,7 +181,13 @@ export class EvmChain implements Chain {
     return run;
   }
 
+  private signer(): PrivateKeyAccount {
+    if (!this.account) throw this.fail('key-locked', 'this adapter is watch-only: it holds no key');
+    return this.account;
+  }
+
   private async submitNow(data: Uint8Array, dedupKey: string): Promise<{ txId: string }> {
+    this.signer();
     if (data.length > this.maxDataBytes) {
       throw this.fail('payload-too-large', `${data.length} bytes of data; the limit is ${this.maxDataBytes}`);
     }
@@ -245,7 +267,8 @@ export class EvmChain implements Chain {
 
   private async sign(data: Uint8Array, nonce: number): Promise<Signed> {
     const input = bytesToHex(data);
-    const self = this.account.address;
+    const account = this.signer();
+    const self = account.address;
     const [gas, latest] = await Promise.all([
       this.call('eth_estimateGas', [{ from: self, to: self, data: input, value: '0x0' }], quantity, true),
       this.call('eth_getBlockByNumber', ['latest', false], RpcBlock, false),
@@ -256,7 +279,7 @@ export class EvmChain implements Chain {
       // Twice the base fee survives six full blocks in a row (+12.5% each) before the tx stops being includable.
       const maxFeePerGas = 2n * latest.baseFeePerGas + tip;
       this.checkFeeCap(maxFeePerGas);
-      raw = await this.account.signTransaction({
+      raw = await account.signTransaction({
         type: 'eip1559',
         chainId: this.cfg.chainId,
         nonce,
@@ -270,7 +293,7 @@ export class EvmChain implements Chain {
     } else {
       const gasPrice = await this.call('eth_gasPrice', [], quantity, false);
       this.checkFeeCap(gasPrice);
-      raw = await this.account.signTransaction({
+      raw = await account.signTransaction({
         type: 'legacy',
         chainId: this.cfg.chainId,
         nonce,
@@ -302,7 +325,7 @@ export class EvmChain implements Chain {
   }
 
   private async pendingNonce(): Promise<number> {
-    const n = await this.call('eth_getTransactionCount', [this.account.address, 'pending'], quantity, false);
+    const n = await this.call('eth_getTransactionCount', [this.address, 'pending'], quantity, false);
     if (n > BigInt(Number.MAX_SAFE_INTEGER))
       throw this.fail('rpc-malformed-response', `nonce ${n} is absurd`);
     return Number(n);
@@ -316,7 +339,7 @@ export class EvmChain implements Chain {
     }
     // A wallet with code (an EIP-7702 delegation) would run that code on every call to itself: the anchor
     // would then depend on someone's contract. Anchoring needs a plain key.
-    const code = await this.call('eth_getCode', [this.account.address, 'latest'], hexData, false);
+    const code = await this.call('eth_getCode', [this.address, 'latest'], hexData, false);
     if (code !== '0x') {
       throw this.fail(
         'wallet-has-code',
@@ -378,27 +401,48 @@ export class EvmChain implements Chain {
       confirmations: Math.max(1, Number(head) - height + 1),
     };
     if (receipt.status !== undefined) out.status = receipt.status === 1n ? 'success' : 'reverted';
-    if (receipt.effectiveGasPrice !== undefined) out.feeWei = receipt.gasUsed * receipt.effectiveGasPrice;
+    if (receipt.effectiveGasPrice !== undefined) {
+      out.feeWei = receipt.gasUsed * receipt.effectiveGasPrice;
+      out.fee = out.feeWei.toString();
+    }
     return out;
   }
 
   // ---------------------------------------------------------------------------------------- extras
 
-  async describe(): Promise<ChainDescription> {
-    const d: EvmChainDescription = { chainId: this.chainId, kind: 'evm', address: this.address };
-    // ChainDescription only names 'embedded-ledger' until the port is widened (docs/chains.md, "Port
-    // changes"); the object itself is truthful.
-    return d as unknown as ChainDescription;
+  async describe(): Promise<EvmChainDescription> {
+    return { chainId: this.chainId, kind: 'evm', address: this.address };
+  }
+
+  /**
+   * Budget facts at current prices: the fee of `n` data bytes is the offline gas rule (evm-gas.ts, the
+   * configured fork's worst case) times the fee per gas a submit would offer now (2 × base fee + tip, or
+   * the legacy gas price), in ETH. Two reads of the node; the anchorer refreshes it each cycle.
+   */
+  async economics(): Promise<ChainEconomics> {
+    const latest = await this.call('eth_getBlockByNumber', ['latest', false], RpcBlock, false);
+    const perGas =
+      latest.baseFeePerGas !== undefined && latest.baseFeePerGas !== null
+        ? 2n * latest.baseFeePerGas + (await this.priorityFee())
+        : await this.call('eth_gasPrice', [], quantity, false);
+    const eip7623 = (this.cfg.gasRule ?? 'prague') === 'prague';
+    const weiPerGas = Number(perGas);
+    return {
+      maxDataBytes: this.maxDataBytes,
+      feePerTx: (n) => (calldataGasUpperBound(n, { eip7623 }) * weiPerGas) / 1e18,
+      unit: 'ETH',
+      decimals: 18,
+    };
   }
 
   /** The wallet's balance in wei (latest block). */
   async balance(): Promise<bigint> {
-    return this.call('eth_getBalance', [this.account.address, 'latest'], quantity, false);
+    return this.call('eth_getBalance', [this.address, 'latest'], quantity, false);
   }
 
   /** The fee one anchor of `data` would cost now, in wei: estimated gas × current max fee per gas. */
   async estimateFee(data: Uint8Array): Promise<{ gas: bigint; feePerGas: bigint; wei: bigint }> {
-    const self = this.account.address;
+    const self = this.address;
     const [gas, latest] = await Promise.all([
       this.call(
         'eth_estimateGas',

@@ -32,7 +32,9 @@ export type EvmChainErrorCode =
   /** Current fees exceed the configured ceiling; anchoring waits rather than overpays. */
   | 'fee-above-cap'
   /** A read failed with a JSON-RPC error the adapter has no better name for. */
-  | 'rpc-error';
+  | 'rpc-error'
+  /** A watch-only adapter (no private key, as the verify API has) was asked to send. */
+  | 'key-locked';
 
 const RETRYABLE: Record<EvmChainErrorCode, boolean> = {
   'insufficient-funds': false,
@@ -45,6 +47,7 @@ const RETRYABLE: Record<EvmChainErrorCode, boolean> = {
   'payload-too-large': false,
   'fee-above-cap': true,
   'rpc-error': true,
+  'key-locked': false,
 };
 
 export class EvmChainError extends Error {

@@ -12,7 +12,7 @@
 import { create, type KuboRPCClient } from 'kubo-rpc-client';
 import { CID } from 'multiformats/cid';
 import { IpfsError, type IpfsErrorCode } from '../../ipfs/errors.js';
-import type { Pinner } from '../../ipfs/ipfs-ports.js';
+import type { Pinner } from '../../ports.js';
 import { KUBO_CHUNK_SIZE } from './unixfs-import.js';
 
 export interface KuboPinnerOptions {

@@ -163,7 +163,7 @@ export class EmbeddedLedger implements Chain {
     };
   }
 
-  async describe(): Promise<ChainDescription> {
+  async describe(): Promise<Extract<ChainDescription, { kind: 'embedded-ledger' }>> {
     return { chainId: this.chainId, kind: 'embedded-ledger', publicKey: toBase64(this.publicKey) };
   }
 

@@ -11,17 +11,20 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import type {
-  AnchorRef,
-  AuditEvent,
-  BatchEntry,
-  BatchState,
-  DeadLetter,
-  DeviceEntry,
-  IndexStore,
-  Page,
-  PutRecordResult,
-  RecordEntry,
+import {
+  type AnchorRef,
+  type AuditEvent,
+  anchorSlot,
+  type BatchEntry,
+  type BatchState,
+  batchNextCheckAt,
+  type DeadLetter,
+  type DeviceEntry,
+  type IndexStore,
+  type InlinePart,
+  type Page,
+  type PutRecordResult,
+  type RecordEntry,
 } from '../../ports.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
@@ -39,7 +42,7 @@ CREATE TABLE IF NOT EXISTS batches (
   batch_id TEXT PRIMARY KEY, root TEXT NOT NULL, size INTEGER NOT NULL, created_at INTEGER NOT NULL,
   state TEXT NOT NULL, tree_key TEXT NOT NULL, anchors TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS batches_unanchored ON batches (created_at) WHERE state <> 'anchored';
+CREATE INDEX IF NOT EXISTS batches_built ON batches (created_at) WHERE state = 'built';
 CREATE TABLE IF NOT EXISTS devices (
   device_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL,
   credential_hash TEXT NOT NULL, wrapped_master_key TEXT NOT NULL
@@ -93,18 +96,63 @@ function toRecord(r: Row): RecordEntry {
     objectKey: str(r, 'object_key'),
     via: str(r, 'via') === 'upload' ? 'upload' : 'inline',
     ...(batchId !== undefined && leafIndex !== undefined ? { batch: { batchId, leafIndex } } : {}),
+    ...ipfsOf(r),
   };
 }
 
+function ipfsOf(r: Row): Pick<RecordEntry, 'ipfs'> {
+  const cid = optStr(r, 'ipfs_cid');
+  const pinnedAt = optNum(r, 'ipfs_pinned_at');
+  return cid !== undefined && pinnedAt !== undefined ? { ipfs: { cid, pinnedAt } } : {};
+}
+
+/**
+ * Columns added after the first release, with the statement that adds each to an existing file. Nullable with
+ * no default, so ALTER TABLE ADD COLUMN is a schema change only: no row is rewritten however large the table.
+ */
+const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] = [
+  { table: 'records', column: 'ipfs_cid', ddl: 'ALTER TABLE records ADD COLUMN ipfs_cid TEXT' },
+  {
+    table: 'records',
+    column: 'ipfs_pinned_at',
+    ddl: 'ALTER TABLE records ADD COLUMN ipfs_pinned_at INTEGER',
+  },
+  // Finality polling: the earliest nextCheckAt of the batch's anchors (BatchStore.listAnchorsDue).
+  { table: 'batches', column: 'next_check_at', ddl: 'ALTER TABLE batches ADD COLUMN next_check_at INTEGER' },
+  // Planned inline transactions (BatchEntry.inline), JSON.
+  { table: 'batches', column: 'inline_parts', ddl: 'ALTER TABLE batches ADD COLUMN inline_parts TEXT' },
+];
+
+/**
+ * Indexes on added columns, created once the columns exist. batches_unanchored (state <> 'anchored') was
+ * replaced by batches_built when 'final' became a state.
+ */
+const AFTER_MIGRATION = `
+DROP INDEX IF EXISTS batches_unanchored;
+CREATE INDEX IF NOT EXISTS batches_due ON batches (next_check_at) WHERE next_check_at IS NOT NULL;
+`;
+
+/** Adds whatever ADDED_COLUMNS a file made by an older version lacks; a no-op on an up-to-date one. */
+function migrate(db: DatabaseSync): void {
+  for (const { table, column, ddl } of ADDED_COLUMNS) {
+    const cols = db.prepare(`PRAGMA table_info(${table})`).all() as Row[];
+    if (!cols.some((c) => c.name === column)) db.exec(ddl);
+  }
+}
+
+const batchState = (s: string): BatchState => (s === 'anchored' || s === 'final' ? s : 'built');
+
 function toBatch(r: Row): BatchEntry {
+  const inline = optStr(r, 'inline_parts');
   return {
     batchId: str(r, 'batch_id'),
     root: str(r, 'root'),
     size: num(r, 'size'),
     createdAt: num(r, 'created_at'),
-    state: str(r, 'state') === 'anchored' ? 'anchored' : 'built',
+    state: batchState(str(r, 'state')),
     treeKey: str(r, 'tree_key'),
     anchors: JSON.parse(str(r, 'anchors')) as AnchorRef[],
+    ...(inline === undefined ? {} : { inline: JSON.parse(inline) as InlinePart[] }),
   };
 }
 
@@ -174,9 +222,12 @@ const W = {
   getRecord: 'SELECT * FROM records WHERE device_id = ? AND seq = ?',
   assign:
     'UPDATE records SET batch_id = ?, leaf_index = ? WHERE device_id = ? AND seq = ? AND (batch_id IS NULL OR batch_id = ?)',
-  insertBatch: `INSERT INTO batches (batch_id, root, size, created_at, state, tree_key, anchors)
-    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  updateBatch: 'UPDATE batches SET state = ?, anchors = ? WHERE batch_id = ?',
+  // A repeat with the same CID matches no row, so the first pinned_at stays.
+  setIpfsCid: `UPDATE records SET ipfs_cid = ?, ipfs_pinned_at = ? WHERE device_id = ? AND seq = ?
+    AND (ipfs_cid IS NULL OR ipfs_cid <> ?)`,
+  insertBatch: `INSERT INTO batches (batch_id, root, size, created_at, state, tree_key, anchors, next_check_at,
+    inline_parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  updateBatch: 'UPDATE batches SET state = ?, anchors = ?, next_check_at = ? WHERE batch_id = ?',
   insertDevice: `INSERT INTO devices (device_id, created_at, status, credential_hash, wrapped_master_key)
     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   setCredential: 'UPDATE devices SET credential_hash = ? WHERE device_id = ?',
@@ -197,6 +248,9 @@ export class SqliteIndexStore implements IndexStore {
     this.db = new DatabaseSync(path);
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;');
     this.db.exec(SCHEMA);
+    // Before the writer opens its connection, so its statements are prepared against the current schema.
+    migrate(this.db);
+    this.db.exec(AFTER_MIGRATION);
     this.writer = new SqliteWriter({ path, durable: opts.durable !== false });
     const p = (sql: string) => this.db.prepare(sql);
     this.stmts = {
@@ -212,7 +266,10 @@ export class SqliteIndexStore implements IndexStore {
       ),
       countPending: p('SELECT COUNT(*) AS n FROM records WHERE batch_id IS NULL'),
       getBatch: p('SELECT * FROM batches WHERE batch_id = ?'),
-      unanchored: p("SELECT * FROM batches WHERE state <> 'anchored' ORDER BY created_at"),
+      unanchored: p("SELECT * FROM batches WHERE state = 'built' ORDER BY created_at"),
+      anchorsDue: p(
+        'SELECT * FROM batches WHERE next_check_at IS NOT NULL AND next_check_at <= ? ORDER BY next_check_at, batch_id LIMIT ?',
+      ),
       listBatches: p('SELECT * FROM batches WHERE batch_id < ? ORDER BY batch_id DESC LIMIT ?'),
       getDevice: p('SELECT * FROM devices WHERE device_id = ?'),
       listDevices: p('SELECT * FROM devices WHERE device_id > ? ORDER BY device_id LIMIT ?'),
@@ -322,13 +379,28 @@ export class SqliteIndexStore implements IndexStore {
     );
   }
 
+  async setIpfsCid(deviceId: string, seq: number, cid: string, at: number): Promise<void> {
+    if (this.closed) throw new Error('index store is closed');
+    await this.writer.write([{ sql: W.setIpfsCid, params: [cid, at, deviceId, seq, cid] }]);
+  }
+
   // ------------------------------------------------------------------------------------------- batches
 
   async putBatch(b: BatchEntry): Promise<'created' | 'exists'> {
     const [r] = await this.writer.write([
       {
         sql: W.insertBatch,
-        params: [b.batchId, b.root, b.size, b.createdAt, b.state, b.treeKey, JSON.stringify(b.anchors)],
+        params: [
+          b.batchId,
+          b.root,
+          b.size,
+          b.createdAt,
+          b.state,
+          b.treeKey,
+          JSON.stringify(b.anchors),
+          batchNextCheckAt(b.anchors) ?? null,
+          b.inline === undefined ? null : JSON.stringify(b.inline),
+        ],
       },
     ]);
     return r?.changes === 1 ? 'created' : 'exists';
@@ -343,14 +415,25 @@ export class SqliteIndexStore implements IndexStore {
     // Read-modify-write is safe here: one anchorer per runtime writes a batch's anchors.
     const r = this.stmt('getBatch').get(batchId) as Row | undefined;
     if (!r) throw new Error(`batch ${batchId} not found`);
+    const slot = anchorSlot(anchor);
     const anchors = toBatch(r)
-      .anchors.filter((a) => a.chainId !== anchor.chainId)
+      .anchors.filter((a) => anchorSlot(a) !== slot)
       .concat(anchor);
-    await this.writer.write([{ sql: W.updateBatch, params: [state, JSON.stringify(anchors), batchId] }]);
+    await this.writer.write([
+      {
+        sql: W.updateBatch,
+        params: [state, JSON.stringify(anchors), batchNextCheckAt(anchors) ?? null, batchId],
+      },
+    ]);
   }
 
   async listUnanchored(): Promise<BatchEntry[]> {
     return (this.stmt('unanchored').all() as Row[]).map(toBatch);
+  }
+
+  async listAnchorsDue(now: number, limit: number): Promise<BatchEntry[]> {
+    if (limit < 1) return [];
+    return (this.stmt('anchorsDue').all(now, limit) as Row[]).map(toBatch);
   }
 
   async listBatches(q: { limit: number; cursor?: string }): Promise<Page<BatchEntry>> {

@@ -1,7 +1,9 @@
 /**
  * The local pin queue: one row per hot record in its own SQLite file (node:sqlite), so a pin job outlives an
  * IPFS outage and a restart. WAL with synchronous=FULL, like the index: enqueue returns once the job is on
- * disk.
+ * disk. Enqueue is on the ingest path (before the device's ack), so it goes through a writer thread that
+ * group-commits per event-loop turn (sqlite-writer.ts) instead of fsyncing on the event loop; the drain's
+ * own writes, one per pin, stay on this connection.
  *
  * Every write touches one row by its key, and "due jobs" is a range on next_attempt_at over pending rows only,
  * which a DynamoDB adapter can mirror with a sparse index. A claim reads and leases in one write transaction,
@@ -10,7 +12,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { PinJob, PinJobError, PinJobState, PinQueue, PinTarget } from '../../ipfs/ipfs-ports.js';
+import type { PinJob, PinJobError, PinJobState, PinQueue, PinTarget } from '../../ports.js';
+import { SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS pin_jobs (
@@ -57,23 +60,30 @@ function toJob(r: Row): PinJob {
   return job;
 }
 
+const INSERT = `INSERT INTO pin_jobs (record_id, device_id, seq, object_key, record_hash, state, attempts,
+  next_attempt_at, enqueued_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING`;
+
 /** Error messages are kept for operators, not as a log: long ones are cut. */
 const MAX_ERROR_CHARS = 2_000;
 
 export class SqlitePinQueue implements PinQueue {
   private readonly db: DatabaseSync;
   private readonly stmts: Record<string, StatementSync>;
+  private readonly writer: SqliteWriter;
   private closed = false;
 
-  constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  /** `durable: false` (DURABLE_WRITES=false) skips fsync: for throwaway runs and benchmarks only. */
+  constructor(path: string, opts: { durable?: boolean } = {}) {
+    const durable = opts.durable !== false;
+    mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+    this.db.exec(
+      `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${durable ? 'FULL' : 'OFF'}; PRAGMA busy_timeout = 5000;`,
+    );
     this.db.exec(SCHEMA);
+    this.writer = new SqliteWriter({ path, durable });
     const p = (sql: string) => this.db.prepare(sql);
     this.stmts = {
-      insert: p(`INSERT INTO pin_jobs (record_id, device_id, seq, object_key, record_hash, state, attempts,
-        next_attempt_at, enqueued_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING`),
       due: p(`SELECT * FROM pin_jobs WHERE state = 'pending' AND next_attempt_at <= ?
         ORDER BY next_attempt_at, record_id LIMIT ?`),
       lease: p(`UPDATE pin_jobs SET next_attempt_at = ? WHERE record_id = ? AND state = 'pending'`),
@@ -97,8 +107,11 @@ export class SqlitePinQueue implements PinQueue {
   }
 
   async enqueue(t: PinTarget, now: number): Promise<'queued' | 'exists'> {
-    const r = this.stmt('insert').run(t.recordId, t.deviceId, t.seq, t.objectKey, t.recordHash, now, now);
-    return Number(r.changes) === 1 ? 'queued' : 'exists';
+    if (this.closed) throw new Error('pin queue is closed');
+    const [r] = await this.writer.write([
+      { sql: INSERT, params: [t.recordId, t.deviceId, t.seq, t.objectKey, t.recordHash, now, now] },
+    ]);
+    return r?.changes === 1 ? 'queued' : 'exists';
   }
 
   async claimDue(q: { now: number; limit: number; leaseMs: number }): Promise<PinJob[]> {
@@ -152,6 +165,8 @@ export class SqlitePinQueue implements PinQueue {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Queued enqueues are committed first: each one's caller is waiting to ack a record.
+    await this.writer.close();
     this.db.close();
   }
 }

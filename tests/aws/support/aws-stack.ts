@@ -17,6 +17,7 @@ import {
   type IngestLambdaResult,
   type IotRuleEvent,
 } from '../../../functions/ingest/lambda.js';
+import { createIpfsPinLambda, type S3ObjectCreatedEvent } from '../../../functions/ipfs-pin/lambda.js';
 import {
   createVerifyLambda,
   type HttpApiEvent,
@@ -36,6 +37,7 @@ import {
   buildIngest,
   buildVerify,
 } from '../../../lib/runtime/aws.js';
+import { buildIpfsPin } from '../../../lib/runtime/aws-ipfs.js';
 import { once } from '../../../lib/runtime/lambda-edge.js';
 import {
   createTables,
@@ -51,7 +53,7 @@ import { type IotDataStandIn, startIotDataStandIn } from './iot-data-stand-in.js
 import { type KmsStandIn, startKmsStandIn } from './kms-stand-in.js';
 import { type ChecksumGate, startChecksumGate } from './s3-checksum-gate.js';
 
-export type FnName = 'ingest' | 'anchor' | 'verify';
+export type FnName = 'ingest' | 'anchor' | 'verify' | 'ipfsPin';
 
 export interface RecordedCall {
   fn: FnName;
@@ -76,6 +78,8 @@ export interface AwsStack {
   ingest: ReturnType<typeof createIngestLambda>;
   anchor: ReturnType<typeof createAnchorLambda>;
   verify: ReturnType<typeof createVerifyLambda>;
+  /** Pins to `ipfsApiUrl` (every record hot); without one its build fails, as in a stage without IPFS. */
+  ipfsPin: ReturnType<typeof createIpfsPinLambda>;
   close(): Promise<void>;
 }
 
@@ -148,6 +152,25 @@ export function httpApiEvent(
   };
 }
 
+/** The notification S3 sends to Lambda when objects are created (event structure 2.1), keys URL-encoded. */
+export function s3ObjectCreatedEvent(bucket: string, keys: string[]): S3ObjectCreatedEvent {
+  return {
+    Records: keys.map((key) => ({
+      eventVersion: '2.1',
+      eventSource: 'aws:s3',
+      awsRegion: TEST_REGION,
+      eventTime: new Date().toISOString(),
+      eventName: 'ObjectCreated:Put',
+      s3: {
+        s3SchemaVersion: '1.0',
+        configurationId: 'ipfs-pin',
+        bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` },
+        object: { key: encodeURIComponent(key).replace(/%2F/g, '/'), size: 1, sequencer: '0' },
+      },
+    })),
+  };
+}
+
 export function jsonBody<T>(res: HttpApiResult): T {
   return JSON.parse(res.body) as T;
 }
@@ -156,7 +179,9 @@ export function bodyBytes(res: HttpApiResult): Uint8Array {
   return new Uint8Array(Buffer.from(res.body, res.isBase64Encoded ? 'base64' : 'utf8'));
 }
 
-export async function startAwsStack(opts: { clock?: () => number } = {}): Promise<AwsStack> {
+export async function startAwsStack(
+  opts: { clock?: () => number; ipfsApiUrl?: string } = {},
+): Promise<AwsStack> {
   const [dynamo, s3rver, kms, iot] = await Promise.all([
     startDynalite(),
     startS3rver(),
@@ -164,7 +189,7 @@ export async function startAwsStack(opts: { clock?: () => number } = {}): Promis
     startIotDataStandIn(),
   ]);
   const gate = await startChecksumGate(s3rver.endpoint);
-  const { index: tables, ledger } = await createTables(dynamo.db);
+  const { index: tables, ledger, pinJobs } = await createTables(dynamo.db);
   const keyArn = kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
   const made: { destroy(): void }[] = [];
@@ -240,6 +265,8 @@ export async function startAwsStack(opts: { clock?: () => number } = {}): Promis
     NOTARY_S3_FORCE_PATH_STYLE: 'true',
     MAX_CLOCK_SKEW_MS: '300000',
     LOG_LEVEL: 'error',
+    NOTARY_TABLE_PIN_JOBS: pinJobs,
+    ...(opts.ipfsApiUrl ? { IPFS_HOT: 'all', IPFS_API_URL: opts.ipfsApiUrl, IPFS_TIMEOUT_MS: '5000' } : {}),
   };
   const config = awsConfigFromEnv(env);
   const parts = (fn: FnName) => ({
@@ -270,6 +297,7 @@ export async function startAwsStack(opts: { clock?: () => number } = {}): Promis
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
     anchor: createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
     verify: createVerifyLambda(once(() => buildVerify(parts('verify')))),
+    ipfsPin: createIpfsPinLambda(once(() => buildIpfsPin(parts('ipfsPin')))),
     close: async () => {
       for (const c of made) c.destroy();
       direct.destroy();

@@ -47,7 +47,7 @@ let tableSeq = 0;
 export async function createTables(
   db: DynamoDBClient,
   prefix = `t${process.pid}x${++tableSeq}`,
-): Promise<{ index: IndexTableNames; ledger: string }> {
+): Promise<{ index: IndexTableNames; ledger: string; pinJobs: string }> {
   const index: IndexTableNames = {
     records: `${prefix}-records`,
     batches: `${prefix}-batches`,
@@ -56,13 +56,15 @@ export async function createTables(
     audit: `${prefix}-audit`,
   };
   const ledger = `${prefix}-ledger`;
+  const pinJobs = `${prefix}-pin-jobs`;
   await Promise.all([
     ...Object.entries(index).map(([logical, name]) =>
       db.send(new CreateTableCommand(createTableInput(TABLES[logical as keyof IndexTableNames], name))),
     ),
     db.send(new CreateTableCommand(createTableInput(TABLES.ledger, ledger))),
+    db.send(new CreateTableCommand(createTableInput(TABLES.pinJobs, pinJobs))),
   ]);
-  return { index, ledger };
+  return { index, ledger, pinJobs };
 }
 
 export interface RunningS3rver {

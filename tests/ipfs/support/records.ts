@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { toBase64, toHex, utf8 } from '../../../lib/core/bytes.js';
 import { recordIdOf } from '../../../lib/core/device-id.js';
-import { sealRecord, ZERO_HASH } from '../../../lib/core/envelope.js';
+import { parseHeader, sealRecord, ZERO_HASH } from '../../../lib/core/envelope.js';
 import { sha256 } from '../../../lib/core/hash.js';
 import { recordObjectKey } from '../../../lib/ingest/ingest-envelope.js';
-import type { ObjectStore, Via } from '../../../lib/ports.js';
+import type { ObjectStore, RecordEntry, Via } from '../../../lib/ports.js';
 
 export interface StoredRecord {
   recordId: string;
@@ -59,4 +59,26 @@ export async function storeTestRecord(
   const rec = sealTestRecord(deviceId, seq, plaintextBytes, via);
   await objects.put(rec.objectKey, rec.envelope, { sha256: sha256(rec.envelope) });
   return rec;
+}
+
+/** The index entry ingest would have written for `rec`, received at `receivedAt`. */
+export function recordEntryOf(rec: StoredRecord, receivedAt: number): RecordEntry {
+  const parsed = parseHeader(rec.envelope);
+  if (!parsed.ok) throw new Error(`test record ${rec.recordId} has no valid header`);
+  const h = parsed.header;
+  return {
+    recordId: rec.recordId,
+    deviceId: rec.deviceId,
+    seq: rec.seq,
+    timestamp: h.timestamp,
+    receivedAt,
+    recordHash: rec.recordHash,
+    prevHash: toHex(h.prevHash),
+    ciphertextHash: toHex(h.ciphertextHash),
+    ciphertextLength: h.ciphertextLength,
+    envelopeSize: rec.envelope.length,
+    header: rec.header,
+    objectKey: rec.objectKey,
+    via: rec.via,
+  };
 }

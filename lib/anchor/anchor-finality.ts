@@ -1,0 +1,422 @@
+/**
+ * Confirmations and reorganisations of stored anchors: the bridge between the pure state machine
+ * (finality.ts), the chains and the BatchStore. Each anchor of a batch (one root transaction per chain, plus
+ * inline transactions) carries its finality state in its AnchorRef; the poller takes the batches whose
+ * anchors are due (BatchStore.listAnchorsDue), looks each due transaction up, steps the machine, acts on it
+ * (a dropped or reorganised transaction is submitted again) and writes the anchor back with the batch's
+ * new state.
+ *
+ * Why the batch state is derived here and not by the caller: it depends on every anchor of the batch, and
+ * the submit path (anchor-pending.ts) and the poller both change anchors; one pure function of the anchors
+ * (batchStateOf) keeps them from disagreeing.
+ */
+import { encodeAnchorPayload } from '../core/anchor-payload.js';
+import { fromHex } from '../core/bytes.js';
+import { parseRecordId } from '../core/device-id.js';
+import { encodeInlinePacket } from '../core/inline-packet.js';
+import {
+  type AnchorRef,
+  anchorSlot,
+  type BatchEntry,
+  type BatchState,
+  type BatchStore,
+  type Chain,
+  type ChainTx,
+  isChainFailure,
+  type ObjectStore,
+  type RecordIndex,
+} from '../ports.js';
+import {
+  type FinalityAction,
+  type FinalityConfig,
+  type FinalityEvent,
+  type FinalityState,
+  type LookupObservation,
+  resubmitted,
+  stepFinality,
+} from './finality.js';
+
+/** Used when a runtime gives no finality configuration for a chain: one confirmation, as the ledger needs. */
+export const DEFAULT_FINALITY: FinalityConfig = {
+  confirmations: 1,
+  dropAfterMs: 10 * 60_000,
+  stuckAfterMs: 30 * 60_000,
+  pollMs: 5_000,
+};
+
+/** A stop state ('mismatch') or an unknown chain is looked at again this much later, so it stays visible. */
+export const STOPPED_RECHECK_MS = 60 * 60_000;
+
+/** What the poller and the submit path report, for logs and metrics. */
+export interface AnchorEvent {
+  batchId: string;
+  chainId: string;
+  txId: string;
+  kind: 'root' | 'inline';
+  event:
+    | FinalityEvent['kind']
+    | 'resubmitted'
+    | 'resubmit-failed'
+    | 'lookup-failed'
+    | 'alert'
+    | 'chain-not-configured';
+  at: number;
+  detail?: string;
+  /** The failure's stable code, for the *-failed events. */
+  code?: string;
+}
+
+export interface ChainFinality {
+  chain: Chain;
+  finality: FinalityConfig;
+  /** Whether this chain also takes inline parts (an inline part of a chain without it is not waited for). */
+  inline: boolean;
+}
+
+// ------------------------------------------------------------------------------------------ state
+
+/**
+ * The batch's state from its anchors: every configured chain's root anchor, and every planned inline part of
+ * a chain that takes them, must be in a block for 'anchored' and final for 'final'. An anchor written before
+ * finality was tracked (no phase) was accepted on submission and counts as in a block.
+ */
+export function batchStateOf(
+  batch: Pick<BatchEntry, 'anchors' | 'inline'>,
+  chains: readonly { chainId: string; inline: boolean }[],
+): BatchState {
+  const slots: string[] = [];
+  for (const c of chains) {
+    slots.push(c.chainId);
+    if (!c.inline) continue;
+    (batch.inline ?? []).forEach((p, part) => {
+      if (p.chainId === c.chainId) slots.push(anchorSlot({ chainId: c.chainId, kind: 'inline', part }));
+    });
+  }
+  if (slots.length === 0) return 'built';
+  const bySlot = new Map(batch.anchors.map((a) => [anchorSlot(a), a]));
+  let allFinal = true;
+  for (const slot of slots) {
+    const a = bySlot.get(slot);
+    if (!a) return 'built';
+    const phase = a.phase ?? 'anchored';
+    if (phase !== 'anchored' && phase !== 'final') return 'built';
+    if (phase !== 'final') allFinal = false;
+  }
+  return allFinal ? 'final' : 'anchored';
+}
+
+/** The AnchorRef of a transaction just submitted: due for a look at once. */
+export function submittedAnchor(a: {
+  chainId: string;
+  txId: string;
+  at: number;
+  kind: 'root' | 'inline';
+  part?: number;
+  payloadSha256?: string;
+}): AnchorRef {
+  const ref: AnchorRef = {
+    chainId: a.chainId,
+    txId: a.txId,
+    submittedAt: a.at,
+    kind: a.kind,
+    phase: 'submitted',
+    attempt: 1,
+    reorgs: 0,
+    confirmations: 0,
+    nextCheckAt: a.at,
+  };
+  if (a.part !== undefined) ref.part = a.part;
+  if (a.payloadSha256 !== undefined) ref.payloadSha256 = a.payloadSha256;
+  return ref;
+}
+
+function toState(a: AnchorRef, payload: string): FinalityState {
+  const s: FinalityState = {
+    chainId: a.chainId,
+    txId: a.txId,
+    phase: a.phase ?? 'submitted',
+    payload,
+    attempt: a.attempt ?? 1,
+    submittedAt: a.submittedAt,
+    confirmations: a.confirmations ?? 0,
+    reorgs: a.reorgs ?? 0,
+  };
+  if (a.seenAt !== undefined) s.seenAt = a.seenAt;
+  if (a.block !== undefined) s.block = a.block;
+  if (a.anchoredAt !== undefined) s.anchoredAt = a.anchoredAt;
+  if (a.finalAt !== undefined) s.finalAt = a.finalAt;
+  if (a.nextCheckAt !== undefined) s.nextCheckAt = a.nextCheckAt;
+  if (a.lastError !== undefined) s.lastError = a.lastError;
+  return s;
+}
+
+/** The anchor with the machine's state written back; what only the anchor knows (kind, fee...) is kept. */
+function fromState(a: AnchorRef, s: FinalityState): AnchorRef {
+  const {
+    block: _b,
+    seenAt: _s,
+    anchoredAt: _a,
+    finalAt: _f,
+    nextCheckAt: _n,
+    lastError: _e,
+    confirmations: _c,
+    ...kept
+  } = a;
+  const out: AnchorRef = {
+    ...kept,
+    txId: s.txId,
+    submittedAt: s.submittedAt,
+    phase: s.phase,
+    attempt: s.attempt,
+    reorgs: s.reorgs,
+    confirmations: s.confirmations,
+  };
+  if (s.seenAt !== undefined) out.seenAt = s.seenAt;
+  if (s.block !== undefined) out.block = s.block;
+  if (s.anchoredAt !== undefined) out.anchoredAt = s.anchoredAt;
+  if (s.finalAt !== undefined) out.finalAt = s.finalAt;
+  if (s.nextCheckAt !== undefined) out.nextCheckAt = s.nextCheckAt;
+  if (s.lastError !== undefined) out.lastError = s.lastError;
+  return out;
+}
+
+/** The expected data of an anchor, in the machine's terms: the root payload's hex, or an inline digest. */
+function expectedPayload(batch: BatchEntry, a: AnchorRef): string {
+  if (a.kind === 'inline') return `sha256:${a.payloadSha256 ?? ''}`;
+  return Buffer.from(rootPayload(batch)).toString('hex');
+}
+
+export function rootPayload(batch: Pick<BatchEntry, 'batchId' | 'root' | 'size'>): Uint8Array {
+  const root = fromHex(batch.root);
+  if (root?.length !== 32) throw new Error(`batch ${batch.batchId} has a malformed root`);
+  return encodeAnchorPayload({ root, treeSize: batch.size });
+}
+
+/** The bytes of an inline part: its records' stored envelopes, in order. */
+export async function inlinePacket(
+  index: RecordIndex,
+  objects: ObjectStore,
+  recordIds: readonly string[],
+): Promise<Uint8Array> {
+  const envelopes: Uint8Array[] = [];
+  for (const id of recordIds) {
+    const parsed = parseRecordId(id);
+    const rec = parsed ? await index.getRecord(parsed.deviceId, parsed.seq) : undefined;
+    const bytes = rec ? await objects.get(rec.objectKey) : undefined;
+    if (!bytes) throw new Error(`inline record ${id} has no stored envelope`);
+    envelopes.push(bytes);
+  }
+  return encodeInlinePacket(envelopes);
+}
+
+/** The dedup key of an anchor's attempt: the batch id for the first root, then `#<attempt>` (chains.md §4). */
+export function dedupKeyOf(batchId: string, a: { kind?: 'root' | 'inline'; part?: number }, attempt: number) {
+  const base = a.kind === 'inline' ? `${batchId}#inline#${a.part ?? 0}` : batchId;
+  return attempt <= 1 ? base : `${base}#${attempt}`;
+}
+
+async function observe(chain: Chain, txId: string): Promise<{ obs: LookupObservation; tx?: ChainTx }> {
+  try {
+    const tx = await chain.lookup(txId);
+    return tx ? { obs: { kind: 'found', tx }, tx } : { obs: { kind: 'not-found' } };
+  } catch (e) {
+    const code = isChainFailure(e) ? e.code : 'lookup-failed';
+    return { obs: { kind: 'error', code, message: e instanceof Error ? e.message : String(e) } };
+  }
+}
+
+export interface StepResult {
+  anchor: AnchorRef;
+  action: FinalityAction;
+  events: AnchorEvent[];
+  /** The lookup failed: the chain could not be asked. */
+  lookupFailed?: { code: string; message: string };
+}
+
+/**
+ * One look at one anchor: lookup, state machine, and (on 'resubmit') the new submission. Never throws for a
+ * chain's failure: it ends up in the anchor's lastError and in the events.
+ */
+export async function stepAnchor(
+  deps: {
+    index: RecordIndex;
+    objects: ObjectStore;
+    clock: () => number;
+    /** Whether a resubmission may be sent now (the chain's backoff); default yes. */
+    mayResubmit?: () => boolean;
+    onResubmit?: (ok: boolean, error?: unknown) => void;
+  },
+  batch: BatchEntry,
+  anchor: AnchorRef,
+  cf: ChainFinality,
+): Promise<StepResult> {
+  const now = deps.clock();
+  const kind = anchor.kind ?? 'root';
+  const ev = (
+    e: Omit<AnchorEvent, 'batchId' | 'chainId' | 'kind' | 'at'> & { at?: number },
+  ): AnchorEvent => ({
+    batchId: batch.batchId,
+    chainId: anchor.chainId,
+    kind,
+    at: now,
+    ...e,
+  });
+  const events: AnchorEvent[] = [];
+  let state = toState(anchor, expectedPayload(batch, anchor));
+  let action: FinalityAction = { kind: 'none' };
+  let fee: string | undefined = anchor.fee;
+  let lookupFailed: StepResult['lookupFailed'];
+
+  if (state.phase !== 'dropped') {
+    const { obs, tx } = await observe(cf.chain, anchor.txId);
+    const step = stepFinality(state, obs, cf.finality, now);
+    state = step.state;
+    action = step.action;
+    for (const e of step.events) {
+      events.push(ev({ txId: anchor.txId, event: e.kind, ...(e.detail ? { detail: e.detail } : {}) }));
+    }
+    if (obs.kind === 'error') {
+      lookupFailed = { code: obs.code, message: obs.message };
+      events.push(ev({ txId: anchor.txId, event: 'lookup-failed', code: obs.code, detail: obs.message }));
+    }
+    if (tx?.fee !== undefined && (state.phase === 'anchored' || state.phase === 'final')) fee = tx.fee;
+    if (action.kind === 'alert') {
+      events.push(ev({ txId: anchor.txId, event: 'alert', detail: action.reason }));
+    }
+    // A stop state needs an operator; looked at again hourly so it stays listed as due and visible.
+    if (state.phase === 'mismatch') state = { ...state, nextCheckAt: now + STOPPED_RECHECK_MS };
+  }
+
+  let out = fromState(anchor, state);
+  if (fee !== undefined && out.phase !== 'dropped') out.fee = fee;
+  else delete out.fee;
+
+  if (state.phase === 'dropped') {
+    // Dropped or reorganised out: the same bytes again, under the next attempt's dedup key.
+    if (deps.mayResubmit && !deps.mayResubmit()) {
+      out.nextCheckAt = now + cf.finality.pollMs;
+      return { anchor: out, action, events, ...(lookupFailed ? { lookupFailed } : {}) };
+    }
+    const attempt = state.attempt + 1;
+    try {
+      const bytes =
+        kind === 'inline'
+          ? await inlinePacket(deps.index, deps.objects, batch.inline?.[anchor.part ?? 0]?.records ?? [])
+          : rootPayload(batch);
+      const { txId } = await cf.chain.submit(bytes, { dedupKey: dedupKeyOf(batch.batchId, anchor, attempt) });
+      const at = deps.clock();
+      const next = resubmitted(state, txId, at, cf.finality);
+      out = fromState(anchor, { ...next, nextCheckAt: at });
+      delete out.fee;
+      out.replaced = [...(anchor.replaced ?? []), anchor.txId];
+      events.push(ev({ txId, event: 'resubmitted', detail: `attempt ${attempt}, replaces ${anchor.txId}` }));
+      deps.onResubmit?.(true);
+    } catch (e) {
+      const code = isChainFailure(e) ? e.code : 'resubmit-failed';
+      const message = e instanceof Error ? e.message : String(e);
+      out = {
+        ...out,
+        phase: 'dropped',
+        lastError: { code, message, at: now },
+        nextCheckAt: now + cf.finality.pollMs,
+      };
+      events.push(ev({ txId: anchor.txId, event: 'resubmit-failed', code, detail: message }));
+      deps.onResubmit?.(false, e);
+    }
+  }
+  return { anchor: out, action, events, ...(lookupFailed ? { lookupFailed } : {}) };
+}
+
+export interface PollDeps {
+  index: RecordIndex & BatchStore;
+  objects: ObjectStore;
+  chains: ReadonlyMap<string, ChainFinality>;
+  clock: () => number;
+  /** Most batches looked at per poll. Default 100. */
+  limit?: number;
+  /** Backoff of a chain whose lookups fail (rpc down): when its anchors may be looked at again. */
+  retryAt?: (chainId: string) => number | undefined;
+  onLookup?: (chainId: string, ok: boolean, error?: { code: string; message: string }) => void;
+  mayResubmit?: (chainId: string) => boolean;
+  onResubmit?: (chainId: string, ok: boolean, error?: unknown) => void;
+}
+
+export interface PollReport {
+  checked: number;
+  events: AnchorEvent[];
+  /** Batches whose state changed, with the new state. */
+  changed: { batchId: string; state: BatchState }[];
+}
+
+/**
+ * Looks at every due anchor once. A chain whose lookup fails is not asked again in the same poll (it is
+ * down or hanging; asking once per anchor would only multiply the timeouts): its other due anchors are
+ * pushed to its retry time.
+ */
+export async function pollFinality(deps: PollDeps): Promise<PollReport> {
+  const report: PollReport = { checked: 0, events: [], changed: [] };
+  const now = deps.clock();
+  const due = await deps.index.listAnchorsDue(now, deps.limit ?? 100);
+  const failing = new Map<string, number>();
+  const configured = [...deps.chains.values()].map((c) => ({ chainId: c.chain.chainId, inline: c.inline }));
+  for (const batch of due) {
+    let anchors = [...batch.anchors];
+    let dirty = false;
+    for (const a of batch.anchors) {
+      if (a.nextCheckAt === undefined || a.nextCheckAt > now) continue;
+      const cf = deps.chains.get(a.chainId);
+      let updated: AnchorRef;
+      if (!cf) {
+        updated = {
+          ...a,
+          nextCheckAt: now + STOPPED_RECHECK_MS,
+          lastError: { code: 'chain-not-configured', message: `${a.chainId} is not configured`, at: now },
+        };
+        report.events.push({
+          batchId: batch.batchId,
+          chainId: a.chainId,
+          txId: a.txId,
+          kind: a.kind ?? 'root',
+          event: 'chain-not-configured',
+          at: now,
+        });
+      } else {
+        const backoff = failing.get(a.chainId) ?? deps.retryAt?.(a.chainId);
+        if (backoff !== undefined && backoff > now) {
+          if (a.nextCheckAt >= backoff) continue;
+          updated = { ...a, nextCheckAt: backoff };
+        } else {
+          const r = await stepAnchor(
+            {
+              index: deps.index,
+              objects: deps.objects,
+              clock: deps.clock,
+              mayResubmit: () => deps.mayResubmit?.(a.chainId) ?? true,
+              onResubmit: (ok, e) => deps.onResubmit?.(a.chainId, ok, e),
+            },
+            { ...batch, anchors },
+            a,
+            cf,
+          );
+          report.checked++;
+          report.events.push(...r.events);
+          updated = r.anchor;
+          deps.onLookup?.(a.chainId, r.lookupFailed === undefined, r.lookupFailed);
+          if (r.lookupFailed) {
+            const retry = deps.retryAt?.(a.chainId);
+            failing.set(a.chainId, retry !== undefined && retry > now ? retry : now + cf.finality.pollMs);
+            if (updated.nextCheckAt !== undefined)
+              updated.nextCheckAt = Math.max(updated.nextCheckAt, failing.get(a.chainId) as number);
+          }
+        }
+      }
+      const slot = anchorSlot(updated);
+      anchors = anchors.filter((x) => anchorSlot(x) !== slot).concat(updated);
+      await deps.index.addAnchor(batch.batchId, updated, batchStateOf({ ...batch, anchors }, configured));
+      dirty = true;
+    }
+    const state = batchStateOf({ ...batch, anchors }, configured);
+    if (dirty && state !== batch.state) report.changed.push({ batchId: batch.batchId, state });
+  }
+  return report;
+}
