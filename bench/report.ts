@@ -7,6 +7,8 @@ import type { ComponentFigures } from './components.js';
 import type { IngestFigures } from './ingest.js';
 import type { IpfsPinReport } from './ipfs-pin.js';
 import { ipfsSection } from './ipfs-report.js';
+import type { LambdaIngestFigures } from './lambda-ingest.js';
+import { lambdaSection } from './lambda-report.js';
 import type { MachineInfo } from './machine.js';
 import type { BuildFigures, VerifyFigures } from './merkle.js';
 import type { BundleFigures } from './proof-bundle.js';
@@ -31,6 +33,7 @@ export interface BenchFigures {
   components?: ComponentFigures[];
   ipfs?: IpfsPinReport;
   chains?: ChainBenchFigures;
+  lambda?: LambdaIngestFigures;
 }
 
 // ------------------------------------------------------------------------------------------ formatting
@@ -175,8 +178,8 @@ function ingestSection(f: BenchFigures): string {
   });
   return `## 2. Ingest end to end
 
-The embedded runtime (\`startEmbedded\`: aedes with device authentication, the router, ingest, the file
-object store and the SQLite index) with its data directory on the machine's disk, driven by the device stub
+The embedded runtime (\`startEmbedded\`: aedes with device authentication, the router, ingest, the SQLite
+object store and index, each writing through its own writer thread) with its data directory on the machine's disk, driven by the device stub
 (\`startFleet\`, rate 0, 100 records in flight per device) with as many devices as the raw bench has
 publishers. A record counts once its device holds the backend's ack, which ingest sends only after the
 envelope and its index entry are stored. The anchor interval is an hour, so no anchoring runs meanwhile.
@@ -187,12 +190,12 @@ Plaintext sizes are chosen so that envelopes match the raw bench's payload size.
 - **live sealing**: the devices also build, encrypt and store each record during the timed round, in one
   worker thread; at 64 KiB that costs the simulator more CPU than ingest costs the backend, so this line
   measures the stub as much as the backend.
-- **durable=true** is the runtime's default: objects and the index are fsynced before the ack. If
-  durable=false is not faster, suspect the file system: on ext4 (data=ordered), the index's WAL fsync, which
-  SQLite runs on the main thread, also has to write out the object files' dirty pages.
+- **durable=true** is the runtime's default: objects and the index are committed with fsync before the ack,
+  in group commits on writer threads, so the event loop never waits for the disk.
 - *resent*: publishes repeated by the stub (see the method notes); they are extra work not counted as records.
-- Each record is two QoS 1 messages through the broker (the record in, its ack out) where the raw bench has
-  one, so with one ack message per record 50% of the raw rate is close to the ceiling.
+- Each record is a QoS 1 message in and a share of an ack message out (acks of one device in one event-loop
+  turn travel together), plus envelope checks, two SHA-256s and two durable writes; the raw bench only
+  forwards the message.
 
 ${table(
   [
@@ -327,9 +330,7 @@ function methodNotes(): string {
   flash, and on the backend's disk their fsyncs would compete with the writes being measured.
 - Each ingest repetition uses new devices on the same runtime: an untimed round provisions them and warms the
   JIT, then the timed round runs. The timed round includes the devices' MQTT connect and subscribe (a few ms).
-- *Resent* counts the stub's repeated publishes. In live mode the stub publishes its first window between
-  CONNACK and SUBACK and then sends that window again from its subscribe callback (device-stub/device.ts), so
-  every device sends up to 100 records twice per connection. Pre-sealed rounds do not hit this.
+- *Resent* counts the stub's repeated publishes (after a reconnect or an ack timeout); none are expected.
 - To see where the backend's time goes: \`npm run bench -- --only ingest --cpu-prof prof/\` writes a CPU
   profile of the main thread for each timed ingest round; \`node --import tsx bench/profile-summary.ts FILE\`
   lists where its time went (or open it in Chrome DevTools or speedscope).
@@ -348,6 +349,7 @@ export function renderReport(f: BenchFigures): string {
     shaSection(f),
     ipfsSection(f.ipfs),
     chainsSection(f.chains),
+    lambdaSection(f.lambda, f.ingest),
     methodNotes(),
   ]
     .filter((s) => s.length > 0)

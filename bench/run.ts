@@ -3,7 +3,7 @@
  * at the repository root. Progress goes to stderr. See the "How to read this" section of the output.
  *
  *   --publishers N   publishers in the raw bench and devices in the ingest bench (default 4)
- *   --only LIST      comma-separated subset: raw,ingest,components,merkle,verify,sha256,ipfs,chains
+ *   --only LIST      comma-separated subset: raw,ingest,components,merkle,verify,sha256,ipfs,chains,lambda
  *   --quick          toy sizes, to check the script itself in seconds
  *   --out FILE       where to write; "-" for stdout. Default BENCHMARKS.md, or stdout with --only/--quick,
  *                    so a partial run never overwrites the full report
@@ -18,6 +18,7 @@ import { type ComponentFigures, measureIndexPuts, measureObjectPuts } from './co
 import type { FleetMode } from './fleet-job.js';
 import { type IngestFigures, measureIngest } from './ingest.js';
 import { type IpfsPinBenchOptions, measureIpfsPin } from './ipfs-pin.js';
+import { type LambdaIngestOptions, measureLambdaIngest } from './lambda-ingest.js';
 import { machineInfo } from './machine.js';
 import { measureBuildAndProofs, measureVerifyInclusion } from './merkle.js';
 import { measureProofBundleChecks } from './proof-bundle.js';
@@ -27,7 +28,17 @@ import { sha256MBPerSec, sha256SmallCallsPerSec } from './sha256.js';
 import { MiB, progress } from './stats.js';
 import { removeAllTempDirs } from './temp-dirs.js';
 
-const SECTIONS = ['raw', 'ingest', 'components', 'merkle', 'verify', 'sha256', 'ipfs', 'chains'] as const;
+const SECTIONS = [
+  'raw',
+  'ingest',
+  'components',
+  'merkle',
+  'verify',
+  'sha256',
+  'ipfs',
+  'chains',
+  'lambda',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 const KiB = 1024;
@@ -58,6 +69,8 @@ interface Plan {
   ipfs: Omit<IpfsPinBenchOptions, 'onProgress'>;
   /** Records arriving, and for how long, while anchoring to three chains (bench/chains.ts). */
   chains: Omit<ChainBenchOptions, 'onProgress'>;
+  /** Ingest through the Lambda entry point on the emulators (bench/lambda-ingest.ts). */
+  lambda: Omit<LambdaIngestOptions, 'onProgress'>;
 }
 
 const FULL: Plan = {
@@ -85,6 +98,7 @@ const FULL: Plan = {
   shaReps: 3,
   ipfs: {},
   chains: { durationMs: 20_000, recordsPerSecond: 300, targetMs: 3_000 },
+  lambda: { devices: 4, records: 2_000, envelopeBytes: KiB, concurrency: 32, reps: 3 },
 };
 
 const QUICK: Plan = {
@@ -111,6 +125,7 @@ const QUICK: Plan = {
   shaReps: 1,
   ipfs: { sizes: [4 * KiB, 128 * KiB], bytesPerRun: MiB, maxPinsPerRun: 40, reps: 1 },
   chains: { durationMs: 4_000, recordsPerSecond: 100, targetMs: 3_000 },
+  lambda: { devices: 2, records: 100, envelopeBytes: KiB, concurrency: 8, reps: 1 },
 };
 
 function fail(msg: string): never {
@@ -270,6 +285,11 @@ async function main(): Promise<void> {
   if (has('chains')) {
     progress('anchoring to three chains under a budget');
     figures.chains = await measureChains({ ...plan.chains, onProgress: progress });
+  }
+
+  if (has('lambda')) {
+    progress('ingest through the Lambda entry point against dynalite and s3rver');
+    figures.lambda = await measureLambdaIngest({ ...plan.lambda, onProgress: progress });
   }
 
   figures.finishedAt = new Date();
