@@ -6,6 +6,7 @@
  * information available about transaction", -32601 "<method> not found!". The texts quoted in FACTS.md were
  * observed from a v2.0.5 node; the others are from the source.
  */
+import { ChainAdapterError } from '../chain-adapter-error.js';
 
 export type BigBangChainErrorCode =
   /** Nothing spendable at the anchoring address, or not enough for amount + fee. Needs funding. */
@@ -45,21 +46,15 @@ const RETRYABLE: Record<BigBangChainErrorCode, boolean> = {
   'rpc-error': true,
 };
 
-export class BigBangChainError extends Error {
+export class BigBangChainError extends ChainAdapterError<BigBangChainErrorCode> {
   override readonly name = 'BigBangChainError';
-  readonly retryable: boolean;
-  readonly chainId: string;
-  readonly rpcCode?: number;
 
   constructor(
-    readonly code: BigBangChainErrorCode,
+    code: BigBangChainErrorCode,
     message: string,
     opts: { chainId: string; rpcCode?: number; cause?: unknown },
   ) {
-    super(message, { cause: opts.cause });
-    this.retryable = RETRYABLE[code];
-    this.chainId = opts.chainId;
-    if (opts.rpcCode !== undefined) this.rpcCode = opts.rpcCode;
+    super(code, message, { ...opts, retryable: RETRYABLE[code] });
   }
 }
 

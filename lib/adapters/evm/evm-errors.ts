@@ -11,6 +11,7 @@
  * OpenEthereum ("Transaction nonce is too low", "Transaction with the same hash was already imported").
  */
 import { BaseError, HttpRequestError, RpcRequestError, TimeoutError } from 'viem';
+import { ChainAdapterError } from '../chain-adapter-error.js';
 
 export type EvmChainErrorCode =
   /** The wallet cannot pay gas × price. Needs funding. */
@@ -50,22 +51,15 @@ const RETRYABLE: Record<EvmChainErrorCode, boolean> = {
   'key-locked': false,
 };
 
-export class EvmChainError extends Error {
+export class EvmChainError extends ChainAdapterError<EvmChainErrorCode> {
   override readonly name = 'EvmChainError';
-  readonly retryable: boolean;
-  readonly chainId: string;
-  /** The JSON-RPC error code, when the node sent one. */
-  readonly rpcCode?: number;
 
   constructor(
-    readonly code: EvmChainErrorCode,
+    code: EvmChainErrorCode,
     message: string,
     opts: { chainId: string; rpcCode?: number; cause?: unknown },
   ) {
-    super(message, { cause: opts.cause });
-    this.retryable = RETRYABLE[code];
-    this.chainId = opts.chainId;
-    if (opts.rpcCode !== undefined) this.rpcCode = opts.rpcCode;
+    super(code, message, { ...opts, retryable: RETRYABLE[code] });
   }
 }
 
