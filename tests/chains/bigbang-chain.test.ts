@@ -20,6 +20,7 @@ import { fromHex, toHex, utf8 } from '../../lib/core/bytes.js';
 import { sha256 } from '../../lib/core/hash.js';
 import { type BigBangStandIn, startBigBangStandIn } from '../support/bigbang-standin.js';
 import { expectBytes } from '../support/bytes.js';
+import { startRpcProxy } from '../support/chain-rpc-faults.js';
 
 const payload = (label: string, size = 3) =>
   encodeAnchorPayload({ root: sha256(utf8(label)), treeSize: size });
@@ -128,12 +129,149 @@ describe('BigBangChain against the stand-in', () => {
     expect(events.map((e) => e.kind)).toEqual(['dedup-hit']);
   });
 
-  it('unknown txids are undefined (-32600), malformed ones are not even asked', async () => {
+  it('unknown txids are undefined (-32600), so are 64 zeros (-6 "Invalid txid"); malformed ones are not even asked', async () => {
     const chain = make();
     expect(await chain.lookup('ab'.repeat(32))).toBeUndefined();
+    expect(await chain.lookup('0'.repeat(64))).toBeUndefined();
+    expect(standIn.calls.filter((c) => c.method === 'gettransaction').map((c) => c.params)).toEqual([
+      { txid: 'ab'.repeat(32) },
+      { txid: '0'.repeat(64) },
+    ]);
     const asked = standIn.calls.length;
     expect(await chain.lookup(`0x${'ab'.repeat(32)}`)).toBeUndefined();
     expect(standIn.calls.length).toBe(asked);
+  });
+
+  it('insufficient funds: some, but less than amount + fee (-401 ArrangeInputs) → insufficient-funds, not retried', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ unspentsUnits: [500_000] });
+    const err = await rejection(make().submit(payload('half'), { dedupKey: 'batch-half' }));
+    expect(err).toMatchObject({ code: 'insufficient-funds', retryable: false, rpcCode: -401 });
+    expect(err.message).toContain('CWallet::ArrangeInputs failed Balance: 500000 TxFee: 30000');
+  });
+
+  it('balance() counts every unspent, not the node’s first 10', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ unspentsUnits: Array.from({ length: 12 }, () => COIN) });
+    expect(await make().balance()).toBe(12 * COIN);
+  });
+
+  it('a transaction refused after signing (-401 with the key unlocked) is tx-rejected: no unlockkey, no second sendfrom', async () => {
+    // A payload with room for 4 inputs (twice assumedInputs: not near enough the limit to count them) costs
+    // 1 BBC + 19.79 BBC of fee, and the wallet holds 5 BBC pieces: it takes 5, and the node refuses.
+    await standIn.close();
+    standIn = await startBigBangStandIn({ unspentsUnits: Array(8).fill(5 * COIN) });
+    const chain = make({ assumedInputs: 2, unlock: { passphrase: 'standin-passphrase' } });
+    const room4 = new Uint8Array(chain.maxPayloadBytes - 2 * 33).fill(7);
+    const err = await rejection(chain.submit(room4, { dedupKey: 'batch-refused' }));
+    expect(err).toMatchObject({ code: 'tx-rejected', retryable: false, rpcCode: -401 });
+    expect(err.message).toContain('key unlocked');
+    expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(1);
+    expect(standIn.calls.map((c) => c.method)).not.toContain('unlockkey');
+    expect(standIn.log).toEqual([expect.stringContaining('ValidateTransaction fail')]);
+  });
+
+  it('near MAX_TX_SIZE the inputs the wallet really picks are counted: payload-too-large before any sendfrom', async () => {
+    await standIn.close();
+    // 1 BBC + 19.79 BBC of fee from 8 BBC pieces: 3 inputs, where the payload has room for 2.
+    standIn = await startBigBangStandIn({ unspentsUnits: [8 * COIN, 8 * COIN, 8 * COIN] });
+    const chain = make({ assumedInputs: 2 });
+    const err = await rejection(
+      chain.submit(new Uint8Array(chain.maxPayloadBytes).fill(1), { dedupKey: 'batch-near' }),
+    );
+    expect(err.code).toBe('payload-too-large');
+    expect(err.message).toContain('the wallet needs 3');
+    expect(standIn.calls.map((c) => c.method)).not.toContain('sendfrom');
+  });
+
+  it('a node without listkey: a sign failure that unlockkey answers with -409 is the transaction, not the key', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ without: ['listkey'], unspentsUnits: Array(8).fill(5 * COIN) });
+    const chain = make({ assumedInputs: 2, unlock: { passphrase: 'standin-passphrase' } });
+    const room4 = new Uint8Array(chain.maxPayloadBytes - 2 * 33).fill(7);
+    const err = await rejection(chain.submit(room4, { dedupKey: 'batch-nolistkey' }));
+    expect(err).toMatchObject({ code: 'tx-rejected', rpcCode: -401 });
+    expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(1);
+    expect(standIn.calls.filter((c) => c.method === 'unlockkey')).toHaveLength(1);
+  });
+
+  it('unlockkey always gets a deliberate timeout: a batch a minute later does not start with a failed send', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ locked: true });
+    let skew = 0;
+    const chain = make({
+      unlock: { passphrase: 'standin-passphrase' },
+      clock: () => Date.now() + skew * 1000,
+    });
+    const later = (seconds: number) => {
+      skew += seconds;
+      standIn.advanceTime(seconds);
+    };
+    const methodsOf = (from: number) => standIn.calls.slice(from).map((c) => c.method);
+
+    await chain.submit(payload('t1'), { dedupKey: 'batch-t1' });
+    const unlocks = standIn.calls.filter((c) => c.method === 'unlockkey');
+    expect(unlocks.map((c) => (c.params as { timeout?: unknown }).timeout)).toEqual([600]);
+
+    // 61 s later: the node's own 60 s default would have relocked the key.
+    later(61);
+    let mark = standIn.calls.length;
+    await chain.submit(payload('t2'), { dedupKey: 'batch-t2' });
+    expect(methodsOf(mark)).toEqual(['gettxfee', 'sendfrom']);
+
+    // Past our own timeout: unlocked again before the send, not after a failed one.
+    later(600);
+    expect(standIn.isLocked()).toBe(true);
+    mark = standIn.calls.length;
+    await chain.submit(payload('t3'), { dedupKey: 'batch-t3' });
+    expect(methodsOf(mark)).toEqual(['gettxfee', 'unlockkey', 'sendfrom']);
+    expect(events.map((e) => e.kind)).toEqual(['key-unlocked', 'key-unlocked']);
+  });
+
+  it('a sendfrom whose answer is lost is found in the wallet (listtransaction) and not paid twice', async () => {
+    const proxy = await startRpcProxy(standIn.url);
+    try {
+      const chain = make({ rpcUrl: proxy.url, timeoutMs: 2_000 });
+      await chain.submit(payload('earlier'), { dedupKey: 'batch-0' });
+      proxy.loseAnswerTo('sendfrom');
+      const lost = await rejection(chain.submit(payload('lost'), { dedupKey: 'batch-lost' }));
+      expect(lost).toMatchObject({ code: 'rpc-unavailable', retryable: true });
+      expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(2); // the node did take it
+
+      const again = await chain.submit(payload('lost'), { dedupKey: 'batch-lost' });
+      expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(2);
+      expectBytes((await chain.lookup(again.txId))?.data, payload('lost'));
+      expect(events.filter((e) => e.kind === 'found-in-wallet')).toEqual([
+        { kind: 'found-in-wallet', chainId: chain.chainId, txId: again.txId, dedupKey: 'batch-lost' },
+      ]);
+      expect(standIn.calls.find((c) => c.method === 'listtransaction')?.params).toEqual({
+        count: 20,
+        offset: -1,
+        address: standIn.address,
+      });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('after a restart the first submit looks in the wallet: a batch the node took before the crash is not paid twice', async () => {
+    const before = await make().submit(payload('crash'), { dedupKey: 'batch-crash' });
+    const restarted = make();
+    const after = await restarted.submit(payload('crash'), { dedupKey: 'batch-crash' });
+    expect(after.txId).toBe(before.txId);
+    expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(1);
+    // Only the first submit of a process searches; a new key then goes straight to sendfrom.
+    const mark = standIn.calls.length;
+    await restarted.submit(payload('next'), { dedupKey: 'batch-next' });
+    expect(standIn.calls.slice(mark).map((c) => c.method)).toEqual(['gettxfee', 'sendfrom']);
+  });
+
+  it('a node without listtransaction: the send goes ahead, and an event says a lost answer could cost twice', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ without: ['listtransaction'] });
+    await make().submit(payload('old node'), { dedupKey: 'batch-old' });
+    expect(events.map((e) => e.kind)).toEqual(['wallet-search-unavailable']);
+    expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(1);
   });
 
   it('insufficient funds: nothing spendable → typed, non-retryable insufficient-funds', async () => {
