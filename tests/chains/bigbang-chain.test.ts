@@ -266,11 +266,26 @@ describe('BigBangChain against the stand-in', () => {
     expect(standIn.calls.slice(mark).map((c) => c.method)).toEqual(['gettxfee', 'sendfrom']);
   });
 
+  it('wrong RPC credentials (HTTP 401, HTML) are a typed rpc-error naming the status; the right ones work', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ rpcAuth: { user: 'anchor', password: 'right' } });
+    const wrong = await rejection(make({ rpcAuth: { user: 'anchor', password: 'wrong' } }).forkHeight());
+    expect(wrong).toMatchObject({ code: 'rpc-error' });
+    expect(wrong.message).toContain('HTTP 401');
+    expect(wrong.message).not.toContain('wrong');
+    expect(await make({ rpcAuth: { user: 'anchor', password: 'right' } }).forkHeight()).toBe(0);
+  });
+
   it('a node without listtransaction: the send goes ahead, and an event says a lost answer could cost twice', async () => {
     await standIn.close();
     standIn = await startBigBangStandIn({ without: ['listtransaction'] });
     await make().submit(payload('old node'), { dedupKey: 'batch-old' });
-    expect(events.map((e) => e.kind)).toEqual(['wallet-search-unavailable']);
+    expect(events).toEqual([
+      expect.objectContaining({
+        kind: 'wallet-search-unavailable',
+        message: expect.stringContaining('listtransaction not found!'),
+      }),
+    ]);
     expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(1);
   });
 

@@ -96,8 +96,8 @@ export type BigBangChainEvent =
   | { kind: 'dedup-hit'; chainId: string; txId: string; dedupKey: string }
   /** A transaction carrying this dedupKey's uuid was already in the wallet: returned instead of paying again. */
   | { kind: 'found-in-wallet'; chainId: string; txId: string; dedupKey: string }
-  /** The node has no listtransaction: a send whose answer was lost may be paid twice. */
-  | { kind: 'wallet-search-unavailable'; chainId: string; dedupKey: string }
+  /** listtransaction failed on the node (e.g. an older build without it): a lost send may be paid twice. */
+  | { kind: 'wallet-search-unavailable'; chainId: string; dedupKey: string; message: string }
   | { kind: 'key-unlocked'; chainId: string; pubkey: string; timeoutSeconds: number }
   | { kind: 'fee-rule-differs'; chainId: string; bytes: number; ours: number; node: number };
 
@@ -417,8 +417,16 @@ export class BigBangChain implements Chain {
     try {
       list = await this.call('listtransaction', params, ListTransactionResult);
     } catch (e) {
-      if (e instanceof BigBangChainError && e.code === 'method-not-found') {
-        this.cfg.onEvent?.({ kind: 'wallet-search-unavailable', chainId: this.chainId, dedupKey });
+      // The node answered, but not with a list (no such method, or -401 "Failed to list transactions"):
+      // anchoring must not stop on it, so the send goes ahead, and an event says what that risks. A node
+      // that did not answer at all fails this submit (retryable), never turning into a blind resend.
+      if (e instanceof BigBangChainError && e.rpcCode !== undefined) {
+        this.cfg.onEvent?.({
+          kind: 'wallet-search-unavailable',
+          chainId: this.chainId,
+          dedupKey,
+          message: e.message,
+        });
         return undefined;
       }
       throw e;
