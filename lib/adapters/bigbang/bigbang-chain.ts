@@ -205,7 +205,14 @@ export class BigBangChain implements Chain {
     this.unlockTimeoutS = cfg.unlock?.timeoutSeconds ?? BIGBANG_DEFAULT_UNLOCK_TIMEOUT_S;
     if (!Number.isSafeInteger(this.unlockTimeoutS) || this.unlockTimeoutS < 0)
       throw new RangeError('unlock.timeoutSeconds must be an integer >= 0');
-    this.keyHex = cfg.unlock?.pubkey?.toLowerCase() ?? pubkeyHexOfAddress(cfg.from);
+    // unlockkey takes a key or its address; listkey prints keys only.
+    const unlockKey = cfg.unlock?.pubkey;
+    this.keyHex =
+      unlockKey === undefined
+        ? pubkeyHexOfAddress(cfg.from)
+        : isAddress(unlockKey)
+          ? pubkeyHexOfAddress(unlockKey)
+          : unlockKey.toLowerCase();
     this.clock = cfg.clock ?? Date.now;
     this.rpc = new JsonRpcClient({
       url: cfg.rpcUrl ?? BIGBANG_DEFAULT_RPC_URL,
@@ -371,8 +378,11 @@ export class BigBangChain implements Chain {
       if (
         e instanceof BigBangChainError &&
         (e.code === 'rpc-unavailable' || e.code === 'rpc-malformed-response')
-      )
+      ) {
         this.unsure.add(dedupKey);
+        // Bounded like byDedup: a retry comes within minutes.
+        if (this.unsure.size > 4096) this.unsure.delete(this.unsure.values().next().value as string);
+      }
       throw e;
     }
   }
