@@ -141,7 +141,7 @@ export interface AnchorRef {
   /** When it was first seen in a block, and when it reached the chain's required confirmations. */
   anchoredAt?: number;
   finalAt?: number;
-  /** 1 for the first transaction; each resubmission after a drop or a reorganisation adds one. */
+  /** 1 for the first transaction; each resubmission (a drop, a reorganisation, a fee bump) adds one. */
   attempt?: number;
   /** Reorganisations it went through (moved block, back to the pool, or lost). */
   reorgs?: number;
@@ -149,7 +149,7 @@ export interface AnchorRef {
   nextCheckAt?: number;
   /** Fee paid once included, in the chain's smallest unit (wei, BigBang units), as a decimal string. */
   fee?: string;
-  /** txIds of earlier attempts on this chain that were dropped or reorganised out. */
+  /** txIds of earlier attempts on this chain: dropped, reorganised out, or replaced by a fee bump. */
   replaced?: string[];
   /** The last failed lookup or resubmission, kept until one succeeds, so it stays visible. */
   lastError?: { code: string; message: string; at: number };
@@ -309,6 +309,13 @@ export interface Chain {
    */
   submit(data: Uint8Array, opts: { dedupKey: string }): Promise<{ txId: string }>;
   lookup(txId: string): Promise<ChainTx | undefined>;
+  /**
+   * Replaces our transaction `txId`, still waiting for a block, by one carrying the same `data` at a higher
+   * fee (on EVM: the same nonce, so only one of them can be mined). Returns the txId that now carries the data:
+   * the replacement, or `txId` itself when there was nothing to do (already in a block). Absent on chains
+   * where a fee bump does not exist or is not needed (the embedded ledger, BigBang).
+   */
+  replace?(txId: string, data: Uint8Array): Promise<{ txId: string }>;
   /** Public material a verifier needs, if any (the embedded ledger's Ed25519 key). */
   describe(): Promise<ChainDescription>;
   /** Cost and size facts for budgets and inline packets; absent = free and unlimited (embedded ledger). */
