@@ -3,7 +3,7 @@
  * router, the anchor scheduler and the HTTP server, and tears them down in an order that loses nothing
  * acknowledged. Nothing else in lib/ constructs adapters.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
@@ -13,6 +13,7 @@ import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
 import { createApiApp } from '../../functions/verify/app.js';
 import { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
 import { LocalKeyVault } from '../adapters/local/local-key-vault.js';
+import { ensurePrivateDir, openDirMode, PRIVATE_FILE_MODE } from '../adapters/local/private-files.js';
 import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
@@ -54,7 +55,11 @@ export async function startEmbedded(
   log: Logger = createLogger({ level: config.logLevel }),
 ): Promise<EmbeddedRuntime> {
   const dir = config.dataDir;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dir);
+  // Every file in it is 0600 whatever its mode (private-files.ts); the folder itself is the operator's.
+  const dirMode = openDirMode(dir);
+  if (dirMode !== undefined)
+    log.warn('DATA_DIR is open to other users; chmod 700 it', { dataDir: dir, mode: dirMode.toString(8) });
   const clock = Date.now;
   const { token, path: tokenPath } = loadOperatorToken(dir);
   const kek = loadOrCreateSecret(join(dir, 'secrets', 'kek'));
@@ -201,7 +206,7 @@ export async function startEmbedded(
       ...(ipfs.apiUrl ? { ipfsApiUrl: ipfs.apiUrl } : {}),
     };
     const tmp = join(dir, `runtime.json.${process.pid}.tmp`);
-    writeFileSync(tmp, `${JSON.stringify(runtimeInfo, null, 2)}\n`);
+    writeFileSync(tmp, `${JSON.stringify(runtimeInfo, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
     renameSync(tmp, join(dir, 'runtime.json'));
 
     const stop = async () => {

@@ -8,6 +8,9 @@ import { ConfigError, configFromEnv } from './config.js';
 import { startEmbedded } from './embedded.js';
 
 async function main(): Promise<void> {
+  // Whatever this process creates (SQLite files, the IPFS repo, temp files) is its owner's alone, in any
+  // DATA_DIR; files that already exist are chmod-ed where they are opened (lib/adapters/local/private-files.ts).
+  process.umask(0o077);
   let config: ReturnType<typeof configFromEnv>;
   try {
     config = configFromEnv();

@@ -8,8 +8,6 @@
  *
  * The queries mirror what the DynamoDB adapter can do with keys and indexes (see lib/ports.ts): no scans.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import {
   type AnchorRef,
@@ -26,7 +24,8 @@ import {
   type PutRecordResult,
   type RecordEntry,
 } from '../../ports.js';
-import { SqliteWriter } from './sqlite-writer.js';
+import { prepareSqliteFile } from './private-files.js';
+import { SqliteWriteError, SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS records (
@@ -132,13 +131,18 @@ DROP INDEX IF EXISTS batches_unanchored;
 CREATE INDEX IF NOT EXISTS batches_due ON batches (next_check_at) WHERE next_check_at IS NOT NULL;
 `;
 
+const missingColumns = (db: DatabaseSync) =>
+  ADDED_COLUMNS.filter(({ table, column }) => {
+    const cols = db.prepare(`PRAGMA table_info(${table})`).all() as Row[];
+    return !cols.some((c) => c.name === column);
+  });
+
 /** Adds whatever ADDED_COLUMNS a file made by an older version lacks; a no-op on an up-to-date one. */
 function migrate(db: DatabaseSync): void {
-  for (const { table, column, ddl } of ADDED_COLUMNS) {
-    const cols = db.prepare(`PRAGMA table_info(${table})`).all() as Row[];
-    if (!cols.some((c) => c.name === column)) db.exec(ddl);
-  }
+  for (const { ddl } of missingColumns(db)) db.exec(ddl);
 }
+
+const needsMigration = (db: DatabaseSync): boolean => missingColumns(db).length > 0;
 
 const batchState = (s: string): BatchState => (s === 'anchored' || s === 'final' ? s : 'built');
 
@@ -239,19 +243,34 @@ const W = {
 export class SqliteIndexStore implements IndexStore {
   /** Reads only; every write goes through the writer thread, so a durable commit never blocks the event loop. */
   private readonly db: DatabaseSync;
-  private readonly writer: SqliteWriter;
+  /** Absent when opened read-only (fsck): every write then fails. */
+  private readonly writer: SqliteWriter | undefined;
   private readonly stmts: Record<string, StatementSync>;
   private closed = false;
 
-  constructor(path: string, opts: { durable?: boolean } = {}) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new DatabaseSync(path);
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;');
-    this.db.exec(SCHEMA);
-    // Before the writer opens its connection, so its statements are prepared against the current schema.
-    migrate(this.db);
-    this.db.exec(AFTER_MIGRATION);
-    this.writer = new SqliteWriter({ path, durable: opts.durable !== false });
+  /**
+   * `readOnly`: opens an existing file without creating, migrating or writing anything (tools/fsck.ts); it
+   * refuses a file an older version made, since the queries need the current columns.
+   */
+  constructor(path: string, opts: { durable?: boolean; readOnly?: boolean } = {}) {
+    if (opts.readOnly) {
+      this.db = new DatabaseSync(path, { readOnly: true });
+      this.db.exec('PRAGMA busy_timeout = 10000;');
+      if (needsMigration(this.db)) {
+        this.db.close();
+        throw new Error(`${path} was made by an older version; start the runtime once to migrate it`);
+      }
+      this.writer = undefined;
+    } else {
+      prepareSqliteFile(path);
+      this.db = new DatabaseSync(path);
+      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;');
+      this.db.exec(SCHEMA);
+      // Before the writer opens its connection, so its statements are prepared against the current schema.
+      migrate(this.db);
+      this.db.exec(AFTER_MIGRATION);
+      this.writer = new SqliteWriter({ path, durable: opts.durable !== false });
+    }
     const p = (sql: string) => this.db.prepare(sql);
     this.stmts = {
       getRecord: p('SELECT * FROM records WHERE device_id = ? AND seq = ?'),
@@ -289,7 +308,7 @@ export class SqliteIndexStore implements IndexStore {
 
   async putRecord(e: RecordEntry): Promise<PutRecordResult> {
     if (this.closed) throw new Error('index store is closed');
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.insertRecord,
         params: [
@@ -371,7 +390,7 @@ export class SqliteIndexStore implements IndexStore {
     assignments: readonly { deviceId: string; seq: number; batchId: string; leafIndex: number }[],
   ): Promise<void> {
     if (assignments.length === 0) return;
-    await this.writer.write(
+    await this.w().write(
       assignments.map((a) => ({
         sql: W.assign,
         params: [a.batchId, a.leafIndex, a.deviceId, a.seq, a.batchId],
@@ -381,13 +400,13 @@ export class SqliteIndexStore implements IndexStore {
 
   async setIpfsCid(deviceId: string, seq: number, cid: string, at: number): Promise<void> {
     if (this.closed) throw new Error('index store is closed');
-    await this.writer.write([{ sql: W.setIpfsCid, params: [cid, at, deviceId, seq, cid] }]);
+    await this.w().write([{ sql: W.setIpfsCid, params: [cid, at, deviceId, seq, cid] }]);
   }
 
   // ------------------------------------------------------------------------------------------- batches
 
   async putBatch(b: BatchEntry): Promise<'created' | 'exists'> {
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.insertBatch,
         params: [
@@ -419,7 +438,7 @@ export class SqliteIndexStore implements IndexStore {
     const anchors = toBatch(r)
       .anchors.filter((a) => anchorSlot(a) !== slot)
       .concat(anchor);
-    await this.writer.write([
+    await this.w().write([
       {
         sql: W.updateBatch,
         params: [state, JSON.stringify(anchors), batchNextCheckAt(anchors) ?? null, batchId],
@@ -448,7 +467,7 @@ export class SqliteIndexStore implements IndexStore {
   // ------------------------------------------------------------------------------------------- devices
 
   async createDevice(d: DeviceEntry): Promise<'created' | 'exists'> {
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.insertDevice,
         params: [d.deviceId, d.createdAt, d.status, d.credentialHash, d.wrappedMasterKey],
@@ -463,7 +482,7 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async setCredentialHash(deviceId: string, credentialHash: string): Promise<void> {
-    await this.writer.write([{ sql: W.setCredential, params: [credentialHash, deviceId] }]);
+    await this.w().write([{ sql: W.setCredential, params: [credentialHash, deviceId] }]);
   }
 
   async listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>> {
@@ -478,7 +497,7 @@ export class SqliteIndexStore implements IndexStore {
   // ------------------------------------------------------------------------------------------- dead letters
 
   async putDeadLetter(d: DeadLetter): Promise<void> {
-    await this.writer.write([
+    await this.w().write([
       {
         sql: W.insertDead,
         params: [
@@ -518,7 +537,7 @@ export class SqliteIndexStore implements IndexStore {
   // ------------------------------------------------------------------------------------------- audit
 
   async appendAudit(e: AuditEvent): Promise<void> {
-    await this.writer.write([
+    await this.w().write([
       { sql: W.insertAudit, params: [e.id, e.at, e.actor, e.action, e.target, e.reason ?? null] },
     ]);
   }
@@ -538,8 +557,13 @@ export class SqliteIndexStore implements IndexStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.writer.close();
+    await this.writer?.close();
     this.db.close();
+  }
+
+  private w(): SqliteWriter {
+    if (!this.writer) throw new SqliteWriteError('the index store was opened read-only');
+    return this.writer;
   }
 
   private stmt(name: string): StatementSync {
