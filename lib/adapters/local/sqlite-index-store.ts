@@ -120,6 +120,10 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] =
   { table: 'batches', column: 'next_check_at', ddl: 'ALTER TABLE batches ADD COLUMN next_check_at INTEGER' },
   // Planned inline transactions (BatchEntry.inline), JSON.
   { table: 'batches', column: 'inline_parts', ddl: 'ALTER TABLE batches ADD COLUMN inline_parts TEXT' },
+  // Whether an audited action took effect (AuditEvent.outcome); NULL on events written before.
+  { table: 'audit', column: 'outcome', ddl: 'ALTER TABLE audit ADD COLUMN outcome TEXT' },
+  { table: 'audit', column: 'error_code', ddl: 'ALTER TABLE audit ADD COLUMN error_code TEXT' },
+  { table: 'audit', column: 'error_message', ddl: 'ALTER TABLE audit ADD COLUMN error_message TEXT' },
 ];
 
 /**
@@ -200,11 +204,17 @@ function toAudit(r: Row): AuditEvent {
     actor: str(r, 'actor'),
     action: str(r, 'action') as AuditEvent['action'],
     target: str(r, 'target'),
+    outcome: auditOutcome(optStr(r, 'outcome')),
   };
   const reason = optStr(r, 'reason');
   if (reason !== undefined) e.reason = reason;
+  const code = optStr(r, 'error_code');
+  if (code !== undefined) e.error = { code, message: optStr(r, 'error_message') ?? '' };
   return e;
 }
+
+const auditOutcome = (s: string | undefined): AuditEvent['outcome'] =>
+  s === 'succeeded' || s === 'failed' ? s : 'unknown';
 
 /** Cursors are the last row's sort key, opaque to callers. */
 const encodeCursor = (v: unknown[]): string => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -237,7 +247,8 @@ const W = {
   setCredential: 'UPDATE devices SET credential_hash = ? WHERE device_id = ?',
   insertDead: `INSERT INTO dead_letters (id, at, source, code, reason, device_id, topic, client_id, seq,
     payload_size, payload_sha256, payload, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  insertAudit: 'INSERT INTO audit (id, at, actor, action, target, reason) VALUES (?, ?, ?, ?, ?, ?)',
+  insertAudit: `INSERT INTO audit (id, at, actor, action, target, reason, outcome, error_code, error_message)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 };
 
 export class SqliteIndexStore implements IndexStore {
@@ -538,7 +549,20 @@ export class SqliteIndexStore implements IndexStore {
 
   async appendAudit(e: AuditEvent): Promise<void> {
     await this.w().write([
-      { sql: W.insertAudit, params: [e.id, e.at, e.actor, e.action, e.target, e.reason ?? null] },
+      {
+        sql: W.insertAudit,
+        params: [
+          e.id,
+          e.at,
+          e.actor,
+          e.action,
+          e.target,
+          e.reason ?? null,
+          e.outcome,
+          e.error?.code ?? null,
+          e.error?.message ?? null,
+        ],
+      },
     ]);
   }
 
