@@ -14,6 +14,7 @@ import { encodeAnchorPayload } from '../core/anchor-payload.js';
 import { fromHex } from '../core/bytes.js';
 import { parseRecordId } from '../core/device-id.js';
 import { encodeInlinePacket } from '../core/inline-packet.js';
+import type { LedgerEntry } from '../core/ledger-entry.js';
 import {
   type AnchorRef,
   anchorSlot,
@@ -266,9 +267,12 @@ export async function stepAnchor(
   let action: FinalityAction = { kind: 'none' };
   let fee: string | undefined = anchor.fee;
   let lookupFailed: StepResult['lookupFailed'];
+  let ledgerEntry: LedgerEntry | undefined;
 
   if (state.phase !== 'dropped') {
     const { obs, tx } = await observe(cf.chain, anchor.txId);
+    if (tx?.evidence?.kind === 'embedded-ledger' && tx.evidence.entry.hash === anchor.txId)
+      ledgerEntry = tx.evidence.entry;
     const step = stepFinality(state, obs, cf.finality, now);
     state = step.state;
     action = step.action;
@@ -290,6 +294,8 @@ export async function stepAnchor(
   let out = fromState(anchor, state);
   if (fee !== undefined && out.phase !== 'dropped') out.fee = fee;
   else delete out.fee;
+  // Kept once: what a ledger that loses its tail can be given back (lib/fsck/ledger-repair.ts).
+  if (ledgerEntry && out.ledgerEntry === undefined) out.ledgerEntry = ledgerEntry;
 
   if (state.phase === 'dropped') {
     // Dropped or reorganised out: the same bytes again, under the next attempt's dedup key.
@@ -308,6 +314,7 @@ export async function stepAnchor(
       const next = resubmitted(state, txId, at, cf.finality);
       out = fromState(anchor, { ...next, nextCheckAt: at });
       delete out.fee;
+      delete out.ledgerEntry;
       out.replaced = [...(anchor.replaced ?? []), anchor.txId];
       events.push(ev({ txId, event: 'resubmitted', detail: `attempt ${attempt}, replaces ${anchor.txId}` }));
       deps.onResubmit?.(true);
