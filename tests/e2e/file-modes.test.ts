@@ -36,7 +36,7 @@ function modesUnder(root: string): Map<string, number> {
 const openToOthers = (modes: Map<string, number>) =>
   [...modes].filter(([, m]) => (m & 0o077) !== 0).map(([p, m]) => `${p} ${m.toString(8)}`);
 
-describe('file modes under DATA_DIR', () => {
+describe('file modes under DATA_DIR', { timeout: 180_000 }, () => {
   const dataDir = tempDir('iotn-modes-');
   let rt: SpawnedRuntime | undefined;
 

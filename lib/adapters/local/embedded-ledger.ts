@@ -10,7 +10,17 @@
  * which is what the runtime's startup check does (lib/runtime/embedded-store-checks.ts).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
-import { closeSync, fsyncSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { fromHex, toBase64, toHex } from '../../core/bytes.js';
 import {
@@ -309,6 +319,53 @@ export class EmbeddedLedger implements Chain {
     closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+/**
+ * Replaces a damaged ledger file with its verified prefix (kept byte for byte) followed by `append`, after
+ * copying the damaged file aside (`<path>.damaged-<time>`, kept for evidence). The new content is verified
+ * as a whole before it replaces the old, and written like every durable file here: temporary file, fsync,
+ * rename, folder fsync. For fsck --repair on a ledger whose lines were edited or whose tail is torn; a ledger
+ * that was only cut short is appended to instead (EmbeddedLedger.restore).
+ */
+export function rewriteLedgerFile(
+  path: string,
+  publicKey: Uint8Array,
+  append: readonly StoredEntry[],
+  now: Date = new Date(),
+): { backup: string; entries: number } {
+  const old = readFileSync(path);
+  const prefix = scanLedgerText(old.toString('utf8'), publicKey);
+  const text =
+    old.subarray(0, prefix.prefixBytes).toString('utf8') +
+    (prefix.missingFinalNewline ? '\n' : '') +
+    append.map((e) => `${JSON.stringify(storedForm(e))}\n`).join('');
+  const check = scanLedgerText(text, publicKey);
+  const want = prefix.entries.length + append.length;
+  if (check.problems.length > 0 || check.torn || check.entries.length !== want) {
+    throw new LedgerCorruptError(
+      `the repaired ledger would not verify (${check.entries.length} of ${want} entries)`,
+    );
+  }
+  const backup = `${path}.damaged-${now.toISOString().replace(/[:.]/g, '-')}`;
+  copyFileSync(path, backup);
+  makePrivate(backup);
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', PRIVATE_FILE_MODE);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+  return { backup, entries: want };
 }
 
 /** The fields a line holds, in the order append writes them. */

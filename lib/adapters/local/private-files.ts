@@ -7,8 +7,8 @@
  * SQLite creates its -wal, -shm and -journal files with the mode of the database file, so making the database
  * file private before the first connection covers new ones; existing ones are chmod-ed here too.
  */
-import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export const PRIVATE_FILE_MODE = 0o600;
 export const PRIVATE_DIR_MODE = 0o700;
@@ -51,4 +51,16 @@ export function prepareSqliteFile(path: string): void {
 export function openDirMode(dir: string): number | undefined {
   const mode = statSync(dir).mode & 0o777;
   return (mode & 0o077) !== 0 ? mode : undefined;
+}
+
+/** Every file under `root` (not following links) whose mode lets its group or others in, with that mode. */
+export function filesOpenToOthers(root: string): { path: string; mode: number }[] {
+  const out: { path: string; mode: number }[] = [];
+  for (const d of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (!d.isFile()) continue;
+    const path = join(d.parentPath, d.name);
+    const mode = lstatSync(path).mode & 0o777;
+    if ((mode & 0o077) !== 0) out.push({ path, mode });
+  }
+  return out;
 }

@@ -25,6 +25,7 @@ import {
   type RecordEntry,
 } from '../../ports.js';
 import { prepareSqliteFile } from './private-files.js';
+import { openSqliteReadOnly } from './sqlite-read-only.js';
 import { SqliteWriteError, SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
@@ -265,7 +266,7 @@ export class SqliteIndexStore implements IndexStore {
    */
   constructor(path: string, opts: { durable?: boolean; readOnly?: boolean } = {}) {
     if (opts.readOnly) {
-      this.db = new DatabaseSync(path, { readOnly: true });
+      this.db = openSqliteReadOnly(path);
       this.db.exec('PRAGMA busy_timeout = 10000;');
       if (needsMigration(this.db)) {
         this.db.close();

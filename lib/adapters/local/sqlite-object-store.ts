@@ -14,6 +14,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { toHex } from '../../core/bytes.js';
 import type { ObjectStore, UploadGrant } from '../../ports.js';
 import { prepareSqliteFile } from './private-files.js';
+import { openSqliteReadOnly } from './sqlite-read-only.js';
 import { SqliteWriteError, SqliteWriter, type WriteStatement } from './sqlite-writer.js';
 import { signUpload } from './upload-signing.js';
 
@@ -56,7 +57,7 @@ export class SqliteObjectStore implements ObjectStore {
 
   constructor(private readonly opts: SqliteObjectStoreOptions) {
     if (opts.readOnly) {
-      this.db = new DatabaseSync(opts.path, { readOnly: true });
+      this.db = openSqliteReadOnly(opts.path);
       this.db.exec('PRAGMA busy_timeout = 10000;');
       this.writer = undefined;
     } else {
