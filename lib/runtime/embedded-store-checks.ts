@@ -123,7 +123,7 @@ export async function openCheckedLedger(
     throw e;
   }
   try {
-    await checkAnchoredBatches(ledger, ledgerPath(dataDir), batches);
+    await checkBatchesAgainstLedger(ledger, ledgerPath(dataDir), batches);
   } catch (e) {
     ledger.close();
     throw e;
@@ -133,7 +133,11 @@ export async function openCheckedLedger(
 
 const SHOWN = 5;
 
-async function checkAnchoredBatches(
+/**
+ * The per-start pass over the batches: refuses when an embedded anchor names an entry the ledger does not
+ * have, or another embedded ledger. Exported for the bench (bench/startup-check.ts).
+ */
+export async function checkBatchesAgainstLedger(
   ledger: EmbeddedLedger,
   path: string,
   batches: Pick<BatchStore, 'listBatches'>,
