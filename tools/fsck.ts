@@ -27,6 +27,7 @@ import { errorsIn, type FsckFinding, type LedgerView } from '../lib/fsck/finding
 import { embeddedAnchors } from '../lib/fsck/ledger-anchors.js';
 import { reanchorLostAnchors, rebuildTrees } from '../lib/fsck/repair-store.js';
 import { runFsck } from '../lib/fsck/run-fsck.js';
+import { kekPath, ledgerKeyPath, ledgerPath } from '../lib/runtime/embedded-store-checks.js';
 
 export const USAGE = `usage: npm run fsck -- [options]
 
@@ -111,9 +112,9 @@ function runningRuntime(dataDir: string): number | undefined {
 const paths = (dataDir: string) => ({
   index: join(dataDir, 'index.sqlite'),
   objects: join(dataDir, 'objects.sqlite'),
-  ledger: join(dataDir, 'ledger', 'ledger.jsonl'),
-  ledgerKey: join(dataDir, 'secrets', 'ledger-ed25519.pk8'),
-  kek: join(dataDir, 'secrets', 'kek'),
+  ledger: ledgerPath(dataDir),
+  ledgerKey: ledgerKeyPath(dataDir),
+  kek: kekPath(dataDir),
 });
 
 /** The ledger as fsck sees it, or a finding saying why it cannot be checked. */
