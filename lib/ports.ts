@@ -153,6 +153,11 @@ export interface AnchorRef {
   replaced?: string[];
   /** The last failed lookup or resubmission, kept until one succeeds, so it stays visible. */
   lastError?: { code: string; message: string; at: number };
+  /**
+   * On an embedded ledger (file or DynamoDB): its signed entry for `txId`, as the first lookup returned it. A
+   * ledger that lost entries can be given them back byte for byte from these copies (docs/operations.md).
+   */
+  ledgerEntry?: LedgerEntry;
 }
 
 /** Which anchor of a batch an AnchorRef is: addAnchor replaces the one with the same slot. */
@@ -261,13 +266,22 @@ export interface DeadLetterStore {
   listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>>;
 }
 
+/**
+ * Whether an audited action took effect. 'unknown' is only read, never written: events stored before
+ * outcomes were recorded.
+ */
+export type AuditOutcome = 'succeeded' | 'failed' | 'unknown';
+
 export interface AuditEvent {
   id: string;
   at: number;
   actor: string;
-  action: 'device-provisioned' | 'credential-rotated' | 'record-key-released';
+  action: 'device-provisioned' | 'credential-rotated' | 'record-key-released' | 'batch-reanchored';
   target: string;
   reason?: string;
+  outcome: AuditOutcome;
+  /** With outcome 'failed': the stable code and the message of what failed (never a secret). */
+  error?: { code: string; message: string };
 }
 
 export interface AuditLog {

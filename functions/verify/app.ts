@@ -58,6 +58,7 @@ const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> =
   backlog: 503,
   'storage-unavailable': 503,
   'chain-unavailable': 503,
+  'key-unavailable': 503,
   internal: 500,
 };
 

@@ -57,6 +57,7 @@ export async function provisionDevice(
     actor: req.actor,
     action: 'device-provisioned',
     target: req.deviceId,
+    outcome: 'succeeded',
   });
   return credentialsResponse(req.deviceId, password);
 }
@@ -77,6 +78,7 @@ export async function rotateDeviceCredentials(
     actor: req.actor,
     action: 'credential-rotated',
     target: req.deviceId,
+    outcome: 'succeeded',
   });
   return credentialsResponse(req.deviceId, password);
 }

@@ -98,7 +98,15 @@ export function deadLetter(id: string, at: number, over: Partial<DeadLetter> = {
 }
 
 export function auditEvent(id: string, at: number, over: Partial<AuditEvent> = {}): AuditEvent {
-  return { id, at, actor: 'operator', action: 'device-provisioned', target: `dev-${id}`, ...over };
+  return {
+    id,
+    at,
+    actor: 'operator',
+    action: 'device-provisioned',
+    target: `dev-${id}`,
+    outcome: 'succeeded',
+    ...over,
+  };
 }
 
 /** Follows `next` cursors to the end, checking every page keeps to the limit. */
@@ -653,13 +661,21 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
           }),
           auditEvent('au-3', 2000, { action: 'credential-rotated' }),
           auditEvent('au-4', 2000, { actor: 'someone-else' }),
-          auditEvent('au-5', 4000),
+          auditEvent('au-5', 4000, {
+            action: 'record-key-released',
+            target: 'dev-1.5',
+            reason: 'court order 18',
+            outcome: 'failed',
+            error: { code: 'unwrap-failed', message: 'cannot unwrap: wrong vault key or context' },
+          }),
         ];
         for (const e of events) await store.appendAudit(e);
         const all = await store.listAudit({ limit: 10 });
         expect(all.items.map((e) => e.at)).toEqual([4000, 3000, 2000, 2000, 1000]);
         expect(all.items.find((e) => e.id === 'au-2')).toEqual(events[1]);
         expect(all.items.find((e) => e.id === 'au-1')).toEqual(events[0]);
+        // A failed action is kept with its outcome and error, so the log never claims what did not happen.
+        expect(all.items.find((e) => e.id === 'au-5')).toEqual(events[4]);
         expect(all.next).toBeUndefined();
         const paged = await collectPages(2, (c) => store.listAudit(withCursor({ limit: 2 }, c)));
         expect(paged.items.map((e) => e.at)).toEqual([4000, 3000, 2000, 2000, 1000]);

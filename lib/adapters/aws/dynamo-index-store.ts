@@ -626,6 +626,8 @@ export class DynamoIndexStore implements IndexStore {
           action: S(e.action),
           target: S(e.target),
           ...(e.reason === undefined ? {} : { reason: S(e.reason) }),
+          outcome: S(e.outcome),
+          ...(e.error === undefined ? {} : { errorCode: S(e.error.code), errorMessage: S(e.error.message) }),
         },
       }),
     );
@@ -756,8 +758,15 @@ function toAudit(i: Item): AuditEvent {
     actor: str(i, 'actor'),
     action: str(i, 'action') as AuditEvent['action'],
     target: str(i, 'target'),
+    outcome: auditOutcome(optStr(i, 'outcome')),
   };
   const reason = optStr(i, 'reason');
   if (reason !== undefined) e.reason = reason;
+  const code = optStr(i, 'errorCode');
+  if (code !== undefined) e.error = { code, message: optStr(i, 'errorMessage') ?? '' };
   return e;
 }
+
+/** Events written before outcomes were recorded have none: 'unknown', never a guess. */
+const auditOutcome = (s: string | undefined): AuditEvent['outcome'] =>
+  s === 'succeeded' || s === 'failed' ? s : 'unknown';
