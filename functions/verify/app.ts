@@ -48,6 +48,7 @@ export interface ApiDeps {
 
 const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> = {
   'bad-request': 400,
+  'invalid-cursor': 400,
   unauthorized: 401,
   'not-found': 404,
   'record-not-found': 404,

@@ -352,6 +352,17 @@ describe('malformed events at the Lambda edges', () => {
     expect(jsonBody<{ error: { code: string } }>(res).error.code).toBe('bad-request');
   });
 
+  it('verify refuses a cursor DynamoDB did not issue with 400 invalid-cursor, as the embedded API does', async () => {
+    for (const path of ['/v1/dead-letters', '/v1/audit', '/v1/devices/evt-dev/records']) {
+      const res = await aws.verify(
+        httpApiEvent('GET', `${path}?cursor=garbage`, { operator: 'op' }),
+        lambdaContext('verify'),
+      );
+      expect(res.statusCode, path).toBe(400);
+      expect(jsonBody<{ error: { code: string } }>(res).error.code, path).toBe('invalid-cursor');
+    }
+  });
+
   it('a reply that cannot be published fails the invocation, so Lambda retries; the retry acks a duplicate', async () => {
     const envelope = seal('evt-dev', 1);
     aws.iot.failNext(100);
