@@ -80,7 +80,10 @@ export type PutRecordResult =
 
 export interface Page<T> {
   items: T[];
-  /** Opaque cursor for the next page; absent on the last page. */
+  /**
+   * Opaque cursor for the next page; absent on the last page. Every `list…` method taking `cursor` refuses
+   * one it could not have issued with NotaryError `invalid-cursor` (lib/core/page-cursor.ts).
+   */
   next?: string;
 }
 

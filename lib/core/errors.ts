@@ -5,6 +5,7 @@
  */
 export type NotaryErrorCode =
   | 'bad-request'
+  | 'invalid-cursor'
   | 'unauthorized'
   | 'not-found'
   | 'record-not-found'

@@ -9,6 +9,7 @@
  * The queries mirror what the DynamoDB adapter can do with keys and indexes (see lib/ports.ts): no scans.
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import {
   type AnchorRef,
   type AuditEvent,
@@ -217,18 +218,6 @@ function toAudit(r: Row): AuditEvent {
 const auditOutcome = (s: string | undefined): AuditEvent['outcome'] =>
   s === 'succeeded' || s === 'failed' ? s : 'unknown';
 
-/** Cursors are the last row's sort key, opaque to callers. */
-const encodeCursor = (v: unknown[]): string => Buffer.from(JSON.stringify(v)).toString('base64url');
-function decodeCursor(c: string | undefined): unknown[] | undefined {
-  if (c === undefined) return undefined;
-  try {
-    const v: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    return Array.isArray(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Writes, all positional, run on the writer thread (sqlite-writer.ts). */
 const W = {
   insertRecord: `INSERT INTO records (device_id, seq, record_id, timestamp, received_at, record_hash, prev_hash,
@@ -360,9 +349,8 @@ export class SqliteIndexStore implements IndexStore {
     deviceId: string,
     q: { from: number; to: number; limit: number; cursor?: string },
   ): Promise<Page<RecordEntry>> {
-    const c = decodeCursor(q.cursor);
-    const ct = typeof c?.[0] === 'number' ? c[0] : -1;
-    const cs = typeof c?.[1] === 'number' ? c[1] : -1;
+    const c = decodeCursor(q.cursor, ['int', 'int']);
+    const [ct, cs] = c ?? [-1, -1];
     const rows = this.stmt('listByTime').all({
       d: deviceId,
       from: q.from,
@@ -468,8 +456,7 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async listBatches(q: { limit: number; cursor?: string }): Promise<Page<BatchEntry>> {
-    const c = decodeCursor(q.cursor);
-    const after = typeof c?.[0] === 'string' ? c[0] : '\u{10FFFF}';
+    const after = decodeCursor(q.cursor, ['string'])?.[0] ?? '\u{10FFFF}';
     const rows = this.stmt('listBatches').all(after, q.limit + 1) as Row[];
     const items = rows.slice(0, q.limit).map(toBatch);
     const last = items.at(-1);
@@ -498,8 +485,7 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>> {
-    const c = decodeCursor(q.cursor);
-    const after = typeof c?.[0] === 'string' ? c[0] : '';
+    const after = decodeCursor(q.cursor, ['string'])?.[0] ?? '';
     const rows = this.stmt('listDevices').all(after, q.limit + 1) as Row[];
     const items = rows.slice(0, q.limit).map(toDevice);
     const last = items.at(-1);
@@ -532,9 +518,7 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>> {
-    const c = decodeCursor(q.cursor);
-    const at = typeof c?.[0] === 'number' ? c[0] : Number.MAX_SAFE_INTEGER;
-    const id = typeof c?.[1] === 'string' ? c[1] : '\u{10FFFF}';
+    const [at, id] = decodeCursor(q.cursor, ['int', 'string']) ?? [Number.MAX_SAFE_INTEGER, '\u{10FFFF}'];
     const params: Record<string, SQLInputValue> = { at, id, limit: q.limit + 1 };
     const rows = (
       q.deviceId === undefined
@@ -568,9 +552,7 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async listAudit(q: { limit: number; cursor?: string }): Promise<Page<AuditEvent>> {
-    const c = decodeCursor(q.cursor);
-    const at = typeof c?.[0] === 'number' ? c[0] : Number.MAX_SAFE_INTEGER;
-    const id = typeof c?.[1] === 'string' ? c[1] : '\u{10FFFF}';
+    const [at, id] = decodeCursor(q.cursor, ['int', 'string']) ?? [Number.MAX_SAFE_INTEGER, '\u{10FFFF}'];
     const rows = this.stmt('listAudit').all({ at, id, limit: q.limit + 1 }) as Row[];
     const items = rows.slice(0, q.limit).map(toAudit);
     const last = items.at(-1);
