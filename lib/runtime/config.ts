@@ -99,6 +99,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
   });
   if (!chains.ok) throw new ConfigError(chains.message);
   const tls = tlsFromEnv(e);
+  if (e.MQTT_PORT === 'off' && !tls)
+    throw new ConfigError(
+      'MQTT_PORT=off leaves no MQTT listener unless TLS_CERT_FILE and TLS_KEY_FILE are set',
+    );
   const allowPlaintext = e.ALLOW_PLAINTEXT === 'true';
   if (!allowPlaintext && !isLoopback(e.HOST)) {
     const plain = [

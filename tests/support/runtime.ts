@@ -60,7 +60,10 @@ export async function startInProcess(
 
 export interface RuntimeInfo {
   pid: number;
+  /** Absent with MQTT_PORT=off. */
   mqttPort: number;
+  /** With TLS_CERT_FILE/TLS_KEY_FILE. */
+  mqttsPort?: number;
   httpPort: number;
   baseUrl: string;
 }
