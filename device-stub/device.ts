@@ -60,6 +60,8 @@ export interface DeviceResult {
   duplicate: number;
   rejected: RejectedEntry[];
   resent: number;
+  /** Connections made after the first: drops the device recovered from. */
+  reconnects: number;
   uploads: number;
   error?: { code: string; message: string };
 }
@@ -103,6 +105,7 @@ export class SimulatedDevice {
       duplicate: 0,
       rejected: [],
       resent: 0,
+      reconnects: 0,
       uploads: 0,
     };
   }
@@ -156,7 +159,9 @@ export class SimulatedDevice {
       protocolVersion: 4,
     });
     this.client = client;
+    let connects = 0;
     client.on('connect', () => {
+      if (connects++ > 0) this.result.reconnects++;
       this.ackedSinceConnect = false;
       this.subscribed = false;
       client.subscribe(
