@@ -34,7 +34,7 @@ describe('soak', () => {
     expect(section.startsWith(SOAK_BEGIN)).toBe(true);
     expect(section.endsWith(SOAK_END)).toBe(true);
     expect(section).toContain('| **Records lost** (must be 0) | **0** |');
-  });
+  }, 180_000);
 
   it('puts its section before the method notes, replaces it on the next run, and a bench run keeps it', () => {
     const bench = '# Benchmarks\n\n## 1. Raw broker\n\nfigures\n\n## Method notes\n\nnotes\n';

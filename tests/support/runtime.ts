@@ -111,7 +111,8 @@ export async function spawnRuntime(
       const i = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo;
       return i.pid === child.pid ? i : undefined;
     },
-    30_000,
+    // Starting takes 2-3 s on a quiet machine and was seen at 18 s on a 2-core one at load 20.
+    55_000,
   );
   const token = readFileSync(join(dataDir, 'operator.token'), 'utf8').trim();
   return { info, token, child, output: () => out, exited };
