@@ -17,6 +17,7 @@
  *                      (stdout with --quick)
  *   --against DIR      start the runtime from another checkout (e.g. an older commit), for a before/after
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -430,6 +431,19 @@ export const SOAK_QUICK: Omit<SoakOptions, 'onProgress'> = {
   runtimeEnv: { MQTT_MAX_PENDING_CONNECTIONS: '10', MQTT_CONNECT_TIMEOUT_MS: '1000' },
 };
 
+/** "commit abc1234" for a git checkout, so a before/after table says what each column ran. */
+function describeCheckout(dir: string): string {
+  try {
+    const sha = execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no'], {
+      encoding: 'utf8',
+    }).trim();
+    return `commit ${sha}${dirty ? ' with changes' : ''}`;
+  } catch {
+    return dir;
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -452,13 +466,13 @@ async function main(): Promise<void> {
       throw new Error(`${dir} is not a checkout of this project`);
     progress(`runtime from ${dir}`);
     runs.push({
-      label: `${dir}`,
+      label: `before: ${describeCheckout(dir)}`,
       figures: await measureSoak({ ...plan, runtimeRepo: dir, onProgress: progress }, command),
     });
   }
   progress('runtime from this checkout');
   runs.push({
-    label: 'this checkout',
+    label: `this checkout: ${describeCheckout(repoRoot)}`,
     figures: await measureSoak({ ...plan, onProgress: progress }, command),
   });
   const section = soakSection(runs, (Date.now() - t0) / 1000);
