@@ -349,7 +349,9 @@ phase starts). Throughout, ${o.devices} devices of the device stub publish ${o.r
 - **Connect storm**: ${n(o.stormSockets)} sockets opened at once (all connects started together; how long
   they took to be accepted is in the table), half sending nothing, half a partial CONNECT, then held for
   ${(o.stormHoldMs / 1000).toFixed(1)} s (the connect timeout is ${timeoutS} s). Which refusal closed a socket
-  is in the server's own counts: \`too-many-pending\` at accept, \`connect-timeout\` later.
+  is in the server's own counts: \`too-many-pending\` at accept, \`connect-timeout\` later. A socket the
+  client sees as connected may still wait in the kernel's accept queue; admitted late, once earlier ones timed
+  out, it can still be open when the hold ends, and closes at its own timeout.
 
 ${head('Server memory')}
 ${sep}
