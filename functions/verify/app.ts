@@ -18,7 +18,7 @@ import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
 import { describeZod } from '../../lib/ingest/device-message.js';
 import type { VerifyCidDeps } from '../../lib/ipfs/verify-cid.js';
 import type { Logger } from '../../lib/logger.js';
-import type { Chain, IndexStore, KeyVault, ObjectStore } from '../../lib/ports.js';
+import type { Chain, DeviceSessions, IndexStore, KeyVault, ObjectStore } from '../../lib/ports.js';
 import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
 import {
   buildProofBundle,
@@ -44,6 +44,8 @@ export interface ApiDeps {
   ipfs?: VerifyCidDeps;
   /** The anchorer's plan and chains, for GET /v1/anchoring and health's backpressure (embedded runtime). */
   anchoring?: Pick<AnchorCycle, 'status' | 'backpressure'>;
+  /** Live device connections, closed on credential rotation (embedded broker; absent on AWS, see ProvisionDeps). */
+  deviceSessions?: DeviceSessions;
 }
 
 const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> = {
@@ -136,7 +138,12 @@ function deviceParam(c: Context): string {
 export function createApiApp(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   const verifyDeps: VerifyDeps = deps;
-  const provisionDeps: ProvisionDeps = { devices: deps.index, vault: deps.vault, clock: deps.clock };
+  const provisionDeps: ProvisionDeps = {
+    devices: deps.index,
+    vault: deps.vault,
+    clock: deps.clock,
+    ...(deps.deviceSessions ? { sessions: deps.deviceSessions } : {}),
+  };
 
   app.onError((err, c) => {
     if (isNotaryError(err)) {
@@ -204,11 +211,15 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   });
 
   app.post('/v1/devices/:deviceId/credentials', async (c) => {
-    const out = await rotateDeviceCredentials(provisionDeps, {
+    const { sessionsClosed, ...out } = await rotateDeviceCredentials(provisionDeps, {
       deviceId: deviceParam(c),
       actor: c.get('actor'),
     });
-    deps.log.info('device credentials rotated', { deviceId: out.deviceId, actor: c.get('actor') });
+    deps.log.info('device credentials rotated', {
+      deviceId: out.deviceId,
+      actor: c.get('actor'),
+      sessionsClosed,
+    });
     return c.json(out);
   });
 
