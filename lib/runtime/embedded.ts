@@ -3,7 +3,7 @@
  * router, the anchor scheduler and the HTTP server, and tears them down in an order that loses nothing
  * acknowledged. Nothing else in lib/ constructs adapters.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
