@@ -69,6 +69,9 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
       resources: [table('ledger'), table('ledger', 'byDedup'), table('ledger', 'byHash')],
     },
     { actions: ['dynamodb:PutItem'], resources: [table('ledger')] },
+    // The anchor lease: acquire, renew (the fence before each write) and release are conditional updates;
+    // a refused acquire reads the item back to say who holds it.
+    { actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], resources: [table('leases')] },
     { actions: ['kms:Decrypt'], resources: [{ kind: 'kms-key' }], kmsPurpose: LEDGER_KEY_PURPOSE },
   ],
   verify: [

@@ -13,19 +13,21 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { handle } from 'hono/aws-lambda';
 import { z } from 'zod';
-import { createAnchorHandler } from '../../functions/anchor/handler.js';
+import { createAnchorHandler, singleFlightAnchor } from '../../functions/anchor/handler.js';
 import type { AnchorLambdaDeps } from '../../functions/anchor/lambda.js';
 import { createIngestHandler } from '../../functions/ingest/handler.js';
 import type { IngestLambdaDeps } from '../../functions/ingest/lambda.js';
 import { createApiApp } from '../../functions/verify/app.js';
 import type { VerifyLambdaDeps } from '../../functions/verify/lambda.js';
 import { DynamoIndexStore } from '../adapters/aws/dynamo-index-store.js';
+import { DynamoLeaseStore } from '../adapters/aws/dynamo-lease-store.js';
 import { DynamoLedger } from '../adapters/aws/dynamo-ledger.js';
 import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
 import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import { createSingleFlight, fencedChain, fencedIndex, fencedObjects } from '../anchor/anchor-lease.js';
 import { fromBase64 } from '../core/bytes.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
@@ -51,6 +53,10 @@ const Env = z.object({
   NOTARY_TABLE_DEAD_LETTERS: name,
   NOTARY_TABLE_AUDIT: name,
   NOTARY_TABLE_LEDGER: name.optional(),
+  /** The anchor lease (single-flight anchoring, lib/anchor/anchor-lease.ts); required by the anchor function. */
+  NOTARY_TABLE_LEASES: name.optional(),
+  /** How long the anchor lease lasts without a renewal; every write of a cycle renews it. */
+  ANCHOR_LEASE_TTL_MS: positive.min(10_000).max(3_600_000).default(120_000),
   NOTARY_KMS_KEY_ID: z.string().min(1).optional(),
   /** The anchoring (ledger) key, only as the KMS CiphertextBlob, base64; see infra/ledger-key.ts. */
   NOTARY_LEDGER_KEY_WRAPPED: base64Key.optional(),
@@ -82,6 +88,8 @@ export interface AwsConfig {
   bucket: string;
   tables: IndexTableNames;
   ledgerTable?: string;
+  leasesTable?: string;
+  anchorLeaseTtlMs: number;
   kmsKeyId?: string;
   ledgerKeyWrapped?: Uint8Array;
   ledgerPublicKey?: Uint8Array;
@@ -143,6 +151,8 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
       audit: e.NOTARY_TABLE_AUDIT,
     },
     ...(e.NOTARY_TABLE_LEDGER ? { ledgerTable: e.NOTARY_TABLE_LEDGER } : {}),
+    ...(e.NOTARY_TABLE_LEASES ? { leasesTable: e.NOTARY_TABLE_LEASES } : {}),
+    anchorLeaseTtlMs: e.ANCHOR_LEASE_TTL_MS,
     ...(e.NOTARY_KMS_KEY_ID ? { kmsKeyId: e.NOTARY_KMS_KEY_ID } : {}),
     ...(e.NOTARY_LEDGER_KEY_WRAPPED
       ? { ledgerKeyWrapped: key(e.NOTARY_LEDGER_KEY_WRAPPED, 'NOTARY_LEDGER_KEY_WRAPPED') }
@@ -241,8 +251,20 @@ export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps>
 
 export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps> {
   const clock = p.clock ?? Date.now;
-  const { objects, index } = storesOf(p);
+  const stores = storesOf(p);
   const log = p.log.child({ fn: 'anchor' });
+  // Single flight: only the holder of the anchor lease runs a cycle, and each of its writes passes the fence.
+  const flight = createSingleFlight({
+    leases: new DynamoLeaseStore({
+      db: p.clients.dynamodb,
+      table: required(p.config.leasesTable, 'NOTARY_TABLE_LEASES', 'anchor'),
+    }),
+    clock,
+    ttlMs: p.config.anchorLeaseTtlMs,
+    holder: 'anchor',
+  });
+  const index = fencedIndex(stores.index, flight.fence);
+  const objects = fencedObjects(stores.objects, flight.fence);
   const vault = new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'anchor'));
   const withLedger = p.config.chains.chains.some((c) => c.kind === 'embedded');
   const ledger = withLedger
@@ -255,25 +277,24 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
         ...(p.config.ledgerPublicKey ? { expectedPublicKey: p.config.ledgerPublicKey } : {}),
       })
     : undefined;
+  const chains = await awsAnchorChains(p.config.chains, {
+    ...(ledger ? { ledger } : {}),
+    vault,
+    log,
+    mode: 'anchor',
+  });
   const cycle = createAnchorCycle({
     index,
     objects,
-    chains: await awsAnchorChains(p.config.chains, {
-      ...(ledger ? { ledger } : {}),
-      vault,
-      log,
-      mode: 'anchor',
-    }),
+    chains: chains.map((c) => ({ ...c, chain: fencedChain(c.chain, flight.fence) })),
     clock,
     policy: { ...p.config.chains.policy, maxBatchSize: p.config.anchorMaxBatch },
     retry: p.config.chains.retry,
   });
   // The Cron fires at a fixed rate: a tick builds a batch only once the plan's interval has passed, give or
   // take half a period of the Cron's jitter.
-  return {
-    anchor: createAnchorHandler({ cycle, log, gate: true, slackMs: p.config.chains.tickMs / 2 }),
-    log,
-  };
+  const anchor = createAnchorHandler({ cycle, log, gate: true, slackMs: p.config.chains.tickMs / 2 });
+  return { anchor: singleFlightAnchor(anchor, flight, log), log };
 }
 
 export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps> {

@@ -110,10 +110,18 @@ export const TABLES = {
       due: { hashKey: 'dueShard', rangeKey: 'dueKey', projection: 'all' },
     },
   },
+  /**
+   * Leases (lib/adapters/aws/dynamo-lease-store.ts): one item per leased name, e.g. `anchor`, written only
+   * with conditions on that item. `name` and `token` are reserved words, hence `leaseName`.
+   */
+  leases: {
+    fields: { leaseName: 'string' },
+    hashKey: 'leaseName',
+  },
 } as const satisfies Record<string, TableSpec>;
 
 export type TableName = keyof typeof TABLES;
-export type IndexTableNames = Record<Exclude<TableName, 'ledger' | 'pinJobs'>, string>;
+export type IndexTableNames = Record<Exclude<TableName, 'ledger' | 'pinJobs' | 'leases'>, string>;
 
 /** 16 digits hold every safe integer, so string order is numeric order for the values we store. */
 export const pad16 = (n: number): string => {

@@ -62,6 +62,11 @@ export interface RecordedCall {
   input: Record<string, unknown>;
 }
 
+export interface CallHooks {
+  before?: (call: RecordedCall) => Promise<void> | void;
+  after?: (call: RecordedCall) => Promise<void> | void;
+}
+
 export interface AwsStack {
   config: AwsConfig;
   env: Record<string, string>;
@@ -75,6 +80,8 @@ export interface AwsStack {
   objects: S3ObjectStore;
   ledgerPublicKey: Uint8Array;
   calls: RecordedCall[];
+  /** Hooks around every recorded call (a test holds one to force an interleaving); none by default. */
+  hooks: CallHooks;
   ingest: ReturnType<typeof createIngestLambda>;
   anchor: ReturnType<typeof createAnchorLambda>;
   verify: ReturnType<typeof createVerifyLambda>;
@@ -189,9 +196,10 @@ export async function startAwsStack(
     startIotDataStandIn(),
   ]);
   const gate = await startChecksumGate(s3rver.endpoint);
-  const { index: tables, ledger, pinJobs } = await createTables(dynamo.db);
+  const { index: tables, ledger, pinJobs, leases } = await createTables(dynamo.db);
   const keyArn = kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
+  const hooks: CallHooks = {};
   const made: { destroy(): void }[] = [];
 
   const clientsFor = (fn: FnName): AwsClients => {
@@ -203,36 +211,41 @@ export async function startAwsStack(
       iotData: new IoTDataPlaneClient({ ...common, endpoint: iot.endpoint }),
     };
     made.push(clients.s3, clients.dynamodb, clients.kms, clients.iotData);
-    const push = (service: RecordedCall['service'], command: unknown, input: unknown) =>
-      calls.push({ fn, service, command: String(command), input: input as Record<string, unknown> });
+    // Records the call, and lets a test hold it before it is sent or before its answer is returned.
+    const around = async <T>(
+      service: RecordedCall['service'],
+      command: unknown,
+      input: unknown,
+      send: () => Promise<T>,
+    ) => {
+      const call: RecordedCall = {
+        fn,
+        service,
+        command: String(command),
+        input: input as Record<string, unknown>,
+      };
+      calls.push(call);
+      await hooks.before?.(call);
+      const out = await send();
+      await hooks.after?.(call);
+      return out;
+    };
     const at = { step: 'initialize' as const, name: 'recordCall' };
     // One line per client: their middleware stacks have different types, so no loop over them.
     clients.s3.middlewareStack.add(
-      (next, c) => (args) => {
-        push('s3', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('s3', c.commandName, args.input, () => next(args)),
       at,
     );
     clients.dynamodb.middlewareStack.add(
-      (next, c) => (args) => {
-        push('dynamodb', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('dynamodb', c.commandName, args.input, () => next(args)),
       at,
     );
     clients.kms.middlewareStack.add(
-      (next, c) => (args) => {
-        push('kms', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('kms', c.commandName, args.input, () => next(args)),
       at,
     );
     clients.iotData.middlewareStack.add(
-      (next, c) => (args) => {
-        push('iotData', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('iotData', c.commandName, args.input, () => next(args)),
       at,
     );
     return clients;
@@ -257,6 +270,7 @@ export async function startAwsStack(
     NOTARY_TABLE_DEAD_LETTERS: tables.deadLetters,
     NOTARY_TABLE_AUDIT: tables.audit,
     NOTARY_TABLE_LEDGER: ledger,
+    NOTARY_TABLE_LEASES: leases,
     NOTARY_KMS_KEY_ID: 'alias/iot-notary-test',
     NOTARY_LEDGER_KEY_WRAPPED: toBase64(ledgerKey.wrapped),
     NOTARY_LEDGER_PUBLIC_KEY: toBase64(ledgerKey.publicKey),
@@ -294,6 +308,7 @@ export async function startAwsStack(
     objects: new S3ObjectStore({ s3: directS3, bucket: s3rver.bucket }),
     ledgerPublicKey: ledgerKey.publicKey,
     calls,
+    hooks,
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
     anchor: createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
     verify: createVerifyLambda(once(() => buildVerify(parts('verify')))),
