@@ -28,6 +28,9 @@ const Env = z.object({
   PUBLIC_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   DURABLE_WRITES: z.enum(['true', 'false']).default('true'),
+  FAILURE_BURST: positive.max(1_000_000).default(10),
+  FAILURE_RATE_PER_MINUTE: z.coerce.number().positive().max(1_000_000).default(6),
+  FAILURE_SUMMARY_MS: positive.default(60_000),
 });
 
 export interface RuntimeConfig {
@@ -44,6 +47,12 @@ export interface RuntimeConfig {
   publicUrl?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   durableWrites: boolean;
+  /**
+   * Refusals of unauthenticated traffic (failed MQTT CONNECTs, bad uploads): each source address and each
+   * claimed device id may fail `burst` times at once, refilled at `perMinute`; beyond, refusals are summarised
+   * every `summaryMs` (lib/ingest/failure-limiter.ts).
+   */
+  failures: { burst: number; perMinute: number; summaryMs: number };
   /** IPFS hot copies (lib/runtime/ipfs-config.ts, the IPFS_* variables); a config without it has them off. */
   ipfs?: IpfsRuntimeConfig;
   /** Chains, budgets and finality (lib/runtime/chain-config.ts); a config without it anchors to the ledger. */
@@ -82,6 +91,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     ...(e.PUBLIC_URL ? { publicUrl: e.PUBLIC_URL.replace(/\/$/, '') } : {}),
     logLevel: e.LOG_LEVEL,
     durableWrites: e.DURABLE_WRITES === 'true',
+    failures: {
+      burst: e.FAILURE_BURST,
+      perMinute: e.FAILURE_RATE_PER_MINUTE,
+      summaryMs: e.FAILURE_SUMMARY_MS,
+    },
     ipfs: ipfs.config,
     chains: chains.config,
   };

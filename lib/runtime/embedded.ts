@@ -18,6 +18,7 @@ import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import { FailureLimiter } from '../ingest/failure-limiter.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { type AnchorScheduler, startAnchorScheduler } from './anchor-scheduler.js';
@@ -138,12 +139,21 @@ export async function startEmbedded(
     version: VERSION,
     ...(ipfs.verify ? { ipfs: ipfs.verify } : {}),
   });
+  // One limiter for the broker and the upload endpoint; budgets are kept per surface.
+  const limiter = new FailureLimiter(
+    { store: index, clock, log: log.child({ component: 'refusals' }) },
+    {
+      budget: { burst: config.failures.burst, perMinute: config.failures.perMinute },
+      summaryMs: config.failures.summaryMs,
+    },
+  );
+  limiter.start();
   const http = new Hono();
   http.route(
     '/',
     createUploadEndpoint({
       objects,
-      deadLetters: index,
+      limiter,
       secret: uploadSecret,
       clock,
       log: log.child({ fn: 'uploads' }),
@@ -169,7 +179,7 @@ export async function startEmbedded(
       baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`;
 
     broker = await startBroker(
-      { devices: index, clock, log: log.child({ component: 'broker' }) },
+      { devices: index, clock, log: log.child({ component: 'broker' }), limiter },
       { host: config.host, port: config.mqttPort },
     );
     router = await startRouter({
@@ -211,6 +221,8 @@ export async function startEmbedded(
       await broker?.close();
       await scheduler?.stop();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
+      // No more refusals can arrive: the window's summary is written before the index closes.
+      await limiter.stop();
       // After ingest and verify are done with it; its pass in flight hands its jobs back for the next start.
       await ipfs.stop();
       await index.close();
@@ -237,6 +249,7 @@ export async function startEmbedded(
     await broker?.close().catch(() => undefined);
     await scheduler?.stop().catch(() => undefined);
     server?.close();
+    await limiter.stop().catch(() => undefined);
     await ipfs.stop().catch(() => undefined);
     await index.close();
     await objects.close();

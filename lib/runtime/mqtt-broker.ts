@@ -1,7 +1,10 @@
 /**
  * The embedded MQTT broker (aedes) with the security AWS IoT Core gives in the cloud: every client
  * authenticates as a provisioned device, and may publish and subscribe only on that device's topics, as
- * the routing table defines them. Refusals are kept as dead letters (source "broker") for operators.
+ * the routing table defines them. Refusals are kept as dead letters (source "broker") for operators, through
+ * the failure limiter (lib/ingest/failure-limiter.ts): past a source's or a device id's budget they are
+ * summarised per window instead of written one by one, and a source past its budget is refused at CONNECT
+ * with return code 3 before its credentials are looked at.
  *
  * A refused publish closes the connection (aedes has no per-message refusal in MQTT 3.1.1); the device
  * stub notices that its publishes never settle and stops with an error instead of looping (see
@@ -10,7 +13,8 @@
 import { createServer, type Server } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { authenticateDevice } from '../devices/authenticate-device.js';
-import { recordDeadLetter } from '../ingest/dead-letter.js';
+import type { recordDeadLetter } from '../ingest/dead-letter.js';
+import type { FailureLimiter } from '../ingest/failure-limiter.js';
 import type { Logger } from '../logger.js';
 import type { DeadLetterStore, DeviceRegistry } from '../ports.js';
 import { devicePublishTopics, deviceSubscribeTopics } from '../routing/routes.js';
@@ -19,6 +23,8 @@ export interface BrokerDeps {
   devices: DeviceRegistry & DeadLetterStore;
   clock: () => number;
   log: Logger;
+  /** Decides which refusals are written singly and which are summarised, and turns flooding sources away. */
+  limiter: FailureLimiter;
 }
 
 export interface RunningBroker {
@@ -28,7 +34,7 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
-function authError(message: string, returnCode: 4 | 5): AuthenticateError {
+function authError(message: string, returnCode: 3 | 4 | 5): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
@@ -36,19 +42,37 @@ export async function startBroker(
   deps: BrokerDeps,
   opts: { host: string; port: number },
 ): Promise<RunningBroker> {
-  const refuse = (info: Parameters<typeof recordDeadLetter>[2]) => {
-    deps.log.warn('broker refused a client', { code: info.code, clientId: info.clientId, topic: info.topic });
-    // The refusal is answered only once it is kept, so an operator can always find what a device was told.
-    return recordDeadLetter(deps.devices, deps.clock(), info).then(
-      () => undefined,
-      (err: unknown) => deps.log.error('dead letter not stored', { err }),
-    );
+  const refuse = async (info: Parameters<typeof recordDeadLetter>[2] & { authenticated?: boolean }) => {
+    // The refusal is answered only once it is kept (or counted), so an operator can always find what a
+    // device was told.
+    const verdict = await deps.limiter.refused(info);
+    if (verdict === 'kept') {
+      deps.log.warn('broker refused a client', {
+        code: info.code,
+        clientId: info.clientId,
+        topic: info.topic,
+        remoteAddress: info.remoteAddress,
+      });
+    }
   };
 
   const broker = await Aedes.createBroker({
     // Bounds how many device messages are being ingested at once; beyond it, reads from sockets pause.
     concurrency: 256,
     authenticate(client: Client, username, password, done) {
+      const from = remoteAddressOf(client);
+      const admitted = deps.limiter.admit('broker', from.remoteAddress);
+      if (!admitted.ok) {
+        deps.limiter.limited({
+          source: 'broker',
+          reason: `more failures from ${from.remoteAddress} than its budget allows; credentials not checked`,
+          clientId: client.id,
+          ...from,
+          ...(username ? { deviceId: username } : {}),
+        });
+        // 3, "server unavailable": MQTT 3.1.1's way to say "not now"; the source's budget refills with time.
+        return done(authError('too many failed attempts from this address', 3), false);
+      }
       authenticateDevice(deps.devices, { clientId: client.id, username, password })
         .then((r) => {
           if (r.ok) return done(null, true);
@@ -57,6 +81,7 @@ export async function startBroker(
             code: r.code,
             reason: r.reason,
             clientId: client.id,
+            ...from,
             ...(username ? { deviceId: username } : {}),
           }).then(() => done(authError(r.reason, r.code === 'client-id-mismatch' ? 5 : 4), false));
         })
@@ -77,6 +102,8 @@ export async function startBroker(
         deviceId: client.id,
         topic: packet.topic,
         payload,
+        ...remoteAddressOf(client),
+        authenticated: true,
       }).then(() => done(new Error(`publish to ${packet.topic} not allowed for ${client.id}`)));
     },
     authorizeSubscribe(client, sub, done) {
@@ -88,6 +115,8 @@ export async function startBroker(
         clientId: client.id,
         deviceId: client.id,
         topic: sub.topic,
+        ...remoteAddressOf(client),
+        authenticated: true,
       }).then(() => done(null, null)); // SUBACK 0x80: refused, connection kept
     },
   });
@@ -114,4 +143,10 @@ export async function startBroker(
         broker.close(() => resolve());
       }),
   };
+}
+
+/** The peer address of a client's socket (TCP or TLS), as a spread-able field; absent when unknown. */
+function remoteAddressOf(client: Client): { remoteAddress?: string } {
+  const address = (client.conn as { remoteAddress?: unknown } | undefined)?.remoteAddress;
+  return typeof address === 'string' ? { remoteAddress: address } : {};
 }
