@@ -31,6 +31,10 @@ const Env = z.object({
   FAILURE_BURST: positive.max(1_000_000).default(10),
   FAILURE_RATE_PER_MINUTE: z.coerce.number().positive().max(1_000_000).default(6),
   FAILURE_SUMMARY_MS: positive.default(60_000),
+  DEAD_LETTER_RETENTION_DAYS: positive.max(36_500).default(30),
+  DEAD_LETTER_MAX_ROWS: positive.default(100_000),
+  SWEEP_INTERVAL_MS: positive.default(600_000),
+  STAGED_UPLOAD_MAX_AGE_SECONDS: positive.default(86_400),
 });
 
 export interface RuntimeConfig {
@@ -53,6 +57,13 @@ export interface RuntimeConfig {
    * every `summaryMs` (lib/ingest/failure-limiter.ts).
    */
   failures: { burst: number; perMinute: number; summaryMs: number };
+  /** Dead letters older than this many days, or beyond the newest `deadLetterMaxRows`, are swept. */
+  deadLetterRetentionDays: number;
+  deadLetterMaxRows: number;
+  /** Staged uploads no manifest claimed are swept this long after they were stored (>= uploadTtlSeconds). */
+  stagedUploadMaxAgeSeconds: number;
+  /** How often the retention sweep runs. */
+  sweepIntervalMs: number;
   /** IPFS hot copies (lib/runtime/ipfs-config.ts, the IPFS_* variables); a config without it has them off. */
   ipfs?: IpfsRuntimeConfig;
   /** Chains, budgets and finality (lib/runtime/chain-config.ts); a config without it anchors to the ledger. */
@@ -69,6 +80,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const e = r.data;
+  if (e.STAGED_UPLOAD_MAX_AGE_SECONDS < e.UPLOAD_TTL_SECONDS) {
+    // An upload must outlive its URL: the device may PUT until the URL expires, then send its manifest.
+    throw new ConfigError(
+      `STAGED_UPLOAD_MAX_AGE_SECONDS (${e.STAGED_UPLOAD_MAX_AGE_SECONDS}) must be at least UPLOAD_TTL_SECONDS (${e.UPLOAD_TTL_SECONDS})`,
+    );
+  }
   const ipfs = ipfsConfigFromEnv(env, resolve(e.DATA_DIR));
   if (!ipfs.ok) throw new ConfigError(ipfs.message);
   const chains = chainConfigFromEnv(env, {
@@ -96,6 +113,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
       perMinute: e.FAILURE_RATE_PER_MINUTE,
       summaryMs: e.FAILURE_SUMMARY_MS,
     },
+    deadLetterRetentionDays: e.DEAD_LETTER_RETENTION_DAYS,
+    deadLetterMaxRows: e.DEAD_LETTER_MAX_ROWS,
+    stagedUploadMaxAgeSeconds: e.STAGED_UPLOAD_MAX_AGE_SECONDS,
+    sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     ipfs: ipfs.config,
     chains: chains.config,
   };

@@ -29,6 +29,7 @@ import { type EmbeddedIpfs, startEmbeddedIpfs } from './embedded-ipfs.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
 import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
+import { type SweepScheduler, startSweepScheduler } from './sweep-scheduler.js';
 
 export const VERSION = '0.1.0';
 
@@ -168,6 +169,7 @@ export async function startEmbedded(
   let broker: RunningBroker | undefined;
   let router: RunningRouter | undefined;
   let scheduler: AnchorScheduler | undefined;
+  let sweeper: SweepScheduler | undefined;
   let server: ServerType | undefined;
   try {
     server = await new Promise<ServerType>((resolve, reject) => {
@@ -202,6 +204,16 @@ export async function startEmbedded(
       log.child({ component: 'scheduler' }),
     );
 
+    sweeper = startSweepScheduler(
+      { objects, deadLetters: index, clock, log: log.child({ component: 'sweep' }) },
+      {
+        intervalMs: config.sweepIntervalMs,
+        stagedUploadMaxAgeMs: config.stagedUploadMaxAgeSeconds * 1000,
+        deadLetterRetentionMs: config.deadLetterRetentionDays * 24 * 3600 * 1000,
+        deadLetterMaxRows: config.deadLetterMaxRows,
+      },
+    );
+
     const runtimeInfo = {
       pid: process.pid,
       mqttPort: broker.port,
@@ -223,6 +235,7 @@ export async function startEmbedded(
       await new Promise<void>((resolve) => server?.close(() => resolve()));
       // No more refusals can arrive: the window's summary is written before the index closes.
       await limiter.stop();
+      await sweeper?.stop();
       // After ingest and verify are done with it; its pass in flight hands its jobs back for the next start.
       await ipfs.stop();
       await index.close();
@@ -248,6 +261,7 @@ export async function startEmbedded(
     await router?.stop().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     await scheduler?.stop().catch(() => undefined);
+    await sweeper?.stop().catch(() => undefined);
     server?.close();
     await limiter.stop().catch(() => undefined);
     await ipfs.stop().catch(() => undefined);
