@@ -208,7 +208,9 @@ export class FailureLimiter {
    * id's, or (neither: the window's single dead letters ran out) the surface's as a whole.
    */
   private count(r: Refusal, by: 'address' | 'device' | 'surface', now: number): void {
-    let remoteAddress = by === 'address' ? r.remoteAddress : undefined;
+    // By the budget's key: an IPv6 source rotating through its /64 makes one aggregate, not thousands.
+    let remoteAddress =
+      by === 'address' && r.remoteAddress !== undefined ? addressKey(r.remoteAddress) : undefined;
     let deviceId = by === 'device' ? r.deviceId : undefined;
     let key = `${r.source}|${r.code}|${remoteAddress ?? ''}|${deviceId ?? ''}`;
     if (!this.aggregates.has(key) && this.aggregates.size >= MAX_AGGREGATES) {

@@ -148,6 +148,15 @@ describe('FailureLimiter', () => {
     expect(limiter.admit('broker', '192.0.2.9')).toEqual({ ok: true });
   });
 
+  it('budgets and summarises an IPv6 source by its /64', async () => {
+    for (let i = 0; i < 20; i++) await limiter.refused(badPassword(`2001:db8:7:7::${i.toString(16)}`));
+    expect(limiter.admit('broker', '2001:db8:7:7::ffff').ok).toBe(false);
+    expect(limiter.admit('broker', '2001:db8:7:8::1').ok).toBe(true);
+    await limiter.flush();
+    const aggregates = (await rows()).filter((d) => d.count !== undefined);
+    expect(aggregates).toMatchObject([{ remoteAddress: '2001:db8:7:7::/64', count: 17 }]);
+  });
+
   it('budgets IPv6 sources by their /64 and IPv4-mapped addresses as IPv4', () => {
     expect(addressKey('192.0.2.1')).toBe('192.0.2.1');
     expect(addressKey('::ffff:192.0.2.1')).toBe('192.0.2.1');
