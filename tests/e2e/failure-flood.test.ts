@@ -17,6 +17,9 @@ import type { DeadLetter, Page } from '../../lib/ports.js';
 import { connectOnce, histogram, httpFrom, inWaves } from '../support/flood.js';
 import { operatorFetch, type SpawnedRuntime, spawnRuntime, tempDir, waitFor } from '../support/runtime.js';
 
+/** Starting the runtime process can take most of a minute on a loaded 2-core machine. */
+const SPAWN_TIMEOUT_MS = 120_000;
+
 const MASTER = new Uint8Array(32).fill(9);
 /** The runtime's settings for this suite; the bounds below are derived from them. */
 const BURST = 10;
@@ -115,11 +118,12 @@ describe('floods of unauthenticated failures are rate-limited per source and per
     });
     api = operatorFetch(rt.info.baseUrl, rt.token);
     for (const id of ['steady', 'late', 'victim', 'uploader']) await provision(id);
-  });
+  }, SPAWN_TIMEOUT_MS);
   afterAll(async () => {
     for (const c of clients) c.end(true);
-    rt.child.kill('SIGTERM');
-    await rt.exited;
+    // rt is unset when the runtime never started (spawnRuntime has killed it then).
+    rt?.child.kill('SIGTERM');
+    await rt?.exited;
     rmSync(dataDir, { recursive: true, force: true });
   });
 

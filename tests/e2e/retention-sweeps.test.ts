@@ -19,6 +19,9 @@ import { deadLetter } from '../adapters/index-store.conformance.js';
 import { listObjectKeys } from '../support/object-db.js';
 import { operatorFetch, type SpawnedRuntime, spawnRuntime, tempDir, waitFor } from '../support/runtime.js';
 
+/** Starting the runtime process can take most of a minute on a loaded 2-core machine. */
+const SPAWN_TIMEOUT_MS = 120_000;
+
 const MASTER = new Uint8Array(32).fill(5);
 const DAY = 24 * 3600 * 1000;
 
@@ -78,11 +81,12 @@ describe('staged uploads nobody claimed are swept once past their maximum age', 
       else grants.push(msg);
     });
     await client.subscribeAsync(['devices/stager/acks', 'devices/stager/uploads/grant'], { qos: 1 });
-  });
+  }, SPAWN_TIMEOUT_MS);
   afterAll(async () => {
     client.end(true);
-    rt.child.kill('SIGTERM');
-    await rt.exited;
+    // rt is unset when the runtime never started (spawnRuntime has killed it then).
+    rt?.child.kill('SIGTERM');
+    await rt?.exited;
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -141,10 +145,11 @@ describe('dead letters past their retention or beyond the row cap are swept', ()
       DEAD_LETTER_MAX_ROWS: '20',
       SWEEP_INTERVAL_MS: '250',
     });
-  });
+  }, SPAWN_TIMEOUT_MS);
   afterAll(async () => {
-    rt.child.kill('SIGTERM');
-    await rt.exited;
+    // rt is unset when the runtime never started (spawnRuntime has killed it then).
+    rt?.child.kill('SIGTERM');
+    await rt?.exited;
     rmSync(dataDir, { recursive: true, force: true });
   });
 

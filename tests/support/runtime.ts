@@ -97,6 +97,8 @@ export async function spawnRuntime(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
+  // Generous: a loaded 2-core machine has taken over 30 s to start it. On failure the child is killed, or it
+  // would outlive the test run.
   const info = await waitFor(
     'runtime.json from the child',
     () => {
@@ -104,8 +106,11 @@ export async function spawnRuntime(
       const i = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo;
       return i.pid === child.pid ? i : undefined;
     },
-    30_000,
-  );
+    90_000,
+  ).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
   const token = readFileSync(join(dataDir, 'operator.token'), 'utf8').trim();
   return { info, token, child, output: () => out, exited };
 }
