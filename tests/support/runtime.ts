@@ -97,8 +97,6 @@ export async function spawnRuntime(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
-  // Generous: a loaded 2-core machine has taken over 30 s to start it. On failure the child is killed, or it
-  // would outlive the test run.
   const info = await waitFor(
     'runtime.json from the child',
     () => {
@@ -106,8 +104,11 @@ export async function spawnRuntime(
       const i = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo;
       return i.pid === child.pid ? i : undefined;
     },
+    // A deadline, not a speed check: the runtime starts in about 2 s on a quiet machine, and took 43 s at a
+    // load average of 18 on 2 cores (shared with other suites), where the former 30 s failed whole files.
     90_000,
   ).catch((err: unknown) => {
+    // Otherwise the child outlives the test run: five such runtimes were found still running after one.
     child.kill('SIGKILL');
     throw err;
   });
