@@ -18,7 +18,7 @@ import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
 import { describeZod } from '../../lib/ingest/device-message.js';
 import type { VerifyCidDeps } from '../../lib/ipfs/verify-cid.js';
 import type { Logger } from '../../lib/logger.js';
-import type { Chain, IndexStore, KeyVault, ObjectStore } from '../../lib/ports.js';
+import type { Chain, DeviceSessions, IndexStore, KeyVault, ObjectStore } from '../../lib/ports.js';
 import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
 import {
   buildProofBundle,
@@ -44,10 +44,13 @@ export interface ApiDeps {
   ipfs?: VerifyCidDeps;
   /** The anchorer's plan and chains, for GET /v1/anchoring and health's backpressure (embedded runtime). */
   anchoring?: Pick<AnchorCycle, 'status' | 'backpressure'>;
+  /** Live device connections, closed on credential rotation (embedded broker; absent on AWS, see ProvisionDeps). */
+  deviceSessions?: DeviceSessions;
 }
 
 const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> = {
   'bad-request': 400,
+  'invalid-cursor': 400,
   unauthorized: 401,
   'not-found': 404,
   'record-not-found': 404,
@@ -58,34 +61,54 @@ const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> =
   backlog: 503,
   'storage-unavailable': 503,
   'chain-unavailable': 503,
+  'key-unavailable': 503,
   internal: 500,
 };
 
 type Env = { Variables: { actor: string } };
 
+/**
+ * Integers in a query are plain decimal digits. `z.coerce.number()` would read `''` as 0 and `' 5'`, `1e3` or
+ * `0x10` as numbers, so `?fromSeq=` silently meant 0; the length is bounded before the pattern runs.
+ */
+const digits = (what: string) => {
+  const message = `${what} must be an integer from 0 to 2^53 - 1`;
+  return z
+    .string()
+    .max(16, { message, abort: true })
+    .regex(/^\d+$/, { message, abort: true })
+    .transform(Number)
+    .refine(Number.isSafeInteger, message);
+};
 const TimeParam = z.union([
+  digits('a time'),
   z
     .string()
-    .regex(/^\d{1,16}$/)
-    .transform(Number),
-  z
-    .string()
+    .max(64)
     .refine((s) => !Number.isNaN(Date.parse(s)), 'must be ms since epoch or an ISO 8601 time')
     .transform((s) => Date.parse(s)),
 ]);
-const RecordsQuery = z.strictObject({
-  from: TimeParam.optional(),
-  to: TimeParam.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().max(512).optional(),
-});
+const Limit = digits('limit').pipe(z.number().min(1).max(1000)).default(100);
+/** Cursors are decoded, and refused with `invalid-cursor`, by the index adapter that issued them. */
+const Cursor = z.string();
+const RecordsQuery = z
+  .strictObject({
+    from: TimeParam.optional(),
+    to: TimeParam.optional(),
+    limit: Limit,
+    cursor: Cursor.optional(),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
+    message: 'from is after to',
+    path: ['from'],
+  });
 const GapsQuery = z.strictObject({
-  fromSeq: z.coerce.number().int().nonnegative().optional(),
-  toSeq: z.coerce.number().int().nonnegative().optional(),
+  fromSeq: digits('fromSeq').optional(),
+  toSeq: digits('toSeq').optional(),
 });
 const PageQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().max(512).optional(),
+  limit: Limit,
+  cursor: Cursor.optional(),
   deviceId: z.string().optional(),
 });
 const ProvisionBody = z.strictObject({ deviceId: z.string(), masterKey: z.string() });
@@ -115,7 +138,12 @@ function deviceParam(c: Context): string {
 export function createApiApp(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   const verifyDeps: VerifyDeps = deps;
-  const provisionDeps: ProvisionDeps = { devices: deps.index, vault: deps.vault, clock: deps.clock };
+  const provisionDeps: ProvisionDeps = {
+    devices: deps.index,
+    vault: deps.vault,
+    clock: deps.clock,
+    ...(deps.deviceSessions ? { sessions: deps.deviceSessions } : {}),
+  };
 
   app.onError((err, c) => {
     if (isNotaryError(err)) {
@@ -183,11 +211,15 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   });
 
   app.post('/v1/devices/:deviceId/credentials', async (c) => {
-    const out = await rotateDeviceCredentials(provisionDeps, {
+    const { sessionsClosed, ...out } = await rotateDeviceCredentials(provisionDeps, {
       deviceId: deviceParam(c),
       actor: c.get('actor'),
     });
-    deps.log.info('device credentials rotated', { deviceId: out.deviceId, actor: c.get('actor') });
+    deps.log.info('device credentials rotated', {
+      deviceId: out.deviceId,
+      actor: c.get('actor'),
+      sessionsClosed,
+    });
     return c.json(out);
   });
 
