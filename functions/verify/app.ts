@@ -46,9 +46,15 @@ export interface ApiDeps {
   anchoring?: Pick<AnchorCycle, 'status' | 'backpressure'>;
 }
 
-const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> = {
+const STATUS: Record<NotaryErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   'bad-request': 400,
   unauthorized: 401,
+  'token-expired': 401,
+  'token-revoked': 401,
+  forbidden: 403,
+  'out-of-scope': 403,
+  'token-not-found': 404,
+  'range-too-wide': 400,
   'not-found': 404,
   'record-not-found': 404,
   'device-not-found': 404,
