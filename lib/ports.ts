@@ -8,6 +8,7 @@
  * item, and every query the API serves is a key lookup or a range on a sort key, never a scan.
  */
 
+import type { Permission, Scope } from './access/scope.js';
 import type { LedgerEntry } from './core/ledger-entry.js';
 
 // ---------------------------------------------------------------------------------------------- objects
@@ -459,5 +460,49 @@ export interface PinQueue {
   markFailed(recordId: string, r: PinJobError & { at: number }): Promise<void>;
   getJob(recordId: string): Promise<PinJob | undefined>;
   countPending(): Promise<number>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------- access tokens
+
+/**
+ * An auditor's bearer token as the store keeps it (lib/access/tokens.ts makes them; docs/api.md "Tokens").
+ * The token itself is never stored: only its SHA-256, which is also the key every request looks it up by.
+ */
+export interface AccessToken {
+  /** Public name of the token, for lists, revocation and the audit log (`auditor:<tokenId>`). */
+  tokenId: string;
+  /** Hex SHA-256 of the whole bearer token. */
+  tokenHash: string;
+  /** What the operator called it ("KPMG 2026 audit"). */
+  name: string;
+  role: 'auditor';
+  scope: Scope;
+  permissions: Permission[];
+  createdAt: number;
+  /** The operator who made it. */
+  createdBy: string;
+  /** ms since the Unix epoch; from then on the token is refused (`token-expired`). */
+  expiresAt: number;
+  revokedAt?: number;
+  revokedBy?: string;
+}
+
+export interface TokenStore {
+  /** Conditional on tokenHash: a second token with the same hash is refused ('exists') and nothing is written. */
+  putToken(token: AccessToken): Promise<'created' | 'exists'>;
+  /** One strongly consistent key read: what authenticating a request by token costs. */
+  getTokenByHash(tokenHash: string): Promise<AccessToken | undefined>;
+  getToken(tokenId: string): Promise<AccessToken | undefined>;
+  /** Newest first. */
+  listTokens(q: { limit: number; cursor?: string }): Promise<Page<AccessToken>>;
+  /**
+   * Marks the token revoked, which the next request by it sees (getTokenByHash reads consistently). The first
+   * revocation stands: a second one changes nothing and answers 'already-revoked'.
+   */
+  revokeToken(
+    tokenId: string,
+    r: { at: number; by: string },
+  ): Promise<'revoked' | 'already-revoked' | 'not-found'>;
   close(): Promise<void>;
 }

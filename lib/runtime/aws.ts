@@ -51,6 +51,8 @@ const Env = z.object({
   NOTARY_TABLE_DEAD_LETTERS: name,
   NOTARY_TABLE_AUDIT: name,
   NOTARY_TABLE_LEDGER: name.optional(),
+  /** Auditor tokens; required by the verify function and the authorizer. */
+  NOTARY_TABLE_TOKENS: name.optional(),
   NOTARY_KMS_KEY_ID: z.string().min(1).optional(),
   /** The anchoring (ledger) key, only as the KMS CiphertextBlob, base64; see infra/ledger-key.ts. */
   NOTARY_LEDGER_KEY_WRAPPED: base64Key.optional(),
@@ -82,6 +84,7 @@ export interface AwsConfig {
   bucket: string;
   tables: IndexTableNames;
   ledgerTable?: string;
+  tokensTable?: string;
   kmsKeyId?: string;
   ledgerKeyWrapped?: Uint8Array;
   ledgerPublicKey?: Uint8Array;
@@ -143,6 +146,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
       audit: e.NOTARY_TABLE_AUDIT,
     },
     ...(e.NOTARY_TABLE_LEDGER ? { ledgerTable: e.NOTARY_TABLE_LEDGER } : {}),
+    ...(e.NOTARY_TABLE_TOKENS ? { tokensTable: e.NOTARY_TABLE_TOKENS } : {}),
     ...(e.NOTARY_KMS_KEY_ID ? { kmsKeyId: e.NOTARY_KMS_KEY_ID } : {}),
     ...(e.NOTARY_LEDGER_KEY_WRAPPED
       ? { ledgerKeyWrapped: key(e.NOTARY_LEDGER_KEY_WRAPPED, 'NOTARY_LEDGER_KEY_WRAPPED') }

@@ -189,7 +189,7 @@ export async function startAwsStack(
     startIotDataStandIn(),
   ]);
   const gate = await startChecksumGate(s3rver.endpoint);
-  const { index: tables, ledger, pinJobs } = await createTables(dynamo.db);
+  const { index: tables, ledger, pinJobs, tokens } = await createTables(dynamo.db);
   const keyArn = kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
   const made: { destroy(): void }[] = [];
@@ -257,6 +257,7 @@ export async function startAwsStack(
     NOTARY_TABLE_DEAD_LETTERS: tables.deadLetters,
     NOTARY_TABLE_AUDIT: tables.audit,
     NOTARY_TABLE_LEDGER: ledger,
+    NOTARY_TABLE_TOKENS: tokens,
     NOTARY_KMS_KEY_ID: 'alias/iot-notary-test',
     NOTARY_LEDGER_KEY_WRAPPED: toBase64(ledgerKey.wrapped),
     NOTARY_LEDGER_PUBLIC_KEY: toBase64(ledgerKey.publicKey),
