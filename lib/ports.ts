@@ -97,6 +97,11 @@ export interface RecordIndex {
     deviceId: string,
     q: { from: number; to: number; limit: number; cursor?: string },
   ): Promise<Page<RecordEntry>>;
+  /**
+   * The record in force at device time `at`: the greatest timestamp <= at, the greatest seq among equal
+   * timestamps (the key-release "time point", docs/api.md). Undefined when the device has none that early.
+   */
+  recordInForceAt(deviceId: string, at: number): Promise<RecordEntry | undefined>;
   /** Records of one device with fromSeq <= seq <= toSeq, by seq. */
   listBySeq(deviceId: string, q: { fromSeq: number; toSeq: number; limit: number }): Promise<RecordEntry[]>;
   /** Highest seq stored for the device, if any. */
@@ -266,9 +271,20 @@ export interface AuditEvent {
   id: string;
   at: number;
   actor: string;
-  action: 'device-provisioned' | 'credential-rotated' | 'record-key-released';
+  action:
+    | 'device-provisioned'
+    | 'credential-rotated'
+    | 'record-key-released'
+    /** Keys of a device's records for a time point or a range, as one release (`details`: range, count). */
+    | 'record-keys-released'
+    | 'token-created'
+    | 'token-revoked'
+    /** One request by an auditor token, allowed or refused (`details`: method, status, outcome). */
+    | 'auditor-request';
   target: string;
   reason?: string;
+  /** What else the entry records, by action (docs/api.md "Audit log"); flat, so every store keeps it as is. */
+  details?: Record<string, string | number>;
 }
 
 export interface AuditLog {

@@ -11,11 +11,13 @@ import { Hono } from 'hono';
 import { createAnchorHandler, createFinalityPoller } from '../../functions/anchor/handler.js';
 import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
 import { createApiApp } from '../../functions/verify/app.js';
+import { authenticateBearer } from '../access/authenticate.js';
 import { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
 import { LocalKeyVault } from '../adapters/local/local-key-vault.js';
 import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
+import { SqliteTokenStore } from '../adapters/local/sqlite-token-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -27,7 +29,7 @@ import { buildEmbeddedChains } from './embedded-chains.js';
 import { type EmbeddedIpfs, startEmbeddedIpfs } from './embedded-ipfs.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
-import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
+import { loadOperatorToken, operatorTokenCheck } from './operator-token.js';
 
 export const VERSION = '0.1.0';
 
@@ -69,6 +71,7 @@ export async function startEmbedded(
     clock,
   });
   const index = new SqliteIndexStore(join(dir, 'index.sqlite'), { durable: config.durableWrites });
+  const tokens = new SqliteTokenStore(join(dir, 'tokens.sqlite'));
   const vault = new LocalKeyVault(kek);
   const ledger = new EmbeddedLedger(
     join(dir, 'ledger', 'ledger.jsonl'),
@@ -79,6 +82,7 @@ export async function startEmbedded(
   const chainSet = await buildEmbeddedChains(chainsConfig, ledger, log.child({ component: 'chains' })).catch(
     async (err: unknown) => {
       await index.close();
+      await tokens.close();
       await objects.close();
       ledger.close();
       throw err;
@@ -96,6 +100,7 @@ export async function startEmbedded(
     log: log.child({ component: 'ipfs' }),
   }).catch(async (err: unknown) => {
     await index.close();
+    await tokens.close();
     await objects.close();
     ledger.close();
     throw err;
@@ -133,7 +138,10 @@ export async function startEmbedded(
     log: log.child({ fn: 'verify' }),
     requiredConfirmations: cycle.requiredConfirmations,
     anchoring: cycle,
-    authenticateOperator: bearerAuthenticator(token),
+    tokens,
+    authenticate: (authorization) =>
+      authenticateBearer({ tokens, clock, operator: operatorTokenCheck(token) }, authorization),
+    keyReleaseMaxRecords: config.keyReleaseMaxRecords,
     backlogThreshold: config.backlogThreshold,
     version: VERSION,
     ...(ipfs.verify ? { ipfs: ipfs.verify } : {}),
@@ -214,6 +222,7 @@ export async function startEmbedded(
       // After ingest and verify are done with it; its pass in flight hands its jobs back for the next start.
       await ipfs.stop();
       await index.close();
+      await tokens.close();
       await objects.close();
       ledger.close();
     };
@@ -239,6 +248,7 @@ export async function startEmbedded(
     server?.close();
     await ipfs.stop().catch(() => undefined);
     await index.close();
+    await tokens.close();
     await objects.close();
     ledger.close();
     throw err;

@@ -121,6 +121,8 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] =
   { table: 'batches', column: 'next_check_at', ddl: 'ALTER TABLE batches ADD COLUMN next_check_at INTEGER' },
   // Planned inline transactions (BatchEntry.inline), JSON.
   { table: 'batches', column: 'inline_parts', ddl: 'ALTER TABLE batches ADD COLUMN inline_parts TEXT' },
+  // AuditEvent.details, JSON.
+  { table: 'audit', column: 'details', ddl: 'ALTER TABLE audit ADD COLUMN details TEXT' },
 ];
 
 /**
@@ -199,6 +201,8 @@ function toAudit(r: Row): AuditEvent {
   };
   const reason = optStr(r, 'reason');
   if (reason !== undefined) e.reason = reason;
+  const details = optStr(r, 'details');
+  if (details !== undefined) e.details = JSON.parse(details) as Record<string, string | number>;
   return e;
 }
 
@@ -233,7 +237,8 @@ const W = {
   setCredential: 'UPDATE devices SET credential_hash = ? WHERE device_id = ?',
   insertDead: `INSERT INTO dead_letters (id, at, source, code, reason, device_id, topic, client_id, seq,
     payload_size, payload_sha256, payload, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  insertAudit: 'INSERT INTO audit (id, at, actor, action, target, reason) VALUES (?, ?, ?, ?, ?, ?)',
+  insertAudit:
+    'INSERT INTO audit (id, at, actor, action, target, reason, details) VALUES (?, ?, ?, ?, ?, ?, ?)',
 };
 
 export class SqliteIndexStore implements IndexStore {
@@ -261,6 +266,9 @@ export class SqliteIndexStore implements IndexStore {
         'SELECT * FROM records WHERE device_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
       ),
       maxSeq: p('SELECT MAX(seq) AS m FROM records WHERE device_id = ?'),
+      inForceAt: p(
+        'SELECT * FROM records WHERE device_id = ? AND timestamp <= ? ORDER BY timestamp DESC, seq DESC LIMIT 1',
+      ),
       listPending: p(
         'SELECT * FROM records WHERE batch_id IS NULL ORDER BY received_at, device_id, seq LIMIT ?',
       ),
@@ -352,6 +360,11 @@ export class SqliteIndexStore implements IndexStore {
     q: { fromSeq: number; toSeq: number; limit: number },
   ): Promise<RecordEntry[]> {
     return (this.stmt('listBySeq').all(deviceId, q.fromSeq, q.toSeq, q.limit) as Row[]).map(toRecord);
+  }
+
+  async recordInForceAt(deviceId: string, at: number): Promise<RecordEntry | undefined> {
+    const r = this.stmt('inForceAt').get(deviceId, at) as Row | undefined;
+    return r ? toRecord(r) : undefined;
   }
 
   async maxSeq(deviceId: string): Promise<number | undefined> {
@@ -519,7 +532,18 @@ export class SqliteIndexStore implements IndexStore {
 
   async appendAudit(e: AuditEvent): Promise<void> {
     await this.writer.write([
-      { sql: W.insertAudit, params: [e.id, e.at, e.actor, e.action, e.target, e.reason ?? null] },
+      {
+        sql: W.insertAudit,
+        params: [
+          e.id,
+          e.at,
+          e.actor,
+          e.action,
+          e.target,
+          e.reason ?? null,
+          e.details === undefined ? null : JSON.stringify(e.details),
+        ],
+      },
     ]);
   }
 
