@@ -81,7 +81,10 @@ export type PutRecordResult =
 
 export interface Page<T> {
   items: T[];
-  /** Opaque cursor for the next page; absent on the last page. */
+  /**
+   * Opaque cursor for the next page; absent on the last page. Every `list…` method taking `cursor` refuses
+   * one it could not have issued with NotaryError `invalid-cursor` (lib/core/page-cursor.ts).
+   */
   next?: string;
 }
 
@@ -159,6 +162,11 @@ export interface AnchorRef {
   replaced?: string[];
   /** The last failed lookup or resubmission, kept until one succeeds, so it stays visible. */
   lastError?: { code: string; message: string; at: number };
+  /**
+   * On an embedded ledger (file or DynamoDB): its signed entry for `txId`, as the first lookup returned it. A
+   * ledger that lost entries can be given them back byte for byte from these copies (docs/operations.md).
+   */
+  ledgerEntry?: LedgerEntry;
 }
 
 /** Which anchor of a batch an AnchorRef is: addAnchor replaces the one with the same slot. */
@@ -238,6 +246,17 @@ export interface DeviceRegistry {
   listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>>;
 }
 
+/**
+ * The live MQTT connections of devices. A broker checks credentials at CONNECT only, so a changed or revoked
+ * credential takes effect on open connections only when they are closed: credential rotation (and any future
+ * disable) calls disconnect after committing the change. Embedded: LiveDeviceSessions over aedes. AWS: none,
+ * since there a device's credential is its certificate, not the password rotation replaces (docs/deploy.md).
+ */
+export interface DeviceSessions {
+  /** Closes every connection of this device, including one still authenticating; resolves with how many. */
+  disconnect(deviceId: string): Promise<number>;
+}
+
 export type DeadLetterSource = 'mqtt' | 'upload' | 'broker';
 
 export interface DeadLetter {
@@ -267,6 +286,12 @@ export interface DeadLetterStore {
   listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>>;
 }
 
+/**
+ * Whether an audited action took effect. 'unknown' is only read, never written: events stored before
+ * outcomes were recorded.
+ */
+export type AuditOutcome = 'succeeded' | 'failed' | 'unknown';
+
 export interface AuditEvent {
   id: string;
   at: number;
@@ -275,14 +300,18 @@ export interface AuditEvent {
     | 'device-provisioned'
     | 'credential-rotated'
     | 'record-key-released'
+    | 'batch-reanchored'
     /** Keys of a device's records for a time point or a range, as one release (`details`: range, count). */
     | 'record-keys-released'
     | 'token-created'
     | 'token-revoked'
-    /** One request by an auditor token, allowed or refused (`details`: method, status, outcome). */
+    /** One request by an auditor token, allowed or refused (`details`: method, status). */
     | 'auditor-request';
   target: string;
   reason?: string;
+  outcome: AuditOutcome;
+  /** With outcome 'failed': the stable code and the message of what failed (never a secret). */
+  error?: { code: string; message: string };
   /** What else the entry records, by action (docs/api.md "Audit log"); flat, so every store keeps it as is. */
   details?: Record<string, string | number>;
 }

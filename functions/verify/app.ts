@@ -30,7 +30,14 @@ import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
 import { describeZod } from '../../lib/ingest/device-message.js';
 import type { VerifyCidDeps } from '../../lib/ipfs/verify-cid.js';
 import type { Logger } from '../../lib/logger.js';
-import type { Chain, IndexStore, KeyVault, ObjectStore, TokenStore } from '../../lib/ports.js';
+import type {
+  Chain,
+  DeviceSessions,
+  IndexStore,
+  KeyVault,
+  ObjectStore,
+  TokenStore,
+} from '../../lib/ports.js';
 import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
 import {
   buildProofBundle,
@@ -63,10 +70,13 @@ export interface ApiDeps {
   ipfs?: VerifyCidDeps;
   /** The anchorer's plan and chains, for GET /v1/anchoring and health's backpressure (embedded runtime). */
   anchoring?: Pick<AnchorCycle, 'status' | 'backpressure'>;
+  /** Live device connections, closed on credential rotation (embedded broker; absent on AWS, see ProvisionDeps). */
+  deviceSessions?: DeviceSessions;
 }
 
 const STATUS: Record<NotaryErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   'bad-request': 400,
+  'invalid-cursor': 400,
   unauthorized: 401,
   'token-expired': 401,
   'token-revoked': 401,
@@ -83,6 +93,7 @@ const STATUS: Record<NotaryErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 
   backlog: 503,
   'storage-unavailable': 503,
   'chain-unavailable': 503,
+  'key-unavailable': 503,
   internal: 500,
 };
 
@@ -140,29 +151,48 @@ const DeviceKeyReleaseBody = z
     return { reason: b.reason, range: { from: b.from, to: b.to } };
   });
 
+/**
+ * Integers in a query are plain decimal digits. `z.coerce.number()` would read `''` as 0 and `' 5'`, `1e3` or
+ * `0x10` as numbers, so `?fromSeq=` silently meant 0; the length is bounded before the pattern runs.
+ */
+const digits = (what: string) => {
+  const message = `${what} must be an integer from 0 to 2^53 - 1`;
+  return z
+    .string()
+    .max(16, { message, abort: true })
+    .regex(/^\d+$/, { message, abort: true })
+    .transform(Number)
+    .refine(Number.isSafeInteger, message);
+};
 const TimeParam = z.union([
+  digits('a time'),
   z
     .string()
-    .regex(/^\d{1,16}$/)
-    .transform(Number),
-  z
-    .string()
+    .max(64)
     .refine((s) => !Number.isNaN(Date.parse(s)), 'must be ms since epoch or an ISO 8601 time')
     .transform((s) => Date.parse(s)),
 ]);
-const RecordsQuery = z.strictObject({
-  from: TimeParam.optional(),
-  to: TimeParam.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().max(512).optional(),
-});
+const Limit = digits('limit').pipe(z.number().min(1).max(1000)).default(100);
+/** Cursors are decoded, and refused with `invalid-cursor`, by the index adapter that issued them. */
+const Cursor = z.string();
+const RecordsQuery = z
+  .strictObject({
+    from: TimeParam.optional(),
+    to: TimeParam.optional(),
+    limit: Limit,
+    cursor: Cursor.optional(),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
+    message: 'from is after to',
+    path: ['from'],
+  });
 const GapsQuery = z.strictObject({
-  fromSeq: z.coerce.number().int().nonnegative().optional(),
-  toSeq: z.coerce.number().int().nonnegative().optional(),
+  fromSeq: digits('fromSeq').optional(),
+  toSeq: digits('toSeq').optional(),
 });
 const PageQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().max(512).optional(),
+  limit: Limit,
+  cursor: Cursor.optional(),
   deviceId: z.string().optional(),
 });
 const ProvisionBody = z.strictObject({ deviceId: z.string(), masterKey: z.string() });
@@ -226,7 +256,12 @@ function keysJson(head: object, keys: Generator<object, void, undefined>): Reada
 export function createApiApp(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   const verifyDeps: VerifyDeps = deps;
-  const provisionDeps: ProvisionDeps = { devices: deps.index, vault: deps.vault, clock: deps.clock };
+  const provisionDeps: ProvisionDeps = {
+    devices: deps.index,
+    vault: deps.vault,
+    clock: deps.clock,
+    ...(deps.deviceSessions ? { sessions: deps.deviceSessions } : {}),
+  };
 
   app.onError((err, c) => {
     if (isNotaryError(err)) {
@@ -271,7 +306,12 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     );
   });
 
-  const audit = async (c: Context<Env>, actor: string, status: number, outcome: string) =>
+  const audit = async (
+    c: Context<Env>,
+    actor: string,
+    status: number,
+    error?: { code: string; message: string },
+  ) =>
     deps.index.appendAudit(
       auditorRequestEvent({
         at: deps.clock(),
@@ -280,7 +320,7 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
         path: c.req.path,
         query: new URL(c.req.url).search.replace(/^\?/, ''),
         status,
-        outcome,
+        ...(error ? { error } : {}),
       }),
     );
 
@@ -294,7 +334,11 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
         ...(auth.tokenId ? { tokenId: auth.tokenId } : {}),
       });
       // A real token that expired or was revoked is still someone's: its refusal is audited under it.
-      if (auth.tokenId) await audit(c, `auditor:${auth.tokenId}`, STATUS[auth.code], auth.code);
+      if (auth.tokenId)
+        await audit(c, `auditor:${auth.tokenId}`, STATUS[auth.code], {
+          code: auth.code,
+          message: auth.message,
+        });
       c.header('WWW-Authenticate', 'Bearer realm="iot-notary"');
       throw new NotaryError(auth.code, auth.message);
     }
@@ -306,18 +350,24 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     try {
       assertAuthorized(p, accessFor(c.req.method, c.req.path));
     } catch (err) {
-      if (isNotaryError(err)) await audit(c, p.actor, STATUS[err.code], err.code);
+      if (isNotaryError(err))
+        await audit(c, p.actor, STATUS[err.code], { code: err.code, message: err.message });
       throw err;
     }
     await next();
     // Written before the answer leaves: a request that cannot be audited is answered 503 instead.
     if (!c.get('audited')) {
       const err = c.error;
+      const status = c.res.status;
       await audit(
         c,
         p.actor,
-        c.res.status,
-        isNotaryError(err) ? err.code : c.res.status >= 400 ? 'internal' : 'ok',
+        status,
+        isNotaryError(err)
+          ? { code: err.code, message: err.message }
+          : status >= 400
+            ? { code: 'internal', message: 'internal error; see the server log' }
+            : undefined,
       );
     }
   });
@@ -360,11 +410,15 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   });
 
   app.post('/v1/devices/:deviceId/credentials', async (c) => {
-    const out = await rotateDeviceCredentials(provisionDeps, {
+    const { sessionsClosed, ...out } = await rotateDeviceCredentials(provisionDeps, {
       deviceId: deviceParam(c),
       actor: c.get('actor'),
     });
-    deps.log.info('device credentials rotated', { deviceId: out.deviceId, actor: c.get('actor') });
+    deps.log.info('device credentials rotated', {
+      deviceId: out.deviceId,
+      actor: c.get('actor'),
+      sessionsClosed,
+    });
     return c.json(out);
   });
 

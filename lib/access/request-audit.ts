@@ -1,6 +1,6 @@
 /**
  * The audit entry of one request by an auditor token: who (`auditor:<tokenId>`), what (method, path and
- * query), and how it ended (the status, and `ok` or the error code). One entry per request, whatever the
+ * query), and how it ended (the status; `succeeded`, or `failed` with the error code and message answered). One entry per request, whatever the
  * request reads: an export of 100,000 records is one entry, not 100,000.
  */
 import { newId } from '../core/ids.js';
@@ -17,7 +17,8 @@ export function auditorRequestEvent(r: {
   path: string;
   query: string;
   status: number;
-  outcome: string;
+  /** The error answered, or none for a request served. */
+  error?: { code: string; message: string };
 }): AuditEvent {
   return {
     id: newId(r.at, 'au-'),
@@ -25,10 +26,10 @@ export function auditorRequestEvent(r: {
     actor: r.actor,
     action: 'auditor-request',
     target: cut(r.path),
+    ...(r.error ? { outcome: 'failed', error: r.error } : { outcome: 'succeeded' }),
     details: {
       method: r.method,
       status: r.status,
-      outcome: r.outcome,
       ...(r.query === '' ? {} : { query: cut(r.query) }),
     },
   };

@@ -99,25 +99,34 @@ export async function createAuditorToken(
     createdBy: req.actor,
     expiresAt,
   };
-  // Audited first: a token that exists is always in the log, even if the answer never reaches the operator.
-  await deps.audit.appendAudit({
-    id: newId(now, 'au-'),
-    at: now,
-    actor: req.actor,
-    action: 'token-created',
-    target: stored.tokenId,
-    details: {
-      name: stored.name,
-      devices: scope.devices.join(','),
-      ...(scope.from === undefined ? {} : { from: scope.from }),
-      ...(scope.to === undefined ? {} : { to: scope.to }),
-      permissions: stored.permissions.join(','),
-      expiresAt,
-    },
-  });
   // 256 random bits do not collide; 'exists' would mean a broken random source, which must not pass quietly.
   if ((await deps.tokens.putToken(stored)) !== 'created')
     throw new NotaryError('internal', 'a token with the same hash exists; the random source is broken');
+  // The secret leaves only once the token's creation is in the audit log. If that write fails, the token is
+  // revoked before the error goes back, so no token works that the log does not show.
+  try {
+    await deps.audit.appendAudit({
+      id: newId(now, 'au-'),
+      at: now,
+      actor: req.actor,
+      action: 'token-created',
+      target: stored.tokenId,
+      outcome: 'succeeded',
+      details: {
+        name: stored.name,
+        devices: scope.devices.join(','),
+        ...(scope.from === undefined ? {} : { from: scope.from }),
+        ...(scope.to === undefined ? {} : { to: scope.to }),
+        permissions: stored.permissions.join(','),
+        expiresAt,
+      },
+    });
+  } catch (err) {
+    await deps.tokens
+      .revokeToken(stored.tokenId, { at: now, by: 'system:audit-failed' })
+      .catch(() => undefined);
+    throw err;
+  }
   return { ...viewOf(stored, now), token };
 }
 
@@ -137,18 +146,18 @@ export async function revokeAuditorToken(
   const now = deps.clock();
   const before = await deps.tokens.getToken(req.tokenId);
   if (!before) throw new NotaryError('token-not-found', `no token ${req.tokenId}`);
-  if (before.revokedAt === undefined) {
-    // Audited first, as every operator action is: a failed write leaves the token as it was, and a retry
-    // writes the entry and revokes.
+  // Revoked first: a revocation must take effect even when the audit log cannot be written (the error then
+  // goes back, and the token stays revoked).
+  if ((await deps.tokens.revokeToken(req.tokenId, { at: now, by: req.actor })) === 'revoked') {
     await deps.audit.appendAudit({
       id: newId(now, 'au-'),
       at: now,
       actor: req.actor,
       action: 'token-revoked',
       target: req.tokenId,
+      outcome: 'succeeded',
       details: { name: before.name },
     });
-    await deps.tokens.revokeToken(req.tokenId, { at: now, by: req.actor });
   }
   const after = await deps.tokens.getToken(req.tokenId);
   if (!after) throw new NotaryError('token-not-found', `no token ${req.tokenId}`);

@@ -20,6 +20,7 @@ import { encodeAnchorPayload } from '../core/anchor-payload.js';
 import { fromHex } from '../core/bytes.js';
 import { parseRecordId } from '../core/device-id.js';
 import { encodeInlinePacket } from '../core/inline-packet.js';
+import type { LedgerEntry } from '../core/ledger-entry.js';
 import {
   type AnchorRef,
   anchorSlot,
@@ -275,6 +276,7 @@ export async function stepAnchor(
   let action: FinalityAction = { kind: 'none' };
   let fee: string | undefined = anchor.fee;
   let lookupFailed: StepResult['lookupFailed'];
+  let ledgerEntry: LedgerEntry | undefined;
   /** What this step did to the anchor's txId: the txIds it no longer points at, oldest first. */
   let replaced = anchor.replaced ?? [];
   const bytesOf = () =>
@@ -297,6 +299,8 @@ export async function stepAnchor(
         tx = earlier.tx;
       }
     }
+    if (tx?.evidence?.kind === 'embedded-ledger' && tx.evidence.entry.hash === state.txId)
+      ledgerEntry = tx.evidence.entry;
     const step = stepFinality(state, obs, cf.finality, now);
     state = step.state;
     action = step.action;
@@ -335,6 +339,8 @@ export async function stepAnchor(
   if (replaced.length > 0) out.replaced = replaced;
   if (fee !== undefined && out.phase !== 'dropped') out.fee = fee;
   else delete out.fee;
+  // Kept once: what a ledger that loses its tail can be given back (lib/fsck/ledger-repair.ts).
+  if (ledgerEntry && out.ledgerEntry === undefined) out.ledgerEntry = ledgerEntry;
 
   if (state.phase === 'dropped') {
     // Dropped or reorganised out: the same bytes again, under the next attempt's dedup key.
@@ -350,6 +356,7 @@ export async function stepAnchor(
       const next = resubmitted(state, txId, at, cf.finality);
       out = fromState(anchor, { ...next, nextCheckAt: at });
       delete out.fee;
+      delete out.ledgerEntry;
       out.replaced = [...replaced, state.txId];
       events.push(ev({ txId, event: 'resubmitted', detail: `attempt ${attempt}, replaces ${state.txId}` }));
       deps.onResubmit?.(true);

@@ -5,6 +5,7 @@
  */
 export type NotaryErrorCode =
   | 'bad-request'
+  | 'invalid-cursor'
   | 'unauthorized'
   | 'token-expired'
   | 'token-revoked'
@@ -21,6 +22,8 @@ export type NotaryErrorCode =
   | 'backlog'
   | 'storage-unavailable'
   | 'chain-unavailable'
+  /** The key vault cannot unwrap a device's master key (wrong or missing key-encryption key, KMS refusal). */
+  | 'key-unavailable'
   | 'internal';
 
 export class NotaryError extends Error {

@@ -21,7 +21,7 @@ import { fromBase64, toBase64 } from '../core/bytes.js';
 import { NotaryError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { deriveRecordKey } from '../core/record-key.js';
-import type { AuditLog, DeviceRegistry, KeyVault, RecordEntry, RecordIndex } from '../ports.js';
+import type { AuditEvent, AuditLog, DeviceRegistry, KeyVault, RecordEntry, RecordIndex } from '../ports.js';
 import { masterKeyContext } from './provision-device.js';
 
 export const KEYS_FORMAT = 'iot-notary.keys.v1';
@@ -73,6 +73,12 @@ const light = (r: RecordEntry): Target => ({
   timestamp: r.timestamp,
   recordHash: r.recordHash,
 });
+
+/** The vault's stable code (KeyVaultError: unwrap-failed, bad-wrapped-key), else a generic one. */
+function vaultErrorCode(e: unknown): string {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^[a-z0-9-]{1,64}$/.test(code) ? code : 'unwrap-failed';
+}
 
 function tooWide(max: number): NotaryError {
   return new NotaryError(
@@ -186,23 +192,46 @@ export async function releaseDeviceKeys(
   if (!device) throw new NotaryError('device-not-found', `no device ${req.deviceId}`);
 
   const at = deps.clock();
-  const auditId = newId(at, 'au-');
-  await deps.index.appendAudit({
-    id: auditId,
+  const event: Omit<AuditEvent, 'outcome'> = {
+    id: newId(at, 'au-'),
     at,
     actor: req.principal.actor,
     action: 'record-keys-released',
     target: req.deviceId,
     reason: req.reason,
     details: auditDetails(req.range, targets),
-  });
-  const master =
-    targets.length === 0
-      ? undefined
-      : await deps.vault.unwrap(
-          fromBase64(device.wrappedMasterKey) ?? new Uint8Array(0),
-          masterKeyContext(req.deviceId),
-        );
+  };
+  // As for one record's key (release-record-key.ts): an attempt the vault cannot serve is audited as failed
+  // and answered key-unavailable; keys go out only after the 'succeeded' entry is durable.
+  let master: Uint8Array | undefined;
+  if (targets.length > 0) {
+    try {
+      master = await deps.vault.unwrap(
+        fromBase64(device.wrappedMasterKey) ?? new Uint8Array(0),
+        masterKeyContext(req.deviceId),
+      );
+    } catch (e) {
+      const error = { code: vaultErrorCode(e), message: e instanceof Error ? e.message : String(e) };
+      try {
+        await deps.index.appendAudit({ ...event, outcome: 'failed', error });
+      } catch (auditError) {
+        throw new AggregateError([e, auditError], 'key release failed, and so did writing its audit event');
+      }
+      throw new NotaryError(
+        'key-unavailable',
+        `the master key of device ${req.deviceId} cannot be unwrapped (${error.code}); no key was released`,
+        { auditId: event.id },
+        { cause: e },
+      );
+    }
+  }
+  try {
+    await deps.index.appendAudit({ ...event, outcome: 'succeeded' });
+  } catch (err) {
+    master?.fill(0);
+    throw err;
+  }
+  const auditId = event.id;
   return {
     format: KEYS_FORMAT,
     deviceId: req.deviceId,

@@ -159,6 +159,7 @@ describe('auditor access over the embedded runtime’s HTTP API', () => {
         (await audit()).find((e) => e.action === 'token-created' && e.target === t.tokenId),
       ).toMatchObject({
         actor: 'operator',
+        outcome: 'succeeded',
         details: { name: 'annual audit', devices: 'sensor-001,plant-a-*', permissions: 'key-release,read' },
       });
     });
@@ -212,7 +213,9 @@ describe('auditor access over the embedded runtime’s HTTP API', () => {
       expect(rows[0]).toMatchObject({
         action: 'auditor-request',
         target: '/v1/devices/sensor-001/records',
-        details: { method: 'GET', status: 401, outcome: 'token-expired' },
+        outcome: 'failed',
+        error: { code: 'token-expired' },
+        details: { method: 'GET', status: 401 },
       });
     });
 
@@ -379,12 +382,12 @@ describe('auditor access over the embedded runtime’s HTTP API', () => {
         ).status,
       ).toBe(200);
       const rows = (await audit()).filter((e) => e.actor === `auditor:${t.tokenId}`).reverse();
-      expect(rows.map((e) => [e.action, e.details?.outcome ?? e.details?.count])).toEqual([
-        ['auditor-request', 'ok'],
-        ['auditor-request', 'ok'],
-        ['auditor-request', 'out-of-scope'],
-        ['auditor-request', 'forbidden'],
-        ['record-keys-released', 4],
+      expect(rows.map((e) => [e.action, e.outcome, e.error?.code ?? e.details?.count])).toEqual([
+        ['auditor-request', 'succeeded', undefined],
+        ['auditor-request', 'succeeded', undefined],
+        ['auditor-request', 'failed', 'out-of-scope'],
+        ['auditor-request', 'failed', 'forbidden'],
+        ['record-keys-released', 'succeeded', 4],
       ]);
       expect(rows[2]).toMatchObject({ target: '/v1/devices/plant-b-1/records', details: { status: 403 } });
     });

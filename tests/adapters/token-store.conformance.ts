@@ -94,5 +94,13 @@ export function describeTokenStoreConformance(name: string, make: () => Promise<
       expect(seen).toEqual([9, 8, 7, 5, 3, 2, 1].map((n) => `audit ${n}`));
       expect((await store.listTokens({ limit: 50 })).next).toBeUndefined();
     });
+
+    it('refuses a cursor it could not have issued with invalid-cursor', async () => {
+      await store.putToken(accessToken(1));
+      for (const cursor of ['', 'not base64!', Buffer.from('[1]').toString('base64url')])
+        await expect(store.listTokens({ limit: 5, cursor })).rejects.toMatchObject({
+          code: 'invalid-cursor',
+        });
+    });
   });
 }

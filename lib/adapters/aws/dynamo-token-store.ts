@@ -12,10 +12,9 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { parsePermissionsJson, parseScopeJson } from '../../access/stored-token.js';
+import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import type { AccessToken, Page, TokenStore } from '../../ports.js';
 import {
-  decodeCursor,
-  encodeCursor,
   type Item,
   ItemShapeError,
   isConditionalCheckFailed,
@@ -113,7 +112,7 @@ export class DynamoTokenStore implements TokenStore {
 
   async listTokens(q: { limit: number; cursor?: string }): Promise<Page<AccessToken>> {
     if (q.limit < 1) return { items: [] };
-    const before = decodeCursor(q.cursor)?.[0];
+    const before = decodeCursor(q.cursor, ['string'])?.[0];
     const { items } = await queryUpTo(
       this.db,
       {

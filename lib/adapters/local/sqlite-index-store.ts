@@ -8,9 +8,8 @@
  *
  * The queries mirror what the DynamoDB adapter can do with keys and indexes (see lib/ports.ts): no scans.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import {
   type AnchorRef,
   type AuditEvent,
@@ -26,7 +25,9 @@ import {
   type PutRecordResult,
   type RecordEntry,
 } from '../../ports.js';
-import { SqliteWriter } from './sqlite-writer.js';
+import { prepareSqliteFile } from './private-files.js';
+import { openSqliteReadOnly } from './sqlite-read-only.js';
+import { SqliteWriteError, SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS records (
@@ -121,6 +122,10 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] =
   { table: 'batches', column: 'next_check_at', ddl: 'ALTER TABLE batches ADD COLUMN next_check_at INTEGER' },
   // Planned inline transactions (BatchEntry.inline), JSON.
   { table: 'batches', column: 'inline_parts', ddl: 'ALTER TABLE batches ADD COLUMN inline_parts TEXT' },
+  // Whether an audited action took effect (AuditEvent.outcome); NULL on events written before.
+  { table: 'audit', column: 'outcome', ddl: 'ALTER TABLE audit ADD COLUMN outcome TEXT' },
+  { table: 'audit', column: 'error_code', ddl: 'ALTER TABLE audit ADD COLUMN error_code TEXT' },
+  { table: 'audit', column: 'error_message', ddl: 'ALTER TABLE audit ADD COLUMN error_message TEXT' },
   // AuditEvent.details, JSON.
   { table: 'audit', column: 'details', ddl: 'ALTER TABLE audit ADD COLUMN details TEXT' },
 ];
@@ -134,13 +139,18 @@ DROP INDEX IF EXISTS batches_unanchored;
 CREATE INDEX IF NOT EXISTS batches_due ON batches (next_check_at) WHERE next_check_at IS NOT NULL;
 `;
 
+const missingColumns = (db: DatabaseSync) =>
+  ADDED_COLUMNS.filter(({ table, column }) => {
+    const cols = db.prepare(`PRAGMA table_info(${table})`).all() as Row[];
+    return !cols.some((c) => c.name === column);
+  });
+
 /** Adds whatever ADDED_COLUMNS a file made by an older version lacks; a no-op on an up-to-date one. */
 function migrate(db: DatabaseSync): void {
-  for (const { table, column, ddl } of ADDED_COLUMNS) {
-    const cols = db.prepare(`PRAGMA table_info(${table})`).all() as Row[];
-    if (!cols.some((c) => c.name === column)) db.exec(ddl);
-  }
+  for (const { ddl } of missingColumns(db)) db.exec(ddl);
 }
+
+const needsMigration = (db: DatabaseSync): boolean => missingColumns(db).length > 0;
 
 const batchState = (s: string): BatchState => (s === 'anchored' || s === 'final' ? s : 'built');
 
@@ -198,25 +208,19 @@ function toAudit(r: Row): AuditEvent {
     actor: str(r, 'actor'),
     action: str(r, 'action') as AuditEvent['action'],
     target: str(r, 'target'),
+    outcome: auditOutcome(optStr(r, 'outcome')),
   };
   const reason = optStr(r, 'reason');
   if (reason !== undefined) e.reason = reason;
   const details = optStr(r, 'details');
   if (details !== undefined) e.details = JSON.parse(details) as Record<string, string | number>;
+  const code = optStr(r, 'error_code');
+  if (code !== undefined) e.error = { code, message: optStr(r, 'error_message') ?? '' };
   return e;
 }
 
-/** Cursors are the last row's sort key, opaque to callers. */
-const encodeCursor = (v: unknown[]): string => Buffer.from(JSON.stringify(v)).toString('base64url');
-function decodeCursor(c: string | undefined): unknown[] | undefined {
-  if (c === undefined) return undefined;
-  try {
-    const v: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    return Array.isArray(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const auditOutcome = (s: string | undefined): AuditEvent['outcome'] =>
+  s === 'succeeded' || s === 'failed' ? s : 'unknown';
 
 /** Writes, all positional, run on the writer thread (sqlite-writer.ts). */
 const W = {
@@ -237,26 +241,41 @@ const W = {
   setCredential: 'UPDATE devices SET credential_hash = ? WHERE device_id = ?',
   insertDead: `INSERT INTO dead_letters (id, at, source, code, reason, device_id, topic, client_id, seq,
     payload_size, payload_sha256, payload, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  insertAudit:
-    'INSERT INTO audit (id, at, actor, action, target, reason, details) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  insertAudit: `INSERT INTO audit (id, at, actor, action, target, reason, outcome, error_code, error_message,
+    details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 };
 
 export class SqliteIndexStore implements IndexStore {
   /** Reads only; every write goes through the writer thread, so a durable commit never blocks the event loop. */
   private readonly db: DatabaseSync;
-  private readonly writer: SqliteWriter;
+  /** Absent when opened read-only (fsck): every write then fails. */
+  private readonly writer: SqliteWriter | undefined;
   private readonly stmts: Record<string, StatementSync>;
   private closed = false;
 
-  constructor(path: string, opts: { durable?: boolean } = {}) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new DatabaseSync(path);
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;');
-    this.db.exec(SCHEMA);
-    // Before the writer opens its connection, so its statements are prepared against the current schema.
-    migrate(this.db);
-    this.db.exec(AFTER_MIGRATION);
-    this.writer = new SqliteWriter({ path, durable: opts.durable !== false });
+  /**
+   * `readOnly`: opens an existing file without creating, migrating or writing anything (tools/fsck.ts); it
+   * refuses a file an older version made, since the queries need the current columns.
+   */
+  constructor(path: string, opts: { durable?: boolean; readOnly?: boolean } = {}) {
+    if (opts.readOnly) {
+      this.db = openSqliteReadOnly(path);
+      this.db.exec('PRAGMA busy_timeout = 10000;');
+      if (needsMigration(this.db)) {
+        this.db.close();
+        throw new Error(`${path} was made by an older version; start the runtime once to migrate it`);
+      }
+      this.writer = undefined;
+    } else {
+      prepareSqliteFile(path);
+      this.db = new DatabaseSync(path);
+      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;');
+      this.db.exec(SCHEMA);
+      // Before the writer opens its connection, so its statements are prepared against the current schema.
+      migrate(this.db);
+      this.db.exec(AFTER_MIGRATION);
+      this.writer = new SqliteWriter({ path, durable: opts.durable !== false });
+    }
     const p = (sql: string) => this.db.prepare(sql);
     this.stmts = {
       getRecord: p('SELECT * FROM records WHERE device_id = ? AND seq = ?'),
@@ -297,7 +316,7 @@ export class SqliteIndexStore implements IndexStore {
 
   async putRecord(e: RecordEntry): Promise<PutRecordResult> {
     if (this.closed) throw new Error('index store is closed');
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.insertRecord,
         params: [
@@ -337,9 +356,8 @@ export class SqliteIndexStore implements IndexStore {
     deviceId: string,
     q: { from: number; to: number; limit: number; cursor?: string },
   ): Promise<Page<RecordEntry>> {
-    const c = decodeCursor(q.cursor);
-    const ct = typeof c?.[0] === 'number' ? c[0] : -1;
-    const cs = typeof c?.[1] === 'number' ? c[1] : -1;
+    const c = decodeCursor(q.cursor, ['int', 'int']);
+    const [ct, cs] = c ?? [-1, -1];
     const rows = this.stmt('listByTime').all({
       d: deviceId,
       from: q.from,
@@ -384,7 +402,7 @@ export class SqliteIndexStore implements IndexStore {
     assignments: readonly { deviceId: string; seq: number; batchId: string; leafIndex: number }[],
   ): Promise<void> {
     if (assignments.length === 0) return;
-    await this.writer.write(
+    await this.w().write(
       assignments.map((a) => ({
         sql: W.assign,
         params: [a.batchId, a.leafIndex, a.deviceId, a.seq, a.batchId],
@@ -394,13 +412,13 @@ export class SqliteIndexStore implements IndexStore {
 
   async setIpfsCid(deviceId: string, seq: number, cid: string, at: number): Promise<void> {
     if (this.closed) throw new Error('index store is closed');
-    await this.writer.write([{ sql: W.setIpfsCid, params: [cid, at, deviceId, seq, cid] }]);
+    await this.w().write([{ sql: W.setIpfsCid, params: [cid, at, deviceId, seq, cid] }]);
   }
 
   // ------------------------------------------------------------------------------------------- batches
 
   async putBatch(b: BatchEntry): Promise<'created' | 'exists'> {
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.insertBatch,
         params: [
@@ -432,7 +450,7 @@ export class SqliteIndexStore implements IndexStore {
     const anchors = toBatch(r)
       .anchors.filter((a) => anchorSlot(a) !== slot)
       .concat(anchor);
-    await this.writer.write([
+    await this.w().write([
       {
         sql: W.updateBatch,
         params: [state, JSON.stringify(anchors), batchNextCheckAt(anchors) ?? null, batchId],
@@ -450,8 +468,7 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async listBatches(q: { limit: number; cursor?: string }): Promise<Page<BatchEntry>> {
-    const c = decodeCursor(q.cursor);
-    const after = typeof c?.[0] === 'string' ? c[0] : '\u{10FFFF}';
+    const after = decodeCursor(q.cursor, ['string'])?.[0] ?? '\u{10FFFF}';
     const rows = this.stmt('listBatches').all(after, q.limit + 1) as Row[];
     const items = rows.slice(0, q.limit).map(toBatch);
     const last = items.at(-1);
@@ -461,7 +478,7 @@ export class SqliteIndexStore implements IndexStore {
   // ------------------------------------------------------------------------------------------- devices
 
   async createDevice(d: DeviceEntry): Promise<'created' | 'exists'> {
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.insertDevice,
         params: [d.deviceId, d.createdAt, d.status, d.credentialHash, d.wrappedMasterKey],
@@ -476,12 +493,11 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async setCredentialHash(deviceId: string, credentialHash: string): Promise<void> {
-    await this.writer.write([{ sql: W.setCredential, params: [credentialHash, deviceId] }]);
+    await this.w().write([{ sql: W.setCredential, params: [credentialHash, deviceId] }]);
   }
 
   async listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>> {
-    const c = decodeCursor(q.cursor);
-    const after = typeof c?.[0] === 'string' ? c[0] : '';
+    const after = decodeCursor(q.cursor, ['string'])?.[0] ?? '';
     const rows = this.stmt('listDevices').all(after, q.limit + 1) as Row[];
     const items = rows.slice(0, q.limit).map(toDevice);
     const last = items.at(-1);
@@ -491,7 +507,7 @@ export class SqliteIndexStore implements IndexStore {
   // ------------------------------------------------------------------------------------------- dead letters
 
   async putDeadLetter(d: DeadLetter): Promise<void> {
-    await this.writer.write([
+    await this.w().write([
       {
         sql: W.insertDead,
         params: [
@@ -514,9 +530,7 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>> {
-    const c = decodeCursor(q.cursor);
-    const at = typeof c?.[0] === 'number' ? c[0] : Number.MAX_SAFE_INTEGER;
-    const id = typeof c?.[1] === 'string' ? c[1] : '\u{10FFFF}';
+    const [at, id] = decodeCursor(q.cursor, ['int', 'string']) ?? [Number.MAX_SAFE_INTEGER, '\u{10FFFF}'];
     const params: Record<string, SQLInputValue> = { at, id, limit: q.limit + 1 };
     const rows = (
       q.deviceId === undefined
@@ -531,7 +545,7 @@ export class SqliteIndexStore implements IndexStore {
   // ------------------------------------------------------------------------------------------- audit
 
   async appendAudit(e: AuditEvent): Promise<void> {
-    await this.writer.write([
+    await this.w().write([
       {
         sql: W.insertAudit,
         params: [
@@ -541,6 +555,9 @@ export class SqliteIndexStore implements IndexStore {
           e.action,
           e.target,
           e.reason ?? null,
+          e.outcome,
+          e.error?.code ?? null,
+          e.error?.message ?? null,
           e.details === undefined ? null : JSON.stringify(e.details),
         ],
       },
@@ -548,9 +565,7 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async listAudit(q: { limit: number; cursor?: string }): Promise<Page<AuditEvent>> {
-    const c = decodeCursor(q.cursor);
-    const at = typeof c?.[0] === 'number' ? c[0] : Number.MAX_SAFE_INTEGER;
-    const id = typeof c?.[1] === 'string' ? c[1] : '\u{10FFFF}';
+    const [at, id] = decodeCursor(q.cursor, ['int', 'string']) ?? [Number.MAX_SAFE_INTEGER, '\u{10FFFF}'];
     const rows = this.stmt('listAudit').all({ at, id, limit: q.limit + 1 }) as Row[];
     const items = rows.slice(0, q.limit).map(toAudit);
     const last = items.at(-1);
@@ -562,8 +577,13 @@ export class SqliteIndexStore implements IndexStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.writer.close();
+    await this.writer?.close();
     this.db.close();
+  }
+
+  private w(): SqliteWriter {
+    if (!this.writer) throw new SqliteWriteError('the index store was opened read-only');
+    return this.writer;
   }
 
   private stmt(name: string): StatementSync {

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { parsePermissionsJson, parseScopeJson } from '../../access/stored-token.js';
+import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import type { AccessToken, Page, TokenStore } from '../../ports.js';
 
 const SCHEMA = `
@@ -107,13 +108,11 @@ export class SqliteTokenStore implements TokenStore {
     const rows = (
       q.cursor === undefined
         ? this.stmts.list.all(q.limit + 1)
-        : this.stmts.listAfter.all(Buffer.from(q.cursor, 'base64url').toString('utf8'), q.limit + 1)
+        : this.stmts.listAfter.all(decodeCursor(q.cursor, ['string'])?.[0] ?? '', q.limit + 1)
     ) as Row[];
     const items = rows.slice(0, q.limit).map(toToken);
     const last = items.at(-1);
-    return rows.length > q.limit && last
-      ? { items, next: Buffer.from(last.tokenId, 'utf8').toString('base64url') }
-      : { items };
+    return rows.length > q.limit && last ? { items, next: encodeCursor([last.tokenId]) } : { items };
   }
 
   async revokeToken(
