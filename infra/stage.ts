@@ -23,6 +23,8 @@ const Env = z.object({
   /** Where that issuer publishes its signing keys; default `<issuer>/.well-known/jwks.json`. */
   NOTARY_JWT_JWKS_URL: z.string().url().optional(),
   NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
+  /** Days a dead letter is kept before DynamoDB's TTL deletes it (the table's expiresAt attribute). */
+  NOTARY_DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   /** IPFS hot copies (docs/ipfs.md §5): none (default: no ipfs-pin function), all, or devices:…;routes:…. */
   NOTARY_IPFS_HOT: z.string().default('none'),
   /** The Kubo RPC endpoint the functions reach (a Kubo node or IPFS Cluster's proxy); required when hot. */
@@ -41,6 +43,7 @@ export interface StageSettings {
   anchorSchedule: `rate(${string})` | `cron(${string})`;
   jwt?: { issuer: string; audience: string; jwksUrl?: string };
   pendingShards: number;
+  deadLetterRetentionDays: number;
   /** IPFS hot copies: the ipfs-pin function is deployed when `hot` is not `none`; verify fetches from apiUrl. */
   ipfs: { hot: string; apiUrl?: string; pinSchedule: `rate(${string})` | `cron(${string})` };
   /** Stages whose data must outlive `sst remove`. */
@@ -91,6 +94,7 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
         }
       : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
+    deadLetterRetentionDays: e.NOTARY_DEAD_LETTER_RETENTION_DAYS,
     ipfs: {
       hot: hotOn ? e.NOTARY_IPFS_HOT.trim() : 'none',
       ...(e.NOTARY_IPFS_API_URL ? { apiUrl: e.NOTARY_IPFS_API_URL } : {}),

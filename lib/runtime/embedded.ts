@@ -22,6 +22,7 @@ import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
 import { SqliteTokenStore } from '../adapters/local/sqlite-token-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import { FailureLimiter } from '../ingest/failure-limiter.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { type AnchorScheduler, startAnchorScheduler } from './anchor-scheduler.js';
@@ -34,6 +35,7 @@ import { LiveDeviceSessions } from './live-device-sessions.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
 import { loadOperatorToken, operatorTokenCheck } from './operator-token.js';
+import { type SweepScheduler, startSweepScheduler } from './sweep-scheduler.js';
 
 export const VERSION = '0.1.0';
 
@@ -167,12 +169,21 @@ export async function startEmbedded(
     deviceSessions: sessions,
     ...(ipfs.verify ? { ipfs: ipfs.verify } : {}),
   });
+  // One limiter for the broker and the upload endpoint; budgets are kept per surface.
+  const limiter = new FailureLimiter(
+    { store: index, clock, log: log.child({ component: 'refusals' }) },
+    {
+      budget: { burst: config.failures.burst, perMinute: config.failures.perMinute },
+      summaryMs: config.failures.summaryMs,
+    },
+  );
+  limiter.start();
   const http = new Hono();
   http.route(
     '/',
     createUploadEndpoint({
       objects,
-      deadLetters: index,
+      limiter,
       secret: uploadSecret,
       clock,
       log: log.child({ fn: 'uploads' }),
@@ -187,6 +198,7 @@ export async function startEmbedded(
   let broker: RunningBroker | undefined;
   let router: RunningRouter | undefined;
   let scheduler: AnchorScheduler | undefined;
+  let sweeper: SweepScheduler | undefined;
   let server: ServerType | undefined;
   try {
     const tls = config.tls;
@@ -205,7 +217,7 @@ export async function startEmbedded(
       baseUrl = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`;
 
     broker = await startBroker(
-      { devices: index, sessions, clock, log: log.child({ component: 'broker' }) },
+      { devices: index, sessions, clock, log: log.child({ component: 'broker' }), limiter },
       {
         host: config.host,
         ...(config.mqttPort === undefined ? {} : { port: config.mqttPort }),
@@ -243,6 +255,16 @@ export async function startEmbedded(
       log.child({ component: 'scheduler' }),
     );
 
+    sweeper = startSweepScheduler(
+      { objects, deadLetters: index, clock, log: log.child({ component: 'sweep' }) },
+      {
+        intervalMs: config.sweepIntervalMs,
+        stagedUploadMaxAgeMs: config.stagedUploadMaxAgeSeconds * 1000,
+        deadLetterRetentionMs: config.deadLetterRetentionDays * 24 * 3600 * 1000,
+        deadLetterMaxRows: config.deadLetterMaxRows,
+      },
+    );
+
     const runtimeInfo = {
       pid: process.pid,
       ...(broker.port === undefined ? {} : { mqttPort: broker.port }),
@@ -263,6 +285,9 @@ export async function startEmbedded(
       await broker?.close();
       await scheduler?.stop();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
+      // No more refusals can arrive: the window's summary is written before the index closes.
+      await limiter.stop();
+      await sweeper?.stop();
       // After ingest and verify are done with it; its pass in flight hands its jobs back for the next start.
       await ipfs.stop();
       await index.close();
@@ -292,7 +317,9 @@ export async function startEmbedded(
     await router?.stop().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     await scheduler?.stop().catch(() => undefined);
+    await sweeper?.stop().catch(() => undefined);
     server?.close();
+    await limiter.stop().catch(() => undefined);
     await ipfs.stop().catch(() => undefined);
     await index.close();
     await tokens.close();
