@@ -3,12 +3,11 @@
  * are made and revoked by hand, a few a day, so writes run on this connection with synchronous=FULL: a
  * revocation is on disk when the API answers it. Every request by a token reads it by its hash, the primary key.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { parsePermissionsJson, parseScopeJson } from '../../access/stored-token.js';
 import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import type { AccessToken, Page, TokenStore } from '../../ports.js';
+import { prepareSqliteFile } from './private-files.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tokens (
@@ -62,7 +61,8 @@ export class SqliteTokenStore implements TokenStore {
   >;
 
   constructor(path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    // Token hashes and scopes are the owner's only, like every file under DATA_DIR (private-files.ts).
+    prepareSqliteFile(path);
     this.db = new DatabaseSync(path);
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
     this.db.exec(SCHEMA);
