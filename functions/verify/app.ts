@@ -355,9 +355,11 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
       throw err;
     }
     await next();
-    // Written before the answer leaves: a request that cannot be audited is answered 503 instead.
-    if (!c.get('audited')) {
-      const err = c.error;
+    // Written before the answer leaves: a request that cannot be audited is answered 503 instead. A key
+    // release the vault refused has written its own failed entry (its auditId is in the error): still one row.
+    const err = c.error;
+    const auditedByError = isNotaryError(err) && typeof err.details?.auditId === 'string';
+    if (!c.get('audited') && !auditedByError) {
       const status = c.res.status;
       await audit(
         c,
