@@ -5,6 +5,7 @@
  * count of what was refused, and leave real devices on other sources unaffected: a connected device keeps
  * publishing and is acknowledged throughout, and devices still connect and upload.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -15,7 +16,14 @@ import { sha256 } from '../../lib/core/hash.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import type { DeadLetter, Page } from '../../lib/ports.js';
 import { connectOnce, histogram, httpFrom, inWaves } from '../support/flood.js';
-import { operatorFetch, type SpawnedRuntime, spawnRuntime, tempDir, waitFor } from '../support/runtime.js';
+import {
+  operatorFetch,
+  REPO,
+  type SpawnedRuntime,
+  spawnRuntime,
+  tempDir,
+  waitFor,
+} from '../support/runtime.js';
 
 /** Starting the runtime process can take most of a minute on a loaded 2-core machine. */
 const SPAWN_TIMEOUT_MS = 120_000;
@@ -279,4 +287,35 @@ describe('floods of unauthenticated failures are rate-limited per source and per
     expect(fromFlood.every((x) => x.source === 'upload')).toBe(true);
     expect(refusalLogLines().length - logBefore).toBeLessThanOrEqual(BURST + 2 + windows);
   });
+  it('the device stub, turned away with CONNACK 3, waits for its address to refill and then delivers', async () => {
+    // The stub connects from 127.0.0.1: use up that address's budget first.
+    const answers = await inWaves(BURST + 5, 5, () =>
+      connectOnce({ host: '127.0.0.1', port: rt.info.mqttPort, clientId: 'steady', password: 'guess' }),
+    );
+    expect(histogram(answers).get(3)).toBeGreaterThan(0);
+    // mqtt.js gives up for good after a refused CONNACK unless told to retry: the stub then waited forever.
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [
+          '--disable-warning=ExperimentalWarning',
+          '--import',
+          'tsx',
+          'device-stub/cli.ts',
+          '--devices',
+          '2',
+          '--records',
+          '3',
+          '--prefix',
+          'refill',
+        ],
+        { cwd: REPO, env: { ...process.env, DATA_DIR: dataDir }, encoding: 'utf8', timeout: 90_000 },
+        (err, stdout, stderr) =>
+          resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      );
+    });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/ 6\/6 records acknowledged \(6 stored, 0 duplicate, 0 rejected\)/);
+    expect(r.status).toBe(0);
+  }, 120_000);
 });
