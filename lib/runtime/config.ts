@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
+import { DEFAULT_KEY_RELEASE_MAX_RECORDS } from '../devices/release-device-keys.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type IpfsRuntimeConfig, ipfsConfigFromEnv } from './ipfs-config.js';
 
@@ -38,6 +39,7 @@ const Env = z.object({
   PUBLIC_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   DURABLE_WRITES: z.enum(['true', 'false']).default('true'),
+  KEY_RELEASE_MAX_RECORDS: positive.max(1_000_000).default(DEFAULT_KEY_RELEASE_MAX_RECORDS),
   FAILURE_BURST: positive.max(1_000_000).default(10),
   FAILURE_RATE_PER_MINUTE: z.coerce.number().positive().max(1_000_000).default(6),
   FAILURE_SUMMARY_MS: positive.default(60_000),
@@ -94,6 +96,8 @@ export interface RuntimeConfig {
   /** Unauthenticated MQTT sockets: how long each may take to authenticate, and how many at once. */
   mqttConnectTimeoutMs: number;
   mqttMaxPendingConnections: number;
+  /** Most records one key release by time or seq range may cover (docs/api.md "Key release"). */
+  keyReleaseMaxRecords: number;
   /** IPFS hot copies (lib/runtime/ipfs-config.ts, the IPFS_* variables); a config without it has them off. */
   ipfs?: IpfsRuntimeConfig;
   /** Chains, budgets and finality (lib/runtime/chain-config.ts); a config without it anchors to the ledger. */
@@ -170,6 +174,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     allowPlaintext,
     mqttConnectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS,
     mqttMaxPendingConnections: e.MQTT_MAX_PENDING_CONNECTIONS,
+    keyReleaseMaxRecords: e.KEY_RELEASE_MAX_RECORDS,
     ipfs: ipfs.config,
     chains: chains.config,
   };

@@ -47,7 +47,7 @@ let tableSeq = 0;
 export async function createTables(
   db: DynamoDBClient,
   prefix = `t${process.pid}x${++tableSeq}`,
-): Promise<{ index: IndexTableNames; ledger: string; pinJobs: string }> {
+): Promise<{ index: IndexTableNames; ledger: string; pinJobs: string; tokens: string }> {
   const index: IndexTableNames = {
     records: `${prefix}-records`,
     batches: `${prefix}-batches`,
@@ -57,14 +57,16 @@ export async function createTables(
   };
   const ledger = `${prefix}-ledger`;
   const pinJobs = `${prefix}-pin-jobs`;
+  const tokens = `${prefix}-tokens`;
   await Promise.all([
     ...Object.entries(index).map(([logical, name]) =>
       db.send(new CreateTableCommand(createTableInput(TABLES[logical as keyof IndexTableNames], name))),
     ),
     db.send(new CreateTableCommand(createTableInput(TABLES.ledger, ledger))),
     db.send(new CreateTableCommand(createTableInput(TABLES.pinJobs, pinJobs))),
+    db.send(new CreateTableCommand(createTableInput(TABLES.tokens, tokens))),
   ]);
-  return { index, ledger, pinJobs };
+  return { index, ledger, pinJobs, tokens };
 }
 
 export interface RunningS3rver {
