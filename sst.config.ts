@@ -23,6 +23,7 @@ export default $config({
     const { topicRuleSpecs, deviceIotPolicy } = await import('./infra/routing.js');
     const { FUNCTION_GRANTS, resolveGrants } = await import('./infra/permissions.js');
     const { stageSettings } = await import('./infra/stage.js');
+    const { objectLifecycleRules, STAGED_UPLOAD_EXPIRY_DAYS } = await import('./infra/storage.js');
     const { chainEnvironment } = await import('./infra/chains.js');
     const { readFileSync, existsSync } = await import('node:fs');
 
@@ -46,11 +47,19 @@ export default $config({
     const lock = settings.objectLockDays > 0;
     const bucket = new sst.aws.Bucket('Objects', {
       versioning: true,
-      lifecycle: [{ id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: '7 days' }],
+      // Staged uploads no manifest claimed (infra/storage.ts); the transform below completes the rules.
+      lifecycle: [
+        { id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: `${STAGED_UPLOAD_EXPIRY_DAYS} days` },
+      ],
       transform: {
         // Object Lock can only be switched on when the bucket is created.
         bucket: (args) => {
           if (lock) args.objectLockEnabled = true;
+        },
+        // SST's lifecycle argument has no noncurrent-version or delete-marker expiry: the bucket is versioned,
+        // so without them an expired upload's bytes would stay behind its delete marker forever.
+        lifecycle: (args) => {
+          args.rules = objectLifecycleRules();
         },
       },
     });
@@ -106,6 +115,8 @@ export default $config({
       ...(settings.ipfs.apiUrl ? { IPFS_API_URL: settings.ipfs.apiUrl } : {}),
       NOTARY_IOT_DATA_ENDPOINT: $interpolate`https://${iotData.endpointAddress}`,
       NOTARY_PENDING_SHARDS: String(settings.pendingShards),
+      // Each dead letter's TTL attribute; the DeadLetters table's TTL setting (dynamo-tables.ts) deletes them.
+      NOTARY_DEAD_LETTER_RETENTION_DAYS: String(settings.deadLetterRetentionDays),
       // Chains, budgets and finality (docs/chains.md §9), checked at deploy time.
       ...chainEnvironment(process.env, settings.anchorSchedule),
       LOG_LEVEL: 'info',
@@ -252,13 +263,38 @@ export default $config({
       };
       audience = client.id;
     }
-    const authorizer = api.addAuthorizer({
-      name: 'operators',
-      jwt: { issuer: operators.issuer, audiences: [audience] },
+    // One Lambda authorizer for both roles (docs/deploy.md "Operators and auditors"): an operator JWT from the
+    // issuer above, or an auditor token looked up by its SHA-256 in the Tokens table. It labels each request
+    // with the caller and scope; the Verify function trusts only that label. Not cached, so a revoked token
+    // is refused from the next request on.
+    const accessFn = new sst.aws.Function('Authorizer', {
+      ...common,
+      handler: 'functions/authorizer/lambda.handler',
+      memory: '256 MB',
+      timeout: '10 seconds',
+      permissions: permissionsFor('authorizer'),
+      environment: {
+        ...environment,
+        NOTARY_OPERATOR_JWT_ISSUER: operators.issuer,
+        NOTARY_OPERATOR_JWT_AUDIENCE: audience,
+        ...(settings.jwt?.jwksUrl ? { NOTARY_OPERATOR_JWKS_URL: settings.jwt.jwksUrl } : {}),
+      },
     });
-    // Health is public (load balancers and uptime checks); every other route needs an operator JWT.
+    const authorizer = api.addAuthorizer({
+      name: 'access',
+      lambda: {
+        function: accessFn.arn,
+        response: 'simple',
+        payload: '2.0',
+        ttl: '0 seconds',
+        // Every request reaches the authorizer, a missing header included, so that it is answered in the
+        // API's own JSON (401 unauthorized) rather than by API Gateway.
+        identitySources: [],
+      },
+    });
+    // Health is public (load balancers and uptime checks); every other route goes through the authorizer.
     api.route('GET /v1/health', verify.arn);
-    api.route('ANY /v1/{proxy+}', verify.arn, { auth: { jwt: { authorizer: authorizer.id } } });
+    api.route('ANY /v1/{proxy+}', verify.arn, { auth: { lambda: authorizer.id } });
 
     // ---------------------------------------------------------------------------------------- IoT routing
 

@@ -77,6 +77,10 @@ export class DeviceError extends Error {
 }
 
 const REFUSAL_STRIKES = 3;
+/** Reconnect delay after a dropped connection. */
+const RECONNECT_MS = 500;
+/** Longest wait between CONNECTs answered CONNACK 3. */
+const UNAVAILABLE_BACKOFF_MAX_MS = 30_000;
 
 export class SimulatedDevice {
   private client: MqttClient | undefined;
@@ -154,14 +158,23 @@ export class SimulatedDevice {
           }
         : {}),
       clean: true,
-      reconnectPeriod: 500,
+      reconnectPeriod: RECONNECT_MS,
+      // mqtt.js gives up for good after any refused CONNACK unless told otherwise; 4 and 5 end the device
+      // below, and 3 ("server unavailable", a source over its failure budget) is worth waiting out.
+      reconnectOnConnackError: true,
       connectTimeout: 5000,
       protocolVersion: 4,
     });
     this.client = client;
     let connects = 0;
+    // Whether the connection that just closed was refused at CONNECT: that says nothing about topics.
+    let refusedAtConnect = false;
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'connack') refusedAtConnect = (packet.returnCode ?? 0) !== 0;
+    });
     client.on('connect', () => {
       if (connects++ > 0) this.result.reconnects++;
+      client.options.reconnectPeriod = RECONNECT_MS;
       this.ackedSinceConnect = false;
       this.subscribed = false;
       client.subscribe(
@@ -179,8 +192,10 @@ export class SimulatedDevice {
     });
     client.on('close', () => {
       this.subscribed = false;
+      const refused = refusedAtConnect;
+      refusedAtConnect = false;
       if (this.done) return;
-      if (this.inFlight.size > 0 && !this.ackedSinceConnect) {
+      if (!refused && this.inFlight.size > 0 && !this.ackedSinceConnect) {
         this.strikes++;
         if (this.strikes >= REFUSAL_STRIKES) {
           const kept = this.o.outbox.pending(this.o.deviceId).length;
@@ -195,6 +210,11 @@ export class SimulatedDevice {
       // CONNACK 4 (bad username or password) and 5 (not authorised) will not get better by retrying.
       if (err.code === 4 || err.code === 5) {
         this.end({ code: 'connection-refused', message: `broker refused the connection: ${err.message}` });
+      } else if (err.code === 3) {
+        // Retrying at once would only be refused again until the address's budget refills (10 s at the
+        // runtime's defaults; docs/topics.md): back off, doubling up to a cap.
+        const period = client.options.reconnectPeriod ?? RECONNECT_MS;
+        client.options.reconnectPeriod = Math.min(Math.max(period * 2, 1000), UNAVAILABLE_BACKOFF_MAX_MS);
       }
     });
     client.on('message', (topic, payload) => this.onMessage(topic, payload));

@@ -20,7 +20,11 @@ const Env = z.object({
   /** An external OIDC issuer for operator JWTs; unset creates a Cognito user pool for operators. */
   NOTARY_JWT_ISSUER: z.string().url().optional(),
   NOTARY_JWT_AUDIENCE: z.string().optional(),
+  /** Where that issuer publishes its signing keys; default `<issuer>/.well-known/jwks.json`. */
+  NOTARY_JWT_JWKS_URL: z.string().url().optional(),
   NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
+  /** Days a dead letter is kept before DynamoDB's TTL deletes it (the table's expiresAt attribute). */
+  NOTARY_DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   /** IPFS hot copies (docs/ipfs.md §5): none (default: no ipfs-pin function), all, or devices:…;routes:…. */
   NOTARY_IPFS_HOT: z.string().default('none'),
   /** The Kubo RPC endpoint the functions reach (a Kubo node or IPFS Cluster's proxy); required when hot. */
@@ -37,8 +41,9 @@ export interface StageSettings {
   csrDir?: string;
   objectLockDays: number;
   anchorSchedule: `rate(${string})` | `cron(${string})`;
-  jwt?: { issuer: string; audience: string };
+  jwt?: { issuer: string; audience: string; jwksUrl?: string };
   pendingShards: number;
+  deadLetterRetentionDays: number;
   /** IPFS hot copies: the ipfs-pin function is deployed when `hot` is not `none`; verify fetches from apiUrl. */
   ipfs: { hot: string; apiUrl?: string; pinSchedule: `rate(${string})` | `cron(${string})` };
   /** Stages whose data must outlive `sst remove`. */
@@ -60,6 +65,9 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
   if ((e.NOTARY_JWT_ISSUER === undefined) !== (e.NOTARY_JWT_AUDIENCE === undefined)) {
     throw new Error('NOTARY_JWT_ISSUER and NOTARY_JWT_AUDIENCE go together');
   }
+  if (e.NOTARY_JWT_JWKS_URL !== undefined && e.NOTARY_JWT_ISSUER === undefined) {
+    throw new Error('NOTARY_JWT_JWKS_URL belongs to NOTARY_JWT_ISSUER; the Cognito pool publishes its own');
+  }
   let hotOn: boolean;
   try {
     hotOn = hotPolicy(parseHotPolicy(e.NOTARY_IPFS_HOT)).config.mode !== 'none';
@@ -77,9 +85,16 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
     objectLockDays: e.NOTARY_OBJECT_LOCK_DAYS,
     anchorSchedule: e.NOTARY_ANCHOR_SCHEDULE as StageSettings['anchorSchedule'],
     ...(e.NOTARY_JWT_ISSUER && e.NOTARY_JWT_AUDIENCE
-      ? { jwt: { issuer: e.NOTARY_JWT_ISSUER, audience: e.NOTARY_JWT_AUDIENCE } }
+      ? {
+          jwt: {
+            issuer: e.NOTARY_JWT_ISSUER,
+            audience: e.NOTARY_JWT_AUDIENCE,
+            ...(e.NOTARY_JWT_JWKS_URL ? { jwksUrl: e.NOTARY_JWT_JWKS_URL } : {}),
+          },
+        }
       : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
+    deadLetterRetentionDays: e.NOTARY_DEAD_LETTER_RETENTION_DAYS,
     ipfs: {
       hot: hotOn ? e.NOTARY_IPFS_HOT.trim() : 'none',
       ...(e.NOTARY_IPFS_API_URL ? { apiUrl: e.NOTARY_IPFS_API_URL } : {}),

@@ -8,6 +8,7 @@
  * item, and every query the API serves is a key lookup or a range on a sort key, never a scan.
  */
 
+import type { Permission, Scope } from './access/scope.js';
 import type { LedgerEntry } from './core/ledger-entry.js';
 
 // ---------------------------------------------------------------------------------------------- objects
@@ -38,6 +39,18 @@ export interface ObjectStore {
     key: string,
     opts: { sha256: Uint8Array; size: number; expiresInSeconds: number },
   ): Promise<UploadGrant>;
+  /**
+   * Objects whose key starts with `prefix`, in key order, a page at a time (`limit` at most 1000): what the
+   * staged-upload sweep reads to find uploads older than their maximum age.
+   */
+  list(prefix: string, q: { limit: number; cursor?: string }): Promise<Page<StoredObject>>;
+}
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  /** When the object was last put (ms since the Unix epoch); S3's LastModified. */
+  storedAt: number;
 }
 
 // ---------------------------------------------------------------------------------------------- index
@@ -99,6 +112,11 @@ export interface RecordIndex {
     deviceId: string,
     q: { from: number; to: number; limit: number; cursor?: string },
   ): Promise<Page<RecordEntry>>;
+  /**
+   * The record in force at device time `at`: the greatest timestamp <= at, the greatest seq among equal
+   * timestamps (the key-release "time point", docs/api.md). Undefined when the device has none that early.
+   */
+  recordInForceAt(deviceId: string, at: number): Promise<RecordEntry | undefined>;
   /** Records of one device with fromSeq <= seq <= toSeq, by seq. */
   listBySeq(deviceId: string, q: { fromSeq: number; toSeq: number; limit: number }): Promise<RecordEntry[]>;
   /** Highest seq stored for the device, if any. */
@@ -270,6 +288,16 @@ export interface DeadLetter {
   /** Base64 of the payload, cut at DEAD_LETTER_PAYLOAD_LIMIT bytes. */
   payload: string;
   truncated: boolean;
+  /** Network address the refused traffic came from, when the transport knows it (broker, upload endpoint). */
+  remoteAddress?: string;
+  /**
+   * Present only on an aggregate: one entry standing for `count` refusals with the same source, code and
+   * key (address or device id) within one summary window, from `firstAt` to `lastAt` (= `at`). An aggregate
+   * keeps no payload (`payloadSize` 0). Single refusals carry none of these three fields.
+   */
+  count?: number;
+  firstAt?: number;
+  lastAt?: number;
 }
 
 export const DEAD_LETTER_PAYLOAD_LIMIT = 16 * 1024;
@@ -278,6 +306,11 @@ export interface DeadLetterStore {
   putDeadLetter(d: DeadLetter): Promise<void>;
   /** Newest first. */
   listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>>;
+  /**
+   * Retention: deletes dead letters with `at` < `before`, then the oldest beyond the newest `keep`, at most
+   * `limit` in all; resolves to how many it deleted, so a caller repeats while that equals `limit`.
+   */
+  pruneDeadLetters(q: { before: number; keep: number; limit: number }): Promise<number>;
 }
 
 /**
@@ -290,12 +323,24 @@ export interface AuditEvent {
   id: string;
   at: number;
   actor: string;
-  action: 'device-provisioned' | 'credential-rotated' | 'record-key-released' | 'batch-reanchored';
+  action:
+    | 'device-provisioned'
+    | 'credential-rotated'
+    | 'record-key-released'
+    | 'batch-reanchored'
+    /** Keys of a device's records for a time point or a range, as one release (`details`: range, count). */
+    | 'record-keys-released'
+    | 'token-created'
+    | 'token-revoked'
+    /** One request by an auditor token, allowed or refused (`details`: method, status). */
+    | 'auditor-request';
   target: string;
   reason?: string;
   outcome: AuditOutcome;
   /** With outcome 'failed': the stable code and the message of what failed (never a secret). */
   error?: { code: string; message: string };
+  /** What else the entry records, by action (docs/api.md "Audit log"); flat, so every store keeps it as is. */
+  details?: Record<string, string | number>;
 }
 
 export interface AuditLog {
@@ -538,5 +583,49 @@ export interface PinQueue {
   markFailed(recordId: string, r: PinJobError & { at: number }): Promise<void>;
   getJob(recordId: string): Promise<PinJob | undefined>;
   countPending(): Promise<number>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------- access tokens
+
+/**
+ * An auditor's bearer token as the store keeps it (lib/access/tokens.ts makes them; docs/api.md "Tokens").
+ * The token itself is never stored: only its SHA-256, which is also the key every request looks it up by.
+ */
+export interface AccessToken {
+  /** Public name of the token, for lists, revocation and the audit log (`auditor:<tokenId>`). */
+  tokenId: string;
+  /** Hex SHA-256 of the whole bearer token. */
+  tokenHash: string;
+  /** What the operator called it ("KPMG 2026 audit"). */
+  name: string;
+  role: 'auditor';
+  scope: Scope;
+  permissions: Permission[];
+  createdAt: number;
+  /** The operator who made it. */
+  createdBy: string;
+  /** ms since the Unix epoch; from then on the token is refused (`token-expired`). */
+  expiresAt: number;
+  revokedAt?: number;
+  revokedBy?: string;
+}
+
+export interface TokenStore {
+  /** Conditional on tokenHash: a second token with the same hash is refused ('exists') and nothing is written. */
+  putToken(token: AccessToken): Promise<'created' | 'exists'>;
+  /** One strongly consistent key read: what authenticating a request by token costs. */
+  getTokenByHash(tokenHash: string): Promise<AccessToken | undefined>;
+  getToken(tokenId: string): Promise<AccessToken | undefined>;
+  /** Newest first. */
+  listTokens(q: { limit: number; cursor?: string }): Promise<Page<AccessToken>>;
+  /**
+   * Marks the token revoked, which the next request by it sees (getTokenByHash reads consistently). The first
+   * revocation stands: a second one changes nothing and answers 'already-revoked'.
+   */
+  revokeToken(
+    tokenId: string,
+    r: { at: number; by: string },
+  ): Promise<'revoked' | 'already-revoked' | 'not-found'>;
   close(): Promise<void>;
 }

@@ -15,14 +15,17 @@ import { handle } from 'hono/aws-lambda';
 import { z } from 'zod';
 import { createAnchorHandler, singleFlightAnchor } from '../../functions/anchor/handler.js';
 import type { AnchorLambdaDeps } from '../../functions/anchor/lambda.js';
+import type { AuthorizerLambdaDeps } from '../../functions/authorizer/lambda.js';
 import { createIngestHandler } from '../../functions/ingest/handler.js';
 import type { IngestLambdaDeps } from '../../functions/ingest/lambda.js';
 import { createApiApp } from '../../functions/verify/app.js';
 import type { VerifyLambdaDeps } from '../../functions/verify/lambda.js';
+import { defaultJwksUrl, jwtOperatorCheck, type OperatorJwtConfig } from '../access/jwt-operator.js';
 import { DynamoIndexStore } from '../adapters/aws/dynamo-index-store.js';
 import { DynamoLeaseStore } from '../adapters/aws/dynamo-lease-store.js';
 import { DynamoLedger } from '../adapters/aws/dynamo-ledger.js';
 import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
+import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.js';
 import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
@@ -38,6 +41,8 @@ import { hotCopyReader, VERIFY_IPFS_TIMEOUT_MS } from './ipfs-reader.js';
 import { authorizerAuthenticator } from './lambda-edge.js';
 
 export const VERSION = '0.1.0';
+/** KEY_RELEASE_MAX_RECORDS on AWS: what fits Lambda's 6 MB answer with room to spare. */
+export const AWS_KEY_RELEASE_MAX_RECORDS = 20_000;
 
 const positive = z.coerce.number().int().positive();
 const name = z.string().min(3);
@@ -53,6 +58,8 @@ const Env = z.object({
   NOTARY_TABLE_DEAD_LETTERS: name,
   NOTARY_TABLE_AUDIT: name,
   NOTARY_TABLE_LEDGER: name.optional(),
+  /** Auditor tokens; required by the verify function and the authorizer. */
+  NOTARY_TABLE_TOKENS: name.optional(),
   /** The anchor lease (single-flight anchoring, lib/anchor/anchor-lease.ts); required by the anchor function. */
   NOTARY_TABLE_LEASES: name.optional(),
   /** How long the anchor lease lasts without a renewal; every write of a cycle renews it. */
@@ -65,6 +72,8 @@ const Env = z.object({
   NOTARY_IOT_DATA_ENDPOINT: z.string().url().optional(),
   NOTARY_PENDING_SHARDS: positive.max(256).default(8),
   NOTARY_DEAD_LETTER_SHARDS: positive.max(256).default(4),
+  /** Sets each dead letter's TTL attribute (expiresAt); the table's TTL setting does the deleting. */
+  NOTARY_DEAD_LETTER_RETENTION_DAYS: positive.max(36_500).default(30),
   /** Emulators only: s3rver needs path-style URLs. */
   NOTARY_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
   ANCHOR_MAX_BATCH: positive.default(100_000),
@@ -79,6 +88,16 @@ const Env = z.object({
   REQUIRED_CONFIRMATIONS: positive.default(1),
   /** The anchor schedule's period (sst.config.ts sets it from NOTARY_ANCHOR_SCHEDULE); budgets plan with it. */
   ANCHOR_INTERVAL_MS: positive.default(60_000),
+  /**
+   * Lambda answers at most 6 MB, and the API's answers are buffered: about 25,000 keys fit, so the AWS default
+   * is below the embedded runtime's (docs/deploy.md).
+   */
+  KEY_RELEASE_MAX_RECORDS: positive.max(25_000).default(AWS_KEY_RELEASE_MAX_RECORDS),
+  /** The operators' OIDC issuer and audience; required by the authorizer (sst.config.ts sets them). */
+  NOTARY_OPERATOR_JWT_ISSUER: z.string().url().optional(),
+  NOTARY_OPERATOR_JWT_AUDIENCE: z.string().min(1).optional(),
+  /** Where the issuer publishes its keys; default `<issuer>/.well-known/jwks.json` (Cognito's). */
+  NOTARY_OPERATOR_JWKS_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -88,6 +107,7 @@ export interface AwsConfig {
   bucket: string;
   tables: IndexTableNames;
   ledgerTable?: string;
+  tokensTable?: string;
   leasesTable?: string;
   anchorLeaseTtlMs: number;
   kmsKeyId?: string;
@@ -96,6 +116,7 @@ export interface AwsConfig {
   iotDataEndpoint?: string;
   pendingShards: number;
   deadLetterShards: number;
+  deadLetterRetentionDays: number;
   s3ForcePathStyle: boolean;
   anchorMaxBatch: number;
   maxPacketBytes: number;
@@ -103,6 +124,8 @@ export interface AwsConfig {
   uploadTtlSeconds: number;
   backlogThreshold: number;
   requiredConfirmations: number;
+  keyReleaseMaxRecords: number;
+  operatorJwt?: OperatorJwtConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** IPFS hot copies (IPFS_* and NOTARY_TABLE_PIN_JOBS, lib/runtime/ipfs-config.ts). */
   ipfs: AwsIpfsConfig;
@@ -121,6 +144,8 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     throw new AwsConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const e = r.data;
+  if ((e.NOTARY_OPERATOR_JWT_ISSUER === undefined) !== (e.NOTARY_OPERATOR_JWT_AUDIENCE === undefined))
+    throw new AwsConfigError('NOTARY_OPERATOR_JWT_ISSUER and NOTARY_OPERATOR_JWT_AUDIENCE go together');
   const ipfs = awsIpfsConfigFromEnv(env);
   if (!ipfs.ok) throw new AwsConfigError(ipfs.message);
   const chains = chainConfigFromEnv(env, {
@@ -151,6 +176,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
       audit: e.NOTARY_TABLE_AUDIT,
     },
     ...(e.NOTARY_TABLE_LEDGER ? { ledgerTable: e.NOTARY_TABLE_LEDGER } : {}),
+    ...(e.NOTARY_TABLE_TOKENS ? { tokensTable: e.NOTARY_TABLE_TOKENS } : {}),
     ...(e.NOTARY_TABLE_LEASES ? { leasesTable: e.NOTARY_TABLE_LEASES } : {}),
     anchorLeaseTtlMs: e.ANCHOR_LEASE_TTL_MS,
     ...(e.NOTARY_KMS_KEY_ID ? { kmsKeyId: e.NOTARY_KMS_KEY_ID } : {}),
@@ -163,6 +189,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     ...(e.NOTARY_IOT_DATA_ENDPOINT ? { iotDataEndpoint: e.NOTARY_IOT_DATA_ENDPOINT } : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
     deadLetterShards: e.NOTARY_DEAD_LETTER_SHARDS,
+    deadLetterRetentionDays: e.NOTARY_DEAD_LETTER_RETENTION_DAYS,
     s3ForcePathStyle: e.NOTARY_S3_FORCE_PATH_STYLE === 'true',
     anchorMaxBatch: e.ANCHOR_MAX_BATCH,
     maxPacketBytes: e.MAX_PACKET_BYTES,
@@ -170,6 +197,16 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
     backlogThreshold: e.BACKLOG_THRESHOLD,
     requiredConfirmations: e.REQUIRED_CONFIRMATIONS,
+    keyReleaseMaxRecords: e.KEY_RELEASE_MAX_RECORDS,
+    ...(e.NOTARY_OPERATOR_JWT_ISSUER && e.NOTARY_OPERATOR_JWT_AUDIENCE
+      ? {
+          operatorJwt: {
+            issuer: e.NOTARY_OPERATOR_JWT_ISSUER,
+            audience: e.NOTARY_OPERATOR_JWT_AUDIENCE,
+            jwksUrl: e.NOTARY_OPERATOR_JWKS_URL ?? defaultJwksUrl(e.NOTARY_OPERATOR_JWT_ISSUER),
+          },
+        }
+      : {}),
     logLevel: e.LOG_LEVEL,
     ipfs: ipfs.config,
     chains: chains.config,
@@ -221,6 +258,7 @@ function storesOf(p: AwsRuntimeParts, opts: { countCap?: number } = {}) {
       tables: p.config.tables,
       pendingShards: p.config.pendingShards,
       deadLetterShards: p.config.deadLetterShards,
+      deadLetterRetentionDays: p.config.deadLetterRetentionDays,
       ...(opts.countCap === undefined ? {} : { countCap: opts.countCap }),
     }),
   };
@@ -333,12 +371,31 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     log,
     requiredConfirmations: (chainId) =>
       confirmations.get(chainId) ?? Math.max(p.config.requiredConfirmations, ledgerConfirmations ?? 1),
-    authenticateOperator: authorizerAuthenticator(),
+    tokens: new DynamoTokenStore({
+      db: p.clients.dynamodb,
+      table: required(p.config.tokensTable, 'NOTARY_TABLE_TOKENS', 'verify'),
+    }),
+    authenticate: authorizerAuthenticator(),
+    keyReleaseMaxRecords: p.config.keyReleaseMaxRecords,
     backlogThreshold: p.config.backlogThreshold,
     version: VERSION,
     ...hotCopyReader(p.config.ipfs, VERIFY_IPFS_TIMEOUT_MS),
   });
   return { handle: handle(app), log };
+}
+
+/**
+ * The Lambda authorizer: the tokens table (one consistent GetItem per request) and the operators' JWT issuer.
+ * It needs nothing else: no bucket, no KMS, no other table.
+ */
+export async function buildAuthorizer(p: AwsRuntimeParts): Promise<AuthorizerLambdaDeps> {
+  const clock = p.clock ?? Date.now;
+  const tokens = new DynamoTokenStore({
+    db: p.clients.dynamodb,
+    table: required(p.config.tokensTable, 'NOTARY_TABLE_TOKENS', 'authorizer'),
+  });
+  const jwt = required(p.config.operatorJwt, 'NOTARY_OPERATOR_JWT_ISSUER', 'authorizer');
+  return { auth: { tokens, clock, operator: jwtOperatorCheck(jwt) }, log: p.log.child({ fn: 'authorizer' }) };
 }
 
 /** The Lambda runtime's path: environment in, one function's dependencies out. */

@@ -12,14 +12,17 @@ import { Hono } from 'hono';
 import { createAnchorHandler, createFinalityPoller } from '../../functions/anchor/handler.js';
 import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
 import { createApiApp } from '../../functions/verify/app.js';
+import { authenticateBearer } from '../access/authenticate.js';
 import type { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
 import type { LocalKeyVault } from '../adapters/local/local-key-vault.js';
 import { ensurePrivateDir, openDirMode, PRIVATE_FILE_MODE } from '../adapters/local/private-files.js';
 import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
+import { SqliteTokenStore } from '../adapters/local/sqlite-token-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import { FailureLimiter } from '../ingest/failure-limiter.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { type AnchorScheduler, startAnchorScheduler } from './anchor-scheduler.js';
@@ -31,7 +34,8 @@ import { openCheckedLedger, openKeyVault } from './embedded-store-checks.js';
 import { LiveDeviceSessions } from './live-device-sessions.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
-import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
+import { loadOperatorToken, operatorTokenCheck } from './operator-token.js';
+import { type SweepScheduler, startSweepScheduler } from './sweep-scheduler.js';
 
 export const VERSION = '0.1.0';
 
@@ -94,10 +98,12 @@ export async function startEmbedded(
     await objects.close();
     throw err;
   }
+  const tokens = new SqliteTokenStore(join(dir, 'tokens.sqlite'));
   const chainsConfig = config.chains ?? defaultChainsConfig(config.anchorIntervalMs);
   const chainSet = await buildEmbeddedChains(chainsConfig, ledger, log.child({ component: 'chains' })).catch(
     async (err: unknown) => {
       await index.close();
+      await tokens.close();
       await objects.close();
       ledger.close();
       throw err;
@@ -115,6 +121,7 @@ export async function startEmbedded(
     log: log.child({ component: 'ipfs' }),
   }).catch(async (err: unknown) => {
     await index.close();
+    await tokens.close();
     await objects.close();
     ledger.close();
     throw err;
@@ -153,18 +160,30 @@ export async function startEmbedded(
     log: log.child({ fn: 'verify' }),
     requiredConfirmations: cycle.requiredConfirmations,
     anchoring: cycle,
-    authenticateOperator: bearerAuthenticator(token),
+    tokens,
+    authenticate: (authorization) =>
+      authenticateBearer({ tokens, clock, operator: operatorTokenCheck(token) }, authorization),
+    keyReleaseMaxRecords: config.keyReleaseMaxRecords,
     backlogThreshold: config.backlogThreshold,
     version: VERSION,
     deviceSessions: sessions,
     ...(ipfs.verify ? { ipfs: ipfs.verify } : {}),
   });
+  // One limiter for the broker and the upload endpoint; budgets are kept per surface.
+  const limiter = new FailureLimiter(
+    { store: index, clock, log: log.child({ component: 'refusals' }) },
+    {
+      budget: { burst: config.failures.burst, perMinute: config.failures.perMinute },
+      summaryMs: config.failures.summaryMs,
+    },
+  );
+  limiter.start();
   const http = new Hono();
   http.route(
     '/',
     createUploadEndpoint({
       objects,
-      deadLetters: index,
+      limiter,
       secret: uploadSecret,
       clock,
       log: log.child({ fn: 'uploads' }),
@@ -179,6 +198,7 @@ export async function startEmbedded(
   let broker: RunningBroker | undefined;
   let router: RunningRouter | undefined;
   let scheduler: AnchorScheduler | undefined;
+  let sweeper: SweepScheduler | undefined;
   let server: ServerType | undefined;
   try {
     const tls = config.tls;
@@ -197,7 +217,7 @@ export async function startEmbedded(
       baseUrl = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`;
 
     broker = await startBroker(
-      { devices: index, sessions, clock, log: log.child({ component: 'broker' }) },
+      { devices: index, sessions, clock, log: log.child({ component: 'broker' }), limiter },
       {
         host: config.host,
         ...(config.mqttPort === undefined ? {} : { port: config.mqttPort }),
@@ -235,6 +255,16 @@ export async function startEmbedded(
       log.child({ component: 'scheduler' }),
     );
 
+    sweeper = startSweepScheduler(
+      { objects, deadLetters: index, clock, log: log.child({ component: 'sweep' }) },
+      {
+        intervalMs: config.sweepIntervalMs,
+        stagedUploadMaxAgeMs: config.stagedUploadMaxAgeSeconds * 1000,
+        deadLetterRetentionMs: config.deadLetterRetentionDays * 24 * 3600 * 1000,
+        deadLetterMaxRows: config.deadLetterMaxRows,
+      },
+    );
+
     const runtimeInfo = {
       pid: process.pid,
       ...(broker.port === undefined ? {} : { mqttPort: broker.port }),
@@ -255,9 +285,13 @@ export async function startEmbedded(
       await broker?.close();
       await scheduler?.stop();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
+      // No more refusals can arrive: the window's summary is written before the index closes.
+      await limiter.stop();
+      await sweeper?.stop();
       // After ingest and verify are done with it; its pass in flight hands its jobs back for the next start.
       await ipfs.stop();
       await index.close();
+      await tokens.close();
       await objects.close();
       ledger.close();
     };
@@ -283,9 +317,12 @@ export async function startEmbedded(
     await router?.stop().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     await scheduler?.stop().catch(() => undefined);
+    await sweeper?.stop().catch(() => undefined);
     server?.close();
+    await limiter.stop().catch(() => undefined);
     await ipfs.stop().catch(() => undefined);
     await index.close();
+    await tokens.close();
     await objects.close();
     ledger.close();
     throw err;

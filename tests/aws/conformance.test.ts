@@ -11,6 +11,7 @@ import { afterAll } from 'vitest';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
 import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
 import { DynamoLedger, generateLedgerKey } from '../../lib/adapters/aws/dynamo-ledger.js';
+import { DynamoTokenStore } from '../../lib/adapters/aws/dynamo-token-store.js';
 import { KmsKeyVault } from '../../lib/adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../../lib/adapters/aws/s3-object-store.js';
 import { describeChainConformance } from '../adapters/chain.conformance.js';
@@ -18,6 +19,7 @@ import { describeIndexStoreConformance } from '../adapters/index-store.conforman
 import { describeKeyVaultConformance } from '../adapters/key-vault.conformance.js';
 import { describeLeaseStoreConformance } from '../adapters/lease-store.conformance.js';
 import { describeObjectStoreConformance } from '../adapters/object-store.conformance.js';
+import { describeTokenStoreConformance } from '../adapters/token-store.conformance.js';
 import {
   createTables,
   type RunningDynalite,
@@ -92,6 +94,13 @@ describeIndexStoreConformance('DynamoIndexStore on dynalite', async () => {
   const { index } = await createTables(db);
   // Several shards even in tests, so the cross-shard merge is what the suite checks.
   const store = new DynamoIndexStore({ db, tables: index, pendingShards: 4, deadLetterShards: 3 });
+  return { store, cleanup: () => store.close() };
+});
+
+describeTokenStoreConformance('DynamoTokenStore on dynalite', async () => {
+  const { db } = await useDynamo();
+  const { tokens } = await createTables(db);
+  const store = new DynamoTokenStore({ db, table: tokens });
   return { store, cleanup: () => store.close() };
 });
 

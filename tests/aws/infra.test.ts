@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IotRuleEvent } from '../../functions/ingest/lambda.js';
 import { FUNCTION_GRANTS, type LambdaName, resolveGrants } from '../../infra/permissions.js';
 import { deviceIotPolicy, IOT_SQL_VERSION, THING_NAME, topicRuleSpecs } from '../../infra/routing.js';
+import { STAGED_UPLOAD_EXPIRY_DAYS } from '../../infra/storage.js';
 import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
 import { TABLES, type TableName } from '../../lib/adapters/aws/dynamo-tables.js';
 import { type EmbeddedKuboApi, startEmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
@@ -134,7 +135,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     ]);
   });
 
-  it('declares the three functions on nodejs22.x, each handler a real export, each with exactly its grants', async () => {
+  it('declares the four functions on nodejs22.x, each handler a real export, each with exactly its grants', async () => {
     const namer = {
       objects: (prefix: string) => `sst.aws.Bucket:Objects.arn/${prefix}*`,
       table: (t: TableName, index?: string) =>
@@ -148,6 +149,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       ingest: 'Ingest',
       anchor: 'Anchor',
       verify: 'Verify',
+      authorizer: 'Authorizer',
     };
     for (const [fn, component] of Object.entries(components) as [LambdaName, string][]) {
       const args = unwrap(app.one('sst.aws.Function', component).args) as Record<string, unknown>;
@@ -192,6 +194,60 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     }
   });
 
+  it('gives dead letters a retention: the TTL setting on the table, and the days in every function', () => {
+    const args = unwrap(app.one('sst.aws.Dynamo', 'DeadLetters').args) as Record<string, unknown>;
+    expect(args.ttl).toBe('expiresAt');
+    const others = TABLE_NAMES.filter((t) => t !== 'deadLetters');
+    for (const t of others)
+      expect(unwrap(app.one('sst.aws.Dynamo', TABLE_COMPONENTS[t].component).args)).not.toHaveProperty('ttl');
+    for (const fn of app.of('sst.aws.Function')) {
+      const env = (unwrap(fn.args) as { environment: Record<string, string> }).environment;
+      expect(env.NOTARY_DEAD_LETTER_RETENTION_DAYS, fn.name).toBe('30');
+    }
+  });
+
+  it('expires staged uploads nobody claimed, their noncurrent versions and the delete markers left', () => {
+    const bucket = app.one('sst.aws.Bucket', 'Objects');
+    expect(unwrap(bucket.args.lifecycle)).toEqual([
+      { id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: `${STAGED_UPLOAD_EXPIRY_DAYS} days` },
+    ]);
+    // SST turns that into a BucketLifecycleConfiguration; the transform replaces its rules whole.
+    const lifecycle: Record<string, unknown> = { bucket: 'b', rules: [] };
+    (bucket.args.transform as { lifecycle: (a: object) => void }).lifecycle(lifecycle);
+    expect(lifecycle.rules).toEqual([
+      {
+        id: 'abandoned-uploads',
+        status: 'Enabled',
+        filter: { prefix: 'uploads/' },
+        expiration: { days: 7 },
+        noncurrentVersionExpiration: { noncurrentDays: 1 },
+        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+      },
+      {
+        id: 'abandoned-uploads-markers',
+        status: 'Enabled',
+        filter: { prefix: 'uploads/' },
+        expiration: { expiredObjectDeleteMarker: true },
+      },
+    ]);
+    // Nothing outside uploads/ expires: records and batch trees are what the proofs rest on.
+    const rules = lifecycle.rules as { filter: { prefix: string } }[];
+    expect(rules.every((r) => r.filter.prefix === 'uploads/')).toBe(true);
+    // A presigned URL lives at most 7 days, and an upload outlives its URL.
+    expect(STAGED_UPLOAD_EXPIRY_DAYS).toBeGreaterThanOrEqual(7);
+  });
+
+  it('refuses a dead-letter retention that is not a whole number of days from 1', async () => {
+    await expect(runSstConfig(CONFIG, 'test', { NOTARY_DEAD_LETTER_RETENTION_DAYS: '0' })).rejects.toThrow(
+      /NOTARY_DEAD_LETTER_RETENTION_DAYS/,
+    );
+    const longer = await runSstConfig(CONFIG, 'test', { NOTARY_DEAD_LETTER_RETENTION_DAYS: '90' });
+    const env = (
+      unwrap(longer.one('sst.aws.Function', 'Ingest').args) as { environment: Record<string, string> }
+    ).environment;
+    expect(env.NOTARY_DEAD_LETTER_RETENTION_DAYS).toBe('90');
+  });
+
   it('runs anchoring on a schedule that delivers EventBridge’s own event', () => {
     const cron = app.one('sst.aws.Cron', 'AnchorSchedule');
     expect(unwrap(cron.args)).toMatchObject({ schedule: 'rate(1 minute)', function: fnArn('Anchor') });
@@ -200,25 +256,60 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     expect(target.input).toBeUndefined();
   });
 
-  it('puts every operator route behind the JWT authorizer; only health is public', () => {
+  it('puts every route but health behind the Lambda authorizer, uncached, with the operators’ issuer', () => {
     const routes = app
       .of('sst.aws.ApiGatewayV2.route')
       .map((r) => ({ route: r.name, ...(unwrap(r.args) as object) }));
     const authorizer = app.of('sst.aws.ApiGatewayV2.authorizer')[0];
+    expect(app.of('sst.aws.ApiGatewayV2.authorizer')).toHaveLength(1);
     expect(routes).toEqual([
       { route: 'GET /v1/health', handler: fnArn('Verify') },
       {
         route: 'ANY /v1/{proxy+}',
         handler: fnArn('Verify'),
-        auth: { jwt: { authorizer: `sst.aws.ApiGatewayV2.authorizer:${authorizer?.name}.id` } },
+        auth: { lambda: `sst.aws.ApiGatewayV2.authorizer:${authorizer?.name}.id` },
       },
     ]);
-    expect(unwrap(authorizer?.args)).toMatchObject({
-      jwt: {
-        issuer: `https://cognito-idp.${RECORDER_FACTS.region}.amazonaws.com/sst.aws.CognitoUserPool:Operators.id`,
-        audiences: ['sst.aws.CognitoUserPool.client:OperatorsCli.id'],
+    // Simple responses, payload 2.0, TTL 0 (a revocation counts from the next request), every request sent.
+    expect(unwrap(authorizer?.args)).toEqual({
+      name: 'access',
+      lambda: {
+        function: fnArn('Authorizer'),
+        response: 'simple',
+        payload: '2.0',
+        ttl: '0 seconds',
+        identitySources: [],
       },
     });
+    const env = (
+      unwrap(app.one('sst.aws.Function', 'Authorizer').args) as { environment: Record<string, string> }
+    ).environment;
+    expect(env).toMatchObject({
+      NOTARY_TABLE_TOKENS: 'sst.aws.Dynamo:Tokens.name',
+      NOTARY_OPERATOR_JWT_ISSUER: `https://cognito-idp.${RECORDER_FACTS.region}.amazonaws.com/sst.aws.CognitoUserPool:Operators.id`,
+      NOTARY_OPERATOR_JWT_AUDIENCE: 'sst.aws.CognitoUserPool.client:OperatorsCli.id',
+    });
+    expect(env.NOTARY_OPERATOR_JWKS_URL).toBeUndefined();
+  });
+
+  it('with an external OIDC issuer: the authorizer checks its JWTs, against its JWKS URL when given', async () => {
+    const oidc = await runSstConfig(CONFIG, 'oidc', {
+      NOTARY_JWT_ISSUER: 'https://login.example.com/tenant',
+      NOTARY_JWT_AUDIENCE: 'notary-api',
+      NOTARY_JWT_JWKS_URL: 'https://login.example.com/tenant/keys',
+    });
+    expect(oidc.of('sst.aws.CognitoUserPool')).toEqual([]);
+    const env = (
+      unwrap(oidc.one('sst.aws.Function', 'Authorizer').args) as { environment: Record<string, string> }
+    ).environment;
+    expect(env).toMatchObject({
+      NOTARY_OPERATOR_JWT_ISSUER: 'https://login.example.com/tenant',
+      NOTARY_OPERATOR_JWT_AUDIENCE: 'notary-api',
+      NOTARY_OPERATOR_JWKS_URL: 'https://login.example.com/tenant/keys',
+    });
+    await expect(
+      runSstConfig(CONFIG, 'x', { NOTARY_JWT_JWKS_URL: 'https://k.example/jwks' }),
+    ).rejects.toThrow(/NOTARY_JWT_JWKS_URL belongs to NOTARY_JWT_ISSUER/);
   });
 
   it('provisions devices: a thing per device, its certificate attached to it and to the device policy', () => {
@@ -483,6 +574,31 @@ describe('least privilege: the declared grants are exactly what the functions ca
     expect(
       (await call('POST', '/v1/records/lp-dev.2/key-release', { reason: 'least privilege test' })).statusCode,
     ).toBe(200);
+    // Tokens and an auditor, each request through the authorizer as API Gateway runs them.
+    const opJwt = `Bearer ${await stack.issuer.sign('op-1')}`;
+    const created = await stack.api('POST', '/v1/tokens', {
+      authorization: opJwt,
+      body: { name: 'lp', devices: ['lp-dev'], ttlSeconds: 600, permissions: ['read', 'key-release'] },
+    });
+    expect(created.statusCode).toBe(201);
+    const { token, tokenId } = JSON.parse(created.body) as { token: string; tokenId: string };
+    const auditor = `Bearer ${token}`;
+    expect((await stack.api('GET', '/v1/tokens', { authorization: opJwt })).statusCode).toBe(200);
+    expect(
+      (await stack.api('GET', '/v1/records/lp-dev.1/proof', { authorization: auditor })).statusCode,
+    ).toBe(200);
+    for (const range of [{ fromSeq: 0, toSeq: 3 }, { at: Date.now() }])
+      expect(
+        (
+          await stack.api('POST', '/v1/devices/lp-dev/key-release', {
+            authorization: auditor,
+            body: { ...range, reason: 'least privilege test' },
+          })
+        ).statusCode,
+      ).toBe(200);
+    expect((await stack.api('DELETE', `/v1/tokens/${tokenId}`, { authorization: opJwt })).statusCode).toBe(
+      200,
+    );
     // The resume path: a batch a crashed cycle left 'built' (here: the first batch again, under a new id,
     // with its leaves list) is finished by the next cycle, which reads the leaves list back.
     const first = batches.items[0];
@@ -501,6 +617,8 @@ describe('least privilege: the declared grants are exactly what the functions ca
         ...stack.config.tables,
         ledger: stack.config.ledgerTable ?? '',
         pinJobs: stack.config.ipfs.pinJobsTable ?? '',
+        tokens: stack.config.tokensTable ?? '',
+        leases: stack.config.leasesTable ?? '',
       },
       keyArn: 'arn:aws:kms:us-east-1:111122223333:key/test',
     };
@@ -514,7 +632,7 @@ describe('least privilege: the declared grants are exactly what the functions ca
       });
     const unused: string[] = [];
     const denied: string[] = [];
-    for (const fn of ['ingest', 'anchor', 'verify', 'ipfsPin'] as const) {
+    for (const fn of ['ingest', 'anchor', 'verify', 'ipfsPin', 'authorizer'] as const) {
       const perms = granted2(fn);
       const needs = stack.calls.filter((c) => c.fn === fn).map((c) => iamOf(c, names));
       const allows = (n: Needed, p: (typeof perms)[number], resource: string) =>

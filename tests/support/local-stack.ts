@@ -11,6 +11,7 @@ import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { createUploadEndpoint } from '../../lib/adapters/local/upload-endpoint.js';
+import { FailureLimiter } from '../../lib/ingest/failure-limiter.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { DeadLetterStore } from '../../lib/ports.js';
 import { makeTempDir } from './temp-dir.js';
@@ -40,9 +41,13 @@ export async function openUploadingStore(opts: {
     uploadBaseUrl: () => baseUrl,
     uploadSecret: secret,
   });
+  const limiter = new FailureLimiter(
+    { store: opts.deadLetters, clock: opts.clock ?? Date.now, log: silentLogger },
+    { budget: { burst: 10, perMinute: 6 }, summaryMs: 60_000 },
+  );
   const app = createUploadEndpoint({
     objects,
-    deadLetters: opts.deadLetters,
+    limiter,
     secret,
     clock: opts.clock ?? Date.now,
     log: silentLogger,
@@ -60,6 +65,7 @@ export async function openUploadingStore(opts: {
         if ('closeAllConnections' in server) server.closeAllConnections();
         server.close((err) => (err ? reject(err) : resolve()));
       });
+      await limiter.stop();
       await objects.close();
     },
   };

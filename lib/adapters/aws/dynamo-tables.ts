@@ -18,6 +18,12 @@ export interface TableSpec {
   rangeKey?: string;
   globalIndexes?: Record<string, { hashKey: string; rangeKey?: string; projection: 'all' | 'keys-only' }>;
   localIndexes?: Record<string, { rangeKey: string; projection: 'all' | 'keys-only' }>;
+  /**
+   * The attribute DynamoDB's Time to Live reads: epoch SECONDS (not ms like every other time here) after
+   * which DynamoDB deletes the item, within a few days, at no write cost. CreateTable cannot set it;
+   * sst.config.ts does (UpdateTimeToLive), and dynalite ignores it.
+   */
+  ttl?: string;
 }
 
 export const TABLES = {
@@ -70,7 +76,10 @@ export const TABLES = {
     hashKey: 'part',
     rangeKey: 'deviceId',
   },
-  /** Sharded: a misbehaving fleet can produce dead letters as fast as records. byDevice is sparse. */
+  /**
+   * Sharded: a misbehaving fleet can produce dead letters as fast as records. byDevice is sparse. Retention
+   * is DynamoDB's TTL on expiresAt (written by every put, NOTARY_DEAD_LETTER_RETENTION_DAYS after `at`).
+   */
   deadLetters: {
     fields: { dlShard: 'string', atId: 'string', deviceId: 'string' },
     hashKey: 'dlShard',
@@ -78,6 +87,7 @@ export const TABLES = {
     globalIndexes: {
       byDevice: { hashKey: 'deviceId', rangeKey: 'atId', projection: 'all' },
     },
+    ttl: 'expiresAt',
   },
   audit: {
     fields: { part: 'string', atId: 'string' },
@@ -111,6 +121,18 @@ export const TABLES = {
     },
   },
   /**
+   * Auditor tokens (lib/adapters/aws/dynamo-token-store.ts), keyed by the SHA-256 of the token: every API
+   * request by a token is one consistent GetItem here (the Lambda authorizer's). byId is for the operator's
+   * list and revocation by token id; tokens are few, so one partition holds them all.
+   */
+  tokens: {
+    fields: { tokenHash: 'string', part: 'string', tokenId: 'string' },
+    hashKey: 'tokenHash',
+    globalIndexes: {
+      byId: { hashKey: 'part', rangeKey: 'tokenId', projection: 'all' },
+    },
+  },
+  /**
    * Leases (lib/adapters/aws/dynamo-lease-store.ts): one item per leased name, e.g. `anchor`, written only
    * with conditions on that item. `name` and `token` are reserved words, hence `leaseName`.
    */
@@ -121,7 +143,7 @@ export const TABLES = {
 } as const satisfies Record<string, TableSpec>;
 
 export type TableName = keyof typeof TABLES;
-export type IndexTableNames = Record<Exclude<TableName, 'ledger' | 'pinJobs' | 'leases'>, string>;
+export type IndexTableNames = Record<Exclude<TableName, 'ledger' | 'pinJobs' | 'tokens' | 'leases'>, string>;
 
 /** 16 digits hold every safe integer, so string order is numeric order for the values we store. */
 export const pad16 = (n: number): string => {

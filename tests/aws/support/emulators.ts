@@ -47,7 +47,7 @@ let tableSeq = 0;
 export async function createTables(
   db: DynamoDBClient,
   prefix = `t${process.pid}x${++tableSeq}`,
-): Promise<{ index: IndexTableNames; ledger: string; pinJobs: string; leases: string }> {
+): Promise<{ index: IndexTableNames; ledger: string; pinJobs: string; tokens: string; leases: string }> {
   const index: IndexTableNames = {
     records: `${prefix}-records`,
     batches: `${prefix}-batches`,
@@ -57,6 +57,7 @@ export async function createTables(
   };
   const ledger = `${prefix}-ledger`;
   const pinJobs = `${prefix}-pin-jobs`;
+  const tokens = `${prefix}-tokens`;
   const leases = `${prefix}-leases`;
   await Promise.all([
     ...Object.entries(index).map(([logical, name]) =>
@@ -64,9 +65,10 @@ export async function createTables(
     ),
     db.send(new CreateTableCommand(createTableInput(TABLES.ledger, ledger))),
     db.send(new CreateTableCommand(createTableInput(TABLES.pinJobs, pinJobs))),
+    db.send(new CreateTableCommand(createTableInput(TABLES.tokens, tokens))),
     db.send(new CreateTableCommand(createTableInput(TABLES.leases, leases))),
   ]);
-  return { index, ledger, pinJobs, leases };
+  return { index, ledger, pinJobs, tokens, leases };
 }
 
 export interface RunningS3rver {
