@@ -153,9 +153,13 @@ export default $config({
       handler: 'functions/anchor/lambda.handler',
       memory: '1024 MB',
       timeout: '5 minutes',
-      // One cycle at a time: a second concurrent cycle would build a batch of records the first is placing.
-      concurrency: { reserved: 1 },
-      // A tick throttled behind a long cycle is dropped, not queued: the next tick does the same work.
+      // One cycle at a time comes from the anchor lease (lib/anchor/anchor-lease.ts), not from reserved
+      // concurrency: a tick that starts while a cycle runs finds the lease held and returns. Reserving is an
+      // opt-in (NOTARY_ANCHOR_RESERVED_CONCURRENCY), since it fails on accounts whose limit is 10.
+      ...(settings.reservedConcurrency.anchor
+        ? { concurrency: { reserved: settings.reservedConcurrency.anchor } }
+        : {}),
+      // A failed or throttled tick is not retried: the next tick does the same work.
       retries: 0,
       transform: { eventInvokeConfig: { maximumEventAgeInSeconds: 60 } },
       permissions: permissionsFor('anchor'),
@@ -191,8 +195,11 @@ export default $config({
         handler: 'functions/ipfs-pin/lambda.handler',
         memory: '1024 MB',
         timeout: '5 minutes',
-        // Bounds the load on the Kubo endpoint. Throttled S3 events wait in Lambda's own queue.
-        concurrency: { reserved: 8 },
+        // Reserving bounds the load on the Kubo endpoint (throttled S3 events wait in Lambda's own queue);
+        // opt-in, as for anchoring (NOTARY_IPFS_PIN_RESERVED_CONCURRENCY).
+        ...(settings.reservedConcurrency.ipfsPin
+          ? { concurrency: { reserved: settings.reservedConcurrency.ipfsPin } }
+          : {}),
         // Asynchronous invocations (S3, the schedule): two retries, then the event goes to the queue.
         retries: 2,
         permissions: [

@@ -22,6 +22,13 @@ const Env = z.object({
   NOTARY_JWT_AUDIENCE: z.string().optional(),
   /** Where that issuer publishes its signing keys; default `<issuer>/.well-known/jwks.json`. */
   NOTARY_JWT_JWKS_URL: z.string().url().optional(),
+  /**
+   * Reserved concurrency for the anchor function; unset (the default) reserves none. Single flight does not
+   * depend on it (the anchor lease does that); reserving fails on accounts whose concurrency limit is 10.
+   */
+  NOTARY_ANCHOR_RESERVED_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
+  /** Reserved concurrency for ipfs-pin, a bound on the load on the Kubo endpoint; unset reserves none. */
+  NOTARY_IPFS_PIN_RESERVED_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
   NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
   /** Days a dead letter is kept before DynamoDB's TTL deletes it (the table's expiresAt attribute). */
   NOTARY_DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
@@ -42,6 +49,8 @@ export interface StageSettings {
   objectLockDays: number;
   anchorSchedule: `rate(${string})` | `cron(${string})`;
   jwt?: { issuer: string; audience: string; jwksUrl?: string };
+  /** Reserved concurrency per function, only where the stage asks for it (docs/deploy.md). */
+  reservedConcurrency: { anchor?: number; ipfsPin?: number };
   pendingShards: number;
   deadLetterRetentionDays: number;
   /** IPFS hot copies: the ipfs-pin function is deployed when `hot` is not `none`; verify fetches from apiUrl. */
@@ -93,6 +102,10 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
           },
         }
       : {}),
+    reservedConcurrency: {
+      ...(e.NOTARY_ANCHOR_RESERVED_CONCURRENCY ? { anchor: e.NOTARY_ANCHOR_RESERVED_CONCURRENCY } : {}),
+      ...(e.NOTARY_IPFS_PIN_RESERVED_CONCURRENCY ? { ipfsPin: e.NOTARY_IPFS_PIN_RESERVED_CONCURRENCY } : {}),
+    },
     pendingShards: e.NOTARY_PENDING_SHARDS,
     deadLetterRetentionDays: e.NOTARY_DEAD_LETTER_RETENTION_DAYS,
     ipfs: {

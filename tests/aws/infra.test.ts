@@ -18,6 +18,7 @@ import { FUNCTION_GRANTS, type LambdaName, resolveGrants } from '../../infra/per
 import { deviceIotPolicy, IOT_SQL_VERSION, THING_NAME, topicRuleSpecs } from '../../infra/routing.js';
 import { STAGED_UPLOAD_EXPIRY_DAYS } from '../../infra/storage.js';
 import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
+import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
 import { TABLES, type TableName } from '../../lib/adapters/aws/dynamo-tables.js';
 import { type EmbeddedKuboApi, startEmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
 import { toBase64, toHex } from '../../lib/core/bytes.js';
@@ -171,9 +172,14 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       // The ledger key is a secret's placeholder until set, and then only ever the wrapped blob.
       expect(env.NOTARY_LEDGER_KEY_WRAPPED).toBe('');
     }
-    expect(unwrap(app.one('sst.aws.Function', 'Anchor').args)).toMatchObject({
-      concurrency: { reserved: 1 },
-    });
+    // Single flight is the anchor lease's job: by default no function reserves concurrency, which fails on
+    // accounts whose concurrency limit is 10 (test below: the opt-in).
+    for (const f of app.of('sst.aws.Function'))
+      expect(unwrap(f.args), f.name).not.toHaveProperty('concurrency');
+    expect(
+      (unwrap(app.one('sst.aws.Function', 'Anchor').args) as { environment: Record<string, string> })
+        .environment.NOTARY_TABLE_LEASES,
+    ).toBe('sst.aws.Dynamo:Leases.name');
     expect(unwrap(app.one('sst.aws.Function', 'Ingest').args)).toMatchObject({
       retries: 2,
       transform: {
@@ -235,6 +241,29 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     expect(rules.every((r) => r.filter.prefix === 'uploads/')).toBe(true);
     // A presigned URL lives at most 7 days, and an upload outlives its URL.
     expect(STAGED_UPLOAD_EXPIRY_DAYS).toBeGreaterThanOrEqual(7);
+  });
+
+  it('reserves concurrency only when the stage asks for it, for anchor and ipfs-pin alike', async () => {
+    const reserved = await runSstConfig(CONFIG, 'big-account', {
+      NOTARY_ANCHOR_RESERVED_CONCURRENCY: '1',
+      NOTARY_IPFS_PIN_RESERVED_CONCURRENCY: '8',
+      NOTARY_IPFS_HOT: 'all',
+      NOTARY_IPFS_API_URL: 'http://kubo.internal:5001',
+    });
+    expect(unwrap(reserved.one('sst.aws.Function', 'Anchor').args)).toMatchObject({
+      concurrency: { reserved: 1 },
+    });
+    expect(unwrap(reserved.one('sst.aws.Function', 'IpfsPin').args)).toMatchObject({
+      concurrency: { reserved: 8 },
+    });
+    const hot = await runSstConfig(CONFIG, 'hot', {
+      NOTARY_IPFS_HOT: 'all',
+      NOTARY_IPFS_API_URL: 'http://kubo.internal:5001',
+    });
+    expect(unwrap(hot.one('sst.aws.Function', 'IpfsPin').args)).not.toHaveProperty('concurrency');
+    await expect(runSstConfig(CONFIG, 'x', { NOTARY_ANCHOR_RESERVED_CONCURRENCY: '0' })).rejects.toThrow(
+      /NOTARY_ANCHOR_RESERVED_CONCURRENCY/,
+    );
   });
 
   it('refuses a dead-letter retention that is not a whole number of days from 1', async () => {
@@ -610,6 +639,20 @@ describe('least privilege: the declared grants are exactly what the functions ca
     await stack.objects.put('batches/zz-resume/leaves.json', resumed, { sha256: sha256(resumed) });
     await stack.index.putBatch({ ...first, batchId: 'zz-resume', state: 'built', anchors: [] });
     expect(await stack.anchor({}, lambdaContext('anchor'))).toMatchObject({ resumed: ['zz-resume'] });
+    // A tick while another instance holds the anchor lease: the refused acquisition reads the holder back.
+    const otherInstance = new DynamoLeaseStore({
+      db: stack.dynamo.db,
+      table: stack.config.leasesTable ?? '',
+    });
+    const held = await otherInstance.acquire('anchor', 'anchor:other-instance', {
+      now: Date.now(),
+      ttlMs: 60_000,
+    });
+    expect(await stack.anchor({}, lambdaContext('anchor'))).toMatchObject({
+      status: 'busy',
+      heldBy: 'anchor:other-instance',
+    });
+    if (held.acquired) await otherInstance.release(held.lease);
 
     const names = {
       bucket: stack.config.bucket,

@@ -89,6 +89,11 @@ export interface AwsStack {
   hooks: CallHooks;
   ingest: ReturnType<typeof createIngestLambda>;
   anchor: ReturnType<typeof createAnchorLambda>;
+  /**
+   * Another warm instance of the anchor function, with its own clients and no shared memory, as Lambda
+   * starts when a tick fires while a cycle still runs (one invocation per instance at a time).
+   */
+  anotherAnchor(): ReturnType<typeof createAnchorLambda>;
   verify: ReturnType<typeof createVerifyLambda>;
   /** Pins to `ipfsApiUrl` (every record hot); without one its build fails, as in a stage without IPFS. */
   ipfsPin: ReturnType<typeof createIpfsPinLambda>;
@@ -370,6 +375,7 @@ export async function startAwsStack(
     hooks,
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
     anchor: createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
+    anotherAnchor: () => createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
     verify,
     ipfsPin: createIpfsPinLambda(once(() => buildIpfsPin(parts('ipfsPin')))),
     authorizer,
