@@ -29,6 +29,12 @@ const Env = z.object({
   NOTARY_ANCHOR_RESERVED_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
   /** Reserved concurrency for ipfs-pin, a bound on the load on the Kubo endpoint; unset reserves none. */
   NOTARY_IPFS_PIN_RESERVED_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
+  /**
+   * The API's throttle (API Gateway stage default route settings): steady requests per second, and the burst
+   * above it. Health is public, so this bounds what an anonymous caller can make the verify function do.
+   */
+  NOTARY_API_THROTTLE_RATE: z.coerce.number().int().min(1).max(10_000).default(50),
+  NOTARY_API_THROTTLE_BURST: z.coerce.number().int().min(1).max(5_000).default(100),
   NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
   /** Days a dead letter is kept before DynamoDB's TTL deletes it (the table's expiresAt attribute). */
   NOTARY_DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
@@ -49,6 +55,7 @@ export interface StageSettings {
   objectLockDays: number;
   anchorSchedule: `rate(${string})` | `cron(${string})`;
   jwt?: { issuer: string; audience: string; jwksUrl?: string };
+  apiThrottle: { ratePerSecond: number; burst: number };
   /** Reserved concurrency per function, only where the stage asks for it (docs/deploy.md). */
   reservedConcurrency: { anchor?: number; ipfsPin?: number };
   pendingShards: number;
@@ -102,6 +109,7 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
           },
         }
       : {}),
+    apiThrottle: { ratePerSecond: e.NOTARY_API_THROTTLE_RATE, burst: e.NOTARY_API_THROTTLE_BURST },
     reservedConcurrency: {
       ...(e.NOTARY_ANCHOR_RESERVED_CONCURRENCY ? { anchor: e.NOTARY_ANCHOR_RESERVED_CONCURRENCY } : {}),
       ...(e.NOTARY_IPFS_PIN_RESERVED_CONCURRENCY ? { ipfsPin: e.NOTARY_IPFS_PIN_RESERVED_CONCURRENCY } : {}),

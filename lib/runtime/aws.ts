@@ -34,6 +34,7 @@ import { createSingleFlight, fencedChain, fencedIndex, fencedObjects } from '../
 import { fromBase64 } from '../core/bytes.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
+import { cachedCount } from '../verify/cached-count.js';
 import { awsAnchorChains } from './aws-chains.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type AwsIpfsConfig, awsIpfsConfigFromEnv } from './ipfs-config.js';
@@ -85,6 +86,8 @@ const Env = z.object({
     .default(5 * 60_000),
   UPLOAD_TTL_SECONDS: positive.max(7 * 24 * 3600).default(900),
   BACKLOG_THRESHOLD: positive.default(1_000_000),
+  /** How long the public health route serves its pending count from memory (0: count on every call). */
+  HEALTH_COUNT_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   REQUIRED_CONFIRMATIONS: positive.default(1),
   /** The anchor schedule's period (sst.config.ts sets it from NOTARY_ANCHOR_SCHEDULE); budgets plan with it. */
   ANCHOR_INTERVAL_MS: positive.default(60_000),
@@ -123,6 +126,7 @@ export interface AwsConfig {
   maxClockSkewMs: number;
   uploadTtlSeconds: number;
   backlogThreshold: number;
+  healthCountCacheMs: number;
   requiredConfirmations: number;
   keyReleaseMaxRecords: number;
   operatorJwt?: OperatorJwtConfig;
@@ -196,6 +200,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     maxClockSkewMs: e.MAX_CLOCK_SKEW_MS,
     uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
     backlogThreshold: e.BACKLOG_THRESHOLD,
+    healthCountCacheMs: e.HEALTH_COUNT_CACHE_MS,
     requiredConfirmations: e.REQUIRED_CONFIRMATIONS,
     keyReleaseMaxRecords: e.KEY_RELEASE_MAX_RECORDS,
     ...(e.NOTARY_OPERATOR_JWT_ISSUER && e.NOTARY_OPERATOR_JWT_AUDIENCE
@@ -378,6 +383,8 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     authenticate: authorizerAuthenticator(),
     keyReleaseMaxRecords: p.config.keyReleaseMaxRecords,
     backlogThreshold: p.config.backlogThreshold,
+    // Public and unauthenticated: one count per warm instance per HEALTH_COUNT_CACHE_MS, however often asked.
+    pendingCount: cachedCount(() => index.countPending(), { ttlMs: p.config.healthCountCacheMs, clock }),
     version: VERSION,
     ...hotCopyReader(p.config.ipfs, VERIFY_IPFS_TIMEOUT_MS),
   });

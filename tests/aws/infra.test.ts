@@ -197,7 +197,32 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
         unknown
       >;
       expect(args).toMatchObject(sstDynamoArgs(TABLES[t]));
+      // Point-in-time recovery on every table, set here rather than left to SST's default.
+      const table: Record<string, unknown> = { pointInTimeRecovery: { enabled: false } };
+      (args.transform as { table: (a: object) => void }).table(table);
+      expect(table.pointInTimeRecovery, t).toEqual({ enabled: true });
     }
+  });
+
+  it('throttles the API: every route, health included, within a rate and a burst the stage may change', async () => {
+    const stageOf = (a: RecordedApp) => {
+      const stage: Record<string, unknown> = { apiId: 'x', name: '$default' };
+      const api = a.one('sst.aws.ApiGatewayV2', 'Api').args;
+      (api.transform as { stage: (s: object) => void }).stage(stage);
+      return stage;
+    };
+    expect(stageOf(app).defaultRouteSettings).toEqual({ throttlingRateLimit: 50, throttlingBurstLimit: 100 });
+    const tuned = await runSstConfig(CONFIG, 'busy', {
+      NOTARY_API_THROTTLE_RATE: '500',
+      NOTARY_API_THROTTLE_BURST: '1000',
+    });
+    expect(stageOf(tuned).defaultRouteSettings).toEqual({
+      throttlingRateLimit: 500,
+      throttlingBurstLimit: 1000,
+    });
+    await expect(runSstConfig(CONFIG, 'x', { NOTARY_API_THROTTLE_RATE: '0' })).rejects.toThrow(
+      /NOTARY_API_THROTTLE_RATE/,
+    );
   });
 
   it('gives dead letters a retention: the TTL setting on the table, and the days in every function', () => {
@@ -369,14 +394,26 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       NOTARY_OBJECT_LOCK_DAYS: '365',
       NOTARY_DEVICES: 'a-1,b-2',
     });
-    expect(unwrap(locked.one('aws.s3.BucketObjectLockConfiguration', 'ObjectsLock').args)).toMatchObject({
+    // Object Lock by its configuration resource alone, on the versioned bucket: turning it on for a stage
+    // that already exists changes that resource, never the bucket (objectLockEnabled on the bucket would
+    // replace it, with every record in it).
+    const lockRes = locked.one('aws.s3.BucketObjectLockConfiguration', 'ObjectsLock');
+    expect(unwrap(lockRes.args)).toEqual({
+      bucket: 'sst.aws.Bucket:Objects.name',
+      objectLockEnabled: 'Enabled',
       rule: { defaultRetention: { mode: 'COMPLIANCE', days: 365 } },
     });
-    const bucketArgs: Record<string, unknown> = {};
-    (locked.one('sst.aws.Bucket', 'Objects').args.transform as { bucket: (a: object) => void }).bucket(
-      bucketArgs,
-    );
-    expect(bucketArgs.objectLockEnabled).toBe(true);
+    // After the bucket component, versioning included: S3 refuses Object Lock on an unversioned bucket.
+    const after = (lockRes.opts?.dependsOn ?? []) as { urn: unknown }[];
+    expect(after.map((d) => String(unwrap(d.urn)))).toEqual(['sst.aws.Bucket:Objects.urn']);
+    for (const stage of [locked, app]) {
+      const bucket = stage.one('sst.aws.Bucket', 'Objects').args;
+      expect(bucket.versioning).toBe(true);
+      const bucketArgs: Record<string, unknown> = {};
+      (bucket.transform as { bucket?: (a: object) => void }).bucket?.(bucketArgs);
+      expect(bucketArgs).not.toHaveProperty('objectLockEnabled');
+      expect(JSON.stringify(unwrap(bucket))).not.toContain('objectLock');
+    }
     expect(locked.of('aws.iot.Thing').map((t) => t.args.name)).toEqual(['a-1', 'b-2']);
     expect(app.of('aws.s3.BucketObjectLockConfiguration')).toEqual([]);
 
@@ -653,6 +690,29 @@ describe('least privilege: the declared grants are exactly what the functions ca
       heldBy: 'anchor:other-instance',
     });
     if (held.acquired) await otherInstance.release(held.lease);
+
+    // The sequence race: two different records with one seq, the second indexed between the first's check
+    // and its PutItem. The loser's envelope, already under records/, is referenced by nothing: ingest deletes it.
+    const [winner, loser] = [seal(7), seal(7)];
+    let raced = false;
+    stack.hooks.before = async (c) => {
+      if (raced || c.fn !== 'ingest' || c.command !== 'PutItemCommand') return;
+      if (c.input.TableName !== stack.config.tables.records) return;
+      raced = true;
+      await stack.ingest(iotRuleEvent('devices/lp-dev/records', winner), lambdaContext('ingest'));
+    };
+    const lost = await stack.ingest(iotRuleEvent('devices/lp-dev/records', loser), lambdaContext('ingest'));
+    delete stack.hooks.before;
+    expect(raced).toBe(true);
+    expect(JSON.stringify(lost)).toContain('sequence-replayed');
+    const raceDeletes = stack.calls.filter(
+      (c) =>
+        c.fn === 'ingest' &&
+        c.command === 'DeleteObjectCommand' &&
+        String(c.input.Key).startsWith('records/'),
+    );
+    expect(raceDeletes).toHaveLength(1);
+    expect(await stack.objects.head(String(raceDeletes[0]?.input.Key))).toBeUndefined();
 
     const names = {
       bucket: stack.config.bucket,
