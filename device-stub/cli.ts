@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_MAX_PUBLISHES_PER_SECOND } from './connection-settings.js';
 import { startFleet } from './fleet.js';
 
 const HELP = `usage: npm run device -- [options]
@@ -27,6 +28,10 @@ const HELP = `usage: npm run device -- [options]
                      signed the runtime's TLS_CERT_FILE, or Amazon Root CA 1 for AWS IoT
   --tls-dir DIR      mutual TLS (AWS IoT, or TLS_CLIENT_CA_FILE): DIR/<deviceId>.cert.pem and .key.pem
                      per device, no password
+  --max-publish-rate N  publishes per second per connection (default 90; AWS IoT allows 100)
+  --clean-session    MQTT clean sessions (default: persistent sessions under the device id, so acks sent
+                     while a device reconnects wait at the broker)
+  --alpn P           ALPN protocol to offer (default x-amzn-mqtt-ca for mqtts on port 443, as AWS IoT needs)
   --no-provision     do not register master keys through the operator API (they are registered already)
   --json             print the summary as JSON`;
 
@@ -70,6 +75,9 @@ async function main(): Promise<void> {
       'token-file': { type: 'string' },
       'tls-dir': { type: 'string' },
       ca: { type: 'string' },
+      'max-publish-rate': { type: 'string' },
+      'clean-session': { type: 'boolean' },
+      alpn: { type: 'string' },
       'no-provision': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -87,7 +95,7 @@ async function main(): Promise<void> {
   } catch {
     // Not running from the same DATA_DIR; fall back to ports from the environment.
   }
-  const wantsTls = values.ca !== undefined || values['tls-dir'] !== undefined;
+  const wantsTls = values.ca !== undefined || values['tls-dir'] !== undefined || values.alpn !== undefined;
   const mqttUrl =
     values.mqtt ??
     process.env.MQTT_URL ??
@@ -128,11 +136,19 @@ async function main(): Promise<void> {
     ackTimeoutMs: 10_000,
     timeoutMs: int(values.timeout, 'timeout', 120, 1) * 1000,
     provision: provisioning,
+    maxPublishesPerSecond: int(
+      values['max-publish-rate'],
+      'max-publish-rate',
+      DEFAULT_MAX_PUBLISHES_PER_SECOND,
+      1,
+    ),
+    ...(values['clean-session'] ? { cleanSession: true } : {}),
     ...(wantsTls
       ? {
           tls: {
             ...(values['tls-dir'] ? { dir: resolve(values['tls-dir']) } : {}),
             ...(values.ca ? { ca: readPem(values.ca) } : {}),
+            ...(values.alpn ? { alpn: [values.alpn] } : {}),
           },
         }
       : {}),
