@@ -48,6 +48,9 @@ export async function provisionDevice(
     status: 'active',
     credentialHash: credentialHashOf(password),
     wrappedMasterKey: Buffer.from(wrapped).toString('base64'),
+    keys: [],
+    allowUnsigned: true,
+    keysRevision: 0,
   });
   if (created === 'exists')
     throw new NotaryError('device-exists', `device ${req.deviceId} is already provisioned`);

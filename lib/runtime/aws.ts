@@ -50,6 +50,7 @@ const Env = z.object({
   NOTARY_TABLE_DEVICES: name,
   NOTARY_TABLE_DEAD_LETTERS: name,
   NOTARY_TABLE_AUDIT: name,
+  NOTARY_TABLE_STATEMENTS: name,
   NOTARY_TABLE_LEDGER: name.optional(),
   NOTARY_KMS_KEY_ID: z.string().min(1).optional(),
   /** The anchoring (ledger) key, only as the KMS CiphertextBlob, base64; see infra/ledger-key.ts. */
@@ -81,6 +82,8 @@ export interface AwsConfig {
   stage: string;
   bucket: string;
   tables: IndexTableNames;
+  /** Key events and device heads (DynamoStatementStore). */
+  statementsTable: string;
   ledgerTable?: string;
   kmsKeyId?: string;
   ledgerKeyWrapped?: Uint8Array;
@@ -142,6 +145,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
       deadLetters: e.NOTARY_TABLE_DEAD_LETTERS,
       audit: e.NOTARY_TABLE_AUDIT,
     },
+    statementsTable: e.NOTARY_TABLE_STATEMENTS,
     ...(e.NOTARY_TABLE_LEDGER ? { ledgerTable: e.NOTARY_TABLE_LEDGER } : {}),
     ...(e.NOTARY_KMS_KEY_ID ? { kmsKeyId: e.NOTARY_KMS_KEY_ID } : {}),
     ...(e.NOTARY_LEDGER_KEY_WRAPPED

@@ -501,6 +501,7 @@ describe('least privilege: the declared grants are exactly what the functions ca
         ...stack.config.tables,
         ledger: stack.config.ledgerTable ?? '',
         pinJobs: stack.config.ipfs.pinJobsTable ?? '',
+        statements: stack.config.statementsTable,
       },
       keyArn: 'arn:aws:kms:us-east-1:111122223333:key/test',
     };

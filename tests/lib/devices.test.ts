@@ -143,6 +143,9 @@ describe('devices', () => {
         status: 'disabled',
         credentialHash: credentialHashOf('right password'),
         wrappedMasterKey: toBase64(new Uint8Array(45)),
+        keys: [],
+        allowUnsigned: true,
+        keysRevision: 0,
       });
       expect(await auth('dev-off', 'dev-off', 'right password')).toMatchObject({
         ok: false,

@@ -189,7 +189,7 @@ export async function startAwsStack(
     startIotDataStandIn(),
   ]);
   const gate = await startChecksumGate(s3rver.endpoint);
-  const { index: tables, ledger, pinJobs } = await createTables(dynamo.db);
+  const { index: tables, ledger, pinJobs, statements } = await createTables(dynamo.db);
   const keyArn = kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
   const made: { destroy(): void }[] = [];
@@ -256,6 +256,7 @@ export async function startAwsStack(
     NOTARY_TABLE_DEVICES: tables.devices,
     NOTARY_TABLE_DEAD_LETTERS: tables.deadLetters,
     NOTARY_TABLE_AUDIT: tables.audit,
+    NOTARY_TABLE_STATEMENTS: statements,
     NOTARY_TABLE_LEDGER: ledger,
     NOTARY_KMS_KEY_ID: 'alias/iot-notary-test',
     NOTARY_LEDGER_KEY_WRAPPED: toBase64(ledgerKey.wrapped),
