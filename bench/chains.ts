@@ -18,6 +18,7 @@ import { EvmChain } from '../lib/adapters/evm/evm-chain.js';
 import { EmbeddedLedger } from '../lib/adapters/local/embedded-ledger.js';
 import { SqliteIndexStore } from '../lib/adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../lib/adapters/local/sqlite-object-store.js';
+import { SqliteStatementStore } from '../lib/adapters/local/sqlite-statement-store.js';
 import { type AnchorChain, createAnchorCycle } from '../lib/anchor/anchor-cycle.js';
 import { batchLeavesKey } from '../lib/anchor/anchor-pending.js';
 import { sealRecord, ZERO_HASH } from '../lib/core/envelope.js';
@@ -85,6 +86,7 @@ export async function measureChains(o: ChainBenchOptions): Promise<ChainBenchFig
   const node = await startGanache({ accounts: [{ secretKey: key, balance: 1000n * ETH }] });
   const standin = await startBigBangStandIn({ blockIntervalMs: 1000, balanceUnits: 1_000_000 * 1_000_000 });
   const index = new SqliteIndexStore(join(dir, 'index.sqlite'), { durable: false });
+  const statements = new SqliteStatementStore(join(dir, 'statements.sqlite'), { durable: false });
   const objects = new SqliteObjectStore({
     path: join(dir, 'objects.sqlite'),
     durable: false,
@@ -114,6 +116,7 @@ export async function measureChains(o: ChainBenchOptions): Promise<ChainBenchFig
   const labels = ['embedded ledger', 'EVM (ganache 7.9.2, local)', 'BigBang (stand-in, 1 block/s)'];
   const cycle = createAnchorCycle({
     index,
+    statements,
     objects,
     chains,
     clock: Date.now,
@@ -251,6 +254,7 @@ export async function measureChains(o: ChainBenchOptions): Promise<ChainBenchFig
   } finally {
     await scheduler.stop();
     await index.close();
+    await statements.close();
     await objects.close();
     ledger.close();
     await standin.close();

@@ -360,7 +360,11 @@ export interface StatementStore {
   listKeyEvents(deviceId: string, q: { limit: number; cursor?: string }): Promise<Page<StatementEntry>>;
   /** A device's heads by count or by device time (ties broken by the other field, then leafHash). */
   listHeads(deviceId: string, q: HeadQuery): Promise<Page<StatementEntry>>;
-  /** Oldest queued statements first: by receivedAt, then deviceId, then leafHash. */
+  /**
+   * Oldest queued statements first: by receivedAt, then key events before heads (so that merged with the
+   * records' queue, a key event accepted in the same millisecond as a record precedes it and a head follows
+   * it: lib/anchor/anchor-pending.ts), then deviceId, then leafHash.
+   */
   listPending(limit: number): Promise<StatementEntry[]>;
   countPending(): Promise<number>;
   /** Records each listed statement's place in a batch, which takes it out of the queue. Idempotent. */

@@ -21,6 +21,7 @@ import { createApiApp } from '../../functions/verify/app.js';
 import type { VerifyLambdaDeps } from '../../functions/verify/lambda.js';
 import { DynamoIndexStore } from '../adapters/aws/dynamo-index-store.js';
 import { DynamoLedger } from '../adapters/aws/dynamo-ledger.js';
+import { DynamoStatementStore } from '../adapters/aws/dynamo-statement-store.js';
 import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
 import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
@@ -217,6 +218,12 @@ function storesOf(p: AwsRuntimeParts, opts: { countCap?: number } = {}) {
       deadLetterShards: p.config.deadLetterShards,
       ...(opts.countCap === undefined ? {} : { countCap: opts.countCap }),
     }),
+    statements: new DynamoStatementStore({
+      db: p.clients.dynamodb,
+      table: p.config.statementsTable,
+      pendingShards: p.config.pendingShards,
+      ...(opts.countCap === undefined ? {} : { countCap: opts.countCap }),
+    }),
   };
 }
 
@@ -245,7 +252,7 @@ export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps>
 
 export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps> {
   const clock = p.clock ?? Date.now;
-  const { objects, index } = storesOf(p);
+  const { objects, index, statements } = storesOf(p);
   const log = p.log.child({ fn: 'anchor' });
   const vault = new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'anchor'));
   const withLedger = p.config.chains.chains.some((c) => c.kind === 'embedded');
@@ -261,6 +268,7 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
     : undefined;
   const cycle = createAnchorCycle({
     index,
+    statements,
     objects,
     chains: await awsAnchorChains(p.config.chains, {
       ...(ledger ? { ledger } : {}),

@@ -16,6 +16,7 @@ import { LocalKeyVault } from '../adapters/local/local-key-vault.js';
 import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
+import { SqliteStatementStore } from '../adapters/local/sqlite-statement-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -39,6 +40,8 @@ export interface EmbeddedRuntime {
   operatorToken: string;
   operatorTokenPath: string;
   index: SqliteIndexStore;
+  /** Key events and device heads (StatementStore). */
+  statements: SqliteStatementStore;
   objects: SqliteObjectStore;
   ledger: EmbeddedLedger;
   /** IPFS hot copies (lib/runtime/embedded-ipfs.ts); inert with IPFS_HOT=none. */
@@ -69,6 +72,9 @@ export async function startEmbedded(
     clock,
   });
   const index = new SqliteIndexStore(join(dir, 'index.sqlite'), { durable: config.durableWrites });
+  const statements = new SqliteStatementStore(join(dir, 'statements.sqlite'), {
+    durable: config.durableWrites,
+  });
   const vault = new LocalKeyVault(kek);
   const ledger = new EmbeddedLedger(
     join(dir, 'ledger', 'ledger.jsonl'),
@@ -79,6 +85,7 @@ export async function startEmbedded(
   const chainSet = await buildEmbeddedChains(chainsConfig, ledger, log.child({ component: 'chains' })).catch(
     async (err: unknown) => {
       await index.close();
+      await statements.close();
       await objects.close();
       ledger.close();
       throw err;
@@ -96,6 +103,7 @@ export async function startEmbedded(
     log: log.child({ component: 'ipfs' }),
   }).catch(async (err: unknown) => {
     await index.close();
+    await statements.close();
     await objects.close();
     ledger.close();
     throw err;
@@ -115,6 +123,7 @@ export async function startEmbedded(
   });
   const cycle = createAnchorCycle({
     index,
+    statements,
     objects,
     chains: chainSet.anchorChains,
     clock,
@@ -214,6 +223,7 @@ export async function startEmbedded(
       // After ingest and verify are done with it; its pass in flight hands its jobs back for the next start.
       await ipfs.stop();
       await index.close();
+      await statements.close();
       await objects.close();
       ledger.close();
     };
@@ -225,6 +235,7 @@ export async function startEmbedded(
       operatorToken: token,
       operatorTokenPath: tokenPath,
       index,
+      statements,
       objects,
       ledger,
       ipfs,
@@ -239,6 +250,7 @@ export async function startEmbedded(
     server?.close();
     await ipfs.stop().catch(() => undefined);
     await index.close();
+    await statements.close();
     await objects.close();
     ledger.close();
     throw err;

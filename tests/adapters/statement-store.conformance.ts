@@ -255,17 +255,20 @@ export function describeStatementStoreConformance(
     });
 
     describe('anchor queue', () => {
-      it('listPending: oldest receivedAt first, then device, then leaf hash; countPending counts', async () => {
+      it('listPending: oldest receivedAt first, then key events before heads, then device, then leaf hash', async () => {
         const a = headEntry('dev-b', 1, 1000, { receivedAt: 30 });
         const b = keyEventEntry('dev-a', 'register', 'k', 10);
         const c = headEntry('dev-a', 2, 1000, { receivedAt: 40 });
         const d = headEntry('dev-a', 3, 1000, { receivedAt: 40 });
         const e = headEntry('dev-c', 1, 1000, { receivedAt: 40 });
-        for (const s of [a, b, c, d, e]) await store.putStatement(s);
+        // Same millisecond as the heads, and of a device that sorts after theirs: still first.
+        const f = keyEventEntry('dev-z', 'rotate', 'k2', 40);
+        for (const s of [a, b, c, d, e, f]) await store.putStatement(s);
         const [first, second] = [c, d].sort((x, y) => (x.leafHash < y.leafHash ? -1 : 1));
-        expect(await store.listPending(100)).toEqual([b, a, first, second, e]);
+        expect(await store.listPending(100)).toEqual([b, a, f, first, second, e]);
         expect(await store.listPending(2)).toEqual([b, a]);
-        expect(await store.countPending()).toBe(5);
+        expect(await store.listPending(3)).toEqual([b, a, f]);
+        expect(await store.countPending()).toBe(6);
       });
 
       it('assignToBatch places statements, takes them out of the queue, is idempotent, never moves one', async () => {

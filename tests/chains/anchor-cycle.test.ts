@@ -86,6 +86,7 @@ describe('the anchor cycle', () => {
   const cycleOf = (chains: AnchorChain[], maxBatchSize = 1000, target = 10_000): AnchorCycle =>
     createAnchorCycle({
       index: stack.index,
+      statements: stack.statements,
       objects: stack.objects,
       chains,
       clock: clock.now,

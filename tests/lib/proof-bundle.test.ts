@@ -34,6 +34,7 @@ beforeAll(async () => {
   }
   await anchorPending({
     index: stack.index,
+    statements: stack.statements,
     objects: stack.objects,
     chains: [stack.ledger],
     clock: clock.now,

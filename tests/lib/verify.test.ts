@@ -43,7 +43,14 @@ async function ingest(envelope: Uint8Array, deviceId = 'dev-v'): Promise<void> {
 }
 
 const anchor = (chains: readonly Chain[] = [stack.ledger]) =>
-  anchorPending({ index: stack.index, objects: stack.objects, chains, clock: clock.now, maxBatchSize: 1000 });
+  anchorPending({
+    index: stack.index,
+    statements: stack.statements,
+    objects: stack.objects,
+    chains,
+    clock: clock.now,
+    maxBatchSize: 1000,
+  });
 
 const record = async (seq: number, deviceId = 'dev-v'): Promise<RecordEntry> => {
   const r = await stack.index.getRecord(deviceId, seq);

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
+import { SqliteStatementStore } from '../../lib/adapters/local/sqlite-statement-store.js';
 import { anchorPending } from '../../lib/anchor/anchor-pending.js';
 import { utf8 } from '../../lib/core/bytes.js';
 import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
@@ -92,7 +93,16 @@ beforeAll(async () => {
     prevHash = sealed.recordHash;
   }
   now += 1000;
-  const report = await anchorPending({ index, objects, chains: [ledger], clock, maxBatchSize: 100 });
+  const statements = new SqliteStatementStore(join(dir, 'statements.sqlite'));
+  const report = await anchorPending({
+    index,
+    statements,
+    objects,
+    chains: [ledger],
+    clock,
+    maxBatchSize: 100,
+  });
+  await statements.close();
   expect(report.failures).toEqual([]);
 
   const deps: VerifyDeps = {

@@ -56,8 +56,10 @@ const headCountKey = (count: number, time: number, leafHash: string) =>
   `${pad16(count)}#${pad16(time)}#${leafHash}`;
 const headTimeKey = (count: number, time: number, leafHash: string) =>
   `${pad16(time)}#${pad16(count)}#${leafHash}`;
-export const statementPendingKey = (receivedAt: number, deviceId: string, leafHash: string) =>
-  `${pad16(receivedAt)}#${deviceId}#${leafHash}`;
+/** Key events ('0') before heads ('2') within one millisecond, as StatementStore.listPending orders them. */
+export const statementPendingKey = (
+  e: Pick<StatementEntry, 'receivedAt' | 'kind' | 'deviceId' | 'leafHash'>,
+) => `${pad16(e.receivedAt)}#${e.kind === 'key-event' ? '0' : '2'}#${e.deviceId}#${e.leafHash}`;
 
 /** Above every key of the index for the same prefix: '~' sorts after digits, hex and '#'. */
 const AFTER = '~';
@@ -114,7 +116,7 @@ export class DynamoStatementStore implements StatementStore {
         ? { batchId: S(e.batch.batchId), leafIndex: N(e.batch.leafIndex) }
         : {
             pendingShard: S(String(fnv1a(e.statementId) % this.pendingShards)),
-            pendingKey: S(statementPendingKey(e.receivedAt, e.deviceId, e.leafHash)),
+            pendingKey: S(statementPendingKey(e)),
           }),
     };
     try {
