@@ -215,9 +215,9 @@ describe('ingest', () => {
     it.each([
       ['a wrong magic', 'bad-magic', (e: Uint8Array) => flipByte(e, 0)],
       [
-        'version 2',
+        'version 3',
         'unsupported-version',
-        (e: Uint8Array) => Uint8Array.from(e, (b, i) => (i === 4 ? 2 : b)),
+        (e: Uint8Array) => Uint8Array.from(e, (b, i) => (i === 4 ? 3 : b)),
       ],
       ['a cut header', 'envelope-truncated', (e: Uint8Array) => e.subarray(0, 40)],
       ['a trailing byte', 'length-mismatch', (e: Uint8Array) => Uint8Array.from([...e, 0])],
