@@ -54,6 +54,9 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
     { actions: ['s3:PutObject', 's3:GetObject'], resources: [objects('batches/')] },
     { actions: ['dynamodb:Query'], resources: [table('records', 'pending')] },
     { actions: ['dynamodb:UpdateItem'], resources: [table('records')] },
+    // Key events and heads are leaves of the same batches: their queue, and their placement.
+    { actions: ['dynamodb:Query'], resources: [table('statements', 'pending')] },
+    { actions: ['dynamodb:UpdateItem'], resources: [table('statements')] },
     {
       actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
       resources: [table('batches')],
@@ -84,6 +87,12 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
     },
     { actions: ['dynamodb:Query'], resources: [table('deadLetters'), table('deadLetters', 'byDevice')] },
     { actions: ['dynamodb:PutItem', 'dynamodb:Query'], resources: [table('audit')] },
+    // Register and revoke events; a device's key log, and its heads (gaps).
+    { actions: ['dynamodb:PutItem'], resources: [table('statements')] },
+    {
+      actions: ['dynamodb:Query'],
+      resources: [table('statements', 'keyEvents'), table('statements', 'heads')],
+    },
     { actions: ['dynamodb:Query'], resources: [table('ledger'), table('ledger', 'byHash')] },
     {
       actions: ['kms:Encrypt', 'kms:Decrypt'],

@@ -8,6 +8,8 @@
  * item, and every query the API serves is a key lookup or a range on a sort key, never a scan.
  */
 
+import type { SigAlg } from './core/device-signature.js';
+import type { RevokeReason } from './core/key-event.js';
 import type { LedgerEntry } from './core/ledger-entry.js';
 
 // ---------------------------------------------------------------------------------------------- objects
@@ -215,11 +217,8 @@ export interface BatchStore {
 
 export type DeviceStatus = 'active' | 'disabled';
 
-/** Device signature algorithms (docs/device-keys.md): the names lib/core/device-signature.ts gives them. */
-export type DeviceKeyAlg = 'ed25519' | 'p256';
-
-/** Why a key was revoked: the reason byte of a revoke key event (docs/device-keys.md). */
-export type RevokeReason = 'unspecified' | 'compromised' | 'retired' | 'decommissioned';
+/** Device signature algorithms (docs/device-keys.md). */
+export type DeviceKeyAlg = SigAlg;
 
 /** The key event (a statement, below) that changed a key's state, and when the backend accepted it. */
 export interface KeyEventRef {

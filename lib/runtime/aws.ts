@@ -292,7 +292,7 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
   const clock = p.clock ?? Date.now;
   // Health only compares the queue with the threshold; counting stops just past it, within API Gateway's
   // 30 s, however large a backlog gets.
-  const { objects, index } = storesOf(p, { countCap: p.config.backlogThreshold + 1 });
+  const { objects, index, statements } = storesOf(p, { countCap: p.config.backlogThreshold + 1 });
   const log = p.log.child({ fn: 'verify' });
   const chains = new Map<string, Chain>();
   // The verify API reads the ledger with its public key only; it never holds the signing key.
@@ -317,6 +317,7 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     .confirmations;
   const app = createApiApp({
     index,
+    statements,
     objects,
     vault: new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'verify')),
     chains,

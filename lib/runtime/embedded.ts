@@ -135,6 +135,7 @@ export async function startEmbedded(
 
   const api = createApiApp({
     index,
+    statements,
     objects,
     vault,
     chains,

@@ -20,6 +20,7 @@ import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables
 import { TABLES, type TableName } from '../../lib/adapters/aws/dynamo-tables.js';
 import { type EmbeddedKuboApi, startEmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
 import { toBase64, toHex } from '../../lib/core/bytes.js';
+import { generateSigningKey } from '../../lib/core/device-signature.js';
 import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
 import { sha256 } from '../../lib/core/hash.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
@@ -424,6 +425,36 @@ describe('least privilege: the declared grants are exactly what the functions ca
       (await call('POST', '/v1/devices', { deviceId: 'lp-dev', masterKey: toBase64(master) })).statusCode,
     ).toBe(201);
     expect((await call('POST', '/v1/devices/lp-dev/credentials')).statusCode).toBe(200);
+    // Device signing keys: provisioning with a key (a register event), the key log, registration,
+    // revocation, and allowUnsigned.
+    const signing = generateSigningKey('ed25519');
+    expect(
+      (
+        await call('POST', '/v1/devices', {
+          deviceId: 'lp-signed',
+          masterKey: toBase64(master),
+          signingKey: { alg: 'ed25519', publicKey: toBase64(signing.publicKey) },
+        })
+      ).statusCode,
+    ).toBe(201);
+    const second = generateSigningKey('p256');
+    expect(
+      (
+        await call('POST', '/v1/devices/lp-signed/keys', {
+          alg: 'p256',
+          publicKey: toBase64(second.publicKey),
+          reason: 'least privilege test',
+        })
+      ).statusCode,
+    ).toBe(201);
+    expect(
+      (
+        await call('POST', `/v1/devices/lp-signed/keys/${toHex(second.keyId)}/revoke`, {
+          reason: 'least privilege test',
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect((await call('PATCH', '/v1/devices/lp-dev', { allowUnsigned: true })).statusCode).toBe(200);
     for (let seq = 0; seq < 3; seq++)
       await stack.ingest(iotRuleEvent('devices/lp-dev/records', seal(seq)), lambdaContext('ingest'));
     await stack.ingest(iotRuleEvent('devices/lp-dev/records', 'junk'), lambdaContext('ingest'));
@@ -463,6 +494,7 @@ describe('least privilege: the declared grants are exactly what the functions ca
       '/v1/health',
       '/v1/devices/lp-dev/records?limit=10',
       '/v1/devices/lp-dev/gaps',
+      '/v1/devices/lp-signed/keys',
       '/v1/records/lp-dev.1',
       '/v1/records/lp-dev.1/verify',
       '/v1/records/lp-dev.1/proof',

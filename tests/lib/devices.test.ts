@@ -28,7 +28,7 @@ describe('devices', () => {
   beforeEach(async () => {
     clock = testClock();
     stack = await openLocalStack({ clock: clock.now });
-    deps = { devices: stack.index, vault: stack.vault, clock: clock.now };
+    deps = { devices: stack.index, statements: stack.statements, vault: stack.vault, clock: clock.now };
     dev = new TestDevice('dev-k');
   });
   afterEach(async () => {

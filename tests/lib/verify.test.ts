@@ -242,7 +242,7 @@ describe('verifyRecord', () => {
 
 describe('findDeviceGaps', () => {
   const gaps = (q: { fromSeq?: number; toSeq?: number } = {}, deviceId = 'dev-v') =>
-    findDeviceGaps({ index: stack.index, objects: stack.objects }, deviceId, q);
+    findDeviceGaps({ index: stack.index, objects: stack.objects, statements: stack.statements }, deviceId, q);
 
   it('reports nothing for a complete, linked history', async () => {
     for (let i = 0; i < 4; i++) await ingest(dev.seal().envelope);
