@@ -23,7 +23,9 @@ import { type AnchorChain, createAnchorCycle } from '../lib/anchor/anchor-cycle.
 import { batchLeavesKey } from '../lib/anchor/anchor-pending.js';
 import { sealRecord, ZERO_HASH } from '../lib/core/envelope.js';
 import { deriveRecordKey } from '../lib/core/record-key.js';
+import { DeviceKeyCache } from '../lib/ingest/device-key-cache.js';
 import { ingestEnvelope } from '../lib/ingest/ingest-envelope.js';
+import { coreVerifier } from '../lib/ingest/signature-verifier.js';
 import { silentLogger } from '../lib/logger.js';
 import type { BatchEntry } from '../lib/ports.js';
 import { startAnchorScheduler } from '../lib/runtime/anchor-scheduler.js';
@@ -141,6 +143,22 @@ export async function measureChains(o: ChainBenchOptions): Promise<ChainBenchFig
     seq: 0,
     prev: ZERO_HASH as Uint8Array,
   }));
+  // Devices from before signing keys (unsigned records allowed): this bench measures anchoring, not origin.
+  for (const d of devices)
+    await index.createDevice({
+      deviceId: d.id,
+      createdAt: Date.now(),
+      status: 'active',
+      credentialHash: '0'.repeat(64),
+      wrappedMasterKey: 'AA==',
+      keys: [],
+      allowUnsigned: true,
+      keysRevision: 0,
+    });
+  const origin = {
+    keys: new DeviceKeyCache(index, { maxAgeMs: Infinity, clock: Date.now }),
+    verifier: coreVerifier,
+  };
   const receivedAt = new Map<string, number>();
   let records = 0;
   try {
@@ -163,7 +181,7 @@ export async function measureChains(o: ChainBenchOptions): Promise<ChainBenchFig
         });
         const now = Date.now();
         await ingestEnvelope(
-          { objects, index, clock: () => now, limits: { maxClockSkewMs: 60_000 } },
+          { objects, index, clock: () => now, limits: { maxClockSkewMs: 60_000 }, origin },
           { deviceId: d.id, bytes: sealed.envelope, via: 'inline' },
         );
         receivedAt.set(`${d.id}.${d.seq}`, now);

@@ -3,21 +3,42 @@
  *
  *   1. validate structure, device and clock       (reject: nothing stored)
  *   2. check the ciphertext hash                  (reject: nothing stored)
- *   3. look for the same (device, seq)            (same hash: duplicate; other hash: replay, rejected)
- *   4. store the envelope under its record hash   (content-derived key: a retry rewrites identical bytes)
- *   5. conditional put of the index entry         (which is also the anchor-queue entry)
- *   6. the caller acks
+ *   3. look for the same (device, seq)            (same hash: duplicate)
+ *   4. check the origin against the device's keys (reject: nothing stored; docs/device-keys.md)
+ *   5. (device, seq) taken by another hash        (replay, rejected)
+ *   6. store the envelope under its record hash   (content-derived key: a retry rewrites identical bytes)
+ *   7. conditional put of the index entry         (which is also the anchor-queue entry)
+ *   8. the caller acks
  *
- * A crash between 4 and 5 leaves an unreferenced object and no ack; the device resends and step 4 repeats.
+ * A crash between 6 and 7 leaves an unreferenced object and no ack; the device resends and step 6 repeats.
+ *
+ * Step 4: a v2 envelope must name an active key of its device and carry a valid signature by it; a v1
+ * envelope is accepted only from a device that allows unsigned records. A redelivery of a stored record is a
+ * duplicate even if its key was revoked since: those bytes were checked when they were first accepted.
  */
 import { toBase64, toHex } from '../core/bytes.js';
 import { recordIdOf } from '../core/device-id.js';
-import { checkCiphertextHash, parseEnvelope, recordHashOf } from '../core/envelope.js';
+import {
+  checkCiphertextHash,
+  parseEnvelope,
+  type RecordHeader,
+  recordHashOf,
+  recordSigningDigest,
+} from '../core/envelope.js';
+import { signerCheck } from '../devices/device-keys.js';
 import type { ObjectStore, RecordEntry, RecordIndex, Via } from '../ports.js';
+import type { DeviceKeyCache } from './device-key-cache.js';
+import type { SignatureVerifier } from './signature-verifier.js';
 
 export interface IngestLimits {
   /** How far ahead of the backend clock a device timestamp may be. */
   maxClockSkewMs: number;
+}
+
+/** What checks a record's origin: the devices' key state (cached) and a signature verifier. */
+export interface OriginDeps {
+  keys: Pick<DeviceKeyCache, 'get' | 'generation'>;
+  verifier: Pick<SignatureVerifier, 'verify'>;
 }
 
 export interface IngestDeps {
@@ -25,6 +46,7 @@ export interface IngestDeps {
   index: RecordIndex;
   clock: () => number;
   limits: IngestLimits;
+  origin: OriginDeps;
 }
 
 export type IngestOutcome =
@@ -65,8 +87,21 @@ export async function ingestEnvelope(
 
   const recordHash = toHex(recordHashOf(env.headerBytes));
   const recordId = recordIdOf(header.deviceId, header.seq);
-  const seen = await deps.index.getRecord(header.deviceId, header.seq);
+  // Both reads at once: on AWS each is a round trip to DynamoDB.
+  const [seen, origin] = await Promise.all([
+    deps.index.getRecord(header.deviceId, header.seq),
+    checkOrigin(deps.origin, header, env.headerBytes),
+  ]);
+  if (seen?.recordHash === recordHash) return { status: 'duplicate', recordId, seq: header.seq };
+  if (!origin.ok) return reject(origin.code, origin.reason, header.seq);
   if (seen) return sameOrReplay(seen, recordHash, recordId, header.seq);
+  // Acceptance time, which orders the record among key events in the log, is taken after the key state was
+  // read; if that state changed meanwhile (a revocation through this process), it is read again.
+  const receivedAt = deps.clock();
+  if (deps.origin.keys.generation(header.deviceId) !== origin.generation) {
+    const again = await checkOrigin(deps.origin, header, env.headerBytes, { fresh: true, signature: false });
+    if (!again.ok) return reject(again.code, again.reason, header.seq);
+  }
 
   const objectKey = recordObjectKey(header.deviceId, recordHash);
   // No sha256 passed: the local store does not need one, and S3's adapter computes its checksum itself.
@@ -76,7 +111,7 @@ export async function ingestEnvelope(
     deviceId: header.deviceId,
     seq: header.seq,
     timestamp: header.timestamp,
-    receivedAt: now,
+    receivedAt,
     recordHash,
     prevHash: toHex(header.prevHash),
     ciphertextHash: toHex(header.ciphertextHash),
@@ -93,6 +128,44 @@ export async function ingestEnvelope(
     await deps.objects.delete(objectKey);
   }
   return sameOrReplay(put.existing, recordHash, recordId, header.seq);
+}
+
+type OriginCheck = { ok: true; generation: number } | { ok: false; code: string; reason: string };
+
+/**
+ * May this device have sent this header (docs/device-keys.md)? A refusal read from the cache is confirmed by a
+ * fresh read first: the cache may predate a key registered or rotated to since.
+ */
+async function checkOrigin(
+  o: OriginDeps,
+  header: RecordHeader,
+  headerBytes: Uint8Array,
+  opts: { fresh?: boolean; signature?: boolean } = {},
+): Promise<OriginCheck> {
+  const generation = o.keys.generation(header.deviceId);
+  let check = signerCheck(
+    await o.keys.get(header.deviceId, { fresh: opts.fresh === true }),
+    header.signature,
+  );
+  if (!check.ok && !opts.fresh)
+    check = signerCheck(await o.keys.get(header.deviceId, { fresh: true }), header.signature);
+  if (!check.ok) return { ok: false, code: check.code, reason: check.reason };
+  const sig = header.signature;
+  if (sig && check.key && opts.signature !== false) {
+    const valid = await o.verifier.verify(
+      check.key.alg,
+      check.key.publicKey,
+      recordSigningDigest(headerBytes),
+      sig.sig,
+    );
+    if (!valid)
+      return {
+        ok: false,
+        code: 'signature-invalid',
+        reason: `the signature does not verify under key ${toHex(sig.keyId)}`,
+      };
+  }
+  return { ok: true, generation };
 }
 
 function sameOrReplay(

@@ -28,6 +28,8 @@ import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import { fromBase64 } from '../core/bytes.js';
+import { DeviceKeyCache } from '../ingest/device-key-cache.js';
+import { createInlineVerifier } from '../ingest/signature-verifier.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { awsAnchorChains } from './aws-chains.js';
@@ -76,6 +78,11 @@ const Env = z.object({
   /** The anchor schedule's period (sst.config.ts sets it from NOTARY_ANCHOR_SCHEDULE); budgets plan with it. */
   ANCHOR_INTERVAL_MS: positive.default(60_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /**
+   * How long an ingest instance may use a device's key state it read (docs/device-keys.md): a revocation
+   * reaches every warm instance within this time. 0 (default): read on every message.
+   */
+  DEVICE_KEY_CACHE_MS: z.coerce.number().int().nonnegative().max(3_600_000).default(0),
 });
 
 export interface AwsConfig {
@@ -99,6 +106,7 @@ export interface AwsConfig {
   uploadTtlSeconds: number;
   backlogThreshold: number;
   requiredConfirmations: number;
+  deviceKeyCacheMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** IPFS hot copies (IPFS_* and NOTARY_TABLE_PIN_JOBS, lib/runtime/ipfs-config.ts). */
   ipfs: AwsIpfsConfig;
@@ -165,6 +173,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
     backlogThreshold: e.BACKLOG_THRESHOLD,
     requiredConfirmations: e.REQUIRED_CONFIRMATIONS,
+    deviceKeyCacheMs: e.DEVICE_KEY_CACHE_MS,
     logLevel: e.LOG_LEVEL,
     ipfs: ipfs.config,
     chains: chains.config,
@@ -229,12 +238,19 @@ function storesOf(p: AwsRuntimeParts, opts: { countCap?: number } = {}) {
 
 export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps> {
   const clock = p.clock ?? Date.now;
-  const { objects, index } = storesOf(p);
+  const { objects, index, statements } = storesOf(p);
   const log = p.log.child({ fn: 'ingest' });
+  // Other instances change keys too, so a cached state can only be trusted for DEVICE_KEY_CACHE_MS; refusals
+  // are always confirmed by a fresh (consistent) read. One message per invocation: the signature is checked
+  // on this thread, there is no event loop shared with other devices to protect.
+  const keyCache = new DeviceKeyCache(index, { maxAgeMs: p.config.deviceKeyCacheMs, clock });
   return {
     ingest: createIngestHandler({
       objects,
       index,
+      devices: keyCache.watch(index),
+      statements,
+      origin: { keys: keyCache, verifier: createInlineVerifier() },
       clock,
       log,
       limits: {

@@ -2,8 +2,10 @@
  * The embedded runtime's configuration, from the environment only (README lists every variable). This and
  * lib/runtime/embedded.ts are the only places that read process.env.
  */
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { defaultVerifyThreads } from '../ingest/signature-verifier.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type IpfsRuntimeConfig, ipfsConfigFromEnv } from './ipfs-config.js';
 
@@ -28,6 +30,8 @@ const Env = z.object({
   PUBLIC_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   DURABLE_WRITES: z.enum(['true', 'false']).default('true'),
+  /** Worker threads that check device signatures; 0 checks them on the event loop. */
+  SIGNATURE_VERIFY_THREADS: z.coerce.number().int().min(0).max(64).optional(),
 });
 
 export interface RuntimeConfig {
@@ -44,6 +48,8 @@ export interface RuntimeConfig {
   publicUrl?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   durableWrites: boolean;
+  /** Threads of the signature verifier pool (lib/ingest/signature-verifier.ts); 0: on the event loop. */
+  signatureVerifyThreads: number;
   /** IPFS hot copies (lib/runtime/ipfs-config.ts, the IPFS_* variables); a config without it has them off. */
   ipfs?: IpfsRuntimeConfig;
   /** Chains, budgets and finality (lib/runtime/chain-config.ts); a config without it anchors to the ledger. */
@@ -82,6 +88,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     ...(e.PUBLIC_URL ? { publicUrl: e.PUBLIC_URL.replace(/\/$/, '') } : {}),
     logLevel: e.LOG_LEVEL,
     durableWrites: e.DURABLE_WRITES === 'true',
+    signatureVerifyThreads: e.SIGNATURE_VERIFY_THREADS ?? defaultVerifyThreads(availableParallelism()),
     ipfs: ipfs.config,
     chains: chains.config,
   };

@@ -19,6 +19,8 @@ import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
 import { SqliteStatementStore } from '../adapters/local/sqlite-statement-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import { DeviceKeyCache } from '../ingest/device-key-cache.js';
+import { createInlineVerifier, createVerifierPool } from '../ingest/signature-verifier.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { type AnchorScheduler, startAnchorScheduler } from './anchor-scheduler.js';
@@ -109,9 +111,20 @@ export async function startEmbedded(
     throw err;
   });
 
+  // Key state for ingest, in memory: every key change in this process goes through `devices` (the operator
+  // API, rotations), which drops the device's cached state, so a revocation holds from the next record on.
+  const keyCache = new DeviceKeyCache(index, { maxAgeMs: Number.POSITIVE_INFINITY, clock });
+  const devices = keyCache.watch(index);
+  const verifier =
+    config.signatureVerifyThreads > 0
+      ? createVerifierPool({ threads: config.signatureVerifyThreads })
+      : createInlineVerifier();
   const ingest = createDeviceMessageHandler({
     objects,
     index,
+    devices,
+    statements,
+    origin: { keys: keyCache, verifier },
     clock,
     log: log.child({ fn: 'ingest' }),
     ...(ipfs.onRecordStored ? { onRecordStored: ipfs.onRecordStored } : {}),
@@ -134,7 +147,7 @@ export async function startEmbedded(
   const pollFinality = createFinalityPoller({ cycle, log: log.child({ fn: 'anchor' }) });
 
   const api = createApiApp({
-    index,
+    index: devices,
     statements,
     objects,
     vault,
@@ -218,6 +231,7 @@ export async function startEmbedded(
       // 1. No new connections or messages; 2. finish and ack what was taken; 3. finish a running anchor cycle;
       // 4. flush the index. Anything not yet acked is still in the devices' outboxes.
       await router?.stop();
+      await verifier.close();
       await broker?.close();
       await scheduler?.stop();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
@@ -246,6 +260,7 @@ export async function startEmbedded(
     };
   } catch (err) {
     await router?.stop().catch(() => undefined);
+    await verifier.close().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     await scheduler?.stop().catch(() => undefined);
     server?.close();

@@ -26,6 +26,7 @@ import type { StatementEntry } from '../../lib/ports.js';
 import { headEntry, keyEventEntry } from '../adapters/statement-store.conformance.js';
 import { FailingChain } from '../support/chain-doubles.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 describe('anchorPending with statements', () => {
@@ -37,6 +38,7 @@ describe('anchorPending with statements', () => {
     clock = testClock();
     stack = await openLocalStack({ clock: clock.now });
     device = new TestDevice('dev-a');
+    await provisionLegacyDevices(stack.index, ['dev-a']);
   });
   afterEach(async () => {
     await stack.close();
@@ -56,7 +58,13 @@ describe('anchorPending with statements', () => {
   async function record(): Promise<{ ref: LeafRef; hash: string }> {
     const r = device.seal();
     const out = await ingestEnvelope(
-      { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 60_000 } },
+      {
+        objects: stack.objects,
+        index: stack.index,
+        clock: clock.now,
+        limits: { maxClockSkewMs: 60_000 },
+        origin: testOrigin(stack.index),
+      },
       { deviceId: device.deviceId, bytes: r.envelope, via: 'inline' },
     );
     expect(out.status).toBe('stored');

@@ -23,6 +23,7 @@ import type { Chain, RecordEntry } from '../../lib/ports.js';
 import { expectBytes } from '../support/bytes.js';
 import { FailingChain } from '../support/chain-doubles.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 describe('anchorPending', () => {
@@ -35,6 +36,7 @@ describe('anchorPending', () => {
     clock = testClock();
     stack = await openLocalStack({ clock: clock.now });
     devices = [new TestDevice('dev-a'), new TestDevice('dev-b')];
+    await provisionLegacyDevices(stack.index, ['dev-a', 'dev-b']);
   });
   afterEach(async () => {
     for (const l of extraLedgers.splice(0)) l.close();
@@ -57,7 +59,13 @@ describe('anchorPending', () => {
       const dev = devices[i % devices.length] as TestDevice;
       const r = dev.seal();
       const out = await ingestEnvelope(
-        { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 60_000 } },
+        {
+          objects: stack.objects,
+          index: stack.index,
+          clock: clock.now,
+          limits: { maxClockSkewMs: 60_000 },
+          origin: testOrigin(stack.index),
+        },
         { deviceId: dev.deviceId, bytes: r.envelope, via: 'inline' },
       );
       expect(out.status).toBe('stored');

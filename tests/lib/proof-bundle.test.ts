@@ -11,6 +11,7 @@ import { type CheckOptions, checkProofBundle, ProofBundle } from '../../lib/core
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import { buildProofBundle } from '../../lib/verify/record-proof.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 let stack: LocalStack;
@@ -24,10 +25,17 @@ beforeAll(async () => {
   const clock = testClock();
   stack = await openLocalStack({ clock: clock.now });
   const dev = new TestDevice('dev-p');
+  await provisionLegacyDevices(stack.index, ['dev-p']);
   const sealed = [dev.seal(), dev.seal(), dev.seal()];
   for (const r of sealed) {
     await ingestEnvelope(
-      { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 0 } },
+      {
+        objects: stack.objects,
+        index: stack.index,
+        clock: clock.now,
+        limits: { maxClockSkewMs: 0 },
+        origin: testOrigin(stack.index),
+      },
       { deviceId: 'dev-p', bytes: r.envelope, via: 'inline' },
     );
     clock.advance(1);

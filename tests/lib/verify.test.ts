@@ -18,6 +18,7 @@ import { flipByte } from '../support/bytes.js';
 import { FailingChain } from '../support/chain-doubles.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
 import { editObject } from '../support/object-db.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 let stack: LocalStack;
@@ -28,6 +29,7 @@ beforeEach(async () => {
   clock = testClock();
   stack = await openLocalStack({ clock: clock.now });
   dev = new TestDevice('dev-v');
+  await provisionLegacyDevices(stack.index, ['dev-v', 'dev-w']);
 });
 afterEach(async () => {
   await stack.close();
@@ -35,7 +37,13 @@ afterEach(async () => {
 
 async function ingest(envelope: Uint8Array, deviceId = 'dev-v'): Promise<void> {
   const out = await ingestEnvelope(
-    { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 60_000 } },
+    {
+      objects: stack.objects,
+      index: stack.index,
+      clock: clock.now,
+      limits: { maxClockSkewMs: 60_000 },
+      origin: testOrigin(stack.index),
+    },
     { deviceId, bytes: envelope, via: 'inline' },
   );
   expect(out.status).toBe('stored');

@@ -22,6 +22,7 @@ import { deriveRecordKey } from '../../lib/core/record-key.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import { buildProofBundle, type VerifyDeps } from '../../lib/verify/record-proof.js';
 import { runVerifyProof } from '../../tools/verify-proof.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DEVICE = 'auditor-test-1';
@@ -70,6 +71,7 @@ beforeAll(async () => {
   ledger = new EmbeddedLedger(join(dir, 'ledger.jsonl'), join(dir, 'ledger.pk8'), clock);
   ledgerKey = (await ledger.describe()).publicKey as string;
 
+  await provisionLegacyDevices(index, [DEVICE]);
   // Three chained records, so the inclusion path is not empty and the leaf is not the last one.
   envelopes = [];
   let prevHash: Uint8Array = ZERO_HASH;
@@ -85,7 +87,7 @@ beforeAll(async () => {
       plaintext: utf8(JSON.stringify({ t: timestamp, temp: 20 + seq })),
     });
     const outcome = await ingestEnvelope(
-      { objects, index, clock, limits: { maxClockSkewMs: 60_000 } },
+      { objects, index, clock, limits: { maxClockSkewMs: 60_000 }, origin: testOrigin(index) },
       { deviceId: DEVICE, bytes: sealed.envelope, via: 'inline' },
     );
     expect(outcome.status).toBe('stored');
