@@ -106,6 +106,7 @@ export default $config({
       ...(settings.ipfs.apiUrl ? { IPFS_API_URL: settings.ipfs.apiUrl } : {}),
       NOTARY_IOT_DATA_ENDPOINT: $interpolate`https://${iotData.endpointAddress}`,
       NOTARY_PENDING_SHARDS: String(settings.pendingShards),
+      DEVICE_KEY_CACHE_MS: String(settings.deviceKeyCacheMs),
       // Chains, budgets and finality (docs/chains.md §9), checked at deploy time.
       ...chainEnvironment(process.env, settings.anchorSchedule),
       LOG_LEVEL: 'info',

@@ -45,6 +45,10 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
     { actions: ['s3:GetObject', 's3:DeleteObject'], resources: [objects('uploads/')] },
     { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table('records')] },
     { actions: ['dynamodb:PutItem'], resources: [table('deadLetters')] },
+    // A device's key state for every record, head and rotation; a rotation changes it (one conditional update).
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [table('devices')] },
+    // Heads and rotations are statements, stored once by content and queued for anchoring.
+    { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table('statements')] },
     {
       actions: ['iot:Publish'],
       resources: [replyTopic(deviceReplyTopics.acks), replyTopic(deviceReplyTopics.uploadGrants)],

@@ -21,6 +21,11 @@ const Env = z.object({
   NOTARY_JWT_ISSUER: z.string().url().optional(),
   NOTARY_JWT_AUDIENCE: z.string().optional(),
   NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
+  /**
+   * How long a warm ingest instance may reuse a device's key state (ms): a revocation reaches every instance
+   * within it (docs/device-keys.md). 0: a consistent read per message.
+   */
+  NOTARY_DEVICE_KEY_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(0),
   /** IPFS hot copies (docs/ipfs.md §5): none (default: no ipfs-pin function), all, or devices:…;routes:…. */
   NOTARY_IPFS_HOT: z.string().default('none'),
   /** The Kubo RPC endpoint the functions reach (a Kubo node or IPFS Cluster's proxy); required when hot. */
@@ -39,6 +44,7 @@ export interface StageSettings {
   anchorSchedule: `rate(${string})` | `cron(${string})`;
   jwt?: { issuer: string; audience: string };
   pendingShards: number;
+  deviceKeyCacheMs: number;
   /** IPFS hot copies: the ipfs-pin function is deployed when `hot` is not `none`; verify fetches from apiUrl. */
   ipfs: { hot: string; apiUrl?: string; pinSchedule: `rate(${string})` | `cron(${string})` };
   /** Stages whose data must outlive `sst remove`. */
@@ -80,6 +86,7 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
       ? { jwt: { issuer: e.NOTARY_JWT_ISSUER, audience: e.NOTARY_JWT_AUDIENCE } }
       : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
+    deviceKeyCacheMs: e.NOTARY_DEVICE_KEY_CACHE_MS,
     ipfs: {
       hot: hotOn ? e.NOTARY_IPFS_HOT.trim() : 'none',
       ...(e.NOTARY_IPFS_API_URL ? { apiUrl: e.NOTARY_IPFS_API_URL } : {}),
