@@ -112,7 +112,8 @@ interface PlacedLeaf {
   leaf: ClassifiedLeaf;
   bytes: Uint8Array;
   positions: LogPosition[];
-  anchored: boolean;
+  /** `queued`: in no batch yet; `invalid`: its place in a batch does not check. */
+  state: 'anchored' | 'queued' | 'invalid';
 }
 
 export function checkCompleteness(
@@ -151,7 +152,7 @@ export function checkCompleteness(
     const parts = [item.batchId, item.leafIndex, item.path].filter((x) => x !== undefined).length;
     if (parts === 0) {
       add('pending', 'not-yet-anchored', `${label} is not in a batch yet`);
-      return { leaf, bytes, positions: [], anchored: false };
+      return { leaf, bytes, positions: [], state: 'queued' };
     }
     const batch = item.batchId === undefined ? undefined : doc.batches[item.batchId];
     if (item.batchId !== undefined) referenced.add(item.batchId);
@@ -161,7 +162,7 @@ export function checkCompleteness(
         'batch-missing',
         `${label} names no batch the document holds, or only part of its place`,
       );
-      return { leaf, bytes, positions: [], anchored: false };
+      return { leaf, bytes, positions: [], state: 'invalid' };
     }
     const res = verifyInclusion({
       index: item.leafIndex as number,
@@ -176,11 +177,11 @@ export function checkCompleteness(
         'inclusion-proof-invalid',
         `${label}: inclusion proof fails: ${res.message} (${res.code})`,
       );
-      return { leaf, bytes, positions: [], anchored: false };
+      return { leaf, bytes, positions: [], state: 'invalid' };
     }
     const checksOfBatch = batches[item.batchId as string]?.anchors ?? [];
     const positions = positionsOf(checksOfBatch, { root: batch.root, leafIndex: item.leafIndex as number });
-    return { leaf, bytes, positions, anchored: true };
+    return { leaf, bytes, positions, state: 'anchored' };
   };
 
   const events: PlacedKeyEvent[] = [];
@@ -312,8 +313,8 @@ export function checkCompleteness(
     if (o.verdict === 'invalid') {
       headCheck.status = 'invalid';
       add('tampered', 'head-invalid', `the head: ${o.reasons.map((x) => x.message).join('; ')}`);
-    } else if (!headLeaf.anchored) {
-      headCheck.status = 'pending';
+    } else if (headLeaf.state !== 'anchored') {
+      headCheck.status = headLeaf.state === 'queued' ? 'pending' : 'invalid';
     } else if (head.count > 0 && last && !bytesEqual(recordHashOf(last.bytes), head.lastHash)) {
       headCheck.status = 'mismatch';
       add('missing', 'head-mismatch', `the head's lastHash is not the hash of record ${head.count - 1}`);
