@@ -227,19 +227,25 @@ async function acceptStatement(
   deviceId: string,
   bytes: Uint8Array,
 ): Promise<StatementOutcome> {
-  const rules: DeviceStatementDeps = {
+  const rules = (clock: () => number): DeviceStatementDeps => ({
     devices: deps.devices,
     statements: deps.statements,
-    clock: deps.clock,
+    clock,
     maxClockSkewMs: deps.limits.maxClockSkewMs,
     verify: (alg, publicKey, digest, sig) => deps.origin.verifier.verify(alg, publicKey, digest, sig),
-  };
-  if (kind === 'key') return acceptRotation(rules, { deviceId, bytes });
+  });
+  const gate = deps.origin.gate;
+  if (kind === 'key') {
+    // Alone for this device: records in flight finish first and later ones wait (lib/ingest/device-gate.ts).
+    const rotate = (stamp: () => number) => acceptRotation(rules(stamp), { deviceId, bytes });
+    return gate ? gate.exclusive(deviceId, rotate) : rotate(deps.clock);
+  }
   const leafHash = toHex(leafHashOf(bytes));
   const existing = await deps.statements.getStatement(deviceId, leafHash);
   if (existing?.kind === 'head')
     return { status: 'duplicate', statementId: statementIdOf(deviceId, leafHash) };
-  return acceptHead(rules, { deviceId, bytes });
+  const head = (stamp: () => number) => acceptHead(rules(stamp), { deviceId, bytes });
+  return gate ? gate.shared(deviceId, head) : head(deps.clock);
 }
 
 /** What names a head or rotation in its ack: the leaf hash of the payload, and its count or new key id. */

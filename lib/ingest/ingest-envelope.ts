@@ -15,11 +15,13 @@
  * Step 4: a v2 envelope must name an active key of its device and carry a valid signature by it; a v1
  * envelope is accepted only from a device that allows unsigned records. A redelivery of a stored record is a
  * duplicate even if its key was revoked since: those bytes were checked when they were first accepted.
+ * Steps 3-7 hold the device's gate shared, so no rotation of the device runs in between (device-gate.ts).
  */
 import { toBase64, toHex } from '../core/bytes.js';
 import { recordIdOf } from '../core/device-id.js';
 import {
   checkCiphertextHash,
+  type ParsedEnvelope,
   parseEnvelope,
   type RecordHeader,
   recordHashOf,
@@ -27,6 +29,7 @@ import {
 } from '../core/envelope.js';
 import { signerCheck } from '../devices/device-keys.js';
 import type { ObjectStore, RecordEntry, RecordIndex, Via } from '../ports.js';
+import type { DeviceGate } from './device-gate.js';
 import type { DeviceKeyCache } from './device-key-cache.js';
 import type { SignatureVerifier } from './signature-verifier.js';
 
@@ -39,6 +42,11 @@ export interface IngestLimits {
 export interface OriginDeps {
   keys: Pick<DeviceKeyCache, 'get' | 'generation'>;
   verifier: Pick<SignatureVerifier, 'verify'>;
+  /**
+   * Keeps records and key rotations of one device from overlapping in this process (lib/ingest/device-gate.ts).
+   * The runtimes always pass one; without it, acceptance times are plain clock readings.
+   */
+  gate?: DeviceGate;
 }
 
 export interface IngestDeps {
@@ -87,22 +95,40 @@ export async function ingestEnvelope(
 
   const recordHash = toHex(recordHashOf(env.headerBytes));
   const recordId = recordIdOf(header.deviceId, header.seq);
-  // Both reads at once: on AWS each is a round trip to DynamoDB.
-  const [seen, origin] = await Promise.all([
-    deps.index.getRecord(header.deviceId, header.seq),
-    checkOrigin(deps.origin, header, env.headerBytes),
-  ]);
-  if (seen?.recordHash === recordHash) return { status: 'duplicate', recordId, seq: header.seq };
-  if (!origin.ok) return reject(origin.code, origin.reason, header.seq);
-  if (seen) return sameOrReplay(seen, recordHash, recordId, header.seq);
-  // Acceptance time, which orders the record among key events in the log, is taken after the key state was
-  // read; if that state changed meanwhile (a revocation through this process), it is read again.
-  const receivedAt = deps.clock();
-  if (deps.origin.keys.generation(header.deviceId) !== origin.generation) {
-    const again = await checkOrigin(deps.origin, header, env.headerBytes, { fresh: true, signature: false });
-    if (!again.ok) return reject(again.code, again.reason, header.seq);
-  }
+  const accept = async (stamp: () => number): Promise<IngestOutcome> => {
+    // Both reads at once: on AWS each is a round trip to DynamoDB.
+    const [seen, origin] = await Promise.all([
+      deps.index.getRecord(header.deviceId, header.seq),
+      checkOrigin(deps.origin, header, env.headerBytes),
+    ]);
+    if (seen?.recordHash === recordHash) return { status: 'duplicate', recordId, seq: header.seq };
+    if (!origin.ok) return reject(origin.code, origin.reason, header.seq);
+    if (seen) return sameOrReplay(seen, recordHash, recordId, header.seq);
+    // Acceptance time, which orders the record among key events in the log, is taken after the key state was
+    // read; if that state changed meanwhile (a revocation through this process), it is read again.
+    const receivedAt = stamp();
+    if (deps.origin.keys.generation(header.deviceId) !== origin.generation) {
+      const again = await checkOrigin(deps.origin, header, env.headerBytes, {
+        fresh: true,
+        signature: false,
+      });
+      if (!again.ok) return reject(again.code, again.reason, header.seq);
+    }
+    return store(deps, msg, env, { recordId, recordHash, receivedAt });
+  };
+  // From the key read until the record is stored, no rotation of this device runs in this process.
+  const gate = deps.origin.gate;
+  return gate ? gate.shared(header.deviceId, accept) : accept(deps.clock);
+}
 
+async function store(
+  deps: IngestDeps,
+  msg: { bytes: Uint8Array; via: Via },
+  env: ParsedEnvelope,
+  r: { recordId: string; recordHash: string; receivedAt: number },
+): Promise<IngestOutcome> {
+  const { header } = env;
+  const { recordId, recordHash, receivedAt } = r;
   const objectKey = recordObjectKey(header.deviceId, recordHash);
   // No sha256 passed: the local store does not need one, and S3's adapter computes its checksum itself.
   await deps.objects.put(objectKey, msg.bytes);

@@ -28,6 +28,7 @@ import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import { fromBase64 } from '../core/bytes.js';
+import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { createInlineVerifier } from '../ingest/signature-verifier.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -250,7 +251,7 @@ export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps>
       index,
       devices: keyCache.watch(index),
       statements,
-      origin: { keys: keyCache, verifier: createInlineVerifier() },
+      origin: { keys: keyCache, verifier: createInlineVerifier(), gate: new DeviceGate(clock) },
       clock,
       log,
       limits: {

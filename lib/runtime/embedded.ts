@@ -19,6 +19,7 @@ import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
 import { SqliteStatementStore } from '../adapters/local/sqlite-statement-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { createInlineVerifier, createVerifierPool } from '../ingest/signature-verifier.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -124,7 +125,7 @@ export async function startEmbedded(
     index,
     devices,
     statements,
-    origin: { keys: keyCache, verifier },
+    origin: { keys: keyCache, verifier, gate: new DeviceGate(clock) },
     clock,
     log: log.child({ fn: 'ingest' }),
     ...(ipfs.onRecordStored ? { onRecordStored: ipfs.onRecordStored } : {}),

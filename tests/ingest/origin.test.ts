@@ -16,6 +16,7 @@ import { encodeKeyEvent, signRotation } from '../../lib/core/key-event.js';
 import { leafHashOf } from '../../lib/core/leaf.js';
 import { registerKey, revokeKey } from '../../lib/devices/device-keys.js';
 import { provisionDevice } from '../../lib/devices/provision-device.js';
+import { DeviceGate } from '../../lib/ingest/device-gate.js';
 import { DeviceKeyCache } from '../../lib/ingest/device-key-cache.js';
 import { type DeviceMessageDeps, handleDeviceMessage } from '../../lib/ingest/device-message.js';
 import { createVerifierPool, type SignatureVerifier } from '../../lib/ingest/signature-verifier.js';
@@ -67,7 +68,7 @@ describe('ingest with device keys', () => {
       index: stack.index,
       devices: cache.watch(stack.index),
       statements: stack.statements,
-      origin: { keys: cache, verifier },
+      origin: { keys: cache, verifier, gate: new DeviceGate(clock.now) },
       clock: clock.now,
       limits: { maxClockSkewMs: MAX_SKEW, maxPacketBytes: 512 * 1024, uploadTtlSeconds: 300 },
     };
@@ -181,7 +182,7 @@ describe('ingest with device keys', () => {
           return verifier.verify(...args);
         },
       };
-      deps = { ...deps, origin: { keys: cache, verifier: slow } };
+      deps = { ...deps, origin: { keys: cache, verifier: slow, gate: new DeviceGate(clock.now) } };
       const res = await publishRecord(dev.seal().envelope);
       expect(res.outcome).toMatchObject({ status: 'rejected', code: 'key-revoked' });
       await expectNothingStored(['key-revoked']);
@@ -354,6 +355,32 @@ describe('ingest with device keys', () => {
         });
       });
     }
+
+    it('records racing a rotation are either accepted before it or refused, never ordered after it', async () => {
+      // The backend clock stands still, so only the acceptance times the gate hands out can order them.
+      const next = generateSigningKey('ed25519');
+      const records = Array.from({ length: 20 }, () => dev.seal());
+      const bytes = rotation(next);
+      const outcomes = await Promise.all([
+        ...records.slice(0, 10).map((r) => publishRecord(r.envelope)),
+        publishKeys(bytes),
+        ...records.slice(10).map((r) => publishRecord(r.envelope)),
+      ]);
+      expect(outcomes[10]?.replies[0]).toMatchObject({ entry: { kind: 'key', status: 'stored' } });
+      const rotatedAt =
+        (await stack.statements.getStatement('dev-s', toHex(leafHashOf(bytes))))?.receivedAt ?? 0;
+      let stored = 0;
+      for (const r of records) {
+        const entry = await stack.index.getRecord('dev-s', r.seq);
+        if (entry) {
+          stored++;
+          expect(entry.receivedAt, `record ${r.seq}`).toBeLessThan(rotatedAt);
+        }
+      }
+      // Those not stored were refused for the reason the log gives them.
+      expect(await deadLetterCodes()).toEqual(Array(20 - stored).fill('key-revoked'));
+      expect(stored).toBeGreaterThan(0);
+    });
 
     it('refuses a rotation not signed by the old key', async () => {
       const next = generateSigningKey('ed25519');
