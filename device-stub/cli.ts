@@ -30,7 +30,8 @@ const HELP = `usage: npm run device -- [rotate-key] [options]
   --token-file F     operator token (default $DATA_DIR/operator.token; or set OPERATOR_TOKEN)
   --tls-dir DIR      mutual TLS (AWS IoT): DIR/<deviceId>.cert.pem and .key.pem per device, no password
   --ca FILE          the broker's CA certificate (PEM), e.g. Amazon Root CA 1, with --tls-dir
-  --no-provision     do not register master keys through the operator API (they are registered already)
+  --no-provision     do not register master keys through the operator API (they are registered already);
+                     nor signing keys: register <state-dir>/keys/<id>.json's public key, or use --unsigned
   --sig-alg ALG      signing key made on first run (or by a rotation): ed25519 (default) or p256;
                      the key is kept in <state-dir>/keys/<deviceId>.json (mode 0600) and reused
   --head-interval S  seconds between signed heads while new records are sealed (default 60; 0 = only one
