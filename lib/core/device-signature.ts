@@ -19,7 +19,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
-import { concatBytes } from './bytes.js';
+import { concatBytes, toHex } from './bytes.js';
 import { sha256 } from './hash.js';
 
 export type SigAlg = 'ed25519' | 'p256';
@@ -58,6 +58,15 @@ export type PublicKeyCheck =
  * uncompressed input is accepted and compressed). Anything that is not a valid point is refused.
  */
 export function normalizePublicKey(alg: SigAlg, bytes: Uint8Array): PublicKeyCheck {
+  const key = `${alg}:${toHex(bytes)}`;
+  const known = normalised.get(key);
+  if (known) return known.ok ? { ok: true, publicKey: known.publicKey.slice() } : known;
+  const result = decodePublicKey(alg, bytes);
+  remember(normalised, key, result);
+  return result.ok ? { ok: true, publicKey: result.publicKey.slice() } : result;
+}
+
+function decodePublicKey(alg: SigAlg, bytes: Uint8Array): PublicKeyCheck {
   const bad = (message: string): PublicKeyCheck => ({ ok: false, code: 'bad-public-key', message });
   if (alg === 'ed25519') {
     if (bytes.length !== 32) return bad(`an Ed25519 public key is 32 bytes, not ${bytes.length}`);
@@ -103,6 +112,15 @@ export function verifyDigest(
   ) {
     return false;
   }
+  const key = `${alg}:${toHex(publicKey)}:${toHex(digest)}:${toHex(sig)}`;
+  const known = verified.get(key);
+  if (known !== undefined) return known;
+  const result = verifyUncached(alg, publicKey, digest, sig);
+  remember(verified, key, result);
+  return result;
+}
+
+function verifyUncached(alg: SigAlg, publicKey: Uint8Array, digest: Uint8Array, sig: Uint8Array): boolean {
   try {
     if (alg === 'ed25519') return ed25519.verify(sig, digest, publicKey, { zip215: false });
     // prehash: e = SHA-256(digest); lowS: a high-S signature is the second encoding and is refused.
@@ -110,6 +128,22 @@ export function verifyDigest(
   } catch {
     return false;
   }
+}
+
+/**
+ * Results of the two curve operations, by their exact inputs. Both are pure, and the same keys and the same
+ * key events come back in every bundle of a device and in every record of a completeness document; a point
+ * decode or verification costs ~1 ms in pure JS (much more on a busy machine). Bounded, oldest out first.
+ */
+const CACHE_ENTRIES = 4096;
+const verified = new Map<string, boolean>();
+const normalised = new Map<string, PublicKeyCheck>();
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= CACHE_ENTRIES) {
+    const oldest = cache.keys().next();
+    if (!oldest.done) cache.delete(oldest.value);
+  }
+  cache.set(key, value);
 }
 
 /** Signs a 32-byte digest. P-256 nonces are RFC 6979 deterministic and s is normalised to the low half. */
