@@ -1,7 +1,8 @@
 /**
- * The operator routes for device signing keys (docs/api.md), against the embedded runtime over real HTTP:
- * provisioning with a key, listing, registering, revoking, allowUnsigned, and gaps up to the latest signed
- * head; and every refusal with its documented status and code, each leaving nothing changed.
+ * The operator routes of a device added with signing keys (docs/api.md), against the embedded runtime over
+ * real HTTP: provisioning with a key, listing, registering, revoking, allowUnsigned, the completeness
+ * document, and gaps up to the latest signed head; and every refusal with its documented status and code,
+ * each leaving nothing changed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBase64, toHex } from '../../lib/core/bytes.js';
@@ -18,7 +19,7 @@ interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
 }
 
-describe('device key routes', () => {
+describe('device routes: keys, completeness, gaps', () => {
   let rt: Runtime;
   let api: ReturnType<typeof operatorFetch>;
   const post = <T>(path: string, body: unknown, method = 'POST') =>
