@@ -91,11 +91,16 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
     },
     { actions: ['dynamodb:Query'], resources: [table('deadLetters'), table('deadLetters', 'byDevice')] },
     { actions: ['dynamodb:PutItem', 'dynamodb:Query'], resources: [table('audit')] },
-    // Register and revoke events; a device's key log, and its heads (gaps).
+    // Register and revoke events; a device's key log (keys, proofs' origin), its heads by count (gaps,
+    // completeness) and by time (completeness over a time range).
     { actions: ['dynamodb:PutItem'], resources: [table('statements')] },
     {
       actions: ['dynamodb:Query'],
-      resources: [table('statements', 'keyEvents'), table('statements', 'heads')],
+      resources: [
+        table('statements', 'keyEvents'),
+        table('statements', 'heads'),
+        table('statements', 'headsByTime'),
+      ],
     },
     { actions: ['dynamodb:Query'], resources: [table('ledger'), table('ledger', 'byHash')] },
     {

@@ -36,6 +36,7 @@ import type {
   ObjectStore,
   StatementStore,
 } from '../../lib/ports.js';
+import { buildCompletenessDocument } from '../../lib/verify/completeness-document.js';
 import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
 import {
   buildProofBundle,
@@ -107,6 +108,19 @@ const GapsQuery = z.strictObject({
   fromSeq: z.coerce.number().int().nonnegative().optional(),
   toSeq: z.coerce.number().int().nonnegative().optional(),
 });
+const Seq = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const CompletenessQuery = z
+  .strictObject({
+    fromSeq: Seq.optional(),
+    toSeq: Seq.optional(),
+    from: TimeParam.optional(),
+    to: TimeParam.optional(),
+  })
+  .refine(
+    (q) =>
+      !((q.from !== undefined || q.to !== undefined) && (q.fromSeq !== undefined || q.toSeq !== undefined)),
+    'give a seq range (fromSeq, toSeq) or a time range (from, to), not both',
+  );
 const PageQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(512).optional(),
@@ -299,6 +313,28 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   app.get('/v1/devices/:deviceId/gaps', async (c) => {
     const q = parse(GapsQuery, c.req.query());
     return c.json(await findDeviceGaps(deps, deviceParam(c), q));
+  });
+
+  app.get('/v1/devices/:deviceId/completeness', async (c) => {
+    const deviceId = deviceParam(c);
+    const q = parse(CompletenessQuery, c.req.query());
+    const timed = q.from !== undefined || q.to !== undefined;
+    const doc = await buildCompletenessDocument(
+      verifyDeps,
+      deviceId,
+      timed
+        ? { by: 'time', from: q.from ?? 0, to: q.to ?? Number.MAX_SAFE_INTEGER }
+        : {
+            by: 'seq',
+            ...(q.fromSeq === undefined ? {} : { fromSeq: q.fromSeq }),
+            ...(q.toSeq === undefined ? {} : { toSeq: q.toSeq }),
+          },
+    );
+    c.header(
+      'Content-Disposition',
+      `attachment; filename="${deviceId}.${doc.range.fromSeq}-${doc.range.toSeq}.completeness.json"`,
+    );
+    return c.json(doc);
   });
 
   app.get('/v1/records/:recordId', async (c) =>

@@ -530,6 +530,8 @@ describe('least privilege: the declared grants are exactly what the functions ca
       '/v1/devices/lp-dev/records?limit=10',
       '/v1/devices/lp-dev/gaps',
       '/v1/devices/lp-signed/keys',
+      '/v1/devices/lp-dev/completeness',
+      `/v1/devices/lp-dev/completeness?from=0&to=${Date.now() + 60_000}`,
       '/v1/records/lp-dev.1',
       '/v1/records/lp-dev.1/verify',
       '/v1/records/lp-dev.1/proof',

@@ -118,6 +118,7 @@ describe('the anchor cycle', () => {
     verifyRecord(
       {
         index: stack.index,
+        statements: stack.statements,
         objects: stack.objects,
         chains: new Map(chains.map((c) => [c.chainId, c])),
         clock: clock.now,

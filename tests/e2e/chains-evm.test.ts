@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FleetOptions, fleetDeviceIds, startFleet } from '../../device-stub/fleet.js';
-import { checkProofBundle, type ProofBundle } from '../../lib/core/proof-bundle.js';
+import { checkProofBundle, type ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import type { AnchorRef, BatchEntry } from '../../lib/ports.js';
 import { type GanacheNode, startGanache } from '../support/ganache-node.js';
 import { operatorFetch, type SpawnedRuntime, spawnRuntime, tempDir, waitFor } from '../support/runtime.js';
@@ -166,7 +166,7 @@ describe('ANCHOR_CHAINS=embedded,evm: the runtime process against a local EVM no
 
     // The proof bundle names both chains with block and confirmations, and checks offline with the
     // stored bytes (the EVM anchors without evidence: offline they are the bundle's claim, pending).
-    const bundle = (await api<ProofBundle>(`/v1/records/${ids('evm-small')[1]}/proof`)).body;
+    const bundle = (await api<ProofBundleV2>(`/v1/records/${ids('evm-small')[1]}/proof`)).body;
     const evmAnchors = bundle.anchors.filter((a) => a.chainId === evmId);
     expect(evmAnchors.map((a) => a.method).sort()).toEqual(['inline', 'root']);
     for (const a of evmAnchors) {
@@ -174,7 +174,11 @@ describe('ANCHOR_CHAINS=embedded,evm: the runtime process against a local EVM no
       expect(a.blockHash).toMatch(/^0x[0-9a-f]{64}$/);
       expect(a.height).toBeGreaterThan(0);
     }
-    const offline = checkProofBundle(bundle);
+    const ledger = (
+      await api<{ items: { kind: string; publicKey?: string }[] }>('/v1/chains')
+    ).body.items.find((c) => c.kind === 'embedded-ledger');
+    // The embedded ledger's key pinned, as an auditor does: only the EVM anchors are left unchecked.
+    const offline = checkProofBundle(bundle, { trustedLedgerKeys: [ledger?.publicKey as string] });
     expect(offline.reasons.map((r) => r.code)).toEqual([
       'anchor-unchecked-offline',
       'anchor-unchecked-offline',

@@ -422,6 +422,7 @@ describe('device keys', () => {
     it('a crash after the keys changed and before the event was stored: the retry stores it', async () => {
       const oldKey = generateSigningKey('ed25519');
       await provision('dev-k', oldKey);
+      clock.advance(10);
       const newKey = generateSigningKey('ed25519');
       const bytes = rotation('dev-k', oldKey, newKey);
       const failing: StatementStore = Object.create(stack.statements, {

@@ -85,6 +85,7 @@ function editFile(key: string, edit: (bytes: Uint8Array) => Uint8Array): void {
 describe('verifyRecord', () => {
   const verifyDeps = (chains: Chain[] = [stack.ledger]): VerifyDeps => ({
     index: stack.index,
+    statements: stack.statements,
     objects: stack.objects,
     chains: new Map(chains.map((c) => [c.chainId, c])),
     clock: clock.now,
@@ -173,10 +174,12 @@ describe('verifyRecord', () => {
     editIndexRow('dev-v', 1, { header: toBase64(flipByte(header, header.length - 40)) });
     const report = await verifyRecord(verifyDeps(), 'dev-v.1');
     expect(report.status).toBe('tampered');
-    // The altered header no longer hashes to the record hash, matches no stored object and is in no tree.
+    // The altered header no longer hashes to the record hash, matches no stored object and is in no tree;
+    // and the object key (records/<device>/<hash of the header>, bound in a v2 bundle) no longer fits it.
     expect(codes(report)).toEqual([
       'inclusion-proof-invalid',
       'object-header-mismatch',
+      'record-fields-mismatch',
       'record-hash-mismatch',
     ]);
     expect(report.checks).toMatchObject({ header: 'invalid', object: 'mismatch', inclusion: 'invalid' });

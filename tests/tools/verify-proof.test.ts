@@ -17,7 +17,7 @@ import { SqliteStatementStore } from '../../lib/adapters/local/sqlite-statement-
 import { anchorPending } from '../../lib/anchor/anchor-pending.js';
 import { toHex, utf8 } from '../../lib/core/bytes.js';
 import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
-import type { ProofBundle } from '../../lib/core/proof-bundle.js';
+import type { ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import { buildProofBundle, type VerifyDeps } from '../../lib/verify/record-proof.js';
@@ -32,7 +32,7 @@ const MASTER_KEY = new Uint8Array(32).fill(7);
 let dir: string;
 let index: SqliteIndexStore;
 let ledger: EmbeddedLedger;
-let bundle: ProofBundle;
+let bundle: ProofBundleV2;
 let envelopes: Uint8Array[];
 let ledgerKey: string;
 
@@ -105,17 +105,18 @@ beforeAll(async () => {
     clock,
     maxBatchSize: 100,
   });
-  await statements.close();
   expect(report.failures).toEqual([]);
 
   const deps: VerifyDeps = {
     index,
+    statements,
     objects,
     chains: new Map([[ledger.chainId, ledger]]),
     clock,
     requiredConfirmations: () => 1,
   };
   bundle = await buildProofBundle(deps, `${DEVICE}.1`);
+  await statements.close();
   expect(bundle.inclusion?.path).toHaveLength(2);
   expect(bundle.anchors[0]?.evidence?.kind).toBe('embedded-ledger');
 });

@@ -1,10 +1,12 @@
 /**
- * The operator routes for device signing keys (docs/api.md), against the embedded runtime over real HTTP:
- * provisioning with a key, listing, registering, revoking, allowUnsigned, and gaps up to the latest signed
- * head; and every refusal with its documented status and code, each leaving nothing changed.
+ * The operator routes of a device added with signing keys (docs/api.md), against the embedded runtime over
+ * real HTTP: provisioning with a key, listing, registering, revoking, allowUnsigned, the completeness
+ * document, and gaps up to the latest signed head; and every refusal with its documented status and code,
+ * each leaving nothing changed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBase64, toHex } from '../../lib/core/bytes.js';
+import { CompletenessDocument, checkCompleteness } from '../../lib/core/completeness.js';
 import { signHead } from '../../lib/core/device-head.js';
 import { generateSigningKey, type SigningKey, signerOf } from '../../lib/core/device-signature.js';
 import type { DeviceKeysView } from '../../lib/devices/device-keys.js';
@@ -17,7 +19,7 @@ interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
 }
 
-describe('device key routes', () => {
+describe('device routes: keys, completeness, gaps', () => {
   let rt: Runtime;
   let api: ReturnType<typeof operatorFetch>;
   const post = <T>(path: string, body: unknown, method = 'POST') =>
@@ -217,6 +219,47 @@ describe('device key routes', () => {
     expect((await auditActions()).some((a) => a.action === 'device-updated' && a.target === 'api-k3')).toBe(
       true,
     );
+  });
+
+  it('completeness: a compact self-contained document, and every refusal of a bad range', async () => {
+    const key = generateSigningKey('ed25519');
+    await provision('api-c', key);
+    const bytes = signHead(
+      { deviceId: 'api-c', count: 0, lastHash: new Uint8Array(32), time: Date.now() - 1000 },
+      signerOf(key),
+    ).bytes;
+    await acceptHead(
+      { devices: rt.index, statements: rt.statements, clock: Date.now, maxClockSkewMs: 60_000 },
+      { deviceId: 'api-c', bytes },
+    );
+    await rt.anchorNow();
+    const res = await fetch(`${rt.baseUrl}/v1/devices/api-c/completeness`, {
+      headers: { authorization: `Bearer ${rt.operatorToken}` },
+    });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    // Compact: no insignificant whitespace, so every byte of it is significant.
+    expect(text).not.toMatch(/\s/);
+    const doc = CompletenessDocument.parse(JSON.parse(text));
+    expect(doc).toMatchObject({ deviceId: 'api-c', range: { fromSeq: 0, toSeq: -1 }, records: [] });
+    expect(doc.head?.batchId).toBeDefined();
+    const c = checkCompleteness(doc, { trustedDeviceKeys: [{ keyId: toHex(key.keyId) }] });
+    expect(c.outcome).toBe('complete');
+
+    const q = (query: string) => api<ErrorBody>(`/v1/devices/api-c/completeness?${query}`);
+    const wide = await q('fromSeq=0&toSeq=10000');
+    expectError(wide, 400, 'range-too-wide');
+    expect(wide.body.error.details).toMatchObject({ max: 10000 });
+    expectError(await q('fromSeq=5&toSeq=4'), 400, 'bad-request');
+    expectError(await q('fromSeq=-1'), 400, 'bad-request');
+    expectError(await q('toSeq=abc'), 400, 'bad-request');
+    expectError(await q('fromSeq=0&from=0'), 400, 'bad-request');
+    expectError(await q('from=2000&to=1000'), 400, 'bad-request');
+    expectError(await q('from=yesterday'), 400, 'bad-request');
+    expectError(await q('seq=1'), 400, 'bad-request');
+    expectError(await q('from=1000&to=2000'), 404, 'not-found');
+    expectError(await api('/v1/devices/nobody/completeness'), 404, 'device-not-found');
+    expectError(await api('/v1/devices/bad.id/completeness'), 400, 'bad-request');
   });
 
   it('gaps runs up to the latest signed head by default, and says whether its last record matches', async () => {
