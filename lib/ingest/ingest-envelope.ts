@@ -114,21 +114,37 @@ export async function ingestEnvelope(
       });
       if (!again.ok) return reject(again.code, again.reason, header.seq);
     }
-    return store(deps, msg, env, { recordId, recordHash, receivedAt });
+    return store(deps, msg, env, receivedAt);
   };
   // From the key read until the record is stored, no rotation of this device runs in this process.
   const gate = deps.origin.gate;
   return gate ? gate.shared(header.deviceId, accept) : accept(deps.clock);
 }
 
+/**
+ * Steps 6-7 alone: stores an envelope and its index entry (the anchor-queue entry) with no check at all but
+ * that it parses. Ingest calls it once every check passed. Tests call it to play an operator who writes to the
+ * stores behind ingest's back, which is exactly what holding DATA_DIR or the tables allows: what such a record
+ * looks like to a verifier is what the proofs must show (tests/e2e/forgery.test.ts).
+ */
+export async function storeEnvelope(
+  deps: Pick<IngestDeps, 'objects' | 'index'>,
+  msg: { bytes: Uint8Array; via: Via; receivedAt: number },
+): Promise<IngestOutcome> {
+  const env = parseEnvelope(msg.bytes);
+  if (!env.ok) return reject(env.code, env.message);
+  return store(deps, msg, env, msg.receivedAt);
+}
+
 async function store(
-  deps: IngestDeps,
+  deps: Pick<IngestDeps, 'objects' | 'index'>,
   msg: { bytes: Uint8Array; via: Via },
   env: ParsedEnvelope,
-  r: { recordId: string; recordHash: string; receivedAt: number },
+  receivedAt: number,
 ): Promise<IngestOutcome> {
   const { header } = env;
-  const { recordId, recordHash, receivedAt } = r;
+  const recordHash = toHex(recordHashOf(env.headerBytes));
+  const recordId = recordIdOf(header.deviceId, header.seq);
   const objectKey = recordObjectKey(header.deviceId, recordHash);
   // No sha256 passed: the local store does not need one, and S3's adapter computes its checksum itself.
   await deps.objects.put(objectKey, msg.bytes);

@@ -20,6 +20,7 @@ import { provisionDevice } from '../../lib/devices/provision-device.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import { buildCompletenessDocument, type CompletenessQuery } from '../../lib/verify/completeness-document.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { testOrigin } from '../support/origin.js';
 import { testClock } from '../support/test-device.js';
 
 const DEVICE = 'dev-c';
@@ -71,7 +72,13 @@ describe('completeness documents', () => {
       });
       prevHash = sealed.recordHash;
       const out = await ingestEnvelope(
-        { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 60_000 } },
+        {
+          objects: stack.objects,
+          index: stack.index,
+          clock: clock.now,
+          limits: { maxClockSkewMs: 60_000 },
+          origin: testOrigin(stack.index),
+        },
         { deviceId: DEVICE, bytes: sealed.envelope, via: 'inline' },
       );
       expect(out.status).toBe('stored');

@@ -21,9 +21,10 @@ import {
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import { acceptRotation, revokeKey } from '../../lib/devices/device-keys.js';
 import { provisionDevice } from '../../lib/devices/provision-device.js';
-import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
+import { ingestEnvelope, storeEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import { buildProofBundle, type VerifyDeps, verifyRecord } from '../../lib/verify/record-proof.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 const DEVICE = 'dev-o';
@@ -65,8 +66,11 @@ describe('proof bundle v2: origin', () => {
     clock: clock.now,
     requiredConfirmations: () => 1,
   });
-  /** Stores the next record, signed by `key` (unsigned without one), the way ingest stores it. */
-  async function record(key?: SigningKey): Promise<string> {
+  /**
+   * Stores the next record, signed by `key` (unsigned without one), the way ingest stores it; `behindIngest`:
+   * the way an operator with write access to the stores could, past ingest's checks.
+   */
+  async function record(key?: SigningKey, behindIngest = false): Promise<string> {
     const seq = nextSeq++;
     const timestamp = 1_700_000_000_000 + seq;
     const sealed = sealRecord({
@@ -80,10 +84,18 @@ describe('proof bundle v2: origin', () => {
       ...(key ? { signer: signerOf(key) } : {}),
     });
     prevHash = sealed.recordHash;
-    const out = await ingestEnvelope(
-      { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 60_000 } },
-      { deviceId: DEVICE, bytes: sealed.envelope, via: 'inline' },
-    );
+    const out = behindIngest
+      ? await storeEnvelope(stack, { bytes: sealed.envelope, via: 'inline', receivedAt: clock.now() })
+      : await ingestEnvelope(
+          {
+            objects: stack.objects,
+            index: stack.index,
+            clock: clock.now,
+            limits: { maxClockSkewMs: 60_000 },
+            origin: testOrigin(stack.index),
+          },
+          { deviceId: DEVICE, bytes: sealed.envelope, via: 'inline' },
+        );
     expect(out.status).toBe('stored');
     clock.advance(1);
     return `${DEVICE}.${seq}`;
@@ -173,7 +185,7 @@ describe('proof bundle v2: origin', () => {
     await anchor();
     // What a thief with the key and write access to the store could do: a record signed after revocation,
     // stored and anchored behind ingest's back (ingest itself refuses it: key-revoked).
-    const after = await record(first);
+    const after = await record(first, true);
     await anchor();
     const good = await bundleOf(before);
     expect(eventTypes(good)).toEqual(['register', 'revoke']);
@@ -207,7 +219,8 @@ describe('proof bundle v2: origin', () => {
   });
 
   it('an unsigned record: a v2 bundle without origin, origin not proven', async () => {
-    const id = await record();
+    // This device must sign (ingest refuses its unsigned records: unsigned-not-allowed); stored past ingest.
+    const id = await record(undefined, true);
     await anchor();
     const b = await bundleOf(id);
     expect(b.origin).toBeUndefined();
