@@ -11,11 +11,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { toBase64, toHex } from '../../lib/core/bytes.js';
-import { CompletenessDocument, checkCompleteness } from '../../lib/core/completeness.js';
 import { generateSigningKey } from '../../lib/core/device-signature.js';
 import type { DeviceKeyPin } from '../../lib/core/key-chain.js';
 import { hashLeaf } from '../../lib/core/merkle.js';
-import { AnyProofBundle, checkProofBundle, type ProofBundleV2 } from '../../lib/core/proof-bundle.js';
+import type { ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import { buildDocExamples } from '../support/doc-examples.js';
 import {
   compact,
@@ -25,22 +24,10 @@ import {
   TestLedger,
   TestLog,
 } from '../support/proof-builder.js';
+import { ours, type PyLine, probePython, theirs, VERIFY_BUNDLE_PY } from '../support/python-verifier.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const SCRIPT = join(ROOT, 'docs', 'examples', 'verify_bundle.py');
-
-function probePython(): { ok: true } | { ok: false; reason: string } {
-  const r = spawnSync(
-    'python3',
-    ['-c', 'import cryptography, sys; sys.stdout.write(cryptography.__version__)'],
-    {
-      encoding: 'utf8',
-    },
-  );
-  if (r.error) return { ok: false, reason: `python3 cannot be run: ${r.error.message}` };
-  if (r.status !== 0) return { ok: false, reason: `python3 has no cryptography package: ${r.stderr.trim()}` };
-  return { ok: true };
-}
+const SCRIPT = VERIFY_BUNDLE_PY;
 
 interface Corpus {
   /** name -> file text */
@@ -144,177 +131,6 @@ function buildCorpus(): Corpus {
     files,
     ledgerKeys: [ledger.publicKeyBase64, ex.ledgerPublicKey],
     deviceKey: { keyId: firstKeyId },
-  };
-}
-
-type Projection = Record<string, unknown>;
-
-/** What both verifiers must agree on: kind, status, verdicts, reason codes, per-check outcomes. */
-function projectBundle(r: ReturnType<typeof checkProofBundle>): Projection {
-  return {
-    kind: 'bundle',
-    status: r.status,
-    reasons: r.reasons.map((x) => x.code),
-    header: r.checks.header,
-    object: r.checks.object,
-    inclusion: r.checks.inclusion,
-    anchors: r.checks.anchors.map((a) => [
-      a.status,
-      a.method,
-      a.trust ?? null,
-      a.height ?? null,
-      a.time ?? null,
-    ]),
-    keyEvents:
-      r.checks.keyEvents?.map((k) => [
-        k.leaf,
-        k.type ?? null,
-        k.keyId ?? null,
-        k.inclusion,
-        k.anchors.map((a) => [a.status, a.trust ?? null]),
-      ]) ?? null,
-    integrity: r.proven.integrity,
-    existence: [
-      r.proven.existence.verdict,
-      r.proven.existence.chainId ?? null,
-      r.proven.existence.notAfter ?? null,
-    ],
-    origin: [
-      r.proven.origin.verdict,
-      r.proven.origin.reasons.map((x) => x.code),
-      r.proven.origin.keyId ?? null,
-      r.proven.origin.pinnedKeyId ?? null,
-    ],
-  };
-}
-function projectDoc(r: ReturnType<typeof checkCompleteness>): Projection {
-  return {
-    kind: 'completeness',
-    status: r.status,
-    outcome: r.outcome,
-    reasons: r.reasons.map((x) => x.code),
-    range: r.range,
-    missing: r.missing,
-    chainBreaks: r.chainBreaks,
-    head: [
-      r.head.status,
-      r.head.count ?? null,
-      r.head.origin?.verdict ?? null,
-      r.head.origin?.reasons.map((x) => x.code) ?? null,
-    ],
-    origins: r.origins,
-    invalidOrigins: r.invalidOrigins,
-  };
-}
-
-function ours(
-  text: string,
-  opts: { trustedLedgerKeys?: string[]; trustedDeviceKeys: DeviceKeyPin[] },
-): Projection {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(text, 'latin1')));
-  } catch {
-    return { kind: 'unusable' };
-  }
-  if ((json as { format?: unknown } | null)?.format === 'iot-notary.completeness.v1') {
-    const d = CompletenessDocument.safeParse(json);
-    return d.success ? projectDoc(checkCompleteness(d.data, opts)) : { kind: 'unusable' };
-  }
-  const b = AnyProofBundle.safeParse(json);
-  return b.success ? projectBundle(checkProofBundle(b.data, opts)) : { kind: 'unusable' };
-}
-
-interface PyAnchor {
-  status: string;
-  method: string;
-  trust?: string;
-  height?: number;
-  time?: number;
-}
-interface PyOrigin {
-  verdict: string;
-  reasons: { code: string }[];
-  keyId?: string;
-  pinnedKeyId?: string;
-}
-/** One JSON line of verify_bundle.py --json (docs/examples/verify_bundle.py). */
-interface PyLine {
-  kind: string;
-  status: string;
-  outcome: string;
-  reasons: { code: string }[];
-  range: unknown;
-  missing: unknown;
-  chainBreaks: unknown;
-  head: { status: string; count?: number; origin?: PyOrigin };
-  origins: unknown;
-  invalidOrigins: unknown;
-  checks: {
-    header: string;
-    object: string;
-    inclusion: string;
-    anchors: PyAnchor[];
-    keyEvents?: { leaf: string; type?: string; keyId?: string; inclusion: string; anchors: PyAnchor[] }[];
-  };
-  proven: {
-    integrity: string;
-    existence: { verdict: string; chainId?: string; notAfter?: number };
-    origin: PyOrigin;
-  };
-}
-
-/** The Python verifier's JSON lines, projected the same way. */
-function theirs(line: PyLine): Projection {
-  if (line.kind === 'unusable') return { kind: 'unusable' };
-  const codes = (rs: { code: string }[]) => rs.map((x) => x.code);
-  if (line.kind === 'completeness')
-    return {
-      kind: 'completeness',
-      status: line.status,
-      outcome: line.outcome,
-      reasons: codes(line.reasons),
-      range: line.range,
-      missing: line.missing,
-      chainBreaks: line.chainBreaks,
-      head: [
-        line.head.status,
-        line.head.count ?? null,
-        line.head.origin?.verdict ?? null,
-        line.head.origin ? codes(line.head.origin.reasons) : null,
-      ],
-      origins: line.origins,
-      invalidOrigins: line.invalidOrigins,
-    };
-  const c = line.checks;
-  return {
-    kind: 'bundle',
-    status: line.status,
-    reasons: codes(line.reasons),
-    header: c.header,
-    object: c.object,
-    inclusion: c.inclusion,
-    anchors: c.anchors.map((a) => [a.status, a.method, a.trust ?? null, a.height ?? null, a.time ?? null]),
-    keyEvents:
-      c.keyEvents?.map((k) => [
-        k.leaf,
-        k.type ?? null,
-        k.keyId ?? null,
-        k.inclusion,
-        k.anchors.map((a) => [a.status, a.trust ?? null]),
-      ]) ?? null,
-    integrity: line.proven.integrity,
-    existence: [
-      line.proven.existence.verdict,
-      line.proven.existence.chainId ?? null,
-      line.proven.existence.notAfter ?? null,
-    ],
-    origin: [
-      line.proven.origin.verdict,
-      codes(line.proven.origin.reasons),
-      line.proven.origin.keyId ?? null,
-      line.proven.origin.pinnedKeyId ?? null,
-    ],
   };
 }
 
