@@ -24,10 +24,11 @@ import { checkProofBundle } from '../../lib/core/proof-bundle.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import { acceptHead, acceptRotation, revokeKey } from '../../lib/devices/device-keys.js';
 import { provisionDevice } from '../../lib/devices/provision-device.js';
-import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
+import { ingestEnvelope, storeEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import { buildCompletenessDocument } from '../../lib/verify/completeness-document.js';
 import { buildProofBundle, type VerifyDeps } from '../../lib/verify/record-proof.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { testOrigin } from '../support/origin.js';
 import { testClock } from '../support/test-device.js';
 
 const SCRIPT = join(resolve(import.meta.dirname, '..', '..'), 'docs', 'examples', 'verify_bundle.py');
@@ -83,7 +84,8 @@ if (missing) {
       clock.advance(10);
       let prevHash: Uint8Array = ZERO_HASH;
       let seq = 0;
-      const record = async (key?: SigningKey) => {
+      /** `behindIngest`: stored the way an operator with write access could, past ingest's checks. */
+      const record = async (key?: SigningKey, behindIngest = false) => {
         const timestamp = 1_700_000_000_000 + seq;
         const s = sealRecord({
           recordKey: deriveRecordKey(master, DEVICE, timestamp, seq),
@@ -97,15 +99,19 @@ if (missing) {
         });
         prevHash = s.recordHash;
         seq++;
-        await ingestEnvelope(
-          {
-            objects: stack.objects,
-            index: stack.index,
-            clock: clock.now,
-            limits: { maxClockSkewMs: 60_000 },
-          },
-          { deviceId: DEVICE, bytes: s.envelope, via: 'inline' },
-        );
+        const out = behindIngest
+          ? await storeEnvelope(stack, { bytes: s.envelope, via: 'inline', receivedAt: clock.now() })
+          : await ingestEnvelope(
+              {
+                objects: stack.objects,
+                index: stack.index,
+                clock: clock.now,
+                limits: { maxClockSkewMs: 60_000 },
+                origin: testOrigin(stack.index),
+              },
+              { deviceId: DEVICE, bytes: s.envelope, via: 'inline' },
+            );
+        expect(out.status).toBe('stored');
         clock.advance(1);
         return `${DEVICE}.${seq - 1}`;
       };
@@ -137,7 +143,7 @@ if (missing) {
       );
       clock.advance(1);
       const rotated = await record(second);
-      const unsigned = await record();
+      const unsigned = await record(undefined, true); // this device must sign: ingest would refuse it
       await acceptHead(
         { ...keys, maxClockSkewMs: 1e15 },
         {
@@ -157,7 +163,7 @@ if (missing) {
         actor: 'op',
       });
       await anchor();
-      const forged = await record(second); // signed after the revocation, stored behind ingest's back
+      const forged = await record(second, true); // signed after the revocation, stored behind ingest's back
       await anchor();
 
       const deps: VerifyDeps = {
