@@ -63,12 +63,16 @@ export function createInlineVerifier(): SignatureVerifier {
   };
 }
 
+const MAX_FAILURES = 3;
+
 /** One request as packed for a worker: alg code, public key (padded to 33 bytes), digest, signature. */
 const ITEM_BYTES = 1 + 33 + DIGEST_BYTES + SIGNATURE_BYTES;
 
+// getBuiltinModule, not require: the worker inherits the process's execArgv, and with --input-type=module
+// an eval'd worker is an ES module, where require does not exist.
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const verify = ${NODE_VERIFY_SOURCE}(require('node:crypto'));
+const { parentPort } = process.getBuiltinModule('node:worker_threads');
+const verify = ${NODE_VERIFY_SOURCE}(process.getBuiltinModule('node:crypto'));
 parentPort.on('message', (m) => {
   const b = new Uint8Array(m.buf);
   const out = new Uint8Array(m.n);
@@ -119,6 +123,9 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
   let scheduled = false;
   let nextId = 1;
   let closed = false;
+  /** Threads that failed since one last answered; past MAX_FAILURES the pool gives up instead of respawning. */
+  let failuresInARow = 0;
+  let broken: Error | undefined;
 
   const failAll = (w: PoolWorker, e: Error) => {
     for (const reqs of w.batches.values()) for (const r of reqs) r.reject(e);
@@ -137,6 +144,8 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
       if (!reqs) return;
       w.batches.delete(m.id);
       w.outstanding -= reqs.length;
+      failuresInARow = 0;
+      if (w.batches.size === 0) w.worker.unref();
       reqs.forEach((r, i) => {
         r.resolve(m.out[i] === 1);
       });
@@ -144,13 +153,29 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
     const replace = (e: Error) => {
       failAll(w, e);
       const at = workers.indexOf(w);
-      if (at >= 0 && !closed) workers[at] = spawn();
+      if (at < 0 || closed) return;
+      if (++failuresInARow >= MAX_FAILURES) {
+        // A thread that cannot even start would otherwise be respawned forever.
+        broken = new SignatureVerifierError(
+          `the verifier pool stopped after ${failuresInARow} failures: ${e.message}`,
+        );
+        for (const other of workers) {
+          failAll(other, broken);
+          void other.worker.terminate();
+        }
+        workers.length = 0;
+        for (const r of queue) r.reject(broken);
+        queue = [];
+        return;
+      }
+      workers[at] = spawn();
     };
     w.worker.on('error', (e) => replace(new SignatureVerifierError(`verifier thread failed: ${e.message}`)));
     w.worker.on('exit', (code) => {
       if (!closed) replace(new SignatureVerifierError(`verifier thread exited with code ${code}`));
     });
-    // The pool must not keep a process alive on its own; close() is the orderly way out.
+    // An idle pool does not keep a process alive on its own (close() is the orderly way out); a busy one
+    // does, until its answers are in.
     w.worker.unref();
     return w;
   };
@@ -160,6 +185,10 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
     scheduled = false;
     const all = queue;
     queue = [];
+    if (broken) {
+      for (const r of all) r.reject(broken);
+      return;
+    }
     for (let start = 0; start < all.length; start += maxBatch) {
       const reqs = all.slice(start, start + maxBatch);
       // The least busy worker takes the batch.
@@ -174,6 +203,7 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
         b.set(r.sig, o + 66);
       });
       const id = nextId++;
+      if (w.batches.size === 0) w.worker.ref();
       w.batches.set(id, reqs);
       w.outstanding += reqs.length;
       w.worker.postMessage({ id, n: reqs.length, buf }, [buf]);
@@ -184,6 +214,7 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
     kind: 'pool',
     verify: (alg, publicKey, digest, sig) => {
       if (closed) return Promise.reject(new SignatureVerifierError('the verifier pool is closed'));
+      if (broken) return Promise.reject(broken);
       if (!shapeOk(alg, publicKey, digest, sig)) return Promise.resolve(false);
       return new Promise<boolean>((resolve, reject) => {
         queue.push({ alg, publicKey, digest, sig, resolve, reject });

@@ -5,7 +5,9 @@
  * key's holder can make) is refused by OpenSSL's cofactorless check and accepted by noble's cofactored one.
  * Never the reverse: ingest never accepts what an offline verifier refuses.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, sign } from 'node:crypto';
+import { join } from 'node:path';
 import { ED25519_TORSION_SUBGROUP, ed25519 } from '@noble/curves/ed25519.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -217,5 +219,23 @@ describe('the verifier pool', () => {
 
   it('needs at least one thread', () => {
     expect(() => createVerifierPool({ threads: 0 })).toThrow(RangeError);
+  });
+  it('keeps the process alive while it owes answers, and lets it exit when idle', () => {
+    // A script whose only pending work is the pool's answer: it must print it, then exit by itself.
+    const script = `
+      import { generateSigningKey, signDigest } from './lib/core/device-signature.ts';
+      import { createVerifierPool } from './lib/ingest/signature-verifier.ts';
+      const pool = createVerifierPool({ threads: 1 });
+      const key = generateSigningKey('ed25519');
+      const d = new Uint8Array(32);
+      console.log(await pool.verify('ed25519', key.publicKey, d, signDigest('ed25519', key.privateKey, d)));
+    `;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: join(import.meta.dirname, '..', '..'),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stderr).toBe('');
+    expect([r.status, r.stdout]).toEqual([0, 'true\n']);
   });
 });
