@@ -13,6 +13,7 @@ import type { MachineInfo } from './machine.js';
 import type { BuildFigures, VerifyFigures } from './merkle.js';
 import type { BundleFigures } from './proof-bundle.js';
 import type { RawBrokerFigures } from './raw-broker.js';
+import { type StartupCheckFigures, startupCheckSection } from './startup-check.js';
 import type { Series } from './stats.js';
 
 export const INGEST_GOAL_RATIO = 0.5;
@@ -33,6 +34,7 @@ export interface BenchFigures {
   components?: ComponentFigures[];
   ipfs?: IpfsPinReport;
   chains?: ChainBenchFigures;
+  startup?: StartupCheckFigures;
   lambda?: LambdaIngestFigures;
 }
 
@@ -350,6 +352,7 @@ export function renderReport(f: BenchFigures): string {
     ipfsSection(f.ipfs),
     chainsSection(f.chains),
     lambdaSection(f.lambda, f.ingest),
+    startupCheckSection(f.startup),
     methodNotes(),
   ]
     .filter((s) => s.length > 0)

@@ -25,6 +25,7 @@ import { measureProofBundleChecks } from './proof-bundle.js';
 import { measureRawBroker, type RawBrokerFigures } from './raw-broker.js';
 import { type BenchFigures, ingestRatio, renderReport } from './report.js';
 import { sha256MBPerSec, sha256SmallCallsPerSec } from './sha256.js';
+import { measureStartupChecks } from './startup-check.js';
 import { MiB, progress } from './stats.js';
 import { removeAllTempDirs } from './temp-dirs.js';
 
@@ -38,6 +39,7 @@ const SECTIONS = [
   'ipfs',
   'chains',
   'lambda',
+  'startup',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -71,6 +73,8 @@ interface Plan {
   chains: Omit<ChainBenchOptions, 'onProgress'>;
   /** Ingest through the Lambda entry point on the emulators (bench/lambda-ingest.ts). */
   lambda: Omit<LambdaIngestOptions, 'onProgress'>;
+  /** Stores of this many anchored batches for the startup checks (bench/startup-check.ts). */
+  startup: { batchCounts: number[]; reps: number };
 }
 
 const FULL: Plan = {
@@ -99,6 +103,7 @@ const FULL: Plan = {
   ipfs: {},
   chains: { durationMs: 20_000, recordsPerSecond: 300, targetMs: 3_000 },
   lambda: { devices: 4, records: 2_000, envelopeBytes: KiB, concurrency: 32, reps: 3 },
+  startup: { batchCounts: [1_000, 10_000], reps: 3 },
 };
 
 const QUICK: Plan = {
@@ -126,6 +131,7 @@ const QUICK: Plan = {
   ipfs: { sizes: [4 * KiB, 128 * KiB], bytesPerRun: MiB, maxPinsPerRun: 40, reps: 1 },
   chains: { durationMs: 4_000, recordsPerSecond: 100, targetMs: 3_000 },
   lambda: { devices: 2, records: 100, envelopeBytes: KiB, concurrency: 8, reps: 1 },
+  startup: { batchCounts: [200], reps: 1 },
 };
 
 function fail(msg: string): never {
@@ -290,6 +296,11 @@ async function main(): Promise<void> {
   if (has('lambda')) {
     progress('ingest through the Lambda entry point against dynalite and s3rver');
     figures.lambda = await measureLambdaIngest({ ...plan.lambda, onProgress: progress });
+  }
+
+  if (has('startup')) {
+    progress('startup checks of the embedded store');
+    figures.startup = await measureStartupChecks({ ...plan.startup, onProgress: progress });
   }
 
   figures.finishedAt = new Date();

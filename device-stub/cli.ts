@@ -49,6 +49,8 @@ function int(v: string | undefined, name: string, dflt: number, min = 0): number
 }
 
 async function main(): Promise<void> {
+  // The outbox holds master keys and passwords in plaintext: nothing this process creates is for others.
+  process.umask(0o077);
   const { values } = parseArgs({
     options: {
       devices: { type: 'string' },

@@ -34,6 +34,8 @@ export interface ProvisionedDevice {
   signingKey?: { keyId: string; alg: string; registeredBy: string };
 }
 
+const MASTER_KEY_BASE64 = 4 * Math.ceil(MASTER_KEY_BYTES / 3);
+
 export const masterKeyContext = (deviceId: string): Record<string, string> => ({
   purpose: 'device-master-key',
   deviceId,
@@ -52,7 +54,8 @@ export async function provisionDevice(
 ): Promise<ProvisionedDevice> {
   if (!isDeviceId(req.deviceId))
     throw new NotaryError('bad-request', 'deviceId must be 1-64 characters of [A-Za-z0-9_-]');
-  const key = fromBase64(req.masterKey);
+  // Length first: nothing longer than a 32-byte key's base64 is worth decoding.
+  const key = req.masterKey.length === MASTER_KEY_BASE64 ? fromBase64(req.masterKey) : undefined;
   if (!key || key.length !== MASTER_KEY_BYTES) {
     throw new NotaryError('bad-request', `masterKey must be ${MASTER_KEY_BYTES} bytes, base64`);
   }
@@ -81,6 +84,7 @@ export async function provisionDevice(
     actor: req.actor,
     action: 'device-provisioned',
     target: req.deviceId,
+    outcome: 'succeeded',
     ...(req.signingKey ? { reason: `with a ${req.signingKey.alg} signing key` } : {}),
   });
   const registered = req.signingKey
@@ -122,6 +126,7 @@ export async function rotateDeviceCredentials(
     actor: req.actor,
     action: 'credential-rotated',
     target: req.deviceId,
+    outcome: 'succeeded',
   });
   return credentialsResponse(req.deviceId, password);
 }

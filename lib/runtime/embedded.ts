@@ -3,7 +3,7 @@
  * router, the anchor scheduler and the HTTP server, and tears them down in an order that loses nothing
  * acknowledged. Nothing else in lib/ constructs adapters.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
@@ -11,8 +11,9 @@ import { Hono } from 'hono';
 import { createAnchorHandler, createFinalityPoller } from '../../functions/anchor/handler.js';
 import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
 import { createApiApp } from '../../functions/verify/app.js';
-import { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
-import { LocalKeyVault } from '../adapters/local/local-key-vault.js';
+import type { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
+import type { LocalKeyVault } from '../adapters/local/local-key-vault.js';
+import { ensurePrivateDir, openDirMode, PRIVATE_FILE_MODE } from '../adapters/local/private-files.js';
 import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
@@ -26,6 +27,7 @@ import { defaultChainsConfig } from './chain-config.js';
 import type { RuntimeConfig } from './config.js';
 import { buildEmbeddedChains } from './embedded-chains.js';
 import { type EmbeddedIpfs, startEmbeddedIpfs } from './embedded-ipfs.js';
+import { openCheckedLedger, openKeyVault } from './embedded-store-checks.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
 import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
@@ -57,10 +59,13 @@ export async function startEmbedded(
   log: Logger = createLogger({ level: config.logLevel }),
 ): Promise<EmbeddedRuntime> {
   const dir = config.dataDir;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dir);
+  // Every file in it is 0600 whatever its mode (private-files.ts); the folder itself is the operator's.
+  const dirMode = openDirMode(dir);
+  if (dirMode !== undefined)
+    log.warn('DATA_DIR is open to other users; chmod 700 it', { dataDir: dir, mode: dirMode.toString(8) });
   const clock = Date.now;
   const { token, path: tokenPath } = loadOperatorToken(dir);
-  const kek = loadOrCreateSecret(join(dir, 'secrets', 'kek'));
   const uploadSecret = loadOrCreateSecret(join(dir, 'secrets', 'upload-hmac'));
 
   let baseUrl = config.publicUrl ?? '';
@@ -75,12 +80,18 @@ export async function startEmbedded(
   const statements = new SqliteStatementStore(join(dir, 'statements.sqlite'), {
     durable: config.durableWrites,
   });
-  const vault = new LocalKeyVault(kek);
-  const ledger = new EmbeddedLedger(
-    join(dir, 'ledger', 'ledger.jsonl'),
-    join(dir, 'secrets', 'ledger-ed25519.pk8'),
-    clock,
-  );
+  // Refusals (StartupRefusal) for a store that lost a key or ledger entries: see embedded-store-checks.ts.
+  let vault: LocalKeyVault;
+  let ledger: EmbeddedLedger;
+  try {
+    vault = await openKeyVault(dir, index);
+    ledger = await openCheckedLedger(dir, index, clock);
+  } catch (err) {
+    await index.close();
+    await statements.close();
+    await objects.close();
+    throw err;
+  }
   const chainsConfig = config.chains ?? defaultChainsConfig(config.anchorIntervalMs);
   const chainSet = await buildEmbeddedChains(chainsConfig, ledger, log.child({ component: 'chains' })).catch(
     async (err: unknown) => {
@@ -211,7 +222,7 @@ export async function startEmbedded(
       ...(ipfs.apiUrl ? { ipfsApiUrl: ipfs.apiUrl } : {}),
     };
     const tmp = join(dir, `runtime.json.${process.pid}.tmp`);
-    writeFileSync(tmp, `${JSON.stringify(runtimeInfo, null, 2)}\n`);
+    writeFileSync(tmp, `${JSON.stringify(runtimeInfo, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
     renameSync(tmp, join(dir, 'runtime.json'));
 
     const stop = async () => {

@@ -6,8 +6,12 @@
 import { createLogger } from '../logger.js';
 import { ConfigError, configFromEnv } from './config.js';
 import { startEmbedded } from './embedded.js';
+import { EXIT_REFUSED, StartupRefusal } from './startup-refusal.js';
 
 async function main(): Promise<void> {
+  // Whatever this process creates (SQLite files, the IPFS repo, temp files) is its owner's alone, in any
+  // DATA_DIR; files that already exist are chmod-ed where they are opened (lib/adapters/local/private-files.ts).
+  process.umask(0o077);
   let config: ReturnType<typeof configFromEnv>;
   try {
     config = configFromEnv();
@@ -19,7 +23,17 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = createLogger({ level: config.logLevel });
-  const rt = await startEmbedded(config, log);
+  let rt: Awaited<ReturnType<typeof startEmbedded>>;
+  try {
+    rt = await startEmbedded(config, log);
+  } catch (e) {
+    if (e instanceof StartupRefusal) {
+      log.error('refusing to start', { code: e.code, reason: e.message, runbook: e.runbook });
+      process.stderr.write(`iot-notary refused to start (${e.code}): ${e.message}\n`);
+      process.exit(EXIT_REFUSED);
+    }
+    throw e;
+  }
   log.info('iot-notary is running', {
     mqtt: `mqtt://${config.host}:${rt.mqttPort}`,
     http: rt.baseUrl,

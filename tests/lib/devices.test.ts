@@ -2,6 +2,7 @@
  * Device provisioning, credentials and the audited key release (lib/devices) over the real local adapters.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
 import { fromBase64, toBase64, utf8 } from '../../lib/core/bytes.js';
 import { openRecord, parseEnvelope } from '../../lib/core/envelope.js';
 import { NotaryError } from '../../lib/core/errors.js';
@@ -74,6 +75,7 @@ describe('devices', () => {
           actor: 'factory',
           action: 'device-provisioned',
           target: 'dev-k',
+          outcome: 'succeeded',
         },
       ]);
     });
@@ -243,6 +245,37 @@ describe('devices', () => {
         action: 'record-key-released',
         target: 'dev-k.1',
         reason: 'incident 42',
+        outcome: 'succeeded',
+      });
+    });
+
+    it('a master key the vault cannot unwrap is key-unavailable, audited as a failed release', async () => {
+      await provision();
+      await ingestSealed('x');
+      clock.advance(1000);
+      // The vault of another store: what a regenerated or swapped secrets/kek amounts to.
+      const otherVault = new LocalKeyVault(new Uint8Array(32).fill(9));
+      const err = await releaseRecordKey(
+        { index: stack.index, vault: otherVault, clock: clock.now },
+        { recordId: 'dev-k.0', actor: 'auditor', reason: 'incident 43' },
+      ).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NotaryError);
+      expect(err).toMatchObject({
+        code: 'key-unavailable',
+        message: expect.stringContaining(
+          'the master key of device dev-k cannot be unwrapped (unwrap-failed)',
+        ),
+      });
+      const [event] = await audit();
+      expect(event).toEqual({
+        id: (err as NotaryError).details?.auditId,
+        at: clock.now(),
+        actor: 'auditor',
+        action: 'record-key-released',
+        target: 'dev-k.0',
+        reason: 'incident 43',
+        outcome: 'failed',
+        error: { code: 'unwrap-failed', message: expect.stringContaining('cannot unwrap') },
       });
     });
 
