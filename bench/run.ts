@@ -9,7 +9,7 @@
  *                    so a partial run never overwrites the full report
  *   --cpu-prof DIR   CPU profile of the backend thread for each timed ingest round
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,6 +25,7 @@ import { measureProofBundleChecks } from './proof-bundle.js';
 import { measureRawBroker, type RawBrokerFigures } from './raw-broker.js';
 import { type BenchFigures, ingestRatio, renderReport } from './report.js';
 import { sha256MBPerSec, sha256SmallCallsPerSec } from './sha256.js';
+import { existingSoakSection, spliceSoakSection } from './soak.js';
 import { measureStartupChecks } from './startup-check.js';
 import { MiB, progress } from './stats.js';
 import { removeAllTempDirs } from './temp-dirs.js';
@@ -307,7 +308,9 @@ async function main(): Promise<void> {
   const md = renderReport(figures);
   if (o.out === '-') process.stdout.write(md);
   else {
-    writeFileSync(o.out, md);
+    // `npm run soak` owns its section; a bench run keeps it as it was.
+    const soak = existsSync(o.out) ? existingSoakSection(readFileSync(o.out, 'utf8')) : undefined;
+    writeFileSync(o.out, soak ? spliceSoakSection(md, soak) : md);
     progress(`wrote ${o.out}`);
   }
   progress(`done in ${((figures.finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s`);

@@ -19,11 +19,14 @@ const HELP = `usage: npm run device -- [options]
   --max-in-flight N  unacknowledged records per device (default 100, the AWS IoT limit)
   --timeout S        give up after S seconds (default 120)
   --state-dir DIR    outbox location (default $DATA_DIR/device-stub)
-  --mqtt URL         broker (default from $DATA_DIR/runtime.json, else mqtt://127.0.0.1:$MQTT_PORT)
+  --mqtt URL         broker, mqtt:// or mqtts:// (default from $DATA_DIR/runtime.json: mqtts with --ca or
+                     --tls-dir when the runtime has TLS, else plain; else mqtt://127.0.0.1:$MQTT_PORT)
   --api URL          operator API (default from $DATA_DIR/runtime.json, else http://127.0.0.1:$HTTP_PORT)
   --token-file F     operator token (default $DATA_DIR/operator.token; or set OPERATOR_TOKEN)
-  --tls-dir DIR      mutual TLS (AWS IoT): DIR/<deviceId>.cert.pem and .key.pem per device, no password
-  --ca FILE          the broker's CA certificate (PEM), e.g. Amazon Root CA 1, with --tls-dir
+  --ca FILE          CA certificate (PEM) trusted for the broker, the API and upload URLs: the one that
+                     signed the runtime's TLS_CERT_FILE, or Amazon Root CA 1 for AWS IoT
+  --tls-dir DIR      mutual TLS (AWS IoT, or TLS_CLIENT_CA_FILE): DIR/<deviceId>.cert.pem and .key.pem
+                     per device, no password
   --no-provision     do not register master keys through the operator API (they are registered already)
   --json             print the summary as JSON`;
 
@@ -78,16 +81,19 @@ async function main(): Promise<void> {
     return;
   }
   const dataDir = resolve(process.env.DATA_DIR ?? './data');
-  let runtime: { mqttPort?: number; httpPort?: number; baseUrl?: string } = {};
+  let runtime: { mqttPort?: number; mqttsPort?: number; httpPort?: number; baseUrl?: string } = {};
   try {
     runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as typeof runtime;
   } catch {
     // Not running from the same DATA_DIR; fall back to ports from the environment.
   }
+  const wantsTls = values.ca !== undefined || values['tls-dir'] !== undefined;
   const mqttUrl =
     values.mqtt ??
     process.env.MQTT_URL ??
-    `mqtt://127.0.0.1:${runtime.mqttPort ?? process.env.MQTT_PORT ?? 1883}`;
+    (runtime.mqttsPort !== undefined && (wantsTls || runtime.mqttPort === undefined)
+      ? `mqtts://127.0.0.1:${runtime.mqttsPort}`
+      : `mqtt://127.0.0.1:${runtime.mqttPort ?? process.env.MQTT_PORT ?? 1883}`);
   const apiUrl = (
     values.api ??
     process.env.API_URL ??
@@ -122,8 +128,13 @@ async function main(): Promise<void> {
     ackTimeoutMs: 10_000,
     timeoutMs: int(values.timeout, 'timeout', 120, 1) * 1000,
     provision: provisioning,
-    ...(values['tls-dir']
-      ? { tls: { dir: resolve(values['tls-dir']), ...(values.ca ? { ca: readPem(values.ca) } : {}) } }
+    ...(wantsTls
+      ? {
+          tls: {
+            ...(values['tls-dir'] ? { dir: resolve(values['tls-dir']) } : {}),
+            ...(values.ca ? { ca: readPem(values.ca) } : {}),
+          },
+        }
       : {}),
   });
   process.on('SIGINT', () => fleet.stop());

@@ -27,10 +27,11 @@ export interface FleetOptions {
   timeoutMs: number;
   publishAsDeviceId?: string;
   /**
-   * Mutual TLS (AWS IoT): `dir` holds `<deviceId>.cert.pem` and `<deviceId>.key.pem` per device, `ca` the
-   * broker's CA in PEM. Devices then connect without a password.
+   * TLS. `ca` (PEM) is the CA the devices trust for the broker, the API and upload URLs. With `dir`, mutual
+   * TLS (AWS IoT, or the embedded runtime with TLS_CLIENT_CA_FILE): `dir` holds `<deviceId>.cert.pem` and
+   * `<deviceId>.key.pem` per device, and devices connect without a password.
    */
-  tls?: { dir: string; ca?: string };
+  tls?: { dir?: string; ca?: string };
   /** Register master keys through the operator API first (default true). */
   provision?: boolean;
   /** Use these ids instead of prefix-seed-n (tests). */
@@ -56,23 +57,19 @@ export function fleetDeviceIds(o: Pick<FleetOptions, 'devices' | 'seed' | 'prefi
   );
 }
 
-/** Certificate and key from the TLS directory, or the password from provisioning. */
+/** Certificate and key from the TLS directory, or the password from provisioning; and the CA to trust. */
 function deviceCredentials(
   o: FleetOptions,
   deviceId: string,
   password: string | undefined,
-): { tls: DeviceTls } | { password: string } | Record<string, never> {
-  if (o.tls) {
-    const read = (name: string) => readFileSync(join(o.tls?.dir ?? '', name), 'utf8');
-    return {
-      tls: {
-        cert: read(`${deviceId}.cert.pem`),
-        key: read(`${deviceId}.key.pem`),
-        ...(o.tls.ca ? { ca: o.tls.ca } : {}),
-      },
-    };
+): { tls?: DeviceTls; password?: string } {
+  const ca = o.tls?.ca ? { ca: o.tls.ca } : {};
+  const dir = o.tls?.dir;
+  if (dir) {
+    const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+    return { tls: { cert: read(`${deviceId}.cert.pem`), key: read(`${deviceId}.key.pem`), ...ca } };
   }
-  return password === undefined ? {} : { password };
+  return { ...(o.tls?.ca ? { tls: ca } : {}), ...(password === undefined ? {} : { password }) };
 }
 
 export interface RunningFleet {
@@ -106,7 +103,7 @@ export function startFleet(o: FleetOptions): RunningFleet {
           }
           if (!state) throw new Error(`cannot create state for ${deviceId}`);
           if (!state.password && o.provision !== false) {
-            const password = await provision(o.apiUrl, o.operatorToken, deviceId, state.masterKey);
+            const password = await provision(o.apiUrl, o.operatorToken, deviceId, state.masterKey, o.tls?.ca);
             outbox.setPassword(deviceId, password);
             state.password = password;
           }

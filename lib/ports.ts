@@ -381,6 +381,17 @@ export interface StatementStore {
   close(): Promise<void>;
 }
 
+/**
+ * The live MQTT connections of devices. A broker checks credentials at CONNECT only, so a changed or revoked
+ * credential takes effect on open connections only when they are closed: credential rotation (and any future
+ * disable) calls disconnect after committing the change. Embedded: LiveDeviceSessions over aedes. AWS: none,
+ * since there a device's credential is its certificate, not the password rotation replaces (docs/deploy.md).
+ */
+export interface DeviceSessions {
+  /** Closes every connection of this device, including one still authenticating; resolves with how many. */
+  disconnect(deviceId: string): Promise<number>;
+}
+
 export type DeadLetterSource = 'mqtt' | 'upload' | 'broker';
 
 export interface DeadLetter {

@@ -31,6 +31,7 @@ import type { Logger } from '../../lib/logger.js';
 import type {
   Chain,
   DeviceKeyRegistry,
+  DeviceSessions,
   IndexStore,
   KeyVault,
   ObjectStore,
@@ -64,6 +65,8 @@ export interface ApiDeps {
   ipfs?: VerifyCidDeps;
   /** The anchorer's plan and chains, for GET /v1/anchoring and health's backpressure (embedded runtime). */
   anchoring?: Pick<AnchorCycle, 'status' | 'backpressure'>;
+  /** Live device connections, closed on credential rotation (embedded broker; absent on AWS, see ProvisionDeps). */
+  deviceSessions?: DeviceSessions;
 }
 
 const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> = {
@@ -200,7 +203,11 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   const verifyDeps: VerifyDeps = deps;
   const keysDeps: DeviceKeysDeps = { devices: deps.index, statements: deps.statements, clock: deps.clock };
-  const provisionDeps: ProvisionDeps = { ...keysDeps, vault: deps.vault };
+  const provisionDeps: ProvisionDeps = {
+    ...keysDeps,
+    vault: deps.vault,
+    ...(deps.deviceSessions ? { sessions: deps.deviceSessions } : {}),
+  };
 
   app.onError((err, c) => {
     if (isNotaryError(err)) {
@@ -311,11 +318,15 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   });
 
   app.post('/v1/devices/:deviceId/credentials', async (c) => {
-    const out = await rotateDeviceCredentials(provisionDeps, {
+    const { sessionsClosed, ...out } = await rotateDeviceCredentials(provisionDeps, {
       deviceId: deviceParam(c),
       actor: c.get('actor'),
     });
-    deps.log.info('device credentials rotated', { deviceId: out.deviceId, actor: c.get('actor') });
+    deps.log.info('device credentials rotated', {
+      deviceId: out.deviceId,
+      actor: c.get('actor'),
+      sessionsClosed,
+    });
     return c.json(out);
   });
 

@@ -4,6 +4,7 @@
  * acknowledged. Nothing else in lib/ constructs adapters.
  */
 import { renameSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
@@ -28,6 +29,7 @@ import type { RuntimeConfig } from './config.js';
 import { buildEmbeddedChains } from './embedded-chains.js';
 import { type EmbeddedIpfs, startEmbeddedIpfs } from './embedded-ipfs.js';
 import { openCheckedLedger, openKeyVault } from './embedded-store-checks.js';
+import { LiveDeviceSessions } from './live-device-sessions.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
 import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
@@ -36,7 +38,10 @@ export const VERSION = '0.1.0';
 
 export interface EmbeddedRuntime {
   config: RuntimeConfig;
-  mqttPort: number;
+  /** Plain MQTT, unless MQTT_PORT=off. */
+  mqttPort: number | undefined;
+  /** MQTT over TLS, with TLS configured. */
+  mqttsPort: number | undefined;
   httpPort: number;
   baseUrl: string;
   operatorToken: string;
@@ -46,6 +51,10 @@ export interface EmbeddedRuntime {
   statements: SqliteStatementStore;
   objects: SqliteObjectStore;
   ledger: EmbeddedLedger;
+  /** The broker's device connections; credential rotation closes them. */
+  sessions: LiveDeviceSessions;
+  /** The broker's admission of unauthenticated sockets, with its refusal counts. */
+  mqttAdmission: RunningBroker['admission'];
   /** IPFS hot copies (lib/runtime/embedded-ipfs.ts); inert with IPFS_HOT=none. */
   ipfs: EmbeddedIpfs;
   log: Logger;
@@ -142,6 +151,7 @@ export async function startEmbedded(
     retry: chainsConfig.retry,
   });
   const anchor = createAnchorHandler({ cycle, log: log.child({ fn: 'anchor' }) });
+  const sessions = new LiveDeviceSessions();
   const pollFinality = createFinalityPoller({ cycle, log: log.child({ fn: 'anchor' }) });
 
   const api = createApiApp({
@@ -157,6 +167,7 @@ export async function startEmbedded(
     authenticateOperator: bearerAuthenticator(token),
     backlogThreshold: config.backlogThreshold,
     version: VERSION,
+    deviceSessions: sessions,
     ...(ipfs.verify ? { ipfs: ipfs.verify } : {}),
   });
   const http = new Hono();
@@ -181,17 +192,39 @@ export async function startEmbedded(
   let scheduler: AnchorScheduler | undefined;
   let server: ServerType | undefined;
   try {
+    const tls = config.tls;
     server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: http.fetch, port: config.httpPort, hostname: config.host }, () => resolve(s));
+      const listen = { fetch: http.fetch, port: config.httpPort, hostname: config.host };
+      const s = tls
+        ? serve(
+            { ...listen, createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } },
+            () => resolve(s),
+          )
+        : serve(listen, () => resolve(s));
       s.once('error', reject);
     });
     const httpPort = (server.address() as AddressInfo).port;
     if (!config.publicUrl)
-      baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`;
+      baseUrl = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`;
 
     broker = await startBroker(
-      { devices: index, clock, log: log.child({ component: 'broker' }) },
-      { host: config.host, port: config.mqttPort },
+      { devices: index, sessions, clock, log: log.child({ component: 'broker' }) },
+      {
+        host: config.host,
+        ...(config.mqttPort === undefined ? {} : { port: config.mqttPort }),
+        ...(tls
+          ? {
+              tls: {
+                port: tls.mqttsPort,
+                cert: tls.cert,
+                key: tls.key,
+                ...(tls.clientCa ? { clientCa: tls.clientCa } : {}),
+              },
+            }
+          : {}),
+        connectTimeoutMs: config.mqttConnectTimeoutMs,
+        maxPending: config.mqttMaxPendingConnections,
+      },
     );
     router = await startRouter({
       broker: broker.broker,
@@ -215,7 +248,8 @@ export async function startEmbedded(
 
     const runtimeInfo = {
       pid: process.pid,
-      mqttPort: broker.port,
+      ...(broker.port === undefined ? {} : { mqttPort: broker.port }),
+      ...(broker.tlsPort === undefined ? {} : { mqttsPort: broker.tlsPort }),
       httpPort,
       baseUrl,
       startedAt: new Date().toISOString(),
@@ -242,6 +276,7 @@ export async function startEmbedded(
     return {
       config,
       mqttPort: broker.port,
+      mqttsPort: broker.tlsPort,
       httpPort,
       baseUrl,
       operatorToken: token,
@@ -250,6 +285,8 @@ export async function startEmbedded(
       statements,
       objects,
       ledger,
+      sessions,
+      mqttAdmission: broker.admission,
       ipfs,
       log,
       anchorNow: () => (scheduler ? scheduler.runNow() : Promise.resolve()),

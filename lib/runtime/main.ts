@@ -34,8 +34,12 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  const mqttUrls = [
+    ...(rt.mqttPort === undefined ? [] : [`mqtt://${config.host}:${rt.mqttPort}`]),
+    ...(rt.mqttsPort === undefined ? [] : [`mqtts://${config.host}:${rt.mqttsPort}`]),
+  ];
   log.info('iot-notary is running', {
-    mqtt: `mqtt://${config.host}:${rt.mqttPort}`,
+    mqtt: mqttUrls,
     http: rt.baseUrl,
     dataDir: config.dataDir,
     operatorToken: rt.operatorTokenPath,
@@ -43,7 +47,7 @@ async function main(): Promise<void> {
     chain: rt.ledger.chainId,
   });
   process.stderr.write(
-    `\niot-notary ready\n  MQTT  mqtt://${config.host}:${rt.mqttPort}\n  HTTP  ${rt.baseUrl}\n  token ${rt.operatorTokenPath}\n` +
+    `\niot-notary ready\n${mqttUrls.map((u) => `  MQTT  ${u}\n`).join('')}  HTTP  ${rt.baseUrl}\n  token ${rt.operatorTokenPath}\n` +
       `  next: npm run device -- --devices 20 --records 50\n\n`,
   );
 

@@ -60,7 +60,10 @@ export async function startInProcess(
 
 export interface RuntimeInfo {
   pid: number;
+  /** Absent with MQTT_PORT=off. */
   mqttPort: number;
+  /** With TLS_CERT_FILE/TLS_KEY_FILE. */
+  mqttsPort?: number;
   httpPort: number;
   baseUrl: string;
 }
@@ -73,16 +76,20 @@ export interface SpawnedRuntime {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `lib/runtime/main.ts` as its own process and waits until it has written runtime.json. */
+/**
+ * Starts `lib/runtime/main.ts` as its own process and waits until it has written runtime.json. `repo` is the
+ * checkout to run it from (another one only for before/after comparisons, as `npm run soak -- --against`).
+ */
 export async function spawnRuntime(
   dataDir: string,
   env: Record<string, string> = {},
+  repo = REPO,
 ): Promise<SpawnedRuntime> {
   const child = spawn(
     process.execPath,
     ['--disable-warning=ExperimentalWarning', '--import', 'tsx', 'lib/runtime/main.ts'],
     {
-      cwd: REPO,
+      cwd: repo,
       env: { ...process.env, HTTP_PORT: '0', MQTT_PORT: '0', LOG_LEVEL: 'warn', ...env, DATA_DIR: dataDir },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
