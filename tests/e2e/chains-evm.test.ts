@@ -174,8 +174,10 @@ describe('ANCHOR_CHAINS=embedded,evm: the runtime process against a local EVM no
       expect(a.blockHash).toMatch(/^0x[0-9a-f]{64}$/);
       expect(a.height).toBeGreaterThan(0);
     }
+    // The embedded anchor, checked against the key the bundle carries, is `unpinned` (issue 9, part 7).
     const offline = checkProofBundle(bundle);
     expect(offline.reasons.map((r) => r.code)).toEqual([
+      'ledger-key-unpinned',
       'anchor-unchecked-offline',
       'anchor-unchecked-offline',
     ]);
