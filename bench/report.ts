@@ -14,6 +14,7 @@ import type { BuildFigures, VerifyFigures } from './merkle.js';
 import type { BundleFigures } from './proof-bundle.js';
 import type { RawBrokerFigures } from './raw-broker.js';
 import type { SignatureRow } from './signatures.js';
+import { type StartupCheckFigures, startupCheckSection } from './startup-check.js';
 import type { Series } from './stats.js';
 
 export const INGEST_GOAL_RATIO = 0.5;
@@ -36,6 +37,7 @@ export interface BenchFigures {
   components?: ComponentFigures[];
   ipfs?: IpfsPinReport;
   chains?: ChainBenchFigures;
+  startup?: StartupCheckFigures;
   lambda?: LambdaIngestFigures;
   /** Device signature checks per second, and the pool size the runtime uses by default here. */
   signatures?: { rows: SignatureRow[]; runtimeThreads: number };
@@ -439,6 +441,7 @@ export function renderReport(f: BenchFigures): string {
     ipfsSection(f.ipfs),
     chainsSection(f.chains),
     lambdaSection(f.lambda, f.ingest),
+    startupCheckSection(f.startup),
     methodNotes(),
   ]
     .filter((s) => s.length > 0)

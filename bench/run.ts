@@ -9,7 +9,7 @@
  *                    so a partial run never overwrites the full report
  *   --cpu-prof DIR   CPU profile of the backend thread for each timed ingest round
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,6 +27,8 @@ import { measureRawBroker, type RawBrokerFigures } from './raw-broker.js';
 import { type BenchFigures, ingestRatio, renderReport } from './report.js';
 import { sha256MBPerSec, sha256SmallCallsPerSec } from './sha256.js';
 import { measureSignatureChecks, type SignatureBenchOptions } from './signatures.js';
+import { existingSoakSection, spliceSoakSection } from './soak.js';
+import { measureStartupChecks } from './startup-check.js';
 import { MiB, progress } from './stats.js';
 import { removeAllTempDirs } from './temp-dirs.js';
 
@@ -41,6 +43,7 @@ const SECTIONS = [
   'ipfs',
   'chains',
   'lambda',
+  'startup',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -86,6 +89,8 @@ interface Plan {
   lambda: Omit<LambdaIngestOptions, 'onProgress'>;
   /** Signature checks per second (bench/signatures.ts); the runtime's default pool size is always added. */
   signatures: Omit<SignatureBenchOptions, 'onProgress'>;
+  /** Stores of this many anchored batches for the startup checks (bench/startup-check.ts). */
+  startup: { batchCounts: number[]; reps: number };
 }
 
 const FULL: Plan = {
@@ -127,6 +132,7 @@ const FULL: Plan = {
   ipfs: {},
   chains: { durationMs: 20_000, recordsPerSecond: 300, targetMs: 3_000 },
   lambda: { devices: 4, records: 2_000, envelopeBytes: KiB, concurrency: 32, reps: 3 },
+  startup: { batchCounts: [1_000, 10_000], reps: 3 },
 };
 
 const QUICK: Plan = {
@@ -155,6 +161,7 @@ const QUICK: Plan = {
   ipfs: { sizes: [4 * KiB, 128 * KiB], bytesPerRun: MiB, maxPinsPerRun: 40, reps: 1 },
   chains: { durationMs: 4_000, recordsPerSecond: 100, targetMs: 3_000 },
   lambda: { devices: 2, records: 100, envelopeBytes: KiB, concurrency: 8, reps: 1 },
+  startup: { batchCounts: [200], reps: 1 },
 };
 
 function fail(msg: string): never {
@@ -340,11 +347,18 @@ async function main(): Promise<void> {
     figures.lambda = await measureLambdaIngest({ ...plan.lambda, onProgress: progress });
   }
 
+  if (has('startup')) {
+    progress('startup checks of the embedded store');
+    figures.startup = await measureStartupChecks({ ...plan.startup, onProgress: progress });
+  }
+
   figures.finishedAt = new Date();
   const md = renderReport(figures);
   if (o.out === '-') process.stdout.write(md);
   else {
-    writeFileSync(o.out, md);
+    // `npm run soak` owns its section; a bench run keeps it as it was.
+    const soak = existsSync(o.out) ? existingSoakSection(readFileSync(o.out, 'utf8')) : undefined;
+    writeFileSync(o.out, soak ? spliceSoakSection(md, soak) : md);
     progress(`wrote ${o.out}`);
   }
   progress(`done in ${((figures.finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s`);

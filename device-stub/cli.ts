@@ -25,11 +25,14 @@ const HELP = `usage: npm run device -- [rotate-key] [options]
   --max-in-flight N  unacknowledged records per device (default 100, the AWS IoT limit)
   --timeout S        give up after S seconds (default 120)
   --state-dir DIR    outbox location (default $DATA_DIR/device-stub)
-  --mqtt URL         broker (default from $DATA_DIR/runtime.json, else mqtt://127.0.0.1:$MQTT_PORT)
+  --mqtt URL         broker, mqtt:// or mqtts:// (default from $DATA_DIR/runtime.json: mqtts with --ca or
+                     --tls-dir when the runtime has TLS, else plain; else mqtt://127.0.0.1:$MQTT_PORT)
   --api URL          operator API (default from $DATA_DIR/runtime.json, else http://127.0.0.1:$HTTP_PORT)
   --token-file F     operator token (default $DATA_DIR/operator.token; or set OPERATOR_TOKEN)
-  --tls-dir DIR      mutual TLS (AWS IoT): DIR/<deviceId>.cert.pem and .key.pem per device, no password
-  --ca FILE          the broker's CA certificate (PEM), e.g. Amazon Root CA 1, with --tls-dir
+  --ca FILE          CA certificate (PEM) trusted for the broker, the API and upload URLs: the one that
+                     signed the runtime's TLS_CERT_FILE, or Amazon Root CA 1 for AWS IoT
+  --tls-dir DIR      mutual TLS (AWS IoT, or TLS_CLIENT_CA_FILE): DIR/<deviceId>.cert.pem and .key.pem
+                     per device, no password
   --no-provision     do not register master keys through the operator API (they are registered already);
                      nor signing keys: register <state-dir>/keys/<id>.json's public key, or use --unsigned
   --sig-alg ALG      signing key made on first run (or by a rotation): ed25519 (default) or p256;
@@ -62,6 +65,8 @@ function int(v: string | undefined, name: string, dflt: number, min = 0): number
 }
 
 async function main(): Promise<void> {
+  // The outbox holds master keys and passwords in plaintext: nothing this process creates is for others.
+  process.umask(0o077);
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
@@ -102,16 +107,19 @@ async function main(): Promise<void> {
   if (values.unsigned && (rotateKey || values['sig-alg'] !== undefined))
     fail('--unsigned devices have no signing key: no --sig-alg, no rotate-key');
   const dataDir = resolve(process.env.DATA_DIR ?? './data');
-  let runtime: { mqttPort?: number; httpPort?: number; baseUrl?: string } = {};
+  let runtime: { mqttPort?: number; mqttsPort?: number; httpPort?: number; baseUrl?: string } = {};
   try {
     runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as typeof runtime;
   } catch {
     // Not running from the same DATA_DIR; fall back to ports from the environment.
   }
+  const wantsTls = values.ca !== undefined || values['tls-dir'] !== undefined;
   const mqttUrl =
     values.mqtt ??
     process.env.MQTT_URL ??
-    `mqtt://127.0.0.1:${runtime.mqttPort ?? process.env.MQTT_PORT ?? 1883}`;
+    (runtime.mqttsPort !== undefined && (wantsTls || runtime.mqttPort === undefined)
+      ? `mqtts://127.0.0.1:${runtime.mqttsPort}`
+      : `mqtt://127.0.0.1:${runtime.mqttPort ?? process.env.MQTT_PORT ?? 1883}`);
   const apiUrl = (
     values.api ??
     process.env.API_URL ??
@@ -150,8 +158,13 @@ async function main(): Promise<void> {
     sigAlg,
     headIntervalMs: int(values['head-interval'], 'head-interval', DEFAULT_HEAD_INTERVAL_MS / 1000) * 1000,
     rotateKey,
-    ...(values['tls-dir']
-      ? { tls: { dir: resolve(values['tls-dir']), ...(values.ca ? { ca: readPem(values.ca) } : {}) } }
+    ...(wantsTls
+      ? {
+          tls: {
+            ...(values['tls-dir'] ? { dir: resolve(values['tls-dir']) } : {}),
+            ...(values.ca ? { ca: readPem(values.ca) } : {}),
+          },
+        }
       : {}),
   });
   process.on('SIGINT', () => fleet.stop());

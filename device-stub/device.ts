@@ -27,14 +27,18 @@ import { sha256 } from '../lib/core/hash.js';
 import { leafHashOf } from '../lib/core/leaf.js';
 import { deriveRecordKey } from '../lib/core/record-key.js';
 import { deviceReplyTopics, MQTT_MAX_MESSAGE_BYTES } from '../lib/routing/routes.js';
+import { sendHttp } from './http.js';
 import type { DeviceState, Outbox, OutboxEntry, RejectedEntry } from './outbox.js';
 import { readingsPacket } from './readings.js';
 import { type SigningKeyStore, type StoredSigningKey, signerFor } from './signing-key-store.js';
 
-/** Mutual TLS, as AWS IoT Core requires: the device's certificate and key, and the broker's CA (PEM). */
+/**
+ * TLS (PEM): `ca` is what the device trusts for the broker and for upload URLs (the embedded runtime's CA, or
+ * Amazon Root CA 1); `cert` and `key` make it mutual TLS, the device's credential, as AWS IoT Core requires.
+ */
 export interface DeviceTls {
-  cert: string;
-  key: string;
+  cert?: string;
+  key?: string;
   ca?: string;
 }
 
@@ -72,6 +76,8 @@ export interface DeviceResult {
   duplicate: number;
   rejected: RejectedEntry[];
   resent: number;
+  /** Connections made after the first: drops the device recovered from. */
+  reconnects: number;
   uploads: number;
   /** Heads the backend acknowledged (stored or duplicate). */
   heads: number;
@@ -143,6 +149,7 @@ export class SimulatedDevice {
       duplicate: 0,
       rejected: [],
       resent: 0,
+      reconnects: 0,
       uploads: 0,
       heads: 0,
       refusedStatements: [],
@@ -197,7 +204,11 @@ export class SimulatedDevice {
       clientId: this.o.deviceId,
       ...(password === undefined ? {} : { username: this.o.deviceId, password }),
       ...(tls
-        ? { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), rejectUnauthorized: true }
+        ? {
+            ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+            ...(tls.ca ? { ca: tls.ca } : {}),
+            rejectUnauthorized: true,
+          }
         : {}),
       clean: true,
       reconnectPeriod: 500,
@@ -205,7 +216,9 @@ export class SimulatedDevice {
       protocolVersion: 4,
     });
     this.client = client;
+    let connects = 0;
     client.on('connect', () => {
+      if (connects++ > 0) this.result.reconnects++;
       this.ackedSinceConnect = false;
       this.subscribed = false;
       client.subscribe(
@@ -522,7 +535,12 @@ export class SimulatedDevice {
       return;
     }
     try {
-      const res = await fetch(g.url, { method: g.method, headers: g.headers, body: Buffer.from(e.envelope) });
+      const res = await sendHttp(g.url, {
+        method: g.method,
+        headers: g.headers,
+        body: e.envelope,
+        ...(this.o.tls?.ca ? { ca: this.o.tls.ca } : {}),
+      });
       if (res.status !== 201 && res.status !== 200) return; // the ack timeout will try again with a new grant
       this.result.uploads++;
       const manifest = { v: 1, seq, sha256: g.sha256, size: e.envelope.length };

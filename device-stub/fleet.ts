@@ -29,10 +29,11 @@ export interface FleetOptions {
   timeoutMs: number;
   publishAsDeviceId?: string;
   /**
-   * Mutual TLS (AWS IoT): `dir` holds `<deviceId>.cert.pem` and `<deviceId>.key.pem` per device, `ca` the
-   * broker's CA in PEM. Devices then connect without a password.
+   * TLS. `ca` (PEM) is the CA the devices trust for the broker, the API and upload URLs. With `dir`, mutual
+   * TLS (AWS IoT, or the embedded runtime with TLS_CLIENT_CA_FILE): `dir` holds `<deviceId>.cert.pem` and
+   * `<deviceId>.key.pem` per device, and devices connect without a password.
    */
-  tls?: { dir: string; ca?: string };
+  tls?: { dir?: string; ca?: string };
   /** Register master keys through the operator API first (default true). */
   provision?: boolean;
   /** Use these ids instead of prefix-seed-n (tests). */
@@ -70,23 +71,19 @@ export function fleetDeviceIds(o: Pick<FleetOptions, 'devices' | 'seed' | 'prefi
   );
 }
 
-/** Certificate and key from the TLS directory, or the password from provisioning. */
+/** Certificate and key from the TLS directory, or the password from provisioning; and the CA to trust. */
 function deviceCredentials(
   o: FleetOptions,
   deviceId: string,
   password: string | undefined,
-): { tls: DeviceTls } | { password: string } | Record<string, never> {
-  if (o.tls) {
-    const read = (name: string) => readFileSync(join(o.tls?.dir ?? '', name), 'utf8');
-    return {
-      tls: {
-        cert: read(`${deviceId}.cert.pem`),
-        key: read(`${deviceId}.key.pem`),
-        ...(o.tls.ca ? { ca: o.tls.ca } : {}),
-      },
-    };
+): { tls?: DeviceTls; password?: string } {
+  const ca = o.tls?.ca ? { ca: o.tls.ca } : {};
+  const dir = o.tls?.dir;
+  if (dir) {
+    const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+    return { tls: { cert: read(`${deviceId}.cert.pem`), key: read(`${deviceId}.key.pem`), ...ca } };
   }
-  return password === undefined ? {} : { password };
+  return { ...(o.tls?.ca ? { tls: ca } : {}), ...(password === undefined ? {} : { password }) };
 }
 
 export interface RunningFleet {
@@ -126,14 +123,17 @@ export function startFleet(o: FleetOptions): RunningFleet {
           let key = keys?.loadOrCreate(deviceId, o.sigAlg ?? 'ed25519');
           const publicKey = key ? { alg: key.key.alg, publicKey: key.key.publicKey } : undefined;
           if (!state.password && o.provision !== false) {
-            const p = await provision(o.apiUrl, o.operatorToken, deviceId, state.masterKey, publicKey);
+            const p = await provision(o.apiUrl, o.operatorToken, deviceId, state.masterKey, {
+              signingKey: publicKey,
+              ca: o.tls?.ca,
+            });
             outbox.setPassword(deviceId, p.password);
             state.password = p.password;
             if (p.keyRegistered && keys) key = keys.markRegistered(deviceId);
           }
           // A device provisioned before it had a key (or whose registration was cut short) registers it now.
           if (key && publicKey && !key.registered && o.provision !== false) {
-            await registerSigningKey(o.apiUrl, o.operatorToken, deviceId, publicKey);
+            await registerSigningKey(o.apiUrl, o.operatorToken, deviceId, publicKey, o.tls?.ca);
             key = keys?.markRegistered(deviceId);
           }
           if (state.password) passwords.set(deviceId, state.password);

@@ -6,9 +6,8 @@
  *
  * The AWS IoT device SDKs' offline queues live in RAM only; this is what they lack.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { prepareSqliteFile } from '../lib/adapters/local/private-files.js';
 
 export interface DeviceState {
   deviceId: string;
@@ -54,7 +53,8 @@ export class Outbox {
   >;
 
   constructor(path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    // It holds master keys and passwords in plaintext: 0600 (and its -wal, -shm), in a folder made 0700.
+    prepareSqliteFile(path);
     this.db = new DatabaseSync(path);
     // synchronous=FULL: a record the device believes written survives power loss, like flash on a device.
     this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;

@@ -82,7 +82,10 @@ export type PutRecordResult =
 
 export interface Page<T> {
   items: T[];
-  /** Opaque cursor for the next page; absent on the last page. */
+  /**
+   * Opaque cursor for the next page; absent on the last page. Every `list…` method taking `cursor` refuses
+   * one it could not have issued with NotaryError `invalid-cursor` (lib/core/page-cursor.ts).
+   */
   next?: string;
 }
 
@@ -143,7 +146,7 @@ export interface AnchorRef {
   /** When it was first seen in a block, and when it reached the chain's required confirmations. */
   anchoredAt?: number;
   finalAt?: number;
-  /** 1 for the first transaction; each resubmission after a drop or a reorganisation adds one. */
+  /** 1 for the first transaction; each resubmission (a drop, a reorganisation, a fee bump) adds one. */
   attempt?: number;
   /** Reorganisations it went through (moved block, back to the pool, or lost). */
   reorgs?: number;
@@ -151,10 +154,15 @@ export interface AnchorRef {
   nextCheckAt?: number;
   /** Fee paid once included, in the chain's smallest unit (wei, BigBang units), as a decimal string. */
   fee?: string;
-  /** txIds of earlier attempts on this chain that were dropped or reorganised out. */
+  /** txIds of earlier attempts on this chain: dropped, reorganised out, or replaced by a fee bump. */
   replaced?: string[];
   /** The last failed lookup or resubmission, kept until one succeeds, so it stays visible. */
   lastError?: { code: string; message: string; at: number };
+  /**
+   * On an embedded ledger (file or DynamoDB): its signed entry for `txId`, as the first lookup returned it. A
+   * ledger that lost entries can be given them back byte for byte from these copies (docs/operations.md).
+   */
+  ledgerEntry?: LedgerEntry;
 }
 
 /** Which anchor of a batch an AnchorRef is: addAnchor replaces the one with the same slot. */
@@ -373,6 +381,17 @@ export interface StatementStore {
   close(): Promise<void>;
 }
 
+/**
+ * The live MQTT connections of devices. A broker checks credentials at CONNECT only, so a changed or revoked
+ * credential takes effect on open connections only when they are closed: credential rotation (and any future
+ * disable) calls disconnect after committing the change. Embedded: LiveDeviceSessions over aedes. AWS: none,
+ * since there a device's credential is its certificate, not the password rotation replaces (docs/deploy.md).
+ */
+export interface DeviceSessions {
+  /** Closes every connection of this device, including one still authenticating; resolves with how many. */
+  disconnect(deviceId: string): Promise<number>;
+}
+
 export type DeadLetterSource = 'mqtt' | 'upload' | 'broker';
 
 export interface DeadLetter {
@@ -402,6 +421,12 @@ export interface DeadLetterStore {
   listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>>;
 }
 
+/**
+ * Whether an audited action took effect. 'unknown' is only read, never written: events stored before
+ * outcomes were recorded.
+ */
+export type AuditOutcome = 'succeeded' | 'failed' | 'unknown';
+
 export interface AuditEvent {
   id: string;
   at: number;
@@ -410,11 +435,15 @@ export interface AuditEvent {
     | 'device-provisioned'
     | 'credential-rotated'
     | 'record-key-released'
+    | 'batch-reanchored'
     | 'device-key-registered'
     | 'device-key-revoked'
     | 'device-updated';
   target: string;
   reason?: string;
+  outcome: AuditOutcome;
+  /** With outcome 'failed': the stable code and the message of what failed (never a secret). */
+  error?: { code: string; message: string };
 }
 
 export interface AuditLog {
@@ -456,6 +485,13 @@ export interface Chain {
    */
   submit(data: Uint8Array, opts: { dedupKey: string }): Promise<{ txId: string }>;
   lookup(txId: string): Promise<ChainTx | undefined>;
+  /**
+   * Replaces our transaction `txId`, still waiting for a block, by one carrying the same `data` at a higher
+   * fee (on EVM: the same nonce, so only one of them can be mined). Returns the txId that now carries the data:
+   * the replacement, or `txId` itself when there was nothing to do (already in a block). Absent on chains
+   * where a fee bump does not exist or is not needed (the embedded ledger, BigBang).
+   */
+  replace?(txId: string, data: Uint8Array): Promise<{ txId: string }>;
   /** Public material a verifier needs, if any (the embedded ledger's Ed25519 key). */
   describe(): Promise<ChainDescription>;
   /** Cost and size facts for budgets and inline packets; absent = free and unlimited (embedded ledger). */

@@ -31,6 +31,7 @@ import type { Logger } from '../../lib/logger.js';
 import type {
   Chain,
   DeviceKeyRegistry,
+  DeviceSessions,
   IndexStore,
   KeyVault,
   ObjectStore,
@@ -64,10 +65,13 @@ export interface ApiDeps {
   ipfs?: VerifyCidDeps;
   /** The anchorer's plan and chains, for GET /v1/anchoring and health's backpressure (embedded runtime). */
   anchoring?: Pick<AnchorCycle, 'status' | 'backpressure'>;
+  /** Live device connections, closed on credential rotation (embedded broker; absent on AWS, see ProvisionDeps). */
+  deviceSessions?: DeviceSessions;
 }
 
 const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> = {
   'bad-request': 400,
+  'invalid-cursor': 400,
   unauthorized: 401,
   'not-found': 404,
   'record-not-found': 404,
@@ -83,30 +87,50 @@ const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> =
   backlog: 503,
   'storage-unavailable': 503,
   'chain-unavailable': 503,
+  'key-unavailable': 503,
   internal: 500,
 };
 
 type Env = { Variables: { actor: string } };
 
+/**
+ * Integers in a query are plain decimal digits. `z.coerce.number()` would read `''` as 0 and `' 5'`, `1e3` or
+ * `0x10` as numbers, so `?fromSeq=` silently meant 0; the length is bounded before the pattern runs.
+ */
+const digits = (what: string) => {
+  const message = `${what} must be an integer from 0 to 2^53 - 1`;
+  return z
+    .string()
+    .max(16, { message, abort: true })
+    .regex(/^\d+$/, { message, abort: true })
+    .transform(Number)
+    .refine(Number.isSafeInteger, message);
+};
 const TimeParam = z.union([
+  digits('a time'),
   z
     .string()
-    .regex(/^\d{1,16}$/)
-    .transform(Number),
-  z
-    .string()
+    .max(64)
     .refine((s) => !Number.isNaN(Date.parse(s)), 'must be ms since epoch or an ISO 8601 time')
     .transform((s) => Date.parse(s)),
 ]);
-const RecordsQuery = z.strictObject({
-  from: TimeParam.optional(),
-  to: TimeParam.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().max(512).optional(),
-});
+const Limit = digits('limit').pipe(z.number().min(1).max(1000)).default(100);
+/** Cursors are decoded, and refused with `invalid-cursor`, by the index adapter that issued them. */
+const Cursor = z.string();
+const RecordsQuery = z
+  .strictObject({
+    from: TimeParam.optional(),
+    to: TimeParam.optional(),
+    limit: Limit,
+    cursor: Cursor.optional(),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
+    message: 'from is after to',
+    path: ['from'],
+  });
 const GapsQuery = z.strictObject({
-  fromSeq: z.coerce.number().int().nonnegative().optional(),
-  toSeq: z.coerce.number().int().nonnegative().optional(),
+  fromSeq: digits('fromSeq').optional(),
+  toSeq: digits('toSeq').optional(),
 });
 const Seq = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const CompletenessQuery = z
@@ -122,8 +146,8 @@ const CompletenessQuery = z
     'give a seq range (fromSeq, toSeq) or a time range (from, to), not both',
   );
 const PageQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().max(512).optional(),
+  limit: Limit,
+  cursor: Cursor.optional(),
   deviceId: z.string().optional(),
 });
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
@@ -179,7 +203,11 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   const verifyDeps: VerifyDeps = deps;
   const keysDeps: DeviceKeysDeps = { devices: deps.index, statements: deps.statements, clock: deps.clock };
-  const provisionDeps: ProvisionDeps = { ...keysDeps, vault: deps.vault };
+  const provisionDeps: ProvisionDeps = {
+    ...keysDeps,
+    vault: deps.vault,
+    ...(deps.deviceSessions ? { sessions: deps.deviceSessions } : {}),
+  };
 
   app.onError((err, c) => {
     if (isNotaryError(err)) {
@@ -290,11 +318,15 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   });
 
   app.post('/v1/devices/:deviceId/credentials', async (c) => {
-    const out = await rotateDeviceCredentials(provisionDeps, {
+    const { sessionsClosed, ...out } = await rotateDeviceCredentials(provisionDeps, {
       deviceId: deviceParam(c),
       actor: c.get('actor'),
     });
-    deps.log.info('device credentials rotated', { deviceId: out.deviceId, actor: c.get('actor') });
+    deps.log.info('device credentials rotated', {
+      deviceId: out.deviceId,
+      actor: c.get('actor'),
+      sessionsClosed,
+    });
     return c.json(out);
   });
 

@@ -6,6 +6,12 @@
  * (a dropped or reorganised transaction is submitted again) and writes the anchor back with the batch's
  * new state.
  *
+ * A transaction pending past `stuckAfterMs` on a chain that can bump fees (Chain.replace: EVM) is replaced by
+ * one paying more, under the same nonce; the old txId goes to `replaced`, and the stuck timer starts over, so
+ * the fee rises once per `stuckAfterMs` until it is mined or the chain's fee cap stops it (then the 'stuck'
+ * alert stays). Only one of the two can be mined: if the new one never shows up and an earlier one of
+ * `replaced` is in a block, the anchor points back to that one.
+ *
  * Why the batch state is derived here and not by the caller: it depends on every anchor of the batch, and
  * the submit path (anchor-pending.ts) and the poller both change anchors; one pure function of the anchors
  * (batchStateOf) keeps them from disagreeing.
@@ -14,6 +20,7 @@ import { encodeAnchorPayload } from '../core/anchor-payload.js';
 import { fromHex } from '../core/bytes.js';
 import { parseRecordId } from '../core/device-id.js';
 import { encodeInlinePacket } from '../core/inline-packet.js';
+import type { LedgerEntry } from '../core/ledger-entry.js';
 import {
   type AnchorRef,
   anchorSlot,
@@ -57,6 +64,9 @@ export interface AnchorEvent {
     | FinalityEvent['kind']
     | 'resubmitted'
     | 'resubmit-failed'
+    | 'fee-bumped'
+    | 'bump-failed'
+    | 'earlier-tx-mined'
     | 'lookup-failed'
     | 'alert'
     | 'chain-not-configured';
@@ -266,30 +276,71 @@ export async function stepAnchor(
   let action: FinalityAction = { kind: 'none' };
   let fee: string | undefined = anchor.fee;
   let lookupFailed: StepResult['lookupFailed'];
+  let ledgerEntry: LedgerEntry | undefined;
+  /** What this step did to the anchor's txId: the txIds it no longer points at, oldest first. */
+  let replaced = anchor.replaced ?? [];
+  const bytesOf = () =>
+    kind === 'inline'
+      ? inlinePacket(deps.index, deps.objects, batch.inline?.[anchor.part ?? 0]?.records ?? [])
+      : Promise.resolve(rootPayload(batch));
 
   if (state.phase !== 'dropped') {
-    const { obs, tx } = await observe(cf.chain, anchor.txId);
+    let { obs, tx } = await observe(cf.chain, anchor.txId);
+    if (obs.kind === 'not-found' && state.phase === 'submitted' && replaced.length > 0) {
+      // After a fee bump only one of the two can be mined: an earlier one in a block is the anchor.
+      const earlier = await minedEarlier(cf.chain, replaced);
+      if (earlier) {
+        events.push(
+          ev({ txId: earlier.txId, event: 'earlier-tx-mined', detail: `instead of ${anchor.txId}` }),
+        );
+        replaced = [...replaced.filter((r) => r !== earlier.txId), anchor.txId];
+        state = { ...state, txId: earlier.txId };
+        obs = { kind: 'found', tx: earlier.tx };
+        tx = earlier.tx;
+      }
+    }
+    if (tx?.evidence?.kind === 'embedded-ledger' && tx.evidence.entry.hash === state.txId)
+      ledgerEntry = tx.evidence.entry;
     const step = stepFinality(state, obs, cf.finality, now);
     state = step.state;
     action = step.action;
     for (const e of step.events) {
-      events.push(ev({ txId: anchor.txId, event: e.kind, ...(e.detail ? { detail: e.detail } : {}) }));
+      events.push(ev({ txId: state.txId, event: e.kind, ...(e.detail ? { detail: e.detail } : {}) }));
     }
     if (obs.kind === 'error') {
       lookupFailed = { code: obs.code, message: obs.message };
       events.push(ev({ txId: anchor.txId, event: 'lookup-failed', code: obs.code, detail: obs.message }));
     }
     if (tx?.fee !== undefined && (state.phase === 'anchored' || state.phase === 'final')) fee = tx.fee;
+    if (action.kind === 'alert' && action.reason === 'stuck' && cf.chain.replace) {
+      const bumped = await bump(cf.chain, state.txId, bytesOf, deps.mayResubmit);
+      if (bumped.kind === 'replaced') {
+        const at = deps.clock();
+        events.push(ev({ txId: bumped.txId, event: 'fee-bumped', detail: `replaces ${state.txId}` }));
+        replaced = [...replaced, state.txId];
+        state = { ...resubmitted(state, bumped.txId, at, cf.finality), nextCheckAt: at };
+        fee = undefined;
+        action = { kind: 'none' };
+      } else if (bumped.kind === 'failed') {
+        events.push(
+          ev({ txId: state.txId, event: 'bump-failed', code: bumped.code, detail: bumped.message }),
+        );
+        deps.onResubmit?.(false, bumped.error);
+      }
+    }
     if (action.kind === 'alert') {
-      events.push(ev({ txId: anchor.txId, event: 'alert', detail: action.reason }));
+      events.push(ev({ txId: state.txId, event: 'alert', detail: action.reason }));
     }
     // A stop state needs an operator; looked at again hourly so it stays listed as due and visible.
     if (state.phase === 'mismatch') state = { ...state, nextCheckAt: now + STOPPED_RECHECK_MS };
   }
 
   let out = fromState(anchor, state);
+  if (replaced.length > 0) out.replaced = replaced;
   if (fee !== undefined && out.phase !== 'dropped') out.fee = fee;
   else delete out.fee;
+  // Kept once: what a ledger that loses its tail can be given back (lib/fsck/ledger-repair.ts).
+  if (ledgerEntry && out.ledgerEntry === undefined) out.ledgerEntry = ledgerEntry;
 
   if (state.phase === 'dropped') {
     // Dropped or reorganised out: the same bytes again, under the next attempt's dedup key.
@@ -299,17 +350,15 @@ export async function stepAnchor(
     }
     const attempt = state.attempt + 1;
     try {
-      const bytes =
-        kind === 'inline'
-          ? await inlinePacket(deps.index, deps.objects, batch.inline?.[anchor.part ?? 0]?.records ?? [])
-          : rootPayload(batch);
+      const bytes = await bytesOf();
       const { txId } = await cf.chain.submit(bytes, { dedupKey: dedupKeyOf(batch.batchId, anchor, attempt) });
       const at = deps.clock();
       const next = resubmitted(state, txId, at, cf.finality);
       out = fromState(anchor, { ...next, nextCheckAt: at });
       delete out.fee;
-      out.replaced = [...(anchor.replaced ?? []), anchor.txId];
-      events.push(ev({ txId, event: 'resubmitted', detail: `attempt ${attempt}, replaces ${anchor.txId}` }));
+      delete out.ledgerEntry;
+      out.replaced = [...replaced, state.txId];
+      events.push(ev({ txId, event: 'resubmitted', detail: `attempt ${attempt}, replaces ${state.txId}` }));
       deps.onResubmit?.(true);
     } catch (e) {
       const code = isChainFailure(e) ? e.code : 'resubmit-failed';
@@ -320,11 +369,49 @@ export async function stepAnchor(
         lastError: { code, message, at: now },
         nextCheckAt: now + cf.finality.pollMs,
       };
-      events.push(ev({ txId: anchor.txId, event: 'resubmit-failed', code, detail: message }));
+      events.push(ev({ txId: state.txId, event: 'resubmit-failed', code, detail: message }));
       deps.onResubmit?.(false, e);
     }
   }
   return { anchor: out, action, events, ...(lookupFailed ? { lookupFailed } : {}) };
+}
+
+/** The most recent of `replaced` (at most three) that a lookup finds in a block, if any. */
+async function minedEarlier(
+  chain: Chain,
+  replaced: readonly string[],
+): Promise<{ txId: string; tx: ChainTx } | undefined> {
+  for (const txId of replaced.slice(-3).reverse()) {
+    const { tx } = await observe(chain, txId);
+    if (tx && tx.confirmations >= 1) return { txId, tx };
+  }
+  return undefined;
+}
+
+type BumpResult =
+  | { kind: 'replaced'; txId: string }
+  | { kind: 'unchanged' }
+  | { kind: 'failed'; code: string; message: string; error: unknown };
+
+/** A stuck transaction, replaced by one paying more (Chain.replace), when the chain's backoff allows. */
+async function bump(
+  chain: Chain,
+  txId: string,
+  bytesOf: () => Promise<Uint8Array>,
+  mayTry: (() => boolean) | undefined,
+): Promise<BumpResult> {
+  if (!chain.replace || (mayTry && !mayTry())) return { kind: 'unchanged' };
+  try {
+    const r = await chain.replace(txId, await bytesOf());
+    return r.txId === txId ? { kind: 'unchanged' } : { kind: 'replaced', txId: r.txId };
+  } catch (e) {
+    return {
+      kind: 'failed',
+      code: isChainFailure(e) ? e.code : 'bump-failed',
+      message: e instanceof Error ? e.message : String(e),
+      error: e,
+    };
+  }
 }
 
 export interface PollDeps {

@@ -4,8 +4,33 @@
  * come from devices and proof bundles, which we do not trust.
  */
 
-const HEX_RE = /^(?:[0-9a-f]{2})*$/;
-const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * The format checks are plain loops, not regular expressions: V8 runs a pattern such as
+ * `^(?:[A-Za-z0-9+/]{4})*(…)?$` recursively and overflows its stack on a few megabytes of input (a 5 MB
+ * `masterKey` made the API answer 500). A loop is linear in time and constant in stack for any length.
+ */
+const isLowerHexCode = (c: number): boolean => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66);
+const isBase64Code = (c: number): boolean =>
+  (c >= 0x41 && c <= 0x5a) || // A-Z
+  (c >= 0x61 && c <= 0x7a) || // a-z
+  (c >= 0x30 && c <= 0x39) || // 0-9
+  c === 0x2b || // +
+  c === 0x2f; // /
+
+/** Lowercase hex of whole bytes (an even number of [0-9a-f]); the empty string is zero bytes. */
+export function isHex(s: string): boolean {
+  if (s.length % 2 !== 0) return false;
+  for (let i = 0; i < s.length; i++) if (!isLowerHexCode(s.charCodeAt(i))) return false;
+  return true;
+}
+
+/** Standard base64 with its padding: groups of 4 of [A-Za-z0-9+/], the last ending in at most two '='. */
+export function isBase64(s: string): boolean {
+  if (s.length % 4 !== 0) return false;
+  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  for (let i = 0; i < s.length - pad; i++) if (!isBase64Code(s.charCodeAt(i))) return false;
+  return true;
+}
 
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
@@ -13,7 +38,7 @@ export function toHex(bytes: Uint8Array): string {
 
 /** Strict lowercase hex; returns undefined instead of silently dropping bad characters like Buffer does. */
 export function fromHex(hex: string): Uint8Array | undefined {
-  if (!HEX_RE.test(hex)) return undefined;
+  if (!isHex(hex)) return undefined;
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }
 
@@ -27,7 +52,7 @@ export function toBase64(bytes: Uint8Array): string {
  * the bytes (Buffer alone would decode "QR==" and "QQ==" alike).
  */
 export function fromBase64(b64: string): Uint8Array | undefined {
-  if (!B64_RE.test(b64)) return undefined;
+  if (!isBase64(b64)) return undefined;
   const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
   return toBase64(bytes) === b64 ? bytes : undefined;
 }

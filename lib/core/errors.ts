@@ -5,6 +5,7 @@
  */
 export type NotaryErrorCode =
   | 'bad-request'
+  | 'invalid-cursor'
   | 'unauthorized'
   | 'not-found'
   | 'record-not-found'
@@ -20,6 +21,8 @@ export type NotaryErrorCode =
   | 'backlog'
   | 'storage-unavailable'
   | 'chain-unavailable'
+  /** The key vault cannot unwrap a device's master key (wrong or missing key-encryption key, KMS refusal). */
+  | 'key-unavailable'
   | 'internal';
 
 export class NotaryError extends Error {

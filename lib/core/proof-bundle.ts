@@ -26,6 +26,7 @@ import {
 import { bytesEqual, fromBase64, fromHex, toHex } from './bytes.js';
 import {
   checkCiphertextHash,
+  MAX_HEADER_BYTES,
   parseEnvelope,
   parseHeader,
   type RecordHeader,
@@ -50,6 +51,7 @@ export const PROOF_FORMAT_V2 = 'iot-notary.proof.v2';
 export const IPFS_PROFILE = 'unixfs-v0-2015';
 /** Most key events one bundle carries: a chain of rotations plus the events that retired its keys. */
 export const MAX_BUNDLE_KEY_EVENTS = 256;
+const MAX_HEADER_BASE64 = 4 * Math.ceil(MAX_HEADER_BYTES / 3);
 
 const path = z.array(hex32).max(64);
 
@@ -207,7 +209,8 @@ export function checkProofBundle(bundle: AnyProofBundle, opts: CheckOptions = {}
   const rec = bundle.record;
 
   // 1. The header is the leaf: it must hash to the record hash and agree with the record's fields.
-  const headerBytes = fromBase64(rec.header);
+  // Length first: a header longer than the largest one cannot be valid, whatever its bytes.
+  const headerBytes = rec.header.length <= MAX_HEADER_BASE64 ? fromBase64(rec.header) : undefined;
   const parsed = headerBytes ? parseHeader(headerBytes) : undefined;
   let recordHash: Uint8Array | undefined;
   let header: RecordHeader | undefined;

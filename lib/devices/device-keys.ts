@@ -26,7 +26,7 @@ import {
   type SigAlg,
   verifyDigest,
 } from '../core/device-signature.js';
-import { NotaryError } from '../core/errors.js';
+import { isNotaryError, NotaryError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import {
   encodeKeyEvent,
@@ -37,6 +37,7 @@ import {
 } from '../core/key-event.js';
 import { leafHashOf } from '../core/leaf.js';
 import {
+  type AuditEvent,
   type AuditLog,
   type BatchState,
   type BatchStore,
@@ -175,6 +176,35 @@ async function updateKeys(
   throw new NotaryError('conflict', `the keys of device ${deviceId} kept changing; try again`);
 }
 
+/**
+ * Runs an operator's change and then writes its audit event with the outcome (docs/api.md, GET /v1/audit):
+ * `succeeded`, or `failed` with the error's stable code when the change failed after its checks passed.
+ * Refusals before anything was attempted (bad request, unknown device or key) are not audited.
+ */
+async function audited<T>(
+  deps: Pick<DeviceKeysDeps, 'devices'>,
+  event: Omit<AuditEvent, 'outcome' | 'error'>,
+  change: () => Promise<T>,
+): Promise<T> {
+  let out: T;
+  try {
+    out = await change();
+  } catch (e) {
+    const error = {
+      code: isNotaryError(e) ? e.code : 'internal',
+      message: e instanceof Error ? e.message : String(e),
+    };
+    try {
+      await deps.devices.appendAudit({ ...event, outcome: 'failed', error });
+    } catch (auditError) {
+      throw new AggregateError([e, auditError], `${event.action} failed, and so did writing its audit event`);
+    }
+    throw e;
+  }
+  await deps.devices.appendAudit({ ...event, outcome: 'succeeded' });
+  return out;
+}
+
 /** Stores a key event as a statement (queued for anchoring); the same bytes again are found, not doubled. */
 async function storeKeyEvent(
   deps: Pick<DeviceKeysDeps, 'statements'>,
@@ -221,7 +251,7 @@ export interface KeyChange {
  */
 export async function registerKey(
   deps: DeviceKeysDeps,
-  req: PublicKeyInput & { deviceId: string; actor: string; reason?: string; audit?: boolean },
+  req: PublicKeyInput & { deviceId: string; actor: string; reason?: string },
 ): Promise<KeyChange> {
   const k = normalizedKey(req);
   const device = await deps.devices.getDevice(req.deviceId);
@@ -229,47 +259,50 @@ export async function registerKey(
   if (device.keys.some((x) => x.keyId === k.keyId))
     throw new NotaryError('key-exists', `device ${req.deviceId} already has (or had) key ${k.keyId}`);
   const at = deps.clock();
-  if (req.audit !== false) {
-    await deps.devices.appendAudit({
+  return audited(
+    deps,
+    {
       id: newId(at, 'au-'),
       at,
       actor: req.actor,
       action: 'device-key-registered',
       target: `${req.deviceId}/keys/${k.keyId}`,
       ...(req.reason === undefined ? {} : { reason: req.reason }),
-    });
-  }
-  const bytes = encodeKeyEvent({
-    type: 'register',
-    deviceId: req.deviceId,
-    time: at,
-    alg: k.alg,
-    publicKey: k.publicKey,
-  });
-  const stored = await storeKeyEvent(deps, {
-    deviceId: req.deviceId,
-    bytes,
-    type: 'register',
-    keyId: k.keyId,
-    receivedAt: at,
-  });
-  const key: DeviceKey = {
-    keyId: k.keyId,
-    alg: k.alg,
-    publicKey: toBase64(k.publicKey),
-    status: 'active',
-    registeredBy: { statementId: stored.statementId, type: 'register', at },
-  };
-  await updateKeys(deps, req.deviceId, (d) => {
-    if (d.keys.some((x) => x.keyId === k.keyId))
-      throw new NotaryError('key-exists', `device ${req.deviceId} already has (or had) key ${k.keyId}`);
-    return { keys: [...d.keys, key], allowUnsigned: d.allowUnsigned };
-  });
-  return {
-    deviceId: req.deviceId,
-    key,
-    event: { statementId: stored.statementId, leafHash: stored.leafHash, type: 'register' },
-  };
+    },
+    async () => {
+      const bytes = encodeKeyEvent({
+        type: 'register',
+        deviceId: req.deviceId,
+        time: at,
+        alg: k.alg,
+        publicKey: k.publicKey,
+      });
+      const stored = await storeKeyEvent(deps, {
+        deviceId: req.deviceId,
+        bytes,
+        type: 'register',
+        keyId: k.keyId,
+        receivedAt: at,
+      });
+      const key: DeviceKey = {
+        keyId: k.keyId,
+        alg: k.alg,
+        publicKey: toBase64(k.publicKey),
+        status: 'active',
+        registeredBy: { statementId: stored.statementId, type: 'register', at },
+      };
+      await updateKeys(deps, req.deviceId, (d) => {
+        if (d.keys.some((x) => x.keyId === k.keyId))
+          throw new NotaryError('key-exists', `device ${req.deviceId} already has (or had) key ${k.keyId}`);
+        return { keys: [...d.keys, key], allowUnsigned: d.allowUnsigned };
+      });
+      return {
+        deviceId: req.deviceId,
+        key,
+        event: { statementId: stored.statementId, leafHash: stored.leafHash, type: 'register' as const },
+      };
+    },
+  );
 }
 
 /** The operator revokes a key: a revoke event, then ingest refuses the key at once. Audited. */
@@ -288,44 +321,53 @@ export async function revokeKey(
   const publicKey = fromBase64(key.publicKey);
   if (!publicKey) throw new Error(`device ${req.deviceId}: stored key ${key.keyId} is not base64`);
   const at = deps.clock();
-  await deps.devices.appendAudit({
-    id: newId(at, 'au-'),
-    at,
-    actor: req.actor,
-    action: 'device-key-revoked',
-    target: `${req.deviceId}/keys/${req.keyId}`,
-    reason: `${req.code}: ${req.reason}`,
-  });
-  const bytes = encodeKeyEvent({
-    type: 'revoke',
-    deviceId: req.deviceId,
-    time: at,
-    alg: key.alg,
-    publicKey,
-    reason: req.code,
-  });
-  const stored = await storeKeyEvent(deps, {
-    deviceId: req.deviceId,
-    bytes,
-    type: 'revoke',
-    keyId: key.keyId,
-    receivedAt: at,
-  });
-  const revokedBy = { statementId: stored.statementId, type: 'revoke' as const, at, reason: req.code };
-  const after = await updateKeys(deps, req.deviceId, (d) => {
-    const current = d.keys.find((x) => x.keyId === req.keyId);
-    // Revoked meanwhile (a concurrent revoke or a rotation): the first retirement stands.
-    if (!current || current.status === 'revoked') return 'unchanged';
-    return {
-      keys: d.keys.map((x) => (x.keyId === req.keyId ? { ...x, status: 'revoked', revokedBy } : x)),
-      allowUnsigned: d.allowUnsigned,
-    };
-  });
-  return {
-    deviceId: req.deviceId,
-    key: after.keys.find((x) => x.keyId === req.keyId) ?? { ...key, status: 'revoked', revokedBy },
-    event: { statementId: stored.statementId, leafHash: stored.leafHash, type: 'revoke' },
-  };
+  return audited(
+    deps,
+    {
+      id: newId(at, 'au-'),
+      at,
+      actor: req.actor,
+      action: 'device-key-revoked',
+      target: `${req.deviceId}/keys/${req.keyId}`,
+      reason: `${req.code}: ${req.reason}`,
+    },
+    async () => {
+      const bytes = encodeKeyEvent({
+        type: 'revoke',
+        deviceId: req.deviceId,
+        time: at,
+        alg: key.alg,
+        publicKey,
+        reason: req.code,
+      });
+      const stored = await storeKeyEvent(deps, {
+        deviceId: req.deviceId,
+        bytes,
+        type: 'revoke',
+        keyId: key.keyId,
+        receivedAt: at,
+      });
+      const revokedBy = { statementId: stored.statementId, type: 'revoke' as const, at, reason: req.code };
+      const after = await updateKeys(deps, req.deviceId, (d) => {
+        const current = d.keys.find((x) => x.keyId === req.keyId);
+        // Revoked meanwhile (a concurrent revoke or a rotation): the first retirement stands.
+        if (!current || current.status === 'revoked') return 'unchanged';
+        return {
+          keys: d.keys.map((x) => (x.keyId === req.keyId ? { ...x, status: 'revoked', revokedBy } : x)),
+          allowUnsigned: d.allowUnsigned,
+        };
+      });
+      return {
+        deviceId: req.deviceId,
+        key: after.keys.find((x) => x.keyId === req.keyId) ?? {
+          ...key,
+          status: 'revoked' as const,
+          revokedBy,
+        },
+        event: { statementId: stored.statementId, leafHash: stored.leafHash, type: 'revoke' as const },
+      };
+    },
+  );
 }
 
 /** The operator allows or forbids unsigned (v1) envelopes for a device. Audited. */
@@ -336,16 +378,22 @@ export async function setAllowUnsigned(
   if (!(await deps.devices.getDevice(req.deviceId)))
     throw new NotaryError('device-not-found', `no device ${req.deviceId}`);
   const at = deps.clock();
-  await deps.devices.appendAudit({
-    id: newId(at, 'au-'),
-    at,
-    actor: req.actor,
-    action: 'device-updated',
-    target: req.deviceId,
-    reason: `allowUnsigned=${req.allowUnsigned}`,
-  });
-  return updateKeys(deps, req.deviceId, (d) =>
-    d.allowUnsigned === req.allowUnsigned ? 'unchanged' : { keys: d.keys, allowUnsigned: req.allowUnsigned },
+  return audited(
+    deps,
+    {
+      id: newId(at, 'au-'),
+      at,
+      actor: req.actor,
+      action: 'device-updated',
+      target: req.deviceId,
+      reason: `allowUnsigned=${req.allowUnsigned}`,
+    },
+    () =>
+      updateKeys(deps, req.deviceId, (d) =>
+        d.allowUnsigned === req.allowUnsigned
+          ? 'unchanged'
+          : { keys: d.keys, allowUnsigned: req.allowUnsigned },
+      ),
   );
 }
 

@@ -13,7 +13,14 @@ import { isDeviceId } from '../core/device-id.js';
 import { NotaryError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { MASTER_KEY_BYTES } from '../core/record-key.js';
-import type { AuditLog, DeviceKeyRegistry, DeviceRegistry, KeyVault, StatementStore } from '../ports.js';
+import type {
+  AuditLog,
+  DeviceKeyRegistry,
+  DeviceRegistry,
+  DeviceSessions,
+  KeyVault,
+  StatementStore,
+} from '../ports.js';
 import { devicePublishTopics, deviceSubscribeTopics } from '../routing/routes.js';
 import { credentialHashOf, newDevicePassword } from './device-credentials.js';
 import { normalizedKey, type PublicKeyInput, registerKey } from './device-keys.js';
@@ -23,6 +30,11 @@ export interface ProvisionDeps {
   statements: StatementStore;
   vault: KeyVault;
   clock: () => number;
+  /**
+   * The broker's live connections, closed when a device's password changes. Absent only where the password
+   * is not what devices connect with (AWS IoT: certificates; docs/deploy.md).
+   */
+  sessions?: DeviceSessions;
 }
 
 export interface ProvisionedDevice {
@@ -33,6 +45,8 @@ export interface ProvisionedDevice {
   /** The registered signing key and its register event (queued for anchoring). */
   signingKey?: { keyId: string; alg: string; registeredBy: string };
 }
+
+const MASTER_KEY_BASE64 = 4 * Math.ceil(MASTER_KEY_BYTES / 3);
 
 export const masterKeyContext = (deviceId: string): Record<string, string> => ({
   purpose: 'device-master-key',
@@ -52,7 +66,8 @@ export async function provisionDevice(
 ): Promise<ProvisionedDevice> {
   if (!isDeviceId(req.deviceId))
     throw new NotaryError('bad-request', 'deviceId must be 1-64 characters of [A-Za-z0-9_-]');
-  const key = fromBase64(req.masterKey);
+  // Length first: nothing longer than a 32-byte key's base64 is worth decoding.
+  const key = req.masterKey.length === MASTER_KEY_BASE64 ? fromBase64(req.masterKey) : undefined;
   if (!key || key.length !== MASTER_KEY_BYTES) {
     throw new NotaryError('bad-request', `masterKey must be ${MASTER_KEY_BYTES} bytes, base64`);
   }
@@ -81,6 +96,7 @@ export async function provisionDevice(
     actor: req.actor,
     action: 'device-provisioned',
     target: req.deviceId,
+    outcome: 'succeeded',
     ...(req.signingKey ? { reason: `with a ${req.signingKey.alg} signing key` } : {}),
   });
   const registered = req.signingKey
@@ -106,15 +122,21 @@ export async function provisionDevice(
   };
 }
 
-/** Issues a new MQTT password, for a device that lost its own; the old one stops working at once. */
+/**
+ * Issues a new MQTT password, for a device that lost its own or whose password may have been stolen. The old
+ * one stops working at once: new CONNECTs are checked against the new hash, and every connection already open
+ * (or still authenticating) with the old one is closed.
+ */
 export async function rotateDeviceCredentials(
   deps: ProvisionDeps,
   req: { deviceId: string; actor: string },
-): Promise<ProvisionedDevice> {
+): Promise<ProvisionedDevice & { sessionsClosed: number }> {
   const device = await deps.devices.getDevice(req.deviceId);
   if (!device) throw new NotaryError('device-not-found', `no device ${req.deviceId}`);
   const password = newDevicePassword();
   await deps.devices.setCredentialHash(req.deviceId, credentialHashOf(password));
+  // Only after the new hash is committed: a CONNECT authenticated from here on cannot have used the old one.
+  const sessionsClosed = (await deps.sessions?.disconnect(req.deviceId)) ?? 0;
   const at = deps.clock();
   await deps.devices.appendAudit({
     id: newId(at, 'au-'),
@@ -122,8 +144,9 @@ export async function rotateDeviceCredentials(
     actor: req.actor,
     action: 'credential-rotated',
     target: req.deviceId,
+    outcome: 'succeeded',
   });
-  return credentialsResponse(req.deviceId, password);
+  return { ...credentialsResponse(req.deviceId, password), sessionsClosed };
 }
 
 function credentialsResponse(deviceId: string, password: string): ProvisionedDevice {

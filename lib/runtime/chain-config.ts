@@ -11,7 +11,7 @@
  *   <P>_INLINE_MAX_TXS_PER_BATCH      per chain, P = EMBEDDED, EVM or BIGBANG
  *   EVM_RPC_URL, EVM_CHAIN_ID, EVM_PRIVATE_KEY_FILE, EVM_MAX_FEE_PER_GAS_WEI, EVM_GAS_RULE, EVM_TIMEOUT_MS
  *   BIGBANG_RPC_URL, BIGBANG_ADDRESS, BIGBANG_NETWORK, BIGBANG_FORK, BIGBANG_RPC_USER,
- *   BIGBANG_RPC_PASSWORD_FILE, BIGBANG_PASSPHRASE_FILE, BIGBANG_TIMEOUT_MS
+ *   BIGBANG_RPC_PASSWORD_FILE, BIGBANG_PASSPHRASE_FILE, BIGBANG_UNLOCK_TIMEOUT_S, BIGBANG_TIMEOUT_MS
  *
  * Secrets never come from a variable's value: the EVM private key is a file (mode 0600, checked when it is
  * read) in the embedded runtime and a KMS-wrapped blob in AWS; a plaintext EVM_PRIVATE_KEY or
@@ -21,6 +21,7 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isAddress } from '../adapters/bigbang/address.js';
+import { BIGBANG_DEFAULT_UNLOCK_TIMEOUT_S } from '../adapters/bigbang/bigbang-chain.js';
 import type { AnchorPolicy, ChainBudget, InlinePolicy } from '../anchor/anchor-cycle.js';
 import type { FinalityConfig } from '../anchor/finality.js';
 
@@ -59,6 +60,8 @@ export interface BigBangChainSettings extends ChainPolicyConfig {
   rpcUser?: string;
   rpcPasswordFile?: string;
   passphraseFile?: string;
+  /** Seconds each unlockkey keeps the key unlocked (0: until locked by hand or the node restarts). */
+  unlockTimeoutS: number;
   timeoutMs: number;
 }
 
@@ -217,6 +220,8 @@ const BigBangEnv = z.object({
   BIGBANG_RPC_USER: z.string().min(1).optional(),
   BIGBANG_RPC_PASSWORD_FILE: z.string().min(1).optional(),
   BIGBANG_PASSPHRASE_FILE: z.string().min(1).optional(),
+  // The node's own default, without a timeout, relocks after 60 s (FACTS.md): never left to it.
+  BIGBANG_UNLOCK_TIMEOUT_S: nonNegInt.max(31_536_000).default(BIGBANG_DEFAULT_UNLOCK_TIMEOUT_S),
   BIGBANG_TIMEOUT_MS: positiveInt.default(10_000),
 });
 
@@ -346,6 +351,7 @@ function bigbangOf(
     ...(e.BIGBANG_RPC_USER ? { rpcUser: e.BIGBANG_RPC_USER } : {}),
     ...(passwordFile ? { rpcPasswordFile: passwordFile } : {}),
     ...(passphraseFile ? { passphraseFile } : {}),
+    unlockTimeoutS: e.BIGBANG_UNLOCK_TIMEOUT_S,
     timeoutMs: e.BIGBANG_TIMEOUT_MS,
   };
 }

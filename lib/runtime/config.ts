@@ -2,8 +2,12 @@
  * The embedded runtime's configuration, from the environment only (README lists every variable). This and
  * lib/runtime/embedded.ts are the only places that read process.env.
  */
+
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { defaultVerifyThreads } from '../ingest/signature-verifier.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
@@ -13,7 +17,14 @@ const port = z.coerce.number().int().min(0).max(65535);
 const positive = z.coerce.number().int().positive();
 
 const Env = z.object({
-  MQTT_PORT: port.default(1883),
+  MQTT_PORT: z.union([z.literal('off'), port]).default(1883),
+  MQTTS_PORT: port.default(8883),
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
+  TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
+  ALLOW_PLAINTEXT: z.enum(['true', 'false']).default('false'),
+  MQTT_CONNECT_TIMEOUT_MS: positive.default(10_000),
+  MQTT_MAX_PENDING_CONNECTIONS: positive.default(1000),
   HTTP_PORT: port.default(8080),
   HOST: z.string().default('127.0.0.1'),
   DATA_DIR: z.string().default('./data'),
@@ -34,8 +45,22 @@ const Env = z.object({
   SIGNATURE_VERIFY_THREADS: z.coerce.number().int().min(0).max(64).optional(),
 });
 
+/** TLS for the listeners (TLS_* variables); the PEM contents are read and checked at startup. */
+export interface RuntimeTls {
+  /** MQTT over TLS listens here; the HTTP port then serves HTTPS only. */
+  mqttsPort: number;
+  certFile: string;
+  keyFile: string;
+  cert: Buffer;
+  key: Buffer;
+  /** Mutual TLS on the MQTT-over-TLS listener: client certificates from this CA are the devices' credential. */
+  clientCaFile?: string;
+  clientCa?: Buffer;
+}
+
 export interface RuntimeConfig {
-  mqttPort: number;
+  /** Plain MQTT; undefined with MQTT_PORT=off. */
+  mqttPort: number | undefined;
   httpPort: number;
   host: string;
   dataDir: string;
@@ -50,6 +75,12 @@ export interface RuntimeConfig {
   durableWrites: boolean;
   /** Threads of the signature verifier pool (lib/ingest/signature-verifier.ts); 0: on the event loop. */
   signatureVerifyThreads: number;
+  tls?: RuntimeTls;
+  /** Plain listeners may bind to an address other than loopback (ALLOW_PLAINTEXT). */
+  allowPlaintext: boolean;
+  /** Unauthenticated MQTT sockets: how long each may take to authenticate, and how many at once. */
+  mqttConnectTimeoutMs: number;
+  mqttMaxPendingConnections: number;
   /** IPFS hot copies (lib/runtime/ipfs-config.ts, the IPFS_* variables); a config without it has them off. */
   ipfs?: IpfsRuntimeConfig;
   /** Chains, budgets and finality (lib/runtime/chain-config.ts); a config without it anchors to the ledger. */
@@ -74,8 +105,27 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     keys: 'file',
   });
   if (!chains.ok) throw new ConfigError(chains.message);
+  const tls = tlsFromEnv(e);
+  if (e.MQTT_PORT === 'off' && !tls)
+    throw new ConfigError(
+      'MQTT_PORT=off leaves no MQTT listener unless TLS_CERT_FILE and TLS_KEY_FILE are set',
+    );
+  const allowPlaintext = e.ALLOW_PLAINTEXT === 'true';
+  if (!allowPlaintext && !isLoopback(e.HOST)) {
+    const plain = [
+      ...(e.MQTT_PORT === 'off' ? [] : [`plain MQTT (MQTT_PORT ${e.MQTT_PORT})`]),
+      ...(tls ? [] : [`plain HTTP (HTTP_PORT ${e.HTTP_PORT}; set TLS_CERT_FILE and TLS_KEY_FILE for HTTPS)`]),
+      ...(ipfs.config.hot.mode !== 'none' && !ipfs.config.apiUrl ? ['the embedded IPFS RPC API'] : []),
+    ];
+    if (plain.length > 0) {
+      throw new ConfigError(
+        `HOST ${e.HOST} is not a loopback address, and ${plain.join(', ')} would listen on it unencrypted; ` +
+          'turn those off (MQTT_PORT=off, TLS for HTTP) or set ALLOW_PLAINTEXT=true',
+      );
+    }
+  }
   return {
-    mqttPort: e.MQTT_PORT,
+    mqttPort: e.MQTT_PORT === 'off' ? undefined : e.MQTT_PORT,
     httpPort: e.HTTP_PORT,
     host: e.HOST,
     dataDir: resolve(e.DATA_DIR),
@@ -89,7 +139,56 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     logLevel: e.LOG_LEVEL,
     durableWrites: e.DURABLE_WRITES === 'true',
     signatureVerifyThreads: e.SIGNATURE_VERIFY_THREADS ?? defaultVerifyThreads(availableParallelism()),
+    ...(tls ? { tls } : {}),
+    allowPlaintext,
+    mqttConnectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS,
+    mqttMaxPendingConnections: e.MQTT_MAX_PENDING_CONNECTIONS,
     ipfs: ipfs.config,
     chains: chains.config,
+  };
+}
+
+/** 127.0.0.0/8, ::1 and the name localhost: reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  const v4 = host.startsWith('::ffff:') ? host.slice('::ffff:'.length) : host;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
+function readPem(variable: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new ConfigError(`${variable}: cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+function tlsFromEnv(e: z.infer<typeof Env>): RuntimeTls | undefined {
+  if (!e.TLS_CERT_FILE && !e.TLS_KEY_FILE) {
+    if (e.TLS_CLIENT_CA_FILE)
+      throw new ConfigError('TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE');
+    return undefined;
+  }
+  if (!e.TLS_CERT_FILE || !e.TLS_KEY_FILE)
+    throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  const certFile = resolve(e.TLS_CERT_FILE);
+  const keyFile = resolve(e.TLS_KEY_FILE);
+  const cert = readPem('TLS_CERT_FILE', certFile);
+  const key = readPem('TLS_KEY_FILE', keyFile);
+  const clientCaFile = e.TLS_CLIENT_CA_FILE ? resolve(e.TLS_CLIENT_CA_FILE) : undefined;
+  const clientCa = clientCaFile ? readPem('TLS_CLIENT_CA_FILE', clientCaFile) : undefined;
+  // OpenSSL's own checks (PEM, key matches certificate), now rather than at the first connection.
+  try {
+    createSecureContext({ cert, key, ...(clientCa ? { ca: clientCa } : {}) });
+  } catch (err) {
+    throw new ConfigError(`TLS_CERT_FILE/TLS_KEY_FILE/TLS_CLIENT_CA_FILE: ${(err as Error).message}`);
+  }
+  return {
+    mqttsPort: e.MQTTS_PORT,
+    certFile,
+    keyFile,
+    cert,
+    key,
+    ...(clientCaFile && clientCa ? { clientCaFile, clientCa } : {}),
   };
 }

@@ -108,7 +108,7 @@ async function chainOf(c: ChainSettings, ledger: EmbeddedLedger, log: Logger): P
         timeoutMs: c.timeoutMs,
         ...(c.fork ? { fork: c.fork } : {}),
         ...(c.rpcUser && password !== undefined ? { rpcAuth: { user: c.rpcUser, password } } : {}),
-        ...(passphrase !== undefined ? { unlock: { passphrase } } : {}),
+        ...(passphrase !== undefined ? { unlock: { passphrase, timeoutSeconds: c.unlockTimeoutS } } : {}),
         onEvent: (e) => log.warn(`bigbang ${e.kind}`, { ...e }),
       });
     }

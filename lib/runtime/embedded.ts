@@ -3,7 +3,8 @@
  * router, the anchor scheduler and the HTTP server, and tears them down in an order that loses nothing
  * acknowledged. Nothing else in lib/ constructs adapters.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
@@ -11,8 +12,9 @@ import { Hono } from 'hono';
 import { createAnchorHandler, createFinalityPoller } from '../../functions/anchor/handler.js';
 import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
 import { createApiApp } from '../../functions/verify/app.js';
-import { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
-import { LocalKeyVault } from '../adapters/local/local-key-vault.js';
+import type { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
+import type { LocalKeyVault } from '../adapters/local/local-key-vault.js';
+import { ensurePrivateDir, openDirMode, PRIVATE_FILE_MODE } from '../adapters/local/private-files.js';
 import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
@@ -29,6 +31,8 @@ import { defaultChainsConfig } from './chain-config.js';
 import type { RuntimeConfig } from './config.js';
 import { buildEmbeddedChains } from './embedded-chains.js';
 import { type EmbeddedIpfs, startEmbeddedIpfs } from './embedded-ipfs.js';
+import { openCheckedLedger, openKeyVault } from './embedded-store-checks.js';
+import { LiveDeviceSessions } from './live-device-sessions.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
 import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
@@ -37,7 +41,10 @@ export const VERSION = '0.1.0';
 
 export interface EmbeddedRuntime {
   config: RuntimeConfig;
-  mqttPort: number;
+  /** Plain MQTT, unless MQTT_PORT=off. */
+  mqttPort: number | undefined;
+  /** MQTT over TLS, with TLS configured. */
+  mqttsPort: number | undefined;
   httpPort: number;
   baseUrl: string;
   operatorToken: string;
@@ -47,6 +54,10 @@ export interface EmbeddedRuntime {
   statements: SqliteStatementStore;
   objects: SqliteObjectStore;
   ledger: EmbeddedLedger;
+  /** The broker's device connections; credential rotation closes them. */
+  sessions: LiveDeviceSessions;
+  /** The broker's admission of unauthenticated sockets, with its refusal counts. */
+  mqttAdmission: RunningBroker['admission'];
   /** IPFS hot copies (lib/runtime/embedded-ipfs.ts); inert with IPFS_HOT=none. */
   ipfs: EmbeddedIpfs;
   log: Logger;
@@ -60,10 +71,13 @@ export async function startEmbedded(
   log: Logger = createLogger({ level: config.logLevel }),
 ): Promise<EmbeddedRuntime> {
   const dir = config.dataDir;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dir);
+  // Every file in it is 0600 whatever its mode (private-files.ts); the folder itself is the operator's.
+  const dirMode = openDirMode(dir);
+  if (dirMode !== undefined)
+    log.warn('DATA_DIR is open to other users; chmod 700 it', { dataDir: dir, mode: dirMode.toString(8) });
   const clock = Date.now;
   const { token, path: tokenPath } = loadOperatorToken(dir);
-  const kek = loadOrCreateSecret(join(dir, 'secrets', 'kek'));
   const uploadSecret = loadOrCreateSecret(join(dir, 'secrets', 'upload-hmac'));
 
   let baseUrl = config.publicUrl ?? '';
@@ -78,12 +92,18 @@ export async function startEmbedded(
   const statements = new SqliteStatementStore(join(dir, 'statements.sqlite'), {
     durable: config.durableWrites,
   });
-  const vault = new LocalKeyVault(kek);
-  const ledger = new EmbeddedLedger(
-    join(dir, 'ledger', 'ledger.jsonl'),
-    join(dir, 'secrets', 'ledger-ed25519.pk8'),
-    clock,
-  );
+  // Refusals (StartupRefusal) for a store that lost a key or ledger entries: see embedded-store-checks.ts.
+  let vault: LocalKeyVault;
+  let ledger: EmbeddedLedger;
+  try {
+    vault = await openKeyVault(dir, index);
+    ledger = await openCheckedLedger(dir, index, clock);
+  } catch (err) {
+    await index.close();
+    await statements.close();
+    await objects.close();
+    throw err;
+  }
   const chainsConfig = config.chains ?? defaultChainsConfig(config.anchorIntervalMs);
   const chainSet = await buildEmbeddedChains(chainsConfig, ledger, log.child({ component: 'chains' })).catch(
     async (err: unknown) => {
@@ -145,6 +165,7 @@ export async function startEmbedded(
     retry: chainsConfig.retry,
   });
   const anchor = createAnchorHandler({ cycle, log: log.child({ fn: 'anchor' }) });
+  const sessions = new LiveDeviceSessions();
   const pollFinality = createFinalityPoller({ cycle, log: log.child({ fn: 'anchor' }) });
 
   const api = createApiApp({
@@ -160,6 +181,7 @@ export async function startEmbedded(
     authenticateOperator: bearerAuthenticator(token),
     backlogThreshold: config.backlogThreshold,
     version: VERSION,
+    deviceSessions: sessions,
     ...(ipfs.verify ? { ipfs: ipfs.verify } : {}),
   });
   const http = new Hono();
@@ -184,17 +206,39 @@ export async function startEmbedded(
   let scheduler: AnchorScheduler | undefined;
   let server: ServerType | undefined;
   try {
+    const tls = config.tls;
     server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: http.fetch, port: config.httpPort, hostname: config.host }, () => resolve(s));
+      const listen = { fetch: http.fetch, port: config.httpPort, hostname: config.host };
+      const s = tls
+        ? serve(
+            { ...listen, createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } },
+            () => resolve(s),
+          )
+        : serve(listen, () => resolve(s));
       s.once('error', reject);
     });
     const httpPort = (server.address() as AddressInfo).port;
     if (!config.publicUrl)
-      baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`;
+      baseUrl = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`;
 
     broker = await startBroker(
-      { devices: index, clock, log: log.child({ component: 'broker' }) },
-      { host: config.host, port: config.mqttPort },
+      { devices: index, sessions, clock, log: log.child({ component: 'broker' }) },
+      {
+        host: config.host,
+        ...(config.mqttPort === undefined ? {} : { port: config.mqttPort }),
+        ...(tls
+          ? {
+              tls: {
+                port: tls.mqttsPort,
+                cert: tls.cert,
+                key: tls.key,
+                ...(tls.clientCa ? { clientCa: tls.clientCa } : {}),
+              },
+            }
+          : {}),
+        connectTimeoutMs: config.mqttConnectTimeoutMs,
+        maxPending: config.mqttMaxPendingConnections,
+      },
     );
     router = await startRouter({
       broker: broker.broker,
@@ -218,14 +262,15 @@ export async function startEmbedded(
 
     const runtimeInfo = {
       pid: process.pid,
-      mqttPort: broker.port,
+      ...(broker.port === undefined ? {} : { mqttPort: broker.port }),
+      ...(broker.tlsPort === undefined ? {} : { mqttsPort: broker.tlsPort }),
       httpPort,
       baseUrl,
       startedAt: new Date().toISOString(),
       ...(ipfs.apiUrl ? { ipfsApiUrl: ipfs.apiUrl } : {}),
     };
     const tmp = join(dir, `runtime.json.${process.pid}.tmp`);
-    writeFileSync(tmp, `${JSON.stringify(runtimeInfo, null, 2)}\n`);
+    writeFileSync(tmp, `${JSON.stringify(runtimeInfo, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
     renameSync(tmp, join(dir, 'runtime.json'));
 
     const stop = async () => {
@@ -246,6 +291,7 @@ export async function startEmbedded(
     return {
       config,
       mqttPort: broker.port,
+      mqttsPort: broker.tlsPort,
       httpPort,
       baseUrl,
       operatorToken: token,
@@ -254,6 +300,8 @@ export async function startEmbedded(
       statements,
       objects,
       ledger,
+      sessions,
+      mqttAdmission: broker.admission,
       ipfs,
       log,
       anchorNow: () => (scheduler ? scheduler.runNow() : Promise.resolve()),

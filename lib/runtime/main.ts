@@ -6,8 +6,12 @@
 import { createLogger } from '../logger.js';
 import { ConfigError, configFromEnv } from './config.js';
 import { startEmbedded } from './embedded.js';
+import { EXIT_REFUSED, StartupRefusal } from './startup-refusal.js';
 
 async function main(): Promise<void> {
+  // Whatever this process creates (SQLite files, the IPFS repo, temp files) is its owner's alone, in any
+  // DATA_DIR; files that already exist are chmod-ed where they are opened (lib/adapters/local/private-files.ts).
+  process.umask(0o077);
   let config: ReturnType<typeof configFromEnv>;
   try {
     config = configFromEnv();
@@ -19,9 +23,23 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = createLogger({ level: config.logLevel });
-  const rt = await startEmbedded(config, log);
+  let rt: Awaited<ReturnType<typeof startEmbedded>>;
+  try {
+    rt = await startEmbedded(config, log);
+  } catch (e) {
+    if (e instanceof StartupRefusal) {
+      log.error('refusing to start', { code: e.code, reason: e.message, runbook: e.runbook });
+      process.stderr.write(`iot-notary refused to start (${e.code}): ${e.message}\n`);
+      process.exit(EXIT_REFUSED);
+    }
+    throw e;
+  }
+  const mqttUrls = [
+    ...(rt.mqttPort === undefined ? [] : [`mqtt://${config.host}:${rt.mqttPort}`]),
+    ...(rt.mqttsPort === undefined ? [] : [`mqtts://${config.host}:${rt.mqttsPort}`]),
+  ];
   log.info('iot-notary is running', {
-    mqtt: `mqtt://${config.host}:${rt.mqttPort}`,
+    mqtt: mqttUrls,
     http: rt.baseUrl,
     dataDir: config.dataDir,
     operatorToken: rt.operatorTokenPath,
@@ -29,7 +47,7 @@ async function main(): Promise<void> {
     chain: rt.ledger.chainId,
   });
   process.stderr.write(
-    `\niot-notary ready\n  MQTT  mqtt://${config.host}:${rt.mqttPort}\n  HTTP  ${rt.baseUrl}\n  token ${rt.operatorTokenPath}\n` +
+    `\niot-notary ready\n${mqttUrls.map((u) => `  MQTT  ${u}\n`).join('')}  HTTP  ${rt.baseUrl}\n  token ${rt.operatorTokenPath}\n` +
       `  next: npm run device -- --devices 20 --records 50\n\n`,
   );
 

@@ -6,25 +6,60 @@
  * A refused publish closes the connection (aedes has no per-message refusal in MQTT 3.1.1); the device
  * stub notices that its publishes never settle and stops with an error instead of looping (see
  * device-stub/device.ts).
+ *
+ * Before aedes sees a byte, every connection passes admission (a cap on unauthenticated sockets and a
+ * deadline to authenticate: mqtt-admission.ts) and a frame-size guard (mqtt-frame-guard.ts). Listeners:
+ * plain MQTT and/or MQTT over TLS, optionally mutual TLS where the client certificate is the credential.
  */
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import { authenticateDevice } from '../devices/authenticate-device.js';
+import { authenticateDevice, authenticateDeviceByCertificate } from '../devices/authenticate-device.js';
 import { recordDeadLetter } from '../ingest/dead-letter.js';
 import type { Logger } from '../logger.js';
 import type { DeadLetterStore, DeviceRegistry } from '../ports.js';
 import { devicePublishTopics, deviceSubscribeTopics } from '../routing/routes.js';
+import type { LiveDeviceSessions } from './live-device-sessions.js';
+import { type AdmissionLimits, MqttAdmission } from './mqtt-admission.js';
+import {
+  DEFAULT_FRAME_LIMITS,
+  type FrameLimits,
+  type FrameRefusal,
+  GuardedConnection,
+} from './mqtt-frame-guard.js';
 
 export interface BrokerDeps {
   devices: DeviceRegistry & DeadLetterStore;
+  /** Connections by device id, so credential rotation can close them (DeviceSessions). */
+  sessions: LiveDeviceSessions;
   clock: () => number;
   log: Logger;
 }
 
+export interface BrokerTls {
+  port: number;
+  /** Server certificate chain and key, PEM. */
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** With it, a client certificate issued by this CA is required and is the device's credential. */
+  clientCa?: string | Buffer;
+}
+
+export interface BrokerOptions extends AdmissionLimits {
+  host: string;
+  /** Plain MQTT; absent for none. */
+  port?: number;
+  tls?: BrokerTls;
+  frameLimits?: FrameLimits;
+}
+
 export interface RunningBroker {
   broker: Aedes;
-  server: Server;
-  port: number;
+  /** Plain MQTT port, when that listener runs. */
+  port?: number;
+  /** MQTT over TLS port, when that listener runs. */
+  tlsPort?: number;
+  admission: MqttAdmission;
   close(): Promise<void>;
 }
 
@@ -32,10 +67,25 @@ function authError(message: string, returnCode: 4 | 5): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
-export async function startBroker(
-  deps: BrokerDeps,
-  opts: { host: string; port: number },
-): Promise<RunningBroker> {
+/** The subject CN of a verified client certificate, on a mutual-TLS connection. */
+function certificateCn(socket: Socket): string | undefined {
+  const cn = (socket as TLSSocket).getPeerCertificate?.().subject?.CN;
+  return typeof cn === 'string' ? cn : undefined;
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}
+
+export async function startBroker(deps: BrokerDeps, opts: BrokerOptions): Promise<RunningBroker> {
   const refuse = (info: Parameters<typeof recordDeadLetter>[2]) => {
     deps.log.warn('broker refused a client', { code: info.code, clientId: info.clientId, topic: info.topic });
     // The refusal is answered only once it is kept, so an operator can always find what a device was told.
@@ -45,20 +95,48 @@ export async function startBroker(
     );
   };
 
+  const admission = new MqttAdmission(opts, deps.log);
+
   const broker = await Aedes.createBroker({
     // Bounds how many device messages are being ingested at once; beyond it, reads from sockets pause.
     concurrency: 256,
+    // Admission closes sockets that do not authenticate in time; aedes's own timer (for the CONNECT packet
+    // alone) is set to the same value instead of its 30 s default.
+    connectTimeout: opts.connectTimeoutMs,
     authenticate(client: Client, username, password, done) {
-      authenticateDevice(deps.devices, { clientId: client.id, username, password })
+      const conn = client.conn as GuardedConnection;
+      // From here until it closes, a rotation of this id's credential closes this connection too.
+      deps.sessions.track(client.id, conn);
+      const checked =
+        conn.credential === 'certificate'
+          ? authenticateDeviceByCertificate(deps.devices, {
+              clientId: client.id,
+              username,
+              certificateCn: certificateCn(conn.socket),
+            })
+          : authenticateDevice(deps.devices, { clientId: client.id, username, password });
+      checked
         .then((r) => {
-          if (r.ok) return done(null, true);
+          if (r.ok) {
+            conn.deviceId = r.deviceId;
+            admission.authenticated(conn.socket);
+            return done(null, true);
+          }
           return refuse({
             source: 'broker',
             code: r.code,
             reason: r.reason,
             clientId: client.id,
             ...(username ? { deviceId: username } : {}),
-          }).then(() => done(authError(r.reason, r.code === 'client-id-mismatch' ? 5 : 4), false));
+          }).then(() =>
+            done(
+              authError(
+                r.reason,
+                r.code === 'client-id-mismatch' || r.code === 'certificate-mismatch' ? 5 : 4,
+              ),
+              false,
+            ),
+          );
         })
         .catch((err: unknown) => {
           deps.log.error('authentication failed with an error', { err });
@@ -67,12 +145,17 @@ export async function startBroker(
     },
     authorizePublish(client, packet, done) {
       if (!client) return done(null); // the backend's own publishes (acks, grants)
-      if (devicePublishTopics(client.id).includes(packet.topic)) return done(null);
+      const allowed = devicePublishTopics(client.id).includes(packet.topic);
+      // Retained messages would be kept in broker memory without bound; AWS IoT refuses them too, since the
+      // device policy grants no iot:RetainPublish.
+      if (allowed && !packet.retain) return done(null);
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       refuse({
         source: 'broker',
-        code: 'topic-not-allowed',
-        reason: `device ${client.id} may not publish to ${packet.topic}`,
+        code: allowed ? 'retain-not-allowed' : 'topic-not-allowed',
+        reason: allowed
+          ? `device ${client.id} may not publish retained messages (to ${packet.topic})`
+          : `device ${client.id} may not publish to ${packet.topic}`,
         clientId: client.id,
         deviceId: client.id,
         topic: packet.topic,
@@ -92,25 +175,72 @@ export async function startBroker(
     },
   });
 
-  // Without noDelay, Nagle holds small replies (acks) back until the peer's delayed ACK: ~40 ms a round trip.
-  const server = createServer({ noDelay: true }, broker.handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
+  const frameLimits = opts.frameLimits ?? DEFAULT_FRAME_LIMITS;
+  const onRefusedFrame = (refusal: FrameRefusal, conn: GuardedConnection) => {
+    // Before authentication nobody is accountable: counted and summarised, not kept per socket.
+    if (conn.deviceId === undefined) return admission.refused(refusal.code);
+    void refuse({
+      source: 'broker',
+      code: refusal.code,
+      reason: refusal.reason,
+      clientId: conn.deviceId,
+      deviceId: conn.deviceId,
     });
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : opts.port;
+  };
+  // The socket aedes gets: admitted sockets only, behind the frame guard.
+  const handle = (credential: GuardedConnection['credential']) => (socket: Socket) => {
+    broker.handle(new GuardedConnection(socket, credential, frameLimits, onRefusedFrame));
+  };
+
+  const servers: Server[] = [];
+  let port: number | undefined;
+  let tlsPort: number | undefined;
+  try {
+    if (opts.port !== undefined) {
+      // Without noDelay, Nagle holds small replies (acks) back until the peer's delayed ACK: ~40 ms a round trip.
+      const server = createServer({ noDelay: true }, (socket) => {
+        if (admission.admit(socket)) handle('password')(socket);
+      });
+      servers.push(server);
+      port = await listen(server, opts.port, opts.host);
+    }
+    if (opts.tls) {
+      const server = createTlsServer(
+        {
+          cert: opts.tls.cert,
+          key: opts.tls.key,
+          noDelay: true,
+          // The handshake counts against admission's deadline; this only stops Node's own 120 s default.
+          handshakeTimeout: opts.connectTimeoutMs,
+          ...(opts.tls.clientCa
+            ? { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: true }
+            : { requestCert: false }),
+        },
+        handle(opts.tls.clientCa ? 'certificate' : 'password'),
+      );
+      // Admission at TCP accept, before the handshake: handshakes cost CPU and count as unauthenticated.
+      server.on('connection', (socket: Socket) => admission.admit(socket));
+      // A failed handshake (no certificate, one from another CA, not TLS at all) closes the socket.
+      server.on('tlsClientError', (err: Error) => deps.log.debug('TLS handshake refused', { err }));
+      servers.push(server);
+      tlsPort = await listen(server, opts.tls.port, opts.host);
+    }
+  } catch (err) {
+    for (const s of servers) s.close();
+    admission.close();
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw err;
+  }
 
   return {
     broker,
-    server,
-    port,
+    ...(port === undefined ? {} : { port }),
+    ...(tlsPort === undefined ? {} : { tlsPort }),
+    admission,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => undefined);
+        for (const s of servers) s.close(() => undefined);
+        admission.close();
         broker.close(() => resolve());
       }),
   };

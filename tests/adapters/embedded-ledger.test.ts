@@ -1,8 +1,12 @@
 /** The embedded ledger's own guarantees, beyond the Chain conformance suite: what survives a reopen. */
-import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EmbeddedLedger, LedgerCorruptError } from '../../lib/adapters/local/embedded-ledger.js';
+import {
+  EmbeddedLedger,
+  LedgerCorruptError,
+  LedgerKeyMissingError,
+} from '../../lib/adapters/local/embedded-ledger.js';
 import { encodeAnchorPayload } from '../../lib/core/anchor-payload.js';
 import { fromBase64, toHex, utf8 } from '../../lib/core/bytes.js';
 import { sha256 } from '../../lib/core/hash.js';
@@ -136,6 +140,36 @@ describe('EmbeddedLedger', () => {
     ls[2] = JSON.stringify({ ...last, time: last.time + 1 });
     writeFileSync(ledgerPath, ls.join('\n'));
     expect(() => openLedger()).toThrow(LedgerCorruptError);
+  });
+
+  it('restores entries it signed that were cut off, byte for byte, and refuses one that does not follow', async () => {
+    const ids = await seed(3);
+    const whole = readFileSync(ledgerPath, 'utf8');
+    const l = openLedger();
+    const lost = [
+      (await l.lookup(ids[1] as string))?.evidence?.entry as LedgerEntry,
+      (await l.lookup(ids[2] as string))?.evidence?.entry as LedgerEntry,
+    ];
+    closeAll();
+    writeFileSync(ledgerPath, `${lines()[0]}\n`);
+    const cut = openLedger();
+    expect(cut.height).toBe(1);
+    // Out of order, or not signed by this ledger: nothing is written.
+    await expect(cut.restore([lost[1] as LedgerEntry])).rejects.toThrow(LedgerCorruptError);
+    await expect(cut.restore([{ ...(lost[0] as LedgerEntry), time: 1 }])).rejects.toThrow(LedgerCorruptError);
+    expect(cut.height).toBe(1);
+    await cut.restore(lost.map((e, i) => ({ ...e, dedupKey: `batch-${i + 1}` })));
+    expect(cut.height).toBe(3);
+    closeAll();
+    expect(readFileSync(ledgerPath, 'utf8')).toBe(whole);
+    expect(openLedger().height).toBe(3);
+  });
+
+  it('refuses to make a new key next to a ledger that has entries', async () => {
+    await seed(1);
+    rmSync(keyPath);
+    expect(() => openLedger()).toThrow(LedgerKeyMissingError);
+    expect(existsSync(keyPath)).toBe(false);
   });
 
   it('stamps entries with the injected clock', async () => {

@@ -9,6 +9,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toBase64, toHex, utf8 } from '../../lib/core/bytes.js';
+import { NotaryError } from '../../lib/core/errors.js';
 import { sha256 } from '../../lib/core/hash.js';
 import {
   type AnchorRef,
@@ -115,7 +116,15 @@ export function deadLetter(id: string, at: number, over: Partial<DeadLetter> = {
 }
 
 export function auditEvent(id: string, at: number, over: Partial<AuditEvent> = {}): AuditEvent {
-  return { id, at, actor: 'operator', action: 'device-provisioned', target: `dev-${id}`, ...over };
+  return {
+    id,
+    at,
+    actor: 'operator',
+    action: 'device-provisioned',
+    target: `dev-${id}`,
+    outcome: 'succeeded',
+    ...over,
+  };
 }
 
 /** Follows `next` cursors to the end, checking every page keeps to the limit. */
@@ -729,13 +738,21 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
           }),
           auditEvent('au-3', 2000, { action: 'credential-rotated' }),
           auditEvent('au-4', 2000, { actor: 'someone-else' }),
-          auditEvent('au-5', 4000),
+          auditEvent('au-5', 4000, {
+            action: 'record-key-released',
+            target: 'dev-1.5',
+            reason: 'court order 18',
+            outcome: 'failed',
+            error: { code: 'unwrap-failed', message: 'cannot unwrap: wrong vault key or context' },
+          }),
         ];
         for (const e of events) await store.appendAudit(e);
         const all = await store.listAudit({ limit: 10 });
         expect(all.items.map((e) => e.at)).toEqual([4000, 3000, 2000, 2000, 1000]);
         expect(all.items.find((e) => e.id === 'au-2')).toEqual(events[1]);
         expect(all.items.find((e) => e.id === 'au-1')).toEqual(events[0]);
+        // A failed action is kept with its outcome and error, so the log never claims what did not happen.
+        expect(all.items.find((e) => e.id === 'au-5')).toEqual(events[4]);
         expect(all.next).toBeUndefined();
         const paged = await collectPages(2, (c) => store.listAudit(withCursor({ limit: 2 }, c)));
         expect(paged.items.map((e) => e.at)).toEqual([4000, 3000, 2000, 2000, 1000]);
@@ -744,6 +761,56 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
 
       it('an empty log is one empty page', async () => {
         expect(await store.listAudit({ limit: 5 })).toEqual({ items: [] });
+      });
+    });
+
+    describe('cursors', () => {
+      const json = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const garbage: [string, string][] = [
+        ['empty', ''],
+        ['not base64url', 'not a cursor!'],
+        ['base64url of no JSON', Buffer.from('{oops').toString('base64url')],
+        ['JSON that is no array', json({ at: 1 })],
+        ['too long', 'A'.repeat(513)],
+        ['an array of the wrong length', json([1, 'x', 3])],
+        ['a negative number', json([-1, -1])],
+        ['a fraction', json([1.5, 'x'])],
+        ['a number past 2^53', json([2 ** 60, 'x'])],
+        ['null where a string belongs', json([null])],
+      ];
+      const lists: [string, (cursor: string) => Promise<unknown>][] = [
+        ['listByTime', (cursor) => store.listByTime('dev-1', { from: 0, to: 10, limit: 5, cursor })],
+        ['listBatches', (cursor) => store.listBatches({ limit: 5, cursor })],
+        ['listDevices', (cursor) => store.listDevices({ limit: 5, cursor })],
+        ['listDeadLetters', (cursor) => store.listDeadLetters({ limit: 5, cursor })],
+        ['listDeadLetters by device', (cursor) => store.listDeadLetters({ limit: 5, cursor, deviceId: 'd' })],
+        ['listAudit', (cursor) => store.listAudit({ limit: 5, cursor })],
+      ];
+
+      it('every list refuses a cursor it could not have issued with invalid-cursor, even on an empty store', async () => {
+        for (const [list, call] of lists) {
+          for (const [what, cursor] of garbage) {
+            const err = await call(cursor).then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+            expect(err, `${list}: ${what}`).toBeInstanceOf(NotaryError);
+            expect((err as NotaryError).code, `${list}: ${what}`).toBe('invalid-cursor');
+          }
+        }
+      });
+
+      it("a cursor of another list's shape is refused too; a well-formed position is served", async () => {
+        await expect(store.listAudit({ limit: 5, cursor: json(['dev-1']) })).rejects.toMatchObject({
+          code: 'invalid-cursor',
+        });
+        await expect(store.listDevices({ limit: 5, cursor: json([5, 'x']) })).rejects.toMatchObject({
+          code: 'invalid-cursor',
+        });
+        // A position between items needs no item at it: the page after it is served.
+        await store.appendAudit(auditEvent('au-1', 1000));
+        expect((await store.listAudit({ limit: 5, cursor: json([2000, 'au-9']) })).items).toHaveLength(1);
+        expect((await store.listAudit({ limit: 5, cursor: json([500, 'au-0']) })).items).toHaveLength(0);
       });
     });
   });

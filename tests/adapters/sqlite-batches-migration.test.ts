@@ -1,7 +1,8 @@
 /**
  * SqliteIndexStore opening an index.sqlite written before finality was tracked: the batches table gains its
  * columns in place, the old unanchored index (state <> 'anchored') gives way to the built one, and the batches
- * already there keep their state and anchors, while new anchors become due for the finality poller.
+ * already there keep their state and anchors, while new anchors become due for the finality poller. Also the
+ * audit table from before outcomes were recorded.
  */
 
 import { join } from 'node:path';
@@ -79,5 +80,52 @@ describe('SqliteIndexStore on a file from before finality tracking', () => {
     const again = new SqliteIndexStore(path);
     expect((await again.getBatch('b-2'))?.anchors).toHaveLength(1);
     await again.close();
+  });
+
+  it('reads audit events written before outcomes as unknown, and keeps new ones with their outcome', async () => {
+    const t = makeTempDir('migrate-audit');
+    temps.push(t);
+    const path = join(t.dir, 'index.sqlite');
+    const old = new DatabaseSync(path);
+    old.exec(`CREATE TABLE audit (
+      id TEXT PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
+      reason TEXT);`);
+    old
+      .prepare('INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?)')
+      .run('au-old', 1000, 'operator', 'record-key-released', 'dev-1.0', 'old release');
+    old.close();
+
+    const store = new SqliteIndexStore(path);
+    try {
+      await store.appendAudit({
+        id: 'au-new',
+        at: 2000,
+        actor: 'operator',
+        action: 'record-key-released',
+        target: 'dev-1.1',
+        reason: 'new release',
+        outcome: 'failed',
+        error: { code: 'unwrap-failed', message: 'cannot unwrap' },
+      });
+      // An old event cannot say whether the key left; it must not be read as a success.
+      expect((await store.listAudit({ limit: 10 })).items).toEqual([
+        expect.objectContaining({
+          id: 'au-new',
+          outcome: 'failed',
+          error: { code: 'unwrap-failed', message: 'cannot unwrap' },
+        }),
+        {
+          id: 'au-old',
+          at: 1000,
+          actor: 'operator',
+          action: 'record-key-released',
+          target: 'dev-1.0',
+          reason: 'old release',
+          outcome: 'unknown',
+        },
+      ]);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -254,6 +254,33 @@ export function describeStatementStoreConformance(
       });
     });
 
+    it('refuses a cursor it could not have issued with invalid-cursor', async () => {
+      await store.putStatement(headEntry('dev-c', 1, 1000));
+      const json = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const garbage = [
+        'not base64url!',
+        json({ a: 1 }),
+        json([]),
+        Buffer.from('{').toString('base64url'),
+        'x'.repeat(600),
+      ];
+      const calls: [string, (cursor: string) => Promise<unknown>][] = [
+        ['listKeyEvents', (cursor) => store.listKeyEvents('dev-c', { limit: 5, cursor })],
+        ['listHeads', (cursor) => store.listHeads('dev-c', { by: 'count', order: 'asc', limit: 5, cursor })],
+        [
+          'listHeads by time',
+          (cursor) => store.listHeads('dev-c', { by: 'time', order: 'desc', limit: 5, cursor }),
+        ],
+      ];
+      for (const [list, call] of calls) {
+        for (const cursor of garbage) {
+          await expect(call(cursor), `${list}: ${cursor.slice(0, 20)}`).rejects.toMatchObject({
+            code: 'invalid-cursor',
+          });
+        }
+      }
+    });
+
     describe('anchor queue', () => {
       it('listPending: oldest receivedAt first, then key events before heads, then device, then leaf hash', async () => {
         const a = headEntry('dev-b', 1, 1000, { receivedAt: 30 });

@@ -306,6 +306,8 @@ describe('malformed events at the Lambda edges', () => {
       'a payload larger than any IoT message',
       () => ({ ...valid(), payload: 'A'.repeat(MAX_EVENT_PAYLOAD_BASE64 + 4) }),
     ],
+    // zod runs the base64 check even after .max() failed: it must not overflow the stack.
+    ['a 5 MB payload', () => ({ ...valid(), payload: 'A'.repeat(5 * 1024 * 1024) })],
   ];
 
   for (const [name, event] of malformed) {
@@ -355,6 +357,17 @@ describe('malformed events at the Lambda edges', () => {
     );
     expect(res.statusCode).toBe(400);
     expect(jsonBody<{ error: { code: string } }>(res).error.code).toBe('bad-request');
+  });
+
+  it('verify refuses a cursor DynamoDB did not issue with 400 invalid-cursor, as the embedded API does', async () => {
+    for (const path of ['/v1/dead-letters', '/v1/audit', '/v1/devices/evt-dev/records']) {
+      const res = await aws.verify(
+        httpApiEvent('GET', `${path}?cursor=garbage`, { operator: 'op' }),
+        lambdaContext('verify'),
+      );
+      expect(res.statusCode, path).toBe(400);
+      expect(jsonBody<{ error: { code: string } }>(res).error.code, path).toBe('invalid-cursor');
+    }
   });
 
   it('a reply that cannot be published fails the invocation, so Lambda retries; the retry acks a duplicate', async () => {

@@ -19,6 +19,7 @@ import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import type { Chain } from '../../lib/ports.js';
 import { verifyRecord } from '../../lib/verify/record-proof.js';
 import { type BigBangStandIn, startBigBangStandIn } from '../support/bigbang-standin.js';
+import { ResendingChain } from '../support/chain-doubles.js';
 import { startGarbageRpc } from '../support/chain-rpc-faults.js';
 import { type GanacheNode, startGanache } from '../support/ganache-node.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
@@ -290,6 +291,92 @@ describe('the anchor cycle', () => {
     const v = await verify(cycle, [stack.ledger, bbc.chain], id as string);
     expect(v.status).toBe('verified');
     expect(v.checks.anchors.find((a) => a.chainId === bbc.chain.chainId)?.txId).toBe(again?.txId);
+  });
+
+  it('an EVM transaction stuck past stuckAfterMs is replaced with a higher fee; the replacement is mined and is the anchor', async () => {
+    const key = generatePrivateKey();
+    await node.rpc('evm_setAccountBalance', [privateKeyToAccount(key).address, `0x${ETH.toString(16)}`]);
+    const chain = evm(key);
+    const cycle = cycleOf([ledger(), chain]);
+    await ingest(1);
+    // The wallet's first anchor (nonce 0) is mined at once: ganache 7.9.2 cannot replace nonce 0 (evm-chain.test.ts).
+    expect((await cycle.run()).failures).toEqual([]);
+    await node.rpc('miner_stop');
+    try {
+      const [id] = await ingest(2);
+      const r = await cycle.run();
+      const batchId = r.batch?.batchId as string;
+      const anchorOf = async () =>
+        (await stack.index.getBatch(batchId))?.anchors.find((a) => a.chainId === chain.chain.chainId);
+      const stuck = await anchorOf();
+      expect(stuck?.phase).toBe('submitted');
+      const before = (await node.rpc('eth_getTransactionByHash', [stuck?.txId])) as {
+        nonce: string;
+        maxFeePerGas: string;
+      };
+
+      clock.advance(FINALITY.stuckAfterMs);
+      const polled = await cycle.poll();
+      expect(polled.events.map((e) => e.event)).toEqual(expect.arrayContaining(['stuck', 'fee-bumped']));
+      expect(polled.events.map((e) => e.event)).not.toContain('alert');
+      const bumped = await anchorOf();
+      expect(bumped).toMatchObject({ phase: 'submitted', attempt: 2, replaced: [stuck?.txId] });
+      expect(bumped?.txId).not.toBe(stuck?.txId);
+
+      // Mined while the miner is still stopped: evm_mine racing miner_start's own block makes ganache record
+      // the transaction in a block that is not the canonical one of that height.
+      await node.mine(1);
+      await node.rpc('miner_start');
+      clock.advance(FINALITY.pollMs);
+      await cycle.poll();
+      expect((await stack.index.getBatch(batchId))?.state).toBe('final');
+      expect(await anchorOf()).toMatchObject({ txId: bumped?.txId, phase: 'final', replaced: [stuck?.txId] });
+      const mined = (await node.rpc('eth_getTransactionByHash', [bumped?.txId])) as {
+        nonce: string;
+        maxFeePerGas: string;
+        blockHash: string | null;
+      };
+      expect(mined.blockHash).not.toBeNull();
+      expect(mined.nonce).toBe(before.nonce);
+      expect(BigInt(mined.maxFeePerGas) * 10n).toBeGreaterThanOrEqual(BigInt(before.maxFeePerGas) * 11n);
+      expect(await node.rpc('eth_getTransactionByHash', [stuck?.txId])).toBeNull();
+
+      const v = await verify(cycle, [stack.ledger, chain.chain], id as string);
+      expect(v.status).toBe('verified');
+      expect(v.checks.anchors.find((a) => a.chainId === chain.chain.chainId)?.txId).toBe(bumped?.txId);
+    } finally {
+      await node.rpc('miner_start');
+    }
+  });
+
+  it('a replacement that never makes it: the earlier transaction, mined after all, is the anchor again', async () => {
+    await standin.close();
+    standin = await startBigBangStandIn(); // blocks only when the test mines
+    const resending = new ResendingChain(
+      new BigBangChain({ rpcUrl: standin.url, from: standin.address, network: 'standin', timeoutMs: 2_000 }),
+    );
+    const cycle = cycleOf([ledger(), { chain: resending, budget: UNLIMITED, finality: FINALITY }]);
+    const [id] = await ingest(1);
+    const batchId = (await cycle.run()).batch?.batchId as string;
+    const anchorOf = async () =>
+      (await stack.index.getBatch(batchId))?.anchors.find((a) => a.chainId === resending.chainId);
+    const first = (await anchorOf())?.txId as string;
+
+    clock.advance(FINALITY.stuckAfterMs);
+    await cycle.poll();
+    const second = resending.replacedBy.get(first) as string;
+    expect(await anchorOf()).toMatchObject({ txId: second, replaced: [first] });
+
+    standin.reorg(second); // the replacement is gone; the first one is mined
+    standin.mine(1);
+    clock.advance(FINALITY.pollMs);
+    const polled = await cycle.poll();
+    expect(polled.events.map((e) => e.event)).toEqual(expect.arrayContaining(['earlier-tx-mined', 'final']));
+    expect(await anchorOf()).toMatchObject({ txId: first, phase: 'final', replaced: [second] });
+    expect((await stack.index.getBatch(batchId))?.state).toBe('final');
+    const v = await verify(cycle, [stack.ledger, resending], id as string);
+    expect(v.status).toBe('verified');
+    expect(v.checks.anchors.find((a) => a.chainId === resending.chainId)?.txId).toBe(first);
   });
 
   it('inline packets: on chain whole while the budget allows, hash-anchored beyond it, both verified', async () => {

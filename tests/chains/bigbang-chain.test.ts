@@ -1,7 +1,7 @@
 /**
  * The BigBang Core adapter against the BigBang STAND-IN (tests/support/bigbang-standin.ts): no BigBang node
  * can run here, so these tests show the adapter speaks the request and response shapes FACTS.md records and
- * handles each documented error; they do not show that a real node agrees. The first block checks the
+ * handles each documented error; they do not show that a real node agrees. bigbang-standin.test.ts checks the
  * stand-in itself against FACTS.md, raw, so a drift in the stand-in is caught before it can flatter the
  * adapter.
  */
@@ -20,6 +20,7 @@ import { fromHex, toHex, utf8 } from '../../lib/core/bytes.js';
 import { sha256 } from '../../lib/core/hash.js';
 import { type BigBangStandIn, startBigBangStandIn } from '../support/bigbang-standin.js';
 import { expectBytes } from '../support/bytes.js';
+import { startRpcProxy } from '../support/chain-rpc-faults.js';
 
 const payload = (label: string, size = 3) =>
   encodeAnchorPayload({ root: sha256(utf8(label)), treeSize: size });
@@ -34,114 +35,9 @@ async function rejection(p: Promise<unknown>): Promise<BigBangChainError> {
   throw new Error('expected a rejection');
 }
 
-/** One raw JSON-RPC exchange, returning the response text exactly as sent. */
-async function raw(url: string, method: string, params: Record<string, unknown>): Promise<string> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ id: 7, jsonrpc: '2.0', method, params }),
-  });
-  return res.text();
-}
-
 let standIn: BigBangStandIn;
 afterEach(async () => {
   await standIn?.close();
-});
-
-describe('the BigBang stand-in answers as FACTS.md records', () => {
-  beforeEach(async () => {
-    standIn = await startBigBangStandIn();
-  });
-
-  it('gettxfee: 53 zero bytes → 0.030000, 1024 bytes → 0.150000, six decimals on the wire', async () => {
-    expect(await raw(standIn.url, 'gettxfee', { hexdata: '00'.repeat(53) })).toBe(
-      '{"id":7,"jsonrpc":"2.0","result":0.030000}',
-    );
-    expect(await raw(standIn.url, 'gettxfee', { hexdata: '00'.repeat(1024) })).toContain('"result":0.150000');
-  });
-
-  it('the documented errors, code and message', async () => {
-    expect(JSON.parse(await raw(standIn.url, 'gettransaction', { txid: '00'.repeat(32) })).error).toEqual({
-      code: -32600,
-      message: 'No information available about transaction',
-    });
-    expect(JSON.parse(await raw(standIn.url, 'sendtransaction', { txdata: '00' })).error).toEqual({
-      code: -8,
-      message: 'TX decode failed',
-    });
-    expect(JSON.parse(await raw(standIn.url, 'frobnicate', {})).error).toEqual({
-      code: -32601,
-      message: 'frobnicate not found!',
-      data: 1,
-    });
-    standIn.drainFunds();
-    const from = standIn.address;
-    expect(JSON.parse(await raw(standIn.url, 'sendfrom', { from, to: from, amount: 1 })).error).toEqual({
-      code: -401,
-      message: 'GetBalance failed',
-    });
-  });
-
-  it('a locked key: -401 Failed to sign transaction; unlockkey answers with the documented string', async () => {
-    standIn.lockKey();
-    const from = standIn.address;
-    expect(JSON.parse(await raw(standIn.url, 'sendfrom', { from, to: from, amount: 1 })).error).toEqual({
-      code: -401,
-      message: 'Failed to sign transaction',
-    });
-    const ok = JSON.parse(
-      await raw(standIn.url, 'unlockkey', { pubkey: standIn.pubkey, passphrase: 'standin-passphrase' }),
-    );
-    expect(ok.result).toBe(`Unlock key successfully: ${standIn.pubkey}`);
-  });
-
-  it('listunspent, version, getforkheight and gettransaction have the documented shapes', async () => {
-    const lu = await raw(standIn.url, 'listunspent', { address: standIn.address });
-    expect(lu).toMatch(/"amount":1000\.000000,"time":\d+,"lockuntil":0/);
-    expect(JSON.parse(lu).result.addresses[0].unspents[0]).toEqual({
-      txid: expect.stringMatching(/^[0-9a-f]{64}$/),
-      out: 0,
-      amount: 1000,
-      time: expect.any(Number),
-      lockuntil: 0,
-    });
-    expect(JSON.parse(await raw(standIn.url, 'version', {})).result).toMatch(
-      /^Bigbang server version is v2\.0\.5/,
-    );
-    expect(JSON.parse(await raw(standIn.url, 'getforkheight', {})).result).toBe(0);
-
-    const from = standIn.address;
-    const sent = JSON.parse(
-      await raw(standIn.url, 'sendfrom', { from, to: from, amount: 1, data: '00'.repeat(53) }),
-    );
-    standIn.mine(1);
-    const got = await raw(standIn.url, 'gettransaction', { txid: sent.result });
-    expect(got).toContain('"txfee":0.030000');
-    expect(Object.keys(JSON.parse(got).result.transaction)).toEqual([
-      'txid',
-      'version',
-      'type',
-      'time',
-      'lockuntil',
-      'anchor',
-      'blockhash',
-      'vin',
-      'sendfrom',
-      'sendto',
-      'amount',
-      'txfee',
-      'data',
-      'sig',
-      'fork',
-      'confirmations',
-    ]);
-    expect(JSON.parse(got).result.transaction).toMatchObject({ type: 'token', data: '00'.repeat(53) });
-  });
-
-  it('addresses are base32 with a valid checksum, like 1632srrskscs1d809y3x5ttf50f0gabf86xjz2s6aetc9h9ewwhm58dj3', () => {
-    expect(standIn.address).toMatch(/^1[0-9a-hjkmnp-tv-z]{56}$/);
-  });
 });
 
 describe('BigBangChain against the stand-in', () => {
@@ -233,12 +129,164 @@ describe('BigBangChain against the stand-in', () => {
     expect(events.map((e) => e.kind)).toEqual(['dedup-hit']);
   });
 
-  it('unknown txids are undefined (-32600), malformed ones are not even asked', async () => {
+  it('unknown txids are undefined (-32600), so are 64 zeros (-6 "Invalid txid"); malformed ones are not even asked', async () => {
     const chain = make();
     expect(await chain.lookup('ab'.repeat(32))).toBeUndefined();
+    expect(await chain.lookup('0'.repeat(64))).toBeUndefined();
+    expect(standIn.calls.filter((c) => c.method === 'gettransaction').map((c) => c.params)).toEqual([
+      { txid: 'ab'.repeat(32) },
+      { txid: '0'.repeat(64) },
+    ]);
     const asked = standIn.calls.length;
     expect(await chain.lookup(`0x${'ab'.repeat(32)}`)).toBeUndefined();
     expect(standIn.calls.length).toBe(asked);
+  });
+
+  it('insufficient funds: some, but less than amount + fee (-401 ArrangeInputs) → insufficient-funds, not retried', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ unspentsUnits: [500_000] });
+    const err = await rejection(make().submit(payload('half'), { dedupKey: 'batch-half' }));
+    expect(err).toMatchObject({ code: 'insufficient-funds', retryable: false, rpcCode: -401 });
+    expect(err.message).toContain('CWallet::ArrangeInputs failed Balance: 500000 TxFee: 30000');
+  });
+
+  it('balance() counts every unspent, not the node’s first 10', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ unspentsUnits: Array.from({ length: 12 }, () => COIN) });
+    expect(await make().balance()).toBe(12 * COIN);
+  });
+
+  it('a transaction refused after signing (-401 with the key unlocked) is tx-rejected: no unlockkey, no second sendfrom', async () => {
+    // A payload with room for 4 inputs (twice assumedInputs: not near enough the limit to count them) costs
+    // 1 BBC + 19.79 BBC of fee, and the wallet holds 5 BBC pieces: it takes 5, and the node refuses.
+    await standIn.close();
+    standIn = await startBigBangStandIn({ unspentsUnits: Array(8).fill(5 * COIN) });
+    const chain = make({ assumedInputs: 2, unlock: { passphrase: 'standin-passphrase' } });
+    const room4 = new Uint8Array(chain.maxPayloadBytes - 2 * 33).fill(7);
+    const err = await rejection(chain.submit(room4, { dedupKey: 'batch-refused' }));
+    expect(err).toMatchObject({ code: 'tx-rejected', retryable: false, rpcCode: -401 });
+    expect(err.message).toContain('key unlocked');
+    expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(1);
+    expect(standIn.calls.map((c) => c.method)).not.toContain('unlockkey');
+    expect(standIn.log).toEqual([expect.stringContaining('ValidateTransaction fail')]);
+  });
+
+  it('near MAX_TX_SIZE the inputs the wallet really picks are counted: payload-too-large before any sendfrom', async () => {
+    await standIn.close();
+    // 1 BBC + 19.79 BBC of fee from 8 BBC pieces: 3 inputs, where the payload has room for 2.
+    standIn = await startBigBangStandIn({ unspentsUnits: [8 * COIN, 8 * COIN, 8 * COIN] });
+    const chain = make({ assumedInputs: 2 });
+    const err = await rejection(
+      chain.submit(new Uint8Array(chain.maxPayloadBytes).fill(1), { dedupKey: 'batch-near' }),
+    );
+    expect(err.code).toBe('payload-too-large');
+    expect(err.message).toContain('the wallet needs 3');
+    expect(standIn.calls.map((c) => c.method)).not.toContain('sendfrom');
+  });
+
+  it('a node without listkey: a sign failure that unlockkey answers with -409 is the transaction, not the key', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ without: ['listkey'], unspentsUnits: Array(8).fill(5 * COIN) });
+    const chain = make({ assumedInputs: 2, unlock: { passphrase: 'standin-passphrase' } });
+    const room4 = new Uint8Array(chain.maxPayloadBytes - 2 * 33).fill(7);
+    const err = await rejection(chain.submit(room4, { dedupKey: 'batch-nolistkey' }));
+    expect(err).toMatchObject({ code: 'tx-rejected', rpcCode: -401 });
+    expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(1);
+    expect(standIn.calls.filter((c) => c.method === 'unlockkey')).toHaveLength(1);
+  });
+
+  it('unlockkey always gets a deliberate timeout: a batch a minute later does not start with a failed send', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ locked: true });
+    let skew = 0;
+    const chain = make({
+      unlock: { passphrase: 'standin-passphrase' },
+      clock: () => Date.now() + skew * 1000,
+    });
+    const later = (seconds: number) => {
+      skew += seconds;
+      standIn.advanceTime(seconds);
+    };
+    const methodsOf = (from: number) => standIn.calls.slice(from).map((c) => c.method);
+
+    await chain.submit(payload('t1'), { dedupKey: 'batch-t1' });
+    const unlocks = standIn.calls.filter((c) => c.method === 'unlockkey');
+    expect(unlocks.map((c) => (c.params as { timeout?: unknown }).timeout)).toEqual([600]);
+
+    // 61 s later: the node's own 60 s default would have relocked the key.
+    later(61);
+    let mark = standIn.calls.length;
+    await chain.submit(payload('t2'), { dedupKey: 'batch-t2' });
+    expect(methodsOf(mark)).toEqual(['gettxfee', 'sendfrom']);
+
+    // Past our own timeout: unlocked again before the send, not after a failed one.
+    later(600);
+    expect(standIn.isLocked()).toBe(true);
+    mark = standIn.calls.length;
+    await chain.submit(payload('t3'), { dedupKey: 'batch-t3' });
+    expect(methodsOf(mark)).toEqual(['gettxfee', 'unlockkey', 'sendfrom']);
+    expect(events.map((e) => e.kind)).toEqual(['key-unlocked', 'key-unlocked']);
+  });
+
+  it('a sendfrom whose answer is lost is found in the wallet (listtransaction) and not paid twice', async () => {
+    const proxy = await startRpcProxy(standIn.url);
+    try {
+      const chain = make({ rpcUrl: proxy.url, timeoutMs: 2_000 });
+      await chain.submit(payload('earlier'), { dedupKey: 'batch-0' });
+      proxy.loseAnswerTo('sendfrom');
+      const lost = await rejection(chain.submit(payload('lost'), { dedupKey: 'batch-lost' }));
+      expect(lost).toMatchObject({ code: 'rpc-unavailable', retryable: true });
+      expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(2); // the node did take it
+
+      const again = await chain.submit(payload('lost'), { dedupKey: 'batch-lost' });
+      expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(2);
+      expectBytes((await chain.lookup(again.txId))?.data, payload('lost'));
+      expect(events.filter((e) => e.kind === 'found-in-wallet')).toEqual([
+        { kind: 'found-in-wallet', chainId: chain.chainId, txId: again.txId, dedupKey: 'batch-lost' },
+      ]);
+      expect(standIn.calls.find((c) => c.method === 'listtransaction')?.params).toEqual({
+        count: 20,
+        offset: -1,
+        address: standIn.address,
+      });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('after a restart the first submit looks in the wallet: a batch the node took before the crash is not paid twice', async () => {
+    const before = await make().submit(payload('crash'), { dedupKey: 'batch-crash' });
+    const restarted = make();
+    const after = await restarted.submit(payload('crash'), { dedupKey: 'batch-crash' });
+    expect(after.txId).toBe(before.txId);
+    expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(1);
+    // Only the first submit of a process searches; a new key then goes straight to sendfrom.
+    const mark = standIn.calls.length;
+    await restarted.submit(payload('next'), { dedupKey: 'batch-next' });
+    expect(standIn.calls.slice(mark).map((c) => c.method)).toEqual(['gettxfee', 'sendfrom']);
+  });
+
+  it('wrong RPC credentials (HTTP 401, HTML) are a typed rpc-error naming the status; the right ones work', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ rpcAuth: { user: 'anchor', password: 'right' } });
+    const wrong = await rejection(make({ rpcAuth: { user: 'anchor', password: 'wrong' } }).forkHeight());
+    expect(wrong).toMatchObject({ code: 'rpc-error' });
+    expect(wrong.message).toContain('HTTP 401');
+    expect(wrong.message).not.toContain('wrong');
+    expect(await make({ rpcAuth: { user: 'anchor', password: 'right' } }).forkHeight()).toBe(0);
+  });
+
+  it('a node without listtransaction: the send goes ahead, and an event says a lost answer could cost twice', async () => {
+    await standIn.close();
+    standIn = await startBigBangStandIn({ without: ['listtransaction'] });
+    await make().submit(payload('old node'), { dedupKey: 'batch-old' });
+    expect(events).toEqual([
+      expect.objectContaining({
+        kind: 'wallet-search-unavailable',
+        message: expect.stringContaining('listtransaction not found!'),
+      }),
+    ]);
+    expect(standIn.calls.filter((c) => c.method === 'sendfrom')).toHaveLength(1);
   });
 
   it('insufficient funds: nothing spendable → typed, non-retryable insufficient-funds', async () => {
@@ -272,7 +320,7 @@ describe('BigBangChain against the stand-in', () => {
   });
 
   it('MAX_TX_SIZE is enforced before sending; the largest payload that fits goes through at the rule’s fee', async () => {
-    const chain = make({ assumedInputs: 1 });
+    const chain = make({ assumedInputs: 2 });
     const tooBig = new Uint8Array(chain.maxPayloadBytes + 1).fill(1);
     const err = await rejection(chain.submit(tooBig, { dedupKey: 'batch-big' }));
     expect(err.code).toBe('payload-too-large');

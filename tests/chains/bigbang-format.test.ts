@@ -5,7 +5,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc24q, decodeAddress, encodeAddress, isAddress } from '../../lib/adapters/bigbang/address.js';
+import {
+  crc24q,
+  decodeAddress,
+  encodeAddress,
+  isAddress,
+  pubkeyHexOfAddress,
+} from '../../lib/adapters/bigbang/address.js';
 import { classifyRpcError } from '../../lib/adapters/bigbang/bigbang-errors.js';
 import {
   calcMinTxFee,
@@ -196,6 +202,19 @@ describe('addresses', () => {
     expect(isAddress(`${real}0`)).toBe(false);
   });
 
+  it('the key the node prints for a pubkey address is its bytes reversed (the three pairs in rpc.json)', () => {
+    expect(pubkeyHexOfAddress('1gbma6s21t4bcwymqz6h1dn1t7qy45019b1t00ywfyqymbvp90mqc1wmq')).toBe(
+      '2e05c9ee45fdf58f7b007458298042fc3d3ad416a2f9977ace16d14164a3e882',
+    );
+    expect(pubkeyHexOfAddress('1z6taz5dyrv2xa11pc92y0ggbrf2wf36gbtk8wjprb96qe3kqwfm3ayc1')).toBe(
+      'e8e3770e774d5ad84a8ea65ed08cc7c5c30b42e045623604d5c5c6be95afb4f9',
+    );
+    expect(pubkeyHexOfAddress('1tmj9janyr05e0xmyn1b62z0dmj4k18td3hwyq3f5c1dn9p5kydsjpvrm')).toBe(
+      '73f3b3d8545b60e58deb791c4da33089a40d7c6156a89e76e00ac0be2a9924d5',
+    );
+    expect(pubkeyHexOfAddress('208043ht3c51qztrdfa0f3349pe2m8ajjw1mdb2py68fbckaa2s24tq55')).toBeUndefined();
+  });
+
   it('CRC-24Q of "123456789" is the catalogue check value 0xCDE703', () => {
     expect(crc24q(new TextEncoder().encode('123456789'))).toBe(0xcde703);
   });
@@ -205,6 +224,12 @@ describe('BigBang RPC error codes', () => {
   it('maps the codes and messages FACTS.md recorded to stable codes', () => {
     const table: [number, string, string][] = [
       [-401, 'GetBalance failed', 'insufficient-funds'],
+      [
+        -401,
+        'Failed to create transaction: CWallet::ArrangeInputs failed Balance: 500000 TxFee: 30000',
+        'insufficient-funds',
+      ],
+      // Provisional: a locked key or a refusal after signing; the adapter asks listkey (bigbang-chain.test.ts).
       [-401, 'Failed to sign transaction', 'key-locked'],
       [-8, 'TX decode failed', 'tx-decode-failed'],
       [-10, 'Tx rejected : transaction invalid', 'tx-rejected'],

@@ -95,6 +95,7 @@ describe('chain configuration', () => {
       rpcUrl: 'http://127.0.0.1:9902',
       network: 'mainnet',
       passphraseFile: '/data/secrets/bbc-pass',
+      unlockTimeoutS: 600,
       finality: { confirmations: 10 },
     });
     expect(c.chains[2]?.inline).toBeUndefined();
@@ -117,6 +118,13 @@ describe('chain configuration', () => {
       /BIGBANG_ADDRESS/,
     );
     expect(refusal({ EMBEDDED_INLINE: 'true' })).toMatch(/EMBEDDED_INLINE/);
+    const bbc = {
+      ANCHOR_CHAINS: 'bigbang',
+      BIGBANG_ADDRESS: '1632srrskscs1d809y3x5ttf50f0gabf86xjz2s6aetc9h9ewwhm58dj3',
+    };
+    expect(refusal({ ...bbc, BIGBANG_UNLOCK_TIMEOUT_S: '-1' })).toMatch(/BIGBANG_UNLOCK_TIMEOUT_S/);
+    expect(refusal({ ...bbc, BIGBANG_UNLOCK_TIMEOUT_S: '1.5' })).toMatch(/BIGBANG_UNLOCK_TIMEOUT_S/);
+    expect(parse({ ...bbc, BIGBANG_UNLOCK_TIMEOUT_S: '0' }).chains[0]).toMatchObject({ unlockTimeoutS: 0 });
     expect(() => configFromEnv({ ANCHOR_CHAINS: 'evm' })).toThrow(ConfigError);
   });
 

@@ -4,7 +4,7 @@
  * down and coming back, a reorganisation driving the finality machine, and malformed RPC answers.
  */
 import type { Hex } from 'viem';
-import { generatePrivateKey } from 'viem/accounts';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvmChain, type EvmChainConfig, type EvmChainEvent } from '../../lib/adapters/evm/evm-chain.js';
 import { EvmChainError } from '../../lib/adapters/evm/evm-errors.js';
@@ -218,6 +218,87 @@ describe('EvmChain on ganache', () => {
     expect(await chain.lookup(`0x${'11'.repeat(32)}`)).toBeUndefined();
     expect(await chain.lookup('11'.repeat(32))).toBeUndefined();
     expect(await chain.lookup('nonsense')).toBeUndefined();
+  });
+
+  /**
+   * A fresh wallet whose first anchor is mined and whose second waits in the pool (miner stopped). The stuck
+   * one is the second because ganache 7.9.2 takes a same-nonce replacement of nonce 0 for a new transaction
+   * (its pool reads nonce 0 as "no nonce"); geth does not.
+   */
+  async function stuckAnchor(over: Partial<EvmChainConfig> = {}) {
+    const key = generatePrivateKey();
+    await node.rpc('evm_setAccountBalance', [privateKeyToAccount(key).address, `0x${ETH.toString(16)}`]);
+    const events: EvmChainEvent[] = [];
+    const chain = make(key, { onEvent: (e) => events.push(e), ...over });
+    await chain.submit(payload('mined first'), { dedupKey: 'bump-0' });
+    await node.rpc('miner_stop');
+    const data = payload('stuck');
+    const { txId } = await chain.submit(data, { dedupKey: 'bump-1' });
+    const pending = (await node.rpc('eth_getTransactionByHash', [txId])) as RawTx;
+    return { key, chain, data, txId, pending, events };
+  }
+  interface RawTx {
+    hash: string;
+    nonce: string;
+    blockHash: string | null;
+    maxFeePerGas: string;
+    maxPriorityFeePerGas: string;
+    input: string;
+  }
+
+  it('a stuck transaction is replaced: same nonce and data, both fees ≥ +10%; the replacement is mined, the old one never', async () => {
+    const { chain, data, txId, pending, events } = await stuckAnchor();
+    try {
+      expect(pending.blockHash).toBeNull();
+      const { txId: next } = await chain.replace(txId, data);
+      expect(next).not.toBe(txId);
+      // A retried submit under the stuck one's dedupKey now answers with the replacement, sending nothing.
+      expect((await chain.submit(data, { dedupKey: 'bump-1' })).txId).toBe(next);
+      // Mined while the miner is stopped (evm_mine racing miner_start's own block confuses ganache).
+      await node.mine(1);
+      await node.rpc('miner_start');
+
+      const mined = (await node.rpc('eth_getTransactionByHash', [next])) as RawTx;
+      expect(mined.blockHash).toMatch(/^0x[0-9a-f]{64}$/);
+      expect(mined.nonce).toBe(pending.nonce);
+      expect(mined.input).toBe(pending.input);
+      expect(BigInt(mined.maxFeePerGas) * 10n).toBeGreaterThanOrEqual(BigInt(pending.maxFeePerGas) * 11n);
+      expect(BigInt(mined.maxPriorityFeePerGas) * 10n).toBeGreaterThanOrEqual(
+        BigInt(pending.maxPriorityFeePerGas) * 11n,
+      );
+      expect(await node.rpc('eth_getTransactionByHash', [txId])).toBeNull();
+      const found = await chain.lookup(next);
+      expectBytes(found?.data, data);
+      expect(found?.confirmations).toBeGreaterThanOrEqual(1);
+      expect(events.filter((e) => e.kind === 'fee-bump')).toEqual([
+        expect.objectContaining({ txId: next, replaces: txId, nonce: Number(BigInt(pending.nonce)) }),
+      ]);
+    } finally {
+      await node.rpc('miner_start');
+    }
+  });
+
+  it('a bump the fee cap does not allow is fee-above-cap and sends nothing (read back from the node, as after a restart)', async () => {
+    const { key, data, txId, pending } = await stuckAnchor();
+    try {
+      // Another adapter on the key, as after a restart: it knows the transaction only from the node. Its cap
+      // admits the stuck transaction's own fee, not the 10% more a replacement must pay.
+      const capped = make(key, { maxFeePerGasWei: BigInt(pending.maxFeePerGas) });
+      const err = await rejection(capped.replace(txId, data));
+      expect(err).toMatchObject({ code: 'fee-above-cap', retryable: true });
+      await node.mine(1);
+      expect(((await node.rpc('eth_getTransactionByHash', [txId])) as RawTx).blockHash).toMatch(/^0x/);
+    } finally {
+      await node.rpc('miner_start');
+    }
+  });
+
+  it('replace() of a transaction already in a block returns it and sends nothing', async () => {
+    const chain = make(keyA);
+    const { txId } = await chain.submit(payload('in a block'), { dedupKey: 'bump-mined' });
+    const count = await txCount(chain.address);
+    expect(await chain.replace(txId, payload('in a block'))).toEqual({ txId });
+    expect(await txCount(chain.address)).toBe(count);
   });
 
   it('a reorganisation that loses the anchor: finality sees it, resubmits, and the new one becomes final', async () => {

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { toHex } from '../../lib/core/bytes.js';
+import { fromBase64, toBase64, toHex } from '../../lib/core/bytes.js';
 import {
   type CompletenessDocument,
   type CompletenessOptions,
@@ -295,6 +295,35 @@ describe('completeness document: no unbound fields', () => {
         if (!fails(t, opts)) survivors.push(`${i}: …${t.slice(Math.max(0, i - 20), i + 20)}…`);
       }
       expect(survivors).toEqual([]);
+    },
+    EXHAUSTIVE_TIMEOUT_MS,
+  );
+
+  it(
+    'every single-byte change inside each decoded leaf fails',
+    () => {
+      const { doc, opts } = small();
+      const leaves: { name: string; get: (d: CompletenessDocument) => { leaf: string } }[] = [
+        ...doc.records.map((_, i) => ({
+          name: `records[${i}]`,
+          get: (d: CompletenessDocument) => d.records[i] as { leaf: string },
+        })),
+        ...doc.keyEvents.map((_, i) => ({
+          name: `keyEvents[${i}]`,
+          get: (d: CompletenessDocument) => d.keyEvents[i] as { leaf: string },
+        })),
+        { name: 'head', get: (d: CompletenessDocument) => d.head as { leaf: string } },
+      ];
+      for (const { name, get } of leaves) {
+        const raw = fromBase64(get(doc).leaf) as Uint8Array;
+        for (let i = 0; i < raw.length; i++) {
+          const d = structuredClone(doc);
+          const changed = raw.slice();
+          changed[i] = (changed[i] as number) ^ 0x01;
+          get(d).leaf = toBase64(changed);
+          expect(fails(compact(d), opts), `${name} byte ${i}`).toBe(true);
+        }
+      }
     },
     EXHAUSTIVE_TIMEOUT_MS,
   );

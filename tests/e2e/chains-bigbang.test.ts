@@ -31,7 +31,7 @@ interface ChainView {
     tokensPerMillionRecords: number;
     seedTokensPerMillionRecords: number;
   };
-  observed: { recordsPerTx: number; feesPaid: number };
+  observed: { batches: number; records: number; recordsPerTx: number; feesPaid: number };
 }
 
 describe('ANCHOR_CHAINS=embedded,bigbang: the runtime process against the BigBang stand-in', () => {
@@ -130,7 +130,12 @@ describe('ANCHOR_CHAINS=embedded,bigbang: the runtime process against the BigBan
     // CalcMinTxFee of an 82-byte vchData: 0.03 BBC per anchor, whatever the batch holds.
     expect(s?.cost?.feePerTx).toBeCloseTo(0.03, 9);
     expect(s?.cost?.seedTokensPerMillionRecords).toBeCloseTo(30_000, 6);
-    expect(s?.cost?.tokensPerMillionRecords).toBeLessThan(s?.cost?.seedTokensPerMillionRecords as number);
+    // The plan prices a batch at the arrival rate now, which has decayed to nothing once the fleet is done
+    // (one record a batch at worst: the seed's price); what the batches of this run held is the evidence.
+    expect(s?.cost?.tokensPerMillionRecords).toBeLessThanOrEqual(
+      s?.cost?.seedTokensPerMillionRecords as number,
+    );
+    expect((s?.observed.records ?? 0) / (s?.observed.batches ?? 1)).toBeGreaterThan(1);
     expect(s?.observed.feesPaid).toBeGreaterThan(0);
   });
 

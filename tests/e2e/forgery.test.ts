@@ -117,7 +117,7 @@ describe('the forgery test: a dishonest operator fabricates records for a real d
     // device a new MQTT password, and publishes a record signed with its key, as the device.
     await start();
     const own = generateSigningKey('ed25519');
-    const registered = await api('/v1/devices/' + deviceId + '/keys', {
+    const registered = await api(`/v1/devices/${deviceId}/keys`, {
       method: 'POST',
       body: JSON.stringify({ alg: 'ed25519', publicKey: toBase64(own.publicKey), reason: 'device replaced' }),
     });

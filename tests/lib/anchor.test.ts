@@ -145,11 +145,14 @@ describe('anchorPending', () => {
         block: { height: 0 },
         anchoredAt: clock.now(),
         finalAt: clock.now(),
+        // The signed entry is kept with the anchor, so a ledger that loses it can be given it back.
+        ledgerEntry: expect.objectContaining({ height: 0, hash: report.anchors[0]?.txId }),
       },
     ]);
     expect(await stack.index.listAnchorsDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
     const tx = await stack.ledger.lookup(report.anchors[0]?.txId as string);
     expectBytes(tx?.data, encodeAnchorPayload({ root: tree.root, treeSize: 8 }));
+    expect(report.anchors[0]?.ledgerEntry).toEqual(tx?.evidence?.entry);
   });
 
   it('a cycle with nothing queued does nothing', async () => {

@@ -195,7 +195,31 @@ describe('device keys', () => {
       ).toMatchObject({
         target: `dev-r/keys/${toHex(second.keyId)}`,
         actor: 'op',
+        outcome: 'succeeded',
       });
+    });
+
+    it('a registration that fails after its checks is audited as failed, with the error code', async () => {
+      await provision('dev-e', generateSigningKey('ed25519'));
+      const broken: StatementStore = Object.create(stack.statements, {
+        putStatement: { value: async () => Promise.reject(new Error('disk full')) },
+      });
+      const key = generateSigningKey('p256');
+      await expect(
+        registerKey(
+          { ...deps, statements: broken },
+          { deviceId: 'dev-e', alg: 'p256', publicKey: key.publicKey, actor: 'op', reason: 'new key' },
+        ),
+      ).rejects.toThrow('disk full');
+      expect((await stack.index.listAudit({ limit: 10 })).items).toContainEqual(
+        expect.objectContaining({
+          action: 'device-key-registered',
+          target: `dev-e/keys/${toHex(key.keyId)}`,
+          outcome: 'failed',
+          error: { code: 'internal', message: 'disk full' },
+        }),
+      );
+      expect((await device('dev-e')).keys).toHaveLength(1);
     });
 
     it('revokeKey retires the key with a revoke event naming the reason; a second revoke is key-revoked', async () => {

@@ -2,10 +2,14 @@
  * Device provisioning, credentials and the audited key release (lib/devices) over the real local adapters.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
 import { fromBase64, toBase64, utf8 } from '../../lib/core/bytes.js';
 import { openRecord, parseEnvelope } from '../../lib/core/envelope.js';
 import { NotaryError } from '../../lib/core/errors.js';
-import { authenticateDevice } from '../../lib/devices/authenticate-device.js';
+import {
+  authenticateDevice,
+  authenticateDeviceByCertificate,
+} from '../../lib/devices/authenticate-device.js';
 import { credentialHashOf } from '../../lib/devices/device-credentials.js';
 import {
   masterKeyContext,
@@ -16,6 +20,7 @@ import {
 import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import type { DeviceRegistry } from '../../lib/ports.js';
+import { LiveDeviceSessions } from '../../lib/runtime/live-device-sessions.js';
 import { expectBytes } from '../support/bytes.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
 import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
@@ -78,6 +83,7 @@ describe('devices', () => {
           actor: 'factory',
           action: 'device-provisioned',
           target: 'dev-k',
+          outcome: 'succeeded',
         },
       ]);
     });
@@ -187,6 +193,40 @@ describe('devices', () => {
       );
     });
 
+    it('rotation closes the live sessions only once the new password is committed', async () => {
+      const first = await provision();
+      // The embedded broker's session table, with connections that record whether the old password still
+      // worked at the moment they were closed.
+      const sessions = new LiveDeviceSessions();
+      const closedWhile: string[] = [];
+      const conn = () => {
+        const onClose: (() => void)[] = [];
+        return {
+          destroy() {
+            void auth('dev-k', 'dev-k', first.mqtt.password).then((r) => {
+              closedWhile.push(r.ok ? 'old password valid' : 'old password refused');
+            });
+            for (const f of onClose) f();
+          },
+          once(_event: 'close', f: () => void) {
+            onClose.push(f);
+          },
+        };
+      };
+      sessions.track('dev-k', conn());
+      sessions.track('dev-k', conn());
+      sessions.track('dev-other', conn());
+      const r = await rotateDeviceCredentials(
+        { ...deps, sessions },
+        { deviceId: 'dev-k', actor: 'operator' },
+      );
+      expect(r.sessionsClosed).toBe(2);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(closedWhile).toEqual(['old password refused', 'old password refused']);
+      expect(sessions.count('dev-k')).toBe(0);
+      expect(sessions.count('dev-other')).toBe(1);
+    });
+
     it('rotating an unknown device is device-not-found', async () => {
       await expect(
         rotateDeviceCredentials(deps, { deviceId: 'dev-z', actor: 'operator' }),
@@ -194,6 +234,28 @@ describe('devices', () => {
         code: 'device-not-found',
       });
       expect(await audit()).toEqual([]);
+    });
+  });
+
+  describe('authenticateDeviceByCertificate', () => {
+    const byCert = (clientId: string, certificateCn: string | undefined, username?: string) =>
+      authenticateDeviceByCertificate(stack.index, { clientId, username, certificateCn });
+
+    it("accepts a provisioned, active device whose client id is its certificate's CN, without a password", async () => {
+      await provision();
+      expect(await byCert('dev-k', 'dev-k')).toEqual({ ok: true, deviceId: 'dev-k' });
+      expect(await byCert('dev-k', 'dev-k', 'dev-k')).toEqual({ ok: true, deviceId: 'dev-k' });
+    });
+
+    it("refuses a client id other than the certificate's CN, a foreign username, and unknown devices", async () => {
+      await provision();
+      expect(await byCert('dev-k', 'dev-other')).toMatchObject({ ok: false, code: 'certificate-mismatch' });
+      expect(await byCert('dev-k', undefined)).toMatchObject({ ok: false, code: 'certificate-mismatch' });
+      expect(await byCert('dev-k', 'dev-k', 'dev-other')).toMatchObject({
+        ok: false,
+        code: 'client-id-mismatch',
+      });
+      expect(await byCert('dev-z', 'dev-z')).toMatchObject({ ok: false, code: 'unknown-device' });
     });
   });
 
@@ -254,6 +316,37 @@ describe('devices', () => {
         action: 'record-key-released',
         target: 'dev-k.1',
         reason: 'incident 42',
+        outcome: 'succeeded',
+      });
+    });
+
+    it('a master key the vault cannot unwrap is key-unavailable, audited as a failed release', async () => {
+      await provision();
+      await ingestSealed('x');
+      clock.advance(1000);
+      // The vault of another store: what a regenerated or swapped secrets/kek amounts to.
+      const otherVault = new LocalKeyVault(new Uint8Array(32).fill(9));
+      const err = await releaseRecordKey(
+        { index: stack.index, vault: otherVault, clock: clock.now },
+        { recordId: 'dev-k.0', actor: 'auditor', reason: 'incident 43' },
+      ).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NotaryError);
+      expect(err).toMatchObject({
+        code: 'key-unavailable',
+        message: expect.stringContaining(
+          'the master key of device dev-k cannot be unwrapped (unwrap-failed)',
+        ),
+      });
+      const [event] = await audit();
+      expect(event).toEqual({
+        id: (err as NotaryError).details?.auditId,
+        at: clock.now(),
+        actor: 'auditor',
+        action: 'record-key-released',
+        target: 'dev-k.0',
+        reason: 'incident 43',
+        outcome: 'failed',
+        error: { code: 'unwrap-failed', message: expect.stringContaining('cannot unwrap') },
       });
     });
 

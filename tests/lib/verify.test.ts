@@ -12,7 +12,7 @@ import { fromBase64, fromHex, toBase64, toHex } from '../../lib/core/bytes.js';
 import { NotaryError } from '../../lib/core/errors.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import type { Chain, RecordEntry } from '../../lib/ports.js';
-import { findDeviceGaps, MAX_GAP_SPAN } from '../../lib/verify/device-gaps.js';
+import { findDeviceGaps, MAX_GAP_RECORDS } from '../../lib/verify/device-gaps.js';
 import { type VerifyDeps, verifyRecord } from '../../lib/verify/record-proof.js';
 import { flipByte } from '../support/bytes.js';
 import { FailingChain } from '../support/chain-doubles.js';
@@ -326,8 +326,57 @@ describe('findDeviceGaps', () => {
     ]);
   });
 
-  it('refuses a span wider than MAX_GAP_SPAN with bad-request', async () => {
-    await expect(gaps({ fromSeq: 0, toSeq: MAX_GAP_SPAN })).rejects.toMatchObject({ code: 'bad-request' });
-    await expect(gaps({ fromSeq: 0, toSeq: MAX_GAP_SPAN - 1 })).resolves.toMatchObject({ received: 0 });
+  it('answers a range of any width: the work is bounded by the records in it, not by its span', async () => {
+    expect(MAX_GAP_RECORDS).toBe(100_000);
+    await ingest(dev.seal().envelope);
+    const top = Number.MAX_SAFE_INTEGER;
+    expect(await gaps({ toSeq: top })).toEqual({
+      deviceId: 'dev-v',
+      fromSeq: 0,
+      toSeq: top,
+      highestSeq: 0,
+      received: 1,
+      gaps: [{ kind: 'not-received', fromSeq: 1, toSeq: top }],
+    });
+  });
+
+  it('past maxRecords records, answers up to the last one examined and says where to go on', async () => {
+    const sealed = Array.from({ length: 7 }, () => dev.seal());
+    for (const r of sealed) if (r.seq !== 3 && r.seq !== 4) await ingest(r.envelope);
+    const few = (q: { fromSeq?: number; toSeq?: number }) =>
+      findDeviceGaps(
+        { index: stack.index, objects: stack.objects, statements: stack.statements },
+        'dev-v',
+        q,
+        3,
+      );
+    const first = await few({});
+    expect(first).toEqual({
+      deviceId: 'dev-v',
+      fromSeq: 0,
+      toSeq: 2,
+      highestSeq: 6,
+      received: 3,
+      gaps: [],
+      nextFromSeq: 3,
+    });
+    expect(await few({ fromSeq: 3 })).toEqual({
+      deviceId: 'dev-v',
+      fromSeq: 3,
+      toSeq: 6,
+      highestSeq: 6,
+      received: 2,
+      gaps: [{ kind: 'not-received', fromSeq: 3, toSeq: 4 }],
+    });
+    // Exactly maxRecords records and nothing after them in the range: complete, no nextFromSeq.
+    expect(await few({ fromSeq: 2, toSeq: 5 })).not.toHaveProperty('nextFromSeq');
+  });
+
+  it('refuses fromSeq greater than toSeq with bad-request', async () => {
+    await expect(gaps({ fromSeq: 5, toSeq: 4 })).rejects.toMatchObject({
+      code: 'bad-request',
+      message: 'fromSeq (5) is greater than toSeq (4)',
+    });
+    await expect(gaps({ fromSeq: 4, toSeq: 4 })).resolves.toMatchObject({ received: 0 });
   });
 });

@@ -5,18 +5,16 @@
  * is reachable), so every BigBang test runs against this and says so. It is not a BigBang node: no
  * consensus, no signatures, no peers, one wallet, one fork.
  *
- * Faithful to FACTS.md: named params; amounts as JSON numbers with six decimals; `gettxfee` by CalcMinTxFee;
- * `gettransaction` of an unknown txid → -32600 "No information available about transaction"; `sendtransaction`
- * of undecodable hex → -8 "TX decode failed"; `sendfrom` with nothing spendable → -401 "GetBalance failed";
- * with the key locked → -401 "Failed to sign transaction"; unknown method → -32601 "<method> not found!" with
- * data 1; `listunspent`, `version`, `getforkheight`, `unlockkey` response shapes; base32 addresses.
- * From the BigBang source rather than an observation (rpcmod.cpp, rpc_error.h, core.cpp): confirmations =
- * forkHeight − txHeight (0 in the newest block and in the pool), an all-zero blockhash while pending, -10
- * "Tx rejected : ..." for a transaction the node refuses, the vchData checks, -4/-406/-409 from unlockkey.
- * Marked GUESS below: texts no source or observation gave us.
+ * A stand-in is only as good as the real answers it copies. Every answer below carries its source:
+ * - "FACTS" — observed from a real v2.0.5 node and recorded in /work/shared/FACTS.md ("Chains": "Real
+ *   responses" and "More real responses"). tests/chains/bigbang-standin.test.ts pins each one, byte for byte.
+ * - "rpc.json" — BigBang's own RPC definition (bigbangcore/BigBang script/template/rpc.json): the shape and
+ *   the error texts it documents, never seen from a node here.
+ * - "source" — BigBang's C++ (rpcmod.cpp, core.cpp, struct.h), read, not observed.
+ * - "GUESS" — a text nothing recorded; the adapter must not depend on it.
  *
- * Its own fee rule, size limit and vchData check are written out here again rather than imported from the
- * adapter, so an adapter bug is not mirrored by the stand-in.
+ * Its own fee rule, size limit, vchData check and address-to-pubkey rule are written out here again rather
+ * than imported from the adapter, so an adapter bug is not mirrored by the stand-in.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -26,6 +24,12 @@ import { encodeAddress } from '../../lib/adapters/bigbang/address.js';
 const COIN = 1_000_000;
 const MIN_FEE = 10_000;
 const MAX_TX_SIZE = 100_000;
+/** FACTS: `unlockkey` without `timeout` relocks the key after 60 s. */
+const DEFAULT_UNLOCK_SECONDS = 60;
+/** FACTS: `listunspent {address}` returns at most 10 unspents unless `max` is given. */
+const DEFAULT_LISTUNSPENT_MAX = 10;
+/** rpc.json: listtransaction "count … If not set, return 10 tx". */
+const DEFAULT_LISTTRANSACTION_COUNT = 10;
 
 export type StandInFault =
   /** 200 with a body that is not JSON. */
@@ -42,8 +46,10 @@ export type StandInFault =
 export interface BigBangStandInOptions {
   /** Produce a block every this many ms; 0 (default) means only mine() makes blocks. */
   blockIntervalMs?: number;
-  /** Spendable units at the wallet address at start. Default 1,000 BBC. */
+  /** Spendable units at the wallet address at start, as one unspent. Default 1,000 BBC. */
   balanceUnits?: number;
+  /** The wallet's unspents at start, in units, one entry each; overrides balanceUnits. */
+  unspentsUnits?: number[];
   /** The wallet key's passphrase (for unlockkey). Default 'standin-passphrase'. */
   passphrase?: string;
   /** Start with the key locked. */
@@ -52,6 +58,8 @@ export interface BigBangStandInOptions {
   mineOnSubmit?: boolean;
   /** Methods this node lacks (an older build): they answer -32601 like any unknown method. */
   without?: string[];
+  /** RPC credentials the node requires (rpcuser/rpcpassword); none by default. */
+  rpcAuth?: { user: string; password: string };
 }
 
 export interface RecordedCall {
@@ -64,17 +72,26 @@ export interface BigBangStandIn {
   port: number;
   /** The wallet's funded pubkey address. */
   address: string;
+  /** The key as the node prints it (listkey, unlockkey): the address's 32 bytes in reverse order. */
   pubkey: string;
   forkHash: string;
   /** Every request received, in order. */
   calls: RecordedCall[];
+  /** What the node would write to its log (e.g. "SignTransaction: ValidateTransaction fail"). */
+  log: string[];
   height(): number;
   /** Produce `n` blocks now, each taking the whole pool. */
   mine(n?: number): void;
+  /** The node's clock moves on `seconds` (unlock timeouts run out); blocks are not made by it. */
+  advanceTime(seconds: number): void;
+  /** A new unspent of `units` at the wallet address (a payment received and mined). */
+  fund(units: number): void;
   /** The node goes down: connections are refused until start(). */
   stop(): Promise<void>;
   start(): Promise<void>;
   lockKey(): void;
+  /** Whether the wallet key is locked now (a relock timeout that ran out counts). */
+  isLocked(): boolean;
   /** Moves every unspent output of the wallet away: nothing is spendable any more. */
   drainFunds(): void;
   /** A reorganisation that loses `txid`: the blocks from its height on are replaced (new hashes) and the
@@ -107,6 +124,19 @@ interface StandInTx {
   height?: number;
 }
 
+/** A wallet transaction as listtransaction reports it (rpc.json `wallettxdata`). */
+interface WalletTx {
+  txid: string;
+  time: number;
+  send: boolean;
+  from?: string;
+  to: string;
+  units: number;
+  feeUnits: number;
+  /** Known only for our own sends; funding has no block in this model (it predates genesis+1). */
+  tx?: StandInTx;
+}
+
 interface Block {
   hash: string;
   height: number;
@@ -124,7 +154,7 @@ class RpcError extends Error {
   }
 }
 
-/** Amounts go out as JSON numbers with exactly six decimals, as the node prints them. */
+/** Amounts go out as JSON numbers with exactly six decimals, as the node prints them (FACTS). */
 class Coins {
   constructor(readonly units: number) {}
 }
@@ -139,6 +169,7 @@ function serialise(value: unknown): string {
   ).replace(/"\\u0000([0-9.]+)\\u0000"/g, '$1');
 }
 
+/** struct.h CalcMinTxFee; FACTS: gettxfee of 53 bytes is 0.030000, of 1024 bytes 0.150000. */
 function calcMinTxFee(n: number): number {
   const m = Math.ceil(n / 200);
   return m <= 5 ? MIN_FEE + 2 * m * MIN_FEE : MIN_FEE + 10 * MIN_FEE + 4 * (m - 5) * MIN_FEE;
@@ -146,9 +177,11 @@ function calcMinTxFee(n: number): number {
 
 const sha256hex = (s: string | Uint8Array): string => createHash('sha256').update(s).digest('hex');
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+const TXID = /^[0-9a-fA-F]{64}$/;
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const ADDRESS = /^[12][0-9a-hjkmnp-tv-z]{56}$/;
 
-/** core.cpp ValidateTransaction's vchData rule for a token transaction to a pubkey address. */
+/** core.cpp ValidateTransaction's vchData rule for a token transaction to a pubkey address (source). */
 function vchDataProblem(data: Buffer): string | undefined {
   if (data.length === 0) return undefined;
   if (data.length < 21) return 'tx vchData is less than 21 bytes.';
@@ -160,6 +193,7 @@ function vchDataProblem(data: Buffer): string | undefined {
   return undefined;
 }
 
+/** Serialised size of a token transaction (source: transaction.h), 64 bytes of signature. */
 function txSize(dataLen: number, inputs: number): number {
   const cs = (n: number) => (n < 253 ? 1 : n <= 0xffff ? 3 : 5);
   return 93 + cs(inputs) + 33 * inputs + cs(dataLen) + dataLen + 1 + 64;
@@ -170,31 +204,55 @@ function coinsParam(v: unknown): number | undefined {
   return Math.round(v * COIN);
 }
 
+/** A uint parameter, or undefined when absent; anything else is refused. */
+function uintParam(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new RpcError(-6, `Invalid ${name}`); // GUESS
+  return v;
+}
+
 export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Promise<BigBangStandIn> {
-  const pubkeyBytes = randomBytes(32);
-  const pubkey = pubkeyBytes.toString('hex');
-  const address = encodeAddress('pubkey', pubkeyBytes);
+  const keyBytes = randomBytes(32);
+  const address = encodeAddress('pubkey', keyBytes);
+  // rpc.json: the key printed by signmessage/maketemplate (2e05c9ee…e882) is the byte reversal of the body
+  // of its address 1gbma6s2… (82e8a364…052e); the same holds for its getpubkeyaddress and importpubkey examples.
+  const pubkey = Buffer.from(keyBytes).reverse().toString('hex');
   const burn = encodeAddress('pubkey', randomBytes(32));
   const passphrase = opts.passphrase ?? 'standin-passphrase';
   let locked = opts.locked ?? false;
+  /** Node time (s) at which an unlocked key locks itself again; undefined: it stays unlocked. */
+  let relockAt: number | undefined;
   let fault: StandInFault | undefined;
   const calls: RecordedCall[] = [];
-  const now = () => Math.floor(Date.now() / 1000);
+  const log: string[] = [];
+  let skew = 0;
+  const now = () => Math.floor(Date.now() / 1000) + skew;
+
+  const isLocked = () => {
+    if (!locked && relockAt !== undefined && now() >= relockAt) {
+      locked = true;
+      relockAt = undefined;
+    }
+    return locked;
+  };
 
   const genesis: Block = { hash: sha256hex(`genesis:${pubkey}`), height: 0, time: now(), txids: [] };
   const blocks: Block[] = [genesis];
   const txs = new Map<string, StandInTx>();
   const pool: string[] = [];
   const utxos = new Map<string, Utxo>();
+  /** The wallet's own transactions, oldest first (listtransaction). */
+  const wallet: WalletTx[] = [];
   let branch = 0;
-  const fundTx = sha256hex(`fund:${pubkey}`);
-  utxos.set(`${fundTx}:0`, {
-    txid: fundTx,
-    out: 0,
-    address,
-    units: opts.balanceUnits ?? 1000 * COIN,
-    time: genesis.time,
-  });
+  let funding = 0;
+
+  const fund = (units: number) => {
+    const txid = sha256hex(`fund:${pubkey}:${funding++}`);
+    const time = now();
+    utxos.set(`${txid}:0`, { txid, out: 0, address, units, time });
+    wallet.push({ txid, time, send: false, to: address, units, feeUnits: 0 });
+  };
+  for (const u of opts.unspentsUnits ?? [opts.balanceUnits ?? 1000 * COIN]) fund(u);
 
   const tip = () => blocks[blocks.length - 1] as Block;
 
@@ -218,16 +276,29 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
 
   const spendable = (addr: string) => [...utxos.values()].filter((u) => u.address === addr);
 
+  /** gettransaction's and listtransaction's view of a txid parameter. */
+  const txidParam = (v: unknown): string => {
+    // FACTS: gettransaction of 64 zeros gives -6 "Invalid txid". Anything not 64 hex: the same (GUESS).
+    if (typeof v !== 'string' || !TXID.test(v) || /^0+$/.test(v)) throw new RpcError(-6, 'Invalid txid');
+    return v.toLowerCase();
+  };
+
   const methods: Record<string, (p: Record<string, unknown>) => unknown> = {
+    // FACTS: "Bigbang server version is v2.0.5, …".
     version: () => 'Bigbang server version is v2.0.5 (stand-in, tests/support/bigbang-standin.ts)',
 
+    // FACTS: an integer.
     getforkheight: () => tip().height,
 
     listunspent: (p) => {
       const addr = p.address;
-      if (typeof addr !== 'string') throw new RpcError(-6, 'Invalid address');
-      const list = spendable(addr);
+      if (typeof addr !== 'string' || !ADDRESS.test(addr)) throw new RpcError(-6, 'Invalid address'); // rpc.json
+      // FACTS: at most 10 unspents unless `max` is given; rpc.json: "maximum unspents (0 means unlimited)".
+      const max = uintParam(p.max, 'max') ?? DEFAULT_LISTUNSPENT_MAX;
+      const all = spendable(addr);
+      const list = max === 0 ? all : all.slice(0, max);
       const sum = list.reduce((s, u) => s + u.units, 0);
+      // FACTS: {"addresses":[{"address","unspents":[{"txid","out","amount","time","lockuntil"}],"sum"}],"total"}.
       return {
         addresses: [
           {
@@ -251,64 +322,94 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
       return new Coins(calcMinTxFee(p.hexdata.length / 2));
     },
 
+    // rpc.json: [{key, version, public?, locked, timeout?}]. Not observed from a node.
+    listkey: () => {
+      const entry: Record<string, unknown> = { key: pubkey, version: 1, public: false, locked: isLocked() };
+      if (!locked && relockAt !== undefined) entry.timeout = relockAt - now();
+      return [entry];
+    },
+
     unlockkey: (p) => {
       const key = p.pubkey;
+      // rpc.json: "pubkey or pubkey address"; -4 "Unknown key".
       if (key !== pubkey && key !== address) throw new RpcError(-4, 'Unknown key');
       if (typeof p.passphrase !== 'string' || p.passphrase === '') {
-        throw new RpcError(-6, 'Passphrase must be nonempty');
+        throw new RpcError(-6, 'Passphrase must be nonempty'); // rpc.json
       }
-      if (!locked) throw new RpcError(-409, 'Key is already unlocked');
+      const timeout = p.timeout === undefined ? undefined : uintParam(p.timeout, 'timeout');
+      // FACTS: unlocking an unlocked key gives -409 (text from rpc.json).
+      if (!isLocked()) throw new RpcError(-409, 'Key is already unlocked');
+      // FACTS: a wrong passphrase gives -406 "The passphrase entered was incorrect.".
       if (p.passphrase !== passphrase) throw new RpcError(-406, 'The passphrase entered was incorrect.');
       locked = false;
+      // FACTS: without `timeout` the key relocks after 60 s; `timeout: 0` keeps it unlocked.
+      const seconds = timeout ?? DEFAULT_UNLOCK_SECONDS;
+      relockAt = seconds === 0 ? undefined : now() + seconds;
+      // FACTS: "Unlock key successfully: <pubkey>" (with whatever was passed as pubkey, as rpc.json shows).
       return `Unlock key successfully: ${key}`;
     },
 
     sendfrom: (p) => {
       const { from, to, data } = p;
-      if (typeof from !== 'string' || !/^[12][0-9a-hjkmnp-tv-z]{56}$/.test(from)) {
-        throw new RpcError(-6, 'Invalid from address');
-      }
-      if (typeof to !== 'string' || !/^[12][0-9a-hjkmnp-tv-z]{56}$/.test(to)) {
-        throw new RpcError(-6, 'Invalid to address');
-      }
+      // rpc.json: -6 "Invalid from address" / "Invalid to address".
+      if (typeof from !== 'string' || !ADDRESS.test(from)) throw new RpcError(-6, 'Invalid from address');
+      if (typeof to !== 'string' || !ADDRESS.test(to)) throw new RpcError(-6, 'Invalid to address');
       const amount = coinsParam(p.amount);
-      if (amount === undefined || amount <= 0) throw new RpcError(-6, 'Invalid amount');
-      if (data !== undefined && (typeof data !== 'string' || !HEX.test(data))) {
-        throw new RpcError(-6, 'Invalid data'); // GUESS
-      }
-      const bytes = Buffer.from(typeof data === 'string' ? data : '', 'hex');
+      if (amount === undefined || amount <= 0) throw new RpcError(-6, 'Invalid amount'); // GUESS
+      // FACTS: `data` that is not valid hex is silently taken as empty (that transaction paid 0.01).
+      const hex = typeof data === 'string' && HEX.test(data) ? data : '';
+      const bytes = Buffer.from(hex, 'hex');
       const minFee = calcMinTxFee(bytes.length);
       const fee = p.txfee === undefined ? minFee : coinsParam(p.txfee);
       if (fee === undefined) throw new RpcError(-6, 'Invalid txfee'); // GUESS
 
       const own = spendable(from);
+      // FACTS: nothing spendable → -401 "GetBalance failed".
       if (own.length === 0) throw new RpcError(-401, 'GetBalance failed');
+      // The wallet picks the smallest unspents first. A model, not the node's code: it reproduces what FACTS
+      // records, "2 inputs for every self-send" (each self-send leaves the 1 BBC sent and the change; the
+      // next one needs 1 BBC + fee, so takes both).
+      const ordered = [...own].sort((a, b) => a.units - b.units);
       const picked: Utxo[] = [];
       let total = 0;
-      for (const u of own) {
+      for (const u of ordered) {
         if (total >= amount + fee) break;
         picked.push(u);
         total += u.units;
       }
-      if (total < amount + fee) throw new RpcError(-401, 'Failed to create transaction'); // GUESS
-      if (locked) throw new RpcError(-401, 'Failed to sign transaction');
+      if (total < amount + fee) {
+        // FACTS: some funds, but less than amount + fee (Balance and TxFee in units: 0.5 BBC, 0.03 BBC).
+        const balance = own.reduce((s, u) => s + u.units, 0);
+        throw new RpcError(
+          -401,
+          `Failed to create transaction: CWallet::ArrangeInputs failed Balance: ${balance} TxFee: ${fee}`,
+        );
+      }
+      // FACTS: a locked key → -401 "Failed to sign transaction".
+      if (isLocked()) throw new RpcError(-401, 'Failed to sign transaction');
 
+      // FACTS: any validation failure after signing (over MAX_TX_SIZE, vchData under 21 bytes) comes back as
+      // the same -401 "Failed to sign transaction" as a locked key, not -10; the node log then says
+      // "SignTransaction: ValidateTransaction fail". A fee under the minimum fails the same check (source).
       const problem =
         vchDataProblem(bytes) ??
-        (fee < minFee ? 'tx fee is less than the minimum' : undefined) ?? // GUESS
-        (txSize(bytes.length, picked.length) > MAX_TX_SIZE ? 'tx size is over the limit' : undefined); // GUESS
-      if (problem) throw new RpcError(-10, `Tx rejected : ${problem}`);
+        (fee < minFee ? 'tx fee is less than the minimum' : undefined) ??
+        (txSize(bytes.length, picked.length) > MAX_TX_SIZE ? 'tx size is over the limit' : undefined);
+      if (problem) {
+        log.push(`SignTransaction: ValidateTransaction fail (${problem})`);
+        throw new RpcError(-401, 'Failed to sign transaction');
+      }
 
       const time = now();
       const txid = sha256hex(
-        `${from}|${to}|${amount}|${fee}|${bytes.toString('hex')}|${time}|${randomBytes(8).toString('hex')}`,
+        `${from}|${to}|${amount}|${fee}|${hex}|${time}|${randomBytes(8).toString('hex')}`,
       );
       for (const u of picked) utxos.delete(`${u.txid}:${u.out}`);
       utxos.set(`${txid}:0`, { txid, out: 0, address: to, units: amount, time });
       if (total - amount - fee > 0) {
         utxos.set(`${txid}:1`, { txid, out: 1, address: from, units: total - amount - fee, time });
       }
-      txs.set(txid, {
+      const tx: StandInTx = {
         txid,
         time,
         vin: picked.map((u) => ({ txid: u.txid, vout: u.out })),
@@ -319,16 +420,22 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
         data: bytes.toString('hex'),
         sig: randomBytes(64).toString('hex'),
         spent: picked.map((u) => ({ ...u })),
-      });
+      };
+      txs.set(txid, tx);
+      if (from === address || to === address) {
+        wallet.push({ txid, time, send: from === address, from, to, units: amount, feeUnits: fee, tx });
+      }
       pool.push(txid);
       if (opts.mineOnSubmit) mine(1);
       return txid;
     },
 
     gettransaction: (p) => {
-      const tx = typeof p.txid === 'string' ? txs.get(p.txid) : undefined;
+      const tx = txs.get(txidParam(p.txid));
+      // FACTS: an unknown txid → -32600 "No information available about transaction".
       if (!tx) throw new RpcError(-32600, 'No information available about transaction');
       const block = tx.height === undefined ? undefined : blocks[tx.height];
+      // FACTS: this key order; amounts with six decimals; `type` "token"; `data` echoed verbatim.
       return {
         transaction: {
           txid: tx.txid,
@@ -337,7 +444,8 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
           time: tx.time,
           lockuntil: 0,
           anchor: genesis.hash,
-          blockhash: block ? block.hash : '0'.repeat(64),
+          // FACTS: a pending transaction's blockhash is "", not 64 zeros.
+          blockhash: block ? block.hash : '',
           vin: tx.vin,
           sendfrom: tx.sendfrom,
           sendto: tx.sendto,
@@ -346,13 +454,48 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
           data: tx.data,
           sig: tx.sig,
           fork: genesis.hash,
+          // FACTS: confirmations = fork height − tx height (0 in the newest block); source: 0 in the pool.
           confirmations: tx.height === undefined ? 0 : tip().height - tx.height,
         },
       };
     },
 
+    // rpc.json: {count?, offset?, fork?, address?} → [wallettxdata]: {txid, fork, blockheight?, type, time,
+    // send, from?, to, amount, fee, lockuntil}. "If (offset) < 0, return last (count) transactions"; its
+    // examples list the oldest first. Not observed from a node.
+    listtransaction: (p) => {
+      const count = p.count === undefined ? DEFAULT_LISTTRANSACTION_COUNT : p.count;
+      if (typeof count !== 'number' || !Number.isSafeInteger(count) || count <= 0) {
+        throw new RpcError(-6, 'Negative, zero or out of range count'); // rpc.json
+      }
+      const offset = p.offset === undefined ? 0 : p.offset;
+      if (typeof offset !== 'number' || !Number.isSafeInteger(offset))
+        throw new RpcError(-6, 'Invalid offset'); // GUESS
+      if (p.fork !== undefined && p.fork !== genesis.hash) throw new RpcError(-6, 'Unknown fork'); // rpc.json
+      const addr = p.address;
+      if (addr !== undefined && (typeof addr !== 'string' || !ADDRESS.test(addr))) {
+        throw new RpcError(-6, 'Invalid address'); // GUESS
+      }
+      const own = wallet.filter((w) => addr === undefined || w.from === addr || w.to === addr);
+      const chosen = offset < 0 ? own.slice(-count) : own.slice(offset, offset + count);
+      return chosen.map((w) => {
+        const out: Record<string, unknown> = { txid: w.txid, fork: genesis.hash };
+        if (w.tx?.height !== undefined) out.blockheight = w.tx.height;
+        out.type = 'token';
+        out.time = w.time;
+        out.send = w.send;
+        if (w.from !== undefined) out.from = w.from;
+        out.to = w.to;
+        out.amount = new Coins(w.units);
+        out.fee = new Coins(w.feeUnits);
+        out.lockuntil = 0;
+        return out;
+      });
+    },
+
     sendtransaction: (p) => {
       // Raw transactions are not modelled: whatever arrives is, to this stand-in, undecodable.
+      // FACTS: sendtransaction {txdata:"00"} → -8 "TX decode failed".
       void p;
       throw new RpcError(-8, 'TX decode failed');
     },
@@ -364,6 +507,10 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
       throw new RpcError(-32603, 'signtransaction is not implemented by the BigBang stand-in');
     },
   };
+
+  const expectedAuth = opts.rpcAuth
+    ? `Basic ${Buffer.from(`${opts.rpcAuth.user}:${opts.rpcAuth.password}`).toString('base64')}`
+    : undefined;
 
   const sockets = new Set<Socket>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -379,6 +526,15 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
         res.writeHead(502, { 'content-type': 'text/html' }).end('<html><body>502 Bad Gateway</body></html>');
         return;
       }
+      if (expectedAuth !== undefined && req.headers.authorization !== expectedAuth) {
+        // FACTS: wrong or missing RPC credentials → HTTP 401 with an HTML body (this body is a GUESS).
+        res
+          .writeHead(401, { 'content-type': 'text/html' })
+          .end(
+            '<html><head><title>401 Unauthorized</title></head><body><h1>401 Unauthorized.</h1></body></html>',
+          );
+        return;
+      }
       let id: unknown = null;
       let body: string;
       try {
@@ -390,7 +546,8 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
         if (typeof params !== 'object' || Array.isArray(params)) throw new RpcError(-32602, 'Invalid params');
         const fn =
           Object.hasOwn(methods, method) && !opts.without?.includes(method) ? methods[method] : undefined;
-        if (!fn) throw new RpcError(-32601, `${method} not found!`, 1);
+        // FACTS: -32601 "<method> not found!" whose `data` is the request id.
+        if (!fn) throw new RpcError(-32601, `${method} not found!`, id);
         const result = fault === 'bad-result' ? { unexpected: true } : fn(params);
         body = serialise({ id: fault === 'wrong-id' ? 999_999 : id, jsonrpc: '2.0', result });
       } catch (e) {
@@ -441,15 +598,22 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
     pubkey,
     forkHash: genesis.hash,
     calls,
+    log,
     height: () => tip().height,
     mine,
+    advanceTime: (seconds) => {
+      skew += seconds;
+    },
+    fund,
     stop: shut,
     start: async () => {
       if (!server) await listen();
     },
     lockKey: () => {
       locked = true;
+      relockAt = undefined;
     },
+    isLocked,
     drainFunds: () => {
       for (const u of spendable(address)) u.address = burn;
     },
@@ -477,6 +641,8 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
       const i = pool.indexOf(txid);
       if (i >= 0) pool.splice(i, 1);
       txs.delete(txid);
+      const w = wallet.findIndex((x) => x.txid === txid);
+      if (w >= 0) wallet.splice(w, 1);
       for (const key of [...utxos.keys()]) if (key.startsWith(`${txid}:`)) utxos.delete(key);
       // Its inputs are unspent again. A stand-in simplification: later spends of its change are not undone.
       for (const u of tx.spent) utxos.set(`${u.txid}:${u.out}`, { ...u });

@@ -197,6 +197,19 @@ describe('tools/verify-proof', () => {
     expect(r.stdout).toContain('anchor-unchecked-offline');
   });
 
+  it('reports a 5 MB header as malformed, tampered (exit 1), instead of crashing', async () => {
+    // Valid base64 and not: either way too long to be a header, and neither may overflow the stack.
+    for (const header of ['A'.repeat(5 * 1024 * 1024), `${'A'.repeat(5 * 1024 * 1024)}!`]) {
+      const huge = { ...bundle, record: { ...bundle.record, header } };
+      const r = await cli([writeJson('huge-header.json', huge), '--trust-ledger-key', ledgerKey]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/^status\s+tampered$/m);
+      expect(r.stdout).toMatch(/^ {2}header\s+invalid$/m);
+      expect(r.stdout).toContain('header-malformed');
+    }
+  });
+
   it('exits 2 for malformed JSON, a bundle of the wrong shape, and a bad command line', async () => {
     const malformed = await cli([writeJson('malformed.json', '{"format": "iot-notary.proof.v1",')]);
     expect(malformed.code).toBe(2);

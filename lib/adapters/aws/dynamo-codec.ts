@@ -140,20 +140,6 @@ export async function mergeQueries(
   return out;
 }
 
-/** Cursors are the last item's sort position, opaque to callers; a cursor that does not decode is ignored. */
-export const encodeCursor = (v: (string | number)[]): string =>
-  Buffer.from(JSON.stringify(v)).toString('base64url');
-
-export function decodeCursor(c: string | undefined): unknown[] | undefined {
-  if (c === undefined) return undefined;
-  try {
-    const v: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    return Array.isArray(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Runs `fn` over `items` with at most `width` in flight. */
 export async function inParallel<T>(
   items: readonly T[],

@@ -14,6 +14,7 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import {
   type AnchorRef,
   type AuditEvent,
@@ -32,8 +33,6 @@ import {
   type RecordEntry,
 } from '../../ports.js';
 import {
-  decodeCursor,
-  encodeCursor,
   fnv1a,
   type Item,
   inParallel,
@@ -174,19 +173,15 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
     deviceId: string,
     q: { from: number; to: number; limit: number; cursor?: string },
   ): Promise<Page<RecordEntry>> {
+    // Decoded first: a malformed cursor is refused even where the page would be empty anyway.
+    const c = decodeCursor(q.cursor, ['int', 'int']);
     const from = clampTime(q.from);
     const to = clampTime(q.to);
     if (q.limit < 1 || to <= from) return { items: [] };
     let lo = timeKey(from, 0);
     const hi = timeKey(to - 1, MAX_SEQ_KEY);
-    const c = decodeCursor(q.cursor);
-    const [ct, cs] = [c?.[0], c?.[1]];
-    if (
-      typeof ct === 'number' &&
-      typeof cs === 'number' &&
-      Number.isSafeInteger(ct) &&
-      Number.isSafeInteger(cs)
-    ) {
+    if (c) {
+      const [ct, cs] = c;
       if (cs >= MAX_SEQ_KEY) return { items: [] };
       const after = timeKey(clampTime(ct), Math.max(cs + 1, 0));
       if (after > lo) lo = after;
@@ -448,8 +443,8 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
   }
 
   async listBatches(q: { limit: number; cursor?: string }): Promise<Page<BatchEntry>> {
+    const before = decodeCursor(q.cursor, ['string'])?.[0];
     if (q.limit < 1) return { items: [] };
-    const before = decodeCursor(q.cursor)?.[0];
     const { items } = await queryUpTo(
       this.db,
       {
@@ -555,8 +550,8 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
   }
 
   async listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>> {
+    const after = decodeCursor(q.cursor, ['string'])?.[0];
     if (q.limit < 1) return { items: [] };
-    const after = decodeCursor(q.cursor)?.[0];
     const { items } = await queryUpTo(
       this.db,
       {
@@ -608,12 +603,9 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
   }
 
   async listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>> {
+    const c = decodeCursor(q.cursor, ['int', 'string']);
     if (q.limit < 1) return { items: [] };
-    const c = decodeCursor(q.cursor);
-    const before =
-      typeof c?.[0] === 'number' && typeof c[1] === 'string' && Number.isSafeInteger(c[0]) && c[0] >= 0
-        ? atIdKey(c[0], c[1])
-        : undefined;
+    const before = c ? atIdKey(c[0], c[1]) : undefined;
     const range = before === undefined ? '' : ' AND atId < :c';
     const values: Item = before === undefined ? {} : { ':c': S(before) };
     let items: Item[];
@@ -662,18 +654,17 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
           action: S(e.action),
           target: S(e.target),
           ...(e.reason === undefined ? {} : { reason: S(e.reason) }),
+          outcome: S(e.outcome),
+          ...(e.error === undefined ? {} : { errorCode: S(e.error.code), errorMessage: S(e.error.message) }),
         },
       }),
     );
   }
 
   async listAudit(q: { limit: number; cursor?: string }): Promise<Page<AuditEvent>> {
+    const c = decodeCursor(q.cursor, ['int', 'string']);
     if (q.limit < 1) return { items: [] };
-    const c = decodeCursor(q.cursor);
-    const before =
-      typeof c?.[0] === 'number' && typeof c[1] === 'string' && Number.isSafeInteger(c[0]) && c[0] >= 0
-        ? atIdKey(c[0], c[1])
-        : undefined;
+    const before = c ? atIdKey(c[0], c[1]) : undefined;
     const { items } = await queryUpTo(
       this.db,
       {
@@ -798,8 +789,15 @@ function toAudit(i: Item): AuditEvent {
     actor: str(i, 'actor'),
     action: str(i, 'action') as AuditEvent['action'],
     target: str(i, 'target'),
+    outcome: auditOutcome(optStr(i, 'outcome')),
   };
   const reason = optStr(i, 'reason');
   if (reason !== undefined) e.reason = reason;
+  const code = optStr(i, 'errorCode');
+  if (code !== undefined) e.error = { code, message: optStr(i, 'errorMessage') ?? '' };
   return e;
 }
+
+/** Events written before outcomes were recorded have none: 'unknown', never a guess. */
+const auditOutcome = (s: string | undefined): AuditEvent['outcome'] =>
+  s === 'succeeded' || s === 'failed' ? s : 'unknown';

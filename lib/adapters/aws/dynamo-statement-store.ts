@@ -12,6 +12,7 @@ import {
   type QueryCommandInput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import {
   checkStatementEntry,
   type HeadQuery,
@@ -22,8 +23,6 @@ import {
   statementIdOf,
 } from '../../ports.js';
 import {
-  decodeCursor,
-  encodeCursor,
   fnv1a,
   type Item,
   inParallel,
@@ -152,7 +151,7 @@ export class DynamoStatementStore implements StatementStore {
     q: { limit: number; cursor?: string },
   ): Promise<Page<StatementEntry>> {
     if (q.limit < 1) return { items: [] };
-    const after = decodeCursor(q.cursor)?.[0];
+    const after = decodeCursor(q.cursor, ['string'] as const)?.[0];
     const { items } = await queryUpTo(
       this.db,
       {
@@ -182,8 +181,7 @@ export class DynamoStatementStore implements StatementStore {
     let hi = `${pad16(max)}${AFTER}`;
     // Keys all have one length, so the first key after c is at least c + '\0'; the cursor item itself is
     // dropped below on the way down.
-    const c = decodeCursor(q.cursor)?.[0];
-    const cursor = typeof c === 'string' ? c : undefined;
+    const cursor = decodeCursor(q.cursor, ['string'] as const)?.[0];
     if (cursor !== undefined) {
       if (q.order === 'asc' && `${cursor}\u0000` > lo) lo = `${cursor}\u0000`;
       if (q.order === 'desc' && cursor < hi) hi = cursor;

@@ -88,3 +88,15 @@ export function decodeAddress(address: string): { kind: AddressKind; body: Uint8
 export function isAddress(address: string): boolean {
   return decodeAddress(address) !== undefined;
 }
+
+/**
+ * The key of a pubkey address as the node prints it (listkey, unlockkey, signmessage): the address's 32 bytes
+ * in reverse order, as BigBang shows a uint256. rpc.json's own examples agree three times (the key
+ * 2e05c9ee…e882 and its address 1gbma6s2…, getpubkeyaddress and importpubkey). Undefined for a template
+ * address or one that does not decode.
+ */
+export function pubkeyHexOfAddress(address: string): string | undefined {
+  const d = decodeAddress(address);
+  if (d?.kind !== 'pubkey') return undefined;
+  return Buffer.from(d.body).reverse().toString('hex');
+}

@@ -1,10 +1,17 @@
 /**
  * Typed failures of the BigBang Core adapter. The node's JSON-RPC error codes are BigBang's own
  * (src/jsonrpc/rpc/rpc_error.h), not Bitcoin's: -8 deserialisation ("TX decode failed"), -10 transaction
- * rejected ("Tx rejected : ..."), -401 wallet error ("GetBalance failed" when nothing is spendable, "Failed
- * to sign transaction" when the key is locked), -405 unlock needed, -406 wrong passphrase, -32600 "No
- * information available about transaction", -32601 "<method> not found!". The texts quoted in FACTS.md were
- * observed from a v2.0.5 node; the others are from the source.
+ * rejected ("Tx rejected : ..."), -401 wallet error, -405 unlock needed, -406 wrong passphrase, -409 key
+ * already unlocked, -6 invalid parameter ("Invalid txid"), -32600 "No information available about
+ * transaction", -32601 "<method> not found!". The texts quoted in FACTS.md were observed from a v2.0.5 node;
+ * the others are from the source and rpc.json.
+ *
+ * -401 carries three different things, told apart by its text (FACTS): "GetBalance failed" (nothing
+ * spendable) and "Failed to create transaction: CWallet::ArrangeInputs failed Balance: … TxFee: …" (some
+ * funds, less than amount + fee) are insufficient funds; "Failed to sign transaction" is either a locked key
+ * or ANY validation failure after signing (an oversized transaction, bad vchData), the same text for both.
+ * The classification below calls the last one 'key-locked' provisionally; the adapter then asks the node
+ * whether the key is locked before it believes it (bigbang-chain.ts).
  */
 import { ChainAdapterError } from '../chain-adapter-error.js';
 
@@ -15,7 +22,10 @@ export type BigBangChainErrorCode =
   | 'key-locked'
   /** unlockkey refused the configured passphrase. */
   | 'wrong-passphrase'
-  /** The node refused the transaction (-10): invalid, oversize, double spend, fee too low. */
+  /**
+   * The node refused the transaction: -10, or -401 "Failed to sign transaction" with the key unlocked (its
+   * ValidateTransaction failed: oversize for the inputs the wallet chose, bad vchData, fee too low).
+   */
   | 'tx-rejected'
   /** The node could not decode a raw transaction (-8). */
   | 'tx-decode-failed'
@@ -66,8 +76,9 @@ export function isBigBangChainError(e: unknown): e is BigBangChainError {
 export function classifyRpcError(rpcCode: number, message: string): BigBangChainErrorCode {
   switch (rpcCode) {
     case -401:
-      if (/GetBalance failed|insufficient|not enough/i.test(message)) return 'insufficient-funds';
-      if (/sign/i.test(message)) return 'key-locked';
+      if (/GetBalance failed|ArrangeInputs|insufficient|not enough/i.test(message))
+        return 'insufficient-funds';
+      if (/Failed to sign transaction/i.test(message)) return 'key-locked';
       return 'rpc-error';
     case -402:
       return 'insufficient-funds';

@@ -16,6 +16,11 @@
  * for that hash and otherwise rebroadcasts the identical bytes (same nonce, same hash), so a submit that
  * timed out after the node took it never pays twice. This lives in memory: across a process restart the
  * anchorer's own record of the txId (BatchStore.addAnchor) is what prevents a second payment.
+ *
+ * Fee bump (replace): a transaction stuck in the pool behind its fee is replaced by the same nonce and data
+ * with both fee fields raised by 12.5% (nodes demand 10%: geth's and ganache's priceBump) or to what a new
+ * transaction would offer now, whichever is more, within maxFeePerGasWei. A waiting transaction is not
+ * helped by a new nonce: it would queue behind the stuck one.
  */
 import { bytesToHex, type Hex, hexToBytes, http, keccak256 } from 'viem';
 import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
@@ -59,6 +64,7 @@ export interface EvmChainConfig {
 
 export type EvmChainEvent =
   | { kind: 'nonce-resync'; chainId: string; staleNonce: number; attempt: number; message: string }
+  | { kind: 'fee-bump'; chainId: string; txId: string; replaces: string; nonce: number; feePerGasWei: string }
   | { kind: 'rebroadcast'; chainId: string; txId: string; dedupKey: string }
   | { kind: 'dedup-hit'; chainId: string; txId: string; dedupKey: string };
 
@@ -100,6 +106,14 @@ const RpcTransaction = z.object({
   blockHash: hash32.nullable(),
   blockNumber: quantity.nullable(),
 });
+/** The fee fields of a transaction, for a replacement: EIP-1559 (type 0x2) or legacy/EIP-2930 gasPrice. */
+const RpcTransactionFees = RpcTransaction.extend({
+  gas: quantity,
+  gasPrice: quantity.optional(),
+  maxFeePerGas: quantity.optional(),
+  maxPriorityFeePerGas: quantity.optional(),
+});
+
 const RpcReceipt = z.object({
   transactionHash: hash32,
   blockHash: hash32,
@@ -128,11 +142,25 @@ function remember<K, V>(m: Map<K, V>, k: K, v: V): void {
   if (m.size > REMEMBERED) m.delete(m.keys().next().value as K);
 }
 
+type Fees =
+  | { type: 'eip1559'; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  | { type: 'legacy'; gasPrice: bigint };
+
 interface Signed {
   hash: string;
   raw: Hex;
   nonce: number;
+  /** What a replacement must outbid, and re-sign with. */
+  gas: bigint;
+  fees: Fees;
+  input: Hex;
 }
+
+/** +12.5%, rounded up: clears the 10% every node asks of a replacement, with room for rounding. */
+const bumped = (x: bigint): bigint => x + (x + 7n) / 8n;
+/** +10%, rounded up: the least a node (geth, ganache: priceBump 10) accepts as a replacement. */
+const replaceable = (x: bigint): bigint => x + (x + 9n) / 10n;
+const maxOf = (a: bigint, b: bigint): bigint => (a > b ? a : b);
 
 export class EvmChain implements Chain {
   readonly chainId: string;
@@ -147,8 +175,8 @@ export class EvmChain implements Chain {
   private tail: Promise<unknown> = Promise.resolve();
   /** dedupKey → the signed transaction sent for it. */
   private readonly sent = new Map<string, Signed>();
-  /** Hashes we signed, to notice when one of ours disappears. */
-  private readonly ours = new Map<string, true>();
+  /** Transactions we signed, by hash: to notice when one disappears, and to replace one. */
+  private readonly ours = new Map<string, Signed>();
 
   constructor(private readonly cfg: EvmChainConfig) {
     if (!Number.isSafeInteger(cfg.chainId) || cfg.chainId <= 0) throw new RangeError('chainId must be > 0');
@@ -218,7 +246,7 @@ export class EvmChain implements Chain {
         const nonce = this.nonce ?? (await this.pendingNonce());
         signed = await this.sign(data, nonce);
         remember(this.sent, dedupKey, signed);
-        remember(this.ours, signed.hash, true);
+        remember(this.ours, signed.hash, signed);
         const outcome = await this.broadcast(signed);
         if (outcome === 'accepted') {
           this.nonce = nonce + 1;
@@ -267,44 +295,44 @@ export class EvmChain implements Chain {
 
   private async sign(data: Uint8Array, nonce: number): Promise<Signed> {
     const input = bytesToHex(data);
-    const account = this.signer();
-    const self = account.address;
+    const self = this.signer().address;
     const [gas, latest] = await Promise.all([
       this.call('eth_estimateGas', [{ from: self, to: self, data: input, value: '0x0' }], quantity, true),
       this.call('eth_getBlockByNumber', ['latest', false], RpcBlock, false),
     ]);
-    let raw: Hex;
+    let fees: Fees;
     if (latest.baseFeePerGas !== undefined && latest.baseFeePerGas !== null) {
       const tip = await this.priorityFee();
       // Twice the base fee survives six full blocks in a row (+12.5% each) before the tx stops being includable.
-      const maxFeePerGas = 2n * latest.baseFeePerGas + tip;
-      this.checkFeeCap(maxFeePerGas);
-      raw = await account.signTransaction({
-        type: 'eip1559',
-        chainId: this.cfg.chainId,
-        nonce,
-        to: self,
-        value: 0n,
-        data: input,
-        gas,
-        maxFeePerGas,
-        maxPriorityFeePerGas: tip,
-      });
+      fees = { type: 'eip1559', maxFeePerGas: 2n * latest.baseFeePerGas + tip, maxPriorityFeePerGas: tip };
+      this.checkFeeCap(fees.maxFeePerGas);
     } else {
-      const gasPrice = await this.call('eth_gasPrice', [], quantity, false);
-      this.checkFeeCap(gasPrice);
-      raw = await account.signTransaction({
-        type: 'legacy',
-        chainId: this.cfg.chainId,
-        nonce,
-        to: self,
-        value: 0n,
-        data: input,
-        gas,
-        gasPrice,
-      });
+      fees = { type: 'legacy', gasPrice: await this.call('eth_gasPrice', [], quantity, false) };
+      this.checkFeeCap(fees.gasPrice);
     }
-    return { hash: keccak256(raw), raw, nonce };
+    return this.signWith({ input, nonce, gas, fees });
+  }
+
+  private async signWith(t: { input: Hex; nonce: number; gas: bigint; fees: Fees }): Promise<Signed> {
+    const self = this.signer().address;
+    const common = {
+      chainId: this.cfg.chainId,
+      nonce: t.nonce,
+      to: self,
+      value: 0n,
+      data: t.input,
+      gas: t.gas,
+    };
+    const raw =
+      t.fees.type === 'eip1559'
+        ? await this.signer().signTransaction({
+            ...common,
+            type: 'eip1559',
+            maxFeePerGas: t.fees.maxFeePerGas,
+            maxPriorityFeePerGas: t.fees.maxPriorityFeePerGas,
+          })
+        : await this.signer().signTransaction({ ...common, type: 'legacy', gasPrice: t.fees.gasPrice });
+    return { hash: keccak256(raw), raw, nonce: t.nonce, gas: t.gas, fees: t.fees, input: t.input };
   }
 
   private async priorityFee(): Promise<bigint> {
@@ -406,6 +434,89 @@ export class EvmChain implements Chain {
       out.fee = out.feeWei.toString();
     }
     return out;
+  }
+
+  // ---------------------------------------------------------------------------------------- fee bump
+
+  /** The port's replace (module comment): same nonce and data, a fee the node takes as a replacement. */
+  replace(txId: string, data: Uint8Array): Promise<{ txId: string }> {
+    const run = this.tail.then(() => this.replaceNow(txId, data));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async replaceNow(txId: string, data: Uint8Array): Promise<{ txId: string }> {
+    this.signer();
+    const id = txId.toLowerCase();
+    const onChain = HASH_RE.test(id)
+      ? await this.call('eth_getTransactionByHash', [id], RpcTransactionFees.nullable(), false)
+      : null;
+    if (onChain && onChain.blockHash !== null) return { txId: id };
+    const old = this.ours.get(id) ?? (onChain ? this.fromNode(onChain) : undefined);
+    if (!old) {
+      throw this.fail('tx-rejected', `cannot replace ${id}: neither this process nor the node knows it`);
+    }
+    const input = bytesToHex(data);
+    if (old.input.toLowerCase() !== input.toLowerCase()) {
+      throw this.fail('tx-rejected', `cannot replace ${id}: it carries other data`);
+    }
+    const next = await this.signWith({ input, nonce: old.nonce, gas: old.gas, fees: await this.outbid(old) });
+    const outcome = await this.broadcast(next);
+    // Its nonce is spent: the old transaction (or another of ours) was mined meanwhile; lookups tell which.
+    if (outcome === 'nonce-used') return { txId: id };
+    remember(this.ours, next.hash, next);
+    // A retried submit under the old transaction's dedupKey must find the replacement.
+    for (const [key, signed] of this.sent) if (signed.hash === id) this.sent.set(key, next);
+    this.cfg.onEvent?.({
+      kind: 'fee-bump',
+      chainId: this.chainId,
+      txId: next.hash,
+      replaces: id,
+      nonce: next.nonce,
+      feePerGasWei: String(next.fees.type === 'eip1559' ? next.fees.maxFeePerGas : next.fees.gasPrice),
+    });
+    return { txId: next.hash };
+  }
+
+  /** What the node says about a transaction of ours this process did not sign (e.g. before a restart). */
+  private fromNode(t: z.infer<typeof RpcTransactionFees>): Signed | undefined {
+    if (t.from !== this.address || t.nonce > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    const fees: Fees | undefined =
+      t.maxFeePerGas !== undefined && t.maxPriorityFeePerGas !== undefined
+        ? { type: 'eip1559', maxFeePerGas: t.maxFeePerGas, maxPriorityFeePerGas: t.maxPriorityFeePerGas }
+        : t.gasPrice !== undefined
+          ? { type: 'legacy', gasPrice: t.gasPrice }
+          : undefined;
+    if (!fees) return undefined;
+    return { hash: t.hash, raw: '0x', nonce: Number(t.nonce), gas: t.gas, fees, input: t.input as Hex };
+  }
+
+  /** Fees for a replacement of `old`: +12.5%, or today's offer if higher, within the cap; at least +10%. */
+  private async outbid(old: Signed): Promise<Fees> {
+    const cap = this.cfg.maxFeePerGasWei;
+    const tooLow = (need: bigint) =>
+      this.fail(
+        'fee-above-cap',
+        `replacing ${old.hash} needs at least ${need} wei per gas; the cap is ${cap} wei`,
+      );
+    if (old.fees.type === 'legacy') {
+      const need = replaceable(old.fees.gasPrice);
+      let gasPrice = maxOf(bumped(old.fees.gasPrice), await this.call('eth_gasPrice', [], quantity, false));
+      if (cap !== undefined && gasPrice > cap) gasPrice = cap;
+      if (gasPrice < need) throw tooLow(need);
+      return { type: 'legacy', gasPrice };
+    }
+    const latest = await this.call('eth_getBlockByNumber', ['latest', false], RpcBlock, false);
+    const base = latest.baseFeePerGas ?? 0n;
+    let tip = maxOf(bumped(old.fees.maxPriorityFeePerGas), await this.priorityFee());
+    let maxFeePerGas = maxOf(bumped(old.fees.maxFeePerGas), 2n * base + tip);
+    if (cap !== undefined && maxFeePerGas > cap) maxFeePerGas = cap;
+    if (tip > maxFeePerGas) tip = maxFeePerGas;
+    const needMax = replaceable(old.fees.maxFeePerGas);
+    const needTip = replaceable(old.fees.maxPriorityFeePerGas);
+    if (maxFeePerGas < needMax) throw tooLow(needMax);
+    if (tip < needTip) throw tooLow(needTip);
+    return { type: 'eip1559', maxFeePerGas, maxPriorityFeePerGas: tip };
   }
 
   // ---------------------------------------------------------------------------------------- extras

@@ -8,9 +8,8 @@
  *
  * The queries mirror what the DynamoDB adapter can do with keys and indexes (see lib/ports.ts): no scans.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import {
   type AnchorRef,
   type AuditEvent,
@@ -28,7 +27,9 @@ import {
   type PutRecordResult,
   type RecordEntry,
 } from '../../ports.js';
-import { SqliteWriter } from './sqlite-writer.js';
+import { prepareSqliteFile } from './private-files.js';
+import { openSqliteReadOnly } from './sqlite-read-only.js';
+import { SqliteWriteError, SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS records (
@@ -132,6 +133,10 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] =
     ddl: 'ALTER TABLE devices ADD COLUMN allow_unsigned INTEGER',
   },
   { table: 'devices', column: 'keys_revision', ddl: 'ALTER TABLE devices ADD COLUMN keys_revision INTEGER' },
+  // Whether an audited action took effect (AuditEvent.outcome); NULL on events written before.
+  { table: 'audit', column: 'outcome', ddl: 'ALTER TABLE audit ADD COLUMN outcome TEXT' },
+  { table: 'audit', column: 'error_code', ddl: 'ALTER TABLE audit ADD COLUMN error_code TEXT' },
+  { table: 'audit', column: 'error_message', ddl: 'ALTER TABLE audit ADD COLUMN error_message TEXT' },
 ];
 
 /**
@@ -143,13 +148,18 @@ DROP INDEX IF EXISTS batches_unanchored;
 CREATE INDEX IF NOT EXISTS batches_due ON batches (next_check_at) WHERE next_check_at IS NOT NULL;
 `;
 
+const missingColumns = (db: DatabaseSync) =>
+  ADDED_COLUMNS.filter(({ table, column }) => {
+    const cols = db.prepare(`PRAGMA table_info(${table})`).all() as Row[];
+    return !cols.some((c) => c.name === column);
+  });
+
 /** Adds whatever ADDED_COLUMNS a file made by an older version lacks; a no-op on an up-to-date one. */
 function migrate(db: DatabaseSync): void {
-  for (const { table, column, ddl } of ADDED_COLUMNS) {
-    const cols = db.prepare(`PRAGMA table_info(${table})`).all() as Row[];
-    if (!cols.some((c) => c.name === column)) db.exec(ddl);
-  }
+  for (const { ddl } of missingColumns(db)) db.exec(ddl);
 }
+
+const needsMigration = (db: DatabaseSync): boolean => missingColumns(db).length > 0;
 
 const batchState = (s: string): BatchState => (s === 'anchored' || s === 'final' ? s : 'built');
 
@@ -213,23 +223,17 @@ function toAudit(r: Row): AuditEvent {
     actor: str(r, 'actor'),
     action: str(r, 'action') as AuditEvent['action'],
     target: str(r, 'target'),
+    outcome: auditOutcome(optStr(r, 'outcome')),
   };
   const reason = optStr(r, 'reason');
   if (reason !== undefined) e.reason = reason;
+  const code = optStr(r, 'error_code');
+  if (code !== undefined) e.error = { code, message: optStr(r, 'error_message') ?? '' };
   return e;
 }
 
-/** Cursors are the last row's sort key, opaque to callers. */
-const encodeCursor = (v: unknown[]): string => Buffer.from(JSON.stringify(v)).toString('base64url');
-function decodeCursor(c: string | undefined): unknown[] | undefined {
-  if (c === undefined) return undefined;
-  try {
-    const v: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    return Array.isArray(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const auditOutcome = (s: string | undefined): AuditEvent['outcome'] =>
+  s === 'succeeded' || s === 'failed' ? s : 'unknown';
 
 /** Writes, all positional, run on the writer thread (sqlite-writer.ts). */
 const W = {
@@ -253,25 +257,41 @@ const W = {
   deviceExists: 'SELECT device_id FROM devices WHERE device_id = ?',
   insertDead: `INSERT INTO dead_letters (id, at, source, code, reason, device_id, topic, client_id, seq,
     payload_size, payload_sha256, payload, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  insertAudit: 'INSERT INTO audit (id, at, actor, action, target, reason) VALUES (?, ?, ?, ?, ?, ?)',
+  insertAudit: `INSERT INTO audit (id, at, actor, action, target, reason, outcome, error_code, error_message)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 };
 
 export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
   /** Reads only; every write goes through the writer thread, so a durable commit never blocks the event loop. */
   private readonly db: DatabaseSync;
-  private readonly writer: SqliteWriter;
+  /** Absent when opened read-only (fsck): every write then fails. */
+  private readonly writer: SqliteWriter | undefined;
   private readonly stmts: Record<string, StatementSync>;
   private closed = false;
 
-  constructor(path: string, opts: { durable?: boolean } = {}) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new DatabaseSync(path);
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;');
-    this.db.exec(SCHEMA);
-    // Before the writer opens its connection, so its statements are prepared against the current schema.
-    migrate(this.db);
-    this.db.exec(AFTER_MIGRATION);
-    this.writer = new SqliteWriter({ path, durable: opts.durable !== false });
+  /**
+   * `readOnly`: opens an existing file without creating, migrating or writing anything (tools/fsck.ts); it
+   * refuses a file an older version made, since the queries need the current columns.
+   */
+  constructor(path: string, opts: { durable?: boolean; readOnly?: boolean } = {}) {
+    if (opts.readOnly) {
+      this.db = openSqliteReadOnly(path);
+      this.db.exec('PRAGMA busy_timeout = 10000;');
+      if (needsMigration(this.db)) {
+        this.db.close();
+        throw new Error(`${path} was made by an older version; start the runtime once to migrate it`);
+      }
+      this.writer = undefined;
+    } else {
+      prepareSqliteFile(path);
+      this.db = new DatabaseSync(path);
+      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;');
+      this.db.exec(SCHEMA);
+      // Before the writer opens its connection, so its statements are prepared against the current schema.
+      migrate(this.db);
+      this.db.exec(AFTER_MIGRATION);
+      this.writer = new SqliteWriter({ path, durable: opts.durable !== false });
+    }
     const p = (sql: string) => this.db.prepare(sql);
     this.stmts = {
       getRecord: p('SELECT * FROM records WHERE device_id = ? AND seq = ?'),
@@ -309,7 +329,7 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
 
   async putRecord(e: RecordEntry): Promise<PutRecordResult> {
     if (this.closed) throw new Error('index store is closed');
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.insertRecord,
         params: [
@@ -349,9 +369,8 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
     deviceId: string,
     q: { from: number; to: number; limit: number; cursor?: string },
   ): Promise<Page<RecordEntry>> {
-    const c = decodeCursor(q.cursor);
-    const ct = typeof c?.[0] === 'number' ? c[0] : -1;
-    const cs = typeof c?.[1] === 'number' ? c[1] : -1;
+    const c = decodeCursor(q.cursor, ['int', 'int']);
+    const [ct, cs] = c ?? [-1, -1];
     const rows = this.stmt('listByTime').all({
       d: deviceId,
       from: q.from,
@@ -391,7 +410,7 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
     assignments: readonly { deviceId: string; seq: number; batchId: string; leafIndex: number }[],
   ): Promise<void> {
     if (assignments.length === 0) return;
-    await this.writer.write(
+    await this.w().write(
       assignments.map((a) => ({
         sql: W.assign,
         params: [a.batchId, a.leafIndex, a.deviceId, a.seq, a.batchId],
@@ -401,13 +420,13 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
 
   async setIpfsCid(deviceId: string, seq: number, cid: string, at: number): Promise<void> {
     if (this.closed) throw new Error('index store is closed');
-    await this.writer.write([{ sql: W.setIpfsCid, params: [cid, at, deviceId, seq, cid] }]);
+    await this.w().write([{ sql: W.setIpfsCid, params: [cid, at, deviceId, seq, cid] }]);
   }
 
   // ------------------------------------------------------------------------------------------- batches
 
   async putBatch(b: BatchEntry): Promise<'created' | 'exists'> {
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.insertBatch,
         params: [
@@ -439,7 +458,7 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
     const anchors = toBatch(r)
       .anchors.filter((a) => anchorSlot(a) !== slot)
       .concat(anchor);
-    await this.writer.write([
+    await this.w().write([
       {
         sql: W.updateBatch,
         params: [state, JSON.stringify(anchors), batchNextCheckAt(anchors) ?? null, batchId],
@@ -457,8 +476,7 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
   }
 
   async listBatches(q: { limit: number; cursor?: string }): Promise<Page<BatchEntry>> {
-    const c = decodeCursor(q.cursor);
-    const after = typeof c?.[0] === 'string' ? c[0] : '\u{10FFFF}';
+    const after = decodeCursor(q.cursor, ['string'])?.[0] ?? '\u{10FFFF}';
     const rows = this.stmt('listBatches').all(after, q.limit + 1) as Row[];
     const items = rows.slice(0, q.limit).map(toBatch);
     const last = items.at(-1);
@@ -468,7 +486,7 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
   // ------------------------------------------------------------------------------------------- devices
 
   async createDevice(d: DeviceEntry): Promise<'created' | 'exists'> {
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.insertDevice,
         params: [
@@ -492,7 +510,7 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
     ifRevision: number,
   ): Promise<'updated' | 'conflict' | 'not-found'> {
     if (this.closed) throw new Error('index store is closed');
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.updateKeys,
         params: [JSON.stringify(next.keys), next.allowUnsigned ? 1 : 0, ifRevision + 1, deviceId, ifRevision],
@@ -509,12 +527,11 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
   }
 
   async setCredentialHash(deviceId: string, credentialHash: string): Promise<void> {
-    await this.writer.write([{ sql: W.setCredential, params: [credentialHash, deviceId] }]);
+    await this.w().write([{ sql: W.setCredential, params: [credentialHash, deviceId] }]);
   }
 
   async listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>> {
-    const c = decodeCursor(q.cursor);
-    const after = typeof c?.[0] === 'string' ? c[0] : '';
+    const after = decodeCursor(q.cursor, ['string'])?.[0] ?? '';
     const rows = this.stmt('listDevices').all(after, q.limit + 1) as Row[];
     const items = rows.slice(0, q.limit).map(toDevice);
     const last = items.at(-1);
@@ -524,7 +541,7 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
   // ------------------------------------------------------------------------------------------- dead letters
 
   async putDeadLetter(d: DeadLetter): Promise<void> {
-    await this.writer.write([
+    await this.w().write([
       {
         sql: W.insertDead,
         params: [
@@ -547,9 +564,7 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
   }
 
   async listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>> {
-    const c = decodeCursor(q.cursor);
-    const at = typeof c?.[0] === 'number' ? c[0] : Number.MAX_SAFE_INTEGER;
-    const id = typeof c?.[1] === 'string' ? c[1] : '\u{10FFFF}';
+    const [at, id] = decodeCursor(q.cursor, ['int', 'string']) ?? [Number.MAX_SAFE_INTEGER, '\u{10FFFF}'];
     const params: Record<string, SQLInputValue> = { at, id, limit: q.limit + 1 };
     const rows = (
       q.deviceId === undefined
@@ -564,15 +579,26 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
   // ------------------------------------------------------------------------------------------- audit
 
   async appendAudit(e: AuditEvent): Promise<void> {
-    await this.writer.write([
-      { sql: W.insertAudit, params: [e.id, e.at, e.actor, e.action, e.target, e.reason ?? null] },
+    await this.w().write([
+      {
+        sql: W.insertAudit,
+        params: [
+          e.id,
+          e.at,
+          e.actor,
+          e.action,
+          e.target,
+          e.reason ?? null,
+          e.outcome,
+          e.error?.code ?? null,
+          e.error?.message ?? null,
+        ],
+      },
     ]);
   }
 
   async listAudit(q: { limit: number; cursor?: string }): Promise<Page<AuditEvent>> {
-    const c = decodeCursor(q.cursor);
-    const at = typeof c?.[0] === 'number' ? c[0] : Number.MAX_SAFE_INTEGER;
-    const id = typeof c?.[1] === 'string' ? c[1] : '\u{10FFFF}';
+    const [at, id] = decodeCursor(q.cursor, ['int', 'string']) ?? [Number.MAX_SAFE_INTEGER, '\u{10FFFF}'];
     const rows = this.stmt('listAudit').all({ at, id, limit: q.limit + 1 }) as Row[];
     const items = rows.slice(0, q.limit).map(toAudit);
     const last = items.at(-1);
@@ -584,8 +610,13 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.writer.close();
+    await this.writer?.close();
     this.db.close();
+  }
+
+  private w(): SqliteWriter {
+    if (!this.writer) throw new SqliteWriteError('the index store was opened read-only');
+    return this.writer;
   }
 
   private stmt(name: string): StatementSync {

@@ -10,12 +10,12 @@
  * An object up to 256 KiB (every record sent inline) is one row. Larger ones (uploads, batch trees) are split
  * into 256 KiB chunks so a range read (an inclusion path from a 64 MB tree) touches only the chunks it needs.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { toHex } from '../../core/bytes.js';
 import type { ObjectStore, UploadGrant } from '../../ports.js';
-import { SqliteWriter, type WriteStatement } from './sqlite-writer.js';
+import { prepareSqliteFile } from './private-files.js';
+import { openSqliteReadOnly } from './sqlite-read-only.js';
+import { SqliteWriteError, SqliteWriter, type WriteStatement } from './sqlite-writer.js';
 import { signUpload } from './upload-signing.js';
 
 export const CHUNK_BYTES = 256 * 1024;
@@ -36,6 +36,8 @@ export interface SqliteObjectStoreOptions {
   uploadSecret?: Uint8Array;
   /** The clock the upload endpoint checks expiry against. */
   clock?: () => number;
+  /** Opens an existing file without creating or writing anything (tools/fsck.ts); every write then fails. */
+  readOnly?: boolean;
 }
 
 const SQL = {
@@ -48,19 +50,26 @@ const SQL = {
 export class SqliteObjectStore implements ObjectStore {
   /** Reads only; every write goes through the writer thread. */
   private readonly db: DatabaseSync;
-  private readonly writer: SqliteWriter;
+  /** Absent when opened read-only (fsck): every write then fails. */
+  private readonly writer: SqliteWriter | undefined;
   private readonly s: Record<'head' | 'inline' | 'chunks', StatementSync>;
   private closed = false;
 
   constructor(private readonly opts: SqliteObjectStoreOptions) {
-    mkdirSync(dirname(opts.path), { recursive: true });
-    this.db = new DatabaseSync(opts.path);
-    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;
-      CREATE TABLE IF NOT EXISTS objects (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, size INTEGER NOT NULL,
-        stored_at INTEGER NOT NULL, data BLOB);
-      CREATE TABLE IF NOT EXISTS chunks (object_id INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
-        PRIMARY KEY (object_id, idx));`);
-    this.writer = new SqliteWriter({ path: opts.path, durable: opts.durable !== false });
+    if (opts.readOnly) {
+      this.db = openSqliteReadOnly(opts.path);
+      this.db.exec('PRAGMA busy_timeout = 10000;');
+      this.writer = undefined;
+    } else {
+      prepareSqliteFile(opts.path);
+      this.db = new DatabaseSync(opts.path);
+      this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;
+        CREATE TABLE IF NOT EXISTS objects (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, size INTEGER NOT NULL,
+          stored_at INTEGER NOT NULL, data BLOB);
+        CREATE TABLE IF NOT EXISTS chunks (object_id INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
+          PRIMARY KEY (object_id, idx));`);
+      this.writer = new SqliteWriter({ path: opts.path, durable: opts.durable !== false });
+    }
     this.s = {
       head: this.db.prepare('SELECT id, size, data IS NOT NULL AS inline FROM objects WHERE key = ?'),
       inline: this.db.prepare('SELECT substr(data, ?, ?) AS part FROM objects WHERE id = ?'),
@@ -90,13 +99,13 @@ export class SqliteObjectStore implements ObjectStore {
         });
       }
     }
-    await this.writer.write(job);
+    await this.w().write(job);
   }
 
   async delete(key: string): Promise<void> {
     assertObjectKey(key);
     if (this.closed) throw new Error('object store is closed');
-    await this.writer.write([
+    await this.w().write([
       { sql: SQL.dropChunks, params: [key] },
       { sql: SQL.dropObject, params: [key] },
     ]);
@@ -168,7 +177,12 @@ export class SqliteObjectStore implements ObjectStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.writer.close();
+    await this.writer?.close();
     this.db.close();
+  }
+
+  private w(): SqliteWriter {
+    if (!this.writer) throw new SqliteWriteError('the object store was opened read-only');
+    return this.writer;
   }
 }

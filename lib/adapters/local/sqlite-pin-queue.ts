@@ -9,10 +9,9 @@
  * which a DynamoDB adapter can mirror with a sparse index. A claim reads and leases in one write transaction,
  * so two workers never get the same job.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { PinJob, PinJobError, PinJobState, PinQueue, PinTarget } from '../../ports.js';
+import { prepareSqliteFile } from './private-files.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
@@ -75,7 +74,7 @@ export class SqlitePinQueue implements PinQueue {
   /** `durable: false` (DURABLE_WRITES=false) skips fsync: for throwaway runs and benchmarks only. */
   constructor(path: string, opts: { durable?: boolean } = {}) {
     const durable = opts.durable !== false;
-    mkdirSync(dirname(path), { recursive: true });
+    prepareSqliteFile(path);
     this.db = new DatabaseSync(path);
     this.db.exec(
       `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${durable ? 'FULL' : 'OFF'}; PRAGMA busy_timeout = 5000;`,

@@ -8,9 +8,8 @@
  * group-committed per event-loop turn (sqlite-writer.ts), WAL with synchronous=FULL, and every query is a
  * range on an index, mirroring what the DynamoDB adapter does with its keys.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import {
   checkStatementEntry,
   type HeadQuery,
@@ -20,6 +19,8 @@ import {
   type StatementStore,
   statementIdOf,
 } from '../../ports.js';
+import { prepareSqliteFile } from './private-files.js';
+import { openSqliteReadOnly } from './sqlite-read-only.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
@@ -84,26 +85,6 @@ function toStatement(r: Row): StatementEntry {
   return e;
 }
 
-/** Cursors are the last row's sort key, opaque to callers; one that does not decode starts from the top. */
-const encodeCursor = (v: (string | number)[]): string => Buffer.from(JSON.stringify(v)).toString('base64url');
-function decodeCursor(c: string | undefined): [number, number, string] | undefined {
-  if (c === undefined) return undefined;
-  try {
-    const v: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(v) &&
-      v.length === 3 &&
-      Number.isSafeInteger(v[0]) &&
-      Number.isSafeInteger(v[1]) &&
-      typeof v[2] === 'string'
-    )
-      return v as [number, number, string];
-  } catch {
-    // An unreadable cursor is treated as none, as the other adapters do.
-  }
-  return undefined;
-}
-
 const W = {
   insert: `INSERT INTO statements (device_id, leaf_hash, kind, leaf, received_at, head_count, head_time,
     event_type, key_id, batch_id, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -125,17 +106,27 @@ function headsSql(by: HeadQuery['by'], order: HeadQuery['order']): string {
 
 export class SqliteStatementStore implements StatementStore {
   private readonly db: DatabaseSync;
-  private readonly writer: SqliteWriter;
+  /** Absent when opened read-only. */
+  private readonly writer: SqliteWriter | undefined;
   private readonly stmts: Map<string, StatementSync>;
   private closed = false;
 
-  /** `durable: false` (DURABLE_WRITES=false) skips fsync: for throwaway runs and benchmarks only. */
-  constructor(path: string, opts: { durable?: boolean } = {}) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new DatabaseSync(path);
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;');
-    this.db.exec(SCHEMA);
-    this.writer = new SqliteWriter({ path, durable: opts.durable !== false });
+  /**
+   * `durable: false` (DURABLE_WRITES=false) skips fsync: for throwaway runs and benchmarks only. `readOnly`:
+   * opens an existing file without creating or writing anything (tools/fsck.ts); every write then fails.
+   */
+  constructor(path: string, opts: { durable?: boolean; readOnly?: boolean } = {}) {
+    if (opts.readOnly) {
+      this.db = openSqliteReadOnly(path);
+      this.db.exec('PRAGMA busy_timeout = 10000;');
+      this.writer = undefined;
+    } else {
+      prepareSqliteFile(path);
+      this.db = new DatabaseSync(path);
+      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;');
+      this.db.exec(SCHEMA);
+      this.writer = new SqliteWriter({ path, durable: opts.durable !== false });
+    }
     const p = (sql: string) => this.db.prepare(sql);
     this.stmts = new Map([
       ['get', p(W.get)],
@@ -162,7 +153,7 @@ export class SqliteStatementStore implements StatementStore {
   async putStatement(e: StatementEntry): Promise<PutStatementResult> {
     if (this.closed) throw new Error('statement store is closed');
     checkStatementEntry(e);
-    const [r] = await this.writer.write([
+    const [r] = await this.w().write([
       {
         sql: W.insert,
         params: [
@@ -196,19 +187,19 @@ export class SqliteStatementStore implements StatementStore {
     q: { limit: number; cursor?: string },
   ): Promise<Page<StatementEntry>> {
     if (q.limit < 1) return { items: [] };
-    const c = decodeCursor(q.cursor);
+    const c = decodeCursor(q.cursor, ['int', 'string'] as const);
     const rows = this.stmt('keyEvents').all({
       d: deviceId,
       c1: c?.[0] ?? null,
-      c3: c?.[2] ?? '',
+      c3: c?.[1] ?? '',
       limit: q.limit + 1,
     }) as Row[];
-    return pageOf(rows.map(toStatement), q.limit, (s) => [s.receivedAt, 0, s.leafHash]);
+    return pageOf(rows.map(toStatement), q.limit, (s) => [s.receivedAt, s.leafHash]);
   }
 
   async listHeads(deviceId: string, q: HeadQuery): Promise<Page<StatementEntry>> {
     if (q.limit < 1) return { items: [] };
-    const c = decodeCursor(q.cursor);
+    const c = decodeCursor(q.cursor, ['int', 'int', 'string'] as const);
     const rows = this.stmt(`heads:${q.by}:${q.order}`).all({
       d: deviceId,
       min: q.min ?? 0,
@@ -238,7 +229,7 @@ export class SqliteStatementStore implements StatementStore {
   ): Promise<void> {
     if (assignments.length === 0) return;
     if (this.closed) throw new Error('statement store is closed');
-    await this.writer.write(
+    await this.w().write(
       assignments.map((a) => ({
         sql: W.assign,
         params: [a.batchId, a.leafIndex, a.deviceId, a.leafHash, a.batchId],
@@ -249,8 +240,13 @@ export class SqliteStatementStore implements StatementStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.writer.close();
+    await this.writer?.close();
     this.db.close();
+  }
+
+  private w(): SqliteWriter {
+    if (!this.writer) throw new Error('the statement store was opened read-only');
+    return this.writer;
   }
 
   private stmt(name: string): StatementSync {
