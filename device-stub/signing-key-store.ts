@@ -27,6 +27,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { makePrivate } from '../lib/adapters/local/private-files.js';
 import { fromBase64, toBase64, toHex } from '../lib/core/bytes.js';
 import { isDeviceId } from '../lib/core/device-id.js';
 import {
@@ -103,6 +104,8 @@ export class SigningKeyStore {
     }
     if (j.v !== 1 || j.deviceId !== deviceId || typeof j.current !== 'object')
       throw new SigningKeyStoreError(`${path}: not the key file of ${deviceId}`);
+    // A key file an older stub (or a copy) left readable by others is made private the first time it is used.
+    makePrivate(path);
     return {
       key: keyOf(j.current, path),
       registered: j.current.registered === true,
