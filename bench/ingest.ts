@@ -82,6 +82,10 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
     ANCHOR_INTERVAL_MS: String(3_600_000),
     DURABLE_WRITES: o.durableWrites ? 'true' : 'false',
     LOG_LEVEL: 'warn',
+    // The runtime's default pool unless the caller sets it (SIGNATURE_VERIFY_THREADS=0: on the event loop).
+    ...(process.env.SIGNATURE_VERIFY_THREADS === undefined
+      ? {}
+      : { SIGNATURE_VERIFY_THREADS: process.env.SIGNATURE_VERIFY_THREADS }),
   });
   const rt = await startEmbedded(config, log);
   const perDevice = Math.max(1, Math.round(o.records / o.devices));

@@ -3,11 +3,14 @@
  * at the repository root. Progress goes to stderr. See the "How to read this" section of the output.
  *
  *   --publishers N   publishers in the raw bench and devices in the ingest bench (default 4)
- *   --only LIST      comma-separated subset: raw,ingest,signatures,components,merkle,verify,sha256,ipfs,chains,lambda
+ *   --only LIST      comma-separated subset: raw,ingest,signatures,components,merkle,
+ *                    verify,sha256,ipfs,chains,lambda,startup
  *   --quick          toy sizes, to check the script itself in seconds
  *   --out FILE       where to write; "-" for stdout. Default BENCHMARKS.md, or stdout with --only/--quick,
  *                    so a partial run never overwrites the full report
  *   --cpu-prof DIR   CPU profile of the backend thread for each timed ingest round
+ *
+ * SIGNATURE_VERIFY_THREADS in the environment sets the ingest runtime's verifier pool (default: the runtime's).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
