@@ -288,6 +288,8 @@ describe('malformed events at the Lambda edges', () => {
   let aws: AwsStack;
   beforeAll(async () => {
     aws = await startAwsStack();
+    // A legacy device (unsigned records allowed), so a valid record is stored and the reply is what fails.
+    await provisionLegacyDevices(aws.index, ['evt-dev']);
   });
   afterAll(async () => {
     await aws?.close();
