@@ -6,6 +6,7 @@
  * clients, as each Lambda has its own role, and every AWS call is recorded per function for the
  * least-privilege check in tests/aws/infra.test.ts.
  */
+
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
@@ -27,6 +28,7 @@ import { DynamoIndexStore } from '../../../lib/adapters/aws/dynamo-index-store.j
 import { generateLedgerKey } from '../../../lib/adapters/aws/dynamo-ledger.js';
 import { KmsKeyVault } from '../../../lib/adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../../../lib/adapters/aws/s3-object-store.js';
+import type { AnchorReport } from '../../../lib/anchor/anchor-pending.js';
 import { toBase64 } from '../../../lib/core/bytes.js';
 import { silentLogger } from '../../../lib/logger.js';
 import {
@@ -77,6 +79,11 @@ export interface AwsStack {
   calls: RecordedCall[];
   ingest: ReturnType<typeof createIngestLambda>;
   anchor: ReturnType<typeof createAnchorLambda>;
+  /**
+   * The anchor function's cycle run now, whatever its schedule (what the scheduled Lambda skips as not due yet):
+   * the same code and state as `anchor`, for tests that anchor twice within one interval.
+   */
+  anchorNow(): Promise<AnchorReport>;
   verify: ReturnType<typeof createVerifyLambda>;
   /** Pins to `ipfsApiUrl` (every record hot); without one its build fails, as in a stage without IPFS. */
   ipfsPin: ReturnType<typeof createIpfsPinLambda>;
@@ -277,6 +284,7 @@ export async function startAwsStack(
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
 
+  const anchorDeps = once(() => buildAnchor(parts('anchor')));
   const direct = new DynamoDBClient({
     region: TEST_REGION,
     credentials: TEST_CREDENTIALS,
@@ -296,7 +304,8 @@ export async function startAwsStack(
     ledgerPublicKey: ledgerKey.publicKey,
     calls,
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
-    anchor: createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
+    anchor: createAnchorLambda(anchorDeps),
+    anchorNow: async () => (await anchorDeps()).anchor({ force: true }),
     verify: createVerifyLambda(once(() => buildVerify(parts('verify')))),
     ipfsPin: createIpfsPinLambda(once(() => buildIpfsPin(parts('ipfsPin')))),
     close: async () => {
