@@ -23,6 +23,7 @@ export default $config({
     const { topicRuleSpecs, deviceIotPolicy } = await import('./infra/routing.js');
     const { FUNCTION_GRANTS, resolveGrants } = await import('./infra/permissions.js');
     const { stageSettings } = await import('./infra/stage.js');
+    const { objectLifecycleRules, STAGED_UPLOAD_EXPIRY_DAYS } = await import('./infra/storage.js');
     const { chainEnvironment } = await import('./infra/chains.js');
     const { readFileSync, existsSync } = await import('node:fs');
 
@@ -46,11 +47,19 @@ export default $config({
     const lock = settings.objectLockDays > 0;
     const bucket = new sst.aws.Bucket('Objects', {
       versioning: true,
-      lifecycle: [{ id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: '7 days' }],
+      // Staged uploads no manifest claimed (infra/storage.ts); the transform below completes the rules.
+      lifecycle: [
+        { id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: `${STAGED_UPLOAD_EXPIRY_DAYS} days` },
+      ],
       transform: {
         // Object Lock can only be switched on when the bucket is created.
         bucket: (args) => {
           if (lock) args.objectLockEnabled = true;
+        },
+        // SST's lifecycle argument has no noncurrent-version or delete-marker expiry: the bucket is versioned,
+        // so without them an expired upload's bytes would stay behind its delete marker forever.
+        lifecycle: (args) => {
+          args.rules = objectLifecycleRules();
         },
       },
     });
@@ -107,6 +116,8 @@ export default $config({
       NOTARY_IOT_DATA_ENDPOINT: $interpolate`https://${iotData.endpointAddress}`,
       NOTARY_PENDING_SHARDS: String(settings.pendingShards),
       DEVICE_KEY_CACHE_MS: String(settings.deviceKeyCacheMs),
+      // Each dead letter's TTL attribute; the DeadLetters table's TTL setting (dynamo-tables.ts) deletes them.
+      NOTARY_DEAD_LETTER_RETENTION_DAYS: String(settings.deadLetterRetentionDays),
       // Chains, budgets and finality (docs/chains.md §9), checked at deploy time.
       ...chainEnvironment(process.env, settings.anchorSchedule),
       LOG_LEVEL: 'info',

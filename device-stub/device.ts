@@ -99,6 +99,10 @@ export class DeviceError extends Error {
 }
 
 const REFUSAL_STRIKES = 3;
+/** Reconnect delay after a dropped connection. */
+const RECONNECT_MS = 500;
+/** Longest wait between CONNECTs answered CONNACK 3. */
+const UNAVAILABLE_BACKOFF_MAX_MS = 30_000;
 
 /** A head or a rotation on its way: published again, the same bytes, until an ack names its leaf hash. */
 interface PendingStatement {
@@ -211,14 +215,21 @@ export class SimulatedDevice {
           }
         : {}),
       clean: true,
-      reconnectPeriod: 500,
+      reconnectPeriod: RECONNECT_MS,
+      // mqtt.js gives up for good after any refused CONNACK unless told otherwise; 4 and 5 end the device
+      // below, and 3 ("server unavailable", a source over its failure budget) is worth waiting out.
+      reconnectOnConnackError: true,
       connectTimeout: 5000,
       protocolVersion: 4,
     });
     this.client = client;
     let connects = 0;
+    // Whether the connection that just closed had been accepted: a refused CONNECT says nothing about topics.
+    let accepted = false;
     client.on('connect', () => {
+      accepted = true;
       if (connects++ > 0) this.result.reconnects++;
+      client.options.reconnectPeriod = RECONNECT_MS;
       this.ackedSinceConnect = false;
       this.subscribed = false;
       client.subscribe(
@@ -238,8 +249,10 @@ export class SimulatedDevice {
     });
     client.on('close', () => {
       this.subscribed = false;
+      const wasAccepted = accepted;
+      accepted = false;
       if (this.done) return;
-      if (this.inFlight.size > 0 && !this.ackedSinceConnect) {
+      if (wasAccepted && this.inFlight.size > 0 && !this.ackedSinceConnect) {
         this.strikes++;
         if (this.strikes >= REFUSAL_STRIKES) {
           const kept = this.o.outbox.pending(this.o.deviceId).length;
@@ -254,6 +267,11 @@ export class SimulatedDevice {
       // CONNACK 4 (bad username or password) and 5 (not authorised) will not get better by retrying.
       if (err.code === 4 || err.code === 5) {
         this.end({ code: 'connection-refused', message: `broker refused the connection: ${err.message}` });
+      } else if (err.code === 3) {
+        // Retrying at once would only be refused again until the address's budget refills (10 s at the
+        // runtime's defaults; docs/topics.md): back off, doubling up to a cap.
+        const period = client.options.reconnectPeriod ?? RECONNECT_MS;
+        client.options.reconnectPeriod = Math.min(Math.max(period * 2, 1000), UNAVAILABLE_BACKOFF_MAX_MS);
       }
     });
     client.on('message', (topic, payload) => this.onMessage(topic, payload));

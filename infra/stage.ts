@@ -26,6 +26,8 @@ const Env = z.object({
    * within it (docs/device-keys.md). 0: a consistent read per message.
    */
   NOTARY_DEVICE_KEY_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(0),
+  /** Days a dead letter is kept before DynamoDB's TTL deletes it (the table's expiresAt attribute). */
+  NOTARY_DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   /** IPFS hot copies (docs/ipfs.md §5): none (default: no ipfs-pin function), all, or devices:…;routes:…. */
   NOTARY_IPFS_HOT: z.string().default('none'),
   /** The Kubo RPC endpoint the functions reach (a Kubo node or IPFS Cluster's proxy); required when hot. */
@@ -45,6 +47,7 @@ export interface StageSettings {
   jwt?: { issuer: string; audience: string };
   pendingShards: number;
   deviceKeyCacheMs: number;
+  deadLetterRetentionDays: number;
   /** IPFS hot copies: the ipfs-pin function is deployed when `hot` is not `none`; verify fetches from apiUrl. */
   ipfs: { hot: string; apiUrl?: string; pinSchedule: `rate(${string})` | `cron(${string})` };
   /** Stages whose data must outlive `sst remove`. */
@@ -87,6 +90,7 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
       : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
     deviceKeyCacheMs: e.NOTARY_DEVICE_KEY_CACHE_MS,
+    deadLetterRetentionDays: e.NOTARY_DEAD_LETTER_RETENTION_DAYS,
     ipfs: {
       hot: hotOn ? e.NOTARY_IPFS_HOT.trim() : 'none',
       ...(e.NOTARY_IPFS_API_URL ? { apiUrl: e.NOTARY_IPFS_API_URL } : {}),

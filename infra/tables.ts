@@ -9,6 +9,8 @@ export interface SstDynamoArgs {
   primaryIndex: { hashKey: string; rangeKey?: string };
   globalIndexes?: Record<string, { hashKey: string; rangeKey?: string; projection: 'all' | 'keys-only' }>;
   localIndexes?: Record<string, { rangeKey: string; projection: 'all' | 'keys-only' }>;
+  /** Time to Live attribute (epoch seconds); DynamoDB deletes items past it. */
+  ttl?: string;
 }
 
 export function sstDynamoArgs(spec: TableSpec): SstDynamoArgs {
@@ -19,6 +21,7 @@ export function sstDynamoArgs(spec: TableSpec): SstDynamoArgs {
       : { hashKey: spec.hashKey },
     ...(spec.globalIndexes ? { globalIndexes: { ...spec.globalIndexes } } : {}),
     ...(spec.localIndexes ? { localIndexes: { ...spec.localIndexes } } : {}),
+    ...(spec.ttl ? { ttl: spec.ttl } : {}),
   };
 }
 

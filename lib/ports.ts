@@ -40,6 +40,18 @@ export interface ObjectStore {
     key: string,
     opts: { sha256: Uint8Array; size: number; expiresInSeconds: number },
   ): Promise<UploadGrant>;
+  /**
+   * Objects whose key starts with `prefix`, in key order, a page at a time (`limit` at most 1000): what the
+   * staged-upload sweep reads to find uploads older than their maximum age.
+   */
+  list(prefix: string, q: { limit: number; cursor?: string }): Promise<Page<StoredObject>>;
+}
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  /** When the object was last put (ms since the Unix epoch); S3's LastModified. */
+  storedAt: number;
 }
 
 // ---------------------------------------------------------------------------------------------- index
@@ -411,6 +423,16 @@ export interface DeadLetter {
   /** Base64 of the payload, cut at DEAD_LETTER_PAYLOAD_LIMIT bytes. */
   payload: string;
   truncated: boolean;
+  /** Network address the refused traffic came from, when the transport knows it (broker, upload endpoint). */
+  remoteAddress?: string;
+  /**
+   * Present only on an aggregate: one entry standing for `count` refusals with the same source, code and
+   * key (address or device id) within one summary window, from `firstAt` to `lastAt` (= `at`). An aggregate
+   * keeps no payload (`payloadSize` 0). Single refusals carry none of these three fields.
+   */
+  count?: number;
+  firstAt?: number;
+  lastAt?: number;
 }
 
 export const DEAD_LETTER_PAYLOAD_LIMIT = 16 * 1024;
@@ -419,6 +441,11 @@ export interface DeadLetterStore {
   putDeadLetter(d: DeadLetter): Promise<void>;
   /** Newest first. */
   listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>>;
+  /**
+   * Retention: deletes dead letters with `at` < `before`, then the oldest beyond the newest `keep`, at most
+   * `limit` in all; resolves to how many it deleted, so a caller repeats while that equals `limit`.
+   */
+  pruneDeadLetters(q: { before: number; keep: number; limit: number }): Promise<number>;
 }
 
 /**

@@ -64,6 +64,8 @@ const Env = z.object({
   NOTARY_IOT_DATA_ENDPOINT: z.string().url().optional(),
   NOTARY_PENDING_SHARDS: positive.max(256).default(8),
   NOTARY_DEAD_LETTER_SHARDS: positive.max(256).default(4),
+  /** Sets each dead letter's TTL attribute (expiresAt); the table's TTL setting does the deleting. */
+  NOTARY_DEAD_LETTER_RETENTION_DAYS: positive.max(36_500).default(30),
   /** Emulators only: s3rver needs path-style URLs. */
   NOTARY_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
   ANCHOR_MAX_BATCH: positive.default(100_000),
@@ -100,6 +102,7 @@ export interface AwsConfig {
   iotDataEndpoint?: string;
   pendingShards: number;
   deadLetterShards: number;
+  deadLetterRetentionDays: number;
   s3ForcePathStyle: boolean;
   anchorMaxBatch: number;
   maxPacketBytes: number;
@@ -167,6 +170,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     ...(e.NOTARY_IOT_DATA_ENDPOINT ? { iotDataEndpoint: e.NOTARY_IOT_DATA_ENDPOINT } : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
     deadLetterShards: e.NOTARY_DEAD_LETTER_SHARDS,
+    deadLetterRetentionDays: e.NOTARY_DEAD_LETTER_RETENTION_DAYS,
     s3ForcePathStyle: e.NOTARY_S3_FORCE_PATH_STYLE === 'true',
     anchorMaxBatch: e.ANCHOR_MAX_BATCH,
     maxPacketBytes: e.MAX_PACKET_BYTES,
@@ -226,6 +230,7 @@ function storesOf(p: AwsRuntimeParts, opts: { countCap?: number } = {}) {
       tables: p.config.tables,
       pendingShards: p.config.pendingShards,
       deadLetterShards: p.config.deadLetterShards,
+      deadLetterRetentionDays: p.config.deadLetterRetentionDays,
       ...(opts.countCap === undefined ? {} : { countCap: opts.countCap }),
     }),
     statements: new DynamoStatementStore({

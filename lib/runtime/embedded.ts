@@ -23,6 +23,7 @@ import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
+import { FailureLimiter } from '../ingest/failure-limiter.js';
 import { createInlineVerifier, createVerifierPool } from '../ingest/signature-verifier.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
@@ -36,6 +37,7 @@ import { LiveDeviceSessions } from './live-device-sessions.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
 import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
+import { type SweepScheduler, startSweepScheduler } from './sweep-scheduler.js';
 
 export const VERSION = '0.1.0';
 
@@ -184,12 +186,21 @@ export async function startEmbedded(
     deviceSessions: sessions,
     ...(ipfs.verify ? { ipfs: ipfs.verify } : {}),
   });
+  // One limiter for the broker and the upload endpoint; budgets are kept per surface.
+  const limiter = new FailureLimiter(
+    { store: index, clock, log: log.child({ component: 'refusals' }) },
+    {
+      budget: { burst: config.failures.burst, perMinute: config.failures.perMinute },
+      summaryMs: config.failures.summaryMs,
+    },
+  );
+  limiter.start();
   const http = new Hono();
   http.route(
     '/',
     createUploadEndpoint({
       objects,
-      deadLetters: index,
+      limiter,
       secret: uploadSecret,
       clock,
       log: log.child({ fn: 'uploads' }),
@@ -204,6 +215,7 @@ export async function startEmbedded(
   let broker: RunningBroker | undefined;
   let router: RunningRouter | undefined;
   let scheduler: AnchorScheduler | undefined;
+  let sweeper: SweepScheduler | undefined;
   let server: ServerType | undefined;
   try {
     const tls = config.tls;
@@ -222,7 +234,7 @@ export async function startEmbedded(
       baseUrl = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`;
 
     broker = await startBroker(
-      { devices: index, sessions, clock, log: log.child({ component: 'broker' }) },
+      { devices: index, sessions, clock, log: log.child({ component: 'broker' }), limiter },
       {
         host: config.host,
         ...(config.mqttPort === undefined ? {} : { port: config.mqttPort }),
@@ -260,6 +272,16 @@ export async function startEmbedded(
       log.child({ component: 'scheduler' }),
     );
 
+    sweeper = startSweepScheduler(
+      { objects, deadLetters: index, clock, log: log.child({ component: 'sweep' }) },
+      {
+        intervalMs: config.sweepIntervalMs,
+        stagedUploadMaxAgeMs: config.stagedUploadMaxAgeSeconds * 1000,
+        deadLetterRetentionMs: config.deadLetterRetentionDays * 24 * 3600 * 1000,
+        deadLetterMaxRows: config.deadLetterMaxRows,
+      },
+    );
+
     const runtimeInfo = {
       pid: process.pid,
       ...(broker.port === undefined ? {} : { mqttPort: broker.port }),
@@ -281,6 +303,9 @@ export async function startEmbedded(
       await broker?.close();
       await scheduler?.stop();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
+      // No more refusals can arrive: the window's summary is written before the index closes.
+      await limiter.stop();
+      await sweeper?.stop();
       // After ingest and verify are done with it; its pass in flight hands its jobs back for the next start.
       await ipfs.stop();
       await index.close();
@@ -312,7 +337,9 @@ export async function startEmbedded(
     await verifier.close().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     await scheduler?.stop().catch(() => undefined);
+    await sweeper?.stop().catch(() => undefined);
     server?.close();
+    await limiter.stop().catch(() => undefined);
     await ipfs.stop().catch(() => undefined);
     await index.close();
     await statements.close();

@@ -717,6 +717,45 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         expect((await store.listDeadLetters({ limit: 100 })).items).toHaveLength(15);
       });
 
+      it('keeps the address and an aggregate’s count and first and last time', async () => {
+        const single = deadLetter('dl-one', 1000, { source: 'broker', remoteAddress: '192.0.2.7' });
+        const aggregate = deadLetter('dl-agg', 9000, {
+          source: 'upload',
+          code: 'rate-limited',
+          remoteAddress: '2001:db8::1',
+          deviceId: 'dev-a',
+          count: 1234,
+          firstAt: 2000,
+          lastAt: 9000,
+          payloadSize: 0,
+        });
+        await store.putDeadLetter(single);
+        await store.putDeadLetter(aggregate);
+        expect((await store.listDeadLetters({ limit: 10 })).items).toEqual([aggregate, single]);
+        expect((await store.listDeadLetters({ limit: 10, deviceId: 'dev-a' })).items).toEqual([aggregate]);
+      });
+
+      it('prunes entries older than a time, then the oldest beyond a row cap, at most a limit a call', async () => {
+        for (let i = 0; i < 10; i++) {
+          await store.putDeadLetter(deadLetter(`dl-${i}`, 1000 + i * 100, { deviceId: 'dev-p' }));
+        }
+        const ids = async () => (await store.listDeadLetters({ limit: 100 })).items.map((d) => d.id);
+        // Older than 1300: dl-0, dl-1, dl-2; nothing beyond the cap yet.
+        expect(await store.pruneDeadLetters({ before: 1300, keep: 100, limit: 100 })).toBe(3);
+        expect(await ids()).toEqual(['dl-9', 'dl-8', 'dl-7', 'dl-6', 'dl-5', 'dl-4', 'dl-3']);
+        // The cap keeps the newest: a limit of 2 removes the two oldest, the next call the rest.
+        expect(await store.pruneDeadLetters({ before: 0, keep: 3, limit: 2 })).toBe(2);
+        expect(await ids()).toEqual(['dl-9', 'dl-8', 'dl-7', 'dl-6', 'dl-5']);
+        expect(await store.pruneDeadLetters({ before: 0, keep: 3, limit: 100 })).toBe(2);
+        expect(await ids()).toEqual(['dl-9', 'dl-8', 'dl-7']);
+        expect(await store.pruneDeadLetters({ before: 1300, keep: 3, limit: 100 })).toBe(0);
+        // Both rules in one call, the expired ones counted first.
+        expect(await store.pruneDeadLetters({ before: 1800, keep: 0, limit: 2 })).toBe(2);
+        expect(await ids()).toEqual(['dl-9']);
+        const page = await store.listDeadLetters({ limit: 10, deviceId: 'dev-p' });
+        expect(page.items.map((d) => d.id)).toEqual(['dl-9']);
+      });
+
       it('pages across entries written in the same millisecond without skipping or repeating', async () => {
         const ids = Array.from({ length: 10 }, (_, i) => `dl-${i}`);
         for (const id of ids) await store.putDeadLetter(deadLetter(id, 7777));

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IotRuleEvent } from '../../functions/ingest/lambda.js';
 import { FUNCTION_GRANTS, type LambdaName, resolveGrants } from '../../infra/permissions.js';
 import { deviceIotPolicy, IOT_SQL_VERSION, THING_NAME, topicRuleSpecs } from '../../infra/routing.js';
+import { STAGED_UPLOAD_EXPIRY_DAYS } from '../../infra/storage.js';
 import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
 import { TABLES, type TableName } from '../../lib/adapters/aws/dynamo-tables.js';
 import { type EmbeddedKuboApi, startEmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
@@ -193,6 +194,60 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       >;
       expect(args).toMatchObject(sstDynamoArgs(TABLES[t]));
     }
+  });
+
+  it('gives dead letters a retention: the TTL setting on the table, and the days in every function', () => {
+    const args = unwrap(app.one('sst.aws.Dynamo', 'DeadLetters').args) as Record<string, unknown>;
+    expect(args.ttl).toBe('expiresAt');
+    const others = TABLE_NAMES.filter((t) => t !== 'deadLetters');
+    for (const t of others)
+      expect(unwrap(app.one('sst.aws.Dynamo', TABLE_COMPONENTS[t].component).args)).not.toHaveProperty('ttl');
+    for (const fn of app.of('sst.aws.Function')) {
+      const env = (unwrap(fn.args) as { environment: Record<string, string> }).environment;
+      expect(env.NOTARY_DEAD_LETTER_RETENTION_DAYS, fn.name).toBe('30');
+    }
+  });
+
+  it('expires staged uploads nobody claimed, their noncurrent versions and the delete markers left', () => {
+    const bucket = app.one('sst.aws.Bucket', 'Objects');
+    expect(unwrap(bucket.args.lifecycle)).toEqual([
+      { id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: `${STAGED_UPLOAD_EXPIRY_DAYS} days` },
+    ]);
+    // SST turns that into a BucketLifecycleConfiguration; the transform replaces its rules whole.
+    const lifecycle: Record<string, unknown> = { bucket: 'b', rules: [] };
+    (bucket.args.transform as { lifecycle: (a: object) => void }).lifecycle(lifecycle);
+    expect(lifecycle.rules).toEqual([
+      {
+        id: 'abandoned-uploads',
+        status: 'Enabled',
+        filter: { prefix: 'uploads/' },
+        expiration: { days: 7 },
+        noncurrentVersionExpiration: { noncurrentDays: 1 },
+        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+      },
+      {
+        id: 'abandoned-uploads-markers',
+        status: 'Enabled',
+        filter: { prefix: 'uploads/' },
+        expiration: { expiredObjectDeleteMarker: true },
+      },
+    ]);
+    // Nothing outside uploads/ expires: records and batch trees are what the proofs rest on.
+    const rules = lifecycle.rules as { filter: { prefix: string } }[];
+    expect(rules.every((r) => r.filter.prefix === 'uploads/')).toBe(true);
+    // A presigned URL lives at most 7 days, and an upload outlives its URL.
+    expect(STAGED_UPLOAD_EXPIRY_DAYS).toBeGreaterThanOrEqual(7);
+  });
+
+  it('refuses a dead-letter retention that is not a whole number of days from 1', async () => {
+    await expect(runSstConfig(CONFIG, 'test', { NOTARY_DEAD_LETTER_RETENTION_DAYS: '0' })).rejects.toThrow(
+      /NOTARY_DEAD_LETTER_RETENTION_DAYS/,
+    );
+    const longer = await runSstConfig(CONFIG, 'test', { NOTARY_DEAD_LETTER_RETENTION_DAYS: '90' });
+    const env = (
+      unwrap(longer.one('sst.aws.Function', 'Ingest').args) as { environment: Record<string, string> }
+    ).environment;
+    expect(env.NOTARY_DEAD_LETTER_RETENTION_DAYS).toBe('90');
   });
 
   it('runs anchoring on a schedule that delivers EventBridge’s own event', () => {

@@ -12,6 +12,7 @@ import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { SqliteStatementStore } from '../../lib/adapters/local/sqlite-statement-store.js';
 import { createUploadEndpoint } from '../../lib/adapters/local/upload-endpoint.js';
+import { FailureLimiter } from '../../lib/ingest/failure-limiter.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { DeadLetterStore } from '../../lib/ports.js';
 import { makeTempDir } from './temp-dir.js';
@@ -41,9 +42,13 @@ export async function openUploadingStore(opts: {
     uploadBaseUrl: () => baseUrl,
     uploadSecret: secret,
   });
+  const limiter = new FailureLimiter(
+    { store: opts.deadLetters, clock: opts.clock ?? Date.now, log: silentLogger },
+    { budget: { burst: 10, perMinute: 6 }, summaryMs: 60_000 },
+  );
   const app = createUploadEndpoint({
     objects,
-    deadLetters: opts.deadLetters,
+    limiter,
     secret,
     clock: opts.clock ?? Date.now,
     log: silentLogger,
@@ -61,6 +66,7 @@ export async function openUploadingStore(opts: {
         if ('closeAllConnections' in server) server.closeAllConnections();
         server.close((err) => (err ? reject(err) : resolve()));
       });
+      await limiter.stop();
       await objects.close();
     },
   };

@@ -9,6 +9,7 @@
  * stored a moment ago can be missing from them for a moment. Ingest never depends on a GSI.
  */
 import {
+  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -60,6 +61,11 @@ export interface DynamoIndexStoreOptions {
   pendingShards?: number;
   /** Partitions of the dead-letter table; the same rule applies. */
   deadLetterShards?: number;
+  /**
+   * Days after `at` when DynamoDB's TTL may delete a dead letter (the table's expiresAt attribute). Default
+   * 30, as DEAD_LETTER_RETENTION_DAYS in the embedded runtime.
+   */
+  deadLetterRetentionDays?: number;
   /** Concurrent UpdateItems while placing records in a batch. */
   writeConcurrency?: number;
   /**
@@ -86,6 +92,8 @@ export const pendingKey = (receivedAt: number, deviceId: string, seq: number): s
   `${pad16(receivedAt)}#${deviceId}#${pad16(seq)}`;
 const atIdKey = (at: number, id: string): string => `${pad16(at)}#${id}`;
 
+const DAY_MS = 24 * 3600 * 1000;
+
 const clampTime = (t: number): number => Math.min(Math.max(Math.trunc(t), 0), Number.MAX_SAFE_INTEGER);
 
 export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
@@ -95,6 +103,7 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
   private readonly deadLetterShards: number;
   private readonly width: number;
   private readonly countCap: number;
+  private readonly deadLetterRetentionMs: number;
 
   constructor(opts: DynamoIndexStoreOptions) {
     this.db = opts.db;
@@ -103,6 +112,10 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
     this.deadLetterShards = opts.deadLetterShards ?? 4;
     this.width = opts.writeConcurrency ?? 16;
     this.countCap = opts.countCap ?? Number.POSITIVE_INFINITY;
+    const days = opts.deadLetterRetentionDays ?? 30;
+    if (!(days > 0 && days <= 36_500))
+      throw new RangeError('deadLetterRetentionDays is 1 second to 100 years');
+    this.deadLetterRetentionMs = days * DAY_MS;
     for (const n of [this.pendingShards, this.deadLetterShards, this.width]) {
       if (!Number.isInteger(n) || n < 1 || n > 256)
         throw new RangeError('shard and concurrency counts are 1-256');
@@ -583,11 +596,18 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
       payloadSha256: S(d.payloadSha256),
       payload: S(d.payload),
       truncated: { BOOL: d.truncated },
+      // DynamoDB's TTL reads epoch seconds; rounded up so an item never goes before its retention is over.
+      expiresAt: N(Math.ceil((d.at + this.deadLetterRetentionMs) / 1000)),
     };
     if (d.deviceId !== undefined) item.deviceId = S(d.deviceId);
     if (d.topic !== undefined) item.topic = S(d.topic);
     if (d.clientId !== undefined) item.clientId = S(d.clientId);
     if (d.seq !== undefined) item.seq = N(d.seq);
+    if (d.remoteAddress !== undefined) item.remoteAddress = S(d.remoteAddress);
+    // COUNT is a DynamoDB reserved word: the attribute is named so it never needs an alias in an expression.
+    if (d.count !== undefined) item.aggregateCount = N(d.count);
+    if (d.firstAt !== undefined) item.firstAt = N(d.firstAt);
+    if (d.lastAt !== undefined) item.lastAt = N(d.lastAt);
     try {
       await this.db.send(
         new PutItemCommand({
@@ -637,6 +657,55 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
       );
     }
     return pageOf(items.map(toDeadLetter), q.limit, (d) => [d.at, d.id]);
+  }
+
+  /**
+   * What DynamoDB's TTL does on its own (expiresAt), done now, plus the row cap. Deployed stacks rely on the
+   * TTL alone and never call this: the cap counts every item of every shard, a read of the whole table.
+   */
+  async pruneDeadLetters(q: { before: number; keep: number; limit: number }): Promise<number> {
+    if (q.limit < 1) return 0;
+    const keys = (i: Item): Item => ({ dlShard: i.dlShard as Item[string], atId: i.atId as Item[string] });
+    const drop = async (items: readonly Item[]) => {
+      await inParallel(items, this.width, async (i) => {
+        await this.db.send(new DeleteItemCommand({ TableName: this.t.deadLetters, Key: keys(i) }));
+      });
+      return items.length;
+    };
+    const shardQuery = (shard: string, range: string, values: Item) => ({
+      TableName: this.t.deadLetters,
+      KeyConditionExpression: `dlShard = :s${range}`,
+      ExpressionAttributeValues: { ':s': S(shard), ...values },
+      ProjectionExpression: 'dlShard, atId',
+      ConsistentRead: true,
+    });
+    const before = clampTime(q.before);
+    // Every atId of an entry with at < before sorts below "<pad16(before)>#".
+    const expired = await mergeQueries(
+      this.db,
+      this.shards(this.deadLetterShards).map((s) =>
+        shardQuery(s, ' AND atId < :c', { ':c': S(`${pad16(before)}#`) }),
+      ),
+      q.limit,
+      (i) => str(i, 'atId'),
+      'asc',
+    );
+    let deleted = await drop(expired);
+    const counts = await Promise.all(
+      this.shards(this.deadLetterShards).map((s) => queryCount(this.db, shardQuery(s, '', {}))),
+    );
+    const more = Math.min(counts.reduce((a, b) => a + b, 0) - Math.max(0, q.keep), q.limit - deleted);
+    if (more > 0) {
+      const oldest = await mergeQueries(
+        this.db,
+        this.shards(this.deadLetterShards).map((s) => shardQuery(s, '', {})),
+        more,
+        (i) => str(i, 'atId'),
+        'asc',
+      );
+      deleted += await drop(oldest);
+    }
+    return deleted;
   }
 
   // ------------------------------------------------------------------------------------------- audit
@@ -775,10 +844,18 @@ function toDeadLetter(i: Item): DeadLetter {
   const topic = optStr(i, 'topic');
   const clientId = optStr(i, 'clientId');
   const seq = optNum(i, 'seq');
+  const remoteAddress = optStr(i, 'remoteAddress');
+  const count = optNum(i, 'aggregateCount');
+  const firstAt = optNum(i, 'firstAt');
+  const lastAt = optNum(i, 'lastAt');
   if (deviceId !== undefined) d.deviceId = deviceId;
   if (topic !== undefined) d.topic = topic;
   if (clientId !== undefined) d.clientId = clientId;
   if (seq !== undefined) d.seq = seq;
+  if (remoteAddress !== undefined) d.remoteAddress = remoteAddress;
+  if (count !== undefined) d.count = count;
+  if (firstAt !== undefined) d.firstAt = firstAt;
+  if (lastAt !== undefined) d.lastAt = lastAt;
   return d;
 }
 

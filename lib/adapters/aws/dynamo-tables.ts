@@ -18,6 +18,12 @@ export interface TableSpec {
   rangeKey?: string;
   globalIndexes?: Record<string, { hashKey: string; rangeKey?: string; projection: 'all' | 'keys-only' }>;
   localIndexes?: Record<string, { rangeKey: string; projection: 'all' | 'keys-only' }>;
+  /**
+   * The attribute DynamoDB's Time to Live reads: epoch SECONDS (not ms like every other time here) after
+   * which DynamoDB deletes the item, within a few days, at no write cost. CreateTable cannot set it;
+   * sst.config.ts does (UpdateTimeToLive), and dynalite ignores it.
+   */
+  ttl?: string;
 }
 
 export const TABLES = {
@@ -70,7 +76,10 @@ export const TABLES = {
     hashKey: 'part',
     rangeKey: 'deviceId',
   },
-  /** Sharded: a misbehaving fleet can produce dead letters as fast as records. byDevice is sparse. */
+  /**
+   * Sharded: a misbehaving fleet can produce dead letters as fast as records. byDevice is sparse. Retention
+   * is DynamoDB's TTL on expiresAt (written by every put, NOTARY_DEAD_LETTER_RETENTION_DAYS after `at`).
+   */
   deadLetters: {
     fields: { dlShard: 'string', atId: 'string', deviceId: 'string' },
     hashKey: 'dlShard',
@@ -78,6 +87,7 @@ export const TABLES = {
     globalIndexes: {
       byDevice: { hashKey: 'deviceId', rangeKey: 'atId', projection: 'all' },
     },
+    ttl: 'expiresAt',
   },
   audit: {
     fields: { part: 'string', atId: 'string' },

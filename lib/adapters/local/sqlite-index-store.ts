@@ -133,6 +133,15 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] =
     ddl: 'ALTER TABLE devices ADD COLUMN allow_unsigned INTEGER',
   },
   { table: 'devices', column: 'keys_revision', ddl: 'ALTER TABLE devices ADD COLUMN keys_revision INTEGER' },
+  // Where refused traffic came from, and the aggregates of rate-limited refusals (DeadLetter.count).
+  {
+    table: 'dead_letters',
+    column: 'remote_address',
+    ddl: 'ALTER TABLE dead_letters ADD COLUMN remote_address TEXT',
+  },
+  { table: 'dead_letters', column: 'count', ddl: 'ALTER TABLE dead_letters ADD COLUMN count INTEGER' },
+  { table: 'dead_letters', column: 'first_at', ddl: 'ALTER TABLE dead_letters ADD COLUMN first_at INTEGER' },
+  { table: 'dead_letters', column: 'last_at', ddl: 'ALTER TABLE dead_letters ADD COLUMN last_at INTEGER' },
   // Whether an audited action took effect (AuditEvent.outcome); NULL on events written before.
   { table: 'audit', column: 'outcome', ddl: 'ALTER TABLE audit ADD COLUMN outcome TEXT' },
   { table: 'audit', column: 'error_code', ddl: 'ALTER TABLE audit ADD COLUMN error_code TEXT' },
@@ -209,10 +218,18 @@ function toDeadLetter(r: Row): DeadLetter {
   const topic = optStr(r, 'topic');
   const clientId = optStr(r, 'client_id');
   const seq = optNum(r, 'seq');
+  const remoteAddress = optStr(r, 'remote_address');
+  const count = optNum(r, 'count');
+  const firstAt = optNum(r, 'first_at');
+  const lastAt = optNum(r, 'last_at');
   if (deviceId !== undefined) d.deviceId = deviceId;
   if (topic !== undefined) d.topic = topic;
   if (clientId !== undefined) d.clientId = clientId;
   if (seq !== undefined) d.seq = seq;
+  if (remoteAddress !== undefined) d.remoteAddress = remoteAddress;
+  if (count !== undefined) d.count = count;
+  if (firstAt !== undefined) d.firstAt = firstAt;
+  if (lastAt !== undefined) d.lastAt = lastAt;
   return d;
 }
 
@@ -256,7 +273,13 @@ const W = {
     WHERE device_id = ? AND COALESCE(keys_revision, 0) = ?`,
   deviceExists: 'SELECT device_id FROM devices WHERE device_id = ?',
   insertDead: `INSERT INTO dead_letters (id, at, source, code, reason, device_id, topic, client_id, seq,
-    payload_size, payload_sha256, payload, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    payload_size, payload_sha256, payload, truncated, remote_address, count, first_at, last_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  // Oldest first, through dead_letters_by_time, so a sweep cut short by its limit has removed the oldest.
+  pruneDeadBefore:
+    'DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE at < ? ORDER BY at, id LIMIT ?)',
+  pruneDeadOldest:
+    'DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters ORDER BY at, id LIMIT ?)',
   insertAudit: `INSERT INTO audit (id, at, actor, action, target, reason, outcome, error_code, error_message)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 };
@@ -319,6 +342,7 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
       listDeadByDevice:
         p(`SELECT * FROM dead_letters WHERE device_id = :d AND (at < :at OR (at = :at AND id < :id))
         ORDER BY at DESC, id DESC LIMIT :limit`),
+      countDead: p('SELECT COUNT(*) AS n FROM dead_letters'),
       listAudit: p(
         'SELECT * FROM audit WHERE (at < :at OR (at = :at AND id < :id)) ORDER BY at DESC, id DESC LIMIT :limit',
       ),
@@ -558,9 +582,27 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
           d.payloadSha256,
           d.payload,
           d.truncated ? 1 : 0,
+          d.remoteAddress ?? null,
+          d.count ?? null,
+          d.firstAt ?? null,
+          d.lastAt ?? null,
         ],
       },
     ]);
+  }
+
+  async pruneDeadLetters(q: { before: number; keep: number; limit: number }): Promise<number> {
+    if (this.closed) throw new Error('index store is closed');
+    if (q.limit < 1) return 0;
+    const [expired] = await this.w().write([{ sql: W.pruneDeadBefore, params: [q.before, q.limit] }]);
+    let deleted = expired?.changes ?? 0;
+    const excess = num(this.stmt('countDead').get() as Row, 'n') - Math.max(0, q.keep);
+    const more = Math.min(excess, q.limit - deleted);
+    if (more > 0) {
+      const [oldest] = await this.w().write([{ sql: W.pruneDeadOldest, params: [more] }]);
+      deleted += oldest?.changes ?? 0;
+    }
+    return deleted;
   }
 
   async listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>> {
