@@ -24,7 +24,11 @@ import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { FailureLimiter } from '../ingest/failure-limiter.js';
-import { createInlineVerifier, createVerifierPool } from '../ingest/signature-verifier.js';
+import {
+  createInlineVerifier,
+  createVerifierPool,
+  type SignatureVerifier,
+} from '../ingest/signature-verifier.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { type AnchorScheduler, startAnchorScheduler } from './anchor-scheduler.js';
@@ -63,6 +67,8 @@ export interface EmbeddedRuntime {
   /** IPFS hot copies (lib/runtime/embedded-ipfs.ts); inert with IPFS_HOT=none. */
   ipfs: EmbeddedIpfs;
   log: Logger;
+  /** Which verifier ingest checks device signatures with: 'pool' (worker threads) or 'inline' (the event loop). */
+  signatureVerifier: SignatureVerifier['kind'];
   /** Runs one anchor cycle now; resolves when it is done. */
   anchorNow(): Promise<void>;
   stop(): Promise<void>;
@@ -329,6 +335,7 @@ export async function startEmbedded(
       mqttAdmission: broker.admission,
       ipfs,
       log,
+      signatureVerifier: verifier.kind,
       anchorNow: () => (scheduler ? scheduler.runNow() : Promise.resolve()),
       stop,
     };

@@ -5,6 +5,7 @@ import { stageSettings } from '../../infra/stage.js';
 import { defaultVerifyThreads } from '../../lib/ingest/signature-verifier.js';
 import { AwsConfigError, awsConfigFromEnv } from '../../lib/runtime/aws.js';
 import { ConfigError, configFromEnv } from '../../lib/runtime/config.js';
+import { startInProcess } from '../support/runtime.js';
 
 const AWS_ENV = {
   AWS_REGION: 'us-east-1',
@@ -32,6 +33,19 @@ describe('SIGNATURE_VERIFY_THREADS (embedded)', () => {
           message: expect.stringMatching(/SIGNATURE_VERIFY_THREADS/),
         }),
       );
+  });
+  it('the running runtime checks signatures in its worker pool by default, on the event loop with 0', async () => {
+    for (const [env, kind] of [
+      [{}, 'pool'],
+      [{ SIGNATURE_VERIFY_THREADS: '0' }, 'inline'],
+    ] as const) {
+      const rt = await startInProcess(env);
+      try {
+        expect(rt.signatureVerifier, JSON.stringify(env)).toBe(kind);
+      } finally {
+        await rt.cleanup();
+      }
+    }
   });
 });
 
