@@ -224,10 +224,14 @@ export class SimulatedDevice {
     });
     this.client = client;
     let connects = 0;
-    // Whether the connection that just closed had been accepted: a refused CONNECT says nothing about topics.
-    let accepted = false;
+    // Whether the connection that just closed was refused at CONNECT: that says nothing about topics. (Not
+    // "was 'connect' emitted": on a reconnect mqtt.js sends its unacknowledged publishes before it emits
+    // 'connect', so a broker that closes on them closes a connection 'connect' never announced.)
+    let refusedAtConnect = false;
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'connack') refusedAtConnect = (packet.returnCode ?? 0) !== 0;
+    });
     client.on('connect', () => {
-      accepted = true;
       if (connects++ > 0) this.result.reconnects++;
       client.options.reconnectPeriod = RECONNECT_MS;
       this.ackedSinceConnect = false;
@@ -249,10 +253,10 @@ export class SimulatedDevice {
     });
     client.on('close', () => {
       this.subscribed = false;
-      const wasAccepted = accepted;
-      accepted = false;
+      const refused = refusedAtConnect;
+      refusedAtConnect = false;
       if (this.done) return;
-      if (wasAccepted && this.inFlight.size > 0 && !this.ackedSinceConnect) {
+      if (!refused && this.inFlight.size > 0 && !this.ackedSinceConnect) {
         this.strikes++;
         if (this.strikes >= REFUSAL_STRIKES) {
           const kept = this.o.outbox.pending(this.o.deviceId).length;
