@@ -264,13 +264,38 @@ export default $config({
       };
       audience = client.id;
     }
-    const authorizer = api.addAuthorizer({
-      name: 'operators',
-      jwt: { issuer: operators.issuer, audiences: [audience] },
+    // One Lambda authorizer for both roles (docs/deploy.md "Operators and auditors"): an operator JWT from the
+    // issuer above, or an auditor token looked up by its SHA-256 in the Tokens table. It labels each request
+    // with the caller and scope; the Verify function trusts only that label. Not cached, so a revoked token
+    // is refused from the next request on.
+    const accessFn = new sst.aws.Function('Authorizer', {
+      ...common,
+      handler: 'functions/authorizer/lambda.handler',
+      memory: '256 MB',
+      timeout: '10 seconds',
+      permissions: permissionsFor('authorizer'),
+      environment: {
+        ...environment,
+        NOTARY_OPERATOR_JWT_ISSUER: operators.issuer,
+        NOTARY_OPERATOR_JWT_AUDIENCE: audience,
+        ...(settings.jwt?.jwksUrl ? { NOTARY_OPERATOR_JWKS_URL: settings.jwt.jwksUrl } : {}),
+      },
     });
-    // Health is public (load balancers and uptime checks); every other route needs an operator JWT.
+    const authorizer = api.addAuthorizer({
+      name: 'access',
+      lambda: {
+        function: accessFn.arn,
+        response: 'simple',
+        payload: '2.0',
+        ttl: '0 seconds',
+        // Every request reaches the authorizer, a missing header included, so that it is answered in the
+        // API's own JSON (401 unauthorized) rather than by API Gateway.
+        identitySources: [],
+      },
+    });
+    // Health is public (load balancers and uptime checks); every other route goes through the authorizer.
     api.route('GET /v1/health', verify.arn);
-    api.route('ANY /v1/{proxy+}', verify.arn, { auth: { jwt: { authorizer: authorizer.id } } });
+    api.route('ANY /v1/{proxy+}', verify.arn, { auth: { lambda: authorizer.id } });
 
     // ---------------------------------------------------------------------------------------- IoT routing
 

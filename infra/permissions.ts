@@ -11,7 +11,7 @@ import type { TableName } from '../lib/adapters/aws/dynamo-tables.js';
 import { masterKeyContext } from '../lib/devices/provision-device.js';
 import { deviceReplyTopics } from '../lib/routing/routes.js';
 
-export type LambdaName = 'ingest' | 'anchor' | 'verify' | 'ipfsPin';
+export type LambdaName = 'ingest' | 'anchor' | 'verify' | 'ipfsPin' | 'authorizer';
 
 export type ResourceRef =
   /** Objects under a key prefix of the bucket. */
@@ -81,7 +81,8 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
   verify: [
     { actions: ['s3:GetObject'], resources: [objects('records/'), objects('batches/')] },
     { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resources: [table('records')] },
-    // byTime lists records; pending is only counted, for /v1/health's backlog.
+    // byTime lists records and finds the one in force at a time (key release); pending is only counted, for
+    // /v1/health's backlog.
     { actions: ['dynamodb:Query'], resources: [table('records', 'byTime'), table('records', 'pending')] },
     // No route lists batches or devices, so no Query on either.
     { actions: ['dynamodb:GetItem'], resources: [table('batches')] },
@@ -102,6 +103,12 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
         table('statements', 'headsByTime'),
       ],
     },
+    // Auditor tokens: made (conditional put), revoked (update), listed and found by id (byId).
+    {
+      actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      resources: [table('tokens')],
+    },
+    { actions: ['dynamodb:Query'], resources: [table('tokens', 'byId')] },
     { actions: ['dynamodb:Query'], resources: [table('ledger'), table('ledger', 'byHash')] },
     {
       actions: ['kms:Encrypt', 'kms:Decrypt'],
@@ -109,6 +116,9 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
       kmsPurpose: DEVICE_MASTER_KEY_PURPOSE,
     },
   ],
+  // The API Gateway Lambda authorizer: one consistent read of a token by its hash per request, nothing else.
+  // Operator JWTs are checked against the issuer's published keys, which is not an AWS call.
+  authorizer: [{ actions: ['dynamodb:GetItem'], resources: [table('tokens')] }],
   // Deployed only with IPFS hot copies on (NOTARY_IPFS_HOT). It reads an envelope's header, then the whole
   // envelope, looks its record up and records the CID; the pin queue is its own table. IPFS is not AWS.
   ipfsPin: [

@@ -20,6 +20,8 @@ const Env = z.object({
   /** An external OIDC issuer for operator JWTs; unset creates a Cognito user pool for operators. */
   NOTARY_JWT_ISSUER: z.string().url().optional(),
   NOTARY_JWT_AUDIENCE: z.string().optional(),
+  /** Where that issuer publishes its signing keys; default `<issuer>/.well-known/jwks.json`. */
+  NOTARY_JWT_JWKS_URL: z.string().url().optional(),
   NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
   /**
    * How long a warm ingest instance may reuse a device's key state (ms): a revocation reaches every instance
@@ -44,7 +46,7 @@ export interface StageSettings {
   csrDir?: string;
   objectLockDays: number;
   anchorSchedule: `rate(${string})` | `cron(${string})`;
-  jwt?: { issuer: string; audience: string };
+  jwt?: { issuer: string; audience: string; jwksUrl?: string };
   pendingShards: number;
   deviceKeyCacheMs: number;
   deadLetterRetentionDays: number;
@@ -69,6 +71,9 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
   if ((e.NOTARY_JWT_ISSUER === undefined) !== (e.NOTARY_JWT_AUDIENCE === undefined)) {
     throw new Error('NOTARY_JWT_ISSUER and NOTARY_JWT_AUDIENCE go together');
   }
+  if (e.NOTARY_JWT_JWKS_URL !== undefined && e.NOTARY_JWT_ISSUER === undefined) {
+    throw new Error('NOTARY_JWT_JWKS_URL belongs to NOTARY_JWT_ISSUER; the Cognito pool publishes its own');
+  }
   let hotOn: boolean;
   try {
     hotOn = hotPolicy(parseHotPolicy(e.NOTARY_IPFS_HOT)).config.mode !== 'none';
@@ -86,7 +91,13 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
     objectLockDays: e.NOTARY_OBJECT_LOCK_DAYS,
     anchorSchedule: e.NOTARY_ANCHOR_SCHEDULE as StageSettings['anchorSchedule'],
     ...(e.NOTARY_JWT_ISSUER && e.NOTARY_JWT_AUDIENCE
-      ? { jwt: { issuer: e.NOTARY_JWT_ISSUER, audience: e.NOTARY_JWT_AUDIENCE } }
+      ? {
+          jwt: {
+            issuer: e.NOTARY_JWT_ISSUER,
+            audience: e.NOTARY_JWT_AUDIENCE,
+            ...(e.NOTARY_JWT_JWKS_URL ? { jwksUrl: e.NOTARY_JWT_JWKS_URL } : {}),
+          },
+        }
       : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
     deviceKeyCacheMs: e.NOTARY_DEVICE_KEY_CACHE_MS,

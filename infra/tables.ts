@@ -35,6 +35,7 @@ export const TABLE_COMPONENTS: Record<TableName, { component: string; env: strin
   ledger: { component: 'Ledger', env: 'NOTARY_TABLE_LEDGER' },
   pinJobs: { component: 'PinJobs', env: 'NOTARY_TABLE_PIN_JOBS' },
   statements: { component: 'Statements', env: 'NOTARY_TABLE_STATEMENTS' },
+  tokens: { component: 'Tokens', env: 'NOTARY_TABLE_TOKENS' },
 };
 
 export const TABLE_NAMES = Object.keys(TABLES) as TableName[];

@@ -8,6 +8,7 @@
  * item, and every query the API serves is a key lookup or a range on a sort key, never a scan.
  */
 
+import type { Permission, Scope } from './access/scope.js';
 import type { SigAlg } from './core/device-signature.js';
 import type { RevokeReason } from './core/key-event.js';
 import type { LedgerEntry } from './core/ledger-entry.js';
@@ -113,6 +114,11 @@ export interface RecordIndex {
     deviceId: string,
     q: { from: number; to: number; limit: number; cursor?: string },
   ): Promise<Page<RecordEntry>>;
+  /**
+   * The record in force at device time `at`: the greatest timestamp <= at, the greatest seq among equal
+   * timestamps (the key-release "time point", docs/api.md). Undefined when the device has none that early.
+   */
+  recordInForceAt(deviceId: string, at: number): Promise<RecordEntry | undefined>;
   /** Records of one device with fromSeq <= seq <= toSeq, by seq. */
   listBySeq(deviceId: string, q: { fromSeq: number; toSeq: number; limit: number }): Promise<RecordEntry[]>;
   /** Highest seq stored for the device, if any. */
@@ -465,12 +471,20 @@ export interface AuditEvent {
     | 'batch-reanchored'
     | 'device-key-registered'
     | 'device-key-revoked'
-    | 'device-updated';
+    | 'device-updated'
+    /** Keys of a device's records for a time point or a range, as one release (`details`: range, count). */
+    | 'record-keys-released'
+    | 'token-created'
+    | 'token-revoked'
+    /** One request by an auditor token, allowed or refused (`details`: method, status). */
+    | 'auditor-request';
   target: string;
   reason?: string;
   outcome: AuditOutcome;
   /** With outcome 'failed': the stable code and the message of what failed (never a secret). */
   error?: { code: string; message: string };
+  /** What else the entry records, by action (docs/api.md "Audit log"); flat, so every store keeps it as is. */
+  details?: Record<string, string | number>;
 }
 
 export interface AuditLog {
@@ -662,5 +676,49 @@ export interface PinQueue {
   markFailed(recordId: string, r: PinJobError & { at: number }): Promise<void>;
   getJob(recordId: string): Promise<PinJob | undefined>;
   countPending(): Promise<number>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------- access tokens
+
+/**
+ * An auditor's bearer token as the store keeps it (lib/access/tokens.ts makes them; docs/api.md "Tokens").
+ * The token itself is never stored: only its SHA-256, which is also the key every request looks it up by.
+ */
+export interface AccessToken {
+  /** Public name of the token, for lists, revocation and the audit log (`auditor:<tokenId>`). */
+  tokenId: string;
+  /** Hex SHA-256 of the whole bearer token. */
+  tokenHash: string;
+  /** What the operator called it ("KPMG 2026 audit"). */
+  name: string;
+  role: 'auditor';
+  scope: Scope;
+  permissions: Permission[];
+  createdAt: number;
+  /** The operator who made it. */
+  createdBy: string;
+  /** ms since the Unix epoch; from then on the token is refused (`token-expired`). */
+  expiresAt: number;
+  revokedAt?: number;
+  revokedBy?: string;
+}
+
+export interface TokenStore {
+  /** Conditional on tokenHash: a second token with the same hash is refused ('exists') and nothing is written. */
+  putToken(token: AccessToken): Promise<'created' | 'exists'>;
+  /** One strongly consistent key read: what authenticating a request by token costs. */
+  getTokenByHash(tokenHash: string): Promise<AccessToken | undefined>;
+  getToken(tokenId: string): Promise<AccessToken | undefined>;
+  /** Newest first. */
+  listTokens(q: { limit: number; cursor?: string }): Promise<Page<AccessToken>>;
+  /**
+   * Marks the token revoked, which the next request by it sees (getTokenByHash reads consistently). The first
+   * revocation stands: a second one changes nothing and answers 'already-revoked'.
+   */
+  revokeToken(
+    tokenId: string,
+    r: { at: number; by: string },
+  ): Promise<'revoked' | 'already-revoked' | 'not-found'>;
   close(): Promise<void>;
 }

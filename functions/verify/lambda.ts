@@ -1,8 +1,9 @@
 /**
  * The operator and auditor API behind API Gateway (HTTP API, payload format 2.0): the same Hono app the
- * embedded runtime serves (functions/verify/app.ts), adapted by hono/aws-lambda. API Gateway's JWT (or IAM)
- * authorizer authenticates operators before the function runs; the app's `authenticateOperator` then trusts
- * the authorizer context of this request (lib/runtime/lambda-edge.ts), never a bare Authorization header.
+ * embedded runtime serves (functions/verify/app.ts), adapted by hono/aws-lambda. The Lambda authorizer
+ * (functions/authorizer/lambda.ts) resolves the caller before the function runs; the app's `authenticate`
+ * then trusts the authorizer context of this request (lib/runtime/lambda-edge.ts), never a bare
+ * Authorization header.
  */
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
@@ -47,13 +48,7 @@ export const HttpApiEvent = z
       .object({
         http: z.object({ method: z.string().min(1), path: z.string() }).passthrough(),
         authorizer: z
-          .object({
-            jwt: z
-              .object({ claims: z.record(z.string(), z.unknown()).optional() })
-              .passthrough()
-              .optional(),
-            iam: z.object({ userArn: z.string().optional() }).passthrough().optional(),
-          })
+          .object({ lambda: z.record(z.string(), z.unknown()).optional() })
           .passthrough()
           .optional(),
       })

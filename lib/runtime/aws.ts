@@ -15,14 +15,17 @@ import { handle } from 'hono/aws-lambda';
 import { z } from 'zod';
 import { createAnchorHandler } from '../../functions/anchor/handler.js';
 import type { AnchorLambdaDeps } from '../../functions/anchor/lambda.js';
+import type { AuthorizerLambdaDeps } from '../../functions/authorizer/lambda.js';
 import { createIngestHandler } from '../../functions/ingest/handler.js';
 import type { IngestLambdaDeps } from '../../functions/ingest/lambda.js';
 import { createApiApp } from '../../functions/verify/app.js';
 import type { VerifyLambdaDeps } from '../../functions/verify/lambda.js';
+import { defaultJwksUrl, jwtOperatorCheck, type OperatorJwtConfig } from '../access/jwt-operator.js';
 import { DynamoIndexStore } from '../adapters/aws/dynamo-index-store.js';
 import { DynamoLedger } from '../adapters/aws/dynamo-ledger.js';
 import { DynamoStatementStore } from '../adapters/aws/dynamo-statement-store.js';
 import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
+import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.js';
 import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
@@ -40,6 +43,8 @@ import { hotCopyReader, VERIFY_IPFS_TIMEOUT_MS } from './ipfs-reader.js';
 import { authorizerAuthenticator } from './lambda-edge.js';
 
 export const VERSION = '0.1.0';
+/** KEY_RELEASE_MAX_RECORDS on AWS: what fits Lambda's 6 MB answer with room to spare. */
+export const AWS_KEY_RELEASE_MAX_RECORDS = 20_000;
 
 const positive = z.coerce.number().int().positive();
 const name = z.string().min(3);
@@ -56,6 +61,8 @@ const Env = z.object({
   NOTARY_TABLE_AUDIT: name,
   NOTARY_TABLE_STATEMENTS: name,
   NOTARY_TABLE_LEDGER: name.optional(),
+  /** Auditor tokens; required by the verify function and the authorizer. */
+  NOTARY_TABLE_TOKENS: name.optional(),
   NOTARY_KMS_KEY_ID: z.string().min(1).optional(),
   /** The anchoring (ledger) key, only as the KMS CiphertextBlob, base64; see infra/ledger-key.ts. */
   NOTARY_LEDGER_KEY_WRAPPED: base64Key.optional(),
@@ -80,6 +87,16 @@ const Env = z.object({
   REQUIRED_CONFIRMATIONS: positive.default(1),
   /** The anchor schedule's period (sst.config.ts sets it from NOTARY_ANCHOR_SCHEDULE); budgets plan with it. */
   ANCHOR_INTERVAL_MS: positive.default(60_000),
+  /**
+   * Lambda answers at most 6 MB, and the API's answers are buffered: about 25,000 keys fit, so the AWS default
+   * is below the embedded runtime's (docs/deploy.md).
+   */
+  KEY_RELEASE_MAX_RECORDS: positive.max(25_000).default(AWS_KEY_RELEASE_MAX_RECORDS),
+  /** The operators' OIDC issuer and audience; required by the authorizer (sst.config.ts sets them). */
+  NOTARY_OPERATOR_JWT_ISSUER: z.string().url().optional(),
+  NOTARY_OPERATOR_JWT_AUDIENCE: z.string().min(1).optional(),
+  /** Where the issuer publishes its keys; default `<issuer>/.well-known/jwks.json` (Cognito's). */
+  NOTARY_OPERATOR_JWKS_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /**
    * How long an ingest instance may use a device's key state it read (docs/device-keys.md): a revocation
@@ -96,6 +113,7 @@ export interface AwsConfig {
   /** Key events and device heads (DynamoStatementStore). */
   statementsTable: string;
   ledgerTable?: string;
+  tokensTable?: string;
   kmsKeyId?: string;
   ledgerKeyWrapped?: Uint8Array;
   ledgerPublicKey?: Uint8Array;
@@ -111,6 +129,8 @@ export interface AwsConfig {
   backlogThreshold: number;
   requiredConfirmations: number;
   deviceKeyCacheMs: number;
+  keyReleaseMaxRecords: number;
+  operatorJwt?: OperatorJwtConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** IPFS hot copies (IPFS_* and NOTARY_TABLE_PIN_JOBS, lib/runtime/ipfs-config.ts). */
   ipfs: AwsIpfsConfig;
@@ -129,6 +149,8 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     throw new AwsConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const e = r.data;
+  if ((e.NOTARY_OPERATOR_JWT_ISSUER === undefined) !== (e.NOTARY_OPERATOR_JWT_AUDIENCE === undefined))
+    throw new AwsConfigError('NOTARY_OPERATOR_JWT_ISSUER and NOTARY_OPERATOR_JWT_AUDIENCE go together');
   const ipfs = awsIpfsConfigFromEnv(env);
   if (!ipfs.ok) throw new AwsConfigError(ipfs.message);
   const chains = chainConfigFromEnv(env, {
@@ -160,6 +182,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     },
     statementsTable: e.NOTARY_TABLE_STATEMENTS,
     ...(e.NOTARY_TABLE_LEDGER ? { ledgerTable: e.NOTARY_TABLE_LEDGER } : {}),
+    ...(e.NOTARY_TABLE_TOKENS ? { tokensTable: e.NOTARY_TABLE_TOKENS } : {}),
     ...(e.NOTARY_KMS_KEY_ID ? { kmsKeyId: e.NOTARY_KMS_KEY_ID } : {}),
     ...(e.NOTARY_LEDGER_KEY_WRAPPED
       ? { ledgerKeyWrapped: key(e.NOTARY_LEDGER_KEY_WRAPPED, 'NOTARY_LEDGER_KEY_WRAPPED') }
@@ -179,6 +202,16 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     backlogThreshold: e.BACKLOG_THRESHOLD,
     requiredConfirmations: e.REQUIRED_CONFIRMATIONS,
     deviceKeyCacheMs: e.DEVICE_KEY_CACHE_MS,
+    keyReleaseMaxRecords: e.KEY_RELEASE_MAX_RECORDS,
+    ...(e.NOTARY_OPERATOR_JWT_ISSUER && e.NOTARY_OPERATOR_JWT_AUDIENCE
+      ? {
+          operatorJwt: {
+            issuer: e.NOTARY_OPERATOR_JWT_ISSUER,
+            audience: e.NOTARY_OPERATOR_JWT_AUDIENCE,
+            jwksUrl: e.NOTARY_OPERATOR_JWKS_URL ?? defaultJwksUrl(e.NOTARY_OPERATOR_JWT_ISSUER),
+          },
+        }
+      : {}),
     logLevel: e.LOG_LEVEL,
     ipfs: ipfs.config,
     chains: chains.config,
@@ -347,12 +380,31 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     log,
     requiredConfirmations: (chainId) =>
       confirmations.get(chainId) ?? Math.max(p.config.requiredConfirmations, ledgerConfirmations ?? 1),
-    authenticateOperator: authorizerAuthenticator(),
+    tokens: new DynamoTokenStore({
+      db: p.clients.dynamodb,
+      table: required(p.config.tokensTable, 'NOTARY_TABLE_TOKENS', 'verify'),
+    }),
+    authenticate: authorizerAuthenticator(),
+    keyReleaseMaxRecords: p.config.keyReleaseMaxRecords,
     backlogThreshold: p.config.backlogThreshold,
     version: VERSION,
     ...hotCopyReader(p.config.ipfs, VERIFY_IPFS_TIMEOUT_MS),
   });
   return { handle: handle(app), log };
+}
+
+/**
+ * The Lambda authorizer: the tokens table (one consistent GetItem per request) and the operators' JWT issuer.
+ * It needs nothing else: no bucket, no KMS, no other table.
+ */
+export async function buildAuthorizer(p: AwsRuntimeParts): Promise<AuthorizerLambdaDeps> {
+  const clock = p.clock ?? Date.now;
+  const tokens = new DynamoTokenStore({
+    db: p.clients.dynamodb,
+    table: required(p.config.tokensTable, 'NOTARY_TABLE_TOKENS', 'authorizer'),
+  });
+  const jwt = required(p.config.operatorJwt, 'NOTARY_OPERATOR_JWT_ISSUER', 'authorizer');
+  return { auth: { tokens, clock, operator: jwtOperatorCheck(jwt) }, log: p.log.child({ fn: 'authorizer' }) };
 }
 
 /** The Lambda runtime's path: environment in, one function's dependencies out. */

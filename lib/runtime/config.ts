@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
+import { DEFAULT_KEY_RELEASE_MAX_RECORDS } from '../devices/release-device-keys.js';
 import { defaultVerifyThreads } from '../ingest/signature-verifier.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type IpfsRuntimeConfig, ipfsConfigFromEnv } from './ipfs-config.js';
@@ -43,6 +44,7 @@ const Env = z.object({
   DURABLE_WRITES: z.enum(['true', 'false']).default('true'),
   /** Worker threads that check device signatures; 0 checks them on the event loop. */
   SIGNATURE_VERIFY_THREADS: z.coerce.number().int().min(0).max(64).optional(),
+  KEY_RELEASE_MAX_RECORDS: positive.max(1_000_000).default(DEFAULT_KEY_RELEASE_MAX_RECORDS),
   FAILURE_BURST: positive.max(1_000_000).default(10),
   FAILURE_RATE_PER_MINUTE: z.coerce.number().positive().max(1_000_000).default(6),
   FAILURE_SUMMARY_MS: positive.default(60_000),
@@ -101,6 +103,8 @@ export interface RuntimeConfig {
   /** Unauthenticated MQTT sockets: how long each may take to authenticate, and how many at once. */
   mqttConnectTimeoutMs: number;
   mqttMaxPendingConnections: number;
+  /** Most records one key release by time or seq range may cover (docs/api.md "Key release"). */
+  keyReleaseMaxRecords: number;
   /** IPFS hot copies (lib/runtime/ipfs-config.ts, the IPFS_* variables); a config without it has them off. */
   ipfs?: IpfsRuntimeConfig;
   /** Chains, budgets and finality (lib/runtime/chain-config.ts); a config without it anchors to the ledger. */
@@ -178,6 +182,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     allowPlaintext,
     mqttConnectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS,
     mqttMaxPendingConnections: e.MQTT_MAX_PENDING_CONNECTIONS,
+    keyReleaseMaxRecords: e.KEY_RELEASE_MAX_RECORDS,
     ipfs: ipfs.config,
     chains: chains.config,
   };

@@ -12,6 +12,7 @@ import { Hono } from 'hono';
 import { createAnchorHandler, createFinalityPoller } from '../../functions/anchor/handler.js';
 import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
 import { createApiApp } from '../../functions/verify/app.js';
+import { authenticateBearer } from '../access/authenticate.js';
 import type { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
 import type { LocalKeyVault } from '../adapters/local/local-key-vault.js';
 import { ensurePrivateDir, openDirMode, PRIVATE_FILE_MODE } from '../adapters/local/private-files.js';
@@ -19,6 +20,7 @@ import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
 import { SqliteStatementStore } from '../adapters/local/sqlite-statement-store.js';
+import { SqliteTokenStore } from '../adapters/local/sqlite-token-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import { DeviceGate } from '../ingest/device-gate.js';
@@ -40,7 +42,7 @@ import { openCheckedLedger, openKeyVault } from './embedded-store-checks.js';
 import { LiveDeviceSessions } from './live-device-sessions.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
-import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
+import { loadOperatorToken, operatorTokenCheck } from './operator-token.js';
 import { type SweepScheduler, startSweepScheduler } from './sweep-scheduler.js';
 
 export const VERSION = '0.1.0';
@@ -112,11 +114,13 @@ export async function startEmbedded(
     await objects.close();
     throw err;
   }
+  const tokens = new SqliteTokenStore(join(dir, 'tokens.sqlite'));
   const chainsConfig = config.chains ?? defaultChainsConfig(config.anchorIntervalMs);
   const chainSet = await buildEmbeddedChains(chainsConfig, ledger, log.child({ component: 'chains' })).catch(
     async (err: unknown) => {
       await index.close();
       await statements.close();
+      await tokens.close();
       await objects.close();
       ledger.close();
       throw err;
@@ -135,6 +139,7 @@ export async function startEmbedded(
   }).catch(async (err: unknown) => {
     await index.close();
     await statements.close();
+    await tokens.close();
     await objects.close();
     ledger.close();
     throw err;
@@ -186,7 +191,10 @@ export async function startEmbedded(
     log: log.child({ fn: 'verify' }),
     requiredConfirmations: cycle.requiredConfirmations,
     anchoring: cycle,
-    authenticateOperator: bearerAuthenticator(token),
+    tokens,
+    authenticate: (authorization) =>
+      authenticateBearer({ tokens, clock, operator: operatorTokenCheck(token) }, authorization),
+    keyReleaseMaxRecords: config.keyReleaseMaxRecords,
     backlogThreshold: config.backlogThreshold,
     version: VERSION,
     deviceSessions: sessions,
@@ -316,6 +324,7 @@ export async function startEmbedded(
       await ipfs.stop();
       await index.close();
       await statements.close();
+      await tokens.close();
       await objects.close();
       ledger.close();
     };
@@ -350,6 +359,7 @@ export async function startEmbedded(
     await ipfs.stop().catch(() => undefined);
     await index.close();
     await statements.close();
+    await tokens.close();
     await objects.close();
     ledger.close();
     throw err;

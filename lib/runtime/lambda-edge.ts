@@ -1,13 +1,15 @@
 /**
  * What the three Lambda entry points share: middy middlewares for zod validation of the event and for
- * structured logs, a once-per-container loader for the runtime, and the operator identity that API Gateway's
- * authorizer established. Each entry point stays an edge: parse, call the same function the embedded runtime
+ * structured logs, a once-per-container loader for the runtime, and the caller identity that API Gateway's
+ * Lambda authorizer established. Each entry point stays an edge: parse, call the same function the embedded runtime
  * calls, map the result.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
+import type { AuthOutcome } from '../access/authenticate.js';
+import { outcomeOfAuthorizerContext } from '../access/authorizer-context.js';
 import { describeZod } from '../ingest/device-message.js';
 import { createLogger, type Logger } from '../logger.js';
 
@@ -85,12 +87,14 @@ export function invocationLogs<E, R>(log: () => Logger): MiddlewareObj<E, R> {
   };
 }
 
-// ------------------------------------------------------------------------------------------- operator
+// ------------------------------------------------------------------------------------------- caller
 
-/** The part of an HTTP API (payload 2.0) request context that API Gateway's authorizers fill in. */
+/**
+ * The part of an HTTP API (payload 2.0) request context that API Gateway's authorizer fills in: for our
+ * Lambda authorizer (functions/authorizer/lambda.ts), the simple response's context under `lambda`.
+ */
 export interface AuthorizerContext {
-  jwt?: { claims?: Record<string, unknown> };
-  iam?: { userArn?: string };
+  lambda?: Record<string, unknown>;
 }
 
 const authorizer = new AsyncLocalStorage<AuthorizerContext | undefined>();
@@ -100,23 +104,12 @@ export function withAuthorizer<T>(ctx: AuthorizerContext | undefined, fn: () => 
   return authorizer.run(ctx, fn);
 }
 
-/** The operator API Gateway authenticated: the JWT subject, or the IAM principal. */
-export function operatorFromAuthorizer(ctx: AuthorizerContext | undefined): string | undefined {
-  const sub = ctx?.jwt?.claims?.sub;
-  if (typeof sub === 'string' && sub.length > 0) return `jwt:${sub}`;
-  const arn = ctx?.iam?.userArn;
-  if (typeof arn === 'string' && arn.length > 0) return `iam:${arn}`;
-  return undefined;
-}
-
 /**
- * The verify API's `authenticateOperator` in AWS. API Gateway has already verified the caller (JWT or IAM
- * authorizer) before the Lambda runs, so this trusts the authorizer context and ignores the Authorization
- * header. A request that reached the function without an authorizer context, e.g. through a route someone
- * added without auth, is not an operator: every operator route then answers 401.
+ * The verify API's `authenticate` in AWS. The Lambda authorizer has resolved the bearer token before the
+ * function runs, so this trusts the authorizer context of this request and ignores the Authorization
+ * header. A request that reached the function without that context, e.g. through a route someone added
+ * without auth, is `unauthorized` on every route but health.
  */
-export function authorizerAuthenticator(): (
-  authorization: string | undefined,
-) => Promise<string | undefined> {
-  return async () => operatorFromAuthorizer(authorizer.getStore());
+export function authorizerAuthenticator(): (authorization: string | undefined) => Promise<AuthOutcome> {
+  return async () => outcomeOfAuthorizerContext(authorizer.getStore()?.lambda);
 }

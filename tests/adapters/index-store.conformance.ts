@@ -249,6 +249,34 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         expect(all.items[0]).toEqual(entries[0]);
       });
 
+      it('recordInForceAt finds the latest record at or before a time, the highest seq among ties', async () => {
+        const t0 = 1_700_000_000_000;
+        // seq 2 and 3 share a timestamp; seq 4 was stamped before seq 3 (device clock step back).
+        for (const [seq, dt] of [
+          [0, 0],
+          [1, 10],
+          [3, 20],
+          [2, 20],
+          [4, 15],
+          [5, 30],
+        ] as const)
+          await store.putRecord(recordEntry('dev-f', seq, { timestamp: t0 + dt }));
+        await store.putRecord(recordEntry('dev-g', 9, { timestamp: t0 + 25 }));
+        const at = async (dt: number) => (await store.recordInForceAt('dev-f', t0 + dt))?.seq;
+        expect(await at(-1)).toBeUndefined();
+        expect(await at(0)).toBe(0);
+        expect(await at(9)).toBe(0);
+        expect(await at(14)).toBe(1);
+        expect(await at(15)).toBe(4);
+        expect(await at(20)).toBe(3);
+        expect(await at(29)).toBe(3);
+        expect(await at(10_000)).toBe(5);
+        expect(await store.recordInForceAt('dev-none', t0)).toBeUndefined();
+        expect(await store.recordInForceAt('dev-f', t0 + 30)).toEqual(
+          recordEntry('dev-f', 5, { timestamp: t0 + 30 }),
+        );
+      });
+
       it('listByTime pages with a cursor that stays put while records are added around it', async () => {
         const t0 = 1_700_000_000_000;
         for (let s = 0; s < 7; s++)
@@ -800,6 +828,18 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
 
       it('an empty log is one empty page', async () => {
         expect(await store.listAudit({ limit: 5 })).toEqual({ items: [] });
+      });
+
+      it('keeps the details of an entry exactly, numbers as numbers', async () => {
+        const e = auditEvent('au-d', 5000, {
+          action: 'record-keys-released',
+          actor: 'auditor:tok-1',
+          target: 'sensor-001',
+          reason: 'annual audit',
+          details: { from: 1000, to: 2000, count: 17, range: 'time' },
+        });
+        await store.appendAudit(e);
+        expect((await store.listAudit({ limit: 1 })).items[0]).toEqual(e);
       });
     });
 

@@ -6,6 +6,7 @@ import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { SqliteStatementStore } from '../../lib/adapters/local/sqlite-statement-store.js';
+import { SqliteTokenStore } from '../../lib/adapters/local/sqlite-token-store.js';
 import { openUploadingStore } from '../support/local-stack.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { describeChainConformance } from './chain.conformance.js';
@@ -13,6 +14,7 @@ import { describeIndexStoreConformance } from './index-store.conformance.js';
 import { describeKeyVaultConformance } from './key-vault.conformance.js';
 import { describeObjectStoreConformance } from './object-store.conformance.js';
 import { describeStatementStoreConformance } from './statement-store.conformance.js';
+import { describeTokenStoreConformance } from './token-store.conformance.js';
 
 describeObjectStoreConformance('SqliteObjectStore with its upload endpoint', async () => {
   const tmp = makeTempDir('objects');
@@ -85,3 +87,15 @@ describeKeyVaultConformance('LocalKeyVault', async () => ({
   vault: new LocalKeyVault(new Uint8Array(randomBytes(32))),
   cleanup: async () => {},
 }));
+
+describeTokenStoreConformance('SqliteTokenStore', async () => {
+  const tmp = makeTempDir('tokens');
+  const store = new SqliteTokenStore(join(tmp.dir, 'tokens.sqlite'));
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      tmp.remove();
+    },
+  };
+});

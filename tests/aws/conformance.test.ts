@@ -11,6 +11,7 @@ import { afterAll } from 'vitest';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
 import { DynamoLedger, generateLedgerKey } from '../../lib/adapters/aws/dynamo-ledger.js';
 import { DynamoStatementStore } from '../../lib/adapters/aws/dynamo-statement-store.js';
+import { DynamoTokenStore } from '../../lib/adapters/aws/dynamo-token-store.js';
 import { KmsKeyVault } from '../../lib/adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../../lib/adapters/aws/s3-object-store.js';
 import { describeChainConformance } from '../adapters/chain.conformance.js';
@@ -18,6 +19,7 @@ import { describeIndexStoreConformance } from '../adapters/index-store.conforman
 import { describeKeyVaultConformance } from '../adapters/key-vault.conformance.js';
 import { describeObjectStoreConformance } from '../adapters/object-store.conformance.js';
 import { describeStatementStoreConformance } from '../adapters/statement-store.conformance.js';
+import { describeTokenStoreConformance } from '../adapters/token-store.conformance.js';
 import {
   createTables,
   type RunningDynalite,
@@ -86,6 +88,13 @@ describeStatementStoreConformance('DynamoStatementStore on dynalite', async () =
   const { db } = await useDynamo();
   const { statements } = await createTables(db);
   const store = new DynamoStatementStore({ db, table: statements, pendingShards: 3 });
+  return { store, cleanup: () => store.close() };
+});
+
+describeTokenStoreConformance('DynamoTokenStore on dynalite', async () => {
+  const { db } = await useDynamo();
+  const { tokens } = await createTables(db);
+  const store = new DynamoTokenStore({ db, table: tokens });
   return { store, cleanup: () => store.close() };
 });
 

@@ -138,7 +138,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     ]);
   });
 
-  it('declares the three functions on nodejs22.x, each handler a real export, each with exactly its grants', async () => {
+  it('declares the four functions on nodejs22.x, each handler a real export, each with exactly its grants', async () => {
     const namer = {
       objects: (prefix: string) => `sst.aws.Bucket:Objects.arn/${prefix}*`,
       table: (t: TableName, index?: string) =>
@@ -152,6 +152,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       ingest: 'Ingest',
       anchor: 'Anchor',
       verify: 'Verify',
+      authorizer: 'Authorizer',
     };
     for (const [fn, component] of Object.entries(components) as [LambdaName, string][]) {
       const args = unwrap(app.one('sst.aws.Function', component).args) as Record<string, unknown>;
@@ -258,25 +259,60 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     expect(target.input).toBeUndefined();
   });
 
-  it('puts every operator route behind the JWT authorizer; only health is public', () => {
+  it('puts every route but health behind the Lambda authorizer, uncached, with the operators’ issuer', () => {
     const routes = app
       .of('sst.aws.ApiGatewayV2.route')
       .map((r) => ({ route: r.name, ...(unwrap(r.args) as object) }));
     const authorizer = app.of('sst.aws.ApiGatewayV2.authorizer')[0];
+    expect(app.of('sst.aws.ApiGatewayV2.authorizer')).toHaveLength(1);
     expect(routes).toEqual([
       { route: 'GET /v1/health', handler: fnArn('Verify') },
       {
         route: 'ANY /v1/{proxy+}',
         handler: fnArn('Verify'),
-        auth: { jwt: { authorizer: `sst.aws.ApiGatewayV2.authorizer:${authorizer?.name}.id` } },
+        auth: { lambda: `sst.aws.ApiGatewayV2.authorizer:${authorizer?.name}.id` },
       },
     ]);
-    expect(unwrap(authorizer?.args)).toMatchObject({
-      jwt: {
-        issuer: `https://cognito-idp.${RECORDER_FACTS.region}.amazonaws.com/sst.aws.CognitoUserPool:Operators.id`,
-        audiences: ['sst.aws.CognitoUserPool.client:OperatorsCli.id'],
+    // Simple responses, payload 2.0, TTL 0 (a revocation counts from the next request), every request sent.
+    expect(unwrap(authorizer?.args)).toEqual({
+      name: 'access',
+      lambda: {
+        function: fnArn('Authorizer'),
+        response: 'simple',
+        payload: '2.0',
+        ttl: '0 seconds',
+        identitySources: [],
       },
     });
+    const env = (
+      unwrap(app.one('sst.aws.Function', 'Authorizer').args) as { environment: Record<string, string> }
+    ).environment;
+    expect(env).toMatchObject({
+      NOTARY_TABLE_TOKENS: 'sst.aws.Dynamo:Tokens.name',
+      NOTARY_OPERATOR_JWT_ISSUER: `https://cognito-idp.${RECORDER_FACTS.region}.amazonaws.com/sst.aws.CognitoUserPool:Operators.id`,
+      NOTARY_OPERATOR_JWT_AUDIENCE: 'sst.aws.CognitoUserPool.client:OperatorsCli.id',
+    });
+    expect(env.NOTARY_OPERATOR_JWKS_URL).toBeUndefined();
+  });
+
+  it('with an external OIDC issuer: the authorizer checks its JWTs, against its JWKS URL when given', async () => {
+    const oidc = await runSstConfig(CONFIG, 'oidc', {
+      NOTARY_JWT_ISSUER: 'https://login.example.com/tenant',
+      NOTARY_JWT_AUDIENCE: 'notary-api',
+      NOTARY_JWT_JWKS_URL: 'https://login.example.com/tenant/keys',
+    });
+    expect(oidc.of('sst.aws.CognitoUserPool')).toEqual([]);
+    const env = (
+      unwrap(oidc.one('sst.aws.Function', 'Authorizer').args) as { environment: Record<string, string> }
+    ).environment;
+    expect(env).toMatchObject({
+      NOTARY_OPERATOR_JWT_ISSUER: 'https://login.example.com/tenant',
+      NOTARY_OPERATOR_JWT_AUDIENCE: 'notary-api',
+      NOTARY_OPERATOR_JWKS_URL: 'https://login.example.com/tenant/keys',
+    });
+    await expect(
+      runSstConfig(CONFIG, 'x', { NOTARY_JWT_JWKS_URL: 'https://k.example/jwks' }),
+    ).rejects.toThrow(/NOTARY_JWT_JWKS_URL belongs to NOTARY_JWT_ISSUER/);
   });
 
   it('provisions devices: a thing per device, its certificate attached to it and to the device policy', () => {
@@ -607,6 +643,31 @@ describe('least privilege: the declared grants are exactly what the functions ca
     expect(
       (await call('POST', '/v1/records/lp-dev.2/key-release', { reason: 'least privilege test' })).statusCode,
     ).toBe(200);
+    // Tokens and an auditor, each request through the authorizer as API Gateway runs them.
+    const opJwt = `Bearer ${await stack.issuer.sign('op-1')}`;
+    const created = await stack.api('POST', '/v1/tokens', {
+      authorization: opJwt,
+      body: { name: 'lp', devices: ['lp-dev'], ttlSeconds: 600, permissions: ['read', 'key-release'] },
+    });
+    expect(created.statusCode).toBe(201);
+    const { token, tokenId } = JSON.parse(created.body) as { token: string; tokenId: string };
+    const auditor = `Bearer ${token}`;
+    expect((await stack.api('GET', '/v1/tokens', { authorization: opJwt })).statusCode).toBe(200);
+    expect(
+      (await stack.api('GET', '/v1/records/lp-dev.1/proof', { authorization: auditor })).statusCode,
+    ).toBe(200);
+    for (const range of [{ fromSeq: 0, toSeq: 3 }, { at: Date.now() }])
+      expect(
+        (
+          await stack.api('POST', '/v1/devices/lp-dev/key-release', {
+            authorization: auditor,
+            body: { ...range, reason: 'least privilege test' },
+          })
+        ).statusCode,
+      ).toBe(200);
+    expect((await stack.api('DELETE', `/v1/tokens/${tokenId}`, { authorization: opJwt })).statusCode).toBe(
+      200,
+    );
     // The resume path: a batch a crashed cycle left 'built' (here: the first batch again, under a new id,
     // with its leaves list) is finished by the next cycle, which reads the leaves list back.
     const first = batches.items[0];
@@ -626,6 +687,7 @@ describe('least privilege: the declared grants are exactly what the functions ca
         ledger: stack.config.ledgerTable ?? '',
         pinJobs: stack.config.ipfs.pinJobsTable ?? '',
         statements: stack.config.statementsTable,
+        tokens: stack.config.tokensTable ?? '',
       },
       keyArn: 'arn:aws:kms:us-east-1:111122223333:key/test',
     };
@@ -639,7 +701,7 @@ describe('least privilege: the declared grants are exactly what the functions ca
       });
     const unused: string[] = [];
     const denied: string[] = [];
-    for (const fn of ['ingest', 'anchor', 'verify', 'ipfsPin'] as const) {
+    for (const fn of ['ingest', 'anchor', 'verify', 'ipfsPin', 'authorizer'] as const) {
       const perms = granted2(fn);
       const needs = stack.calls.filter((c) => c.fn === fn).map((c) => iamOf(c, names));
       const allows = (n: Needed, p: (typeof perms)[number], resource: string) =>

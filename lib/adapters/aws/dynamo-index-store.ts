@@ -213,6 +213,22 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
     return pageOf(items.map(toRecord), q.limit, (r) => [r.timestamp, r.seq]);
   }
 
+  async recordInForceAt(deviceId: string, at: number): Promise<RecordEntry | undefined> {
+    if (at < 0) return undefined;
+    const { items } = await queryUpTo(
+      this.db,
+      {
+        TableName: this.t.records,
+        IndexName: 'byTime',
+        KeyConditionExpression: 'deviceId = :d AND timeKey <= :hi',
+        ExpressionAttributeValues: { ':d': S(deviceId), ':hi': S(timeKey(clampTime(at), MAX_SEQ_KEY)) },
+        ScanIndexForward: false,
+      },
+      1,
+    );
+    return items[0] ? toRecord(items[0]) : undefined;
+  }
+
   async listBySeq(
     deviceId: string,
     q: { fromSeq: number; toSeq: number; limit: number },
@@ -723,6 +739,7 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
           action: S(e.action),
           target: S(e.target),
           ...(e.reason === undefined ? {} : { reason: S(e.reason) }),
+          ...(e.details === undefined ? {} : { details: S(JSON.stringify(e.details)) }),
           outcome: S(e.outcome),
           ...(e.error === undefined ? {} : { errorCode: S(e.error.code), errorMessage: S(e.error.message) }),
         },
@@ -870,6 +887,8 @@ function toAudit(i: Item): AuditEvent {
   };
   const reason = optStr(i, 'reason');
   if (reason !== undefined) e.reason = reason;
+  const details = optStr(i, 'details');
+  if (details !== undefined) e.details = JSON.parse(details) as Record<string, string | number>;
   const code = optStr(i, 'errorCode');
   if (code !== undefined) e.error = { code, message: optStr(i, 'errorMessage') ?? '' };
   return e;

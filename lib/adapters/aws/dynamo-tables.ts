@@ -148,10 +148,25 @@ export const TABLES = {
       due: { hashKey: 'dueShard', rangeKey: 'dueKey', projection: 'all' },
     },
   },
+  /**
+   * Auditor tokens (lib/adapters/aws/dynamo-token-store.ts), keyed by the SHA-256 of the token: every API
+   * request by a token is one consistent GetItem here (the Lambda authorizer's). byId is for the operator's
+   * list and revocation by token id; tokens are few, so one partition holds them all.
+   */
+  tokens: {
+    fields: { tokenHash: 'string', part: 'string', tokenId: 'string' },
+    hashKey: 'tokenHash',
+    globalIndexes: {
+      byId: { hashKey: 'part', rangeKey: 'tokenId', projection: 'all' },
+    },
+  },
 } as const satisfies Record<string, TableSpec>;
 
 export type TableName = keyof typeof TABLES;
-export type IndexTableNames = Record<Exclude<TableName, 'ledger' | 'pinJobs' | 'statements'>, string>;
+export type IndexTableNames = Record<
+  Exclude<TableName, 'ledger' | 'pinJobs' | 'statements' | 'tokens'>,
+  string
+>;
 
 /** 16 digits hold every safe integer, so string order is numeric order for the values we store. */
 export const pad16 = (n: number): string => {

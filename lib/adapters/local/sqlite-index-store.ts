@@ -146,6 +146,8 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] =
   { table: 'audit', column: 'outcome', ddl: 'ALTER TABLE audit ADD COLUMN outcome TEXT' },
   { table: 'audit', column: 'error_code', ddl: 'ALTER TABLE audit ADD COLUMN error_code TEXT' },
   { table: 'audit', column: 'error_message', ddl: 'ALTER TABLE audit ADD COLUMN error_message TEXT' },
+  // AuditEvent.details, JSON.
+  { table: 'audit', column: 'details', ddl: 'ALTER TABLE audit ADD COLUMN details TEXT' },
 ];
 
 /**
@@ -244,6 +246,8 @@ function toAudit(r: Row): AuditEvent {
   };
   const reason = optStr(r, 'reason');
   if (reason !== undefined) e.reason = reason;
+  const details = optStr(r, 'details');
+  if (details !== undefined) e.details = JSON.parse(details) as Record<string, string | number>;
   const code = optStr(r, 'error_code');
   if (code !== undefined) e.error = { code, message: optStr(r, 'error_message') ?? '' };
   return e;
@@ -280,8 +284,8 @@ const W = {
     'DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE at < ? ORDER BY at, id LIMIT ?)',
   pruneDeadOldest:
     'DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters ORDER BY at, id LIMIT ?)',
-  insertAudit: `INSERT INTO audit (id, at, actor, action, target, reason, outcome, error_code, error_message)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  insertAudit: `INSERT INTO audit (id, at, actor, action, target, reason, outcome, error_code, error_message,
+    details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 };
 
 export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
@@ -324,6 +328,9 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
         'SELECT * FROM records WHERE device_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
       ),
       maxSeq: p('SELECT MAX(seq) AS m FROM records WHERE device_id = ?'),
+      inForceAt: p(
+        'SELECT * FROM records WHERE device_id = ? AND timestamp <= ? ORDER BY timestamp DESC, seq DESC LIMIT 1',
+      ),
       listPending: p(
         'SELECT * FROM records WHERE batch_id IS NULL ORDER BY received_at, device_id, seq LIMIT ?',
       ),
@@ -415,6 +422,11 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
     q: { fromSeq: number; toSeq: number; limit: number },
   ): Promise<RecordEntry[]> {
     return (this.stmt('listBySeq').all(deviceId, q.fromSeq, q.toSeq, q.limit) as Row[]).map(toRecord);
+  }
+
+  async recordInForceAt(deviceId: string, at: number): Promise<RecordEntry | undefined> {
+    const r = this.stmt('inForceAt').get(deviceId, at) as Row | undefined;
+    return r ? toRecord(r) : undefined;
   }
 
   async maxSeq(deviceId: string): Promise<number | undefined> {
@@ -634,6 +646,7 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
           e.outcome,
           e.error?.code ?? null,
           e.error?.message ?? null,
+          e.details === undefined ? null : JSON.stringify(e.details),
         ],
       },
     ]);

@@ -13,6 +13,7 @@ import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
 import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
+import { type AuthorizerEvent, createAuthorizerLambda } from '../../../functions/authorizer/lambda.js';
 import {
   createIngestLambda,
   type IngestLambdaResult,
@@ -36,6 +37,7 @@ import {
   type AwsConfig,
   awsConfigFromEnv,
   buildAnchor,
+  buildAuthorizer,
   buildIngest,
   buildVerify,
 } from '../../../lib/runtime/aws.js';
@@ -52,10 +54,11 @@ import {
   TEST_REGION,
 } from './emulators.js';
 import { type IotDataStandIn, startIotDataStandIn } from './iot-data-stand-in.js';
+import { type JwtIssuer, startJwtIssuer } from './jwt-issuer.js';
 import { type KmsStandIn, startKmsStandIn } from './kms-stand-in.js';
 import { type ChecksumGate, startChecksumGate } from './s3-checksum-gate.js';
 
-export type FnName = 'ingest' | 'anchor' | 'verify' | 'ipfsPin';
+export type FnName = 'ingest' | 'anchor' | 'verify' | 'ipfsPin' | 'authorizer';
 
 export interface RecordedCall {
   fn: FnName;
@@ -72,6 +75,8 @@ export interface AwsStack {
   gate: ChecksumGate;
   kms: KmsStandIn;
   iot: IotDataStandIn;
+  /** The operators' JWT issuer (stand-in for the stage's Cognito user pool). */
+  issuer: JwtIssuer;
   /** Direct access for assertions and tampering, outside any function's role. */
   index: DynamoIndexStore;
   objects: S3ObjectStore;
@@ -87,6 +92,16 @@ export interface AwsStack {
   verify: ReturnType<typeof createVerifyLambda>;
   /** Pins to `ipfsApiUrl` (every record hot); without one its build fails, as in a stage without IPFS. */
   ipfsPin: ReturnType<typeof createIpfsPinLambda>;
+  authorizer: ReturnType<typeof createAuthorizerLambda>;
+  /**
+   * One API request the way API Gateway runs it: the authorizer on the request's headers, then (it never
+   * denies a well-formed request) the verify function with the authorizer's context.
+   */
+  api(
+    method: string,
+    pathAndQuery: string,
+    opts?: { authorization?: string; body?: unknown },
+  ): Promise<HttpApiResult>;
   close(): Promise<void>;
 }
 
@@ -123,7 +138,13 @@ export function iotRuleEvent(topic: string, payload: Uint8Array | string, client
 export function httpApiEvent(
   method: string,
   pathAndQuery: string,
-  opts: { body?: unknown; operator?: string; headers?: Record<string, string> } = {},
+  opts: {
+    body?: unknown;
+    operator?: string;
+    headers?: Record<string, string>;
+    /** The context an authorizer answered with, as API Gateway passes it on. */
+    authorizer?: Record<string, unknown>;
+  } = {},
 ): HttpApiEvent {
   const [rawPath = '/', rawQueryString = ''] = pathAndQuery.split('?');
   const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
@@ -150,11 +171,41 @@ export function httpApiEvent(
       stage: '$default',
       time: new Date().toUTCString(),
       timeEpoch: Date.now(),
+      // What the Lambda authorizer answers for an operator JWT whose subject is `operator`.
       ...(opts.operator === undefined
-        ? {}
-        : {
-            authorizer: { jwt: { claims: { sub: opts.operator, iss: 'https://issuer.test' }, scopes: null } },
-          }),
+        ? opts.authorizer === undefined
+          ? {}
+          : { authorizer: { lambda: opts.authorizer } }
+        : { authorizer: { lambda: { role: 'operator', actor: `jwt:${opts.operator}` } } }),
+    },
+  };
+}
+
+/** The event API Gateway (HTTP API, payload 2.0) sends a Lambda authorizer for one request. */
+export function authorizerEvent(
+  method: string,
+  pathAndQuery: string,
+  headers: Record<string, string>,
+): AuthorizerEvent {
+  const [rawPath = '/', rawQueryString = ''] = pathAndQuery.split('?');
+  return {
+    version: '2.0',
+    type: 'REQUEST',
+    routeArn: `arn:aws:execute-api:${TEST_REGION}:111122223333:testapi/$default/${method}${rawPath}`,
+    identitySource: null,
+    routeKey: 'ANY /v1/{proxy+}',
+    rawPath,
+    rawQueryString,
+    headers: { host: 'api.example.test', ...headers },
+    requestContext: {
+      accountId: '111122223333',
+      apiId: 'testapi',
+      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'vitest' },
+      requestId: randomUUID(),
+      routeKey: 'ANY /v1/{proxy+}',
+      stage: '$default',
+      time: new Date().toUTCString(),
+      timeEpoch: Date.now(),
     },
   };
 }
@@ -196,7 +247,8 @@ export async function startAwsStack(
     startIotDataStandIn(),
   ]);
   const gate = await startChecksumGate(s3rver.endpoint);
-  const { index: tables, ledger, pinJobs, statements } = await createTables(dynamo.db);
+  const issuer = await startJwtIssuer();
+  const { index: tables, ledger, pinJobs, statements, tokens } = await createTables(dynamo.db);
   const keyArn = kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
   const made: { destroy(): void }[] = [];
@@ -265,6 +317,10 @@ export async function startAwsStack(
     NOTARY_TABLE_AUDIT: tables.audit,
     NOTARY_TABLE_STATEMENTS: statements,
     NOTARY_TABLE_LEDGER: ledger,
+    NOTARY_TABLE_TOKENS: tokens,
+    NOTARY_OPERATOR_JWT_ISSUER: issuer.issuer,
+    NOTARY_OPERATOR_JWT_AUDIENCE: issuer.audience,
+    NOTARY_OPERATOR_JWKS_URL: issuer.jwksUrl,
     NOTARY_KMS_KEY_ID: 'alias/iot-notary-test',
     NOTARY_LEDGER_KEY_WRAPPED: toBase64(ledgerKey.wrapped),
     NOTARY_LEDGER_PUBLIC_KEY: toBase64(ledgerKey.publicKey),
@@ -291,6 +347,8 @@ export async function startAwsStack(
     endpoint: dynamo.endpoint,
   });
   const directS3 = s3ClientFor(s3rver.endpoint);
+  const verify = createVerifyLambda(once(() => buildVerify(parts('verify'))));
+  const authorizer = createAuthorizerLambda(once(() => buildAuthorizer(parts('authorizer'))));
   return {
     config,
     env,
@@ -299,6 +357,7 @@ export async function startAwsStack(
     gate,
     kms,
     iot,
+    issuer,
     index: new DynamoIndexStore({ db: direct, tables, pendingShards: 4, deadLetterShards: 2 }),
     objects: new S3ObjectStore({ s3: directS3, bucket: s3rver.bucket }),
     ledgerPublicKey: ledgerKey.publicKey,
@@ -306,14 +365,33 @@ export async function startAwsStack(
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
     anchor: createAnchorLambda(anchorDeps),
     anchorNow: async () => (await anchorDeps()).anchor({ force: true }),
-    verify: createVerifyLambda(once(() => buildVerify(parts('verify')))),
+    verify,
     ipfsPin: createIpfsPinLambda(once(() => buildIpfsPin(parts('ipfsPin')))),
+    authorizer,
+    api: async (method, pathAndQuery, o = {}) => {
+      const headers: Record<string, string> =
+        o.authorization === undefined ? {} : { authorization: o.authorization };
+      const answer = await authorizer(
+        authorizerEvent(method, pathAndQuery, headers),
+        lambdaContext('authorizer'),
+      );
+      if (!answer.isAuthorized)
+        return { statusCode: 403, body: '{"message":"Forbidden"}', isBase64Encoded: false, headers: {} };
+      return verify(
+        httpApiEvent(method, pathAndQuery, {
+          headers,
+          authorizer: answer.context,
+          ...(o.body === undefined ? {} : { body: o.body }),
+        }),
+        lambdaContext('verify'),
+      );
+    },
     close: async () => {
       for (const c of made) c.destroy();
       direct.destroy();
       directS3.destroy();
       await gate.close();
-      await Promise.all([dynamo.close(), s3rver.close(), kms.close(), iot.close()]);
+      await Promise.all([dynamo.close(), s3rver.close(), kms.close(), iot.close(), issuer.close()]);
     },
   };
 }

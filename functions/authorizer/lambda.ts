@@ -1,0 +1,67 @@
+/**
+ * The API Gateway (HTTP API) Lambda authorizer in front of the verify function (docs/deploy.md "Operators and
+ * auditors"). It resolves the bearer token of each request, an operator JWT or an auditor token looked up by
+ * its SHA-256 in the tokens table, and answers with a simple response whose context names the role, the
+ * token and its scope (lib/access/authorizer-context.ts). Results are not cached (TTL 0), so a revocation
+ * counts from the next request.
+ */
+import middy from '@middy/core';
+import { z } from 'zod';
+import type { AuthenticateDeps } from '../../lib/access/authenticate.js';
+import { authorizeHttpRequest, type SimpleAuthorizerResponse } from '../../lib/access/authorizer-context.js';
+import type { Logger } from '../../lib/logger.js';
+import { buildAuthorizer, fromEnv } from '../../lib/runtime/aws.js';
+import { bootLogger, invocationLogs, once, parseEvent } from '../../lib/runtime/lambda-edge.js';
+
+export interface AuthorizerLambdaDeps {
+  auth: AuthenticateDeps;
+  log: Logger;
+}
+
+/** The fields of an HTTP API Lambda authorizer event (payload format 2.0) this function reads. */
+export const AuthorizerEvent = z
+  .object({
+    version: z.literal('2.0'),
+    type: z.literal('REQUEST'),
+    routeArn: z.string(),
+    rawPath: z.string().optional(),
+    headers: z.record(z.string(), z.string()).default({}),
+  })
+  .passthrough();
+export type AuthorizerEvent = z.infer<typeof AuthorizerEvent>;
+
+const DENY: SimpleAuthorizerResponse = { isAuthorized: false, context: {} };
+
+export function createAuthorizerLambda(load: () => Promise<AuthorizerLambdaDeps>) {
+  let log: Logger = bootLogger;
+  const deps = async () => {
+    const d = await load();
+    log = d.log;
+    return d;
+  };
+  return middy<AuthorizerEvent, SimpleAuthorizerResponse>()
+    .use(invocationLogs(() => log))
+    .use(
+      parseEvent(AuthorizerEvent, async (_raw, reason) => {
+        // Not something API Gateway sends: nothing to label, so nothing goes through.
+        log.warn('authorizer invoked with an event that is not an HTTP API 2.0 authorizer request', {
+          reason,
+        });
+        return DENY;
+      }),
+    )
+    .handler(async (event) => {
+      const d = await deps();
+      // HTTP API lower-cases header names.
+      const answer = await authorizeHttpRequest(d.auth, event.headers.authorization);
+      if (answer.context.role === 'none')
+        d.log.info('request labelled unauthenticated', {
+          path: event.rawPath,
+          code: answer.context.code,
+          ...(answer.context.tokenId ? { tokenId: answer.context.tokenId } : {}),
+        });
+      return answer;
+    });
+}
+
+export const handler = createAuthorizerLambda(once(fromEnv(buildAuthorizer)));
