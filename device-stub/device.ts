@@ -224,12 +224,14 @@ export class SimulatedDevice {
     });
     this.client = client;
     let connects = 0;
-    // Whether the connection that just closed was refused at CONNECT: that says nothing about topics. (Not
-    // "was 'connect' emitted": on a reconnect mqtt.js sends its unacknowledged publishes before it emits
-    // 'connect', so a broker that closes on them closes a connection 'connect' never announced.)
-    let refusedAtConnect = false;
+    // Whether the connection that just closed was accepted (CONNACK 0): only then does closing it after our
+    // publishes say something about topics. A CONNECT refused by CONNACK, or a broker not there at all (no
+    // CONNACK: the backend is down or restarting), does not. Read from the CONNACK itself, not from 'connect':
+    // on a reconnect mqtt.js sends its unacknowledged publishes before it emits 'connect', so a broker that
+    // closes on them closes a connection 'connect' never announced.
+    let acceptedAtConnect = false;
     client.on('packetreceive', (packet) => {
-      if (packet.cmd === 'connack') refusedAtConnect = (packet.returnCode ?? 0) !== 0;
+      if (packet.cmd === 'connack') acceptedAtConnect = (packet.returnCode ?? 0) === 0;
     });
     client.on('connect', () => {
       if (connects++ > 0) this.result.reconnects++;
@@ -253,10 +255,10 @@ export class SimulatedDevice {
     });
     client.on('close', () => {
       this.subscribed = false;
-      const refused = refusedAtConnect;
-      refusedAtConnect = false;
+      const accepted = acceptedAtConnect;
+      acceptedAtConnect = false;
       if (this.done) return;
-      if (!refused && this.inFlight.size > 0 && !this.ackedSinceConnect) {
+      if (accepted && this.inFlight.size > 0 && !this.ackedSinceConnect) {
         this.strikes++;
         if (this.strikes >= REFUSAL_STRIKES) {
           const kept = this.o.outbox.pending(this.o.deviceId).length;
