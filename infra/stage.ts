@@ -23,6 +23,11 @@ const Env = z.object({
   /** Where that issuer publishes its signing keys; default `<issuer>/.well-known/jwks.json`. */
   NOTARY_JWT_JWKS_URL: z.string().url().optional(),
   NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
+  /**
+   * How long a warm ingest instance may reuse a device's key state (ms): a revocation reaches every instance
+   * within it (docs/device-keys.md). 0: a consistent read per message.
+   */
+  NOTARY_DEVICE_KEY_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(0),
   /** Days a dead letter is kept before DynamoDB's TTL deletes it (the table's expiresAt attribute). */
   NOTARY_DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   /** IPFS hot copies (docs/ipfs.md §5): none (default: no ipfs-pin function), all, or devices:…;routes:…. */
@@ -43,6 +48,7 @@ export interface StageSettings {
   anchorSchedule: `rate(${string})` | `cron(${string})`;
   jwt?: { issuer: string; audience: string; jwksUrl?: string };
   pendingShards: number;
+  deviceKeyCacheMs: number;
   deadLetterRetentionDays: number;
   /** IPFS hot copies: the ipfs-pin function is deployed when `hot` is not `none`; verify fetches from apiUrl. */
   ipfs: { hot: string; apiUrl?: string; pinSchedule: `rate(${string})` | `cron(${string})` };
@@ -94,6 +100,7 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
         }
       : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
+    deviceKeyCacheMs: e.NOTARY_DEVICE_KEY_CACHE_MS,
     deadLetterRetentionDays: e.NOTARY_DEAD_LETTER_RETENTION_DAYS,
     ipfs: {
       hot: hotOn ? e.NOTARY_IPFS_HOT.trim() : 'none',

@@ -14,7 +14,8 @@ import { buildAnchor, fromEnv } from '../../lib/runtime/aws.js';
 import { bootLogger, invocationLogs, once, parseEvent } from '../../lib/runtime/lambda-edge.js';
 
 export interface AnchorLambdaDeps {
-  anchor: () => Promise<AnchorReport>;
+  /** One cycle; `force` builds a batch even when the schedule says it is not due (operators, tests). */
+  anchor: (opts?: { force?: boolean }) => Promise<AnchorReport>;
   log: Logger;
 }
 

@@ -6,6 +6,7 @@
  * clients, as each Lambda has its own role, and every AWS call is recorded per function for the
  * least-privilege check in tests/aws/infra.test.ts.
  */
+
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
@@ -28,6 +29,7 @@ import { DynamoIndexStore } from '../../../lib/adapters/aws/dynamo-index-store.j
 import { generateLedgerKey } from '../../../lib/adapters/aws/dynamo-ledger.js';
 import { KmsKeyVault } from '../../../lib/adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../../../lib/adapters/aws/s3-object-store.js';
+import type { AnchorReport } from '../../../lib/anchor/anchor-pending.js';
 import { toBase64 } from '../../../lib/core/bytes.js';
 import { silentLogger } from '../../../lib/logger.js';
 import {
@@ -82,6 +84,11 @@ export interface AwsStack {
   calls: RecordedCall[];
   ingest: ReturnType<typeof createIngestLambda>;
   anchor: ReturnType<typeof createAnchorLambda>;
+  /**
+   * The anchor function's cycle run now, whatever its schedule (what the scheduled Lambda skips as not due yet):
+   * the same code and state as `anchor`, for tests that anchor twice within one interval.
+   */
+  anchorNow(): Promise<AnchorReport>;
   verify: ReturnType<typeof createVerifyLambda>;
   /** Pins to `ipfsApiUrl` (every record hot); without one its build fails, as in a stage without IPFS. */
   ipfsPin: ReturnType<typeof createIpfsPinLambda>;
@@ -241,7 +248,7 @@ export async function startAwsStack(
   ]);
   const gate = await startChecksumGate(s3rver.endpoint);
   const issuer = await startJwtIssuer();
-  const { index: tables, ledger, pinJobs, tokens } = await createTables(dynamo.db);
+  const { index: tables, ledger, pinJobs, statements, tokens } = await createTables(dynamo.db);
   const keyArn = kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
   const made: { destroy(): void }[] = [];
@@ -308,6 +315,7 @@ export async function startAwsStack(
     NOTARY_TABLE_DEVICES: tables.devices,
     NOTARY_TABLE_DEAD_LETTERS: tables.deadLetters,
     NOTARY_TABLE_AUDIT: tables.audit,
+    NOTARY_TABLE_STATEMENTS: statements,
     NOTARY_TABLE_LEDGER: ledger,
     NOTARY_TABLE_TOKENS: tokens,
     NOTARY_OPERATOR_JWT_ISSUER: issuer.issuer,
@@ -332,6 +340,7 @@ export async function startAwsStack(
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
 
+  const anchorDeps = once(() => buildAnchor(parts('anchor')));
   const direct = new DynamoDBClient({
     region: TEST_REGION,
     credentials: TEST_CREDENTIALS,
@@ -354,7 +363,8 @@ export async function startAwsStack(
     ledgerPublicKey: ledgerKey.publicKey,
     calls,
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
-    anchor: createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
+    anchor: createAnchorLambda(anchorDeps),
+    anchorNow: async () => (await anchorDeps()).anchor({ force: true }),
     verify,
     ipfsPin: createIpfsPinLambda(once(() => buildIpfsPin(parts('ipfsPin')))),
     authorizer,

@@ -47,7 +47,7 @@ let tableSeq = 0;
 export async function createTables(
   db: DynamoDBClient,
   prefix = `t${process.pid}x${++tableSeq}`,
-): Promise<{ index: IndexTableNames; ledger: string; pinJobs: string; tokens: string }> {
+): Promise<{ index: IndexTableNames; ledger: string; pinJobs: string; statements: string; tokens: string }> {
   const index: IndexTableNames = {
     records: `${prefix}-records`,
     batches: `${prefix}-batches`,
@@ -57,6 +57,7 @@ export async function createTables(
   };
   const ledger = `${prefix}-ledger`;
   const pinJobs = `${prefix}-pin-jobs`;
+  const statements = `${prefix}-statements`;
   const tokens = `${prefix}-tokens`;
   await Promise.all([
     ...Object.entries(index).map(([logical, name]) =>
@@ -64,9 +65,10 @@ export async function createTables(
     ),
     db.send(new CreateTableCommand(createTableInput(TABLES.ledger, ledger))),
     db.send(new CreateTableCommand(createTableInput(TABLES.pinJobs, pinJobs))),
+    db.send(new CreateTableCommand(createTableInput(TABLES.statements, statements))),
     db.send(new CreateTableCommand(createTableInput(TABLES.tokens, tokens))),
   ]);
-  return { index, ledger, pinJobs, tokens };
+  return { index, ledger, pinJobs, statements, tokens };
 }
 
 export interface RunningS3rver {
