@@ -126,6 +126,7 @@ export default $config({
       ...(settings.ipfs.apiUrl ? { IPFS_API_URL: settings.ipfs.apiUrl } : {}),
       NOTARY_IOT_DATA_ENDPOINT: $interpolate`https://${iotData.endpointAddress}`,
       NOTARY_PENDING_SHARDS: String(settings.pendingShards),
+      DEVICE_KEY_CACHE_MS: String(settings.deviceKeyCacheMs),
       // Each dead letter's TTL attribute; the DeadLetters table's TTL setting (dynamo-tables.ts) deletes them.
       NOTARY_DEAD_LETTER_RETENTION_DAYS: String(settings.deadLetterRetentionDays),
       // Chains, budgets and finality (docs/chains.md §9), checked at deploy time.

@@ -5,11 +5,13 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { SigAlg } from '../lib/core/device-signature.js';
 import { ZERO_HASH } from '../lib/core/envelope.js';
 import { type DeviceResult, type DeviceTls, SimulatedDevice } from './device.js';
 import { Outbox } from './outbox.js';
-import { provision } from './provisioning.js';
+import { provision, registerSigningKey } from './provisioning.js';
 import { simulatedMasterKey } from './readings.js';
+import { SigningKeyStore } from './signing-key-store.js';
 
 export interface FleetOptions {
   devices: number;
@@ -40,6 +42,14 @@ export interface FleetOptions {
   provision?: boolean;
   /** Use these ids instead of prefix-seed-n (tests). */
   deviceIds?: string[];
+  /** Legacy v1 devices: no signing key, unsigned envelopes, no heads (default false). */
+  unsigned?: boolean;
+  /** Algorithm of a signing key made now (first run, or a rotation); an existing key keeps its own. */
+  sigAlg?: SigAlg;
+  /** Milliseconds between heads while records are sealed (default 60 s); 0: only before a clean exit. */
+  headIntervalMs?: number;
+  /** Rotate every device's signing key (to `sigAlg`) after draining its outbox, before sealing new records. */
+  rotateKey?: boolean;
 }
 
 export interface FleetResult {
@@ -49,6 +59,10 @@ export interface FleetResult {
   duplicate: number;
   rejected: number;
   acked: number;
+  /** Heads acknowledged, over all devices. */
+  heads: number;
+  /** Devices whose key rotation was acknowledged. */
+  rotated: number;
   outboxLeft: number;
   elapsedMs: number;
   ok: boolean;
@@ -84,8 +98,11 @@ export interface RunningFleet {
   stop(): void;
 }
 
+export const DEFAULT_HEAD_INTERVAL_MS = 60_000;
+
 export function startFleet(o: FleetOptions): RunningFleet {
   const outbox = new Outbox(join(o.stateDir, 'outbox.sqlite'));
+  const keys = o.unsigned ? undefined : new SigningKeyStore(o.stateDir);
   const devices: SimulatedDevice[] = [];
   let stopped = false;
   const started = Date.now();
@@ -109,10 +126,22 @@ export function startFleet(o: FleetOptions): RunningFleet {
             state = outbox.getDevice(deviceId);
           }
           if (!state) throw new Error(`cannot create state for ${deviceId}`);
+          // Made before provisioning, so that only its public half is ever sent; reused on every later run.
+          let key = keys?.loadOrCreate(deviceId, o.sigAlg ?? 'ed25519');
+          const publicKey = key ? { alg: key.key.alg, publicKey: key.key.publicKey } : undefined;
           if (!state.password && o.provision !== false) {
-            const password = await provision(o.apiUrl, o.operatorToken, deviceId, state.masterKey, o.tls?.ca);
-            outbox.setPassword(deviceId, password);
-            state.password = password;
+            const p = await provision(o.apiUrl, o.operatorToken, deviceId, state.masterKey, {
+              signingKey: publicKey,
+              ca: o.tls?.ca,
+            });
+            outbox.setPassword(deviceId, p.password);
+            state.password = p.password;
+            if (p.keyRegistered && keys) key = keys.markRegistered(deviceId);
+          }
+          // A device provisioned before it had a key (or whose registration was cut short) registers it now.
+          if (key && publicKey && !key.registered && o.provision !== false) {
+            await registerSigningKey(o.apiUrl, o.operatorToken, deviceId, publicKey, o.tls?.ca);
+            key = keys?.markRegistered(deviceId);
           }
           if (state.password) passwords.set(deviceId, state.password);
         }),
@@ -137,6 +166,13 @@ export function startFleet(o: FleetOptions): RunningFleet {
             ? {}
             : { maxPublishesPerSecond: o.maxPublishesPerSecond }),
           ...(o.cleanSession === undefined ? {} : { cleanSession: o.cleanSession }),
+          ...(keys
+            ? {
+                keys,
+                headIntervalMs: o.headIntervalMs ?? DEFAULT_HEAD_INTERVAL_MS,
+                ...(o.rotateKey ? { rotateTo: o.sigAlg ?? 'ed25519' } : {}),
+              }
+            : {}),
         }),
       );
     }
@@ -157,9 +193,14 @@ export function startFleet(o: FleetOptions): RunningFleet {
       duplicate: sum((r) => r.duplicate),
       rejected,
       acked: sum((r) => r.stored + r.duplicate),
+      heads: sum((r) => r.heads),
+      rotated: results.filter((r) => r.rotated).length,
       outboxLeft,
       elapsedMs: Date.now() - started,
-      ok: outboxLeft === 0 && rejected === 0 && results.every((r) => !r.error),
+      ok:
+        outboxLeft === 0 &&
+        rejected === 0 &&
+        results.every((r) => !r.error && r.refusedStatements.length === 0),
     };
   })();
 

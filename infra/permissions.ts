@@ -49,6 +49,10 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
     { actions: ['s3:DeleteObject'], resources: [objects('records/')] },
     { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table('records')] },
     { actions: ['dynamodb:PutItem'], resources: [table('deadLetters')] },
+    // A device's key state for every record, head and rotation; a rotation changes it (one conditional update).
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [table('devices')] },
+    // Heads and rotations are statements, stored once by content and queued for anchoring.
+    { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table('statements')] },
     {
       actions: ['iot:Publish'],
       resources: [replyTopic(deviceReplyTopics.acks), replyTopic(deviceReplyTopics.uploadGrants)],
@@ -58,6 +62,9 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
     { actions: ['s3:PutObject', 's3:GetObject'], resources: [objects('batches/')] },
     { actions: ['dynamodb:Query'], resources: [table('records', 'pending')] },
     { actions: ['dynamodb:UpdateItem'], resources: [table('records')] },
+    // Key events and heads are leaves of the same batches: their queue, and their placement.
+    { actions: ['dynamodb:Query'], resources: [table('statements', 'pending')] },
+    { actions: ['dynamodb:UpdateItem'], resources: [table('statements')] },
     {
       actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
       resources: [table('batches')],
@@ -92,6 +99,17 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
     },
     { actions: ['dynamodb:Query'], resources: [table('deadLetters'), table('deadLetters', 'byDevice')] },
     { actions: ['dynamodb:PutItem', 'dynamodb:Query'], resources: [table('audit')] },
+    // Register and revoke events; a device's key log (keys, proofs' origin), its heads by count (gaps,
+    // completeness) and by time (completeness over a time range).
+    { actions: ['dynamodb:PutItem'], resources: [table('statements')] },
+    {
+      actions: ['dynamodb:Query'],
+      resources: [
+        table('statements', 'keyEvents'),
+        table('statements', 'heads'),
+        table('statements', 'headsByTime'),
+      ],
+    },
     // Auditor tokens: made (conditional put), revoked (update), listed and found by id (byId).
     {
       actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],

@@ -36,6 +36,11 @@ const Env = z.object({
   NOTARY_API_THROTTLE_RATE: z.coerce.number().int().min(1).max(10_000).default(50),
   NOTARY_API_THROTTLE_BURST: z.coerce.number().int().min(1).max(5_000).default(100),
   NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
+  /**
+   * How long a warm ingest instance may reuse a device's key state (ms): a revocation reaches every instance
+   * within it (docs/device-keys.md). 0: a consistent read per message.
+   */
+  NOTARY_DEVICE_KEY_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(0),
   /** Days a dead letter is kept before DynamoDB's TTL deletes it (the table's expiresAt attribute). */
   NOTARY_DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   /** IPFS hot copies (docs/ipfs.md §5): none (default: no ipfs-pin function), all, or devices:…;routes:…. */
@@ -59,6 +64,7 @@ export interface StageSettings {
   /** Reserved concurrency per function, only where the stage asks for it (docs/deploy.md). */
   reservedConcurrency: { anchor?: number; ipfsPin?: number };
   pendingShards: number;
+  deviceKeyCacheMs: number;
   deadLetterRetentionDays: number;
   /** IPFS hot copies: the ipfs-pin function is deployed when `hot` is not `none`; verify fetches from apiUrl. */
   ipfs: { hot: string; apiUrl?: string; pinSchedule: `rate(${string})` | `cron(${string})` };
@@ -115,6 +121,7 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
       ...(e.NOTARY_IPFS_PIN_RESERVED_CONCURRENCY ? { ipfsPin: e.NOTARY_IPFS_PIN_RESERVED_CONCURRENCY } : {}),
     },
     pendingShards: e.NOTARY_PENDING_SHARDS,
+    deviceKeyCacheMs: e.NOTARY_DEVICE_KEY_CACHE_MS,
     deadLetterRetentionDays: e.NOTARY_DEAD_LETTER_RETENTION_DAYS,
     ipfs: {
       hot: hotOn ? e.NOTARY_IPFS_HOT.trim() : 'none',

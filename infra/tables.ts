@@ -34,6 +34,7 @@ export const TABLE_COMPONENTS: Record<TableName, { component: string; env: strin
   audit: { component: 'Audit', env: 'NOTARY_TABLE_AUDIT' },
   ledger: { component: 'Ledger', env: 'NOTARY_TABLE_LEDGER' },
   pinJobs: { component: 'PinJobs', env: 'NOTARY_TABLE_PIN_JOBS' },
+  statements: { component: 'Statements', env: 'NOTARY_TABLE_STATEMENTS' },
   tokens: { component: 'Tokens', env: 'NOTARY_TABLE_TOKENS' },
   leases: { component: 'Leases', env: 'NOTARY_TABLE_LEASES' },
 };

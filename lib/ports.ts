@@ -9,6 +9,8 @@
  */
 
 import type { Permission, Scope } from './access/scope.js';
+import type { SigAlg } from './core/device-signature.js';
+import type { RevokeReason } from './core/key-event.js';
 import type { LedgerEntry } from './core/ledger-entry.js';
 
 // ---------------------------------------------------------------------------------------------- objects
@@ -241,6 +243,34 @@ export interface BatchStore {
 
 export type DeviceStatus = 'active' | 'disabled';
 
+/** Device signature algorithms (docs/device-keys.md). */
+export type DeviceKeyAlg = SigAlg;
+
+/** The key event (a statement, below) that changed a key's state, and when the backend accepted it. */
+export interface KeyEventRef {
+  statementId: string;
+  type: 'register' | 'rotate' | 'revoke';
+  at: number;
+}
+
+/**
+ * One signing key of a device as ingest checks it: derived from the device's key events, kept on the
+ * device's registry entry so that one read answers "may this key sign for this device now?".
+ */
+export interface DeviceKey {
+  /** Hex SHA-256(alg code | publicKey). */
+  keyId: string;
+  alg: DeviceKeyAlg;
+  /** Base64 of the normalised public key (32 bytes Ed25519, 33 bytes compressed P-256). */
+  publicKey: string;
+  /** 'revoked' covers a key rotated away: it signs nothing from then on. */
+  status: 'active' | 'revoked';
+  /** The register or rotate event that made it a key of the device. */
+  registeredBy: KeyEventRef;
+  /** The revoke or rotate event that retired it. */
+  revokedBy?: KeyEventRef & { reason?: RevokeReason };
+}
+
 export interface DeviceEntry {
   deviceId: string;
   createdAt: number;
@@ -249,13 +279,124 @@ export interface DeviceEntry {
   credentialHash: string;
   /** Base64 of the master key wrapped by the key vault; the plaintext key is never stored. */
   wrappedMasterKey: string;
+  /** Every signing key the device ever had, in registration order; a device made before keys existed has none. */
+  keys: DeviceKey[];
+  /** Whether ingest accepts unsigned (v1) envelopes from this device. True for devices from before keys. */
+  allowUnsigned: boolean;
+  /** Bumped by every updateDeviceKeys; what makes its read-modify-write safe without a transaction. */
+  keysRevision: number;
 }
 
 export interface DeviceRegistry {
+  /** Conditional on deviceId; the first write wins and nothing of a second one is kept. */
   createDevice(device: DeviceEntry): Promise<'created' | 'exists'>;
   getDevice(deviceId: string): Promise<DeviceEntry | undefined>;
   setCredentialHash(deviceId: string, credentialHash: string): Promise<void>;
   listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>>;
+}
+
+/**
+ * Changes to a device's key state (lib/devices/device-keys.ts holds the rules). Separate from DeviceRegistry
+ * so that code which only reads devices cannot change keys.
+ */
+export interface DeviceKeyRegistry {
+  /**
+   * Replaces the device's `keys` and `allowUnsigned` in one conditional write, provided its `keysRevision`
+   * is still `ifRevision`; the revision then becomes ifRevision + 1. 'conflict': someone changed the keys
+   * since the caller read them (read again and retry); nothing was written.
+   */
+  updateDeviceKeys(
+    deviceId: string,
+    next: { keys: readonly DeviceKey[]; allowUnsigned: boolean },
+    ifRevision: number,
+  ): Promise<'updated' | 'conflict' | 'not-found'>;
+}
+
+// ---------------------------------------------------------------------------------------------- statements
+
+/**
+ * Key events and device heads (docs/device-keys.md): the leaves of a batch that are not records. Like a
+ * record, a statement without `batch` is queued for anchoring, and entry and queue entry are one item.
+ */
+export type StatementKind = 'key-event' | 'head';
+
+export interface StatementEntry {
+  /** `<deviceId>:<leafHash>`: a statement is named by its content, so a redelivery finds the first one. */
+  statementId: string;
+  deviceId: string;
+  kind: StatementKind;
+  /** Base64 of the leaf data: the whole key event or head, `IOTK…` or `IOTH…`. */
+  leaf: string;
+  /** Hex SHA-256(0x00 | leaf): the Merkle leaf hash. */
+  leafHash: string;
+  /** Backend clock when it was accepted: its place in the anchoring order (docs/device-keys.md). */
+  receivedAt: number;
+  /** For a head: records sealed so far, and the device clock when it signed. */
+  head?: { count: number; time: number };
+  /** For a key event: its type and the subject key's id (hex). */
+  keyEvent?: { type: 'register' | 'rotate' | 'revoke'; keyId: string };
+  /** Absent while it waits in the anchor queue. */
+  batch?: { batchId: string; leafIndex: number };
+}
+
+export const statementIdOf = (deviceId: string, leafHash: string): string => `${deviceId}:${leafHash}`;
+
+export function parseStatementId(id: string): { deviceId: string; leafHash: string } | undefined {
+  const m = /^([A-Za-z0-9_-]{1,64}):([0-9a-f]{64})$/.exec(id);
+  return m ? { deviceId: m[1] as string, leafHash: m[2] as string } : undefined;
+}
+
+/**
+ * What every StatementStore adapter refuses before writing (RangeError): a malformed id or hash, or a
+ * statement without the fields of its kind as non-negative safe integers.
+ */
+export function checkStatementEntry(e: StatementEntry): void {
+  const id = parseStatementId(e.statementId);
+  if (!id || id.deviceId !== e.deviceId || id.leafHash !== e.leafHash)
+    throw new RangeError(`statementId ${e.statementId} is not <deviceId>:<leafHash> of this statement`);
+  const safe = (n: number | undefined) => n !== undefined && Number.isSafeInteger(n) && n >= 0;
+  if (!safe(e.receivedAt)) throw new RangeError('receivedAt must be a non-negative safe integer');
+  if (e.kind === 'head' && !(safe(e.head?.count) && safe(e.head?.time)))
+    throw new RangeError('a head needs head.count and head.time as non-negative safe integers');
+  if (e.kind === 'key-event' && !e.keyEvent) throw new RangeError('a key event needs keyEvent');
+}
+
+export type PutStatementResult =
+  | { outcome: 'created' }
+  /** The same leaf was stored before (a redelivery); nothing was written. */
+  | { outcome: 'duplicate'; existing: StatementEntry };
+
+export interface HeadQuery {
+  /** Order by `count` (then time) or by device `time` (then count). */
+  by: 'count' | 'time';
+  /** Bounds on the ordering field, inclusive. */
+  min?: number;
+  max?: number;
+  order: 'asc' | 'desc';
+  limit: number;
+  cursor?: string;
+}
+
+export interface StatementStore {
+  /** One conditional write on (deviceId, leafHash). A created entry without `batch` is queued for anchoring. */
+  putStatement(entry: StatementEntry): Promise<PutStatementResult>;
+  getStatement(deviceId: string, leafHash: string): Promise<StatementEntry | undefined>;
+  /** A device's key events in acceptance order: by receivedAt, then leafHash. */
+  listKeyEvents(deviceId: string, q: { limit: number; cursor?: string }): Promise<Page<StatementEntry>>;
+  /** A device's heads by count or by device time (ties broken by the other field, then leafHash). */
+  listHeads(deviceId: string, q: HeadQuery): Promise<Page<StatementEntry>>;
+  /**
+   * Oldest queued statements first: by receivedAt, then key events before heads (so that merged with the
+   * records' queue, a key event accepted in the same millisecond as a record precedes it and a head follows
+   * it: lib/anchor/anchor-pending.ts), then deviceId, then leafHash.
+   */
+  listPending(limit: number): Promise<StatementEntry[]>;
+  countPending(): Promise<number>;
+  /** Records each listed statement's place in a batch, which takes it out of the queue. Idempotent. */
+  assignToBatch(
+    assignments: readonly { deviceId: string; leafHash: string; batchId: string; leafIndex: number }[],
+  ): Promise<void>;
+  close(): Promise<void>;
 }
 
 /**
@@ -328,6 +469,9 @@ export interface AuditEvent {
     | 'credential-rotated'
     | 'record-key-released'
     | 'batch-reanchored'
+    | 'device-key-registered'
+    | 'device-key-revoked'
+    | 'device-updated'
     /** Keys of a device's records for a time point or a range, as one release (`details`: range, count). */
     | 'record-keys-released'
     | 'token-created'

@@ -16,7 +16,8 @@ import { bootLogger, invocationLogs, once, parseEvent } from '../../lib/runtime/
 import type { AnchorRun } from './handler.js';
 
 export interface AnchorLambdaDeps {
-  anchor: () => Promise<AnchorRun>;
+  /** One cycle; `force` builds a batch even when the schedule says it is not due (operators, tests). */
+  anchor: (opts?: { force?: boolean }) => Promise<AnchorRun>;
   log: Logger;
 }
 

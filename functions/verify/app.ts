@@ -9,7 +9,14 @@ import { z } from 'zod';
 import type { AuthOutcome } from '../../lib/access/authenticate.js';
 import { auditorRequestEvent } from '../../lib/access/request-audit.js';
 import { accessFor } from '../../lib/access/route-access.js';
-import { assertAuthorized, PERMISSIONS, type Principal, timeRangeFor } from '../../lib/access/scope.js';
+import {
+  assertAuthorized,
+  hasTimeWindow,
+  outOfScopeError,
+  PERMISSIONS,
+  type Principal,
+  timeRangeFor,
+} from '../../lib/access/scope.js';
 import { assertRecordIdVisible, assertSeqRangeVisible } from '../../lib/access/scoped-reads.js';
 import {
   createAuditorToken,
@@ -18,8 +25,18 @@ import {
   revokeAuditorToken,
 } from '../../lib/access/tokens.js';
 import type { AnchorCycle } from '../../lib/anchor/anchor-cycle.js';
+import { fromBase64 } from '../../lib/core/bytes.js';
 import { isDeviceId } from '../../lib/core/device-id.js';
+import { SIG_ALGS } from '../../lib/core/device-signature.js';
 import { isNotaryError, NotaryError, type NotaryErrorCode } from '../../lib/core/errors.js';
+import { REVOKE_REASONS } from '../../lib/core/key-event.js';
+import {
+  type DeviceKeysDeps,
+  describeDeviceKeys,
+  registerKey,
+  revokeKey,
+  setAllowUnsigned,
+} from '../../lib/devices/device-keys.js';
 import {
   type ProvisionDeps,
   provisionDevice,
@@ -32,12 +49,16 @@ import type { VerifyCidDeps } from '../../lib/ipfs/verify-cid.js';
 import type { Logger } from '../../lib/logger.js';
 import type {
   Chain,
+  DeviceKeyRegistry,
   DeviceSessions,
   IndexStore,
   KeyVault,
   ObjectStore,
+  StatementStore,
   TokenStore,
 } from '../../lib/ports.js';
+import { buildCompletenessDocument } from '../../lib/verify/completeness-document.js';
+
 import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
 import {
   buildProofBundle,
@@ -47,7 +68,9 @@ import {
 } from '../../lib/verify/record-proof.js';
 
 export interface ApiDeps {
-  index: IndexStore;
+  index: IndexStore & DeviceKeyRegistry;
+  /** Key events and device heads. */
+  statements: StatementStore;
   objects: ObjectStore;
   vault: KeyVault;
   chains: ReadonlyMap<string, Chain>;
@@ -94,6 +117,10 @@ const STATUS: Record<NotaryErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 
   'device-not-found': 404,
   'batch-not-found': 404,
   'device-exists': 409,
+  'key-not-found': 404,
+  'key-exists': 409,
+  'key-revoked': 409,
+  conflict: 409,
   'payload-too-large': 413,
   backlog: 503,
   'storage-unavailable': 503,
@@ -195,12 +222,35 @@ const GapsQuery = z.strictObject({
   fromSeq: digits('fromSeq').optional(),
   toSeq: digits('toSeq').optional(),
 });
+const CompletenessQuery = z
+  .strictObject({
+    fromSeq: digits('fromSeq').optional(),
+    toSeq: digits('toSeq').optional(),
+    from: TimeParam.optional(),
+    to: TimeParam.optional(),
+  })
+  .refine(
+    (q) =>
+      !((q.from !== undefined || q.to !== undefined) && (q.fromSeq !== undefined || q.toSeq !== undefined)),
+    'give a seq range (fromSeq, toSeq) or a time range (from, to), not both',
+  );
 const PageQuery = z.strictObject({
   limit: Limit,
   cursor: Cursor.optional(),
   deviceId: z.string().optional(),
 });
-const ProvisionBody = z.strictObject({ deviceId: z.string(), masterKey: z.string() });
+const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+const SigningKey = z.strictObject({ alg: z.enum(SIG_ALGS), publicKey: Base64.max(128) });
+const ProvisionBody = z.strictObject({
+  deviceId: z.string(),
+  masterKey: z.string(),
+  signingKey: SigningKey.optional(),
+  allowUnsigned: z.boolean().optional(),
+});
+const Reason = z.string().trim().min(3).max(500);
+const RegisterKeyBody = SigningKey.extend({ reason: Reason });
+const RevokeKeyBody = z.strictObject({ reason: Reason, code: z.enum(REVOKE_REASONS).default('unspecified') });
+const PatchDeviceBody = z.strictObject({ allowUnsigned: z.boolean() });
 const KeyReleaseBody = z.strictObject({ reason: z.string().min(3).max(500) });
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
@@ -215,6 +265,20 @@ async function jsonBody(c: Context): Promise<unknown> {
   } catch {
     throw new NotaryError('bad-request', 'body is not JSON');
   }
+}
+
+/** A key given as base64 in a request body, as the bytes lib/devices normalises. */
+function publicKeyOf(k: z.infer<typeof SigningKey>) {
+  const publicKey = fromBase64(k.publicKey);
+  if (!publicKey) throw new NotaryError('bad-request', 'publicKey must be base64');
+  return { alg: k.alg, publicKey };
+}
+
+function keyIdParam(c: Context): string {
+  const id = c.req.param('keyId') ?? '';
+  if (!/^[0-9a-f]{64}$/.test(id))
+    throw new NotaryError('bad-request', 'keyId must be 64 lowercase hex digits');
+  return id;
 }
 
 function deviceParam(c: Context): string {
@@ -261,10 +325,10 @@ function keysJson(head: object, keys: Generator<object, void, undefined>): Reada
 export function createApiApp(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   const verifyDeps: VerifyDeps = deps;
+  const keysDeps: DeviceKeysDeps = { devices: deps.index, statements: deps.statements, clock: deps.clock };
   const provisionDeps: ProvisionDeps = {
-    devices: deps.index,
+    ...keysDeps,
     vault: deps.vault,
-    clock: deps.clock,
     ...(deps.deviceSessions ? { sessions: deps.deviceSessions } : {}),
   };
 
@@ -410,10 +474,53 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   });
 
   app.post('/v1/devices', async (c) => {
-    const body = parse(ProvisionBody, await jsonBody(c));
-    const out = await provisionDevice(provisionDeps, { ...body, actor: c.get('actor') });
-    deps.log.info('device provisioned', { deviceId: out.deviceId, actor: c.get('actor') });
+    const { signingKey, allowUnsigned, ...body } = parse(ProvisionBody, await jsonBody(c));
+    const out = await provisionDevice(provisionDeps, {
+      ...body,
+      actor: c.get('actor'),
+      ...(signingKey ? { signingKey: publicKeyOf(signingKey) } : {}),
+      ...(allowUnsigned === undefined ? {} : { allowUnsigned }),
+    });
+    deps.log.info('device provisioned', {
+      deviceId: out.deviceId,
+      actor: c.get('actor'),
+      ...(out.signingKey ? { keyId: out.signingKey.keyId } : {}),
+    });
     return c.json(out, 201);
+  });
+
+  app.patch('/v1/devices/:deviceId', async (c) => {
+    const deviceId = deviceParam(c);
+    const body = parse(PatchDeviceBody, await jsonBody(c));
+    const d = await setAllowUnsigned(keysDeps, { deviceId, ...body, actor: c.get('actor') });
+    deps.log.info('device updated', { deviceId, allowUnsigned: d.allowUnsigned, actor: c.get('actor') });
+    return c.json({ deviceId, status: d.status, allowUnsigned: d.allowUnsigned });
+  });
+
+  app.get('/v1/devices/:deviceId/keys', async (c) =>
+    c.json(
+      await describeDeviceKeys(
+        { devices: deps.index, statements: deps.statements, batches: deps.index },
+        deviceParam(c),
+      ),
+    ),
+  );
+
+  app.post('/v1/devices/:deviceId/keys', async (c) => {
+    const deviceId = deviceParam(c);
+    const { reason, ...key } = parse(RegisterKeyBody, await jsonBody(c));
+    const out = await registerKey(keysDeps, { deviceId, ...publicKeyOf(key), reason, actor: c.get('actor') });
+    deps.log.info('device key registered', { deviceId, keyId: out.key.keyId, actor: c.get('actor') });
+    return c.json(out, 201);
+  });
+
+  app.post('/v1/devices/:deviceId/keys/:keyId/revoke', async (c) => {
+    const deviceId = deviceParam(c);
+    const keyId = keyIdParam(c);
+    const body = parse(RevokeKeyBody, await jsonBody(c));
+    const out = await revokeKey(keysDeps, { deviceId, keyId, ...body, actor: c.get('actor') });
+    deps.log.info('device key revoked', { deviceId, keyId, code: body.code, actor: c.get('actor') });
+    return c.json(out);
   });
 
   app.post('/v1/devices/:deviceId/credentials', async (c) => {
@@ -456,6 +563,32 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   app.use('/v1/records/:recordId/*', async (c, next) => {
     await assertRecordIdVisible(deps.index, c.get('principal'), c.req.param('recordId') ?? '');
     await next();
+  });
+
+  app.get('/v1/devices/:deviceId/completeness', async (c) => {
+    const deviceId = deviceParam(c);
+    // A completeness document carries the device's latest head (how far its sequence goes) and every record of
+    // the range: a token with a time window may see neither beyond it, so it gets none.
+    const p = c.get('principal');
+    if (p.role === 'auditor' && hasTimeWindow(p.scope)) throw outOfScopeError();
+    const q = parse(CompletenessQuery, c.req.query());
+    const timed = q.from !== undefined || q.to !== undefined;
+    const doc = await buildCompletenessDocument(
+      verifyDeps,
+      deviceId,
+      timed
+        ? { by: 'time', from: q.from ?? 0, to: q.to ?? Number.MAX_SAFE_INTEGER }
+        : {
+            by: 'seq',
+            ...(q.fromSeq === undefined ? {} : { fromSeq: q.fromSeq }),
+            ...(q.toSeq === undefined ? {} : { toSeq: q.toSeq }),
+          },
+    );
+    c.header(
+      'Content-Disposition',
+      `attachment; filename="${deviceId}.${doc.range.fromSeq}-${doc.range.toSeq}.completeness.json"`,
+    );
+    return c.json(doc);
   });
 
   app.get('/v1/records/:recordId', async (c) =>

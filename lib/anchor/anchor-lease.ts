@@ -13,7 +13,7 @@
  * ("Single-flight anchoring") explains why that is accepted and what it would cost.
  */
 import { randomUUID } from 'node:crypto';
-import type { BatchStore, Chain, Lease, LeaseStore, ObjectStore, RecordIndex } from '../ports.js';
+import type { BatchStore, Chain, Lease, LeaseStore, ObjectStore, RecordIndex, StatementStore } from '../ports.js';
 
 export const ANCHOR_LEASE = 'anchor';
 
@@ -99,6 +99,10 @@ export function fencedIndex<T extends RecordIndex & BatchStore>(index: T, fence:
 
 export function fencedObjects(objects: ObjectStore, fence: () => Promise<void>): ObjectStore {
   return fenceMethods(objects, new Set(['put', 'delete', 'createUploadUrl']), fence);
+}
+
+export function fencedStatements(statements: StatementStore, fence: () => Promise<void>): StatementStore {
+  return fenceMethods(statements, new Set(['putStatement', 'assignToBatch']), fence);
 }
 
 /** Submissions cost money on a public chain: a stale holder must not pay for one. */

@@ -24,14 +24,18 @@ import { defaultJwksUrl, jwtOperatorCheck, type OperatorJwtConfig } from '../acc
 import { DynamoIndexStore } from '../adapters/aws/dynamo-index-store.js';
 import { DynamoLeaseStore } from '../adapters/aws/dynamo-lease-store.js';
 import { DynamoLedger } from '../adapters/aws/dynamo-ledger.js';
+import { DynamoStatementStore } from '../adapters/aws/dynamo-statement-store.js';
 import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
 import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.js';
 import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
-import { createSingleFlight, fencedChain, fencedIndex, fencedObjects } from '../anchor/anchor-lease.js';
+import { createSingleFlight, fencedChain, fencedIndex, fencedObjects, fencedStatements } from '../anchor/anchor-lease.js';
 import { fromBase64 } from '../core/bytes.js';
+import { DeviceGate } from '../ingest/device-gate.js';
+import { DeviceKeyCache } from '../ingest/device-key-cache.js';
+import { createInlineVerifier } from '../ingest/signature-verifier.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { cachedCount } from '../verify/cached-count.js';
@@ -58,6 +62,7 @@ const Env = z.object({
   NOTARY_TABLE_DEVICES: name,
   NOTARY_TABLE_DEAD_LETTERS: name,
   NOTARY_TABLE_AUDIT: name,
+  NOTARY_TABLE_STATEMENTS: name,
   NOTARY_TABLE_LEDGER: name.optional(),
   /** Auditor tokens; required by the verify function and the authorizer. */
   NOTARY_TABLE_TOKENS: name.optional(),
@@ -102,6 +107,11 @@ const Env = z.object({
   /** Where the issuer publishes its keys; default `<issuer>/.well-known/jwks.json` (Cognito's). */
   NOTARY_OPERATOR_JWKS_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /**
+   * How long an ingest instance may use a device's key state it read (docs/device-keys.md): a revocation
+   * reaches every warm instance within this time. 0 (default): read on every message.
+   */
+  DEVICE_KEY_CACHE_MS: z.coerce.number().int().nonnegative().max(3_600_000).default(0),
 });
 
 export interface AwsConfig {
@@ -109,6 +119,8 @@ export interface AwsConfig {
   stage: string;
   bucket: string;
   tables: IndexTableNames;
+  /** Key events and device heads (DynamoStatementStore). */
+  statementsTable: string;
   ledgerTable?: string;
   tokensTable?: string;
   leasesTable?: string;
@@ -128,6 +140,7 @@ export interface AwsConfig {
   backlogThreshold: number;
   healthCountCacheMs: number;
   requiredConfirmations: number;
+  deviceKeyCacheMs: number;
   keyReleaseMaxRecords: number;
   operatorJwt?: OperatorJwtConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -179,6 +192,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
       deadLetters: e.NOTARY_TABLE_DEAD_LETTERS,
       audit: e.NOTARY_TABLE_AUDIT,
     },
+    statementsTable: e.NOTARY_TABLE_STATEMENTS,
     ...(e.NOTARY_TABLE_LEDGER ? { ledgerTable: e.NOTARY_TABLE_LEDGER } : {}),
     ...(e.NOTARY_TABLE_TOKENS ? { tokensTable: e.NOTARY_TABLE_TOKENS } : {}),
     ...(e.NOTARY_TABLE_LEASES ? { leasesTable: e.NOTARY_TABLE_LEASES } : {}),
@@ -202,6 +216,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     backlogThreshold: e.BACKLOG_THRESHOLD,
     healthCountCacheMs: e.HEALTH_COUNT_CACHE_MS,
     requiredConfirmations: e.REQUIRED_CONFIRMATIONS,
+    deviceKeyCacheMs: e.DEVICE_KEY_CACHE_MS,
     keyReleaseMaxRecords: e.KEY_RELEASE_MAX_RECORDS,
     ...(e.NOTARY_OPERATOR_JWT_ISSUER && e.NOTARY_OPERATOR_JWT_AUDIENCE
       ? {
@@ -266,17 +281,30 @@ function storesOf(p: AwsRuntimeParts, opts: { countCap?: number } = {}) {
       deadLetterRetentionDays: p.config.deadLetterRetentionDays,
       ...(opts.countCap === undefined ? {} : { countCap: opts.countCap }),
     }),
+    statements: new DynamoStatementStore({
+      db: p.clients.dynamodb,
+      table: p.config.statementsTable,
+      pendingShards: p.config.pendingShards,
+      ...(opts.countCap === undefined ? {} : { countCap: opts.countCap }),
+    }),
   };
 }
 
 export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps> {
   const clock = p.clock ?? Date.now;
-  const { objects, index } = storesOf(p);
+  const { objects, index, statements } = storesOf(p);
   const log = p.log.child({ fn: 'ingest' });
+  // Other instances change keys too, so a cached state can only be trusted for DEVICE_KEY_CACHE_MS; refusals
+  // are always confirmed by a fresh (consistent) read. One message per invocation: the signature is checked
+  // on this thread, there is no event loop shared with other devices to protect.
+  const keyCache = new DeviceKeyCache(index, { maxAgeMs: p.config.deviceKeyCacheMs, clock });
   return {
     ingest: createIngestHandler({
       objects,
       index,
+      devices: keyCache.watch(index),
+      statements,
+      origin: { keys: keyCache, verifier: createInlineVerifier(), gate: new DeviceGate(clock) },
       clock,
       log,
       limits: {
@@ -308,6 +336,7 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
   });
   const index = fencedIndex(stores.index, flight.fence);
   const objects = fencedObjects(stores.objects, flight.fence);
+  const statements = fencedStatements(stores.statements, flight.fence);
   const vault = new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'anchor'));
   const withLedger = p.config.chains.chains.some((c) => c.kind === 'embedded');
   const ledger = withLedger
@@ -328,6 +357,7 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
   });
   const cycle = createAnchorCycle({
     index,
+    statements,
     objects,
     chains: chains.map((c) => ({ ...c, chain: fencedChain(c.chain, flight.fence) })),
     clock,
@@ -344,7 +374,7 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
   const clock = p.clock ?? Date.now;
   // Health only compares the queue with the threshold; counting stops just past it, within API Gateway's
   // 30 s, however large a backlog gets.
-  const { objects, index } = storesOf(p, { countCap: p.config.backlogThreshold + 1 });
+  const { objects, index, statements } = storesOf(p, { countCap: p.config.backlogThreshold + 1 });
   const log = p.log.child({ fn: 'verify' });
   const chains = new Map<string, Chain>();
   // The verify API reads the ledger with its public key only; it never holds the signing key.
@@ -369,6 +399,7 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     .confirmations;
   const app = createApiApp({
     index,
+    statements,
     objects,
     vault: new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'verify')),
     chains,

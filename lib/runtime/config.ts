@@ -2,12 +2,15 @@
  * The embedded runtime's configuration, from the environment only (README lists every variable). This and
  * lib/runtime/embedded.ts are the only places that read process.env.
  */
+
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { DEFAULT_KEY_RELEASE_MAX_RECORDS } from '../devices/release-device-keys.js';
+import { defaultVerifyThreads } from '../ingest/signature-verifier.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type IpfsRuntimeConfig, ipfsConfigFromEnv } from './ipfs-config.js';
 
@@ -39,6 +42,8 @@ const Env = z.object({
   PUBLIC_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   DURABLE_WRITES: z.enum(['true', 'false']).default('true'),
+  /** Worker threads that check device signatures; 0 checks them on the event loop. */
+  SIGNATURE_VERIFY_THREADS: z.coerce.number().int().min(0).max(64).optional(),
   KEY_RELEASE_MAX_RECORDS: positive.max(1_000_000).default(DEFAULT_KEY_RELEASE_MAX_RECORDS),
   FAILURE_BURST: positive.max(1_000_000).default(10),
   FAILURE_RATE_PER_MINUTE: z.coerce.number().positive().max(1_000_000).default(6),
@@ -77,6 +82,8 @@ export interface RuntimeConfig {
   publicUrl?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   durableWrites: boolean;
+  /** Threads of the signature verifier pool (lib/ingest/signature-verifier.ts); 0: on the event loop. */
+  signatureVerifyThreads: number;
   /**
    * Refusals of unauthenticated traffic (failed MQTT CONNECTs, bad uploads): each source address and each
    * claimed device id may fail `burst` times at once, refilled at `perMinute`; beyond, refusals are summarised
@@ -161,6 +168,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     ...(e.PUBLIC_URL ? { publicUrl: e.PUBLIC_URL.replace(/\/$/, '') } : {}),
     logLevel: e.LOG_LEVEL,
     durableWrites: e.DURABLE_WRITES === 'true',
+    signatureVerifyThreads: e.SIGNATURE_VERIFY_THREADS ?? defaultVerifyThreads(availableParallelism()),
     failures: {
       burst: e.FAILURE_BURST,
       perMinute: e.FAILURE_RATE_PER_MINUTE,

@@ -19,10 +19,18 @@ import { ensurePrivateDir, openDirMode, PRIVATE_FILE_MODE } from '../adapters/lo
 import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
+import { SqliteStatementStore } from '../adapters/local/sqlite-statement-store.js';
 import { SqliteTokenStore } from '../adapters/local/sqlite-token-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import { DeviceGate } from '../ingest/device-gate.js';
+import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { FailureLimiter } from '../ingest/failure-limiter.js';
+import {
+  createInlineVerifier,
+  createVerifierPool,
+  type SignatureVerifier,
+} from '../ingest/signature-verifier.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { type AnchorScheduler, startAnchorScheduler } from './anchor-scheduler.js';
@@ -50,6 +58,8 @@ export interface EmbeddedRuntime {
   operatorToken: string;
   operatorTokenPath: string;
   index: SqliteIndexStore;
+  /** Key events and device heads (StatementStore). */
+  statements: SqliteStatementStore;
   objects: SqliteObjectStore;
   ledger: EmbeddedLedger;
   /** The broker's device connections; credential rotation closes them. */
@@ -59,6 +69,8 @@ export interface EmbeddedRuntime {
   /** IPFS hot copies (lib/runtime/embedded-ipfs.ts); inert with IPFS_HOT=none. */
   ipfs: EmbeddedIpfs;
   log: Logger;
+  /** Which verifier ingest checks device signatures with: 'pool' (worker threads) or 'inline' (the event loop). */
+  signatureVerifier: SignatureVerifier['kind'];
   /** Runs one anchor cycle now; resolves when it is done. */
   anchorNow(): Promise<void>;
   stop(): Promise<void>;
@@ -87,6 +99,9 @@ export async function startEmbedded(
     clock,
   });
   const index = new SqliteIndexStore(join(dir, 'index.sqlite'), { durable: config.durableWrites });
+  const statements = new SqliteStatementStore(join(dir, 'statements.sqlite'), {
+    durable: config.durableWrites,
+  });
   // Refusals (StartupRefusal) for a store that lost a key or ledger entries: see embedded-store-checks.ts.
   let vault: LocalKeyVault;
   let ledger: EmbeddedLedger;
@@ -95,6 +110,7 @@ export async function startEmbedded(
     ledger = await openCheckedLedger(dir, index, clock);
   } catch (err) {
     await index.close();
+    await statements.close();
     await objects.close();
     throw err;
   }
@@ -103,6 +119,7 @@ export async function startEmbedded(
   const chainSet = await buildEmbeddedChains(chainsConfig, ledger, log.child({ component: 'chains' })).catch(
     async (err: unknown) => {
       await index.close();
+      await statements.close();
       await tokens.close();
       await objects.close();
       ledger.close();
@@ -121,15 +138,27 @@ export async function startEmbedded(
     log: log.child({ component: 'ipfs' }),
   }).catch(async (err: unknown) => {
     await index.close();
+    await statements.close();
     await tokens.close();
     await objects.close();
     ledger.close();
     throw err;
   });
 
+  // Key state for ingest, in memory: every key change in this process goes through `devices` (the operator
+  // API, rotations), which drops the device's cached state, so a revocation holds from the next record on.
+  const keyCache = new DeviceKeyCache(index, { maxAgeMs: Number.POSITIVE_INFINITY, clock });
+  const devices = keyCache.watch(index);
+  const verifier =
+    config.signatureVerifyThreads > 0
+      ? createVerifierPool({ threads: config.signatureVerifyThreads })
+      : createInlineVerifier();
   const ingest = createDeviceMessageHandler({
     objects,
     index,
+    devices,
+    statements,
+    origin: { keys: keyCache, verifier, gate: new DeviceGate(clock) },
     clock,
     log: log.child({ fn: 'ingest' }),
     ...(ipfs.onRecordStored ? { onRecordStored: ipfs.onRecordStored } : {}),
@@ -141,6 +170,7 @@ export async function startEmbedded(
   });
   const cycle = createAnchorCycle({
     index,
+    statements,
     objects,
     chains: chainSet.anchorChains,
     clock,
@@ -152,7 +182,8 @@ export async function startEmbedded(
   const pollFinality = createFinalityPoller({ cycle, log: log.child({ fn: 'anchor' }) });
 
   const api = createApiApp({
-    index,
+    index: devices,
+    statements,
     objects,
     vault,
     chains,
@@ -282,6 +313,7 @@ export async function startEmbedded(
       // 1. No new connections or messages; 2. finish and ack what was taken; 3. finish a running anchor cycle;
       // 4. flush the index. Anything not yet acked is still in the devices' outboxes.
       await router?.stop();
+      await verifier.close();
       await broker?.close();
       await scheduler?.stop();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
@@ -291,6 +323,7 @@ export async function startEmbedded(
       // After ingest and verify are done with it; its pass in flight hands its jobs back for the next start.
       await ipfs.stop();
       await index.close();
+      await statements.close();
       await tokens.close();
       await objects.close();
       ledger.close();
@@ -304,17 +337,20 @@ export async function startEmbedded(
       operatorToken: token,
       operatorTokenPath: tokenPath,
       index,
+      statements,
       objects,
       ledger,
       sessions,
       mqttAdmission: broker.admission,
       ipfs,
       log,
+      signatureVerifier: verifier.kind,
       anchorNow: () => (scheduler ? scheduler.runNow() : Promise.resolve()),
       stop,
     };
   } catch (err) {
     await router?.stop().catch(() => undefined);
+    await verifier.close().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     await scheduler?.stop().catch(() => undefined);
     await sweeper?.stop().catch(() => undefined);
@@ -322,6 +358,7 @@ export async function startEmbedded(
     await limiter.stop().catch(() => undefined);
     await ipfs.stop().catch(() => undefined);
     await index.close();
+    await statements.close();
     await tokens.close();
     await objects.close();
     ledger.close();

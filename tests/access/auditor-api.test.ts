@@ -10,6 +10,7 @@ import { fromBase64 } from '../../lib/core/bytes.js';
 import { openRecord, parseEnvelope } from '../../lib/core/envelope.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import type { AuditEvent } from '../../lib/ports.js';
+import { testOrigin } from '../support/origin.js';
 import { startInProcess, waitFor } from '../support/runtime.js';
 import { TestDevice } from '../support/test-device.js';
 
@@ -116,7 +117,13 @@ describe('auditor access over the embedded runtime’s HTTP API', () => {
       expect(p.status).toBe(201);
       for (let i = 0; i < n; i++) {
         const out = await ingestEnvelope(
-          { objects: rt.objects, index: rt.index, clock: Date.now, limits: { maxClockSkewMs: 0 } },
+          {
+            objects: rt.objects,
+            index: rt.index,
+            clock: Date.now,
+            limits: { maxClockSkewMs: 0 },
+            origin: testOrigin(rt.index),
+          },
           { deviceId: d.deviceId, bytes: d.seal().envelope, via: 'inline' },
         );
         expect(out.status).toBe('stored');
@@ -359,6 +366,22 @@ describe('auditor access over the embedded runtime’s HTTP API', () => {
       const empty = await t('GET', '/v1/devices/sensor-001/gaps?fromSeq=500&toSeq=600');
       expectError(wide, 403, 'out-of-scope');
       expect(empty.text).toBe(wide.text);
+    });
+
+    it('completeness and the key log: read without a window; a window refuses completeness (it names the head)', async () => {
+      for (const path of [
+        '/v1/devices/sensor-001/completeness?fromSeq=0&toSeq=2',
+        '/v1/devices/sensor-001/keys',
+      ])
+        expect((await as(reader)('GET', path)).status, path).toBe(200);
+      const t = as(windowed);
+      expectError(
+        await t('GET', '/v1/devices/sensor-001/completeness?fromSeq=4&toSeq=6'),
+        403,
+        'out-of-scope',
+      );
+      expectError(await t('GET', '/v1/devices/sensor-001/completeness?from=0'), 403, 'out-of-scope');
+      expect((await t('GET', '/v1/devices/sensor-001/keys')).status).toBe(200);
     });
 
     it('writes one audit row per request, refusals included, and one for a key release', async () => {

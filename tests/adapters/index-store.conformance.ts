@@ -18,13 +18,15 @@ import {
   type BatchEntry,
   type DeadLetter,
   type DeviceEntry,
+  type DeviceKey,
+  type DeviceKeyRegistry,
   type IndexStore,
   type Page,
   type RecordEntry,
 } from '../../lib/ports.js';
 
 export interface IndexStoreFixture {
-  store: IndexStore;
+  store: IndexStore & DeviceKeyRegistry;
   /** Closes the store and removes whatever backs it. */
   cleanup(): Promise<void>;
 }
@@ -79,6 +81,21 @@ export function deviceEntry(deviceId: string, over: Partial<DeviceEntry> = {}): 
     status: 'active',
     credentialHash: hex32(`password of ${deviceId}`),
     wrappedMasterKey: toBase64(utf8(`wrapped key of ${deviceId}`)),
+    keys: [],
+    allowUnsigned: true,
+    keysRevision: 0,
+    ...over,
+  };
+}
+
+/** A key as lib/devices/device-keys.ts records it; the store keeps it verbatim. */
+export function deviceKey(name: string, over: Partial<DeviceKey> = {}): DeviceKey {
+  return {
+    keyId: hex32(`key ${name}`),
+    alg: 'ed25519',
+    publicKey: toBase64(sha256(utf8(`public key ${name}`))),
+    status: 'active',
+    registeredBy: { statementId: `dev-1:${hex32(`register ${name}`)}`, type: 'register', at: 1000 },
     ...over,
   };
 }
@@ -138,7 +155,7 @@ const withCursor = <Q extends object>(q: Q, cursor: string | undefined): Q & { c
 export function describeIndexStoreConformance(name: string, make: () => Promise<IndexStoreFixture>): void {
   describe(`IndexStore conformance: ${name}`, () => {
     let fx: IndexStoreFixture;
-    let store: IndexStore;
+    let store: IndexStore & DeviceKeyRegistry;
     beforeEach(async () => {
       fx = await make();
       store = fx.store;
@@ -603,6 +620,65 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         await store.createDevice(d);
         await store.setCredentialHash('dev-1', hex32('new password'));
         expect(await store.getDevice('dev-1')).toEqual({ ...d, credentialHash: hex32('new password') });
+      });
+
+      it('a device is created with its keys and allowUnsigned, and reads back as written', async () => {
+        const d = deviceEntry('dev-1', { keys: [deviceKey('a')], allowUnsigned: false });
+        expect(await store.createDevice(d)).toBe('created');
+        expect(await store.getDevice('dev-1')).toEqual(d);
+        expect((await store.listDevices({ limit: 10 })).items).toEqual([d]);
+      });
+
+      it('updateDeviceKeys replaces keys and allowUnsigned at the expected revision, and bumps it', async () => {
+        await store.createDevice(deviceEntry('dev-1'));
+        const a = deviceKey('a');
+        expect(await store.updateDeviceKeys('dev-1', { keys: [a], allowUnsigned: false }, 0)).toBe('updated');
+        expect(await store.getDevice('dev-1')).toEqual(
+          deviceEntry('dev-1', { keys: [a], allowUnsigned: false, keysRevision: 1 }),
+        );
+        const rotated = [
+          {
+            ...a,
+            status: 'revoked' as const,
+            revokedBy: { statementId: `dev-1:${hex32('rot')}`, type: 'rotate' as const, at: 2000 },
+          },
+          deviceKey('b', { alg: 'p256' }),
+        ];
+        expect(await store.updateDeviceKeys('dev-1', { keys: rotated, allowUnsigned: false }, 1)).toBe(
+          'updated',
+        );
+        const stored = await store.getDevice('dev-1');
+        expect(stored?.keys).toEqual(rotated);
+        expect(stored?.keysRevision).toBe(2);
+        // Credentials are a separate field: rotating them leaves the keys and the revision alone.
+        await store.setCredentialHash('dev-1', hex32('other'));
+        expect((await store.getDevice('dev-1'))?.keysRevision).toBe(2);
+      });
+
+      it('updateDeviceKeys at a stale revision is a conflict that writes nothing; unknown devices are not created', async () => {
+        await store.createDevice(deviceEntry('dev-1'));
+        await store.updateDeviceKeys('dev-1', { keys: [deviceKey('a')], allowUnsigned: true }, 0);
+        expect(await store.updateDeviceKeys('dev-1', { keys: [], allowUnsigned: false }, 0)).toBe('conflict');
+        expect(await store.getDevice('dev-1')).toEqual(
+          deviceEntry('dev-1', { keys: [deviceKey('a')], keysRevision: 1 }),
+        );
+        expect(await store.updateDeviceKeys('dev-9', { keys: [], allowUnsigned: false }, 0)).toBe(
+          'not-found',
+        );
+        expect(await store.getDevice('dev-9')).toBeUndefined();
+      });
+
+      it('concurrent updateDeviceKeys at one revision: exactly one is applied', async () => {
+        await store.createDevice(deviceEntry('dev-1'));
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            store.updateDeviceKeys('dev-1', { keys: [deviceKey(`k${i}`)], allowUnsigned: false }, 0),
+          ),
+        );
+        expect(results.filter((r) => r === 'updated')).toHaveLength(1);
+        expect(results.filter((r) => r === 'conflict')).toHaveLength(9);
+        const winner = results.indexOf('updated');
+        expect((await store.getDevice('dev-1'))?.keys).toEqual([deviceKey(`k${winner}`)]);
       });
 
       it('listDevices pages through every device exactly once', async () => {

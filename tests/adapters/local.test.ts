@@ -6,6 +6,7 @@ import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { SqliteLeaseStore } from '../../lib/adapters/local/sqlite-lease-store.js';
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
+import { SqliteStatementStore } from '../../lib/adapters/local/sqlite-statement-store.js';
 import { SqliteTokenStore } from '../../lib/adapters/local/sqlite-token-store.js';
 import { openUploadingStore } from '../support/local-stack.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -14,6 +15,7 @@ import { describeIndexStoreConformance } from './index-store.conformance.js';
 import { describeKeyVaultConformance } from './key-vault.conformance.js';
 import { describeLeaseStoreConformance } from './lease-store.conformance.js';
 import { describeObjectStoreConformance } from './object-store.conformance.js';
+import { describeStatementStoreConformance } from './statement-store.conformance.js';
 import { describeTokenStoreConformance } from './token-store.conformance.js';
 
 describeObjectStoreConformance('SqliteObjectStore with its upload endpoint', async () => {
@@ -46,6 +48,18 @@ describeObjectStoreConformance('SqliteObjectStore without an upload endpoint', a
 describeIndexStoreConformance('SqliteIndexStore', async () => {
   const tmp = makeTempDir('index');
   const store = new SqliteIndexStore(join(tmp.dir, 'index.sqlite'));
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      tmp.remove();
+    },
+  };
+});
+
+describeStatementStoreConformance('SqliteStatementStore', async () => {
+  const tmp = makeTempDir('statements');
+  const store = new SqliteStatementStore(join(tmp.dir, 'statements.sqlite'));
   return {
     store,
     cleanup: async () => {

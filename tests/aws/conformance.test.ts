@@ -1,7 +1,8 @@
 /**
  * The port conformance suites of tests/adapters, unchanged, over the AWS adapters: S3ObjectStore on s3rver
- * (behind the checksum-gate stand-in for the one S3 check s3rver lacks), DynamoIndexStore and DynamoLedger
- * on dynalite, and KmsKeyVault on the KMS stand-in (no KMS emulator can be installed here).
+ * (behind the checksum-gate stand-in for the one S3 check s3rver lacks), DynamoIndexStore,
+ * DynamoStatementStore and DynamoLedger on dynalite, and KmsKeyVault on the KMS stand-in (no KMS emulator
+ * can be installed here).
  */
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -11,6 +12,7 @@ import { afterAll } from 'vitest';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
 import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
 import { DynamoLedger, generateLedgerKey } from '../../lib/adapters/aws/dynamo-ledger.js';
+import { DynamoStatementStore } from '../../lib/adapters/aws/dynamo-statement-store.js';
 import { DynamoTokenStore } from '../../lib/adapters/aws/dynamo-token-store.js';
 import { KmsKeyVault } from '../../lib/adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../../lib/adapters/aws/s3-object-store.js';
@@ -19,6 +21,7 @@ import { describeIndexStoreConformance } from '../adapters/index-store.conforman
 import { describeKeyVaultConformance } from '../adapters/key-vault.conformance.js';
 import { describeLeaseStoreConformance } from '../adapters/lease-store.conformance.js';
 import { describeObjectStoreConformance } from '../adapters/object-store.conformance.js';
+import { describeStatementStoreConformance } from '../adapters/statement-store.conformance.js';
 import { describeTokenStoreConformance } from '../adapters/token-store.conformance.js';
 import {
   createTables,
@@ -94,6 +97,13 @@ describeIndexStoreConformance('DynamoIndexStore on dynalite', async () => {
   const { index } = await createTables(db);
   // Several shards even in tests, so the cross-shard merge is what the suite checks.
   const store = new DynamoIndexStore({ db, tables: index, pendingShards: 4, deadLetterShards: 3 });
+  return { store, cleanup: () => store.close() };
+});
+
+describeStatementStoreConformance('DynamoStatementStore on dynalite', async () => {
+  const { db } = await useDynamo();
+  const { statements } = await createTables(db);
+  const store = new DynamoStatementStore({ db, table: statements, pendingShards: 3 });
   return { store, cleanup: () => store.close() };
 });
 

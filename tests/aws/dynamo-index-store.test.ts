@@ -1,15 +1,15 @@
 /**
  * DynamoIndexStore beyond the IndexStore conformance suite: the anchor queue read as a k-way merge of its
- * shards, page by page, when the queue is longer than one page per shard; and the count cap that keeps
- * /v1/health within API Gateway's time limit during a large backlog; and the TTL attribute that gives dead
- * letters their retention on AWS.
+ * shards, page by page, when the queue is longer than one page per shard; the count cap that keeps
+ * /v1/health within API Gateway's time limit during a large backlog; a device item written before device
+ * keys existed; and the TTL attribute that gives dead letters their retention on AWS.
  */
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inParallel } from '../../lib/adapters/aws/dynamo-codec.js';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
 import type { IndexTableNames } from '../../lib/adapters/aws/dynamo-tables.js';
-import { deadLetter, recordEntry } from '../adapters/index-store.conformance.js';
+import { deadLetter, deviceKey, recordEntry } from '../adapters/index-store.conformance.js';
 import { createTables, type RunningDynalite, startDynalite } from './support/emulators.js';
 
 describe('DynamoIndexStore on dynalite', () => {
@@ -49,6 +49,46 @@ describe('DynamoIndexStore on dynalite', () => {
   it('caps countPending where configured, so a health check never reads the whole backlog', async () => {
     const capped = new DynamoIndexStore({ db: dynamo.db, tables, pendingShards: 6, countCap: 101 });
     expect(await capped.countPending()).toBe(101);
+  });
+
+  it('reads a device item from before device keys as no keys, unsigned allowed, revision 0, and updates it', async () => {
+    const store = new DynamoIndexStore({ db: dynamo.db, tables, pendingShards: 6 });
+    // The item exactly as the adapter wrote it before issue 9.
+    await dynamo.db.send(
+      new PutItemCommand({
+        TableName: tables.devices,
+        Item: {
+          part: { S: 'device' },
+          deviceId: { S: 'legacy-dev' },
+          createdAt: { N: '1000' },
+          status: { S: 'active' },
+          credentialHash: { S: 'aa'.repeat(32) },
+          wrappedMasterKey: { S: 'd3JhcHBlZA==' },
+        },
+      }),
+    );
+    const before = {
+      deviceId: 'legacy-dev',
+      createdAt: 1000,
+      status: 'active',
+      credentialHash: 'aa'.repeat(32),
+      wrappedMasterKey: 'd3JhcHBlZA==',
+      keys: [],
+      allowUnsigned: true,
+      keysRevision: 0,
+    };
+    expect(await store.getDevice('legacy-dev')).toEqual(before);
+    // A stale revision against an item with none is still a conflict once the first update set it.
+    expect(
+      await store.updateDeviceKeys('legacy-dev', { keys: [deviceKey('a')], allowUnsigned: false }, 0),
+    ).toBe('updated');
+    expect(await store.updateDeviceKeys('legacy-dev', { keys: [], allowUnsigned: true }, 0)).toBe('conflict');
+    expect(await store.getDevice('legacy-dev')).toEqual({
+      ...before,
+      keys: [deviceKey('a')],
+      allowUnsigned: false,
+      keysRevision: 1,
+    });
   });
 });
 

@@ -22,8 +22,11 @@ import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
 import { TABLES, type TableName } from '../../lib/adapters/aws/dynamo-tables.js';
 import { type EmbeddedKuboApi, startEmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
 import { toBase64, toHex } from '../../lib/core/bytes.js';
+import { signHead } from '../../lib/core/device-head.js';
+import { generateSigningKey, signerOf } from '../../lib/core/device-signature.js';
 import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
 import { sha256 } from '../../lib/core/hash.js';
+import { signRotation } from '../../lib/core/key-event.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import {
   DEVICE_ROUTES,
@@ -581,6 +584,69 @@ describe('least privilege: the declared grants are exactly what the functions ca
       (await call('POST', '/v1/devices', { deviceId: 'lp-dev', masterKey: toBase64(master) })).statusCode,
     ).toBe(201);
     expect((await call('POST', '/v1/devices/lp-dev/credentials')).statusCode).toBe(200);
+    // Device signing keys: provisioning with a key (a register event), the key log, registration,
+    // revocation, and allowUnsigned.
+    const signing = generateSigningKey('ed25519');
+    expect(
+      (
+        await call('POST', '/v1/devices', {
+          deviceId: 'lp-signed',
+          masterKey: toBase64(master),
+          signingKey: { alg: 'ed25519', publicKey: toBase64(signing.publicKey) },
+        })
+      ).statusCode,
+    ).toBe(201);
+    const second = generateSigningKey('p256');
+    expect(
+      (
+        await call('POST', '/v1/devices/lp-signed/keys', {
+          alg: 'p256',
+          publicKey: toBase64(second.publicKey),
+          reason: 'least privilege test',
+        })
+      ).statusCode,
+    ).toBe(201);
+    expect(
+      (
+        await call('POST', `/v1/devices/lp-signed/keys/${toHex(second.keyId)}/revoke`, {
+          reason: 'least privilege test',
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect((await call('PATCH', '/v1/devices/lp-dev', { allowUnsigned: true })).statusCode).toBe(200);
+    // The signed device's own messages: a record, a head (twice: the second is a duplicate), a rotation.
+    const signed = sealRecord({
+      recordKey: deriveRecordKey(master, 'lp-signed', Date.now() - 5000, 0),
+      deviceId: 'lp-signed',
+      seq: 0,
+      timestamp: Date.now() - 5000,
+      prevHash: ZERO_HASH,
+      nonce: randomBytes(12),
+      plaintext: new Uint8Array(32),
+      signer: signerOf(signing),
+    });
+    const head = signHead(
+      { deviceId: 'lp-signed', count: 1, lastHash: signed.recordHash, time: Date.now() - 1000 },
+      signerOf(signing),
+    ).bytes;
+    const rotation = signRotation({
+      deviceId: 'lp-signed',
+      time: Date.now() - 1000,
+      oldKey: signerOf(signing),
+      newKey: signerOf(generateSigningKey('ed25519')),
+    });
+    for (const [topic, payload] of [
+      ['devices/lp-signed/records', signed.envelope],
+      ['devices/lp-signed/heads', head],
+      ['devices/lp-signed/heads', head],
+      ['devices/lp-signed/keys', rotation],
+    ] as const) {
+      const out = await stack.ingest(iotRuleEvent(topic, payload), lambdaContext('ingest'));
+      expect(
+        out.status === 'handled' && JSON.parse(out.replies[0]?.payload ?? '{}').acks[0].status,
+        topic,
+      ).not.toBe('rejected');
+    }
     for (let seq = 0; seq < 3; seq++)
       await stack.ingest(iotRuleEvent('devices/lp-dev/records', seal(seq)), lambdaContext('ingest'));
     await stack.ingest(iotRuleEvent('devices/lp-dev/records', 'junk'), lambdaContext('ingest'));
@@ -620,6 +686,9 @@ describe('least privilege: the declared grants are exactly what the functions ca
       '/v1/health',
       '/v1/devices/lp-dev/records?limit=10',
       '/v1/devices/lp-dev/gaps',
+      '/v1/devices/lp-signed/keys',
+      '/v1/devices/lp-dev/completeness',
+      `/v1/devices/lp-dev/completeness?from=0&to=${Date.now() + 60_000}`,
       '/v1/records/lp-dev.1',
       '/v1/records/lp-dev.1/verify',
       '/v1/records/lp-dev.1/proof',
@@ -720,6 +789,7 @@ describe('least privilege: the declared grants are exactly what the functions ca
         ...stack.config.tables,
         ledger: stack.config.ledgerTable ?? '',
         pinJobs: stack.config.ipfs.pinJobsTable ?? '',
+        statements: stack.config.statementsTable,
         tokens: stack.config.tokensTable ?? '',
         leases: stack.config.leasesTable ?? '',
       },

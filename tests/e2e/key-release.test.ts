@@ -10,6 +10,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import type { AuditEvent } from '../../lib/ports.js';
+import { testOrigin } from '../support/origin.js';
 import { operatorFetch, startInProcess } from '../support/runtime.js';
 import { TestDevice } from '../support/test-device.js';
 
@@ -28,7 +29,13 @@ describe('POST /v1/records/{id}/key-release and the audit log', () => {
     expect(p.status).toBe(201);
     for (let i = 0; i < 2; i++) {
       const r = await ingestEnvelope(
-        { objects: rt.objects, index: rt.index, clock: Date.now, limits: { maxClockSkewMs: 0 } },
+        {
+          objects: rt.objects,
+          index: rt.index,
+          clock: Date.now,
+          limits: { maxClockSkewMs: 0 },
+          origin: testOrigin(rt.index),
+        },
         {
           deviceId: dev.deviceId,
           bytes: dev.seal({ timestamp: Date.now() - 1000 + i }).envelope,

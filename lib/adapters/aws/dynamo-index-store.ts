@@ -25,6 +25,8 @@ import {
   batchNextCheckAt,
   type DeadLetter,
   type DeviceEntry,
+  type DeviceKey,
+  type DeviceKeyRegistry,
   type IndexStore,
   type InlinePart,
   type Page,
@@ -94,7 +96,7 @@ const DAY_MS = 24 * 3600 * 1000;
 
 const clampTime = (t: number): number => Math.min(Math.max(Math.trunc(t), 0), Number.MAX_SAFE_INTEGER);
 
-export class DynamoIndexStore implements IndexStore {
+export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
   private readonly db: DynamoDBClient;
   private readonly t: IndexTableNames;
   private readonly pendingShards: number;
@@ -503,6 +505,9 @@ export class DynamoIndexStore implements IndexStore {
             status: S(d.status),
             credentialHash: S(d.credentialHash),
             wrappedMasterKey: S(d.wrappedMasterKey),
+            signingKeys: S(JSON.stringify(d.keys)),
+            allowUnsigned: { BOOL: d.allowUnsigned },
+            keysRevision: N(d.keysRevision),
           },
           ConditionExpression: 'attribute_not_exists(deviceId)',
         }),
@@ -540,6 +545,37 @@ export class DynamoIndexStore implements IndexStore {
     } catch (err) {
       if (!isConditionalCheckFailed(err)) throw err;
     }
+  }
+
+  async updateDeviceKeys(
+    deviceId: string,
+    next: { keys: readonly DeviceKey[]; allowUnsigned: boolean },
+    ifRevision: number,
+  ): Promise<'updated' | 'conflict' | 'not-found'> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.t.devices,
+          Key: { part: S(DEVICE_PART), deviceId: S(deviceId) },
+          UpdateExpression: 'SET signingKeys = :k, allowUnsigned = :u, keysRevision = :next',
+          // An item from before device keys has no revision: it counts as revision 0.
+          ConditionExpression:
+            ifRevision === 0
+              ? 'attribute_exists(deviceId) AND (attribute_not_exists(keysRevision) OR keysRevision = :r)'
+              : 'attribute_exists(deviceId) AND keysRevision = :r',
+          ExpressionAttributeValues: {
+            ':k': S(JSON.stringify(next.keys)),
+            ':u': { BOOL: next.allowUnsigned },
+            ':r': N(ifRevision),
+            ':next': N(ifRevision + 1),
+          },
+        }),
+      );
+      return 'updated';
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+    }
+    return (await this.getDevice(deviceId)) ? 'conflict' : 'not-found';
   }
 
   async listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>> {
@@ -794,12 +830,18 @@ function toBatch(i: Item): BatchEntry {
 }
 
 function toDevice(i: Item): DeviceEntry {
+  const keys = optStr(i, 'signingKeys');
+  const allowUnsigned = i.allowUnsigned?.BOOL;
   return {
     deviceId: str(i, 'deviceId'),
     createdAt: num(i, 'createdAt'),
     status: str(i, 'status') === 'disabled' ? 'disabled' : 'active',
     credentialHash: str(i, 'credentialHash'),
     wrappedMasterKey: str(i, 'wrappedMasterKey'),
+    // An item from before device keys: no keys, and unsigned envelopes still accepted.
+    keys: keys === undefined ? [] : (JSON.parse(keys) as DeviceKey[]),
+    allowUnsigned: allowUnsigned ?? true,
+    keysRevision: optNum(i, 'keysRevision') ?? 0,
   };
 }
 

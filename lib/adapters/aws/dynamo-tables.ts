@@ -95,6 +95,34 @@ export const TABLES = {
     rangeKey: 'atId',
   },
   /**
+   * Key events and device heads (lib/adapters/aws/dynamo-statement-store.ts): one item per statement, keyed
+   * by its content (device, leaf hash) so a redelivery is a failed condition, not a second item. Every index
+   * is sparse: keyEvents carries only key events (acceptance order), heads and headsByTime only heads (by
+   * count, by device time), pending only statements waiting for a batch (sharded like the records' queue).
+   * GSIs, not LSIs: a device's heads grow without bound, and an LSI caps a device at 10 GB.
+   */
+  statements: {
+    fields: {
+      deviceId: 'string',
+      leafHash: 'string',
+      keyEventDevice: 'string',
+      keyEventKey: 'string',
+      headDevice: 'string',
+      headCountKey: 'string',
+      headTimeKey: 'string',
+      pendingShard: 'string',
+      pendingKey: 'string',
+    },
+    hashKey: 'deviceId',
+    rangeKey: 'leafHash',
+    globalIndexes: {
+      keyEvents: { hashKey: 'keyEventDevice', rangeKey: 'keyEventKey', projection: 'all' },
+      heads: { hashKey: 'headDevice', rangeKey: 'headCountKey', projection: 'all' },
+      headsByTime: { hashKey: 'headDevice', rangeKey: 'headTimeKey', projection: 'all' },
+      pending: { hashKey: 'pendingShard', rangeKey: 'pendingKey', projection: 'all' },
+    },
+  },
+  /**
    * The DynamoDB ledger (lib/adapters/aws/dynamo-ledger.ts): entries by height, plus LSIs because lookups by
    * hash and by dedup key must be strongly consistent, which only an LSI offers. One entry per anchor cycle
    * keeps the ledger far from the 10 GB an LSI allows per ledger.
@@ -143,7 +171,10 @@ export const TABLES = {
 } as const satisfies Record<string, TableSpec>;
 
 export type TableName = keyof typeof TABLES;
-export type IndexTableNames = Record<Exclude<TableName, 'ledger' | 'pinJobs' | 'tokens' | 'leases'>, string>;
+export type IndexTableNames = Record<
+  Exclude<TableName, 'ledger' | 'pinJobs' | 'statements' | 'tokens' | 'leases'>,
+  string
+>;
 
 /** 16 digits hold every safe integer, so string order is numeric order for the values we store. */
 export const pad16 = (n: number): string => {

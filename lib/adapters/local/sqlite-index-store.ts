@@ -19,6 +19,8 @@ import {
   batchNextCheckAt,
   type DeadLetter,
   type DeviceEntry,
+  type DeviceKey,
+  type DeviceKeyRegistry,
   type IndexStore,
   type InlinePart,
   type Page,
@@ -122,6 +124,15 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] =
   { table: 'batches', column: 'next_check_at', ddl: 'ALTER TABLE batches ADD COLUMN next_check_at INTEGER' },
   // Planned inline transactions (BatchEntry.inline), JSON.
   { table: 'batches', column: 'inline_parts', ddl: 'ALTER TABLE batches ADD COLUMN inline_parts TEXT' },
+  // Device signing keys (DeviceEntry.keys, JSON), whether v1 envelopes are accepted, and the revision that
+  // guards their updates. NULL in a row from before them reads as: no keys, unsigned allowed, revision 0.
+  { table: 'devices', column: 'signing_keys', ddl: 'ALTER TABLE devices ADD COLUMN signing_keys TEXT' },
+  {
+    table: 'devices',
+    column: 'allow_unsigned',
+    ddl: 'ALTER TABLE devices ADD COLUMN allow_unsigned INTEGER',
+  },
+  { table: 'devices', column: 'keys_revision', ddl: 'ALTER TABLE devices ADD COLUMN keys_revision INTEGER' },
   // Where refused traffic came from, and the aggregates of rate-limited refusals (DeadLetter.count).
   {
     table: 'dead_letters',
@@ -178,12 +189,18 @@ function toBatch(r: Row): BatchEntry {
 }
 
 function toDevice(r: Row): DeviceEntry {
+  const keys = optStr(r, 'signing_keys');
+  const allowUnsigned = optNum(r, 'allow_unsigned');
   return {
     deviceId: str(r, 'device_id'),
     createdAt: num(r, 'created_at'),
     status: str(r, 'status') === 'disabled' ? 'disabled' : 'active',
     credentialHash: str(r, 'credential_hash'),
     wrappedMasterKey: str(r, 'wrapped_master_key'),
+    // A row from before device keys (the columns are NULL): no keys, and unsigned envelopes still accepted.
+    keys: keys === undefined ? [] : (JSON.parse(keys) as DeviceKey[]),
+    allowUnsigned: allowUnsigned === undefined ? true : allowUnsigned === 1,
+    keysRevision: optNum(r, 'keys_revision') ?? 0,
   };
 }
 
@@ -253,9 +270,12 @@ const W = {
   insertBatch: `INSERT INTO batches (batch_id, root, size, created_at, state, tree_key, anchors, next_check_at,
     inline_parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   updateBatch: 'UPDATE batches SET state = ?, anchors = ?, next_check_at = ? WHERE batch_id = ?',
-  insertDevice: `INSERT INTO devices (device_id, created_at, status, credential_hash, wrapped_master_key)
-    VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  insertDevice: `INSERT INTO devices (device_id, created_at, status, credential_hash, wrapped_master_key,
+    signing_keys, allow_unsigned, keys_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   setCredential: 'UPDATE devices SET credential_hash = ? WHERE device_id = ?',
+  updateKeys: `UPDATE devices SET signing_keys = ?, allow_unsigned = ?, keys_revision = ?
+    WHERE device_id = ? AND COALESCE(keys_revision, 0) = ?`,
+  deviceExists: 'SELECT device_id FROM devices WHERE device_id = ?',
   insertDead: `INSERT INTO dead_letters (id, at, source, code, reason, device_id, topic, client_id, seq,
     payload_size, payload_sha256, payload, truncated, remote_address, count, first_at, last_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -268,7 +288,7 @@ const W = {
     details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 };
 
-export class SqliteIndexStore implements IndexStore {
+export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
   /** Reads only; every write goes through the writer thread, so a durable commit never blocks the event loop. */
   private readonly db: DatabaseSync;
   /** Absent when opened read-only (fsck): every write then fails. */
@@ -505,10 +525,36 @@ export class SqliteIndexStore implements IndexStore {
     const [r] = await this.w().write([
       {
         sql: W.insertDevice,
-        params: [d.deviceId, d.createdAt, d.status, d.credentialHash, d.wrappedMasterKey],
+        params: [
+          d.deviceId,
+          d.createdAt,
+          d.status,
+          d.credentialHash,
+          d.wrappedMasterKey,
+          JSON.stringify(d.keys),
+          d.allowUnsigned ? 1 : 0,
+          d.keysRevision,
+        ],
       },
     ]);
     return r?.changes === 1 ? 'created' : 'exists';
+  }
+
+  async updateDeviceKeys(
+    deviceId: string,
+    next: { keys: readonly DeviceKey[]; allowUnsigned: boolean },
+    ifRevision: number,
+  ): Promise<'updated' | 'conflict' | 'not-found'> {
+    if (this.closed) throw new Error('index store is closed');
+    const [r] = await this.w().write([
+      {
+        sql: W.updateKeys,
+        params: [JSON.stringify(next.keys), next.allowUnsigned ? 1 : 0, ifRevision + 1, deviceId, ifRevision],
+        ifUnchanged: { sql: W.deviceExists, params: [deviceId] },
+      },
+    ]);
+    if (r?.changes === 1) return 'updated';
+    return r?.row ? 'conflict' : 'not-found';
   }
 
   async getDevice(deviceId: string): Promise<DeviceEntry | undefined> {

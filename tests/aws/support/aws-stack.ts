@@ -6,10 +6,12 @@
  * clients, as each Lambda has its own role, and every AWS call is recorded per function for the
  * least-privilege check in tests/aws/infra.test.ts.
  */
+
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { KMSClient } from '@aws-sdk/client-kms';
+import type { AnchorRun } from '../../../functions/anchor/handler.js';
 import type { Context } from 'aws-lambda';
 import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
 import { type AuthorizerEvent, createAuthorizerLambda } from '../../../functions/authorizer/lambda.js';
@@ -94,6 +96,11 @@ export interface AwsStack {
    * starts when a tick fires while a cycle still runs (one invocation per instance at a time).
    */
   anotherAnchor(): ReturnType<typeof createAnchorLambda>;
+  /**
+   * The anchor function's cycle run now, whatever its schedule (what the scheduled Lambda skips as not due yet):
+   * the same code and state as `anchor`, for tests that anchor twice within one interval.
+   */
+  anchorNow(): Promise<AnchorRun>;
   verify: ReturnType<typeof createVerifyLambda>;
   /** Pins to `ipfsApiUrl` (every record hot); without one its build fails, as in a stage without IPFS. */
   ipfsPin: ReturnType<typeof createIpfsPinLambda>;
@@ -253,7 +260,7 @@ export async function startAwsStack(
   ]);
   const gate = await startChecksumGate(s3rver.endpoint);
   const issuer = await startJwtIssuer();
-  const { index: tables, ledger, pinJobs, tokens, leases } = await createTables(dynamo.db);
+  const { index: tables, ledger, pinJobs, statements, tokens, leases } = await createTables(dynamo.db);
   const keyArn = kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
   const hooks: CallHooks = {};
@@ -326,6 +333,7 @@ export async function startAwsStack(
     NOTARY_TABLE_DEVICES: tables.devices,
     NOTARY_TABLE_DEAD_LETTERS: tables.deadLetters,
     NOTARY_TABLE_AUDIT: tables.audit,
+    NOTARY_TABLE_STATEMENTS: statements,
     NOTARY_TABLE_LEDGER: ledger,
     NOTARY_TABLE_TOKENS: tokens,
     NOTARY_OPERATOR_JWT_ISSUER: issuer.issuer,
@@ -351,6 +359,7 @@ export async function startAwsStack(
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
 
+  const anchorDeps = once(() => buildAnchor(parts('anchor')));
   const direct = new DynamoDBClient({
     region: TEST_REGION,
     credentials: TEST_CREDENTIALS,
@@ -374,8 +383,9 @@ export async function startAwsStack(
     calls,
     hooks,
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
-    anchor: createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
+    anchor: createAnchorLambda(anchorDeps),
     anotherAnchor: () => createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
+    anchorNow: async () => (await anchorDeps()).anchor({ force: true }),
     verify,
     ipfsPin: createIpfsPinLambda(once(() => buildIpfsPin(parts('ipfsPin')))),
     authorizer,
