@@ -13,7 +13,15 @@
  * ("Single-flight anchoring") explains why that is accepted and what it would cost.
  */
 import { randomUUID } from 'node:crypto';
-import type { BatchStore, Chain, Lease, LeaseStore, ObjectStore, RecordIndex, StatementStore } from '../ports.js';
+import type {
+  BatchStore,
+  Chain,
+  Lease,
+  LeaseStore,
+  ObjectStore,
+  RecordIndex,
+  StatementStore,
+} from '../ports.js';
 
 export const ANCHOR_LEASE = 'anchor';
 

@@ -31,7 +31,13 @@ import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
-import { createSingleFlight, fencedChain, fencedIndex, fencedObjects, fencedStatements } from '../anchor/anchor-lease.js';
+import {
+  createSingleFlight,
+  fencedChain,
+  fencedIndex,
+  fencedObjects,
+  fencedStatements,
+} from '../anchor/anchor-lease.js';
 import { fromBase64 } from '../core/bytes.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';

@@ -150,6 +150,10 @@ describe('the device stub against real brokers', () => {
         ackTimeoutMs: 2000,
         timeoutMs: 10_000,
         provision: false,
+      // Transport only: this broker acks records, not the key events and heads a signing device sends.
+      unsigned: true,
+        // Transport only: this broker acks records, not the key events and heads a signing device sends.
+        unsigned: true,
         tls: { dir: FIXTURES, ca: pem('ca.pem'), ...(alpn ? { alpn } : {}) },
       }).result;
     // The URL's port is not 443 here (a free port), so the test names the protocol the 443 default offers.
@@ -174,6 +178,8 @@ describe('the device stub against real brokers', () => {
       ackTimeoutMs: 1000,
       timeoutMs: 1500,
       provision: false,
+      // Transport only: this broker acks records, not the key events and heads a signing device sends.
+      unsigned: true,
       tls: { dir: FIXTURES, ca: pem('ca.pem') },
     }).result;
     expect(without.ok).toBe(false);
@@ -235,6 +241,8 @@ describe('the device stub against real brokers', () => {
       ackTimeoutMs: 60_000,
       timeoutMs: 15_000,
       provision: false,
+      // Transport only: this broker acks records, not the key events and heads a signing device sends.
+      unsigned: true,
       // Only the old behaviour is asked for: the persistent session is what a device gets by default.
       ...(cleanSession ? { cleanSession: true } : {}),
     }).result;

@@ -11,8 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { KMSClient } from '@aws-sdk/client-kms';
-import type { AnchorRun } from '../../../functions/anchor/handler.js';
 import type { Context } from 'aws-lambda';
+import type { AnchorRun } from '../../../functions/anchor/handler.js';
 import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
 import { type AuthorizerEvent, createAuthorizerLambda } from '../../../functions/authorizer/lambda.js';
 import {
