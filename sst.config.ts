@@ -52,10 +52,6 @@ export default $config({
         { id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: `${STAGED_UPLOAD_EXPIRY_DAYS} days` },
       ],
       transform: {
-        // Object Lock can only be switched on when the bucket is created.
-        bucket: (args) => {
-          if (lock) args.objectLockEnabled = true;
-        },
         // SST's lifecycle argument has no noncurrent-version or delete-marker expiry: the bucket is versioned,
         // so without them an expired upload's bytes would stay behind its delete marker forever.
         lifecycle: (args) => {
@@ -63,11 +59,19 @@ export default $config({
         },
       },
     });
+    // Object Lock through its configuration resource only. Setting objectLockEnabled on the bucket itself
+    // would make turning it on later replace the bucket (and its records); S3 enables Object Lock on an
+    // existing versioned bucket, so this resource waits for the bucket component, versioning included.
     if (lock) {
-      new aws.s3.BucketObjectLockConfiguration('ObjectsLock', {
-        bucket: bucket.name,
-        rule: { defaultRetention: { mode: 'COMPLIANCE', days: settings.objectLockDays } },
-      });
+      new aws.s3.BucketObjectLockConfiguration(
+        'ObjectsLock',
+        {
+          bucket: bucket.name,
+          objectLockEnabled: 'Enabled',
+          rule: { defaultRetention: { mode: 'COMPLIANCE', days: settings.objectLockDays } },
+        },
+        { dependsOn: [bucket] },
+      );
     }
 
     const tables = Object.fromEntries(
@@ -76,6 +80,13 @@ export default $config({
         new sst.aws.Dynamo(TABLE_COMPONENTS[t].component, {
           ...sstDynamoArgs(TABLES[t]),
           deletionProtection: settings.retain,
+          // Point-in-time recovery (35 days of restores) on every table; SST 4 defaults to it, and it is
+          // stated here so that no change of default turns it off.
+          transform: {
+            table: (args) => {
+              args.pointInTimeRecovery = { enabled: true };
+            },
+          },
         }),
       ]),
     ) as Record<(typeof TABLE_NAMES)[number], sst.aws.Dynamo>;
@@ -154,9 +165,13 @@ export default $config({
       handler: 'functions/anchor/lambda.handler',
       memory: '1024 MB',
       timeout: '5 minutes',
-      // One cycle at a time: a second concurrent cycle would build a batch of records the first is placing.
-      concurrency: { reserved: 1 },
-      // A tick throttled behind a long cycle is dropped, not queued: the next tick does the same work.
+      // One cycle at a time comes from the anchor lease (lib/anchor/anchor-lease.ts), not from reserved
+      // concurrency: a tick that starts while a cycle runs finds the lease held and returns. Reserving is an
+      // opt-in (NOTARY_ANCHOR_RESERVED_CONCURRENCY), since it fails on accounts whose limit is 10.
+      ...(settings.reservedConcurrency.anchor
+        ? { concurrency: { reserved: settings.reservedConcurrency.anchor } }
+        : {}),
+      // A failed or throttled tick is not retried: the next tick does the same work.
       retries: 0,
       transform: { eventInvokeConfig: { maximumEventAgeInSeconds: 60 } },
       permissions: permissionsFor('anchor'),
@@ -192,8 +207,11 @@ export default $config({
         handler: 'functions/ipfs-pin/lambda.handler',
         memory: '1024 MB',
         timeout: '5 minutes',
-        // Bounds the load on the Kubo endpoint. Throttled S3 events wait in Lambda's own queue.
-        concurrency: { reserved: 8 },
+        // Reserving bounds the load on the Kubo endpoint (throttled S3 events wait in Lambda's own queue);
+        // opt-in, as for anchoring (NOTARY_IPFS_PIN_RESERVED_CONCURRENCY).
+        ...(settings.reservedConcurrency.ipfsPin
+          ? { concurrency: { reserved: settings.reservedConcurrency.ipfsPin } }
+          : {}),
         // Asynchronous invocations (S3, the schedule): two retries, then the event goes to the queue.
         retries: 2,
         permissions: [
@@ -240,7 +258,18 @@ export default $config({
 
     // ---------------------------------------------------------------------------------------- API
 
-    const api = new sst.aws.ApiGatewayV2('Api', { accessLog: { retention: '3 months' } });
+    const api = new sst.aws.ApiGatewayV2('Api', {
+      accessLog: { retention: '3 months' },
+      transform: {
+        // One throttle for every route: health is public, and each request is a Lambda invocation.
+        stage: (args) => {
+          args.defaultRouteSettings = {
+            throttlingRateLimit: settings.apiThrottle.ratePerSecond,
+            throttlingBurstLimit: settings.apiThrottle.burst,
+          };
+        },
+      },
+    });
     let operators: {
       userPoolId?: $util.Output<string>;
       clientId?: $util.Output<string>;

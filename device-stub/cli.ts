@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isSigAlg } from '../lib/core/device-signature.js';
+import { DEFAULT_MAX_PUBLISHES_PER_SECOND } from './connection-settings.js';
 import { DEFAULT_HEAD_INTERVAL_MS, startFleet } from './fleet.js';
 
 const HELP = `usage: npm run device -- [rotate-key] [options]
@@ -33,6 +34,10 @@ const HELP = `usage: npm run device -- [rotate-key] [options]
                      signed the runtime's TLS_CERT_FILE, or Amazon Root CA 1 for AWS IoT
   --tls-dir DIR      mutual TLS (AWS IoT, or TLS_CLIENT_CA_FILE): DIR/<deviceId>.cert.pem and .key.pem
                      per device, no password
+  --max-publish-rate N  publishes per second per connection (default 90; AWS IoT allows 100)
+  --clean-session    MQTT clean sessions (default: persistent sessions under the device id, so acks sent
+                     while a device reconnects wait at the broker)
+  --alpn P           ALPN protocol to offer (default x-amzn-mqtt-ca for mqtts on port 443, as AWS IoT needs)
   --no-provision     do not register master keys through the operator API (they are registered already);
                      nor signing keys: register <state-dir>/keys/<id>.json's public key, or use --unsigned
   --sig-alg ALG      signing key made on first run (or by a rotation): ed25519 (default) or p256;
@@ -84,6 +89,9 @@ async function main(): Promise<void> {
       'token-file': { type: 'string' },
       'tls-dir': { type: 'string' },
       ca: { type: 'string' },
+      'max-publish-rate': { type: 'string' },
+      'clean-session': { type: 'boolean' },
+      alpn: { type: 'string' },
       'no-provision': { type: 'boolean' },
       'sig-alg': { type: 'string' },
       'head-interval': { type: 'string' },
@@ -113,7 +121,7 @@ async function main(): Promise<void> {
   } catch {
     // Not running from the same DATA_DIR; fall back to ports from the environment.
   }
-  const wantsTls = values.ca !== undefined || values['tls-dir'] !== undefined;
+  const wantsTls = values.ca !== undefined || values['tls-dir'] !== undefined || values.alpn !== undefined;
   const mqttUrl =
     values.mqtt ??
     process.env.MQTT_URL ??
@@ -154,6 +162,13 @@ async function main(): Promise<void> {
     ackTimeoutMs: 10_000,
     timeoutMs: int(values.timeout, 'timeout', 120, 1) * 1000,
     provision: provisioning,
+    maxPublishesPerSecond: int(
+      values['max-publish-rate'],
+      'max-publish-rate',
+      DEFAULT_MAX_PUBLISHES_PER_SECOND,
+      1,
+    ),
+    ...(values['clean-session'] ? { cleanSession: true } : {}),
     unsigned: values.unsigned === true,
     sigAlg,
     headIntervalMs: int(values['head-interval'], 'head-interval', DEFAULT_HEAD_INTERVAL_MS / 1000) * 1000,
@@ -163,6 +178,7 @@ async function main(): Promise<void> {
           tls: {
             ...(values['tls-dir'] ? { dir: resolve(values['tls-dir']) } : {}),
             ...(values.ca ? { ca: readPem(values.ca) } : {}),
+            ...(values.alpn ? { alpn: [values.alpn] } : {}),
           },
         }
       : {}),

@@ -6,6 +6,11 @@
  * Packets whose envelope exceeds one MQTT message (128 KiB, AWS IoT Core's hard limit) take the upload
  * path: ask for a grant, PUT the envelope to the granted URL, then publish a small manifest.
  *
+ * It connects as a real device on AWS IoT Core must (device-stub/connection-settings.ts): ALPN
+ * `x-amzn-mqtt-ca` on port 443, a persistent session (clean: false) under its stable client id so acks the
+ * backend sends while it is reconnecting wait for it at the broker, and publishes paced under IoT's 100 per
+ * second per connection.
+ *
  * When the broker refuses a publish it closes the connection without an error the client can see. A device
  * whose connection is closed three times in a row with publishes outstanding and no ack in between stops
  * with `publish-refused` and keeps its records, instead of reconnecting forever.
@@ -27,6 +32,7 @@ import { sha256 } from '../lib/core/hash.js';
 import { leafHashOf } from '../lib/core/leaf.js';
 import { deriveRecordKey } from '../lib/core/record-key.js';
 import { deviceReplyTopics, MQTT_MAX_MESSAGE_BYTES } from '../lib/routing/routes.js';
+import { alpnFor, DEFAULT_MAX_PUBLISHES_PER_SECOND, PublishPacer } from './connection-settings.js';
 import { sendHttp } from './http.js';
 import type { DeviceState, Outbox, OutboxEntry, RejectedEntry } from './outbox.js';
 import { readingsPacket } from './readings.js';
@@ -40,6 +46,8 @@ export interface DeviceTls {
   cert?: string;
   key?: string;
   ca?: string;
+  /** ALPN protocols to offer; default `x-amzn-mqtt-ca` for MQTT over TLS on port 443 (AWS IoT), else none. */
+  alpn?: string[];
 }
 
 export interface DeviceOptions {
@@ -60,6 +68,15 @@ export interface DeviceOptions {
   ackTimeoutMs: number;
   /** For tests of the broker's topic policy: publish as if this device were another. */
   publishAsDeviceId?: string;
+  /** Most publishes in any second on this connection (AWS IoT allows 100); default 90. */
+  maxPublishesPerSecond?: number;
+  /**
+   * MQTT clean session. Default false: a persistent session under the device id, so the broker keeps the
+   * subscription and queues acks (QoS 1) sent while the device is disconnected, as AWS IoT does for an hour.
+   */
+  cleanSession?: boolean;
+  /** Called with each publish as it goes to the client (tests count publishes per second with it). */
+  onPublish?: (topic: string, at: number) => void;
   clock?: () => number;
   /** Where the device's signing key is (it must hold one for this device). Absent: unsigned (v1) records. */
   keys?: SigningKeyStore;
@@ -138,6 +155,9 @@ export class SimulatedDevice {
   private done = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly clock: () => number;
+  private readonly pacer: PublishPacer;
+  /** A pump waiting for the pacer's window to move on. */
+  private pumpTimer: NodeJS.Timeout | undefined;
   private signingKey: StoredSigningKey | undefined;
   private phase: Phase = 'sealing';
   private generating = false;
@@ -146,6 +166,7 @@ export class SimulatedDevice {
 
   constructor(private readonly o: DeviceOptions) {
     this.clock = o.clock ?? Date.now;
+    this.pacer = new PublishPacer(o.maxPublishesPerSecond ?? DEFAULT_MAX_PUBLISHES_PER_SECOND);
     this.result = {
       deviceId: o.deviceId,
       created: 0,
@@ -194,6 +215,7 @@ export class SimulatedDevice {
     if (this.done) return;
     this.done = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.pumpTimer);
     this.result.created = this.created;
     if (error) this.result.error = error;
     const client = this.client;
@@ -204,6 +226,8 @@ export class SimulatedDevice {
 
   private connect(): void {
     const { password, tls } = this.o;
+    const alpn = tls?.alpn ?? alpnFor(this.o.mqttUrl);
+    const clean = this.o.cleanSession ?? false;
     const client = mqtt.connect(this.o.mqttUrl, {
       clientId: this.o.deviceId,
       ...(password === undefined ? {} : { username: this.o.deviceId, password }),
@@ -214,7 +238,8 @@ export class SimulatedDevice {
             rejectUnauthorized: true,
           }
         : {}),
-      clean: true,
+      ...(alpn ? { ALPNProtocols: alpn } : {}),
+      clean,
       reconnectPeriod: RECONNECT_MS,
       // mqtt.js gives up for good after any refused CONNACK unless told otherwise; 4 and 5 end the device
       // below, and 3 ("server unavailable", a source over its failure budget) is worth waiting out.
@@ -233,8 +258,11 @@ export class SimulatedDevice {
     client.on('packetreceive', (packet) => {
       if (packet.cmd === 'connack') acceptedAtConnect = (packet.returnCode ?? 0) === 0;
     });
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
       if (connects++ > 0) this.result.reconnects++;
+      // The broker kept our session: acks for what is in flight may be queued there and arrive next, so
+      // resending now would only earn duplicates. What stays unacknowledged goes again at its ack timeout.
+      const resumed = !clean && connack.sessionPresent === true;
       client.options.reconnectPeriod = RECONNECT_MS;
       this.ackedSinceConnect = false;
       this.subscribed = false;
@@ -244,10 +272,13 @@ export class SimulatedDevice {
         (err) => {
           if (err) return;
           this.subscribed = true;
-          // Everything not yet acknowledged goes out again, oldest first.
-          for (const seq of [...this.inFlight.keys()].sort((a, b) => b - a)) this.requeueFront(seq);
-          this.inFlight.clear();
-          for (const st of this.statements.values()) this.sendStatement(st);
+          // Without a session, everything not yet acknowledged goes out again, oldest first; a resumed
+          // session has them (records, heads and rotations alike) in flight already.
+          if (!resumed) {
+            for (const seq of [...this.inFlight.keys()].sort((a, b) => b - a)) this.requeueFront(seq);
+            this.inFlight.clear();
+            for (const st of this.statements.values()) this.sendStatement(st);
+          }
           this.pump();
           this.checkDone();
         },
@@ -368,6 +399,15 @@ export class SimulatedDevice {
       this.inFlight.size < this.o.maxInFlight &&
       this.queue.length > 0
     ) {
+      const wait = this.pacer.wait(this.clock());
+      if (wait > 0) {
+        // This second's publishes are spent: pump again when the window has moved on.
+        this.pumpTimer ??= setTimeout(() => {
+          this.pumpTimer = undefined;
+          this.pump();
+        }, wait);
+        return;
+      }
       const seq = this.queue.shift() as number;
       this.queued.delete(seq);
       const e = this.entries.get(seq);
@@ -375,12 +415,23 @@ export class SimulatedDevice {
       this.inFlight.set(seq, this.clock());
       const id = this.o.publishAsDeviceId ?? this.o.deviceId;
       if (e.envelope.length <= MQTT_MAX_MESSAGE_BYTES) {
-        client.publish(`devices/${id}/records`, Buffer.from(e.envelope), { qos: 1 });
+        this.publish(client, `devices/${id}/records`, Buffer.from(e.envelope));
       } else {
         const req = { v: 1, seq, sha256: toHex(sha256(e.envelope)), size: e.envelope.length };
-        client.publish(`devices/${id}/uploads/request`, JSON.stringify(req), { qos: 1 });
+        this.publish(client, `devices/${id}/uploads/request`, JSON.stringify(req));
       }
     }
+  }
+
+  private publish(client: MqttClient, topic: string, payload: Buffer | string): void {
+    this.o.onPublish?.(topic, this.clock());
+    client.publish(topic, payload, { qos: 1 });
+  }
+
+  /** Resolves once the pacer lets one more publish go (and counts it). */
+  private async paced(): Promise<void> {
+    for (let wait = this.pacer.wait(this.clock()); wait > 0; wait = this.pacer.wait(this.clock()))
+      await new Promise((r) => setTimeout(r, wait));
   }
 
   private expireInFlight(): void {
@@ -569,7 +620,9 @@ export class SimulatedDevice {
       this.result.uploads++;
       const manifest = { v: 1, seq, sha256: g.sha256, size: e.envelope.length };
       const id = this.o.publishAsDeviceId ?? this.o.deviceId;
-      this.client?.publish(`devices/${id}/manifests`, JSON.stringify(manifest), { qos: 1 });
+      await this.paced();
+      const client = this.client;
+      if (client) this.publish(client, `devices/${id}/manifests`, JSON.stringify(manifest));
     } catch {
       // Network trouble: the ack timeout resends.
     }

@@ -33,7 +33,11 @@ export interface FleetOptions {
    * TLS (AWS IoT, or the embedded runtime with TLS_CLIENT_CA_FILE): `dir` holds `<deviceId>.cert.pem` and
    * `<deviceId>.key.pem` per device, and devices connect without a password.
    */
-  tls?: { dir?: string; ca?: string };
+  tls?: { dir?: string; ca?: string; alpn?: string[] };
+  /** Most publishes per second per device connection (default 90, under AWS IoT's 100). */
+  maxPublishesPerSecond?: number;
+  /** MQTT clean sessions instead of persistent ones (default false: persistent, as on AWS IoT). */
+  cleanSession?: boolean;
   /** Register master keys through the operator API first (default true). */
   provision?: boolean;
   /** Use these ids instead of prefix-seed-n (tests). */
@@ -77,13 +81,16 @@ function deviceCredentials(
   deviceId: string,
   password: string | undefined,
 ): { tls?: DeviceTls; password?: string } {
-  const ca = o.tls?.ca ? { ca: o.tls.ca } : {};
+  const ca = { ...(o.tls?.ca ? { ca: o.tls.ca } : {}), ...(o.tls?.alpn ? { alpn: o.tls.alpn } : {}) };
   const dir = o.tls?.dir;
   if (dir) {
     const read = (name: string) => readFileSync(join(dir, name), 'utf8');
     return { tls: { cert: read(`${deviceId}.cert.pem`), key: read(`${deviceId}.key.pem`), ...ca } };
   }
-  return { ...(o.tls?.ca ? { tls: ca } : {}), ...(password === undefined ? {} : { password }) };
+  return {
+    ...(Object.keys(ca).length > 0 ? { tls: ca } : {}),
+    ...(password === undefined ? {} : { password }),
+  };
 }
 
 export interface RunningFleet {
@@ -155,6 +162,10 @@ export function startFleet(o: FleetOptions): RunningFleet {
           maxInFlight: o.maxInFlight,
           ackTimeoutMs: o.ackTimeoutMs,
           ...(o.publishAsDeviceId === undefined ? {} : { publishAsDeviceId: o.publishAsDeviceId }),
+          ...(o.maxPublishesPerSecond === undefined
+            ? {}
+            : { maxPublishesPerSecond: o.maxPublishesPerSecond }),
+          ...(o.cleanSession === undefined ? {} : { cleanSession: o.cleanSession }),
           ...(keys
             ? {
                 keys,

@@ -43,6 +43,10 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
     // presigned PUT acts with this role, so it needs PutObject on uploads/ too. HeadObject is s3:GetObject.
     { actions: ['s3:PutObject'], resources: [objects('records/'), objects('uploads/')] },
     { actions: ['s3:GetObject', 's3:DeleteObject'], resources: [objects('uploads/')] },
+    // A record that lost a sequence race (another record was indexed with its seq after the check) leaves an
+    // envelope under records/ that nothing references; ingest deletes it. The bucket is versioned, so this
+    // adds a delete marker: the version stays, and under Object Lock cannot go before its retention.
+    { actions: ['s3:DeleteObject'], resources: [objects('records/')] },
     { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table('records')] },
     { actions: ['dynamodb:PutItem'], resources: [table('deadLetters')] },
     // A device's key state for every record, head and rotation; a rotation changes it (one conditional update).
@@ -76,6 +80,9 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
       resources: [table('ledger'), table('ledger', 'byDedup'), table('ledger', 'byHash')],
     },
     { actions: ['dynamodb:PutItem'], resources: [table('ledger')] },
+    // The anchor lease: acquire, renew (the fence before each write) and release are conditional updates;
+    // a refused acquire reads the item back to say who holds it.
+    { actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], resources: [table('leases')] },
     { actions: ['kms:Decrypt'], resources: [{ kind: 'kms-key' }], kmsPurpose: LEDGER_KEY_PURPOSE },
   ],
   verify: [

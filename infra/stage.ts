@@ -22,6 +22,19 @@ const Env = z.object({
   NOTARY_JWT_AUDIENCE: z.string().optional(),
   /** Where that issuer publishes its signing keys; default `<issuer>/.well-known/jwks.json`. */
   NOTARY_JWT_JWKS_URL: z.string().url().optional(),
+  /**
+   * Reserved concurrency for the anchor function; unset (the default) reserves none. Single flight does not
+   * depend on it (the anchor lease does that); reserving fails on accounts whose concurrency limit is 10.
+   */
+  NOTARY_ANCHOR_RESERVED_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
+  /** Reserved concurrency for ipfs-pin, a bound on the load on the Kubo endpoint; unset reserves none. */
+  NOTARY_IPFS_PIN_RESERVED_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
+  /**
+   * The API's throttle (API Gateway stage default route settings): steady requests per second, and the burst
+   * above it. Health is public, so this bounds what an anonymous caller can make the verify function do.
+   */
+  NOTARY_API_THROTTLE_RATE: z.coerce.number().int().min(1).max(10_000).default(50),
+  NOTARY_API_THROTTLE_BURST: z.coerce.number().int().min(1).max(5_000).default(100),
   NOTARY_PENDING_SHARDS: z.coerce.number().int().min(1).max(256).default(8),
   /**
    * How long a warm ingest instance may reuse a device's key state (ms): a revocation reaches every instance
@@ -47,6 +60,9 @@ export interface StageSettings {
   objectLockDays: number;
   anchorSchedule: `rate(${string})` | `cron(${string})`;
   jwt?: { issuer: string; audience: string; jwksUrl?: string };
+  apiThrottle: { ratePerSecond: number; burst: number };
+  /** Reserved concurrency per function, only where the stage asks for it (docs/deploy.md). */
+  reservedConcurrency: { anchor?: number; ipfsPin?: number };
   pendingShards: number;
   deviceKeyCacheMs: number;
   deadLetterRetentionDays: number;
@@ -99,6 +115,11 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
           },
         }
       : {}),
+    apiThrottle: { ratePerSecond: e.NOTARY_API_THROTTLE_RATE, burst: e.NOTARY_API_THROTTLE_BURST },
+    reservedConcurrency: {
+      ...(e.NOTARY_ANCHOR_RESERVED_CONCURRENCY ? { anchor: e.NOTARY_ANCHOR_RESERVED_CONCURRENCY } : {}),
+      ...(e.NOTARY_IPFS_PIN_RESERVED_CONCURRENCY ? { ipfsPin: e.NOTARY_IPFS_PIN_RESERVED_CONCURRENCY } : {}),
+    },
     pendingShards: e.NOTARY_PENDING_SHARDS,
     deviceKeyCacheMs: e.NOTARY_DEVICE_KEY_CACHE_MS,
     deadLetterRetentionDays: e.NOTARY_DEAD_LETTER_RETENTION_DAYS,

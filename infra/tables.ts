@@ -36,6 +36,7 @@ export const TABLE_COMPONENTS: Record<TableName, { component: string; env: strin
   pinJobs: { component: 'PinJobs', env: 'NOTARY_TABLE_PIN_JOBS' },
   statements: { component: 'Statements', env: 'NOTARY_TABLE_STATEMENTS' },
   tokens: { component: 'Tokens', env: 'NOTARY_TABLE_TOKENS' },
+  leases: { component: 'Leases', env: 'NOTARY_TABLE_LEASES' },
 };
 
 export const TABLE_NAMES = Object.keys(TABLES) as TableName[];

@@ -595,6 +595,57 @@ export interface KeyVault {
   unwrap(wrapped: Uint8Array, context: Record<string, string>): Promise<Uint8Array>;
 }
 
+// ---------------------------------------------------------------------------------------------- leases
+
+/**
+ * A time-limited, exclusive claim on a named piece of work (the anchor cycle), held by one process or Lambda
+ * invocation. `token` is the fencing token: every acquisition gives a larger one than any before it for the
+ * same name, so a holder whose lease was taken over can tell from the token alone.
+ */
+export interface Lease {
+  name: string;
+  /** Who holds it: unique per process or invocation, e.g. `anchor:<request id>`. */
+  holder: string;
+  token: number;
+  /** ms since the Unix epoch, by the clock of whoever last acquired or renewed it. */
+  expiresAt: number;
+}
+
+export type LeaseAcquired =
+  | { acquired: true; lease: Lease }
+  /** Someone else holds it until `expiresAt` (their clock). */
+  | { acquired: false; heldBy: string; expiresAt: number };
+
+/**
+ * Leases on one item each, every write conditional on that item, so they need no transaction (docs/deploy.md,
+ * "Single-flight anchoring"). Times come from the caller's clock: holders must agree on time to within a small
+ * part of a lease's length, as NTP-synchronised machines and Lambdas do.
+ */
+export interface LeaseStore {
+  /**
+   * Takes `name` for `holder` until now + ttlMs, when no one holds it or the last holder's lease ended before
+   * `now`. Of any number of concurrent callers at most one gets it.
+   */
+  acquire(name: string, holder: string, opts: { now: number; ttlMs: number }): Promise<LeaseAcquired>;
+  /**
+   * The fence: extends the lease to now + ttlMs only if no one has acquired `name` since this lease was
+   * given (same token, same holder). Undefined when it was lost; the holder must then stop writing. A lease
+   * that ran out but was not taken over is still this holder's, and renewing it is safe.
+   */
+  renew(lease: Lease, opts: { now: number; ttlMs: number }): Promise<Lease | undefined>;
+  /** Gives the lease up, if it is still this one; a lease already taken over is left alone. */
+  release(lease: Lease): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What every LeaseStore refuses before touching its store: an empty name or holder, a ttl that is no duration. */
+export function checkLeaseArgs(name: string, holder: string, ttlMs: number): void {
+  if (name.length === 0 || holder.length === 0)
+    throw new RangeError('lease name and holder must not be empty');
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1)
+    throw new RangeError(`lease ttl ${ttlMs} is not a positive integer`);
+}
+
 // ---------------------------------------------------------------------------------------------- ipfs
 
 /**

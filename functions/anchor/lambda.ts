@@ -1,21 +1,23 @@
 /**
  * The anchor function on a schedule (an `sst.aws.Cron`, i.e. an EventBridge rule). It runs the same anchoring
- * cycle as the embedded scheduler. The Cron's Lambda has a reserved concurrency of 1 (sst.config.ts): two
- * cycles at once would not corrupt anything (placements are conditional) but would waste a batch.
+ * cycle as the embedded scheduler, under the anchor lease (lib/anchor/anchor-lease.ts): a tick that starts
+ * while another cycle still runs finds the lease held and returns `busy`. Two cycles at once would not
+ * corrupt anything (placements are conditional) but would build and pay for a second batch of the same
+ * records. Reserved concurrency is not needed for this (it is an opt-in stage setting, docs/deploy.md).
  *
  * A cycle whose chain submission fails reports it and leaves the batch to the next cycle; only an error
  * outside that (storage unreachable) fails the invocation.
  */
 import middy from '@middy/core';
 import { z } from 'zod';
-import type { AnchorReport } from '../../lib/anchor/anchor-pending.js';
 import type { Logger } from '../../lib/logger.js';
 import { buildAnchor, fromEnv } from '../../lib/runtime/aws.js';
 import { bootLogger, invocationLogs, once, parseEvent } from '../../lib/runtime/lambda-edge.js';
+import type { AnchorRun } from './handler.js';
 
 export interface AnchorLambdaDeps {
   /** One cycle; `force` builds a batch even when the schedule says it is not due (operators, tests). */
-  anchor: (opts?: { force?: boolean }) => Promise<AnchorReport>;
+  anchor: (opts?: { force?: boolean }) => Promise<AnchorRun>;
   log: Logger;
 }
 
@@ -36,9 +38,7 @@ export const AnchorEvent = z.union([
 ]);
 export type AnchorEvent = z.infer<typeof AnchorEvent>;
 
-export type AnchorLambdaResult =
-  | ({ status: 'done' } & AnchorReport)
-  | { status: 'rejected'; code: 'malformed-event'; reason: string };
+export type AnchorLambdaResult = AnchorRun | { status: 'rejected'; code: 'malformed-event'; reason: string };
 
 export function createAnchorLambda(load: () => Promise<AnchorLambdaDeps>) {
   let log: Logger = bootLogger;
@@ -59,10 +59,7 @@ export function createAnchorLambda(load: () => Promise<AnchorLambdaDeps>) {
         return { status: 'rejected', code: 'malformed-event', reason };
       }),
     )
-    .handler(async () => {
-      const report = await (await deps()).anchor();
-      return { status: 'done', ...report };
-    });
+    .handler(async () => (await deps()).anchor());
 }
 
 export const handler = createAnchorLambda(once(fromEnv(buildAnchor)));

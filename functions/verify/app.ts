@@ -88,6 +88,11 @@ export interface ApiDeps {
   keyReleaseMaxRecords: number;
   /** Pending records above which health reports a backlog. */
   backlogThreshold: number;
+  /**
+   * How health counts the queue; default `index.countPending()` on every call. On AWS a cached count
+   * (lib/verify/cached-count.ts), since the route is public and counting reads the queue index.
+   */
+  pendingCount?: () => Promise<number>;
   version: string;
   /** An IPFS endpoint to fetch hot copies from, so verify can check them by CID (docs/ipfs.md). */
   ipfs?: VerifyCidDeps;
@@ -343,7 +348,7 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   );
 
   app.get('/v1/health', async (c) => {
-    const pending = await deps.index.countPending();
+    const pending = await (deps.pendingCount ? deps.pendingCount() : deps.index.countPending());
     const backlog = pending > deps.backlogThreshold;
     // The anchoring budget cannot keep up: devices should slow down; their records wait, none is dropped.
     const bp = deps.anchoring?.backpressure();

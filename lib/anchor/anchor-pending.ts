@@ -56,6 +56,7 @@ import {
   stepAnchor,
   submittedAnchor,
 } from './anchor-finality.js';
+import { LeaseLostError } from './anchor-lease.js';
 import type { FinalityConfig } from './finality.js';
 import { encodeTreeObject } from './tree-object.js';
 
@@ -302,6 +303,8 @@ async function finishBatch(
     try {
       ({ txId } = await chain.submit(payload, { dedupKey: batch.batchId }));
     } catch (error) {
+      // Not the chain's failure: this process lost the anchor lease and must write nothing more.
+      if (error instanceof LeaseLostError) throw error;
       failed(chain.chainId, 'root', error);
       complete = false;
       continue;
@@ -336,6 +339,7 @@ async function finishBatch(
         }),
       );
     } catch (error) {
+      if (error instanceof LeaseLostError) throw error;
       failed(p.chainId, 'inline', error);
     }
   }

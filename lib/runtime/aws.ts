@@ -13,7 +13,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { handle } from 'hono/aws-lambda';
 import { z } from 'zod';
-import { createAnchorHandler } from '../../functions/anchor/handler.js';
+import { createAnchorHandler, singleFlightAnchor } from '../../functions/anchor/handler.js';
 import type { AnchorLambdaDeps } from '../../functions/anchor/lambda.js';
 import type { AuthorizerLambdaDeps } from '../../functions/authorizer/lambda.js';
 import { createIngestHandler } from '../../functions/ingest/handler.js';
@@ -22,6 +22,7 @@ import { createApiApp } from '../../functions/verify/app.js';
 import type { VerifyLambdaDeps } from '../../functions/verify/lambda.js';
 import { defaultJwksUrl, jwtOperatorCheck, type OperatorJwtConfig } from '../access/jwt-operator.js';
 import { DynamoIndexStore } from '../adapters/aws/dynamo-index-store.js';
+import { DynamoLeaseStore } from '../adapters/aws/dynamo-lease-store.js';
 import { DynamoLedger } from '../adapters/aws/dynamo-ledger.js';
 import { DynamoStatementStore } from '../adapters/aws/dynamo-statement-store.js';
 import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
@@ -30,12 +31,20 @@ import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import {
+  createSingleFlight,
+  fencedChain,
+  fencedIndex,
+  fencedObjects,
+  fencedStatements,
+} from '../anchor/anchor-lease.js';
 import { fromBase64 } from '../core/bytes.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { createInlineVerifier } from '../ingest/signature-verifier.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
+import { cachedCount } from '../verify/cached-count.js';
 import { awsAnchorChains } from './aws-chains.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type AwsIpfsConfig, awsIpfsConfigFromEnv } from './ipfs-config.js';
@@ -63,6 +72,10 @@ const Env = z.object({
   NOTARY_TABLE_LEDGER: name.optional(),
   /** Auditor tokens; required by the verify function and the authorizer. */
   NOTARY_TABLE_TOKENS: name.optional(),
+  /** The anchor lease (single-flight anchoring, lib/anchor/anchor-lease.ts); required by the anchor function. */
+  NOTARY_TABLE_LEASES: name.optional(),
+  /** How long the anchor lease lasts without a renewal; every write of a cycle renews it. */
+  ANCHOR_LEASE_TTL_MS: positive.min(10_000).max(3_600_000).default(120_000),
   NOTARY_KMS_KEY_ID: z.string().min(1).optional(),
   /** The anchoring (ledger) key, only as the KMS CiphertextBlob, base64; see infra/ledger-key.ts. */
   NOTARY_LEDGER_KEY_WRAPPED: base64Key.optional(),
@@ -84,6 +97,8 @@ const Env = z.object({
     .default(5 * 60_000),
   UPLOAD_TTL_SECONDS: positive.max(7 * 24 * 3600).default(900),
   BACKLOG_THRESHOLD: positive.default(1_000_000),
+  /** How long the public health route serves its pending count from memory (0: count on every call). */
+  HEALTH_COUNT_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   REQUIRED_CONFIRMATIONS: positive.default(1),
   /** The anchor schedule's period (sst.config.ts sets it from NOTARY_ANCHOR_SCHEDULE); budgets plan with it. */
   ANCHOR_INTERVAL_MS: positive.default(60_000),
@@ -114,6 +129,8 @@ export interface AwsConfig {
   statementsTable: string;
   ledgerTable?: string;
   tokensTable?: string;
+  leasesTable?: string;
+  anchorLeaseTtlMs: number;
   kmsKeyId?: string;
   ledgerKeyWrapped?: Uint8Array;
   ledgerPublicKey?: Uint8Array;
@@ -127,6 +144,7 @@ export interface AwsConfig {
   maxClockSkewMs: number;
   uploadTtlSeconds: number;
   backlogThreshold: number;
+  healthCountCacheMs: number;
   requiredConfirmations: number;
   deviceKeyCacheMs: number;
   keyReleaseMaxRecords: number;
@@ -183,6 +201,8 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     statementsTable: e.NOTARY_TABLE_STATEMENTS,
     ...(e.NOTARY_TABLE_LEDGER ? { ledgerTable: e.NOTARY_TABLE_LEDGER } : {}),
     ...(e.NOTARY_TABLE_TOKENS ? { tokensTable: e.NOTARY_TABLE_TOKENS } : {}),
+    ...(e.NOTARY_TABLE_LEASES ? { leasesTable: e.NOTARY_TABLE_LEASES } : {}),
+    anchorLeaseTtlMs: e.ANCHOR_LEASE_TTL_MS,
     ...(e.NOTARY_KMS_KEY_ID ? { kmsKeyId: e.NOTARY_KMS_KEY_ID } : {}),
     ...(e.NOTARY_LEDGER_KEY_WRAPPED
       ? { ledgerKeyWrapped: key(e.NOTARY_LEDGER_KEY_WRAPPED, 'NOTARY_LEDGER_KEY_WRAPPED') }
@@ -200,6 +220,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     maxClockSkewMs: e.MAX_CLOCK_SKEW_MS,
     uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
     backlogThreshold: e.BACKLOG_THRESHOLD,
+    healthCountCacheMs: e.HEALTH_COUNT_CACHE_MS,
     requiredConfirmations: e.REQUIRED_CONFIRMATIONS,
     deviceKeyCacheMs: e.DEVICE_KEY_CACHE_MS,
     keyReleaseMaxRecords: e.KEY_RELEASE_MAX_RECORDS,
@@ -307,8 +328,21 @@ export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps>
 
 export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps> {
   const clock = p.clock ?? Date.now;
-  const { objects, index, statements } = storesOf(p);
+  const stores = storesOf(p);
   const log = p.log.child({ fn: 'anchor' });
+  // Single flight: only the holder of the anchor lease runs a cycle, and each of its writes passes the fence.
+  const flight = createSingleFlight({
+    leases: new DynamoLeaseStore({
+      db: p.clients.dynamodb,
+      table: required(p.config.leasesTable, 'NOTARY_TABLE_LEASES', 'anchor'),
+    }),
+    clock,
+    ttlMs: p.config.anchorLeaseTtlMs,
+    holder: 'anchor',
+  });
+  const index = fencedIndex(stores.index, flight.fence);
+  const objects = fencedObjects(stores.objects, flight.fence);
+  const statements = fencedStatements(stores.statements, flight.fence);
   const vault = new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'anchor'));
   const withLedger = p.config.chains.chains.some((c) => c.kind === 'embedded');
   const ledger = withLedger
@@ -321,26 +355,25 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
         ...(p.config.ledgerPublicKey ? { expectedPublicKey: p.config.ledgerPublicKey } : {}),
       })
     : undefined;
+  const chains = await awsAnchorChains(p.config.chains, {
+    ...(ledger ? { ledger } : {}),
+    vault,
+    log,
+    mode: 'anchor',
+  });
   const cycle = createAnchorCycle({
     index,
     statements,
     objects,
-    chains: await awsAnchorChains(p.config.chains, {
-      ...(ledger ? { ledger } : {}),
-      vault,
-      log,
-      mode: 'anchor',
-    }),
+    chains: chains.map((c) => ({ ...c, chain: fencedChain(c.chain, flight.fence) })),
     clock,
     policy: { ...p.config.chains.policy, maxBatchSize: p.config.anchorMaxBatch },
     retry: p.config.chains.retry,
   });
   // The Cron fires at a fixed rate: a tick builds a batch only once the plan's interval has passed, give or
   // take half a period of the Cron's jitter.
-  return {
-    anchor: createAnchorHandler({ cycle, log, gate: true, slackMs: p.config.chains.tickMs / 2 }),
-    log,
-  };
+  const anchor = createAnchorHandler({ cycle, log, gate: true, slackMs: p.config.chains.tickMs / 2 });
+  return { anchor: singleFlightAnchor(anchor, flight, log), log };
 }
 
 export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps> {
@@ -387,6 +420,8 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     authenticate: authorizerAuthenticator(),
     keyReleaseMaxRecords: p.config.keyReleaseMaxRecords,
     backlogThreshold: p.config.backlogThreshold,
+    // Public and unauthenticated: one count per warm instance per HEALTH_COUNT_CACHE_MS, however often asked.
+    pendingCount: cachedCount(() => index.countPending(), { ttlMs: p.config.healthCountCacheMs, clock }),
     version: VERSION,
     ...hotCopyReader(p.config.ipfs, VERIFY_IPFS_TIMEOUT_MS),
   });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
 import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
+import { SqliteLeaseStore } from '../../lib/adapters/local/sqlite-lease-store.js';
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { SqliteStatementStore } from '../../lib/adapters/local/sqlite-statement-store.js';
 import { SqliteTokenStore } from '../../lib/adapters/local/sqlite-token-store.js';
@@ -12,6 +13,7 @@ import { makeTempDir } from '../support/temp-dir.js';
 import { describeChainConformance } from './chain.conformance.js';
 import { describeIndexStoreConformance } from './index-store.conformance.js';
 import { describeKeyVaultConformance } from './key-vault.conformance.js';
+import { describeLeaseStoreConformance } from './lease-store.conformance.js';
 import { describeObjectStoreConformance } from './object-store.conformance.js';
 import { describeStatementStoreConformance } from './statement-store.conformance.js';
 import { describeTokenStoreConformance } from './token-store.conformance.js';
@@ -95,6 +97,22 @@ describeTokenStoreConformance('SqliteTokenStore', async () => {
     store,
     cleanup: async () => {
       await store.close();
+      tmp.remove();
+    },
+  };
+});
+
+describeLeaseStoreConformance('SqliteLeaseStore, two connections to one file', async () => {
+  const tmp = makeTempDir('leases');
+  const path = join(tmp.dir, 'leases.sqlite');
+  const a = new SqliteLeaseStore(path);
+  const b = new SqliteLeaseStore(path);
+  return {
+    a,
+    b,
+    cleanup: async () => {
+      await a.close();
+      await b.close();
       tmp.remove();
     },
   };

@@ -5,10 +5,12 @@
  * can be installed here).
  */
 import { randomBytes } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll } from 'vitest';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
+import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
 import { DynamoLedger, generateLedgerKey } from '../../lib/adapters/aws/dynamo-ledger.js';
 import { DynamoStatementStore } from '../../lib/adapters/aws/dynamo-statement-store.js';
 import { DynamoTokenStore } from '../../lib/adapters/aws/dynamo-token-store.js';
@@ -17,6 +19,7 @@ import { S3ObjectStore } from '../../lib/adapters/aws/s3-object-store.js';
 import { describeChainConformance } from '../adapters/chain.conformance.js';
 import { describeIndexStoreConformance } from '../adapters/index-store.conformance.js';
 import { describeKeyVaultConformance } from '../adapters/key-vault.conformance.js';
+import { describeLeaseStoreConformance } from '../adapters/lease-store.conformance.js';
 import { describeObjectStoreConformance } from '../adapters/object-store.conformance.js';
 import { describeStatementStoreConformance } from '../adapters/statement-store.conformance.js';
 import { describeTokenStoreConformance } from '../adapters/token-store.conformance.js';
@@ -28,6 +31,7 @@ import {
   startDynalite,
   startS3rver,
   TEST_CREDENTIALS,
+  TEST_REGION,
 } from './support/emulators.js';
 import { type KmsStandIn, startKmsStandIn } from './support/kms-stand-in.js';
 import { type ChecksumGate, startChecksumGate } from './support/s3-checksum-gate.js';
@@ -73,6 +77,18 @@ describeObjectStoreConformance('S3ObjectStore on s3rver behind the checksum-gate
     store: new S3ObjectStore({ s3: client, bucket }),
     uploads: true,
     cleanup: async () => client.destroy(),
+  };
+});
+
+describeLeaseStoreConformance('DynamoLeaseStore on dynalite, two clients to one table', async () => {
+  const { db, endpoint } = await useDynamo();
+  const { leases: table } = await createTables(db);
+  // A second client, as a second Lambda has: the race is settled by DynamoDB, not inside one client.
+  const other = new DynamoDBClient({ endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS });
+  return {
+    a: new DynamoLeaseStore({ db, table }),
+    b: new DynamoLeaseStore({ db: other, table }),
+    cleanup: async () => other.destroy(),
   };
 });
 

@@ -18,6 +18,7 @@ import { FUNCTION_GRANTS, type LambdaName, resolveGrants } from '../../infra/per
 import { deviceIotPolicy, IOT_SQL_VERSION, THING_NAME, topicRuleSpecs } from '../../infra/routing.js';
 import { STAGED_UPLOAD_EXPIRY_DAYS } from '../../infra/storage.js';
 import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
+import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
 import { TABLES, type TableName } from '../../lib/adapters/aws/dynamo-tables.js';
 import { type EmbeddedKuboApi, startEmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
 import { toBase64, toHex } from '../../lib/core/bytes.js';
@@ -174,9 +175,14 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       // The ledger key is a secret's placeholder until set, and then only ever the wrapped blob.
       expect(env.NOTARY_LEDGER_KEY_WRAPPED).toBe('');
     }
-    expect(unwrap(app.one('sst.aws.Function', 'Anchor').args)).toMatchObject({
-      concurrency: { reserved: 1 },
-    });
+    // Single flight is the anchor lease's job: by default no function reserves concurrency, which fails on
+    // accounts whose concurrency limit is 10 (test below: the opt-in).
+    for (const f of app.of('sst.aws.Function'))
+      expect(unwrap(f.args), f.name).not.toHaveProperty('concurrency');
+    expect(
+      (unwrap(app.one('sst.aws.Function', 'Anchor').args) as { environment: Record<string, string> })
+        .environment.NOTARY_TABLE_LEASES,
+    ).toBe('sst.aws.Dynamo:Leases.name');
     expect(unwrap(app.one('sst.aws.Function', 'Ingest').args)).toMatchObject({
       retries: 2,
       transform: {
@@ -194,7 +200,32 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
         unknown
       >;
       expect(args).toMatchObject(sstDynamoArgs(TABLES[t]));
+      // Point-in-time recovery on every table, set here rather than left to SST's default.
+      const table: Record<string, unknown> = { pointInTimeRecovery: { enabled: false } };
+      (args.transform as { table: (a: object) => void }).table(table);
+      expect(table.pointInTimeRecovery, t).toEqual({ enabled: true });
     }
+  });
+
+  it('throttles the API: every route, health included, within a rate and a burst the stage may change', async () => {
+    const stageOf = (a: RecordedApp) => {
+      const stage: Record<string, unknown> = { apiId: 'x', name: '$default' };
+      const api = a.one('sst.aws.ApiGatewayV2', 'Api').args;
+      (api.transform as { stage: (s: object) => void }).stage(stage);
+      return stage;
+    };
+    expect(stageOf(app).defaultRouteSettings).toEqual({ throttlingRateLimit: 50, throttlingBurstLimit: 100 });
+    const tuned = await runSstConfig(CONFIG, 'busy', {
+      NOTARY_API_THROTTLE_RATE: '500',
+      NOTARY_API_THROTTLE_BURST: '1000',
+    });
+    expect(stageOf(tuned).defaultRouteSettings).toEqual({
+      throttlingRateLimit: 500,
+      throttlingBurstLimit: 1000,
+    });
+    await expect(runSstConfig(CONFIG, 'x', { NOTARY_API_THROTTLE_RATE: '0' })).rejects.toThrow(
+      /NOTARY_API_THROTTLE_RATE/,
+    );
   });
 
   it('gives dead letters a retention: the TTL setting on the table, and the days in every function', () => {
@@ -238,6 +269,29 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     expect(rules.every((r) => r.filter.prefix === 'uploads/')).toBe(true);
     // A presigned URL lives at most 7 days, and an upload outlives its URL.
     expect(STAGED_UPLOAD_EXPIRY_DAYS).toBeGreaterThanOrEqual(7);
+  });
+
+  it('reserves concurrency only when the stage asks for it, for anchor and ipfs-pin alike', async () => {
+    const reserved = await runSstConfig(CONFIG, 'big-account', {
+      NOTARY_ANCHOR_RESERVED_CONCURRENCY: '1',
+      NOTARY_IPFS_PIN_RESERVED_CONCURRENCY: '8',
+      NOTARY_IPFS_HOT: 'all',
+      NOTARY_IPFS_API_URL: 'http://kubo.internal:5001',
+    });
+    expect(unwrap(reserved.one('sst.aws.Function', 'Anchor').args)).toMatchObject({
+      concurrency: { reserved: 1 },
+    });
+    expect(unwrap(reserved.one('sst.aws.Function', 'IpfsPin').args)).toMatchObject({
+      concurrency: { reserved: 8 },
+    });
+    const hot = await runSstConfig(CONFIG, 'hot', {
+      NOTARY_IPFS_HOT: 'all',
+      NOTARY_IPFS_API_URL: 'http://kubo.internal:5001',
+    });
+    expect(unwrap(hot.one('sst.aws.Function', 'IpfsPin').args)).not.toHaveProperty('concurrency');
+    await expect(runSstConfig(CONFIG, 'x', { NOTARY_ANCHOR_RESERVED_CONCURRENCY: '0' })).rejects.toThrow(
+      /NOTARY_ANCHOR_RESERVED_CONCURRENCY/,
+    );
   });
 
   it('refuses a dead-letter retention that is not a whole number of days from 1', async () => {
@@ -343,14 +397,26 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       NOTARY_OBJECT_LOCK_DAYS: '365',
       NOTARY_DEVICES: 'a-1,b-2',
     });
-    expect(unwrap(locked.one('aws.s3.BucketObjectLockConfiguration', 'ObjectsLock').args)).toMatchObject({
+    // Object Lock by its configuration resource alone, on the versioned bucket: turning it on for a stage
+    // that already exists changes that resource, never the bucket (objectLockEnabled on the bucket would
+    // replace it, with every record in it).
+    const lockRes = locked.one('aws.s3.BucketObjectLockConfiguration', 'ObjectsLock');
+    expect(unwrap(lockRes.args)).toEqual({
+      bucket: 'sst.aws.Bucket:Objects.name',
+      objectLockEnabled: 'Enabled',
       rule: { defaultRetention: { mode: 'COMPLIANCE', days: 365 } },
     });
-    const bucketArgs: Record<string, unknown> = {};
-    (locked.one('sst.aws.Bucket', 'Objects').args.transform as { bucket: (a: object) => void }).bucket(
-      bucketArgs,
-    );
-    expect(bucketArgs.objectLockEnabled).toBe(true);
+    // After the bucket component, versioning included: S3 refuses Object Lock on an unversioned bucket.
+    const after = (lockRes.opts?.dependsOn ?? []) as { urn: unknown }[];
+    expect(after.map((d) => String(unwrap(d.urn)))).toEqual(['sst.aws.Bucket:Objects.urn']);
+    for (const stage of [locked, app]) {
+      const bucket = stage.one('sst.aws.Bucket', 'Objects').args;
+      expect(bucket.versioning).toBe(true);
+      const bucketArgs: Record<string, unknown> = {};
+      (bucket.transform as { bucket?: (a: object) => void }).bucket?.(bucketArgs);
+      expect(bucketArgs).not.toHaveProperty('objectLockEnabled');
+      expect(JSON.stringify(unwrap(bucket))).not.toContain('objectLock');
+    }
     expect(locked.of('aws.iot.Thing').map((t) => t.args.name)).toEqual(['a-1', 'b-2']);
     expect(app.of('aws.s3.BucketObjectLockConfiguration')).toEqual([]);
 
@@ -679,6 +745,43 @@ describe('least privilege: the declared grants are exactly what the functions ca
     await stack.objects.put('batches/zz-resume/leaves.json', resumed, { sha256: sha256(resumed) });
     await stack.index.putBatch({ ...first, batchId: 'zz-resume', state: 'built', anchors: [] });
     expect(await stack.anchor({}, lambdaContext('anchor'))).toMatchObject({ resumed: ['zz-resume'] });
+    // A tick while another instance holds the anchor lease: the refused acquisition reads the holder back.
+    const otherInstance = new DynamoLeaseStore({
+      db: stack.dynamo.db,
+      table: stack.config.leasesTable ?? '',
+    });
+    const held = await otherInstance.acquire('anchor', 'anchor:other-instance', {
+      now: Date.now(),
+      ttlMs: 60_000,
+    });
+    expect(await stack.anchor({}, lambdaContext('anchor'))).toMatchObject({
+      status: 'busy',
+      heldBy: 'anchor:other-instance',
+    });
+    if (held.acquired) await otherInstance.release(held.lease);
+
+    // The sequence race: two different records with one seq, the second indexed between the first's check
+    // and its PutItem. The loser's envelope, already under records/, is referenced by nothing: ingest deletes it.
+    const [winner, loser] = [seal(7), seal(7)];
+    let raced = false;
+    stack.hooks.before = async (c) => {
+      if (raced || c.fn !== 'ingest' || c.command !== 'PutItemCommand') return;
+      if (c.input.TableName !== stack.config.tables.records) return;
+      raced = true;
+      await stack.ingest(iotRuleEvent('devices/lp-dev/records', winner), lambdaContext('ingest'));
+    };
+    const lost = await stack.ingest(iotRuleEvent('devices/lp-dev/records', loser), lambdaContext('ingest'));
+    delete stack.hooks.before;
+    expect(raced).toBe(true);
+    expect(JSON.stringify(lost)).toContain('sequence-replayed');
+    const raceDeletes = stack.calls.filter(
+      (c) =>
+        c.fn === 'ingest' &&
+        c.command === 'DeleteObjectCommand' &&
+        String(c.input.Key).startsWith('records/'),
+    );
+    expect(raceDeletes).toHaveLength(1);
+    expect(await stack.objects.head(String(raceDeletes[0]?.input.Key))).toBeUndefined();
 
     const names = {
       bucket: stack.config.bucket,
@@ -688,6 +791,7 @@ describe('least privilege: the declared grants are exactly what the functions ca
         pinJobs: stack.config.ipfs.pinJobsTable ?? '',
         statements: stack.config.statementsTable,
         tokens: stack.config.tokensTable ?? '',
+        leases: stack.config.leasesTable ?? '',
       },
       keyArn: 'arn:aws:kms:us-east-1:111122223333:key/test',
     };

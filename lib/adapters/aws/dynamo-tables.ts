@@ -160,11 +160,19 @@ export const TABLES = {
       byId: { hashKey: 'part', rangeKey: 'tokenId', projection: 'all' },
     },
   },
+  /**
+   * Leases (lib/adapters/aws/dynamo-lease-store.ts): one item per leased name, e.g. `anchor`, written only
+   * with conditions on that item. `name` and `token` are reserved words, hence `leaseName`.
+   */
+  leases: {
+    fields: { leaseName: 'string' },
+    hashKey: 'leaseName',
+  },
 } as const satisfies Record<string, TableSpec>;
 
 export type TableName = keyof typeof TABLES;
 export type IndexTableNames = Record<
-  Exclude<TableName, 'ledger' | 'pinJobs' | 'statements' | 'tokens'>,
+  Exclude<TableName, 'ledger' | 'pinJobs' | 'statements' | 'tokens' | 'leases'>,
   string
 >;
 

@@ -12,6 +12,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
+import type { AnchorRun } from '../../../functions/anchor/handler.js';
 import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
 import { type AuthorizerEvent, createAuthorizerLambda } from '../../../functions/authorizer/lambda.js';
 import {
@@ -29,7 +30,6 @@ import { DynamoIndexStore } from '../../../lib/adapters/aws/dynamo-index-store.j
 import { generateLedgerKey } from '../../../lib/adapters/aws/dynamo-ledger.js';
 import { KmsKeyVault } from '../../../lib/adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../../../lib/adapters/aws/s3-object-store.js';
-import type { AnchorReport } from '../../../lib/anchor/anchor-pending.js';
 import { toBase64 } from '../../../lib/core/bytes.js';
 import { silentLogger } from '../../../lib/logger.js';
 import {
@@ -67,6 +67,11 @@ export interface RecordedCall {
   input: Record<string, unknown>;
 }
 
+export interface CallHooks {
+  before?: (call: RecordedCall) => Promise<void> | void;
+  after?: (call: RecordedCall) => Promise<void> | void;
+}
+
 export interface AwsStack {
   config: AwsConfig;
   env: Record<string, string>;
@@ -82,13 +87,20 @@ export interface AwsStack {
   objects: S3ObjectStore;
   ledgerPublicKey: Uint8Array;
   calls: RecordedCall[];
+  /** Hooks around every recorded call (a test holds one to force an interleaving); none by default. */
+  hooks: CallHooks;
   ingest: ReturnType<typeof createIngestLambda>;
   anchor: ReturnType<typeof createAnchorLambda>;
+  /**
+   * Another warm instance of the anchor function, with its own clients and no shared memory, as Lambda
+   * starts when a tick fires while a cycle still runs (one invocation per instance at a time).
+   */
+  anotherAnchor(): ReturnType<typeof createAnchorLambda>;
   /**
    * The anchor function's cycle run now, whatever its schedule (what the scheduled Lambda skips as not due yet):
    * the same code and state as `anchor`, for tests that anchor twice within one interval.
    */
-  anchorNow(): Promise<AnchorReport>;
+  anchorNow(): Promise<AnchorRun>;
   verify: ReturnType<typeof createVerifyLambda>;
   /** Pins to `ipfsApiUrl` (every record hot); without one its build fails, as in a stage without IPFS. */
   ipfsPin: ReturnType<typeof createIpfsPinLambda>;
@@ -248,9 +260,10 @@ export async function startAwsStack(
   ]);
   const gate = await startChecksumGate(s3rver.endpoint);
   const issuer = await startJwtIssuer();
-  const { index: tables, ledger, pinJobs, statements, tokens } = await createTables(dynamo.db);
+  const { index: tables, ledger, pinJobs, statements, tokens, leases } = await createTables(dynamo.db);
   const keyArn = kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
+  const hooks: CallHooks = {};
   const made: { destroy(): void }[] = [];
 
   const clientsFor = (fn: FnName): AwsClients => {
@@ -262,36 +275,41 @@ export async function startAwsStack(
       iotData: new IoTDataPlaneClient({ ...common, endpoint: iot.endpoint }),
     };
     made.push(clients.s3, clients.dynamodb, clients.kms, clients.iotData);
-    const push = (service: RecordedCall['service'], command: unknown, input: unknown) =>
-      calls.push({ fn, service, command: String(command), input: input as Record<string, unknown> });
+    // Records the call, and lets a test hold it before it is sent or before its answer is returned.
+    const around = async <T>(
+      service: RecordedCall['service'],
+      command: unknown,
+      input: unknown,
+      send: () => Promise<T>,
+    ) => {
+      const call: RecordedCall = {
+        fn,
+        service,
+        command: String(command),
+        input: input as Record<string, unknown>,
+      };
+      calls.push(call);
+      await hooks.before?.(call);
+      const out = await send();
+      await hooks.after?.(call);
+      return out;
+    };
     const at = { step: 'initialize' as const, name: 'recordCall' };
     // One line per client: their middleware stacks have different types, so no loop over them.
     clients.s3.middlewareStack.add(
-      (next, c) => (args) => {
-        push('s3', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('s3', c.commandName, args.input, () => next(args)),
       at,
     );
     clients.dynamodb.middlewareStack.add(
-      (next, c) => (args) => {
-        push('dynamodb', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('dynamodb', c.commandName, args.input, () => next(args)),
       at,
     );
     clients.kms.middlewareStack.add(
-      (next, c) => (args) => {
-        push('kms', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('kms', c.commandName, args.input, () => next(args)),
       at,
     );
     clients.iotData.middlewareStack.add(
-      (next, c) => (args) => {
-        push('iotData', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('iotData', c.commandName, args.input, () => next(args)),
       at,
     );
     return clients;
@@ -321,6 +339,7 @@ export async function startAwsStack(
     NOTARY_OPERATOR_JWT_ISSUER: issuer.issuer,
     NOTARY_OPERATOR_JWT_AUDIENCE: issuer.audience,
     NOTARY_OPERATOR_JWKS_URL: issuer.jwksUrl,
+    NOTARY_TABLE_LEASES: leases,
     NOTARY_KMS_KEY_ID: 'alias/iot-notary-test',
     NOTARY_LEDGER_KEY_WRAPPED: toBase64(ledgerKey.wrapped),
     NOTARY_LEDGER_PUBLIC_KEY: toBase64(ledgerKey.publicKey),
@@ -362,8 +381,10 @@ export async function startAwsStack(
     objects: new S3ObjectStore({ s3: directS3, bucket: s3rver.bucket }),
     ledgerPublicKey: ledgerKey.publicKey,
     calls,
+    hooks,
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
     anchor: createAnchorLambda(anchorDeps),
+    anotherAnchor: () => createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
     anchorNow: async () => (await anchorDeps()).anchor({ force: true }),
     verify,
     ipfsPin: createIpfsPinLambda(once(() => buildIpfsPin(parts('ipfsPin')))),
