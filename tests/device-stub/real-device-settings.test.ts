@@ -150,8 +150,6 @@ describe('the device stub against real brokers', () => {
         ackTimeoutMs: 2000,
         timeoutMs: 10_000,
         provision: false,
-      // Transport only: this broker acks records, not the key events and heads a signing device sends.
-      unsigned: true,
         // Transport only: this broker acks records, not the key events and heads a signing device sends.
         unsigned: true,
         tls: { dir: FIXTURES, ca: pem('ca.pem'), ...(alpn ? { alpn } : {}) },
