@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isSigAlg } from '../lib/core/device-signature.js';
-import { DEFAULT_MAX_PUBLISHES_PER_SECOND } from './connection-settings.js';
 import { DEFAULT_HEAD_INTERVAL_MS, startFleet } from './fleet.js';
 
 const HELP = `usage: npm run device -- [rotate-key] [options]
@@ -34,7 +33,8 @@ const HELP = `usage: npm run device -- [rotate-key] [options]
                      signed the runtime's TLS_CERT_FILE, or Amazon Root CA 1 for AWS IoT
   --tls-dir DIR      mutual TLS (AWS IoT, or TLS_CLIENT_CA_FILE): DIR/<deviceId>.cert.pem and .key.pem
                      per device, no password
-  --max-publish-rate N  publishes per second per connection (default 90; AWS IoT allows 100)
+  --max-publish-rate N  publishes per second per connection; 0 for no pacing (default 90 against an AWS IoT
+                     endpoint, which allows 100; no pacing against any other broker)
   --clean-session    MQTT clean sessions (default: persistent sessions under the device id, so acks sent
                      while a device reconnects wait at the broker)
   --alpn P           ALPN protocol to offer (default x-amzn-mqtt-ca for mqtts on port 443, as AWS IoT needs)
@@ -162,12 +162,9 @@ async function main(): Promise<void> {
     ackTimeoutMs: 10_000,
     timeoutMs: int(values.timeout, 'timeout', 120, 1) * 1000,
     provision: provisioning,
-    maxPublishesPerSecond: int(
-      values['max-publish-rate'],
-      'max-publish-rate',
-      DEFAULT_MAX_PUBLISHES_PER_SECOND,
-      1,
-    ),
+    ...(values['max-publish-rate'] === undefined
+      ? {}
+      : { maxPublishesPerSecond: int(values['max-publish-rate'], 'max-publish-rate', 0, 0) }),
     ...(values['clean-session'] ? { cleanSession: true } : {}),
     unsigned: values.unsigned === true,
     sigAlg,

@@ -13,8 +13,19 @@ export const AWS_IOT_MQTT_ALPN = 'x-amzn-mqtt-ca';
 /** Publishes per second per connection AWS IoT Core allows. */
 export const AWS_IOT_PUBLISHES_PER_SECOND = 100;
 
-/** The stub's default: below IoT's limit with a margin for the broker's own accounting. */
+/** The stub's default against AWS IoT: below its limit with a margin for the broker's own accounting. */
 export const DEFAULT_MAX_PUBLISHES_PER_SECOND = 90;
+
+/** AWS IoT Core's device data endpoints: `<prefix>-ats.iot.<region>.amazonaws.com` (`.com.cn` in China). */
+const AWS_IOT_HOST = /\.iot\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/i;
+
+/**
+ * The pacing a device needs by default for an MQTT URL: AWS IoT's limit for its endpoints, none for any other
+ * broker (the embedded one has no such limit, and pacing there would only cap what the bench can measure).
+ */
+export function defaultPublishRateFor(mqttUrl: string): number | undefined {
+  return AWS_IOT_HOST.test(new URL(mqttUrl).hostname) ? DEFAULT_MAX_PUBLISHES_PER_SECOND : undefined;
+}
 
 /** ALPN protocols to offer for an MQTT URL: `x-amzn-mqtt-ca` for MQTT over TLS on port 443, else none. */
 export function alpnFor(mqttUrl: string): string[] | undefined {

@@ -32,7 +32,7 @@ import { sha256 } from '../lib/core/hash.js';
 import { leafHashOf } from '../lib/core/leaf.js';
 import { deriveRecordKey } from '../lib/core/record-key.js';
 import { deviceReplyTopics, MQTT_MAX_MESSAGE_BYTES } from '../lib/routing/routes.js';
-import { alpnFor, DEFAULT_MAX_PUBLISHES_PER_SECOND, PublishPacer } from './connection-settings.js';
+import { alpnFor, defaultPublishRateFor, PublishPacer } from './connection-settings.js';
 import { sendHttp } from './http.js';
 import type { DeviceState, Outbox, OutboxEntry, RejectedEntry } from './outbox.js';
 import { readingsPacket } from './readings.js';
@@ -68,7 +68,10 @@ export interface DeviceOptions {
   ackTimeoutMs: number;
   /** For tests of the broker's topic policy: publish as if this device were another. */
   publishAsDeviceId?: string;
-  /** Most publishes in any second on this connection (AWS IoT allows 100); default 90. */
+  /**
+   * Most publishes in any second on this connection (AWS IoT allows 100). Default: 90 for an AWS IoT endpoint,
+   * no pacing for other brokers (defaultPublishRateFor); 0: no pacing.
+   */
   maxPublishesPerSecond?: number;
   /**
    * MQTT clean session. Default false: a persistent session under the device id, so the broker keeps the
@@ -155,7 +158,8 @@ export class SimulatedDevice {
   private done = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly clock: () => number;
-  private readonly pacer: PublishPacer;
+  /** Absent: publishes are not paced. */
+  private readonly pacer: PublishPacer | undefined;
   /** A pump waiting for the pacer's window to move on. */
   private pumpTimer: NodeJS.Timeout | undefined;
   private signingKey: StoredSigningKey | undefined;
@@ -166,7 +170,8 @@ export class SimulatedDevice {
 
   constructor(private readonly o: DeviceOptions) {
     this.clock = o.clock ?? Date.now;
-    this.pacer = new PublishPacer(o.maxPublishesPerSecond ?? DEFAULT_MAX_PUBLISHES_PER_SECOND);
+    const rate = o.maxPublishesPerSecond ?? defaultPublishRateFor(o.mqttUrl);
+    this.pacer = rate ? new PublishPacer(rate) : undefined;
     this.result = {
       deviceId: o.deviceId,
       created: 0,
@@ -399,7 +404,7 @@ export class SimulatedDevice {
       this.inFlight.size < this.o.maxInFlight &&
       this.queue.length > 0
     ) {
-      const wait = this.pacer.wait(this.clock());
+      const wait = this.pacer?.wait(this.clock()) ?? 0;
       if (wait > 0) {
         // This second's publishes are spent: pump again when the window has moved on.
         this.pumpTimer ??= setTimeout(() => {
@@ -430,7 +435,9 @@ export class SimulatedDevice {
 
   /** Resolves once the pacer lets one more publish go (and counts it). */
   private async paced(): Promise<void> {
-    for (let wait = this.pacer.wait(this.clock()); wait > 0; wait = this.pacer.wait(this.clock()))
+    const pacer = this.pacer;
+    if (!pacer) return;
+    for (let wait = pacer.wait(this.clock()); wait > 0; wait = pacer.wait(this.clock()))
       await new Promise((r) => setTimeout(r, wait));
   }
 

@@ -17,6 +17,7 @@ import {
   AWS_IOT_MQTT_ALPN,
   alpnFor,
   DEFAULT_MAX_PUBLISHES_PER_SECOND,
+  defaultPublishRateFor,
   PublishPacer,
 } from '../../device-stub/connection-settings.js';
 import { SimulatedDevice } from '../../device-stub/device.js';
@@ -316,5 +317,15 @@ describe('PublishPacer', () => {
     for (let i = 0; i < 250; i++) if (pacer.wait(1000) === 0) went++;
     expect(went).toBe(90);
     expect(() => new PublishPacer(0)).toThrow(RangeError);
+  });
+});
+
+describe('defaultPublishRateFor', () => {
+  it('paces against AWS IoT endpoints only: other brokers, the embedded one included, are not paced', () => {
+    expect(defaultPublishRateFor('mqtts://a1b2c3-ats.iot.eu-west-1.amazonaws.com:8883')).toBe(90);
+    expect(defaultPublishRateFor('mqtts://a1b2c3-ats.iot.cn-north-1.amazonaws.com.cn:443')).toBe(90);
+    expect(defaultPublishRateFor('mqtt://127.0.0.1:1883')).toBeUndefined();
+    expect(defaultPublishRateFor('mqtts://broker.example.com:8883')).toBeUndefined();
+    expect(defaultPublishRateFor('mqtts://iot.eu-west-1.amazonaws.com.evil.example:8883')).toBeUndefined();
   });
 });
