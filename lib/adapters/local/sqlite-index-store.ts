@@ -29,6 +29,7 @@ import {
 } from '../../ports.js';
 import { prepareSqliteFile } from './private-files.js';
 import { openSqliteReadOnly } from './sqlite-read-only.js';
+import { num, optNum, optStr, type Row, str } from './sqlite-row.js';
 import { SqliteWriteError, SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
@@ -63,23 +64,6 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at, id);
 `;
-
-type Row = Record<string, unknown>;
-
-const str = (r: Row, k: string): string => {
-  const v = r[k];
-  if (typeof v !== 'string') throw new TypeError(`column ${k} is not text`);
-  return v;
-};
-const num = (r: Row, k: string): number => {
-  const v = r[k];
-  if (typeof v !== 'number') throw new TypeError(`column ${k} is not a number`);
-  return v;
-};
-const optStr = (r: Row, k: string): string | undefined =>
-  typeof r[k] === 'string' ? (r[k] as string) : undefined;
-const optNum = (r: Row, k: string): number | undefined =>
-  typeof r[k] === 'number' ? (r[k] as number) : undefined;
 
 function toRecord(r: Row): RecordEntry {
   const batchId = optStr(r, 'batch_id');

@@ -21,6 +21,7 @@ import {
 } from '../../ports.js';
 import { prepareSqliteFile } from './private-files.js';
 import { openSqliteReadOnly } from './sqlite-read-only.js';
+import { num, optNum, optStr, type Row, str } from './sqlite-row.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
@@ -39,23 +40,6 @@ CREATE INDEX IF NOT EXISTS statements_heads_by_time ON statements (device_id, he
 CREATE INDEX IF NOT EXISTS statements_pending ON statements (received_at, kind DESC, device_id, leaf_hash)
   WHERE batch_id IS NULL;
 `;
-
-type Row = Record<string, unknown>;
-
-const str = (r: Row, k: string): string => {
-  const v = r[k];
-  if (typeof v !== 'string') throw new TypeError(`column ${k} is not text`);
-  return v;
-};
-const num = (r: Row, k: string): number => {
-  const v = r[k];
-  if (typeof v !== 'number') throw new TypeError(`column ${k} is not a number`);
-  return v;
-};
-const optStr = (r: Row, k: string): string | undefined =>
-  typeof r[k] === 'string' ? (r[k] as string) : undefined;
-const optNum = (r: Row, k: string): number | undefined =>
-  typeof r[k] === 'number' ? (r[k] as number) : undefined;
 
 const EVENT_TYPES = ['register', 'rotate', 'revoke'] as const;
 
