@@ -2,6 +2,9 @@
  * BENCHMARKS.md from the figures of one run. Rendering is separate from measuring so the smoke test can
  * check the document's shape from toy figures.
  */
+
+import type { AwsCostFigures } from './aws-cost.js';
+import { awsCostSection } from './aws-cost-report.js';
 import { type ChainBenchFigures, chainsSection } from './chains.js';
 import type { ComponentFigures } from './components.js';
 import type { IngestFigures } from './ingest.js';
@@ -39,6 +42,7 @@ export interface BenchFigures {
   chains?: ChainBenchFigures;
   startup?: StartupCheckFigures;
   lambda?: LambdaIngestFigures;
+  awsCost?: AwsCostFigures;
   /** Device signature checks per second, and the pool size the runtime uses by default here. */
   signatures?: { rows: SignatureRow[]; runtimeThreads: number };
 }
@@ -479,6 +483,7 @@ export function renderReport(f: BenchFigures): string {
     ipfsSection(f.ipfs),
     chainsSection(f.chains),
     lambdaSection(f.lambda, f.ingest),
+    awsCostSection(f.awsCost),
     startupCheckSection(f.startup),
     methodNotes(),
   ]
