@@ -160,7 +160,7 @@ describe('range export over the embedded runtime', () => {
       missing: { count: 1, ranges: 1, listed: [{ fromSeq: 5, toSeq: 5 }] },
     });
     // The summary's chain is over every earlier entry, name and bytes.
-    let link = CHAIN_START;
+    let link: Uint8Array = CHAIN_START;
     for (const e of entries.slice(0, -1)) link = entryChainStep(link, e.name, e.data);
     expect(summary.entries).toEqual({ count: entries.length - 1, chain: toHex(link) });
 
