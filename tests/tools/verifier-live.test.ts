@@ -11,9 +11,12 @@ import { chmodSync, createReadStream, mkdirSync, readFileSync, rmSync, writeFile
 import { join } from 'node:path';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fleetDeviceIds, startFleet } from '../../device-stub/fleet.js';
+import { kuboCidLike } from '../../lib/adapters/ipfs/unixfs-import.js';
 import type { ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import { runVerifier } from '../../tools/verify-proof.js';
+import { ciphertextCid, unixfsV0Cid } from '../../verifier/src/live.js';
 import { type BigBangStandIn, startBigBangStandIn } from '../support/bigbang-standin.js';
 import { type GanacheNode, startGanache } from '../support/ganache-node.js';
 import { testOrigin } from '../support/origin.js';
@@ -231,5 +234,75 @@ describe('live checks against the BigBang stand-in', () => {
     );
     const r = JSON.parse((await verifier([forged, '--bigbang-rpc', standin.url, '--json'])).out) as JsonOut;
     expect(r.reasons.map((x) => x.code)).toContain('anchor-tx-not-found');
+  });
+});
+
+describe('--ipfs against the runtime’s embedded Kubo RPC endpoint', () => {
+  const dataDir = tempDir('iotn-live-ipfs-');
+  const stateDir = tempDir('iotn-live-ipfs-stub-');
+  const work = tempDir('iotn-live-ipfs-files-');
+  let rt: Runtime;
+
+  beforeAll(async () => {
+    rt = await startInProcess({
+      IPFS_HOT: 'devices:hot*',
+      IPFS_EMBEDDED_PORT: '0',
+      IPFS_PIN_INTERVAL_MS: '200',
+      DURABLE_WRITES: 'false',
+      DATA_DIR: dataDir,
+    });
+    // Real devices (the stub) over MQTT: their records are pinned by the runtime's own pin queue.
+    const r = await startFleet({
+      devices: 1,
+      records: 2,
+      ratePerSecond: 0,
+      packetBytes: 300,
+      seed: 9,
+      prefix: 'hot',
+      mqttUrl: `mqtt://127.0.0.1:${rt.mqttPort}`,
+      apiUrl: rt.baseUrl,
+      operatorToken: rt.operatorToken,
+      stateDir,
+      maxInFlight: 10,
+      ackTimeoutMs: 3000,
+      timeoutMs: 20_000,
+    }).result;
+    expect(r).toMatchObject({ stored: 2, ok: true });
+    await rt.ipfs.drainNow();
+    await rt.anchorNow();
+  });
+  afterAll(async () => {
+    await rt?.cleanup();
+    for (const d of [dataDir, stateDir, work]) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('derives a v2 record’s CID from its ciphertext and finds the hot copy intact; a dead endpoint is “cid unavailable”', async () => {
+    const id = `${fleetDeviceIds({ devices: 1, seed: 9, prefix: 'hot' })[0]}.1`;
+    const entry = (await (await get(rt, `/v1/records/${id}`)).json()) as { ipfs?: { cid: string } };
+    const bundle = await save(rt, `/v1/records/${id}/proof`, join(work, 'b.json'));
+    const object = await save(rt, `/v1/records/${id}/object`, join(work, 'o.bin'));
+    const cid = ciphertextCid(readFileSync(object));
+    // The CID the verifier derives on its own is the one the pinner recorded.
+    expect(cid).toBe(entry.ipfs?.cid);
+    const ok = await verifier([bundle, '--object', object, '--ipfs', rt.ipfs.apiUrl as string, '--json']);
+    expect(JSON.parse(ok.out).checks.ipfs).toBe('ok');
+    const down = await verifier([bundle, '--object', object, '--ipfs', 'http://127.0.0.1:9/', '--json']);
+    expect(JSON.parse(down.out).checks.ipfs).toBe('cid unavailable');
+    const noObject = JSON.parse((await verifier([bundle, '--ipfs', rt.ipfs.apiUrl as string, '--json'])).out);
+    expect(noObject.checks.ipfs).toBeUndefined();
+    expect(noObject.live).toContain(
+      '--ipfs: a v2 bundle carries no CID; give --object to derive it from the ciphertext',
+    );
+  });
+
+  it('computes Kubo’s CIDv0 of one chunk: the known vector, and what the importer gives for other sizes', async () => {
+    expect(unixfsV0Cid(new TextEncoder().encode('hello world\n'))).toBe(
+      'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o',
+    );
+    for (const size of [1, 127, 128, 300, 16_384, 262_144]) {
+      const bytes = new Uint8Array(size).map((_, i) => (i * 31 + size) % 256);
+      expect(unixfsV0Cid(bytes), String(size)).toBe(await kuboCidLike(bytes, 'Qm'));
+    }
+    expect(unixfsV0Cid(new Uint8Array(262_145))).toBeUndefined();
   });
 });

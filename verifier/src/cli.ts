@@ -46,7 +46,7 @@ import {
 } from '../../lib/core/proof-bundle.js';
 import { readTarStream, TAR_BLOCK } from '../../lib/core/tar.js';
 import { runDecrypt } from './decrypt.js';
-import { bundleIpfsCid, fetchIpfsVerdict, LiveChains, type LiveEndpoints } from './live.js';
+import { bundleIpfsCid, ciphertextCid, fetchIpfsVerdict, LiveChains, type LiveEndpoints } from './live.js';
 
 export const USAGE = `usage: iot-notary-verify <file> [options]
        iot-notary-verify decrypt <export.tar> --keys <keys.json> --out <dir> [--json]
@@ -64,7 +64,8 @@ export const USAGE = `usage: iot-notary-verify <file> [options]
   --from-seq N, --to-seq N a document passes only if it covers this range (exit 4 otherwise)
   --evm-rpc URL            look anchors up on this EVM node (its eth_chainId picks the anchors); repeatable
   --bigbang-rpc URL        look bigbang: anchors up on this BigBang Core node (JSON-RPC)
-  --ipfs URL               fetch v1 bundles' record.ipfs.cid from this Kubo RPC endpoint and check it
+  --ipfs URL               fetch the hot copy from this Kubo RPC endpoint and check it (v1: record.ipfs.cid;
+                           v2: the CID derived from --object's ciphertext)
   --failures N             records that did not verify listed for an archive (default 10)
   --json                   print the result as JSON
   -h, --help               this text
@@ -515,10 +516,24 @@ export async function runVerifier(argv: readonly string[], io: Io = defaultIo): 
             : []),
         ])
       : undefined;
-    const cid = bundleIpfsCid(b);
-    const ipfs =
-      live.ipfs === undefined ? undefined : cid ? await fetchIpfsVerdict(live.ipfs, b, cid) : 'not-pinned';
-    return verifyJson(io, opts, loaded, map, ipfs, chains?.notes() ?? []);
+    const notes = chains?.notes() ?? [];
+    let ipfs: IpfsVerdict | null | 'not-pinned' | undefined;
+    if (live.ipfs !== undefined) {
+      // A v1 bundle names its CID; a v2 bundle does not, and the CID is derived from the envelope given.
+      const envelope = opts.objectPath === undefined ? undefined : readInput(io, opts.objectPath, 'object');
+      const derived = envelope ? ciphertextCid(envelope) : undefined;
+      const cid = bundleIpfsCid(b) ?? derived;
+      if (cid) ipfs = await fetchIpfsVerdict(live.ipfs, b, cid);
+      else if (b.format === 'iot-notary.proof.v1') ipfs = 'not-pinned';
+      else
+        notes.push(
+          envelope
+            ? '--ipfs: the ciphertext is over one 256 KiB chunk; its CID is not derived here'
+            : '--ipfs: a v2 bundle carries no CID; give --object to derive it from the ciphertext',
+        );
+      if (cid) notes.push(`ipfs: ${cid} asked of ${live.ipfs}`);
+    }
+    return verifyJson(io, opts, loaded, map, ipfs, notes);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.err(`iot-notary-verify: ${e.message}\n\n${USAGE}\n`);

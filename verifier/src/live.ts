@@ -17,7 +17,7 @@
  */
 import type { BundleAnchor, LiveAnchor } from '../../lib/core/anchor-check.js';
 import { bytesEqual, fromBase64, fromHex } from '../../lib/core/bytes.js';
-import { parseHeader } from '../../lib/core/envelope.js';
+import { parseEnvelope, parseHeader } from '../../lib/core/envelope.js';
 import { sha256 } from '../../lib/core/hash.js';
 import type { AnyProofBundle, IpfsVerdict } from '../../lib/core/proof-bundle.js';
 
@@ -280,6 +280,12 @@ export function unixfsV0Cid(bytes: Uint8Array): string | undefined {
   node.set(prefix, 0);
   node.set(inner, prefix.length);
   return base58(new Uint8Array([0x12, 0x20, ...sha256(node)]));
+}
+
+/** The CID a hot copy of this envelope's ciphertext has under the profile, when it is one chunk. */
+export function ciphertextCid(envelope: Uint8Array): string | undefined {
+  const env = parseEnvelope(envelope);
+  return env.ok ? unixfsV0Cid(env.ciphertext) : undefined;
 }
 
 /**
