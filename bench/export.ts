@@ -184,7 +184,8 @@ load average ${m.loadAvg.toFixed(2)} at start. One device's ${fmt(f.records)} un
 plaintexts) in the embedded store, anchored on the embedded ledger; the runtime as its own process
 (\`lib/runtime/main.ts\`) streams \`GET /v1/devices/{id}/export?envelopes=true\` over loopback HTTP to a
 file. RSS is the runtime process's: idle before the export, and its peak during it (the kernel's VmHWM,
-reset before each export). Flat memory shows as the two peaks staying alike while the export grows tenfold.
+reset before each export). Compare the peaks above idle: memory held per record would grow them tenfold
+with the export; what is left is the collector letting garbage pile up, and the tenth's completeness document.
 
 | Export | Records | Archive | Time | Records/s | RSS idle | RSS peak | Peak above idle |
 | --- | --- | --- | --- | --- | --- | --- | --- |
