@@ -20,6 +20,7 @@ import { configFromEnv } from '../lib/runtime/config.js';
 import { type AwsCostOptions, measureAwsCost } from './aws-cost.js';
 import { type ChainBenchOptions, measureChains } from './chains.js';
 import { type ComponentFigures, measureIndexPuts, measureObjectPuts } from './components.js';
+import { existingExportSection, spliceExportSection } from './export.js';
 import type { FleetMode } from './fleet-job.js';
 import { type IngestFigures, measureIngest, measureSignedBesideUnsigned } from './ingest.js';
 import { type IpfsPinBenchOptions, measureIpfsPin } from './ipfs-pin.js';
@@ -372,8 +373,11 @@ async function main(): Promise<void> {
   if (o.out === '-') process.stdout.write(md);
   else {
     // `npm run soak` owns its section; a bench run keeps it as it was.
-    const soak = existsSync(o.out) ? existingSoakSection(readFileSync(o.out, 'utf8')) : undefined;
-    writeFileSync(o.out, soak ? spliceSoakSection(md, soak) : md);
+    const previous = existsSync(o.out) ? readFileSync(o.out, 'utf8') : '';
+    const soak = existingSoakSection(previous);
+    const exported = existingExportSection(previous);
+    const withSoak = soak ? spliceSoakSection(md, soak) : md;
+    writeFileSync(o.out, exported ? spliceExportSection(withSoak, exported) : withSoak);
     progress(`wrote ${o.out}`);
   }
   progress(`done in ${((figures.finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s`);

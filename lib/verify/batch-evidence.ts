@@ -41,6 +41,31 @@ export interface BatchAnchors {
   awaiting: string[];
 }
 
+/**
+ * Inclusion paths of leaves of one batch from its whole tree object (2 x size x 32 bytes). A missing or short
+ * tree object yields an empty path, which the check reports as an invalid proof.
+ */
+export function pathsFromTree(
+  batch: BatchEntry,
+  tree: Uint8Array | undefined,
+  leafIndices: readonly number[],
+): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const i of leafIndices) {
+    const path: string[] = [];
+    for (const p of pathPositions(batch.size, i)) {
+      const at = nodeOffset(batch.size, p.level, p.index);
+      if (!tree || at + 32 > tree.length) {
+        path.length = 0;
+        break;
+      }
+      path.push(toHex(tree.subarray(at, at + 32)));
+    }
+    out.set(i, path);
+  }
+  return out;
+}
+
 /** Reads batches once per proof: a completeness document may name the same batch for thousands of leaves. */
 export class BatchReader {
   private readonly batches = new Map<string, Promise<BatchEntry>>();
@@ -85,21 +110,7 @@ export class BatchReader {
       for (const i of leafIndices) out.set(i, await this.path(batch, i));
       return out;
     }
-    const tree = await this.deps.objects.get(batch.treeKey);
-    for (const i of leafIndices) {
-      const path: string[] = [];
-      for (const p of pathPositions(batch.size, i)) {
-        const at = nodeOffset(batch.size, p.level, p.index);
-        // A short tree object yields an empty path, which the check reports as an invalid proof.
-        if (!tree || at + 32 > tree.length) {
-          path.length = 0;
-          break;
-        }
-        path.push(toHex(tree.subarray(at, at + 32)));
-      }
-      out.set(i, path);
-    }
-    return out;
+    return pathsFromTree(batch, await this.deps.objects.get(batch.treeKey), leafIndices);
   }
 
   /** Root anchors of the batch (and, with `inlineRecordId`, the inline ones carrying that record). */
