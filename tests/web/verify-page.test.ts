@@ -9,8 +9,9 @@ import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PAGE_PATH, writeVerifierPage } from '../../web/build.js';
-import { type Browser, launchChromium, lowestTextContrast, watchPage } from '../support/browser.js';
+import { type Browser, launchChromium, watchPage } from '../support/browser.js';
 import { makeWebEvidence, type WebEvidence } from '../support/web-evidence.js';
+import { lowestTextContrast } from './page-probes.js';
 
 describe('the browser verifier in headless Chromium', () => {
   let ev: WebEvidence;
