@@ -13,6 +13,10 @@ import { type Browser, launchChromium, watchPage } from '../support/browser.js';
 import { makeWebEvidence, type WebEvidence } from '../support/web-evidence.js';
 import { lowestTextContrast } from './page-probes.js';
 
+/** Text as rendered (Playwright's innerText: laid-out line breaks), which the regular expressions below read. */
+// biome-ignore lint/performance/useDomNodeTextContent: Playwright's Page.innerText, not the DOM property.
+const shownText = (page: Page, selector: string) => page.innerText(selector);
+
 describe('the browser verifier in headless Chromium', () => {
   let ev: WebEvidence;
   let browser: Browser;
@@ -56,12 +60,12 @@ describe('the browser verifier in headless Chromium', () => {
     await verify(page, [ev.bundle, ev.envelope], { ledger: ev.ledgerKey, device: ev.devicePin });
     expect(await page.getAttribute('#verdict', 'class')).toContain('verdict-verified');
     expect(await page.textContent('#status')).toBe('Verified. 1 record checked.');
-    const proves = await page.innerText('.proves');
+    const proves = await shownText(page, '.proves');
     expect(proves).toMatch(/Integrity\s+proven/);
     expect(proves).toMatch(/Existence time\s+proven\s+existed by \d{4}-\d\d-\d\dT.*on embedded:/);
     expect(proves).toMatch(/Origin\s+proven\s+signed by device key/);
     expect(proves).toMatch(/Completeness\s+not covered/);
-    expect(await page.innerText('.checks')).toContain('Stored object: ok');
+    expect(await shownText(page, '.checks')).toContain('Stored object: ok');
     // The tree ends in the batch root the proof claims.
     expect(await page.locator('svg.tree .node-root').count()).toBe(1);
     expect(await page.locator('svg.tree .node-root-bad').count()).toBe(0);
@@ -75,11 +79,11 @@ describe('the browser verifier in headless Chromium', () => {
     await verify(page, [ev.tamperedBundle], { ledger: ev.ledgerKey, device: ev.devicePin });
     expect(await page.getAttribute('#verdict', 'class')).toContain('verdict-tampered');
     expect(await page.textContent('#status')).toBe('Tampered. 1 record checked.');
-    const reasons = await page.innerText('.reasons');
+    const reasons = await shownText(page, '.reasons');
     if (ev.tamperedField === 'inclusion.path[0]') {
       expect(reasons).toContain('inclusion-proof-invalid');
       expect(await page.locator('svg.tree .node-root-bad').count()).toBe(1);
-      expect(await page.innerText('.proves')).toMatch(/Integrity\s+invalid/);
+      expect(await shownText(page, '.proves')).toMatch(/Integrity\s+invalid/);
     } else {
       expect(reasons).toContain('record-fields-mismatch');
     }
@@ -93,20 +97,20 @@ describe('the browser verifier in headless Chromium', () => {
     await verify(page, [ev.archive], { ledger: ev.ledgerKey, device: ev.devicePin });
     expect(await page.getAttribute('#verdict', 'class')).toContain('verdict-missing');
     expect(await page.textContent('#status')).toBe(`Missing. ${ev.records - 1} records checked. Gaps: 1.`);
-    expect(await page.innerText('.proves')).toMatch(
+    expect(await shownText(page, '.proves')).toMatch(
       new RegExp(
         `Completeness\\s+incomplete\\s+seq 0–${ev.records - 1} of ${ev.deviceId}; head ok; missing ${ev.gapSeq}\\.`,
       ),
     );
-    expect(await page.innerText('.counts')).toBe(`${ev.records - 1} records: ${ev.records - 1} verified.`);
+    expect(await shownText(page, '.counts')).toBe(`${ev.records - 1} records: ${ev.records - 1} verified.`);
     // The archive read by the page's own tar reader from a file written by the system's tar: manifest,
     // bundles, envelopes, completeness and summary.
-    expect(await page.innerText('#archive-title + p')).toContain(`${2 * (ev.records - 1) + 3} entries`);
-    expect(await page.innerText('#archive-title + p')).toContain('Summary of entry hashes: ok');
+    expect(await shownText(page, '#archive-title + p')).toContain(`${2 * (ev.records - 1) + 3} entries`);
+    expect(await shownText(page, '#archive-title + p')).toContain('Summary of entry hashes: ok');
     expect(await page.locator('svg.timeline .tl-gap').count()).toBe(1);
     expect(await page.textContent('svg.timeline .tl-gap title')).toBe(`gap: seq ${ev.gapSeq}`);
     expect(await page.locator('svg.timeline .tl-anchor').count()).toBeGreaterThanOrEqual(1);
-    expect(await page.innerText('.tl-list')).toContain(`Gaps: seq ${ev.gapSeq}.`);
+    expect(await shownText(page, '.tl-list')).toContain(`Gaps: seq ${ev.gapSeq}.`);
     expect((await lowestTextContrast(page)).ratio).toBeGreaterThanOrEqual(4.5);
     expectQuiet(seen);
     await page.close();
