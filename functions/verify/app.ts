@@ -44,6 +44,7 @@ import {
 } from '../../lib/devices/provision-device.js';
 import { type KeyReleaseRange, releaseDeviceKeys } from '../../lib/devices/release-device-keys.js';
 import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
+import { DEFAULT_EXPORT_MAX_RECORDS, exportStream, prepareExport } from '../../lib/export/device-export.js';
 import { describeZod } from '../../lib/ingest/device-message.js';
 import type { VerifyCidDeps } from '../../lib/ipfs/verify-cid.js';
 import type { Logger } from '../../lib/logger.js';
@@ -86,6 +87,8 @@ export interface ApiDeps {
   authenticate: (authorization: string | undefined) => Promise<AuthOutcome>;
   /** Most records one key release may cover (KEY_RELEASE_MAX_RECORDS). */
   keyReleaseMaxRecords: number;
+  /** Most records one range export may hold (EXPORT_MAX_RECORDS); default DEFAULT_EXPORT_MAX_RECORDS. */
+  exportMaxRecords?: number;
   /** Pending records above which health reports a backlog. */
   backlogThreshold: number;
   /**
@@ -236,6 +239,27 @@ const CompletenessQuery = z
       !((q.from !== undefined || q.to !== undefined) && (q.fromSeq !== undefined || q.toSeq !== undefined)),
     'give a seq range (fromSeq, toSeq) or a time range (from, to), not both',
   );
+const ExportQuery = z
+  .strictObject({
+    fromSeq: digits('fromSeq').optional(),
+    toSeq: digits('toSeq').optional(),
+    from: TimeParam.optional(),
+    to: TimeParam.optional(),
+    envelopes: z.enum(['true', 'false']).optional(),
+  })
+  .refine(
+    (q) =>
+      !((q.from !== undefined || q.to !== undefined) && (q.fromSeq !== undefined || q.toSeq !== undefined)),
+    'give a seq range (fromSeq, toSeq) or a time range (from, to), not both',
+  )
+  .refine((q) => q.fromSeq === undefined || q.toSeq === undefined || q.fromSeq <= q.toSeq, {
+    message: 'fromSeq is above toSeq',
+    path: ['fromSeq'],
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, {
+    message: 'to must be later than from (the range is from <= timestamp < to)',
+    path: ['to'],
+  });
 const PageQuery = z.strictObject({
   limit: Limit,
   cursor: Cursor.optional(),
@@ -604,6 +628,50 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
       `attachment; filename="${deviceId}.${doc.range.fromSeq}-${doc.range.toSeq}.completeness.json"`,
     );
     return c.json(doc);
+  });
+
+  app.get('/v1/devices/:deviceId/export', async (c) => {
+    const deviceId = deviceParam(c);
+    const q = parse(ExportQuery, c.req.query());
+    const p = c.get('principal');
+    // A windowed auditor token asking for no range gets its window; anyone else, the device's whole sequence.
+    const timed =
+      q.from !== undefined ||
+      q.to !== undefined ||
+      (q.fromSeq === undefined && q.toSeq === undefined && p.role === 'auditor' && hasTimeWindow(p.scope));
+    const ex = await prepareExport(
+      { ...verifyDeps, version: deps.version },
+      {
+        deviceId,
+        range: timed
+          ? {
+              by: 'time',
+              ...(q.from === undefined ? {} : { from: q.from }),
+              ...(q.to === undefined ? {} : { to: q.to }),
+            }
+          : {
+              by: 'seq',
+              ...(q.fromSeq === undefined ? {} : { fromSeq: q.fromSeq }),
+              ...(q.toSeq === undefined ? {} : { toSeq: q.toSeq }),
+            },
+        envelopes: q.envelopes === 'true',
+        principal: p,
+        maxRecords: deps.exportMaxRecords ?? DEFAULT_EXPORT_MAX_RECORDS,
+      },
+    );
+    const { fromSeq, toSeq } = ex.manifest.range;
+    deps.log.info('export started', { deviceId, records: ex.manifest.records, actor: c.get('actor') });
+    return c.body(
+      exportStream(ex.parts(), (err) =>
+        deps.log.error('export failed mid-stream; the archive was cut short', { deviceId, err }),
+      ),
+      200,
+      {
+        'content-type': 'application/x-tar',
+        'content-disposition': `attachment; filename="${deviceId}.${fromSeq}-${toSeq}.export.tar"`,
+        'x-export-records': String(ex.manifest.records),
+      },
+    );
   });
 
   app.get('/v1/records/:recordId', async (c) =>

@@ -54,6 +54,11 @@ import { authorizerAuthenticator } from './lambda-edge.js';
 export const VERSION = '0.1.0';
 /** KEY_RELEASE_MAX_RECORDS on AWS: what fits Lambda's 6 MB answer with room to spare. */
 export const AWS_KEY_RELEASE_MAX_RECORDS = 20_000;
+/**
+ * Records one range export may hold on AWS: the verify Lambda's answer is buffered (6 MB at most), and a v2
+ * bundle with its key events is 2-4 KB; wider ranges are exported in parts (docs/export.md §5).
+ */
+export const AWS_EXPORT_MAX_RECORDS = 1000;
 
 const positive = z.coerce.number().int().positive();
 const name = z.string().min(3);
@@ -419,6 +424,7 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     }),
     authenticate: authorizerAuthenticator(),
     keyReleaseMaxRecords: p.config.keyReleaseMaxRecords,
+    exportMaxRecords: AWS_EXPORT_MAX_RECORDS,
     backlogThreshold: p.config.backlogThreshold,
     // Public and unauthenticated: one count per warm instance per HEALTH_COUNT_CACHE_MS, however often asked.
     pendingCount: cachedCount(() => index.countPending(), { ttlMs: p.config.healthCountCacheMs, clock }),

@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { DEFAULT_KEY_RELEASE_MAX_RECORDS } from '../devices/release-device-keys.js';
+import { DEFAULT_EXPORT_MAX_RECORDS } from '../export/device-export.js';
 import { defaultVerifyThreads } from '../ingest/signature-verifier.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type IpfsRuntimeConfig, ipfsConfigFromEnv } from './ipfs-config.js';
@@ -45,6 +46,7 @@ const Env = z.object({
   /** Worker threads that check device signatures; 0 checks them on the event loop. */
   SIGNATURE_VERIFY_THREADS: z.coerce.number().int().min(0).max(64).optional(),
   KEY_RELEASE_MAX_RECORDS: positive.max(1_000_000).default(DEFAULT_KEY_RELEASE_MAX_RECORDS),
+  EXPORT_MAX_RECORDS: positive.max(10_000_000).default(DEFAULT_EXPORT_MAX_RECORDS),
   FAILURE_BURST: positive.max(1_000_000).default(10),
   FAILURE_RATE_PER_MINUTE: z.coerce.number().positive().max(1_000_000).default(6),
   FAILURE_SUMMARY_MS: positive.default(60_000),
@@ -105,6 +107,8 @@ export interface RuntimeConfig {
   mqttMaxPendingConnections: number;
   /** Most records one key release by time or seq range may cover (docs/api.md "Key release"). */
   keyReleaseMaxRecords: number;
+  /** Most records one range export may hold (docs/export.md). */
+  exportMaxRecords: number;
   /** IPFS hot copies (lib/runtime/ipfs-config.ts, the IPFS_* variables); a config without it has them off. */
   ipfs?: IpfsRuntimeConfig;
   /** Chains, budgets and finality (lib/runtime/chain-config.ts); a config without it anchors to the ledger. */
@@ -183,6 +187,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     mqttConnectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS,
     mqttMaxPendingConnections: e.MQTT_MAX_PENDING_CONNECTIONS,
     keyReleaseMaxRecords: e.KEY_RELEASE_MAX_RECORDS,
+    exportMaxRecords: e.EXPORT_MAX_RECORDS,
     ipfs: ipfs.config,
     chains: chains.config,
   };

@@ -199,6 +199,7 @@ export async function startEmbedded(
     authenticate: (authorization) =>
       authenticateBearer({ tokens, clock, operator: operatorTokenCheck(token) }, authorization),
     keyReleaseMaxRecords: config.keyReleaseMaxRecords,
+    exportMaxRecords: config.exportMaxRecords,
     backlogThreshold: config.backlogThreshold,
     version: VERSION,
     deviceSessions: sessions,

@@ -28,6 +28,7 @@ import type {
   ObjectStore,
   RecordEntry,
   RecordIndex,
+  StatementEntry,
   StatementStore,
 } from '../ports.js';
 import { BatchReader, type LiveAnchors } from './batch-evidence.js';
@@ -54,12 +55,28 @@ export async function getRecordEntry(index: RecordIndex, recordId: string): Prom
   return rec;
 }
 
-async function assemble(
-  deps: VerifyDeps,
-  recordId: string,
-): Promise<{ bundle: ProofBundleV2; live: LiveAnchors; rec: RecordEntry; awaiting: string[] }> {
-  const rec = await getRecordEntry(deps.index, recordId);
-  const reader = new BatchReader(deps, 'v2');
+/** Where a bundle's key events come from: the device's log, read once per export instead of once per record. */
+export type KeyEventSource = (keyIds: readonly string[]) => Promise<StatementEntry[]>;
+
+/** Key events of one device for the keys asked, reading the device's log once and answering from memory after. */
+export function deviceKeyEventSource(statements: StatementStore, deviceId: string): KeyEventSource {
+  let events: Promise<StatementEntry[]> | undefined;
+  return async (keyIds) => {
+    events ??= deviceKeyEvents(statements, deviceId);
+    return keyEventsFor(await events, keyIds);
+  };
+}
+
+/**
+ * The v2 bundle of a stored record, with its batch evidence read through `reader` (which caches batches and
+ * anchors, so many records of one batch cost one read) and, when given, a leaf's path already read.
+ */
+export async function bundleOfRecord(
+  rec: RecordEntry,
+  reader: BatchReader,
+  keyEvents: KeyEventSource,
+  knownPath?: string[],
+): Promise<{ bundle: ProofBundleV2; awaiting: string[] }> {
   const bundle: ProofBundleV2 = {
     format: PROOF_FORMAT_V2,
     record: {
@@ -78,11 +95,11 @@ async function assemble(
   };
   let awaiting: string[] = [];
   if (rec.batch) {
-    const batch = await reader.batch(rec.batch.batchId, `record ${recordId}`);
+    const batch = await reader.batch(rec.batch.batchId, `record ${rec.recordId}`);
     bundle.inclusion = {
       leafIndex: rec.batch.leafIndex,
       treeSize: batch.size,
-      path: await reader.path(batch, rec.batch.leafIndex),
+      path: knownPath ?? (await reader.path(batch, rec.batch.leafIndex)),
       root: batch.root,
     };
     const a = await reader.rootAnchors(batch, rec.recordId);
@@ -94,17 +111,15 @@ async function assemble(
   const parsed = headerBytes ? parseHeader(headerBytes) : undefined;
   const signature = parsed?.ok ? parsed.header.signature : undefined;
   if (signature) {
-    const events = keyEventsFor(await deviceKeyEvents(deps.statements, rec.deviceId), [
-      toHex(signature.keyId),
-    ]);
-    const keyEvents: KeyEventItem[] = [];
+    const events = await keyEvents([toHex(signature.keyId)]);
+    const items: KeyEventItem[] = [];
     for (const e of events) {
       if (!e.batch) {
-        keyEvents.push({ leaf: e.leaf, anchors: [] });
+        items.push({ leaf: e.leaf, anchors: [] });
         continue;
       }
       const batch = await reader.batch(e.batch.batchId, `key event ${e.statementId}`);
-      keyEvents.push({
+      items.push({
         leaf: e.leaf,
         inclusion: {
           leafIndex: e.batch.leafIndex,
@@ -115,8 +130,22 @@ async function assemble(
         anchors: (await reader.rootAnchors(batch)).anchors,
       });
     }
-    bundle.origin = { keyEvents };
+    bundle.origin = { keyEvents: items };
   }
+  return { bundle, awaiting };
+}
+
+async function assemble(
+  deps: VerifyDeps,
+  recordId: string,
+): Promise<{ bundle: ProofBundleV2; live: LiveAnchors; rec: RecordEntry; awaiting: string[] }> {
+  const rec = await getRecordEntry(deps.index, recordId);
+  const reader = new BatchReader(deps, 'v2');
+  const { bundle, awaiting } = await bundleOfRecord(
+    rec,
+    reader,
+    deviceKeyEventSource(deps.statements, rec.deviceId),
+  );
   return { bundle, live: reader.live, rec, awaiting };
 }
 
