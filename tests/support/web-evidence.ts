@@ -6,12 +6,10 @@
  * - a proof bundle and its stored envelope, and the same bundle with one character changed;
  * - the released keys of the device's records (POST /v1/devices/{id}/key-release);
  * - an export archive with a gap: the operator deletes one record from the index behind the server's back (as
- *   tests/e2e/truncation.test.ts does), then the archive is assembled from what the API still serves, in the
- *   layout of docs/export.md, by the system's `tar --format=ustar` (not our own writer, so the page's reader
- *   is checked against a standard one).
+ *   tests/e2e/truncation.test.ts does), then the archive is downloaded from GET /v1/devices/{id}/export
+ *   (docs/export.md) with the envelopes.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fleetDeviceIds, startFleet } from '../../device-stub/fleet.js';
@@ -19,7 +17,6 @@ import { readingsPacket } from '../../device-stub/readings.js';
 import { SigningKeyStore } from '../../device-stub/signing-key-store.js';
 import { toHex } from '../../lib/core/bytes.js';
 import { CompletenessDocument, checkCompleteness } from '../../lib/core/completeness.js';
-import { sha256 } from '../../lib/core/hash.js';
 import type { ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import { operatorFetch, type SpawnedRuntime, spawnRuntime, tempDir, waitFor } from './runtime.js';
 
@@ -163,42 +160,12 @@ async function make(
     db.close();
   }
 
-  const root = join(dir, 'archive');
-  const top = 'iot-notary-export';
-  mkdirSync(join(root, top, 'bundles'), { recursive: true });
-  mkdirSync(join(root, top, 'envelopes'), { recursive: true });
-  const names: string[] = [];
-  const put = (name: string, data: Uint8Array | string) => {
-    writeFileSync(join(root, name), data);
-    names.push(name);
-  };
-  const present = [...readings.keys()].filter((s) => s !== gapSeq);
-  put(
-    `${top}/manifest.json`,
-    JSON.stringify({
-      format: 'iot-notary.export.v1',
-      deviceId,
-      range: { fromSeq: 0, toSeq: RECORDS - 1 },
-      createdAt: Date.now(),
-      records: present.length,
-      includes: { envelopes: true, completeness: true },
-    }),
-  );
-  for (const seq of present)
-    put(`${top}/bundles/${deviceId}.${seq}.proof.json`, await get(`/v1/records/${deviceId}.${seq}/proof`));
-  for (const seq of present)
-    put(`${top}/envelopes/${deviceId}.${seq}.bin`, await get(`/v1/records/${deviceId}.${seq}/object`));
-  put(`${top}/completeness.json`, await get(`/v1/devices/${deviceId}/completeness`));
-  const entries = names.map((name) => ({ name, sha256: toHex(sha256(readFileSync(join(root, name)))) }));
-  put(
-    `${top}/summary.json`,
-    JSON.stringify({
-      counts: { records: present.length, bundles: present.length, envelopes: present.length, missingSeqs: 1 },
-      entries,
-    }),
-  );
+  // The export as an auditor downloads it, now with the gap (docs/export.md).
   const archive = join(dir, `${deviceId}.export.tar`);
-  execFileSync('tar', ['--format=ustar', '-cf', archive, '-C', root, ...names]);
+  writeFileSync(
+    archive,
+    await get(`/v1/devices/${deviceId}/export?fromSeq=0&toSeq=${RECORDS - 1}&envelopes=true`),
+  );
 
   return {
     dir,

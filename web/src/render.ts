@@ -571,7 +571,10 @@ export function renderReport(report: Report, shown: number, onPick: (i: number) 
       ),
     );
   const a = report.archive;
-  if (a)
+  if (a) {
+    const x = a.check;
+    const m = x.manifest;
+    const gaps = x.missing.count;
     out.append(
       h(
         'section',
@@ -579,18 +582,23 @@ export function renderReport(report: Report, shown: number, onPick: (i: number) 
         h('h3', { id: 'archive-title' }, 'Archive'),
         h(
           'p',
-          {},
-          `${a.name}: ${a.entries} entries${a.deviceId ? ` of ${a.deviceId}` : ''}${a.announced === undefined ? '' : `, ${a.announced} records announced`}. Summary of entry hashes: `,
-          badge(
-            a.summary === 'ok' ? 'verified' : a.summary === 'mismatch' ? 'tampered' : 'pending',
-            a.summary,
-          ),
+          { id: 'archive-summary' },
+          `${a.name}: export of ${m.deviceId}, seq ${m.range.fromSeq}–${m.range.toSeq}; ${m.records} records announced, ${x.records.checked} checked, ${x.records.envelopes.checked} with their envelope; ${gaps} seq${gaps === 1 ? '' : 's'} missing. Container: `,
+          badge(x.archive.status === 'intact' ? 'verified' : 'tampered', x.archive.status),
         ),
-        a.problems.length
-          ? h('ul', { class: 'reasons' }, ...a.problems.map((p) => h('li', {}, p)))
+        x.archive.problems.length
+          ? h(
+              'ul',
+              { class: 'reasons' },
+              ...x.archive.problems.map((p) => h('li', {}, h('code', {}, p.code), ': ', p.message)),
+            )
           : undefined,
+        x.completeness.included
+          ? undefined
+          : h('p', {}, `No completeness document: ${x.completeness.reason}.`),
       ),
     );
+  }
   if (report.completeness)
     out.append(renderReasons('Completeness document: reasons', report.completeness.reasons) ?? '');
   if (report.timeline) out.append(renderTimeline(report.timeline));

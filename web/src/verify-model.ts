@@ -3,8 +3,8 @@
  * with lib/core exactly as the API and the command-line verifier check them (checkProofBundle,
  * checkCompleteness, openRecord). The page only draws the result (render.ts).
  */
-import { statusOf, type VerifyStatus } from '../../lib/core/anchor-check.js';
-import { bytesEqual, fromBase64, toHex } from '../../lib/core/bytes.js';
+import type { VerifyStatus } from '../../lib/core/anchor-check.js';
+import { bytesEqual, fromBase64, latin1, toHex } from '../../lib/core/bytes.js';
 import {
   COMPLETENESS_FORMAT,
   type CompletenessCheck,
@@ -13,14 +13,19 @@ import {
 } from '../../lib/core/completeness.js';
 import { isDeviceId } from '../../lib/core/device-id.js';
 import { ENVELOPE_MAGIC, openRecord, parseEnvelope, recordHashOf } from '../../lib/core/envelope.js';
-import { sha256 } from '../../lib/core/hash.js';
+import { classifyEntry } from '../../lib/core/export-archive.js';
+import { checkExportArchive, type ExportCheck, NotAnExportError } from '../../lib/core/export-check.js';
 import type { DeviceKeyPin } from '../../lib/core/key-chain.js';
 import { classifyLeaf } from '../../lib/core/leaf.js';
 import { AnyProofBundle, checkProofBundle, type ProofCheck } from '../../lib/core/proof-bundle.js';
-import { isTar, readTar } from './ustar.js';
+import { readTar, TarError } from '../../lib/core/tar.js';
 
 export const KEYS_FORMAT = 'iot-notary.keys.v1';
-export const EXPORT_FORMAT = 'iot-notary.export.v1';
+
+/** A POSIX tar announces itself with "ustar" at byte 257 of its first header. */
+export function isTar(bytes: Uint8Array): boolean {
+  return bytes.length >= 512 && latin1(bytes.subarray(257, 262)) === 'ustar';
+}
 
 export interface DroppedFile {
   name: string;
@@ -43,19 +48,15 @@ export interface Material {
   keys: Map<string, { recordId: string; key: Uint8Array }>;
   /** Envelopes by record hash (hex). */
   envelopes: Map<string, Uint8Array>;
-  archive?: ArchiveCheck;
+  /** An export archive (one at a time), checked as a whole by lib/core/export-check.ts. */
+  archive?: DroppedFile;
   notes: FileNote[];
 }
 
-export interface ArchiveCheck {
+/** The archive as the page shows it: lib/core's ExportCheck, and the file it came from. */
+export interface ArchiveResult {
   name: string;
-  entries: number;
-  deviceId?: string;
-  /** Records the manifest announced, when it did. */
-  announced?: number;
-  /** `ok`: every earlier entry's SHA-256 matched summary.json; `absent`: no summary (cut short?). */
-  summary: 'ok' | 'mismatch' | 'absent' | 'unreadable';
-  problems: string[];
+  check: ExportCheck;
 }
 
 export interface Pins {
@@ -142,7 +143,6 @@ function takeIn(m: Material, name: string, bytes: Uint8Array, inArchive: boolean
     }
     return note('keys', `${n} record key${n === 1 ? '' : 's'}`);
   }
-  if (format === EXPORT_FORMAT && inArchive) return note('bundle', 'archive manifest');
   if (typeof format === 'string' && format.startsWith('iot-notary.proof.')) {
     const r = AnyProofBundle.safeParse(json);
     if (!r.success) return note('unusable', `not a valid proof bundle: ${issues(r.error)}`);
@@ -152,64 +152,22 @@ function takeIn(m: Material, name: string, bytes: Uint8Array, inArchive: boolean
   return note('unusable', `unknown format ${JSON.stringify(format)}`);
 }
 
-/** The SHA-256 list of summary.json: `{ entries: [{ name, sha256 }] }` or `{ sha256: { name: hex } }`. */
-function summaryHashes(json: unknown): Map<string, string> | undefined {
-  const s = json as { entries?: unknown; sha256?: unknown } | undefined;
-  const out = new Map<string, string>();
-  if (Array.isArray(s?.entries)) {
-    for (const e of s.entries as { name?: unknown; sha256?: unknown }[])
-      if (typeof e.name === 'string' && typeof e.sha256 === 'string') out.set(e.name, e.sha256);
-    return out;
-  }
-  if (s?.sha256 && typeof s.sha256 === 'object') {
-    for (const [k, v] of Object.entries(s.sha256)) if (typeof v === 'string') out.set(k, v);
-    return out;
-  }
-  return undefined;
-}
-
 function takeInArchive(m: Material, file: DroppedFile): FileNote {
-  const tar = readTar(file.bytes);
-  if (!tar.ok) return { name: file.name, kind: 'unusable', detail: `${tar.message} (${tar.code})` };
-  const a: ArchiveCheck = { name: file.name, entries: tar.entries.length, summary: 'absent', problems: [] };
-  m.archive = a;
-  const last = tar.entries.at(-1);
-  const first = tar.entries[0];
-  const manifest = first?.name.endsWith('manifest.json') ? jsonOf(first.data) : undefined;
-  const mf = manifest as { format?: unknown; deviceId?: unknown; records?: unknown } | undefined;
-  if (mf?.format !== EXPORT_FORMAT)
-    a.problems.push('the first entry is not an iot-notary.export.v1 manifest');
-  if (typeof mf?.deviceId === 'string') a.deviceId = mf.deviceId;
-  if (typeof mf?.records === 'number') a.announced = mf.records;
-  if (last?.name.endsWith('summary.json')) {
-    const hashes = summaryHashes(jsonOf(last.data));
-    if (!hashes) a.summary = 'unreadable';
-    else {
-      const bad = tar.entries
-        .slice(0, -1)
-        .filter((e) => hashes.get(e.name) !== toHex(sha256(e.data)))
-        .map((e) => e.name);
-      const unknown = [...hashes.keys()].filter((n) => !tar.entries.some((e) => e.name === n));
-      a.summary = bad.length === 0 && unknown.length === 0 ? 'ok' : 'mismatch';
-      if (bad.length) a.problems.push(`entries that differ from summary.json: ${bad.slice(0, 5).join(', ')}`);
-      if (unknown.length)
-        a.problems.push(`entries summary.json lists but the archive lacks: ${unknown.length}`);
-    }
-  } else {
-    a.problems.push('no summary.json at the end: the archive may have been cut short');
+  if (m.archive) return { name: file.name, kind: 'unusable', detail: 'a second archive (one at a time)' };
+  m.archive = file;
+  // Envelopes inside are also what released keys decrypt; the archive itself is checked in verifyMaterial.
+  let envelopes = 0;
+  try {
+    for (const e of readTar(file.bytes))
+      if (classifyEntry(e.name).kind === 'envelope' && takeIn(m, e.name, e.data, true).kind === 'envelope')
+        envelopes++;
+  } catch (err) {
+    if (!(err instanceof TarError)) throw err;
   }
-  for (const e of tar.entries) {
-    if (e === first || e === last) continue;
-    const n = takeIn(m, `${file.name}: ${e.name}`, e.data, true);
-    if (n.kind === 'unusable') a.problems.push(`${e.name}: ${n.detail}`);
-  }
-  const bundles = m.bundles.length;
-  if (a.announced !== undefined && a.announced !== bundles)
-    a.problems.push(`the manifest announces ${a.announced} records; the archive holds ${bundles} bundles`);
   return {
     name: file.name,
     kind: 'archive',
-    detail: `export archive: ${tar.entries.length} entries, ${bundles} bundles`,
+    detail: `export archive${envelopes ? ` with ${envelopes} envelopes` : ''}`,
   };
 }
 
@@ -258,7 +216,7 @@ export interface Report {
   records: RecordResult[];
   counts: Record<VerifyStatus, number>;
   completeness?: CompletenessCheck;
-  archive?: ArchiveCheck;
+  archive?: ArchiveResult;
   timeline?: Timeline;
   decrypted: { ok: number; failed: number; withoutEnvelope: number; keys: number };
 }
@@ -299,7 +257,12 @@ function gapsOf(seqs: readonly number[], from: number, to: number): { fromSeq: n
   return gaps;
 }
 
-function timelineOf(records: RecordResult[], c: CompletenessCheck | undefined, doc?: CompletenessDocument) {
+function timelineOf(
+  records: RecordResult[],
+  c: CompletenessCheck | undefined,
+  doc: CompletenessDocument | undefined,
+  archive: ExportCheck | undefined,
+): Timeline | undefined {
   const deviceId = c?.deviceId ?? records[0]?.deviceId;
   if (deviceId === undefined) return undefined;
   const own = records.filter((r) => r.deviceId === deviceId);
@@ -318,9 +281,10 @@ function timelineOf(records: RecordResult[], c: CompletenessCheck | undefined, d
     }
   }
   const seqs = rows.map((r) => r.seq);
-  const fromSeq = c ? c.range.fromSeq : Math.min(...seqs);
-  const toSeq = c ? c.range.toSeq : Math.max(...seqs);
-  const gaps = c ? c.missing : gapsOf(seqs, fromSeq, toSeq);
+  const range = c?.range ?? archive?.manifest.range;
+  const fromSeq = range ? range.fromSeq : Math.min(...seqs);
+  const toSeq = range ? range.toSeq : Math.max(...seqs);
+  const gaps = c ? c.missing : archive ? archive.missing.listed : gapsOf(seqs, fromSeq, toSeq);
   const anchors: Timeline['anchors'] = [];
   const lastOfRoot = new Map<string, RecordResult>();
   for (const r of own) if (r.bundle.inclusion) lastOfRoot.set(r.bundle.inclusion.root, r);
@@ -333,27 +297,63 @@ function timelineOf(records: RecordResult[], c: CompletenessCheck | undefined, d
   return { deviceId, fromSeq, toSeq, records: rows, gaps, anchors };
 }
 
-export function verifyMaterial(m: Material, pins: Pins): Report {
+function recordResult(
+  m: Material,
+  bundle: AnyProofBundle,
+  check: ProofCheck,
+  envelope: boolean,
+): RecordResult {
+  const r = bundle.record;
+  return {
+    recordId: r.recordId,
+    deviceId: r.deviceId,
+    seq: r.seq,
+    timestamp: r.timestamp,
+    bundle,
+    check,
+    envelope,
+    reading: readingOf(m, r, m.envelopes.get(r.recordHash)),
+  };
+}
+
+/**
+ * Checks everything given: an archive with checkExportArchive (its shape, summary and entry chain, then each
+ * bundle and the completeness document), loose bundles with checkProofBundle, a loose document with
+ * checkCompleteness; then decrypts what released keys open.
+ */
+export async function verifyMaterial(m: Material, pins: Pins): Promise<Report> {
   const trust = {
     ...(pins.ledgerKeys.length > 0 ? { trustedLedgerKeys: pins.ledgerKeys } : {}),
     trustedDeviceKeys: pins.deviceKeys,
   };
-  const records: RecordResult[] = m.bundles.map(({ bundle }) => {
+  const records: RecordResult[] = [];
+  let archive: ArchiveResult | undefined;
+  if (m.archive) {
+    const file = m.archive;
+    try {
+      const check = await checkExportArchive(readTar(file.bytes), {
+        ...trust,
+        onRecord: (outcome, bundle, c) =>
+          records.push(recordResult(m, bundle, c, outcome.envelope !== 'not-checked')),
+      });
+      archive = { name: file.name, check };
+    } catch (err) {
+      if (!(err instanceof NotAnExportError)) throw err;
+      m.notes.push({ name: file.name, kind: 'unusable', detail: err.message });
+    }
+  }
+  for (const { bundle } of m.bundles) {
     const envelope = m.envelopes.get(bundle.record.recordHash);
     const check = checkProofBundle(bundle, { ...trust, ...(envelope ? { envelope } : {}) });
-    const r = bundle.record;
-    return {
-      recordId: r.recordId,
-      deviceId: r.deviceId,
-      seq: r.seq,
-      timestamp: r.timestamp,
-      bundle,
-      check,
-      envelope: envelope !== undefined,
-      reading: readingOf(m, r, envelope),
-    };
-  });
-  const completeness = m.completeness ? checkCompleteness(m.completeness.doc, trust) : undefined;
+    records.push(recordResult(m, bundle, check, envelope !== undefined));
+  }
+  const fromArchive = archive?.check.completeness;
+  const completeness =
+    fromArchive?.included === true
+      ? (({ included: _, ...c }) => c)(fromArchive)
+      : m.completeness
+        ? checkCompleteness(m.completeness.doc, trust)
+        : undefined;
   const counts: Record<VerifyStatus, number> = {
     verified: 0,
     unpinned: 0,
@@ -363,16 +363,12 @@ export function verifyMaterial(m: Material, pins: Pins): Report {
   };
   for (const r of records) counts[r.check.status]++;
   const statuses: VerifyStatus[] = records.map((r) => r.check.status);
-  if (completeness) {
-    statuses.push(completeness.status);
-    if (completeness.outcome === 'incomplete') statuses.push('missing');
-  }
-  if (m.archive && (m.archive.summary === 'mismatch' || m.archive.problems.length > 0))
-    statuses.push(
-      statusOf(
-        m.archive.problems.map((message) => ({ severity: 'tampered' as const, code: 'archive', message })),
-      ),
-    );
+  if (archive) statuses.push(archive.check.status);
+  if (completeness) statuses.push(completeness.status);
+  // A gap is what an auditor most needs to see: records missing from the range make the verdict `missing`,
+  // even when every record present verifies (the evidence is sound; the history is not whole).
+  if (completeness?.outcome === 'incomplete' || (archive && archive.check.missing.count > 0))
+    statuses.push('missing');
   const decrypted = { ok: 0, failed: 0, withoutEnvelope: 0, keys: m.keys.size };
   for (const r of records) {
     if (r.reading.state === 'decrypted') decrypted.ok++;
@@ -380,13 +376,15 @@ export function verifyMaterial(m: Material, pins: Pins): Report {
     else if (r.reading.state === 'no-envelope') decrypted.withoutEnvelope++;
   }
   const timeline =
-    records.length > 1 || completeness ? timelineOf(records, completeness, m.completeness?.doc) : undefined;
+    records.length > 1 || completeness || archive
+      ? timelineOf(records, completeness, m.completeness?.doc, archive?.check)
+      : undefined;
   return {
     status: worst(statuses) ?? 'nothing',
     records,
     counts,
     ...(completeness ? { completeness } : {}),
-    ...(m.archive ? { archive: m.archive } : {}),
+    ...(archive ? { archive } : {}),
     ...(timeline ? { timeline } : {}),
     decrypted,
   };

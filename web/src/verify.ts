@@ -88,6 +88,8 @@ form.addEventListener('submit', (e) => {
 });
 
 async function run(): Promise<void> {
+  // A previous result stays only until this run says something new.
+  reportBox.replaceChildren();
   fieldError('ledger', undefined);
   fieldError('device', undefined);
   const pins = parsePins(ledgerKeys.value, deviceKeys.value);
@@ -95,11 +97,13 @@ async function run(): Promise<void> {
     fieldError(pins.error.field, pins.error.message);
     announce(`Not verified: ${pins.error.message}.`);
     (pins.error.field === 'ledger' ? ledgerKeys : deviceKeys).focus();
+    document.body.dataset.state = 'done';
     return;
   }
   if (chosen.length === 0) {
     announce('Choose at least one file first.');
     input.focus();
+    document.body.dataset.state = 'done';
     return;
   }
   document.body.dataset.state = 'busy';
@@ -109,7 +113,7 @@ async function run(): Promise<void> {
       chosen.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })),
     );
     const material = loadFiles(files);
-    const report = verifyMaterial(material, pins.pins);
+    const report = await verifyMaterial(material, pins.pins);
     // The first record that did not verify is the one worth seeing first.
     const firstBad = report.records.findIndex((r) => r.check.status !== 'verified');
     show(report, material.notes, Math.max(firstBad, 0));
