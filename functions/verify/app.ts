@@ -103,6 +103,8 @@ export interface ApiDeps {
   anchoring?: Pick<AnchorCycle, 'status' | 'backpressure'>;
   /** Live device connections, closed on credential rotation (embedded broker; absent on AWS, see ProvisionDeps). */
   deviceSessions?: DeviceSessions;
+  /** The browser verifier (web/dist/verify.html) and its policy, served at GET /verify; absent: not built. */
+  verifierPage?: { html: string; csp: string };
 }
 
 const STATUS: Record<NotaryErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
@@ -370,6 +372,19 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   app.notFound((c) =>
     c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404),
   );
+
+  // The browser verifier: a static public page, no credential (docs/web-verifier.md). It verifies in the
+  // browser and calls no API, so its policy allows no network at all.
+  app.get('/verify', (c) => {
+    const page = deps.verifierPage;
+    if (!page)
+      throw new NotaryError('not-found', 'the verifier page is not built on this server (npm run build:web)');
+    c.header('Content-Security-Policy', page.csp);
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Referrer-Policy', 'no-referrer');
+    c.header('Cache-Control', 'no-cache');
+    return c.html(page.html);
+  });
 
   app.get('/v1/health', async (c) => {
     const pending = await (deps.pendingCount ? deps.pendingCount() : deps.index.countPending());

@@ -3,6 +3,7 @@
  * lowercase hex (hashes) or standard base64 (opaque blobs); the decoders are strict because their inputs
  * come from devices and proof bundles, which we do not trust.
  */
+import { decodeBase64, decodeHex, decodeLatin1, encodeBase64, encodeHex } from './byte-codec.js';
 
 /**
  * The format checks are plain loops, not regular expressions: V8 runs a pattern such as
@@ -33,17 +34,17 @@ export function isBase64(s: string): boolean {
 }
 
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+  return encodeHex(bytes);
 }
 
 /** Strict lowercase hex; returns undefined instead of silently dropping bad characters like Buffer does. */
 export function fromHex(hex: string): Uint8Array | undefined {
   if (!isHex(hex)) return undefined;
-  return new Uint8Array(Buffer.from(hex, 'hex'));
+  return decodeHex(hex);
 }
 
 export function toBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  return encodeBase64(bytes);
 }
 
 /**
@@ -53,7 +54,7 @@ export function toBase64(bytes: Uint8Array): string {
  */
 export function fromBase64(b64: string): Uint8Array | undefined {
   if (!isBase64(b64)) return undefined;
-  const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
+  const bytes = decodeBase64(b64);
   return toBase64(bytes) === b64 ? bytes : undefined;
 }
 
@@ -77,4 +78,9 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 export function utf8(s: string): Uint8Array {
   return new TextEncoder().encode(s);
+}
+
+/** One character per byte value (ISO 8859-1): how device ids are read from binary headers before checking. */
+export function latin1(bytes: Uint8Array): string {
+  return decodeLatin1(bytes);
 }

@@ -8,7 +8,7 @@
  * `count` is the device's nextSeq; `lastHash` the record hash of record count - 1, or 32 zero bytes when
  * count = 0. `sig` is over d = SHA-256(bytes before sig). 151 + idLen bytes.
  */
-import { bytesEqual, concatBytes } from './bytes.js';
+import { bytesEqual, concatBytes, latin1 } from './bytes.js';
 import { isDeviceId } from './device-id.js';
 import {
   type DigestSigner,
@@ -112,7 +112,7 @@ export function parseHead(bytes: Uint8Array): ParsedHead | HeadFailure {
     return failure('unsupported-version', `head version ${bytes[4]} is not supported`);
   const idLen = bytes[5] as number;
   if (bytes.length < 6 + idLen) return failure('truncated', 'shorter than its device id');
-  const deviceId = Buffer.from(bytes.buffer, bytes.byteOffset + 6, idLen).toString('latin1');
+  const deviceId = latin1(bytes.subarray(6, 6 + idLen));
   if (!isDeviceId(deviceId))
     return failure('bad-device-id', 'device id is not 1-64 characters of [A-Za-z0-9_-]');
   const total = HEAD_FIXED_BYTES + idLen;

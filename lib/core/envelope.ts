@@ -17,8 +17,8 @@
  * inside the leaf: an anchor then proves the signature existed at anchoring time, so a key stolen later cannot
  * back-date a forgery.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { bytesEqual, concatBytes } from './bytes.js';
+import { bytesEqual, concatBytes, latin1 } from './bytes.js';
+import { aes256GcmOpen, aes256GcmSeal } from './crypto-primitives.js';
 import { isDeviceId } from './device-id.js';
 import {
   type DigestSigner,
@@ -168,7 +168,7 @@ export function parseHeader(
   const idLen = bytes[6] as number;
   const headerLen = headerLengthOf(version, idLen);
   if (bytes.length < headerLen) return failure('envelope-truncated', 'shorter than its header');
-  const deviceId = Buffer.from(bytes.buffer, bytes.byteOffset + 7, idLen).toString('latin1');
+  const deviceId = latin1(bytes.subarray(7, 7 + idLen));
   if (!isDeviceId(deviceId))
     return failure('bad-device-id', 'device id is not 1-64 characters of [A-Za-z0-9_-]');
   const view = new DataView(bytes.buffer, bytes.byteOffset, headerLen);
@@ -304,9 +304,7 @@ export function sealRecord(input: SealInput): SealedRecord {
     ciphertextLength,
     ...(signer ? { signer: { alg: signer.alg, keyId: signer.keyId } } : {}),
   });
-  const cipher = createCipheriv('aes-256-gcm', input.recordKey, input.nonce, { authTagLength: TAG_BYTES });
-  cipher.setAAD(prefix);
-  const ciphertext = concatBytes(cipher.update(input.plaintext), cipher.final(), cipher.getAuthTag());
+  const ciphertext = aes256GcmSeal(input.recordKey, input.nonce, prefix, input.plaintext);
   const ciphertextHash = sha256(ciphertext);
   const unsigned = concatBytes(prefix, ciphertextHash);
   let headerBytes = unsigned;
@@ -343,20 +341,11 @@ export function openRecord(
 ): { ok: true; plaintext: Uint8Array } | EnvelopeFailure {
   const after = HASH_BYTES + (env.header.version === ENVELOPE_VERSION_SIGNED ? SIGNATURE_BYTES : 0);
   const aad = env.headerBytes.subarray(0, env.headerBytes.length - after);
-  const body = env.ciphertext.subarray(0, env.ciphertext.length - TAG_BYTES);
-  const tag = env.ciphertext.subarray(env.ciphertext.length - TAG_BYTES);
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', recordKey, env.header.nonce, {
-      authTagLength: TAG_BYTES,
-    });
-    decipher.setAAD(aad);
-    decipher.setAuthTag(tag);
-    return { ok: true, plaintext: concatBytes(decipher.update(body), decipher.final()) };
-  } catch {
-    // OpenSSL reports every authentication failure the same way, by design; so do we.
-    return failure(
-      'decrypt-failed',
-      'authentication failed: wrong key, or the header or ciphertext was modified',
-    );
-  }
+  const plaintext = aes256GcmOpen(recordKey, env.header.nonce, aad, env.ciphertext);
+  if (plaintext) return { ok: true, plaintext };
+  // GCM reports every authentication failure the same way, by design; so do we.
+  return failure(
+    'decrypt-failed',
+    'authentication failed: wrong key, or the header or ciphertext was modified',
+  );
 }

@@ -1,12 +1,8 @@
-import { hash } from 'node:crypto';
-
 /**
- * SHA-256 through OpenSSL. It is several times faster than a pure-JS SHA-256 for the small inputs of Merkle
- * building (measured in BENCHMARKS.md), and hashing is the hot path of anchoring. The differential test
- * checks it against @noble/hashes.
+ * SHA-256 for lib/core. On the server it is OpenSSL (crypto-primitives.ts), several times faster than pure JS
+ * for the small inputs of Merkle building (BENCHMARKS.md); in the browser verifier, @noble/hashes
+ * (crypto-primitives.browser.ts). tests/core/crypto-primitives.test.ts checks they agree.
  */
-export function sha256(data: Uint8Array): Uint8Array {
-  return hash('sha256', data, 'buffer');
-}
+export { sha256 } from './crypto-primitives.js';
 
 export const SHA256_BYTES = 32;

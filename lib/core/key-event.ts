@@ -13,7 +13,7 @@
  * twice over d = SHA-256(bytes before oldSig): by the old key (the device authorised it) and by the new one
  * (proof of possession). Registrations and revocations are the operator's word and carry no signature.
  */
-import { bytesEqual, concatBytes } from './bytes.js';
+import { bytesEqual, concatBytes, latin1 } from './bytes.js';
 import { isDeviceId } from './device-id.js';
 import {
   type DigestSigner,
@@ -144,7 +144,7 @@ export function parseKeyEvent(bytes: Uint8Array): ParsedKeyEvent | KeyEventFailu
   const idLen = bytes[6] as number;
   // time u64 and alg u8 follow the device id; the key's length depends on alg.
   if (bytes.length < 7 + idLen + 9) return failure('truncated', 'shorter than its fixed fields');
-  const deviceId = Buffer.from(bytes.buffer, bytes.byteOffset + 7, idLen).toString('latin1');
+  const deviceId = latin1(bytes.subarray(7, 7 + idLen));
   if (!isDeviceId(deviceId))
     return failure('bad-device-id', 'device id is not 1-64 characters of [A-Za-z0-9_-]');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -7,8 +7,8 @@
  *   txId      = hex(entryHash)
  *   sig       = Ed25519(ledgerKey, entryHash)
  */
-import { createPublicKey, verify } from 'node:crypto';
 import { bytesEqual, concatBytes, fromBase64, fromHex, toHex, utf8 } from './bytes.js';
+import { ed25519Verify } from './crypto-primitives.js';
 import { sha256 } from './hash.js';
 import { u64be } from './u64.js';
 
@@ -40,13 +40,6 @@ export function ledgerChainId(publicKey: Uint8Array): string {
   return `embedded:${toHex(sha256(publicKey)).slice(0, 16)}`;
 }
 
-export function ed25519PublicKeyFromRaw(raw: Uint8Array) {
-  return createPublicKey({
-    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },
-    format: 'jwk',
-  });
-}
-
 export type LedgerEntryCheck =
   | { ok: true }
   | { ok: false; code: 'malformed-entry' | 'entry-hash-mismatch' | 'bad-signature'; message: string };
@@ -67,7 +60,7 @@ export function verifyLedgerEntry(e: LedgerEntry, publicKey: Uint8Array): Ledger
   if (sig?.length !== 64 || publicKey.length !== 32) {
     return { ok: false, code: 'malformed-entry', message: 'signature or public key has the wrong length' };
   }
-  const ok = verify(null, hash, ed25519PublicKeyFromRaw(publicKey), sig);
+  const ok = ed25519Verify(publicKey, hash, sig);
   return ok
     ? { ok: true }
     : { ok: false, code: 'bad-signature', message: 'signature does not verify with the ledger key' };

@@ -44,6 +44,7 @@ import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
 import { loadOperatorToken, operatorTokenCheck } from './operator-token.js';
 import { type SweepScheduler, startSweepScheduler } from './sweep-scheduler.js';
+import { loadVerifierPage } from './verifier-page.js';
 
 export const VERSION = '0.1.0';
 
@@ -181,6 +182,9 @@ export async function startEmbedded(
   const sessions = new LiveDeviceSessions();
   const pollFinality = createFinalityPoller({ cycle, log: log.child({ fn: 'anchor' }) });
 
+  const verifierPage = loadVerifierPage();
+  if (!verifierPage.ok)
+    log.warn('GET /verify will answer 404: the verifier page is not built', { reason: verifierPage.reason });
   const api = createApiApp({
     index: devices,
     statements,
@@ -200,6 +204,7 @@ export async function startEmbedded(
     version: VERSION,
     deviceSessions: sessions,
     ...(ipfs.verify ? { ipfs: ipfs.verify } : {}),
+    ...(verifierPage.ok ? { verifierPage: verifierPage.page } : {}),
   });
   // One limiter for the broker and the upload endpoint; budgets are kept per surface.
   const limiter = new FailureLimiter(
