@@ -1,14 +1,14 @@
 /**
  * The port conformance suites of tests/adapters, unchanged, over the AWS adapters: S3ObjectStore on s3rver
  * (behind the checksum-gate stand-in for the one S3 check s3rver lacks), DynamoIndexStore,
- * DynamoStatementStore and DynamoLedger on dynalite, and KmsKeyVault on the KMS stand-in (no KMS emulator
- * can be installed here).
+ * DynamoStatementStore and DynamoLedger on dynalite, and KmsKeyVault on moto's KMS (real encryption-context
+ * semantics; skipped, with a loud warning, where moto is absent).
  */
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { afterAll } from 'vitest';
+import { afterAll, describe } from 'vitest';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
 import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
 import { DynamoLedger, generateLedgerKey } from '../../lib/adapters/aws/dynamo-ledger.js';
@@ -34,6 +34,7 @@ import {
   TEST_REGION,
 } from './support/emulators.js';
 import { type KmsStandIn, startKmsStandIn } from './support/kms-stand-in.js';
+import { motoOrWarn, type RunningMoto, startMoto } from './support/moto-server.js';
 import { type ChecksumGate, startChecksumGate } from './support/s3-checksum-gate.js';
 
 let dynamo: Promise<RunningDynalite> | undefined;
@@ -56,7 +57,14 @@ const useKms = () => {
   return kms;
 };
 
+let moto: Promise<RunningMoto> | undefined;
+const useMoto = () => {
+  moto ??= startMoto();
+  return moto;
+};
+
 afterAll(async () => {
+  if (moto) await (await moto).close();
   if (kms) await (await kms).close();
   if (s3) {
     const { s3rver, gate } = await s3;
@@ -143,7 +151,16 @@ describeChainConformance(
   },
 );
 
-describeKeyVaultConformance('KmsKeyVault on the KMS stand-in (never run against real KMS)', async () => {
-  const { vault, client } = await kmsVault();
-  return { vault, cleanup: async () => client.destroy() };
+const MOTO_KMS = motoOrWarn(
+  'KeyVault conformance of KmsKeyVault on moto KMS (tests/aws/conformance.test.ts)',
+);
+describe.skipIf(!MOTO_KMS)('on moto', () => {
+  describeKeyVaultConformance('KmsKeyVault on moto KMS, a fresh SYMMETRIC_DEFAULT key per test', async () => {
+    const { endpoint } = await useMoto();
+    const client = new KMSClient({ endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS });
+    const { KeyMetadata } = await client.send(new CreateKeyCommand({}));
+    const keyArn = KeyMetadata?.Arn;
+    if (!keyArn) throw new Error('moto CreateKey returned no key ARN');
+    return { vault: new KmsKeyVault(client, keyArn), cleanup: async () => client.destroy() };
+  });
 });
