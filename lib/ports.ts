@@ -595,6 +595,23 @@ export interface KeyVault {
   unwrap(wrapped: Uint8Array, context: Record<string, string>): Promise<Uint8Array>;
 }
 
+// ---------------------------------------------------------------------------------------------- ledger signer
+
+/**
+ * The embedded ledger's signing key (docs/proof-bundle.md §4.2: `sig = Ed25519-Sign(ledgerKey, entryHash)`).
+ * Adapters: a local Ed25519 key in a file (LocalLedgerSigner) and a non-exportable AWS KMS key of spec
+ * ECC_NIST_EDWARDS25519 (KmsLedgerSigner), whose private half never leaves KMS.
+ */
+export interface LedgerSigner {
+  /** The raw 32-byte Ed25519 public key (RFC 8032 encoding): the ledger's chainId is derived from it. */
+  readonly publicKey: Uint8Array;
+  /**
+   * The 64-byte pure Ed25519 signature (RFC 8032 §5.1.6, no prehash, no context) over `message`, checked
+   * against `publicKey` before it is returned: a signer never hands out a signature its key does not verify.
+   */
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
 // ---------------------------------------------------------------------------------------------- leases
 
 /**

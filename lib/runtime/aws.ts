@@ -1,7 +1,7 @@
 /**
  * Composition root of the AWS runtime: the only place that reads the Lambda environment and builds AWS SDK
  * clients. Each function gets just the adapters it uses (ingest: S3, DynamoDB, IoT Data; anchor: S3,
- * DynamoDB, KMS for the ledger key; verify: S3, DynamoDB, KMS), wired to the same functions/<name>/handler.ts
+ * DynamoDB, KMS to sign ledger entries; verify: S3, DynamoDB, KMS), wired to the same functions/<name>/handler.ts
  * and lib/ code as lib/runtime/embedded.ts.
  *
  * sst.config.ts sets every NOTARY_* variable below. Tests point the clients at emulators with the SDK's own
@@ -29,6 +29,7 @@ import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
 import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.js';
 import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
+import { KmsLedgerSigner, kmsLedgerPublicKey } from '../adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import {
@@ -38,7 +39,6 @@ import {
   fencedObjects,
   fencedStatements,
 } from '../anchor/anchor-lease.js';
-import { fromBase64 } from '../core/bytes.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { createInlineVerifier } from '../ingest/signature-verifier.js';
@@ -57,7 +57,6 @@ export const AWS_KEY_RELEASE_MAX_RECORDS = 20_000;
 
 const positive = z.coerce.number().int().positive();
 const name = z.string().min(3);
-const base64Key = z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64');
 
 const Env = z.object({
   AWS_REGION: z.string().min(1),
@@ -77,9 +76,11 @@ const Env = z.object({
   /** How long the anchor lease lasts without a renewal; every write of a cycle renews it. */
   ANCHOR_LEASE_TTL_MS: positive.min(10_000).max(3_600_000).default(120_000),
   NOTARY_KMS_KEY_ID: z.string().min(1).optional(),
-  /** The anchoring (ledger) key, only as the KMS CiphertextBlob, base64; see infra/ledger-key.ts. */
-  NOTARY_LEDGER_KEY_WRAPPED: base64Key.optional(),
-  NOTARY_LEDGER_PUBLIC_KEY: base64Key.optional(),
+  /**
+   * The ledger's signing key: a KMS key of spec ECC_NIST_EDWARDS25519 the deploy creates (key id, ARN or
+   * alias). The anchor function signs with it; the verify function reads its public key.
+   */
+  NOTARY_LEDGER_KEY_ID: z.string().min(1).max(2048).optional(),
   /** https://<prefix>-ats.iot.<region>.amazonaws.com, from `aws iot describe-endpoint`. */
   NOTARY_IOT_DATA_ENDPOINT: z.string().url().optional(),
   NOTARY_PENDING_SHARDS: positive.max(256).default(8),
@@ -132,8 +133,7 @@ export interface AwsConfig {
   leasesTable?: string;
   anchorLeaseTtlMs: number;
   kmsKeyId?: string;
-  ledgerKeyWrapped?: Uint8Array;
-  ledgerPublicKey?: Uint8Array;
+  ledgerKeyId?: string;
   iotDataEndpoint?: string;
   pendingShards: number;
   deadLetterShards: number;
@@ -161,7 +161,7 @@ export class AwsConfigError extends Error {
 }
 
 export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfig {
-  // An empty variable means unset (sst.config.ts sets the ledger key to '' until a key exists).
+  // An empty variable means unset.
   const r = Env.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!r.success) {
     throw new AwsConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
@@ -181,12 +181,6 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
   const inline = chains.config.chains.find((c) => c.inline);
   if (inline)
     throw new AwsConfigError(`${inline.kind.toUpperCase()}_INLINE: inline packets are embedded-only`);
-  const key = (v: string | undefined, what: string): Uint8Array | undefined => {
-    if (v === undefined || v === '') return undefined;
-    const bytes = fromBase64(v);
-    if (!bytes) throw new AwsConfigError(`${what} is not base64`);
-    return bytes;
-  };
   return {
     region: e.AWS_REGION,
     stage: e.NOTARY_STAGE,
@@ -204,12 +198,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     ...(e.NOTARY_TABLE_LEASES ? { leasesTable: e.NOTARY_TABLE_LEASES } : {}),
     anchorLeaseTtlMs: e.ANCHOR_LEASE_TTL_MS,
     ...(e.NOTARY_KMS_KEY_ID ? { kmsKeyId: e.NOTARY_KMS_KEY_ID } : {}),
-    ...(e.NOTARY_LEDGER_KEY_WRAPPED
-      ? { ledgerKeyWrapped: key(e.NOTARY_LEDGER_KEY_WRAPPED, 'NOTARY_LEDGER_KEY_WRAPPED') }
-      : {}),
-    ...(e.NOTARY_LEDGER_PUBLIC_KEY
-      ? { ledgerPublicKey: key(e.NOTARY_LEDGER_PUBLIC_KEY, 'NOTARY_LEDGER_PUBLIC_KEY') }
-      : {}),
+    ...(e.NOTARY_LEDGER_KEY_ID ? { ledgerKeyId: e.NOTARY_LEDGER_KEY_ID } : {}),
     ...(e.NOTARY_IOT_DATA_ENDPOINT ? { iotDataEndpoint: e.NOTARY_IOT_DATA_ENDPOINT } : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
     deadLetterShards: e.NOTARY_DEAD_LETTER_SHARDS,
@@ -345,14 +334,16 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
   const statements = fencedStatements(stores.statements, flight.fence);
   const vault = new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'anchor'));
   const withLedger = p.config.chains.chains.some((c) => c.kind === 'embedded');
+  // The ledger signs with a KMS key the deploy created; its private half never reaches this function.
   const ledger = withLedger
-    ? await DynamoLedger.open({
+    ? DynamoLedger.open({
         db: p.clients.dynamodb,
         table: required(p.config.ledgerTable, 'NOTARY_TABLE_LEDGER', 'anchor'),
         clock,
-        wrappedKey: required(p.config.ledgerKeyWrapped, 'NOTARY_LEDGER_KEY_WRAPPED', 'anchor'),
-        vault,
-        ...(p.config.ledgerPublicKey ? { expectedPublicKey: p.config.ledgerPublicKey } : {}),
+        signer: await KmsLedgerSigner.open(
+          p.clients.kms,
+          required(p.config.ledgerKeyId, 'NOTARY_LEDGER_KEY_ID', 'anchor'),
+        ),
       })
     : undefined;
   const chains = await awsAnchorChains(p.config.chains, {
@@ -383,16 +374,17 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
   const { objects, index, statements } = storesOf(p, { countCap: p.config.backlogThreshold + 1 });
   const log = p.log.child({ fn: 'verify' });
   const chains = new Map<string, Chain>();
-  // The verify API reads the ledger with its public key only; it never holds the signing key.
-  if (p.config.ledgerTable && p.config.ledgerPublicKey) {
+  // The verify API reads the ledger with its public key only (KMS GetPublicKey, once per cold start); it
+  // cannot sign.
+  if (p.config.ledgerTable && p.config.ledgerKeyId) {
     const ledger = DynamoLedger.readOnly({
       db: p.clients.dynamodb,
       table: p.config.ledgerTable,
-      publicKey: p.config.ledgerPublicKey,
+      publicKey: await kmsLedgerPublicKey(p.clients.kms, p.config.ledgerKeyId),
     });
     chains.set(ledger.chainId, ledger);
   } else {
-    log.warn('no ledger configured (NOTARY_TABLE_LEDGER, NOTARY_LEDGER_PUBLIC_KEY): proofs carry no anchors');
+    log.warn('no ledger configured (NOTARY_TABLE_LEDGER, NOTARY_LEDGER_KEY_ID): proofs carry no anchors');
   }
   // Public chains are looked up watch-only: this function never holds an anchoring key.
   const external = await awsAnchorChains(

@@ -1,8 +1,9 @@
 /**
  * The port conformance suites of tests/adapters, unchanged, over the AWS adapters: S3ObjectStore on s3rver
  * (behind the checksum-gate stand-in for the one S3 check s3rver lacks), DynamoIndexStore,
- * DynamoStatementStore and DynamoLedger on dynalite, and KmsKeyVault on moto's KMS (real encryption-context
- * semantics; skipped, with a loud warning, where moto is absent).
+ * DynamoStatementStore and DynamoLedger on dynalite, KmsKeyVault on moto's KMS (real encryption-context
+ * semantics; skipped, with a loud warning, where moto is absent), and KmsLedgerSigner on the KMS STAND-IN
+ * (tests/aws/support/kms-stand-in.ts), because moto cannot create ECC_NIST_EDWARDS25519 keys.
  */
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -11,15 +12,17 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe } from 'vitest';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
 import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
-import { DynamoLedger, generateLedgerKey } from '../../lib/adapters/aws/dynamo-ledger.js';
+import { DynamoLedger } from '../../lib/adapters/aws/dynamo-ledger.js';
 import { DynamoStatementStore } from '../../lib/adapters/aws/dynamo-statement-store.js';
 import { DynamoTokenStore } from '../../lib/adapters/aws/dynamo-token-store.js';
 import { KmsKeyVault } from '../../lib/adapters/aws/kms-key-vault.js';
+import { KmsLedgerSigner } from '../../lib/adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../../lib/adapters/aws/s3-object-store.js';
 import { describeChainConformance } from '../adapters/chain.conformance.js';
 import { describeIndexStoreConformance } from '../adapters/index-store.conformance.js';
 import { describeKeyVaultConformance } from '../adapters/key-vault.conformance.js';
 import { describeLeaseStoreConformance } from '../adapters/lease-store.conformance.js';
+import { describeLedgerSignerConformance } from '../adapters/ledger-signer.conformance.js';
 import { describeObjectStoreConformance } from '../adapters/object-store.conformance.js';
 import { describeStatementStoreConformance } from '../adapters/statement-store.conformance.js';
 import { describeTokenStoreConformance } from '../adapters/token-store.conformance.js';
@@ -122,32 +125,45 @@ describeTokenStoreConformance('DynamoTokenStore on dynalite', async () => {
   return { store, cleanup: () => store.close() };
 });
 
-/** A KmsKeyVault on the KMS stand-in, under a fresh key; the client is the real @aws-sdk/client-kms. */
-async function kmsVault(): Promise<{ vault: KmsKeyVault; client: KMSClient }> {
+/**
+ * A KMS Ed25519 signing key made on the KMS STAND-IN through CreateKey (moto cannot make one), and a
+ * KmsLedgerSigner on it; the client is the real @aws-sdk/client-kms.
+ */
+async function kmsSigner(): Promise<{ signer: KmsLedgerSigner; keyArn: string; client: KMSClient }> {
   const standIn = await useKms();
   const client = new KMSClient({
     endpoint: standIn.endpoint,
     region: standIn.region,
     credentials: TEST_CREDENTIALS,
   });
-  return { vault: new KmsKeyVault(client, standIn.createKey()), client };
+  const { KeyMetadata } = await client.send(
+    new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }),
+  );
+  const keyArn = KeyMetadata?.Arn;
+  if (!keyArn) throw new Error('CreateKey returned no key ARN');
+  return { signer: await KmsLedgerSigner.open(client, keyArn), keyArn, client };
 }
 
 describeChainConformance(
-  'DynamoLedger on dynalite, key wrapped by KmsKeyVault on the KMS stand-in',
+  'DynamoLedger on dynalite, signed by KmsLedgerSigner on the KMS stand-in',
   async () => {
     const { db } = await useDynamo();
     const { ledger: table } = await createTables(db);
-    const { vault, client } = await kmsVault();
-    const key = await generateLedgerKey(vault);
-    const chain = await DynamoLedger.open({
-      db,
-      table,
-      wrappedKey: key.wrapped,
-      vault,
-      expectedPublicKey: key.publicKey,
-    });
+    const { signer, client } = await kmsSigner();
+    const chain = DynamoLedger.open({ db, table, signer });
     return { chain, minesPerTx: true, cleanup: async () => client.destroy() };
+  },
+);
+
+describeLedgerSignerConformance(
+  'KmsLedgerSigner on the KMS stand-in (an ECC_NIST_EDWARDS25519 key; never run against real KMS)',
+  async () => {
+    const { signer, keyArn, client } = await kmsSigner();
+    return {
+      signer,
+      reopen: () => KmsLedgerSigner.open(client, keyArn),
+      cleanup: async () => client.destroy(),
+    };
   },
 );
 

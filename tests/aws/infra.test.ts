@@ -14,7 +14,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IotRuleEvent } from '../../functions/ingest/lambda.js';
-import { FUNCTION_GRANTS, type LambdaName, resolveGrants } from '../../infra/permissions.js';
+import {
+  ANCHOR_EVM_KEY_GRANT,
+  FUNCTION_GRANTS,
+  type KmsKeyName,
+  type LambdaName,
+  resolveGrants,
+} from '../../infra/permissions.js';
 import { deviceIotPolicy, IOT_SQL_VERSION, THING_NAME, topicRuleSpecs } from '../../infra/routing.js';
 import { STAGED_UPLOAD_EXPIRY_DAYS } from '../../infra/storage.js';
 import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
@@ -144,7 +150,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       objects: (prefix: string) => `sst.aws.Bucket:Objects.arn/${prefix}*`,
       table: (t: TableName, index?: string) =>
         `sst.aws.Dynamo:${TABLE_COMPONENTS[t].component}.arn${index === undefined ? '' : `/index/${index}`}`,
-      kmsKey: () => 'aws.kms.Key:NotaryKey.arn',
+      kmsKey: (k: KmsKeyName) => (k === 'ledger' ? 'aws.kms.Key:LedgerKey.arn' : 'aws.kms.Key:NotaryKey.arn'),
       iotTopic: (topic: string) => `${RECORDER_FACTS.iotArnPrefix}:topic/${topic}`,
     };
     // ipfs-pin is deployed only with hot copies on: its own test below.
@@ -172,8 +178,9 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       for (const t of TABLE_NAMES)
         expect(env[TABLE_COMPONENTS[t].env]).toBe(`sst.aws.Dynamo:${TABLE_COMPONENTS[t].component}.name`);
       expect(env.NOTARY_IOT_DATA_ENDPOINT).toBe(`https://${RECORDER_FACTS.iotEndpoint}`);
-      // The ledger key is a secret's placeholder until set, and then only ever the wrapped blob.
-      expect(env.NOTARY_LEDGER_KEY_WRAPPED).toBe('');
+      // The ledger's KMS signing key, made by the same deploy: no secret to set, no second deploy.
+      expect(env.NOTARY_LEDGER_KEY_ID).toBe('aws.kms.Key:LedgerKey.arn');
+      expect(env).not.toHaveProperty('NOTARY_LEDGER_KEY_WRAPPED');
     }
     // Single flight is the anchor lease's job: by default no function reserves concurrency, which fails on
     // accounts whose concurrency limit is 10 (test below: the opt-in).
@@ -191,6 +198,54 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
         },
       },
     });
+  });
+
+  it('creates the ledger’s Ed25519 signing key: only anchor signs with it (pure Ed25519, RAW), verify reads its public key', async () => {
+    expect(unwrap(app.one('aws.kms.Key', 'LedgerKey').args)).toMatchObject({
+      customerMasterKeySpec: 'ECC_NIST_EDWARDS25519',
+      keyUsage: 'SIGN_VERIFY',
+    });
+    // No ledger secret and nothing to run between two deploys.
+    expect(app.of('sst.Secret').map((x) => x.name)).toEqual(['EvmKeyWrapped']);
+    const perms = (component: string) =>
+      (unwrap(app.one('sst.aws.Function', component).args) as { permissions: Record<string, unknown>[] })
+        .permissions;
+    const onLedgerKey = (component: string) =>
+      perms(component).filter((p) => JSON.stringify(p.resources).includes('LedgerKey'));
+    expect(onLedgerKey('Anchor')).toEqual([
+      {
+        actions: ['kms:Sign'],
+        resources: ['aws.kms.Key:LedgerKey.arn'],
+        conditions: [
+          { test: 'StringEquals', variable: 'kms:SigningAlgorithm', values: ['ED25519_SHA_512'] },
+          { test: 'StringEquals', variable: 'kms:MessageType', values: ['RAW'] },
+        ],
+      },
+      { actions: ['kms:GetPublicKey'], resources: ['aws.kms.Key:LedgerKey.arn'] },
+    ]);
+    expect(onLedgerKey('Verify')).toEqual([
+      { actions: ['kms:GetPublicKey'], resources: ['aws.kms.Key:LedgerKey.arn'] },
+    ]);
+    expect(onLedgerKey('Ingest')).toEqual([]);
+    expect(onLedgerKey('Authorizer')).toEqual([]);
+    // Without EVM the anchor function cannot decrypt anything; with EVM, only the EVM key's purpose.
+    expect(JSON.stringify(perms('Anchor'))).not.toContain('kms:Decrypt');
+    const evm = await runSstConfig(CONFIG, 'evm', {
+      ANCHOR_CHAINS: 'embedded,evm',
+      EVM_RPC_URL: 'https://rpc.example',
+      EVM_CHAIN_ID: '11155111',
+      EVM_ADDRESS: '0x1111111111111111111111111111111111111111',
+    });
+    const evmPerms = (unwrap(evm.one('sst.aws.Function', 'Anchor').args) as { permissions: unknown[] })
+      .permissions;
+    expect(evmPerms.filter((p) => JSON.stringify(p).includes('kms:Decrypt'))).toEqual(
+      resolveGrants([ANCHOR_EVM_KEY_GRANT], {
+        objects: (x) => x,
+        table: (x) => x,
+        kmsKey: () => 'aws.kms.Key:NotaryKey.arn',
+        iotTopic: (x) => x,
+      }),
+    );
   });
 
   it('declares the tables with the indexes the adapters query', () => {
@@ -449,7 +504,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       objects: (prefix: string) => `sst.aws.Bucket:Objects.arn/${prefix}*`,
       table: (t: TableName, index?: string) =>
         `sst.aws.Dynamo:${TABLE_COMPONENTS[t].component}.arn${index === undefined ? '' : `/index/${index}`}`,
-      kmsKey: () => 'aws.kms.Key:NotaryKey.arn',
+      kmsKey: (k: KmsKeyName) => (k === 'ledger' ? 'aws.kms.Key:LedgerKey.arn' : 'aws.kms.Key:NotaryKey.arn'),
       iotTopic: (topic: string) => topic,
     });
     expected.push({ actions: ['sqs:SendMessage'], resources: ['sst.aws.Queue:IngestDeadLetters.arn'] });
@@ -501,13 +556,14 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
 interface Needed {
   action: string;
   resource: string;
-  purpose?: string;
+  /** The IAM condition keys the call sets (kms:EncryptionContext:purpose, kms:SigningAlgorithm, ...). */
+  context: Record<string, string>;
 }
 
 /** The IAM action and resource ARN an SDK call needs (the service authorization reference's mapping). */
 function iamOf(
   call: AwsStack['calls'][number],
-  names: { bucket: string; tables: Record<TableName, string>; keyArn: string },
+  names: { bucket: string; tables: Record<TableName, string>; keyArn: string; ledgerKeyArn: string },
 ): Needed {
   const op = call.command.replace(/Command$/, '');
   const input = call.input;
@@ -518,19 +574,33 @@ function iamOf(
       return {
         action: op === 'HeadObject' ? 's3:GetObject' : `s3:${op}`,
         resource: `arn:aws:s3:::${String(input.Bucket)}/${String(input.Key)}`,
+        context: {},
       };
     case 'dynamodb':
-      return { action: `dynamodb:${op}`, resource: tableArn(String(input.TableName), input.IndexName) };
-    case 'kms':
+      return {
+        action: `dynamodb:${op}`,
+        resource: tableArn(String(input.TableName), input.IndexName),
+        context: {},
+      };
+    case 'kms': {
+      const context: Record<string, string> = {};
+      const purpose = (input.EncryptionContext as Record<string, string> | undefined)?.purpose;
+      if (purpose !== undefined) context['kms:EncryptionContext:purpose'] = purpose;
+      if (typeof input.SigningAlgorithm === 'string')
+        context['kms:SigningAlgorithm'] = input.SigningAlgorithm;
+      // kms:MessageType is RAW when the request leaves it out.
+      if (op === 'Sign') context['kms:MessageType'] = String(input.MessageType ?? 'RAW');
       return {
         action: `kms:${op}`,
-        resource: names.keyArn,
-        purpose: (input.EncryptionContext as Record<string, string> | undefined)?.purpose ?? '',
+        resource: input.KeyId === names.ledgerKeyArn ? names.ledgerKeyArn : names.keyArn,
+        context,
       };
+    }
     case 'iotData':
       return {
         action: 'iot:Publish',
         resource: `arn:aws:iot:us-east-1:111122223333:topic/${String(input.topic)}`,
+        context: {},
       };
   }
 }
@@ -794,13 +864,14 @@ describe('least privilege: the declared grants are exactly what the functions ca
         leases: stack.config.leasesTable ?? '',
       },
       keyArn: 'arn:aws:kms:us-east-1:111122223333:key/test',
+      ledgerKeyArn: stack.ledgerKeyArn,
     };
     const granted2 = (fn: LambdaName) =>
       resolveGrants(FUNCTION_GRANTS[fn], {
         objects: (prefix) => `arn:aws:s3:::${names.bucket}/${prefix}*`,
         table: (t, index) =>
           `arn:aws:dynamodb:us-east-1:111122223333:table/${names.tables[t]}${index === undefined ? '' : `/index/${index}`}`,
-        kmsKey: () => names.keyArn,
+        kmsKey: (k) => (k === 'ledger' ? names.ledgerKeyArn : names.keyArn),
         iotTopic: (topic) => `arn:aws:iot:us-east-1:111122223333:topic/${topic}`,
       });
     const unused: string[] = [];
@@ -812,10 +883,13 @@ describe('least privilege: the declared grants are exactly what the functions ca
         p.actions.includes(n.action) &&
         glob(resource).test(n.resource) &&
         (p.conditions === undefined ||
-          p.conditions.every((c) => n.purpose !== undefined && c.values.includes(n.purpose)));
+          p.conditions.every((c) => {
+            const value = n.context[c.variable];
+            return value !== undefined && c.values.includes(value);
+          }));
       for (const n of needs) {
         if (!perms.some((p) => p.resources.some((r) => allows(n, p, r))))
-          denied.push(`${fn}: ${n.action} ${n.resource} ${n.purpose ?? ''}`);
+          denied.push(`${fn}: ${n.action} ${n.resource} ${JSON.stringify(n.context)}`);
       }
       for (const p of perms) {
         for (const action of p.actions) {

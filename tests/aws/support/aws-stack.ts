@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
-import { KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
 import type { AnchorRun } from '../../../functions/anchor/handler.js';
 import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
@@ -27,8 +27,7 @@ import {
   type HttpApiResult,
 } from '../../../functions/verify/lambda.js';
 import { DynamoIndexStore } from '../../../lib/adapters/aws/dynamo-index-store.js';
-import { generateLedgerKey } from '../../../lib/adapters/aws/dynamo-ledger.js';
-import { KmsKeyVault } from '../../../lib/adapters/aws/kms-key-vault.js';
+import { kmsLedgerPublicKey } from '../../../lib/adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../../../lib/adapters/aws/s3-object-store.js';
 import { toBase64 } from '../../../lib/core/bytes.js';
 import { silentLogger } from '../../../lib/logger.js';
@@ -85,7 +84,9 @@ export interface AwsStack {
   /** Direct access for assertions and tampering, outside any function's role. */
   index: DynamoIndexStore;
   objects: S3ObjectStore;
+  /** The raw public key of the ledger's KMS signing key (GetPublicKey at setup). */
   ledgerPublicKey: Uint8Array;
+  ledgerKeyArn: string;
   calls: RecordedCall[];
   /** Hooks around every recorded call (a test holds one to force an interleaving); none by default. */
   hooks: CallHooks;
@@ -261,7 +262,7 @@ export async function startAwsStack(
   const gate = await startChecksumGate(s3rver.endpoint);
   const issuer = await startJwtIssuer();
   const { index: tables, ledger, pinJobs, statements, tokens, leases } = await createTables(dynamo.db);
-  const keyArn = kms.createKey('alias/iot-notary-test');
+  kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
   const hooks: CallHooks = {};
   const made: { destroy(): void }[] = [];
@@ -315,13 +316,18 @@ export async function startAwsStack(
     return clients;
   };
 
-  // The ledger key is made the way infra/ledger-key.ts makes it: generated, then only kept KMS-wrapped.
+  // The ledger key is made the way the deploy makes it (sst.config.ts LedgerKey): a KMS key of spec
+  // ECC_NIST_EDWARDS25519, on the KMS stand-in; nothing else is set up, there is no secret to set.
   const setupKms = new KMSClient({
     region: TEST_REGION,
     credentials: TEST_CREDENTIALS,
     endpoint: kms.endpoint,
   });
-  const ledgerKey = await generateLedgerKey(new KmsKeyVault(setupKms, keyArn));
+  const ledgerKeyArn = (
+    await setupKms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))
+  ).KeyMetadata?.Arn;
+  if (!ledgerKeyArn) throw new Error('the KMS stand-in made no ledger key');
+  const ledgerPublicKey = await kmsLedgerPublicKey(setupKms, ledgerKeyArn);
   setupKms.destroy();
 
   const env: Record<string, string> = {
@@ -341,8 +347,7 @@ export async function startAwsStack(
     NOTARY_OPERATOR_JWKS_URL: issuer.jwksUrl,
     NOTARY_TABLE_LEASES: leases,
     NOTARY_KMS_KEY_ID: 'alias/iot-notary-test',
-    NOTARY_LEDGER_KEY_WRAPPED: toBase64(ledgerKey.wrapped),
-    NOTARY_LEDGER_PUBLIC_KEY: toBase64(ledgerKey.publicKey),
+    NOTARY_LEDGER_KEY_ID: ledgerKeyArn,
     NOTARY_PENDING_SHARDS: '4',
     NOTARY_DEAD_LETTER_SHARDS: '2',
     NOTARY_S3_FORCE_PATH_STYLE: 'true',
@@ -379,7 +384,8 @@ export async function startAwsStack(
     issuer,
     index: new DynamoIndexStore({ db: direct, tables, pendingShards: 4, deadLetterShards: 2 }),
     objects: new S3ObjectStore({ s3: directS3, bucket: s3rver.bucket }),
-    ledgerPublicKey: ledgerKey.publicKey,
+    ledgerPublicKey,
+    ledgerKeyArn,
     calls,
     hooks,
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
