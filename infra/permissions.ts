@@ -24,7 +24,9 @@ export type ResourceRef =
    */
   | { kind: 'kms-key'; key: KmsKeyName }
   /** An IoT topic; `+` in a reply topic becomes `*`. */
-  | { kind: 'iot-topic'; topic: string };
+  | { kind: 'iot-topic'; topic: string }
+  /** An IoT control-plane resource, by its ARN's resource part: `thing/*`, `cert/*`, or `*`. */
+  | { kind: 'iot-resource'; resource: 'thing/*' | 'cert/*' | '*' };
 
 export type KmsKeyName = 'wrapping' | 'ledger';
 
@@ -164,12 +166,48 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
   ],
 };
 
+/**
+ * Run-time device provisioning (POST and DELETE /v1/devices/{id}/certificate, lib/devices/device-certificate.ts):
+ * the IoT control-plane calls of the verify function, the API's function. Things and certificates are made
+ * at run time, so their ARNs are not known at deploy time: things and certificates of this account and region
+ * (`thing/*`, `cert/*`), and `*` for CreateCertificateFromCsr, whose IAM resource is `*` in the IoT service
+ * authorization reference. sst.config.ts adds them to the verify function; tests/aws/iot-provisioning.test.ts
+ * checks that every call the provisioning makes on moto is covered, and that each grant is used.
+ */
+export const DEVICE_PROVISIONING_GRANTS: Grant[] = [
+  { actions: ['iot:CreateCertificateFromCsr'], resources: [{ kind: 'iot-resource', resource: '*' }] },
+  {
+    actions: [
+      'iot:CreateThing',
+      'iot:DescribeThing',
+      'iot:UpdateThing',
+      'iot:DeleteThing',
+      'iot:ListThingPrincipals',
+      'iot:AttachThingPrincipal',
+      'iot:DetachThingPrincipal',
+    ],
+    resources: [{ kind: 'iot-resource', resource: 'thing/*' }],
+  },
+  {
+    actions: [
+      'iot:DescribeCertificate',
+      'iot:UpdateCertificate',
+      'iot:DeleteCertificate',
+      'iot:AttachPolicy',
+      'iot:DetachPolicy',
+    ],
+    resources: [{ kind: 'iot-resource', resource: 'cert/*' }],
+  },
+];
+
 /** How a deployment (or a test) names the resources a ref points at. */
 export interface ResourceNamer<T> {
   objects(prefix: string): T;
   table(name: TableName, index?: string): T;
   kmsKey(key: KmsKeyName): T;
   iotTopic(topic: string): T;
+  /** `arn:aws:iot:<region>:<account>:<resource>`, or `*` for `*`. */
+  iotResource?(resource: string): T;
 }
 
 export interface ResolvedPermission<T> {
@@ -185,6 +223,10 @@ export function resolveGrants<T>(grants: readonly Grant[], n: ResourceNamer<T>):
       if (r.kind === 'objects') return n.objects(r.prefix);
       if (r.kind === 'table') return n.table(r.table, r.index);
       if (r.kind === 'kms-key') return n.kmsKey(r.key);
+      if (r.kind === 'iot-resource') {
+        if (!n.iotResource) throw new Error(`no name for IoT resource ${r.resource}`);
+        return n.iotResource(r.resource);
+      }
       return n.iotTopic(r.topic);
     }),
     ...(g.kmsPurpose === undefined
