@@ -21,11 +21,12 @@ export default $config({
     const { TABLES } = await import('./lib/adapters/aws/dynamo-tables.js');
     const { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } = await import('./infra/tables.js');
     const { topicRuleSpecs, deviceIotPolicy } = await import('./infra/routing.js');
-    const { ANCHOR_EVM_KEY_GRANT, FUNCTION_GRANTS, resolveGrants } = await import('./infra/permissions.js');
+    const { ANCHOR_EVM_KEY_GRANT, DEVICE_PROVISIONING_GRANTS, FUNCTION_GRANTS, resolveGrants } = await import(
+      './infra/permissions.js'
+    );
     const { stageSettings } = await import('./infra/stage.js');
     const { objectLifecycleRules, STAGED_UPLOAD_EXPIRY_DAYS } = await import('./infra/storage.js');
     const { anchorsToEvm, chainEnvironment } = await import('./infra/chains.js');
-    const { readFileSync, existsSync } = await import('node:fs');
 
     const settings = stageSettings($app.stage, process.env);
     const region = aws.getRegionOutput().region;
@@ -101,6 +102,13 @@ export default $config({
       ]),
     ) as Record<(typeof TABLE_NAMES)[number], sst.aws.Dynamo>;
 
+    // The one IoT policy of every device certificate (infra/routing.ts): a device may connect only as its own
+    // thing and use only its own topics. Certificates and things are made at run time by the verify function.
+    const devicePolicy = new aws.iot.Policy('DevicePolicy', {
+      name: `iot-notary-${$app.stage}-device`,
+      policy: iotArnPrefix.apply((prefix) => JSON.stringify(deviceIotPolicy(prefix))),
+    });
+
     /** Where IoT rule failures and Lambda invocations that failed every retry end up. */
     const deadLetters = new sst.aws.Queue('IngestDeadLetters', {
       transform: { queue: { messageRetentionSeconds: 14 * 24 * 3600 } },
@@ -119,6 +127,7 @@ export default $config({
           index === undefined ? tables[t].arn : $interpolate`${tables[t].arn}/index/${index}`,
         kmsKey: (k) => (k === 'ledger' ? ledgerKey.arn : key.arn),
         iotTopic: (topic) => $interpolate`${iotArnPrefix}:topic/${topic}`,
+        iotResource: (r) => (r === '*' ? '*' : $interpolate`${iotArnPrefix}:${r}`),
       });
     const permissionsFor = (fn: keyof typeof FUNCTION_GRANTS) => grantsOf(FUNCTION_GRANTS[fn]);
 
@@ -206,7 +215,10 @@ export default $config({
       handler: 'functions/verify/lambda.handler',
       memory: '512 MB',
       timeout: '29 seconds',
-      permissions: permissionsFor('verify'),
+      // The API also provisions devices at run time: the IoT control-plane calls of that, on things and
+      // certificates only (infra/permissions.ts DEVICE_PROVISIONING_GRANTS).
+      permissions: [...permissionsFor('verify'), ...grantsOf(DEVICE_PROVISIONING_GRANTS)],
+      environment: { ...environment, NOTARY_IOT_DEVICE_POLICY: devicePolicy.name },
     });
 
     // ---------------------------------------------------------------------------------------- IPFS hot copies
@@ -388,35 +400,8 @@ export default $config({
 
     // ---------------------------------------------------------------------------------------- devices
 
-    const devicePolicy = new aws.iot.Policy('DevicePolicy', {
-      name: `iot-notary-${$app.stage}-device`,
-      policy: iotArnPrefix.apply((prefix) => JSON.stringify(deviceIotPolicy(prefix))),
-    });
-    const devices = settings.devices.map((deviceId, i) => {
-      const csrPath = settings.csrDir ? `${settings.csrDir}/${deviceId}.csr.pem` : undefined;
-      const csr = csrPath && existsSync(csrPath) ? readFileSync(csrPath, 'utf8') : undefined;
-      // The thing name is the device id: the policy's thing-name variable then is the device's topic segment.
-      const thing = new aws.iot.Thing(`Device${i}`, { name: deviceId });
-      const cert = new aws.iot.Certificate(`Device${i}Cert`, csr ? { active: true, csr } : { active: true });
-      new aws.iot.ThingPrincipalAttachment(`Device${i}Attach`, { thing: thing.name, principal: cert.arn });
-      new aws.iot.PolicyAttachment(`Device${i}Policy`, { policy: devicePolicy.name, target: cert.arn });
-      const base = `/iot-notary/${$app.stage}/devices/${deviceId}`;
-      new aws.ssm.Parameter(`Device${i}CertPem`, {
-        name: `${base}/certificate`,
-        type: 'String',
-        value: cert.certificatePem,
-      });
-      if (!csr) {
-        // AWS made the key pair; the private key goes to one SecureString the operator copies to the device.
-        new aws.ssm.Parameter(`Device${i}PrivateKey`, {
-          name: `${base}/private-key`,
-          type: 'SecureString',
-          value: cert.privateKey,
-        });
-      }
-      return { deviceId, certificateArn: cert.arn, ssmPrefix: base, keyFrom: csr ? 'device (CSR)' : 'ssm' };
-    });
-
+    // Devices are provisioned at run time (POST /v1/devices/{id}/certificate, docs/deploy.md): the deploy
+    // declares no thing or certificate, only the one policy every device certificate gets.
     return {
       api: api.url,
       iotEndpoint: iotData.endpointAddress,
@@ -429,7 +414,7 @@ export default $config({
       ipfsPin: ipfsPin ? ipfsPin.name : 'off (NOTARY_IPFS_HOT=none)',
       topicRules: rules.map((r) => r.name),
       operators,
-      devices,
+      devicePolicy: devicePolicy.name,
     };
   },
 });

@@ -8,6 +8,7 @@
  * AWS_ENDPOINT_URL_<SERVICE> variables, or hand in clients directly.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IoTClient } from '@aws-sdk/client-iot';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -27,6 +28,7 @@ import { DynamoLedger } from '../adapters/aws/dynamo-ledger.js';
 import { DynamoStatementStore } from '../adapters/aws/dynamo-statement-store.js';
 import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
 import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.js';
+import { IotControlPlaneClient } from '../adapters/aws/iot-control-plane.js';
 import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { KmsLedgerSigner, kmsLedgerPublicKey } from '../adapters/aws/kms-ledger-signer.js';
@@ -81,6 +83,14 @@ const Env = z.object({
    * alias). The anchor function signs with it; the verify function reads its public key.
    */
   NOTARY_LEDGER_KEY_ID: z.string().min(1).max(2048).optional(),
+  /**
+   * The stage's IoT device policy (sst.config.ts `DevicePolicy`): set, the verify function provisions devices
+   * at run time (POST/DELETE /v1/devices/{id}/certificate); unset, those routes answer 501.
+   */
+  NOTARY_IOT_DEVICE_POLICY: z
+    .string()
+    .regex(/^[\w+=,.@-]{1,128}$/, 'must be an IoT policy name')
+    .optional(),
   /** https://<prefix>-ats.iot.<region>.amazonaws.com, from `aws iot describe-endpoint`. */
   NOTARY_IOT_DATA_ENDPOINT: z.string().url().optional(),
   NOTARY_PENDING_SHARDS: positive.max(256).default(8),
@@ -134,6 +144,7 @@ export interface AwsConfig {
   anchorLeaseTtlMs: number;
   kmsKeyId?: string;
   ledgerKeyId?: string;
+  iotDevicePolicy?: string;
   iotDataEndpoint?: string;
   pendingShards: number;
   deadLetterShards: number;
@@ -199,6 +210,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     anchorLeaseTtlMs: e.ANCHOR_LEASE_TTL_MS,
     ...(e.NOTARY_KMS_KEY_ID ? { kmsKeyId: e.NOTARY_KMS_KEY_ID } : {}),
     ...(e.NOTARY_LEDGER_KEY_ID ? { ledgerKeyId: e.NOTARY_LEDGER_KEY_ID } : {}),
+    ...(e.NOTARY_IOT_DEVICE_POLICY ? { iotDevicePolicy: e.NOTARY_IOT_DEVICE_POLICY } : {}),
     ...(e.NOTARY_IOT_DATA_ENDPOINT ? { iotDataEndpoint: e.NOTARY_IOT_DATA_ENDPOINT } : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
     deadLetterShards: e.NOTARY_DEAD_LETTER_SHARDS,
@@ -238,6 +250,8 @@ export interface AwsClients {
   dynamodb: DynamoDBClient;
   kms: KMSClient;
   iotData: IoTDataPlaneClient;
+  /** The IoT control plane (run-time device provisioning, verify function only). */
+  iot?: IoTClient;
 }
 
 /** Clients are cheap until used; the function's IAM role decides which of them may do anything. */
@@ -247,6 +261,7 @@ export function createAwsClients(config: AwsConfig): AwsClients {
     s3: new S3Client({ region, forcePathStyle: config.s3ForcePathStyle }),
     dynamodb: new DynamoDBClient({ region }),
     kms: new KMSClient({ region }),
+    iot: new IoTClient({ region }),
     iotData: new IoTDataPlaneClient({
       region,
       ...(config.iotDataEndpoint ? { endpoint: config.iotDataEndpoint } : {}),
@@ -416,6 +431,14 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     pendingCount: cachedCount(() => index.countPending(), { ttlMs: p.config.healthCountCacheMs, clock }),
     version: VERSION,
     ...hotCopyReader(p.config.ipfs, VERIFY_IPFS_TIMEOUT_MS),
+    ...(p.config.iotDevicePolicy && p.clients.iot
+      ? {
+          iotProvisioning: {
+            iot: new IotControlPlaneClient(p.clients.iot),
+            policyName: p.config.iotDevicePolicy,
+          },
+        }
+      : {}),
   });
   return { handle: handle(app), log };
 }

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IotRuleEvent } from '../../functions/ingest/lambda.js';
 import {
   ANCHOR_EVM_KEY_GRANT,
+  DEVICE_PROVISIONING_GRANTS,
   FUNCTION_GRANTS,
   type KmsKeyName,
   type LambdaName,
@@ -152,6 +153,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
         `sst.aws.Dynamo:${TABLE_COMPONENTS[t].component}.arn${index === undefined ? '' : `/index/${index}`}`,
       kmsKey: (k: KmsKeyName) => (k === 'ledger' ? 'aws.kms.Key:LedgerKey.arn' : 'aws.kms.Key:NotaryKey.arn'),
       iotTopic: (topic: string) => `${RECORDER_FACTS.iotArnPrefix}:topic/${topic}`,
+      iotResource: (r: string) => (r === '*' ? '*' : `${RECORDER_FACTS.iotArnPrefix}:${r}`),
     };
     // ipfs-pin is deployed only with hot copies on: its own test below.
     expect(app.of('sst.aws.Function').map((f) => f.name)).not.toContain('IpfsPin');
@@ -172,6 +174,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       if (fn === 'ingest') {
         expected.push({ actions: ['sqs:SendMessage'], resources: ['sst.aws.Queue:IngestDeadLetters.arn'] });
       }
+      if (fn === 'verify') expected.push(...resolveGrants(DEVICE_PROVISIONING_GRANTS, namer));
       expect(args.permissions).toEqual(expected);
       expect(args.link).toBeUndefined();
       const env = args.environment as Record<string, string>;
@@ -424,21 +427,40 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     ).rejects.toThrow(/NOTARY_JWT_JWKS_URL belongs to NOTARY_JWT_ISSUER/);
   });
 
-  it('provisions devices: a thing per device, its certificate attached to it and to the device policy', () => {
-    const policy = unwrap(app.one('aws.iot.Policy', 'DevicePolicy').args) as { policy: string };
+  it('declares no device: one device policy, and the API function provisions devices at run time', () => {
+    const policy = unwrap(app.one('aws.iot.Policy', 'DevicePolicy').args) as { policy: string; name: string };
     expect(JSON.parse(policy.policy)).toEqual(deviceIotPolicy(RECORDER_FACTS.iotArnPrefix));
-    expect(unwrap(app.one('aws.iot.Thing', 'Device0').args)).toEqual({ name: 'demo-test' });
-    expect(unwrap(app.one('aws.iot.ThingPrincipalAttachment', 'Device0Attach').args)).toEqual({
-      thing: 'aws.iot.Thing:Device0.name',
-      principal: 'aws.iot.Certificate:Device0Cert.arn',
-    });
-    expect(unwrap(app.one('aws.iot.PolicyAttachment', 'Device0Policy').args)).toEqual({
-      policy: 'aws.iot.Policy:DevicePolicy.name',
-      target: 'aws.iot.Certificate:Device0Cert.arn',
-    });
-    expect(unwrap(app.one('aws.ssm.Parameter', 'Device0PrivateKey').args)).toMatchObject({
-      type: 'SecureString',
-    });
+    expect(policy.name).toBe('iot-notary-test-device');
+    // No per-device resources: no thing, certificate, attachment or SSM parameter in the deploy.
+    for (const type of [
+      'aws.iot.Thing',
+      'aws.iot.Certificate',
+      'aws.iot.ThingPrincipalAttachment',
+      'aws.iot.PolicyAttachment',
+      'aws.ssm.Parameter',
+    ])
+      expect(app.of(type), type).toEqual([]);
+    const verify = unwrap(app.one('sst.aws.Function', 'Verify').args) as {
+      environment: Record<string, string>;
+      permissions: unknown[];
+    };
+    expect(verify.environment.NOTARY_IOT_DEVICE_POLICY).toBe('aws.iot.Policy:DevicePolicy.name');
+    expect(verify.permissions).toEqual(
+      expect.arrayContaining(
+        resolveGrants(DEVICE_PROVISIONING_GRANTS, {
+          objects: (x) => x,
+          table: (x) => x,
+          kmsKey: (x) => x,
+          iotTopic: (x) => x,
+          iotResource: (r) => (r === '*' ? '*' : `${RECORDER_FACTS.iotArnPrefix}:${r}`),
+        }),
+      ),
+    );
+    // Only the API function touches the IoT control plane.
+    for (const fn of ['Ingest', 'Anchor', 'Authorizer'])
+      expect(JSON.stringify(unwrap(app.one('sst.aws.Function', fn).args))).not.toMatch(
+        /iot:(CreateThing|CreateCertificateFromCsr|AttachPolicy)/,
+      );
     expect(app.outputs).toMatchObject({
       topicRules: topicRuleSpecs('iot-notary', 'test').map(
         (s) =>
@@ -447,11 +469,8 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     });
   });
 
-  it('per stage: Object Lock when asked for, no demo device and retained tables in production', async () => {
-    const locked = await runSstConfig(CONFIG, 'audit', {
-      NOTARY_OBJECT_LOCK_DAYS: '365',
-      NOTARY_DEVICES: 'a-1,b-2',
-    });
+  it('per stage: Object Lock when asked for, retained tables in production', async () => {
+    const locked = await runSstConfig(CONFIG, 'audit', { NOTARY_OBJECT_LOCK_DAYS: '365' });
     // Object Lock by its configuration resource alone, on the versioned bucket: turning it on for a stage
     // that already exists changes that resource, never the bucket (objectLockEnabled on the bucket would
     // replace it, with every record in it).
@@ -472,13 +491,14 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       expect(bucketArgs).not.toHaveProperty('objectLockEnabled');
       expect(JSON.stringify(unwrap(bucket))).not.toContain('objectLock');
     }
-    expect(locked.of('aws.iot.Thing').map((t) => t.args.name)).toEqual(['a-1', 'b-2']);
     expect(app.of('aws.s3.BucketObjectLockConfiguration')).toEqual([]);
 
     const prod = await runSstConfig(CONFIG, 'production');
-    expect(prod.of('aws.iot.Thing')).toEqual([]);
     expect(prod.of('sst.aws.Dynamo').every((d) => d.args.deletionProtection === true)).toBe(true);
-    await expect(runSstConfig(CONFIG, 'x', { NOTARY_DEVICES: 'bad id' })).rejects.toThrow(/not a device id/);
+    // The old per-device settings fail the deploy with where devices come from now.
+    await expect(runSstConfig(CONFIG, 'x', { NOTARY_DEVICES: 'a-1' })).rejects.toThrow(
+      /NOTARY_DEVICES is no longer read: .*POST \/v1\/devices\/\{id\}\/certificate/,
+    );
   });
 
   it('with IPFS hot copies on: ipfs-pin with exactly its grants, triggered by records/ objects and a schedule', async () => {

@@ -43,6 +43,7 @@ import {
 import { provisionDevice } from '../../lib/devices/provision-device.js';
 import type { IotControlPlane } from '../../lib/ports.js';
 import { makeTempDir } from '../support/temp-dir.js';
+import { type AwsStack, httpApiEvent, jsonBody, lambdaContext, startAwsStack } from './support/aws-stack.js';
 import {
   createTables,
   type RunningDynalite,
@@ -55,6 +56,7 @@ import { motoOrWarn, type RunningMoto, startMoto } from './support/moto-server.j
 const POLICY = 'iot-notary-test-device';
 const ARN_PREFIX = 'arn:aws:iot:us-east-1:123456789012';
 const tmp = makeTempDir('csr');
+afterAll(() => tmp.remove());
 let csrs = 0;
 
 /** A device's own key pair and CSR, made as a device would (openssl); the key file never leaves tmp. */
@@ -97,6 +99,8 @@ function crashingAt(inner: IotControlPlane, at: number): IotControlPlane {
     },
   });
 }
+
+const masterKeyB64 = () => toBase64(new Uint8Array(randomBytes(32)));
 
 const MOTO = motoOrWarn('run-time device provisioning against moto IoT (tests/aws/iot-provisioning.test.ts)');
 
@@ -153,7 +157,6 @@ describe.skipIf(!MOTO)('run-time device provisioning on moto IoT', () => {
     await index?.close();
     await statements?.close();
     await Promise.all([moto?.close(), dynamo?.close()]);
-    tmp.remove();
   });
 
   const masterKey = () => toBase64(new Uint8Array(randomBytes(32)));
@@ -350,3 +353,73 @@ describe.skipIf(!MOTO)('run-time device provisioning on moto IoT', () => {
     expect(unused).toEqual([]);
   });
 });
+
+describe.skipIf(!MOTO)(
+  'POST and DELETE /v1/devices/{id}/certificate through the verify Lambda, IoT on moto',
+  () => {
+    let moto: RunningMoto;
+    let stack: AwsStack;
+    let client: IoTClient;
+    const api = (method: string, path: string, body?: unknown) =>
+      stack.verify(
+        httpApiEvent(method, path, { operator: 'op-route', ...(body === undefined ? {} : { body }) }),
+        lambdaContext('verify'),
+      );
+    beforeAll(async () => {
+      moto = await startMoto();
+      client = new IoTClient({ endpoint: moto.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS });
+      await client.send(
+        new CreatePolicyCommand({
+          policyName: POLICY,
+          policyDocument: JSON.stringify(deviceIotPolicy(ARN_PREFIX)),
+        }),
+      );
+      stack = await startAwsStack({ iotControlPlane: { endpoint: moto.endpoint, policyName: POLICY } });
+    });
+    afterAll(async () => {
+      client?.destroy();
+      await stack?.close();
+      await moto?.close();
+    });
+
+    it('provisions a new device from nothing (CSR and master key), answers a retry 200 with the same certificate, and deprovisions', async () => {
+      const csr = deviceCsr('route-1');
+      const first = await api('POST', '/v1/devices/route-1/certificate', { csr, masterKey: masterKeyB64() });
+      expect(first.statusCode).toBe(201);
+      const issued = jsonBody<{
+        certificateId: string;
+        certificatePem: string;
+        thingName: string;
+        policyName: string;
+      }>(first);
+      expect(issued).toMatchObject({ thingName: 'route-1', policyName: POLICY });
+      expect(issued.certificatePem).toMatch(/^-----BEGIN CERTIFICATE-----/);
+      const again = await api('POST', '/v1/devices/route-1/certificate', { csr });
+      expect(again.statusCode).toBe(200);
+      expect(jsonBody<{ certificateId: string }>(again).certificateId).toBe(issued.certificateId);
+      // Registered in the index: the device exists for the API, and the certificate is in the audit log.
+      expect((await stack.index.getDevice('route-1'))?.deviceId).toBe('route-1');
+      const audit = jsonBody<{ items: { action: string; target: string }[] }>(await api('GET', '/v1/audit'));
+      expect(audit.items.map((a) => a.action)).toContain('device-certificate-issued');
+
+      const gone = await api('DELETE', '/v1/devices/route-1/certificate');
+      expect(gone.statusCode).toBe(200);
+      expect(jsonBody(gone)).toEqual({ deviceId: 'route-1', certificatesRemoved: [issued.certificateId] });
+      expect(await new IotControlPlaneClient(client).thingAttributes('route-1')).toBeUndefined();
+    });
+
+    it('answers bad input in the API’s error shape, and an unknown device without a master key 404', async () => {
+      const bad = await api('POST', '/v1/devices/route-2/certificate', { csr: 'not a csr' });
+      expect(bad.statusCode).toBe(400);
+      expect(jsonBody<{ error: { code: string; message: string } }>(bad).error).toMatchObject({
+        code: 'bad-request',
+        message: expect.stringContaining('csr'),
+      });
+      const extra = await api('POST', '/v1/devices/route-2/certificate', { csr: 'x', privateKey: 'no' });
+      expect(extra.statusCode).toBe(400);
+      const unknown = await api('POST', '/v1/devices/route-2/certificate', { csr: deviceCsr('route-2') });
+      expect(unknown.statusCode).toBe(404);
+      expect(jsonBody<{ error: { code: string } }>(unknown).error.code).toBe('device-not-found');
+    });
+  },
+);

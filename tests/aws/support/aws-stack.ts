@@ -9,6 +9,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IoTClient } from '@aws-sdk/client-iot';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
@@ -251,7 +252,12 @@ export function bodyBytes(res: HttpApiResult): Uint8Array {
 }
 
 export async function startAwsStack(
-  opts: { clock?: () => number; ipfsApiUrl?: string } = {},
+  opts: {
+    clock?: () => number;
+    ipfsApiUrl?: string;
+    /** An IoT control plane (moto) and the device policy there: turns on run-time device provisioning. */
+    iotControlPlane?: { endpoint: string; policyName: string };
+  } = {},
 ): Promise<AwsStack> {
   const [dynamo, s3rver, kms, iot] = await Promise.all([
     startDynalite(),
@@ -274,8 +280,12 @@ export async function startAwsStack(
       dynamodb: new DynamoDBClient({ ...common, endpoint: dynamo.endpoint }),
       kms: new KMSClient({ ...common, endpoint: kms.endpoint }),
       iotData: new IoTDataPlaneClient({ ...common, endpoint: iot.endpoint }),
+      ...(opts.iotControlPlane
+        ? { iot: new IoTClient({ ...common, endpoint: opts.iotControlPlane.endpoint }) }
+        : {}),
     };
     made.push(clients.s3, clients.dynamodb, clients.kms, clients.iotData);
+    if (clients.iot) made.push(clients.iot);
     // Records the call, and lets a test hold it before it is sent or before its answer is returned.
     const around = async <T>(
       service: RecordedCall['service'],
@@ -354,6 +364,7 @@ export async function startAwsStack(
     MAX_CLOCK_SKEW_MS: '300000',
     LOG_LEVEL: 'error',
     NOTARY_TABLE_PIN_JOBS: pinJobs,
+    ...(opts.iotControlPlane ? { NOTARY_IOT_DEVICE_POLICY: opts.iotControlPlane.policyName } : {}),
     ...(opts.ipfsApiUrl ? { IPFS_HOT: 'all', IPFS_API_URL: opts.ipfsApiUrl, IPFS_TIMEOUT_MS: '5000' } : {}),
   };
   const config = awsConfigFromEnv(env);
