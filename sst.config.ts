@@ -21,9 +21,9 @@ export default $config({
     const { TABLES } = await import('./lib/adapters/aws/dynamo-tables.js');
     const { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } = await import('./infra/tables.js');
     const { topicRuleSpecs, deviceIotPolicy } = await import('./infra/routing.js');
-    const { ANCHOR_EVM_KEY_GRANT, DEVICE_PROVISIONING_GRANTS, FUNCTION_GRANTS, resolveGrants } = await import(
-      './infra/permissions.js'
-    );
+    // One import per line: tests/aws/sst-config.test.ts relocates `import('./…')` in a copy of this file.
+    const grants = await import('./infra/permissions.js');
+    const { ANCHOR_EVM_KEY_GRANT, DEVICE_PROVISIONING_GRANTS, FUNCTION_GRANTS, resolveGrants } = grants;
     const { stageSettings } = await import('./infra/stage.js');
     const { objectLifecycleRules, STAGED_UPLOAD_EXPIRY_DAYS } = await import('./infra/storage.js');
     const { anchorsToEvm, chainEnvironment } = await import('./infra/chains.js');
