@@ -21,11 +21,12 @@ export default $config({
     const { TABLES } = await import('./lib/adapters/aws/dynamo-tables.js');
     const { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } = await import('./infra/tables.js');
     const { topicRuleSpecs, deviceIotPolicy } = await import('./infra/routing.js');
-    const { FUNCTION_GRANTS, resolveGrants } = await import('./infra/permissions.js');
+    // One import per line: tests/aws/sst-config.test.ts relocates `import('./…')` in a copy of this file.
+    const grants = await import('./infra/permissions.js');
+    const { ANCHOR_EVM_KEY_GRANT, DEVICE_PROVISIONING_GRANTS, FUNCTION_GRANTS, resolveGrants } = grants;
     const { stageSettings } = await import('./infra/stage.js');
     const { objectLifecycleRules, STAGED_UPLOAD_EXPIRY_DAYS } = await import('./infra/storage.js');
-    const { chainEnvironment } = await import('./infra/chains.js');
-    const { readFileSync, existsSync } = await import('node:fs');
+    const { anchorsToEvm, chainEnvironment } = await import('./infra/chains.js');
 
     const settings = stageSettings($app.stage, process.env);
     const region = aws.getRegionOutput().region;
@@ -35,13 +36,23 @@ export default $config({
     // ---------------------------------------------------------------------------------------- storage
 
     const key = new aws.kms.Key('NotaryKey', {
-      description: `iot-notary ${$app.stage}: wraps device master keys and the ledger signing key`,
+      description: `iot-notary ${$app.stage}: wraps device master keys (and a configured EVM anchoring key)`,
       enableKeyRotation: true,
       deletionWindowInDays: 30,
     });
     const keyAlias = new aws.kms.Alias('NotaryKeyAlias', {
       name: `alias/iot-notary-${$app.stage}`,
       targetKeyId: key.keyId,
+    });
+    // The ledger's Ed25519 signing key, made by this deploy: its private half never leaves KMS, so the first
+    // deploy anchors with no secret to set and no second deploy. Pure Ed25519 (ED25519_SHA_512 over the RAW
+    // entry hash) is exactly the ledger's signature (docs/proof-bundle.md §4.2). Asymmetric keys do not
+    // rotate; a new key is a new ledger (chainId), see docs/deploy.md.
+    const ledgerKey = new aws.kms.Key('LedgerKey', {
+      description: `iot-notary ${$app.stage}: signs ledger entries (Ed25519)`,
+      customerMasterKeySpec: 'ECC_NIST_EDWARDS25519',
+      keyUsage: 'SIGN_VERIFY',
+      deletionWindowInDays: 30,
     });
 
     const lock = settings.objectLockDays > 0;
@@ -91,36 +102,43 @@ export default $config({
       ]),
     ) as Record<(typeof TABLE_NAMES)[number], sst.aws.Dynamo>;
 
+    // The one IoT policy of every device certificate (infra/routing.ts): a device may connect only as its own
+    // thing and use only its own topics. Certificates and things are made at run time by the verify function.
+    const devicePolicy = new aws.iot.Policy('DevicePolicy', {
+      name: `iot-notary-${$app.stage}-device`,
+      policy: iotArnPrefix.apply((prefix) => JSON.stringify(deviceIotPolicy(prefix))),
+    });
+
     /** Where IoT rule failures and Lambda invocations that failed every retry end up. */
     const deadLetters = new sst.aws.Queue('IngestDeadLetters', {
       transform: { queue: { messageRetentionSeconds: 14 * 24 * 3600 } },
     });
 
-    const ledgerKeyWrapped = new sst.Secret('LedgerKeyWrapped', 'unset');
-    const ledgerPublicKey = new sst.Secret('LedgerPublicKey', 'unset');
     // The EVM anchoring key, only ever KMS-wrapped (docs/deploy.md); only the anchor function gets it.
     const evmKeyWrapped = new sst.Secret('EvmKeyWrapped', 'unset');
     const configured = (s: sst.Secret) => s.value.apply((v) => (v === 'unset' ? '' : v));
 
     // ---------------------------------------------------------------------------------------- functions
 
-    const permissionsFor = (fn: keyof typeof FUNCTION_GRANTS) =>
-      resolveGrants(FUNCTION_GRANTS[fn], {
+    const grantsOf = (grants: Parameters<typeof resolveGrants>[0]) =>
+      resolveGrants(grants, {
         objects: (prefix) => $interpolate`${bucket.arn}/${prefix}*`,
         table: (t, index) =>
           index === undefined ? tables[t].arn : $interpolate`${tables[t].arn}/index/${index}`,
-        kmsKey: () => key.arn,
+        kmsKey: (k) => (k === 'ledger' ? ledgerKey.arn : key.arn),
         iotTopic: (topic) => $interpolate`${iotArnPrefix}:topic/${topic}`,
+        iotResource: (r) => (r === '*' ? '*' : $interpolate`${iotArnPrefix}:${r}`),
       });
+    const permissionsFor = (fn: keyof typeof FUNCTION_GRANTS) => grantsOf(FUNCTION_GRANTS[fn]);
 
     const iotData = aws.iot.getEndpointOutput({ endpointType: 'iot:Data-ATS' });
+    const chainEnv = chainEnvironment(process.env, settings.anchorSchedule);
     const environment = {
       NOTARY_STAGE: $app.stage,
       NOTARY_BUCKET: bucket.name,
       ...Object.fromEntries(TABLE_NAMES.map((t) => [TABLE_COMPONENTS[t].env, tables[t].name])),
       NOTARY_KMS_KEY_ID: key.arn,
-      NOTARY_LEDGER_KEY_WRAPPED: configured(ledgerKeyWrapped),
-      NOTARY_LEDGER_PUBLIC_KEY: configured(ledgerPublicKey),
+      NOTARY_LEDGER_KEY_ID: ledgerKey.arn,
       // IPFS hot copies (docs/ipfs.md): ipfs-pin pins to the endpoint, verify fetches from it by CID.
       IPFS_HOT: settings.ipfs.hot,
       ...(settings.ipfs.apiUrl ? { IPFS_API_URL: settings.ipfs.apiUrl } : {}),
@@ -130,7 +148,7 @@ export default $config({
       // Each dead letter's TTL attribute; the DeadLetters table's TTL setting (dynamo-tables.ts) deletes them.
       NOTARY_DEAD_LETTER_RETENTION_DAYS: String(settings.deadLetterRetentionDays),
       // Chains, budgets and finality (docs/chains.md §9), checked at deploy time.
-      ...chainEnvironment(process.env, settings.anchorSchedule),
+      ...chainEnv,
       LOG_LEVEL: 'info',
     };
     const common = {
@@ -174,7 +192,11 @@ export default $config({
       // A failed or throttled tick is not retried: the next tick does the same work.
       retries: 0,
       transform: { eventInvokeConfig: { maximumEventAgeInSeconds: 60 } },
-      permissions: permissionsFor('anchor'),
+      permissions: [
+        ...permissionsFor('anchor'),
+        // kms:Decrypt of the wrapped EVM key, only on stages that anchor to EVM.
+        ...(anchorsToEvm(chainEnv) ? grantsOf([ANCHOR_EVM_KEY_GRANT]) : []),
+      ],
       environment: { ...environment, NOTARY_EVM_KEY_WRAPPED: configured(evmKeyWrapped) },
     });
     new sst.aws.Cron('AnchorSchedule', {
@@ -193,7 +215,10 @@ export default $config({
       handler: 'functions/verify/lambda.handler',
       memory: '512 MB',
       timeout: '29 seconds',
-      permissions: permissionsFor('verify'),
+      // The API also provisions devices at run time: the IoT control-plane calls of that, on things and
+      // certificates only (infra/permissions.ts DEVICE_PROVISIONING_GRANTS).
+      permissions: [...permissionsFor('verify'), ...grantsOf(DEVICE_PROVISIONING_GRANTS)],
+      environment: { ...environment, NOTARY_IOT_DEVICE_POLICY: devicePolicy.name },
     });
 
     // ---------------------------------------------------------------------------------------- IPFS hot copies
@@ -375,35 +400,8 @@ export default $config({
 
     // ---------------------------------------------------------------------------------------- devices
 
-    const devicePolicy = new aws.iot.Policy('DevicePolicy', {
-      name: `iot-notary-${$app.stage}-device`,
-      policy: iotArnPrefix.apply((prefix) => JSON.stringify(deviceIotPolicy(prefix))),
-    });
-    const devices = settings.devices.map((deviceId, i) => {
-      const csrPath = settings.csrDir ? `${settings.csrDir}/${deviceId}.csr.pem` : undefined;
-      const csr = csrPath && existsSync(csrPath) ? readFileSync(csrPath, 'utf8') : undefined;
-      // The thing name is the device id: the policy's thing-name variable then is the device's topic segment.
-      const thing = new aws.iot.Thing(`Device${i}`, { name: deviceId });
-      const cert = new aws.iot.Certificate(`Device${i}Cert`, csr ? { active: true, csr } : { active: true });
-      new aws.iot.ThingPrincipalAttachment(`Device${i}Attach`, { thing: thing.name, principal: cert.arn });
-      new aws.iot.PolicyAttachment(`Device${i}Policy`, { policy: devicePolicy.name, target: cert.arn });
-      const base = `/iot-notary/${$app.stage}/devices/${deviceId}`;
-      new aws.ssm.Parameter(`Device${i}CertPem`, {
-        name: `${base}/certificate`,
-        type: 'String',
-        value: cert.certificatePem,
-      });
-      if (!csr) {
-        // AWS made the key pair; the private key goes to one SecureString the operator copies to the device.
-        new aws.ssm.Parameter(`Device${i}PrivateKey`, {
-          name: `${base}/private-key`,
-          type: 'SecureString',
-          value: cert.privateKey,
-        });
-      }
-      return { deviceId, certificateArn: cert.arn, ssmPrefix: base, keyFrom: csr ? 'device (CSR)' : 'ssm' };
-    });
-
+    // Devices are provisioned at run time (POST /v1/devices/{id}/certificate, docs/deploy.md): the deploy
+    // declares no thing or certificate, only the one policy every device certificate gets.
     return {
       api: api.url,
       iotEndpoint: iotData.endpointAddress,
@@ -411,12 +409,12 @@ export default $config({
       tables: Object.fromEntries(TABLE_NAMES.map((t) => [t, tables[t].name])),
       kmsKey: key.arn,
       kmsAlias: keyAlias.name,
+      ledgerKey: ledgerKey.arn,
       deadLetterQueue: deadLetters.url,
       ipfsPin: ipfsPin ? ipfsPin.name : 'off (NOTARY_IPFS_HOT=none)',
       topicRules: rules.map((r) => r.name),
       operators,
-      devices,
-      ledgerConfigured: configured(ledgerKeyWrapped).apply((v) => v !== ''),
+      devicePolicy: devicePolicy.name,
     };
   },
 });

@@ -48,3 +48,14 @@ export function chainEnvironment(
   }
   return out;
 }
+
+/**
+ * Whether the chains `chainEnvironment` returned include EVM: only then does the anchor function hold a
+ * wrapped EVM key, and only then does it get kms:Decrypt (infra/permissions.ts ANCHOR_EVM_KEY_GRANT).
+ */
+export function anchorsToEvm(chainEnv: Record<string, string>): boolean {
+  return (chainEnv.ANCHOR_CHAINS ?? 'embedded')
+    .split(',')
+    .map((k) => k.trim())
+    .includes('evm');
+}

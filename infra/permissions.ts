@@ -6,10 +6,10 @@
  * one is covered here, and that nothing here goes unused.
  */
 
-import { LEDGER_KEY_CONTEXT } from '../lib/adapters/aws/dynamo-ledger.js';
 import type { TableName } from '../lib/adapters/aws/dynamo-tables.js';
 import { masterKeyContext } from '../lib/devices/provision-device.js';
 import { deviceReplyTopics } from '../lib/routing/routes.js';
+import { EVM_KEY_CONTEXT } from '../lib/runtime/aws-chains.js';
 
 export type LambdaName = 'ingest' | 'anchor' | 'verify' | 'ipfsPin' | 'authorizer';
 
@@ -18,15 +18,25 @@ export type ResourceRef =
   | { kind: 'objects'; prefix: 'records/' | 'uploads/' | 'batches/' }
   /** A table, or one of its indexes. */
   | { kind: 'table'; table: TableName; index?: string }
-  | { kind: 'kms-key' }
+  /**
+   * A KMS key of the stage: `wrapping` (symmetric: device master keys, the EVM key) or `ledger` (the
+   * ECC_NIST_EDWARDS25519 key that signs ledger entries).
+   */
+  | { kind: 'kms-key'; key: KmsKeyName }
   /** An IoT topic; `+` in a reply topic becomes `*`. */
-  | { kind: 'iot-topic'; topic: string };
+  | { kind: 'iot-topic'; topic: string }
+  /** An IoT control-plane resource, by its ARN's resource part: `thing/*`, `cert/*`, or `*`. */
+  | { kind: 'iot-resource'; resource: 'thing/*' | 'cert/*' | '*' };
+
+export type KmsKeyName = 'wrapping' | 'ledger';
 
 export interface Grant {
   actions: string[];
   resources: ResourceRef[];
   /** KMS grants are narrowed to one purpose of the encryption context. */
   kmsPurpose?: string;
+  /** kms:Sign narrowed to one signing algorithm and message type. */
+  kmsSigning?: { algorithm: string; messageType: 'RAW' | 'DIGEST' };
 }
 
 const objects = (prefix: 'records/' | 'uploads/' | 'batches/'): ResourceRef => ({ kind: 'objects', prefix });
@@ -35,7 +45,18 @@ const table = (t: TableName, index?: string): ResourceRef =>
 const replyTopic = (f: (id: string) => string): ResourceRef => ({ kind: 'iot-topic', topic: f('*') });
 
 const DEVICE_MASTER_KEY_PURPOSE = masterKeyContext('any').purpose as string;
-const LEDGER_KEY_PURPOSE = LEDGER_KEY_CONTEXT.purpose as string;
+const wrappingKey: ResourceRef = { kind: 'kms-key', key: 'wrapping' };
+const ledgerKey: ResourceRef = { kind: 'kms-key', key: 'ledger' };
+
+/**
+ * The anchor function's grant to unwrap the EVM anchoring key: sst.config.ts adds it only when ANCHOR_CHAINS
+ * names evm, so a stage without EVM has no kms:Decrypt on the anchor role at all.
+ */
+export const ANCHOR_EVM_KEY_GRANT: Grant = {
+  actions: ['kms:Decrypt'],
+  resources: [wrappingKey],
+  kmsPurpose: EVM_KEY_CONTEXT.purpose as string,
+};
 
 export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
   ingest: [
@@ -83,7 +104,14 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
     // The anchor lease: acquire, renew (the fence before each write) and release are conditional updates;
     // a refused acquire reads the item back to say who holds it.
     { actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], resources: [table('leases')] },
-    { actions: ['kms:Decrypt'], resources: [{ kind: 'kms-key' }], kmsPurpose: LEDGER_KEY_PURPOSE },
+    // Ledger entries are signed by the stage's Ed25519 KMS key, pure Ed25519 only (ED25519_SHA_512 over the
+    // RAW entry hash); its public key is read once per cold start. No other key, no other algorithm.
+    {
+      actions: ['kms:Sign'],
+      resources: [ledgerKey],
+      kmsSigning: { algorithm: 'ED25519_SHA_512', messageType: 'RAW' },
+    },
+    { actions: ['kms:GetPublicKey'], resources: [ledgerKey] },
   ],
   verify: [
     { actions: ['s3:GetObject'], resources: [objects('records/'), objects('batches/')] },
@@ -119,9 +147,11 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
     { actions: ['dynamodb:Query'], resources: [table('ledger'), table('ledger', 'byHash')] },
     {
       actions: ['kms:Encrypt', 'kms:Decrypt'],
-      resources: [{ kind: 'kms-key' }],
+      resources: [wrappingKey],
       kmsPurpose: DEVICE_MASTER_KEY_PURPOSE,
     },
+    // The ledger's public key for /v1/chains and proof bundles; verify cannot sign.
+    { actions: ['kms:GetPublicKey'], resources: [ledgerKey] },
   ],
   // The API Gateway Lambda authorizer: one consistent read of a token by its hash per request, nothing else.
   // Operator JWTs are checked against the issuer's published keys, which is not an AWS call.
@@ -136,12 +166,48 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
   ],
 };
 
+/**
+ * Run-time device provisioning (POST and DELETE /v1/devices/{id}/certificate, lib/devices/device-certificate.ts):
+ * the IoT control-plane calls of the verify function, the API's function. Things and certificates are made
+ * at run time, so their ARNs are not known at deploy time: things and certificates of this account and region
+ * (`thing/*`, `cert/*`), and `*` for CreateCertificateFromCsr, whose IAM resource is `*` in the IoT service
+ * authorization reference. sst.config.ts adds them to the verify function; tests/aws/iot-provisioning.test.ts
+ * checks that every call the provisioning makes on moto is covered, and that each grant is used.
+ */
+export const DEVICE_PROVISIONING_GRANTS: Grant[] = [
+  { actions: ['iot:CreateCertificateFromCsr'], resources: [{ kind: 'iot-resource', resource: '*' }] },
+  {
+    actions: [
+      'iot:CreateThing',
+      'iot:DescribeThing',
+      'iot:UpdateThing',
+      'iot:DeleteThing',
+      'iot:ListThingPrincipals',
+      'iot:AttachThingPrincipal',
+      'iot:DetachThingPrincipal',
+    ],
+    resources: [{ kind: 'iot-resource', resource: 'thing/*' }],
+  },
+  {
+    actions: [
+      'iot:DescribeCertificate',
+      'iot:UpdateCertificate',
+      'iot:DeleteCertificate',
+      'iot:AttachPolicy',
+      'iot:DetachPolicy',
+    ],
+    resources: [{ kind: 'iot-resource', resource: 'cert/*' }],
+  },
+];
+
 /** How a deployment (or a test) names the resources a ref points at. */
 export interface ResourceNamer<T> {
   objects(prefix: string): T;
   table(name: TableName, index?: string): T;
-  kmsKey(): T;
+  kmsKey(key: KmsKeyName): T;
   iotTopic(topic: string): T;
+  /** `arn:aws:iot:<region>:<account>:<resource>`, or `*` for `*`. */
+  iotResource?(resource: string): T;
 }
 
 export interface ResolvedPermission<T> {
@@ -156,7 +222,11 @@ export function resolveGrants<T>(grants: readonly Grant[], n: ResourceNamer<T>):
     resources: g.resources.map((r) => {
       if (r.kind === 'objects') return n.objects(r.prefix);
       if (r.kind === 'table') return n.table(r.table, r.index);
-      if (r.kind === 'kms-key') return n.kmsKey();
+      if (r.kind === 'kms-key') return n.kmsKey(r.key);
+      if (r.kind === 'iot-resource') {
+        if (!n.iotResource) throw new Error(`no name for IoT resource ${r.resource}`);
+        return n.iotResource(r.resource);
+      }
       return n.iotTopic(r.topic);
     }),
     ...(g.kmsPurpose === undefined
@@ -164,6 +234,14 @@ export function resolveGrants<T>(grants: readonly Grant[], n: ResourceNamer<T>):
       : {
           conditions: [
             { test: 'StringEquals', variable: 'kms:EncryptionContext:purpose', values: [g.kmsPurpose] },
+          ],
+        }),
+    ...(g.kmsSigning === undefined
+      ? {}
+      : {
+          conditions: [
+            { test: 'StringEquals', variable: 'kms:SigningAlgorithm', values: [g.kmsSigning.algorithm] },
+            { test: 'StringEquals', variable: 'kms:MessageType', values: [g.kmsSigning.messageType] },
           ],
         }),
   }));

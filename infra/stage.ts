@@ -3,14 +3,9 @@
  * typo fails the deploy before anything is created. docs/deploy.md lists every variable.
  */
 import { z } from 'zod';
-import { isDeviceId } from '../lib/core/device-id.js';
 import { hotPolicy, parseHotPolicy } from '../lib/ipfs/hot-policy.js';
 
 const Env = z.object({
-  /** Comma-separated device ids to create things and certificates for. */
-  NOTARY_DEVICES: z.string().optional(),
-  /** Directory with <deviceId>.csr.pem files: the device keeps its private key and AWS only signs the CSR. */
-  NOTARY_DEVICE_CSR_DIR: z.string().optional(),
   /** Days of S3 Object Lock (COMPLIANCE) on every object version; 0 or unset leaves Object Lock off. */
   NOTARY_OBJECT_LOCK_DAYS: z.coerce.number().int().min(0).max(36_500).default(0),
   NOTARY_ANCHOR_SCHEDULE: z
@@ -55,8 +50,6 @@ const Env = z.object({
 });
 
 export interface StageSettings {
-  devices: string[];
-  csrDir?: string;
   objectLockDays: number;
   anchorSchedule: `rate(${string})` | `cron(${string})`;
   jwt?: { issuer: string; audience: string; jwksUrl?: string };
@@ -77,13 +70,15 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
   if (!r.success) throw new Error(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   const e = r.data;
   const production = stage === 'production';
-  // Thing names are unique per account and region, so the demo device carries the stage.
-  const devices = (e.NOTARY_DEVICES ?? (production ? '' : `demo-${stage}`.slice(0, 64)))
-    .split(',')
-    .map((d) => d.trim())
-    .filter((d) => d.length > 0);
-  const bad = devices.find((d) => !isDeviceId(d));
-  if (bad) throw new Error(`NOTARY_DEVICES: ${JSON.stringify(bad)} is not a device id ([A-Za-z0-9_-]{1,64})`);
+  // Devices are not deploy settings: they are provisioned at run time (docs/deploy.md). A stage still set up
+  // the old way fails here rather than silently losing its devices' certificates on the next deploy.
+  for (const gone of ['NOTARY_DEVICES', 'NOTARY_DEVICE_CSR_DIR']) {
+    if (env[gone] !== undefined && env[gone] !== '') {
+      throw new Error(
+        `${gone} is no longer read: devices are provisioned at run time with POST /v1/devices/{id}/certificate (docs/deploy.md)`,
+      );
+    }
+  }
   if ((e.NOTARY_JWT_ISSUER === undefined) !== (e.NOTARY_JWT_AUDIENCE === undefined)) {
     throw new Error('NOTARY_JWT_ISSUER and NOTARY_JWT_AUDIENCE go together');
   }
@@ -102,8 +97,6 @@ export function stageSettings(stage: string, env: Record<string, string | undefi
     );
   }
   return {
-    devices,
-    ...(e.NOTARY_DEVICE_CSR_DIR ? { csrDir: e.NOTARY_DEVICE_CSR_DIR } : {}),
     objectLockDays: e.NOTARY_OBJECT_LOCK_DAYS,
     anchorSchedule: e.NOTARY_ANCHOR_SCHEDULE as StageSettings['anchorSchedule'],
     ...(e.NOTARY_JWT_ISSUER && e.NOTARY_JWT_AUDIENCE

@@ -477,7 +477,11 @@ export interface AuditEvent {
     | 'token-created'
     | 'token-revoked'
     /** One request by an auditor token, allowed or refused (`details`: method, status). */
-    | 'auditor-request';
+    | 'auditor-request'
+    /** AWS IoT: a device certificate signed from the device's CSR and attached (`details`: certificateId). */
+    | 'device-certificate-issued'
+    /** AWS IoT: the device's certificates detached, deactivated and deleted, and its thing deleted. */
+    | 'device-certificates-removed';
   target: string;
   reason?: string;
   outcome: AuditOutcome;
@@ -593,6 +597,62 @@ export interface KeyVault {
   /** Envelope-encrypts a secret. `context` is bound to it and must be given again to unwrap. */
   wrap(plaintext: Uint8Array, context: Record<string, string>): Promise<Uint8Array>;
   unwrap(wrapped: Uint8Array, context: Record<string, string>): Promise<Uint8Array>;
+}
+
+// ---------------------------------------------------------------------------------------------- ledger signer
+
+/**
+ * The embedded ledger's signing key (docs/proof-bundle.md §4.2: `sig = Ed25519-Sign(ledgerKey, entryHash)`).
+ * Adapters: a local Ed25519 key in a file (LocalLedgerSigner) and a non-exportable AWS KMS key of spec
+ * ECC_NIST_EDWARDS25519 (KmsLedgerSigner), whose private half never leaves KMS.
+ */
+export interface LedgerSigner {
+  /** The raw 32-byte Ed25519 public key (RFC 8032 encoding): the ledger's chainId is derived from it. */
+  readonly publicKey: Uint8Array;
+  /**
+   * The 64-byte pure Ed25519 signature (RFC 8032 §5.1.6, no prehash, no context) over `message`, checked
+   * against `publicKey` before it is returned: a signer never hands out a signature its key does not verify.
+   */
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+// ---------------------------------------------------------------------------------------------- IoT control plane
+
+/** A device certificate as the IoT control plane describes it. */
+export interface IotCertificate {
+  certificateId: string;
+  certificateArn: string;
+  certificatePem: string;
+  status: 'ACTIVE' | 'INACTIVE' | 'REVOKED' | 'PENDING_TRANSFER' | 'REGISTER_INACTIVE' | 'PENDING_ACTIVATION';
+}
+
+/**
+ * The few AWS IoT control-plane calls run-time device provisioning needs (lib/devices/device-certificate.ts).
+ * Every method is safe to repeat: creating what exists, attaching what is attached, and detaching or deleting
+ * what is gone all succeed, so a provisioning interrupted at any step can simply be run again. The AWS adapter
+ * is IotControlPlaneClient (lib/adapters/aws/iot-control-plane.ts); the embedded runtime has none (its devices
+ * connect with a password or a client certificate from the operator's own CA).
+ */
+export interface IotControlPlane {
+  /** CreateThing; an existing thing of that name is fine. */
+  ensureThing(thingName: string): Promise<void>;
+  /** DeleteThing; a thing already gone is fine. */
+  deleteThing(thingName: string): Promise<void>;
+  /** The thing's attributes; undefined for a thing that does not exist. */
+  thingAttributes(thingName: string): Promise<Record<string, string> | undefined>;
+  /** Merges these attributes into the thing's (UpdateThing). */
+  setThingAttributes(thingName: string, attributes: Record<string, string>): Promise<void>;
+  /** The certificate ARNs attached to the thing; none for a thing that does not exist. */
+  listThingPrincipals(thingName: string): Promise<string[]>;
+  /** Signs a PEM CSR with AWS IoT's CA (CreateCertificateFromCsr); the certificate starts INACTIVE. */
+  createCertificateFromCsr(csrPem: string): Promise<IotCertificate>;
+  describeCertificate(certificateId: string): Promise<IotCertificate | undefined>;
+  setCertificateStatus(certificateId: string, status: 'ACTIVE' | 'INACTIVE'): Promise<void>;
+  deleteCertificate(certificateId: string): Promise<void>;
+  attachThingPrincipal(thingName: string, certificateArn: string): Promise<void>;
+  detachThingPrincipal(thingName: string, certificateArn: string): Promise<void>;
+  attachPolicy(policyName: string, certificateArn: string): Promise<void>;
+  detachPolicy(policyName: string, certificateArn: string): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------- leases

@@ -30,6 +30,8 @@ import { isDeviceId } from '../../lib/core/device-id.js';
 import { SIG_ALGS } from '../../lib/core/device-signature.js';
 import { isNotaryError, NotaryError, type NotaryErrorCode } from '../../lib/core/errors.js';
 import { REVOKE_REASONS } from '../../lib/core/key-event.js';
+import { MAX_CSR_PEM_CHARS } from '../../lib/devices/csr.js';
+import { issueDeviceCertificate, removeDeviceCertificates } from '../../lib/devices/device-certificate.js';
 import {
   type DeviceKeysDeps,
   describeDeviceKeys,
@@ -53,6 +55,7 @@ import type {
   DeviceKeyRegistry,
   DeviceSessions,
   IndexStore,
+  IotControlPlane,
   KeyVault,
   ObjectStore,
   StatementStore,
@@ -105,9 +108,14 @@ export interface ApiDeps {
   deviceSessions?: DeviceSessions;
   /** The browser verifier (web/dist/verify.html) and its policy, served at GET /verify; absent: not built. */
   verifierPage?: { html: string; csp: string };
+  /**
+   * AWS IoT's control plane and the stage's device policy, for device certificates from CSRs (AWS runtime).
+   * Absent in the embedded runtime: /v1/devices/{id}/certificate answers 501 `unsupported` there.
+   */
+  iotProvisioning?: { iot: IotControlPlane; policyName: string };
 }
 
-const STATUS: Record<NotaryErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
+const STATUS: Record<NotaryErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 501 | 503> = {
   'bad-request': 400,
   'invalid-cursor': 400,
   unauthorized: 401,
@@ -131,6 +139,7 @@ const STATUS: Record<NotaryErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 
   'storage-unavailable': 503,
   'chain-unavailable': 503,
   'key-unavailable': 503,
+  unsupported: 501,
   internal: 500,
 };
 
@@ -277,6 +286,12 @@ const Reason = z.string().trim().min(3).max(500);
 const RegisterKeyBody = SigningKey.extend({ reason: Reason });
 const RevokeKeyBody = z.strictObject({ reason: Reason, code: z.enum(REVOKE_REASONS).default('unspecified') });
 const PatchDeviceBody = z.strictObject({ allowUnsigned: z.boolean() });
+const CertificateBody = z.strictObject({
+  /** The device's PKCS#10 CSR, PEM; its private key stays on the device. */
+  csr: z.string().min(1).max(MAX_CSR_PEM_CHARS),
+  /** Registers the device with this master key first, when it is not in the index yet. */
+  masterKey: z.string().optional(),
+});
 const KeyReleaseBody = z.strictObject({ reason: z.string().min(3).max(500) });
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
@@ -559,6 +574,47 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     const body = parse(RevokeKeyBody, await jsonBody(c));
     const out = await revokeKey(keysDeps, { deviceId, keyId, ...body, actor: c.get('actor') });
     deps.log.info('device key revoked', { deviceId, keyId, code: body.code, actor: c.get('actor') });
+    return c.json(out);
+  });
+
+  const iotProvisioning = () => {
+    if (!deps.iotProvisioning) {
+      throw new NotaryError(
+        'unsupported',
+        'device certificates from a CSR are an AWS IoT feature; here devices connect with their MQTT password, ' +
+          'or with a client certificate from your own CA (TLS_CLIENT_CA_FILE, docs/topics.md)',
+      );
+    }
+    return { ...deps.iotProvisioning, devices: deps.index, clock: deps.clock };
+  };
+
+  app.post('/v1/devices/:deviceId/certificate', async (c) => {
+    const deviceId = deviceParam(c);
+    const p = iotProvisioning();
+    const { csr, masterKey } = parse(CertificateBody, await jsonBody(c));
+    const actor = c.get('actor');
+    const out = await issueDeviceCertificate(
+      {
+        ...p,
+        register: async (id, key) => {
+          await provisionDevice(provisionDeps, { deviceId: id, masterKey: key, actor });
+        },
+      },
+      { deviceId, csrPem: csr, actor, ...(masterKey === undefined ? {} : { masterKey }) },
+    );
+    deps.log.info('device certificate issued', {
+      deviceId,
+      certificateId: out.certificateId,
+      created: out.created,
+      actor,
+    });
+    return c.json(out, out.created ? 201 : 200);
+  });
+
+  app.delete('/v1/devices/:deviceId/certificate', async (c) => {
+    const deviceId = deviceParam(c);
+    const out = await removeDeviceCertificates(iotProvisioning(), { deviceId, actor: c.get('actor') });
+    deps.log.info('device certificates removed', { deviceId, count: out.certificatesRemoved.length });
     return c.json(out);
   });
 

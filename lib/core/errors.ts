@@ -28,6 +28,8 @@ export type NotaryErrorCode =
   | 'chain-unavailable'
   /** The key vault cannot unwrap a device's master key (wrong or missing key-encryption key, KMS refusal). */
   | 'key-unavailable'
+  /** This runtime does not offer the route (e.g. AWS IoT certificates in the embedded runtime). */
+  | 'unsupported'
   | 'internal';
 
 export class NotaryError extends Error {

@@ -40,6 +40,26 @@ export function ledgerChainId(publicKey: Uint8Array): string {
   return `embedded:${toHex(sha256(publicKey)).slice(0, 16)}`;
 }
 
+/** Pure Ed25519 (RFC 8032) verification of `sig` over `message` with a raw 32-byte public key. */
+export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
+  if (publicKey.length !== 32 || sig.length !== 64) return false;
+  return ed25519Verify(publicKey, message, sig);
+}
+
+/**
+ * The DER SubjectPublicKeyInfo of an Ed25519 key (RFC 8410 §4) is these 12 fixed bytes (SEQUENCE,
+ * AlgorithmIdentifier with OID 1.3.101.112 and no parameters, BIT STRING of 33 bytes with 0 unused bits)
+ * followed by the raw 32-byte key. KMS GetPublicKey answers this form.
+ */
+export const ED25519_SPKI_PREFIX = fromHex('302a300506032b6570032100') as Uint8Array;
+
+/** The raw public key of an Ed25519 SPKI, or undefined when `spki` is anything else. */
+export function ed25519RawFromSpki(spki: Uint8Array): Uint8Array | undefined {
+  if (spki.length !== ED25519_SPKI_PREFIX.length + 32) return undefined;
+  if (!bytesEqual(spki.subarray(0, ED25519_SPKI_PREFIX.length), ED25519_SPKI_PREFIX)) return undefined;
+  return spki.slice(ED25519_SPKI_PREFIX.length);
+}
+
 export type LedgerEntryCheck =
   | { ok: true }
   | { ok: false; code: 'malformed-entry' | 'entry-hash-mismatch' | 'bad-signature'; message: string };

@@ -6,7 +6,6 @@
  * watch-only (EVM_ADDRESS), which is all a lookup needs.
  */
 import type { Hex } from 'viem';
-import { LEDGER_KEY_CONTEXT } from '../adapters/aws/dynamo-ledger.js';
 import { BigBangChain } from '../adapters/bigbang/bigbang-chain.js';
 import { EvmChain } from '../adapters/evm/evm-chain.js';
 import type { AnchorChain } from '../anchor/anchor-cycle.js';
@@ -15,11 +14,12 @@ import type { Chain, KeyVault } from '../ports.js';
 import type { ChainsConfig } from './chain-config.js';
 
 /**
- * KMS context of the wrapped EVM key. Its purpose is the ledger key's (both are anchoring keys), so the
- * anchor function's single KMS grant, conditioned on that purpose, covers both and nothing else can unwrap
- * either; `chain` binds the blob to EVM use, since a context must match exactly to decrypt.
+ * KMS context of the wrapped EVM key. The anchor function's kms:Decrypt grant (deployed only when
+ * ANCHOR_CHAINS names evm) is conditioned on this purpose, so nothing else can unwrap it; `chain` binds the
+ * blob to EVM use, since a context must match exactly to decrypt. (The ledger's own key is not wrapped: it is
+ * a KMS signing key, lib/adapters/aws/kms-ledger-signer.ts.)
  */
-export const EVM_KEY_CONTEXT: Readonly<Record<string, string>> = { ...LEDGER_KEY_CONTEXT, chain: 'evm' };
+export const EVM_KEY_CONTEXT: Readonly<Record<string, string>> = { purpose: 'anchoring-key', chain: 'evm' };
 
 export class AwsChainConfigError extends Error {
   override readonly name = 'AwsChainConfigError';

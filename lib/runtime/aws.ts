@@ -1,13 +1,14 @@
 /**
  * Composition root of the AWS runtime: the only place that reads the Lambda environment and builds AWS SDK
  * clients. Each function gets just the adapters it uses (ingest: S3, DynamoDB, IoT Data; anchor: S3,
- * DynamoDB, KMS for the ledger key; verify: S3, DynamoDB, KMS), wired to the same functions/<name>/handler.ts
+ * DynamoDB, KMS to sign ledger entries; verify: S3, DynamoDB, KMS), wired to the same functions/<name>/handler.ts
  * and lib/ code as lib/runtime/embedded.ts.
  *
  * sst.config.ts sets every NOTARY_* variable below. Tests point the clients at emulators with the SDK's own
  * AWS_ENDPOINT_URL_<SERVICE> variables, or hand in clients directly.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IoTClient } from '@aws-sdk/client-iot';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -27,8 +28,10 @@ import { DynamoLedger } from '../adapters/aws/dynamo-ledger.js';
 import { DynamoStatementStore } from '../adapters/aws/dynamo-statement-store.js';
 import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
 import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.js';
+import { IotControlPlaneClient } from '../adapters/aws/iot-control-plane.js';
 import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
+import { KmsLedgerSigner, kmsLedgerPublicKey } from '../adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import {
@@ -38,7 +41,6 @@ import {
   fencedObjects,
   fencedStatements,
 } from '../anchor/anchor-lease.js';
-import { fromBase64 } from '../core/bytes.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { createInlineVerifier } from '../ingest/signature-verifier.js';
@@ -62,7 +64,6 @@ export const AWS_EXPORT_MAX_RECORDS = 1000;
 
 const positive = z.coerce.number().int().positive();
 const name = z.string().min(3);
-const base64Key = z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64');
 
 const Env = z.object({
   AWS_REGION: z.string().min(1),
@@ -82,9 +83,19 @@ const Env = z.object({
   /** How long the anchor lease lasts without a renewal; every write of a cycle renews it. */
   ANCHOR_LEASE_TTL_MS: positive.min(10_000).max(3_600_000).default(120_000),
   NOTARY_KMS_KEY_ID: z.string().min(1).optional(),
-  /** The anchoring (ledger) key, only as the KMS CiphertextBlob, base64; see infra/ledger-key.ts. */
-  NOTARY_LEDGER_KEY_WRAPPED: base64Key.optional(),
-  NOTARY_LEDGER_PUBLIC_KEY: base64Key.optional(),
+  /**
+   * The ledger's signing key: a KMS key of spec ECC_NIST_EDWARDS25519 the deploy creates (key id, ARN or
+   * alias). The anchor function signs with it; the verify function reads its public key.
+   */
+  NOTARY_LEDGER_KEY_ID: z.string().min(1).max(2048).optional(),
+  /**
+   * The stage's IoT device policy (sst.config.ts `DevicePolicy`): set, the verify function provisions devices
+   * at run time (POST/DELETE /v1/devices/{id}/certificate); unset, those routes answer 501.
+   */
+  NOTARY_IOT_DEVICE_POLICY: z
+    .string()
+    .regex(/^[\w+=,.@-]{1,128}$/, 'must be an IoT policy name')
+    .optional(),
   /** https://<prefix>-ats.iot.<region>.amazonaws.com, from `aws iot describe-endpoint`. */
   NOTARY_IOT_DATA_ENDPOINT: z.string().url().optional(),
   NOTARY_PENDING_SHARDS: positive.max(256).default(8),
@@ -137,8 +148,8 @@ export interface AwsConfig {
   leasesTable?: string;
   anchorLeaseTtlMs: number;
   kmsKeyId?: string;
-  ledgerKeyWrapped?: Uint8Array;
-  ledgerPublicKey?: Uint8Array;
+  ledgerKeyId?: string;
+  iotDevicePolicy?: string;
   iotDataEndpoint?: string;
   pendingShards: number;
   deadLetterShards: number;
@@ -166,7 +177,7 @@ export class AwsConfigError extends Error {
 }
 
 export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfig {
-  // An empty variable means unset (sst.config.ts sets the ledger key to '' until a key exists).
+  // An empty variable means unset.
   const r = Env.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!r.success) {
     throw new AwsConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
@@ -186,12 +197,6 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
   const inline = chains.config.chains.find((c) => c.inline);
   if (inline)
     throw new AwsConfigError(`${inline.kind.toUpperCase()}_INLINE: inline packets are embedded-only`);
-  const key = (v: string | undefined, what: string): Uint8Array | undefined => {
-    if (v === undefined || v === '') return undefined;
-    const bytes = fromBase64(v);
-    if (!bytes) throw new AwsConfigError(`${what} is not base64`);
-    return bytes;
-  };
   return {
     region: e.AWS_REGION,
     stage: e.NOTARY_STAGE,
@@ -209,12 +214,8 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     ...(e.NOTARY_TABLE_LEASES ? { leasesTable: e.NOTARY_TABLE_LEASES } : {}),
     anchorLeaseTtlMs: e.ANCHOR_LEASE_TTL_MS,
     ...(e.NOTARY_KMS_KEY_ID ? { kmsKeyId: e.NOTARY_KMS_KEY_ID } : {}),
-    ...(e.NOTARY_LEDGER_KEY_WRAPPED
-      ? { ledgerKeyWrapped: key(e.NOTARY_LEDGER_KEY_WRAPPED, 'NOTARY_LEDGER_KEY_WRAPPED') }
-      : {}),
-    ...(e.NOTARY_LEDGER_PUBLIC_KEY
-      ? { ledgerPublicKey: key(e.NOTARY_LEDGER_PUBLIC_KEY, 'NOTARY_LEDGER_PUBLIC_KEY') }
-      : {}),
+    ...(e.NOTARY_LEDGER_KEY_ID ? { ledgerKeyId: e.NOTARY_LEDGER_KEY_ID } : {}),
+    ...(e.NOTARY_IOT_DEVICE_POLICY ? { iotDevicePolicy: e.NOTARY_IOT_DEVICE_POLICY } : {}),
     ...(e.NOTARY_IOT_DATA_ENDPOINT ? { iotDataEndpoint: e.NOTARY_IOT_DATA_ENDPOINT } : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
     deadLetterShards: e.NOTARY_DEAD_LETTER_SHARDS,
@@ -254,6 +255,8 @@ export interface AwsClients {
   dynamodb: DynamoDBClient;
   kms: KMSClient;
   iotData: IoTDataPlaneClient;
+  /** The IoT control plane (run-time device provisioning, verify function only). */
+  iot?: IoTClient;
 }
 
 /** Clients are cheap until used; the function's IAM role decides which of them may do anything. */
@@ -263,6 +266,7 @@ export function createAwsClients(config: AwsConfig): AwsClients {
     s3: new S3Client({ region, forcePathStyle: config.s3ForcePathStyle }),
     dynamodb: new DynamoDBClient({ region }),
     kms: new KMSClient({ region }),
+    iot: new IoTClient({ region }),
     iotData: new IoTDataPlaneClient({
       region,
       ...(config.iotDataEndpoint ? { endpoint: config.iotDataEndpoint } : {}),
@@ -350,14 +354,16 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
   const statements = fencedStatements(stores.statements, flight.fence);
   const vault = new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'anchor'));
   const withLedger = p.config.chains.chains.some((c) => c.kind === 'embedded');
+  // The ledger signs with a KMS key the deploy created; its private half never reaches this function.
   const ledger = withLedger
-    ? await DynamoLedger.open({
+    ? DynamoLedger.open({
         db: p.clients.dynamodb,
         table: required(p.config.ledgerTable, 'NOTARY_TABLE_LEDGER', 'anchor'),
         clock,
-        wrappedKey: required(p.config.ledgerKeyWrapped, 'NOTARY_LEDGER_KEY_WRAPPED', 'anchor'),
-        vault,
-        ...(p.config.ledgerPublicKey ? { expectedPublicKey: p.config.ledgerPublicKey } : {}),
+        signer: await KmsLedgerSigner.open(
+          p.clients.kms,
+          required(p.config.ledgerKeyId, 'NOTARY_LEDGER_KEY_ID', 'anchor'),
+        ),
       })
     : undefined;
   const chains = await awsAnchorChains(p.config.chains, {
@@ -388,16 +394,17 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
   const { objects, index, statements } = storesOf(p, { countCap: p.config.backlogThreshold + 1 });
   const log = p.log.child({ fn: 'verify' });
   const chains = new Map<string, Chain>();
-  // The verify API reads the ledger with its public key only; it never holds the signing key.
-  if (p.config.ledgerTable && p.config.ledgerPublicKey) {
+  // The verify API reads the ledger with its public key only (KMS GetPublicKey, once per cold start); it
+  // cannot sign.
+  if (p.config.ledgerTable && p.config.ledgerKeyId) {
     const ledger = DynamoLedger.readOnly({
       db: p.clients.dynamodb,
       table: p.config.ledgerTable,
-      publicKey: p.config.ledgerPublicKey,
+      publicKey: await kmsLedgerPublicKey(p.clients.kms, p.config.ledgerKeyId),
     });
     chains.set(ledger.chainId, ledger);
   } else {
-    log.warn('no ledger configured (NOTARY_TABLE_LEDGER, NOTARY_LEDGER_PUBLIC_KEY): proofs carry no anchors');
+    log.warn('no ledger configured (NOTARY_TABLE_LEDGER, NOTARY_LEDGER_KEY_ID): proofs carry no anchors');
   }
   // Public chains are looked up watch-only: this function never holds an anchoring key.
   const external = await awsAnchorChains(
@@ -430,6 +437,14 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     pendingCount: cachedCount(() => index.countPending(), { ttlMs: p.config.healthCountCacheMs, clock }),
     version: VERSION,
     ...hotCopyReader(p.config.ipfs, VERIFY_IPFS_TIMEOUT_MS),
+    ...(p.config.iotDevicePolicy && p.clients.iot
+      ? {
+          iotProvisioning: {
+            iot: new IotControlPlaneClient(p.clients.iot),
+            policyName: p.config.iotDevicePolicy,
+          },
+        }
+      : {}),
   });
   return { handle: handle(app), log };
 }

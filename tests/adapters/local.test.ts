@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
 import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
+import { LocalLedgerSigner } from '../../lib/adapters/local/local-ledger-signer.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { SqliteLeaseStore } from '../../lib/adapters/local/sqlite-lease-store.js';
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
@@ -14,6 +15,7 @@ import { describeChainConformance } from './chain.conformance.js';
 import { describeIndexStoreConformance } from './index-store.conformance.js';
 import { describeKeyVaultConformance } from './key-vault.conformance.js';
 import { describeLeaseStoreConformance } from './lease-store.conformance.js';
+import { describeLedgerSignerConformance } from './ledger-signer.conformance.js';
 import { describeObjectStoreConformance } from './object-store.conformance.js';
 import { describeStatementStoreConformance } from './statement-store.conformance.js';
 import { describeTokenStoreConformance } from './token-store.conformance.js';
@@ -89,6 +91,16 @@ describeKeyVaultConformance('LocalKeyVault', async () => ({
   vault: new LocalKeyVault(new Uint8Array(randomBytes(32))),
   cleanup: async () => {},
 }));
+
+describeLedgerSignerConformance('LocalLedgerSigner, the embedded ledger’s key file', async () => {
+  const tmp = makeTempDir('ledger-key');
+  const keyPath = join(tmp.dir, 'ledger.key');
+  return {
+    signer: LocalLedgerSigner.fromKeyFile(keyPath, { create: true }),
+    reopen: async () => LocalLedgerSigner.fromKeyFile(keyPath, { create: false }),
+    cleanup: async () => tmp.remove(),
+  };
+});
 
 describeTokenStoreConformance('SqliteTokenStore', async () => {
   const tmp = makeTempDir('tokens');

@@ -1,25 +1,28 @@
 /**
  * The port conformance suites of tests/adapters, unchanged, over the AWS adapters: S3ObjectStore on s3rver
  * (behind the checksum-gate stand-in for the one S3 check s3rver lacks), DynamoIndexStore,
- * DynamoStatementStore and DynamoLedger on dynalite, and KmsKeyVault on the KMS stand-in (no KMS emulator
- * can be installed here).
+ * DynamoStatementStore and DynamoLedger on dynalite, KmsKeyVault on moto's KMS (real encryption-context
+ * semantics; skipped, with a loud warning, where moto is absent), and KmsLedgerSigner on the KMS STAND-IN
+ * (tests/aws/support/kms-stand-in.ts), because moto cannot create ECC_NIST_EDWARDS25519 keys.
  */
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { afterAll } from 'vitest';
+import { afterAll, describe } from 'vitest';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
 import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
-import { DynamoLedger, generateLedgerKey } from '../../lib/adapters/aws/dynamo-ledger.js';
+import { DynamoLedger } from '../../lib/adapters/aws/dynamo-ledger.js';
 import { DynamoStatementStore } from '../../lib/adapters/aws/dynamo-statement-store.js';
 import { DynamoTokenStore } from '../../lib/adapters/aws/dynamo-token-store.js';
 import { KmsKeyVault } from '../../lib/adapters/aws/kms-key-vault.js';
+import { KmsLedgerSigner } from '../../lib/adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../../lib/adapters/aws/s3-object-store.js';
 import { describeChainConformance } from '../adapters/chain.conformance.js';
 import { describeIndexStoreConformance } from '../adapters/index-store.conformance.js';
 import { describeKeyVaultConformance } from '../adapters/key-vault.conformance.js';
 import { describeLeaseStoreConformance } from '../adapters/lease-store.conformance.js';
+import { describeLedgerSignerConformance } from '../adapters/ledger-signer.conformance.js';
 import { describeObjectStoreConformance } from '../adapters/object-store.conformance.js';
 import { describeStatementStoreConformance } from '../adapters/statement-store.conformance.js';
 import { describeTokenStoreConformance } from '../adapters/token-store.conformance.js';
@@ -34,6 +37,7 @@ import {
   TEST_REGION,
 } from './support/emulators.js';
 import { type KmsStandIn, startKmsStandIn } from './support/kms-stand-in.js';
+import { motoOrWarn, type RunningMoto, startMoto } from './support/moto-server.js';
 import { type ChecksumGate, startChecksumGate } from './support/s3-checksum-gate.js';
 
 let dynamo: Promise<RunningDynalite> | undefined;
@@ -56,7 +60,14 @@ const useKms = () => {
   return kms;
 };
 
+let moto: Promise<RunningMoto> | undefined;
+const useMoto = () => {
+  moto ??= startMoto();
+  return moto;
+};
+
 afterAll(async () => {
+  if (moto) await (await moto).close();
   if (kms) await (await kms).close();
   if (s3) {
     const { s3rver, gate } = await s3;
@@ -114,36 +125,58 @@ describeTokenStoreConformance('DynamoTokenStore on dynalite', async () => {
   return { store, cleanup: () => store.close() };
 });
 
-/** A KmsKeyVault on the KMS stand-in, under a fresh key; the client is the real @aws-sdk/client-kms. */
-async function kmsVault(): Promise<{ vault: KmsKeyVault; client: KMSClient }> {
+/**
+ * A KMS Ed25519 signing key made on the KMS STAND-IN through CreateKey (moto cannot make one), and a
+ * KmsLedgerSigner on it; the client is the real @aws-sdk/client-kms.
+ */
+async function kmsSigner(): Promise<{ signer: KmsLedgerSigner; keyArn: string; client: KMSClient }> {
   const standIn = await useKms();
   const client = new KMSClient({
     endpoint: standIn.endpoint,
     region: standIn.region,
     credentials: TEST_CREDENTIALS,
   });
-  return { vault: new KmsKeyVault(client, standIn.createKey()), client };
+  const { KeyMetadata } = await client.send(
+    new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }),
+  );
+  const keyArn = KeyMetadata?.Arn;
+  if (!keyArn) throw new Error('CreateKey returned no key ARN');
+  return { signer: await KmsLedgerSigner.open(client, keyArn), keyArn, client };
 }
 
 describeChainConformance(
-  'DynamoLedger on dynalite, key wrapped by KmsKeyVault on the KMS stand-in',
+  'DynamoLedger on dynalite, signed by KmsLedgerSigner on the KMS stand-in',
   async () => {
     const { db } = await useDynamo();
     const { ledger: table } = await createTables(db);
-    const { vault, client } = await kmsVault();
-    const key = await generateLedgerKey(vault);
-    const chain = await DynamoLedger.open({
-      db,
-      table,
-      wrappedKey: key.wrapped,
-      vault,
-      expectedPublicKey: key.publicKey,
-    });
+    const { signer, client } = await kmsSigner();
+    const chain = DynamoLedger.open({ db, table, signer });
     return { chain, minesPerTx: true, cleanup: async () => client.destroy() };
   },
 );
 
-describeKeyVaultConformance('KmsKeyVault on the KMS stand-in (never run against real KMS)', async () => {
-  const { vault, client } = await kmsVault();
-  return { vault, cleanup: async () => client.destroy() };
+describeLedgerSignerConformance(
+  'KmsLedgerSigner on the KMS stand-in (an ECC_NIST_EDWARDS25519 key; never run against real KMS)',
+  async () => {
+    const { signer, keyArn, client } = await kmsSigner();
+    return {
+      signer,
+      reopen: () => KmsLedgerSigner.open(client, keyArn),
+      cleanup: async () => client.destroy(),
+    };
+  },
+);
+
+const MOTO_KMS = motoOrWarn(
+  'KeyVault conformance of KmsKeyVault on moto KMS (tests/aws/conformance.test.ts)',
+);
+describe.skipIf(!MOTO_KMS)('on moto', () => {
+  describeKeyVaultConformance('KmsKeyVault on moto KMS, a fresh SYMMETRIC_DEFAULT key per test', async () => {
+    const { endpoint } = await useMoto();
+    const client = new KMSClient({ endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS });
+    const { KeyMetadata } = await client.send(new CreateKeyCommand({}));
+    const keyArn = KeyMetadata?.Arn;
+    if (!keyArn) throw new Error('moto CreateKey returned no key ARN');
+    return { vault: new KmsKeyVault(client, keyArn), cleanup: async () => client.destroy() };
+  });
 });

@@ -1,15 +1,18 @@
 /**
  * The DynamoDB ledger beyond the Chain conformance suite: the same entry format and evidence as the embedded
  * ledger (so proofs verify the same way), append-only and gap-free with two writers on one table, a tampered
- * entry detected on read, and a signing key that exists only KMS-wrapped (KMS here is the stand-in).
+ * entry detected on read, and entries signed through the LedgerSigner port: a local key, or a KMS Ed25519 key
+ * whose private half the process never holds (KMS here is the STAND-IN, tests/aws/support/kms-stand-in.ts:
+ * moto cannot create Ed25519 keys).
  */
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoLedger, generateLedgerKey, LedgerKeyError } from '../../lib/adapters/aws/dynamo-ledger.js';
-import { KmsKeyVault } from '../../lib/adapters/aws/kms-key-vault.js';
+import { DynamoLedger, LedgerKeyError } from '../../lib/adapters/aws/dynamo-ledger.js';
+import { KmsLedgerSigner } from '../../lib/adapters/aws/kms-ledger-signer.js';
 import { LedgerCorruptError } from '../../lib/adapters/local/embedded-ledger.js';
-import { fromBase64, toHex, utf8 } from '../../lib/core/bytes.js';
+import { LocalLedgerSigner } from '../../lib/adapters/local/local-ledger-signer.js';
+import { fromBase64, fromHex, toHex, utf8 } from '../../lib/core/bytes.js';
 import { sha256 } from '../../lib/core/hash.js';
 import { type LedgerEntry, ledgerChainId, verifyLedgerEntry } from '../../lib/core/ledger-entry.js';
 import { createTables, type RunningDynalite, startDynalite, TEST_CREDENTIALS } from './support/emulators.js';
@@ -19,11 +22,9 @@ describe('DynamoLedger', () => {
   let dynamo: RunningDynalite;
   let kms: KmsStandIn;
   let kmsClient: KMSClient;
-  let vault: KmsKeyVault;
   beforeAll(async () => {
     [dynamo, kms] = await Promise.all([startDynalite(), startKmsStandIn()]);
     kmsClient = new KMSClient({ endpoint: kms.endpoint, region: kms.region, credentials: TEST_CREDENTIALS });
-    vault = new KmsKeyVault(kmsClient, kms.createKey());
   });
   afterAll(async () => {
     kmsClient.destroy();
@@ -32,43 +33,49 @@ describe('DynamoLedger', () => {
 
   async function fresh() {
     const { ledger: table } = await createTables(dynamo.db);
-    const key = await generateLedgerKey(vault);
-    const open = () =>
-      DynamoLedger.open({
-        db: dynamo.db,
-        table,
-        wrappedKey: key.wrapped,
-        vault,
-        expectedPublicKey: key.publicKey,
-      });
+    const signer = LocalLedgerSigner.generate();
+    const key = { publicKey: signer.publicKey, chainId: ledgerChainId(signer.publicKey) };
+    const open = async () =>
+      DynamoLedger.open({ db: dynamo.db, table, signer, expectedPublicKey: key.publicKey });
     return { table, key, open };
   }
 
-  it('keeps the signing key only wrapped, under its own KMS context', async () => {
-    const { key } = await fresh();
-    expect(key.chainId).toBe(ledgerChainId(key.publicKey));
-    // The wrapped blob does not open under another purpose, e.g. a device master key's context.
-    await expect(
-      vault.unwrap(key.wrapped, { purpose: 'device-master-key', deviceId: 'x' }),
-    ).rejects.toMatchObject({
-      code: 'unwrap-failed',
-    });
-    const der = await vault.unwrap(key.wrapped, { purpose: 'ledger-signing-key' });
-    expect(der.length).toBe(48); // PKCS#8 Ed25519
-    expect(Buffer.from(key.wrapped).includes(Buffer.from(der.subarray(16)))).toBe(false);
+  it('signs with a KMS Ed25519 key: RAW ED25519_SHA_512 over the entry hash, verifying with GetPublicKey’s key', async () => {
+    const { ledger: table } = await createTables(dynamo.db);
+    const created = await kmsClient.send(
+      new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }),
+    );
+    const keyArn = created.KeyMetadata?.Arn as string;
+    const signer = await KmsLedgerSigner.open(kmsClient, keyArn);
+    const ledger = DynamoLedger.open({ db: dynamo.db, table, signer });
+    kms.calls.length = 0;
+    const { txId } = await ledger.submit(sha256(utf8('root')), { dedupKey: 'kms-1' });
+    const entry = (await ledger.lookup(txId))?.evidence?.entry as LedgerEntry;
+    expect(verifyLedgerEntry(entry, signer.publicKey)).toEqual({ ok: true });
+    expect(ledger.chainId).toBe(ledgerChainId(signer.publicKey));
+    expect(kms.calls.map((c) => [c.target, c.body])).toEqual([
+      [
+        'TrentService.Sign',
+        {
+          KeyId: keyArn,
+          Message: Buffer.from(fromHex(txId) as Uint8Array).toString('base64'),
+          MessageType: 'RAW',
+          SigningAlgorithm: 'ED25519_SHA_512',
+        },
+      ],
+    ]);
   });
 
-  it('refuses a wrapped key that does not belong to the configured public key', async () => {
+  it('refuses a signer whose key is not the configured public key', async () => {
     const a = await fresh();
-    const b = await generateLedgerKey(vault);
     await expect(
-      DynamoLedger.open({
-        db: dynamo.db,
-        table: a.table,
-        wrappedKey: b.wrapped,
-        vault,
-        expectedPublicKey: a.key.publicKey,
-      }),
+      (async () =>
+        DynamoLedger.open({
+          db: dynamo.db,
+          table: a.table,
+          signer: LocalLedgerSigner.generate(),
+          expectedPublicKey: a.key.publicKey,
+        }))(),
     ).rejects.toThrow(LedgerKeyError);
   });
 
@@ -131,29 +138,5 @@ describe('DynamoLedger', () => {
       new PutItemCommand({ TableName: table, Item: { ...item, data: { S: toHex(utf8('forged!!')) } } }),
     );
     await expect(ledger.lookup(txId)).rejects.toThrow(LedgerCorruptError);
-  });
-});
-
-describe('infra/ledger-key.ts', () => {
-  it('prints the ledger key only wrapped, under the stage key alias, with the secrets to set', async () => {
-    const { createLedgerKey } = await import('../../infra/ledger-key.js');
-    const kms = await startKmsStandIn();
-    const client = new KMSClient({
-      endpoint: kms.endpoint,
-      region: kms.region,
-      credentials: TEST_CREDENTIALS,
-    });
-    try {
-      kms.createKey('alias/iot-notary-staging');
-      const out = await createLedgerKey(client, 'staging');
-      expect(kms.calls.map((c) => [c.target, c.body.KeyId, c.body.EncryptionContext])).toEqual([
-        ['TrentService.Encrypt', 'alias/iot-notary-staging', { purpose: 'ledger-signing-key' }],
-      ]);
-      expect(out.chainId).toBe(ledgerChainId(fromBase64(out.publicKey) as Uint8Array));
-      expect(out.commands[0]).toBe(`npx sst secret set LedgerKeyWrapped ${out.wrapped} --stage staging`);
-    } finally {
-      client.destroy();
-      await kms.close();
-    }
   });
 });

@@ -14,7 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IotRuleEvent } from '../../functions/ingest/lambda.js';
-import { FUNCTION_GRANTS, type LambdaName, resolveGrants } from '../../infra/permissions.js';
+import {
+  ANCHOR_EVM_KEY_GRANT,
+  DEVICE_PROVISIONING_GRANTS,
+  FUNCTION_GRANTS,
+  type KmsKeyName,
+  type LambdaName,
+  resolveGrants,
+} from '../../infra/permissions.js';
 import { deviceIotPolicy, IOT_SQL_VERSION, THING_NAME, topicRuleSpecs } from '../../infra/routing.js';
 import { STAGED_UPLOAD_EXPIRY_DAYS } from '../../infra/storage.js';
 import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
@@ -144,8 +151,9 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       objects: (prefix: string) => `sst.aws.Bucket:Objects.arn/${prefix}*`,
       table: (t: TableName, index?: string) =>
         `sst.aws.Dynamo:${TABLE_COMPONENTS[t].component}.arn${index === undefined ? '' : `/index/${index}`}`,
-      kmsKey: () => 'aws.kms.Key:NotaryKey.arn',
+      kmsKey: (k: KmsKeyName) => (k === 'ledger' ? 'aws.kms.Key:LedgerKey.arn' : 'aws.kms.Key:NotaryKey.arn'),
       iotTopic: (topic: string) => `${RECORDER_FACTS.iotArnPrefix}:topic/${topic}`,
+      iotResource: (r: string) => (r === '*' ? '*' : `${RECORDER_FACTS.iotArnPrefix}:${r}`),
     };
     // ipfs-pin is deployed only with hot copies on: its own test below.
     expect(app.of('sst.aws.Function').map((f) => f.name)).not.toContain('IpfsPin');
@@ -166,14 +174,16 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       if (fn === 'ingest') {
         expected.push({ actions: ['sqs:SendMessage'], resources: ['sst.aws.Queue:IngestDeadLetters.arn'] });
       }
+      if (fn === 'verify') expected.push(...resolveGrants(DEVICE_PROVISIONING_GRANTS, namer));
       expect(args.permissions).toEqual(expected);
       expect(args.link).toBeUndefined();
       const env = args.environment as Record<string, string>;
       for (const t of TABLE_NAMES)
         expect(env[TABLE_COMPONENTS[t].env]).toBe(`sst.aws.Dynamo:${TABLE_COMPONENTS[t].component}.name`);
       expect(env.NOTARY_IOT_DATA_ENDPOINT).toBe(`https://${RECORDER_FACTS.iotEndpoint}`);
-      // The ledger key is a secret's placeholder until set, and then only ever the wrapped blob.
-      expect(env.NOTARY_LEDGER_KEY_WRAPPED).toBe('');
+      // The ledger's KMS signing key, made by the same deploy: no secret to set, no second deploy.
+      expect(env.NOTARY_LEDGER_KEY_ID).toBe('aws.kms.Key:LedgerKey.arn');
+      expect(env).not.toHaveProperty('NOTARY_LEDGER_KEY_WRAPPED');
     }
     // Single flight is the anchor lease's job: by default no function reserves concurrency, which fails on
     // accounts whose concurrency limit is 10 (test below: the opt-in).
@@ -191,6 +201,54 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
         },
       },
     });
+  });
+
+  it('creates the ledger’s Ed25519 signing key: only anchor signs with it (pure Ed25519, RAW), verify reads its public key', async () => {
+    expect(unwrap(app.one('aws.kms.Key', 'LedgerKey').args)).toMatchObject({
+      customerMasterKeySpec: 'ECC_NIST_EDWARDS25519',
+      keyUsage: 'SIGN_VERIFY',
+    });
+    // No ledger secret and nothing to run between two deploys.
+    expect(app.of('sst.Secret').map((x) => x.name)).toEqual(['EvmKeyWrapped']);
+    const perms = (component: string) =>
+      (unwrap(app.one('sst.aws.Function', component).args) as { permissions: Record<string, unknown>[] })
+        .permissions;
+    const onLedgerKey = (component: string) =>
+      perms(component).filter((p) => JSON.stringify(p.resources).includes('LedgerKey'));
+    expect(onLedgerKey('Anchor')).toEqual([
+      {
+        actions: ['kms:Sign'],
+        resources: ['aws.kms.Key:LedgerKey.arn'],
+        conditions: [
+          { test: 'StringEquals', variable: 'kms:SigningAlgorithm', values: ['ED25519_SHA_512'] },
+          { test: 'StringEquals', variable: 'kms:MessageType', values: ['RAW'] },
+        ],
+      },
+      { actions: ['kms:GetPublicKey'], resources: ['aws.kms.Key:LedgerKey.arn'] },
+    ]);
+    expect(onLedgerKey('Verify')).toEqual([
+      { actions: ['kms:GetPublicKey'], resources: ['aws.kms.Key:LedgerKey.arn'] },
+    ]);
+    expect(onLedgerKey('Ingest')).toEqual([]);
+    expect(onLedgerKey('Authorizer')).toEqual([]);
+    // Without EVM the anchor function cannot decrypt anything; with EVM, only the EVM key's purpose.
+    expect(JSON.stringify(perms('Anchor'))).not.toContain('kms:Decrypt');
+    const evm = await runSstConfig(CONFIG, 'evm', {
+      ANCHOR_CHAINS: 'embedded,evm',
+      EVM_RPC_URL: 'https://rpc.example',
+      EVM_CHAIN_ID: '11155111',
+      EVM_ADDRESS: '0x1111111111111111111111111111111111111111',
+    });
+    const evmPerms = (unwrap(evm.one('sst.aws.Function', 'Anchor').args) as { permissions: unknown[] })
+      .permissions;
+    expect(evmPerms.filter((p) => JSON.stringify(p).includes('kms:Decrypt'))).toEqual(
+      resolveGrants([ANCHOR_EVM_KEY_GRANT], {
+        objects: (x) => x,
+        table: (x) => x,
+        kmsKey: () => 'aws.kms.Key:NotaryKey.arn',
+        iotTopic: (x) => x,
+      }),
+    );
   });
 
   it('declares the tables with the indexes the adapters query', () => {
@@ -369,21 +427,40 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     ).rejects.toThrow(/NOTARY_JWT_JWKS_URL belongs to NOTARY_JWT_ISSUER/);
   });
 
-  it('provisions devices: a thing per device, its certificate attached to it and to the device policy', () => {
-    const policy = unwrap(app.one('aws.iot.Policy', 'DevicePolicy').args) as { policy: string };
+  it('declares no device: one device policy, and the API function provisions devices at run time', () => {
+    const policy = unwrap(app.one('aws.iot.Policy', 'DevicePolicy').args) as { policy: string; name: string };
     expect(JSON.parse(policy.policy)).toEqual(deviceIotPolicy(RECORDER_FACTS.iotArnPrefix));
-    expect(unwrap(app.one('aws.iot.Thing', 'Device0').args)).toEqual({ name: 'demo-test' });
-    expect(unwrap(app.one('aws.iot.ThingPrincipalAttachment', 'Device0Attach').args)).toEqual({
-      thing: 'aws.iot.Thing:Device0.name',
-      principal: 'aws.iot.Certificate:Device0Cert.arn',
-    });
-    expect(unwrap(app.one('aws.iot.PolicyAttachment', 'Device0Policy').args)).toEqual({
-      policy: 'aws.iot.Policy:DevicePolicy.name',
-      target: 'aws.iot.Certificate:Device0Cert.arn',
-    });
-    expect(unwrap(app.one('aws.ssm.Parameter', 'Device0PrivateKey').args)).toMatchObject({
-      type: 'SecureString',
-    });
+    expect(policy.name).toBe('iot-notary-test-device');
+    // No per-device resources: no thing, certificate, attachment or SSM parameter in the deploy.
+    for (const type of [
+      'aws.iot.Thing',
+      'aws.iot.Certificate',
+      'aws.iot.ThingPrincipalAttachment',
+      'aws.iot.PolicyAttachment',
+      'aws.ssm.Parameter',
+    ])
+      expect(app.of(type), type).toEqual([]);
+    const verify = unwrap(app.one('sst.aws.Function', 'Verify').args) as {
+      environment: Record<string, string>;
+      permissions: unknown[];
+    };
+    expect(verify.environment.NOTARY_IOT_DEVICE_POLICY).toBe('aws.iot.Policy:DevicePolicy.name');
+    expect(verify.permissions).toEqual(
+      expect.arrayContaining(
+        resolveGrants(DEVICE_PROVISIONING_GRANTS, {
+          objects: (x) => x,
+          table: (x) => x,
+          kmsKey: (x) => x,
+          iotTopic: (x) => x,
+          iotResource: (r) => (r === '*' ? '*' : `${RECORDER_FACTS.iotArnPrefix}:${r}`),
+        }),
+      ),
+    );
+    // Only the API function touches the IoT control plane.
+    for (const fn of ['Ingest', 'Anchor', 'Authorizer'])
+      expect(JSON.stringify(unwrap(app.one('sst.aws.Function', fn).args))).not.toMatch(
+        /iot:(CreateThing|CreateCertificateFromCsr|AttachPolicy)/,
+      );
     expect(app.outputs).toMatchObject({
       topicRules: topicRuleSpecs('iot-notary', 'test').map(
         (s) =>
@@ -392,11 +469,8 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     });
   });
 
-  it('per stage: Object Lock when asked for, no demo device and retained tables in production', async () => {
-    const locked = await runSstConfig(CONFIG, 'audit', {
-      NOTARY_OBJECT_LOCK_DAYS: '365',
-      NOTARY_DEVICES: 'a-1,b-2',
-    });
+  it('per stage: Object Lock when asked for, retained tables in production', async () => {
+    const locked = await runSstConfig(CONFIG, 'audit', { NOTARY_OBJECT_LOCK_DAYS: '365' });
     // Object Lock by its configuration resource alone, on the versioned bucket: turning it on for a stage
     // that already exists changes that resource, never the bucket (objectLockEnabled on the bucket would
     // replace it, with every record in it).
@@ -417,13 +491,14 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       expect(bucketArgs).not.toHaveProperty('objectLockEnabled');
       expect(JSON.stringify(unwrap(bucket))).not.toContain('objectLock');
     }
-    expect(locked.of('aws.iot.Thing').map((t) => t.args.name)).toEqual(['a-1', 'b-2']);
     expect(app.of('aws.s3.BucketObjectLockConfiguration')).toEqual([]);
 
     const prod = await runSstConfig(CONFIG, 'production');
-    expect(prod.of('aws.iot.Thing')).toEqual([]);
     expect(prod.of('sst.aws.Dynamo').every((d) => d.args.deletionProtection === true)).toBe(true);
-    await expect(runSstConfig(CONFIG, 'x', { NOTARY_DEVICES: 'bad id' })).rejects.toThrow(/not a device id/);
+    // The old per-device settings fail the deploy with where devices come from now.
+    await expect(runSstConfig(CONFIG, 'x', { NOTARY_DEVICES: 'a-1' })).rejects.toThrow(
+      /NOTARY_DEVICES is no longer read: .*POST \/v1\/devices\/\{id\}\/certificate/,
+    );
   });
 
   it('with IPFS hot copies on: ipfs-pin with exactly its grants, triggered by records/ objects and a schedule', async () => {
@@ -449,7 +524,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       objects: (prefix: string) => `sst.aws.Bucket:Objects.arn/${prefix}*`,
       table: (t: TableName, index?: string) =>
         `sst.aws.Dynamo:${TABLE_COMPONENTS[t].component}.arn${index === undefined ? '' : `/index/${index}`}`,
-      kmsKey: () => 'aws.kms.Key:NotaryKey.arn',
+      kmsKey: (k: KmsKeyName) => (k === 'ledger' ? 'aws.kms.Key:LedgerKey.arn' : 'aws.kms.Key:NotaryKey.arn'),
       iotTopic: (topic: string) => topic,
     });
     expected.push({ actions: ['sqs:SendMessage'], resources: ['sst.aws.Queue:IngestDeadLetters.arn'] });
@@ -501,13 +576,14 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
 interface Needed {
   action: string;
   resource: string;
-  purpose?: string;
+  /** The IAM condition keys the call sets (kms:EncryptionContext:purpose, kms:SigningAlgorithm, ...). */
+  context: Record<string, string>;
 }
 
 /** The IAM action and resource ARN an SDK call needs (the service authorization reference's mapping). */
 function iamOf(
   call: AwsStack['calls'][number],
-  names: { bucket: string; tables: Record<TableName, string>; keyArn: string },
+  names: { bucket: string; tables: Record<TableName, string>; keyArn: string; ledgerKeyArn: string },
 ): Needed {
   const op = call.command.replace(/Command$/, '');
   const input = call.input;
@@ -518,19 +594,33 @@ function iamOf(
       return {
         action: op === 'HeadObject' ? 's3:GetObject' : `s3:${op}`,
         resource: `arn:aws:s3:::${String(input.Bucket)}/${String(input.Key)}`,
+        context: {},
       };
     case 'dynamodb':
-      return { action: `dynamodb:${op}`, resource: tableArn(String(input.TableName), input.IndexName) };
-    case 'kms':
+      return {
+        action: `dynamodb:${op}`,
+        resource: tableArn(String(input.TableName), input.IndexName),
+        context: {},
+      };
+    case 'kms': {
+      const context: Record<string, string> = {};
+      const purpose = (input.EncryptionContext as Record<string, string> | undefined)?.purpose;
+      if (purpose !== undefined) context['kms:EncryptionContext:purpose'] = purpose;
+      if (typeof input.SigningAlgorithm === 'string')
+        context['kms:SigningAlgorithm'] = input.SigningAlgorithm;
+      // kms:MessageType is RAW when the request leaves it out.
+      if (op === 'Sign') context['kms:MessageType'] = String(input.MessageType ?? 'RAW');
       return {
         action: `kms:${op}`,
-        resource: names.keyArn,
-        purpose: (input.EncryptionContext as Record<string, string> | undefined)?.purpose ?? '',
+        resource: input.KeyId === names.ledgerKeyArn ? names.ledgerKeyArn : names.keyArn,
+        context,
       };
+    }
     case 'iotData':
       return {
         action: 'iot:Publish',
         resource: `arn:aws:iot:us-east-1:111122223333:topic/${String(input.topic)}`,
+        context: {},
       };
   }
 }
@@ -794,13 +884,14 @@ describe('least privilege: the declared grants are exactly what the functions ca
         leases: stack.config.leasesTable ?? '',
       },
       keyArn: 'arn:aws:kms:us-east-1:111122223333:key/test',
+      ledgerKeyArn: stack.ledgerKeyArn,
     };
     const granted2 = (fn: LambdaName) =>
       resolveGrants(FUNCTION_GRANTS[fn], {
         objects: (prefix) => `arn:aws:s3:::${names.bucket}/${prefix}*`,
         table: (t, index) =>
           `arn:aws:dynamodb:us-east-1:111122223333:table/${names.tables[t]}${index === undefined ? '' : `/index/${index}`}`,
-        kmsKey: () => names.keyArn,
+        kmsKey: (k) => (k === 'ledger' ? names.ledgerKeyArn : names.keyArn),
         iotTopic: (topic) => `arn:aws:iot:us-east-1:111122223333:topic/${topic}`,
       });
     const unused: string[] = [];
@@ -812,10 +903,13 @@ describe('least privilege: the declared grants are exactly what the functions ca
         p.actions.includes(n.action) &&
         glob(resource).test(n.resource) &&
         (p.conditions === undefined ||
-          p.conditions.every((c) => n.purpose !== undefined && c.values.includes(n.purpose)));
+          p.conditions.every((c) => {
+            const value = n.context[c.variable];
+            return value !== undefined && c.values.includes(value);
+          }));
       for (const n of needs) {
         if (!perms.some((p) => p.resources.some((r) => allows(n, p, r))))
-          denied.push(`${fn}: ${n.action} ${n.resource} ${n.purpose ?? ''}`);
+          denied.push(`${fn}: ${n.action} ${n.resource} ${JSON.stringify(n.context)}`);
       }
       for (const p of perms) {
         for (const action of p.actions) {

@@ -62,12 +62,12 @@ describe('the Lambda handler exports, configured from the environment', () => {
 
   it('a missing setting fails the invocation with the variable named, and the next one retries the build', async () => {
     const env = lambdaEnv();
-    const { NOTARY_LEDGER_KEY_WRAPPED: _dropped, ...withoutKey } = env;
+    const { NOTARY_LEDGER_KEY_ID: _dropped, ...withoutKey } = env;
     setEnv(withoutKey);
     vi.resetModules();
     const anchor = (await import('../../functions/anchor/lambda.js')).handler;
     await expect(anchor({}, lambdaContext('anchor'))).rejects.toThrow(
-      'NOTARY_LEDGER_KEY_WRAPPED is required by the anchor function',
+      'NOTARY_LEDGER_KEY_ID is required by the anchor function',
     );
     setEnv(env);
     expect(await anchor({}, lambdaContext('anchor'))).toMatchObject({ status: 'done' });
@@ -94,8 +94,8 @@ describe('the Lambda handler exports, configured from the environment', () => {
     })();
     expect(err).toMatch(/NOTARY_TABLE_RECORDS/);
     expect(err).toMatch(/NOTARY_PENDING_SHARDS/);
-    // Empty means unset: a stage whose ledger key secret still holds its placeholder.
-    const cfg = awsConfigFromEnv({ ...stack.env, NOTARY_LEDGER_KEY_WRAPPED: '' });
-    expect(cfg.ledgerKeyWrapped).toBeUndefined();
+    // Empty means unset.
+    const cfg = awsConfigFromEnv({ ...stack.env, NOTARY_LEDGER_KEY_ID: '' });
+    expect(cfg.ledgerKeyId).toBeUndefined();
   });
 });

@@ -19,6 +19,7 @@ import { sha256 } from '../../lib/core/hash.js';
 import { checkProofBundle, type ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import { deviceReplyTopics } from '../../lib/routing/routes.js';
+import { probePython, pythonDisagreements } from '../support/python-verifier.js';
 import {
   type AwsStack,
   bodyBytes,
@@ -200,7 +201,7 @@ describe('the spine through the Lambda entry points, on dynalite and s3rver', ()
     expect(await stack.objects.head(`uploads/aws-dev-big/${sha}`)).toBeUndefined();
   });
 
-  it('anchors on a scheduled event; every record then verifies, and its proof bundle checks offline', async () => {
+  it('anchors on a scheduled event (ledger signed by the KMS Ed25519 key); every record verifies, its bundle checks offline in TS and Python', async () => {
     const scheduled: AnchorEvent = {
       version: '0',
       id: 'cdc73f9d-aea9-11e3-9d5a-835b769c0d9c',
@@ -223,7 +224,8 @@ describe('the spine through the Lambda entry points, on dynalite and s3rver', ()
       expect(v.status).toBe('verified');
     }
     const id = `${DEVICE}.7`;
-    const bundle = jsonBody<ProofBundleV2>(await api('GET', `/v1/records/${id}/proof`));
+    const proof = await api('GET', `/v1/records/${id}/proof`);
+    const bundle = jsonBody<ProofBundleV2>(proof);
     const envelope = bodyBytes(await api('GET', `/v1/records/${id}/object`));
     const chains = jsonBody<{ items: { chainId: string; publicKey: string }[] }>(
       await api('GET', '/v1/chains'),
@@ -241,6 +243,14 @@ describe('the spine through the Lambda entry points, on dynalite and s3rver', ()
     });
     expect(check.status).toBe('verified');
     expect(bundle.anchors[0]?.evidence?.kind).toBe('embedded-ledger');
+    // The entry was signed by KMS (the stand-in's Ed25519 key) and the independent Python verifier agrees.
+    expect(stack.kms.calls.some((c) => c.target === 'TrentService.Sign')).toBe(true);
+    const python = probePython();
+    if (!python.ok) throw new Error(`verify_bundle.py cannot run here: ${python.reason}`);
+    const trustedLedgerKeys = chains.items.map((c) => c.publicKey);
+    expect(
+      pythonDisagreements(new Map([[id, proof.body]]), { trustedLedgerKeys, trustedDeviceKeys: [] }),
+    ).toEqual([]);
     const gaps = jsonBody<{ received: number; gaps: unknown[] }>(
       await api('GET', `/v1/devices/${DEVICE}/gaps`),
     );

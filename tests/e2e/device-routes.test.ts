@@ -207,6 +207,17 @@ describe('device routes: keys, completeness, gaps', () => {
     ).toEqual(['device-key-registered', 'device-key-registered', 'device-key-revoked']);
   });
 
+  it('device certificates from a CSR are AWS IoT only: 501 unsupported here, naming the embedded way', async () => {
+    await provision('api-cert');
+    const before = await auditActions();
+    const csr = '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n';
+    const issued = await post('/v1/devices/api-cert/certificate', { csr });
+    expectError(issued, 501, 'unsupported');
+    expect((issued.body as ErrorBody).error.message).toContain('TLS_CLIENT_CA_FILE');
+    expectError(await post('/v1/devices/api-cert/certificate', {}, 'DELETE'), 501, 'unsupported');
+    expect(await auditActions()).toEqual(before);
+  });
+
   it('PATCH sets allowUnsigned (audited) and refuses anything else', async () => {
     await provision('api-k3');
     const r = await post<{ allowUnsigned: boolean }>('/v1/devices/api-k3', { allowUnsigned: false }, 'PATCH');

@@ -6,10 +6,10 @@
  * Append-only and gap-free: entry h+1 is written with a conditional put on its height after reading entry h,
  * so two writers cannot both take a height, and no height can be skipped. Entries are never updated.
  *
- * The Ed25519 signing key exists in configuration only wrapped by the KeyVault (KMS in AWS): `open` unwraps
- * it once per cold start. A ledger opened `readOnly` holds just the public key, for the verify API.
+ * Entries are signed through the LedgerSigner port: on AWS a KMS key of spec ECC_NIST_EDWARDS25519
+ * (kms-ledger-signer.ts), created by the deploy, whose private half never leaves KMS. A ledger opened
+ * `readOnly` holds just the public key, for the verify API.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { fromHex, toBase64, toHex } from '../../core/bytes.js';
@@ -19,12 +19,9 @@ import {
   ledgerEntryHash,
   verifyLedgerEntry,
 } from '../../core/ledger-entry.js';
-import type { Chain, ChainDescription, ChainTx, KeyVault } from '../../ports.js';
+import type { Chain, ChainDescription, ChainTx, LedgerSigner } from '../../ports.js';
 import { LedgerCorruptError } from '../local/embedded-ledger.js';
 import { type Item, isConditionalCheckFailed, N, num, queryUpTo, S, str } from './dynamo-codec.js';
-
-/** The KeyVault context the ledger key is wrapped under; unwrapping with any other context fails. */
-export const LEDGER_KEY_CONTEXT: Readonly<Record<string, string>> = { purpose: 'ledger-signing-key' };
 
 const ZERO = '0'.repeat(64);
 const APPEND_ATTEMPTS = 25;
@@ -39,28 +36,6 @@ export interface DynamoLedgerOptions {
   clock?: () => number;
 }
 
-function rawPublicKey(key: KeyObject): Uint8Array {
-  const jwk = key.export({ format: 'jwk' });
-  const x = typeof jwk.x === 'string' ? new Uint8Array(Buffer.from(jwk.x, 'base64url')) : undefined;
-  if (x?.length !== 32) throw new LedgerKeyError('the ledger key is not Ed25519');
-  return x;
-}
-
-/**
- * A new ledger key, returned only wrapped (for configuration) with its public key and chainId. Used by
- * infra/ledger-key.ts when a stage is set up, and by tests.
- */
-export async function generateLedgerKey(
-  vault: KeyVault,
-): Promise<{ wrapped: Uint8Array; publicKey: Uint8Array; chainId: string }> {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const der = new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' }));
-  const wrapped = await vault.wrap(der, { ...LEDGER_KEY_CONTEXT });
-  der.fill(0);
-  const publicKey = rawPublicKey(createPublicKey(privateKey));
-  return { wrapped, publicKey, chainId: ledgerChainId(publicKey) };
-}
-
 export class DynamoLedger implements Chain {
   readonly chainId: string;
   private readonly db: DynamoDBClient;
@@ -71,7 +46,7 @@ export class DynamoLedger implements Chain {
   private constructor(
     opts: DynamoLedgerOptions,
     private readonly publicKey: Uint8Array,
-    private readonly privateKey: KeyObject | undefined,
+    private readonly signer: LedgerSigner | undefined,
   ) {
     this.db = opts.db;
     this.table = opts.table;
@@ -80,26 +55,18 @@ export class DynamoLedger implements Chain {
   }
 
   /**
-   * A ledger that can append: unwraps the signing key. `expectedPublicKey`, when configured, must match, so
-   * a wrapped key from another stage is caught at start and not after it has signed entries.
+   * A ledger that can append, signing through `signer`. `expectedPublicKey`, when given, must be the signer's,
+   * so a ledger key from another stage is caught at start and not after it has signed entries.
    */
-  static async open(
-    opts: DynamoLedgerOptions & { wrappedKey: Uint8Array; vault: KeyVault; expectedPublicKey?: Uint8Array },
-  ): Promise<DynamoLedger> {
-    const der = await opts.vault.unwrap(opts.wrappedKey, { ...LEDGER_KEY_CONTEXT });
-    let privateKey: KeyObject;
-    try {
-      privateKey = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
-    } catch (e) {
-      throw new LedgerKeyError(`the unwrapped ledger key is not a PKCS#8 key: ${(e as Error).message}`);
-    } finally {
-      der.fill(0);
-    }
-    const publicKey = rawPublicKey(createPublicKey(privateKey));
+  static open(
+    opts: DynamoLedgerOptions & { signer: LedgerSigner; expectedPublicKey?: Uint8Array },
+  ): DynamoLedger {
+    const publicKey = opts.signer.publicKey;
+    if (publicKey.length !== 32) throw new LedgerKeyError('an Ed25519 public key is 32 bytes');
     if (opts.expectedPublicKey && toHex(opts.expectedPublicKey) !== toHex(publicKey)) {
-      throw new LedgerKeyError('the wrapped ledger key does not belong to the configured public key');
+      throw new LedgerKeyError('the ledger signing key does not belong to the configured public key');
     }
-    return new DynamoLedger(opts, publicKey, privateKey);
+    return new DynamoLedger(opts, publicKey, opts.signer);
   }
 
   /** A ledger that can only be read and described, e.g. by the verify API: it never sees the signing key. */
@@ -116,8 +83,8 @@ export class DynamoLedger implements Chain {
   }
 
   private async append(data: Uint8Array, dedupKey: string): Promise<{ txId: string }> {
-    const key = this.privateKey;
-    if (!key) throw new LedgerKeyError('this ledger was opened read-only; it cannot sign entries');
+    const signer = this.signer;
+    if (!signer) throw new LedgerKeyError('this ledger was opened read-only; it cannot sign entries');
     if (dedupKey.length === 0) throw new RangeError('dedupKey must not be empty');
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       const seen = await this.findOne('byDedup', 'dedupKey', dedupKey);
@@ -130,7 +97,7 @@ export class DynamoLedger implements Chain {
         data: toHex(data),
       };
       const hash = ledgerEntryHash(unsigned);
-      const entry: LedgerEntry = { ...unsigned, hash: toHex(hash), sig: toBase64(sign(null, hash, key)) };
+      const entry: LedgerEntry = { ...unsigned, hash: toHex(hash), sig: toBase64(await signer.sign(hash)) };
       try {
         await this.db.send(
           new PutItemCommand({

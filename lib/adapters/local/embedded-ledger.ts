@@ -9,7 +9,7 @@
  * either. Lines cut off the end verify as a shorter ledger: only the batches that point to them can tell,
  * which is what the runtime's startup check does (lib/runtime/embedded-store-checks.ts).
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import {
   closeSync,
   copyFileSync,
@@ -29,9 +29,9 @@ import {
   ledgerEntryHash,
   verifyLedgerEntry,
 } from '../../core/ledger-entry.js';
-import type { Chain, ChainDescription, ChainTx } from '../../ports.js';
+import type { Chain, ChainDescription, ChainTx, LedgerSigner } from '../../ports.js';
+import { LocalLedgerSigner } from './local-ledger-signer.js';
 import { ensurePrivateDir, makePrivate, PRIVATE_FILE_MODE } from './private-files.js';
-import { readSecret, writeSecret } from './secret-file.js';
 
 export interface StoredEntry extends LedgerEntry {
   /** Not signed: lets a retried submit after a crash find its first transaction. */
@@ -156,32 +156,37 @@ export function scanLedgerText(text: string, publicKey: Uint8Array): LedgerScan 
 export class EmbeddedLedger implements Chain {
   readonly chainId: string;
   private readonly publicKey: Uint8Array;
-  private readonly privateKey: ReturnType<typeof createPrivateKey>;
+  private readonly signer: LedgerSigner;
   private readonly entries: StoredEntry[] = [];
   private readonly byTx = new Map<string, StoredEntry>();
   private readonly byDedup = new Map<string, StoredEntry>();
   private fd: number;
   private tail: Promise<unknown> = Promise.resolve();
 
+  /**
+   * `key` is the signing key's file (created with a new key while the ledger is empty), or a LedgerSigner
+   * (the LedgerSigner port; the file's key is a LocalLedgerSigner).
+   */
   constructor(
     private readonly path: string,
-    keyPath: string,
+    key: string | LedgerSigner,
     private readonly clock: () => number = Date.now,
   ) {
-    let der = readSecret(keyPath);
-    if (!der) {
-      if (fileHasBytes(path)) {
-        throw new LedgerKeyMissingError(
-          `the ledger ${path} has entries but its signing key ${keyPath} is missing`,
-        );
+    if (typeof key === 'string') {
+      const hasEntries = fileHasBytes(path);
+      try {
+        this.signer = LocalLedgerSigner.fromKeyFile(key, { create: !hasEntries });
+      } catch (e) {
+        if ((e as { code?: unknown }).code === 'key-missing')
+          throw new LedgerKeyMissingError(
+            `the ledger ${path} has entries but its signing key ${key} is missing`,
+          );
+        throw e;
       }
-      der = new Uint8Array(
-        generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'der' }),
-      );
-      writeSecret(keyPath, der);
+    } else {
+      this.signer = key;
     }
-    this.privateKey = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
-    this.publicKey = ledgerPublicKey(der);
+    this.publicKey = this.signer.publicKey;
     this.chainId = ledgerChainId(this.publicKey);
     ensurePrivateDir(dirname(path));
     this.fd = openSync(path, 'a+', PRIVATE_FILE_MODE);
@@ -240,7 +245,7 @@ export class EmbeddedLedger implements Chain {
     const entry: StoredEntry = {
       ...unsigned,
       hash: toHex(hash),
-      sig: toBase64(sign(null, hash, this.privateKey)),
+      sig: toBase64(await this.signer.sign(hash)),
       dedupKey,
     };
     writeSync(this.fd, `${JSON.stringify(entry)}\n`);

@@ -9,8 +9,9 @@
 
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IoTClient } from '@aws-sdk/client-iot';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
-import { KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
 import type { AnchorRun } from '../../../functions/anchor/handler.js';
 import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
@@ -27,8 +28,7 @@ import {
   type HttpApiResult,
 } from '../../../functions/verify/lambda.js';
 import { DynamoIndexStore } from '../../../lib/adapters/aws/dynamo-index-store.js';
-import { generateLedgerKey } from '../../../lib/adapters/aws/dynamo-ledger.js';
-import { KmsKeyVault } from '../../../lib/adapters/aws/kms-key-vault.js';
+import { kmsLedgerPublicKey } from '../../../lib/adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../../../lib/adapters/aws/s3-object-store.js';
 import { toBase64 } from '../../../lib/core/bytes.js';
 import { silentLogger } from '../../../lib/logger.js';
@@ -90,7 +90,9 @@ export interface AwsStack {
   /** Direct access for assertions and tampering, outside any function's role. */
   index: DynamoIndexStore;
   objects: S3ObjectStore;
+  /** The raw public key of the ledger's KMS signing key (GetPublicKey at setup). */
   ledgerPublicKey: Uint8Array;
+  ledgerKeyArn: string;
   calls: RecordedCall[];
   /** Hooks around every recorded call (a test holds one to force an interleaving); none by default. */
   hooks: CallHooks;
@@ -255,7 +257,12 @@ export function bodyBytes(res: HttpApiResult): Uint8Array {
 }
 
 export async function startAwsStack(
-  opts: { clock?: () => number; ipfsApiUrl?: string } = {},
+  opts: {
+    clock?: () => number;
+    ipfsApiUrl?: string;
+    /** An IoT control plane (moto) and the device policy there: turns on run-time device provisioning. */
+    iotControlPlane?: { endpoint: string; policyName: string };
+  } = {},
 ): Promise<AwsStack> {
   const [dynamo, s3rver, kms, iot] = await Promise.all([
     startDynalite(),
@@ -266,7 +273,7 @@ export async function startAwsStack(
   const gate = await startChecksumGate(s3rver.endpoint);
   const issuer = await startJwtIssuer();
   const { index: tables, ledger, pinJobs, statements, tokens, leases } = await createTables(dynamo.db);
-  const keyArn = kms.createKey('alias/iot-notary-test');
+  kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
   const hooks: CallHooks = {};
   const made: { destroy(): void }[] = [];
@@ -278,8 +285,12 @@ export async function startAwsStack(
       dynamodb: new DynamoDBClient({ ...common, endpoint: dynamo.endpoint }),
       kms: new KMSClient({ ...common, endpoint: kms.endpoint }),
       iotData: new IoTDataPlaneClient({ ...common, endpoint: iot.endpoint }),
+      ...(opts.iotControlPlane
+        ? { iot: new IoTClient({ ...common, endpoint: opts.iotControlPlane.endpoint }) }
+        : {}),
     };
     made.push(clients.s3, clients.dynamodb, clients.kms, clients.iotData);
+    if (clients.iot) made.push(clients.iot);
     // Records the call, and lets a test hold it before it is sent or before its answer is returned.
     const around = async <T>(
       service: RecordedCall['service'],
@@ -328,13 +339,18 @@ export async function startAwsStack(
     return clients;
   };
 
-  // The ledger key is made the way infra/ledger-key.ts makes it: generated, then only kept KMS-wrapped.
+  // The ledger key is made the way the deploy makes it (sst.config.ts LedgerKey): a KMS key of spec
+  // ECC_NIST_EDWARDS25519, on the KMS stand-in; nothing else is set up, there is no secret to set.
   const setupKms = new KMSClient({
     region: TEST_REGION,
     credentials: TEST_CREDENTIALS,
     endpoint: kms.endpoint,
   });
-  const ledgerKey = await generateLedgerKey(new KmsKeyVault(setupKms, keyArn));
+  const ledgerKeyArn = (
+    await setupKms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))
+  ).KeyMetadata?.Arn;
+  if (!ledgerKeyArn) throw new Error('the KMS stand-in made no ledger key');
+  const ledgerPublicKey = await kmsLedgerPublicKey(setupKms, ledgerKeyArn);
   setupKms.destroy();
 
   const env: Record<string, string> = {
@@ -354,14 +370,14 @@ export async function startAwsStack(
     NOTARY_OPERATOR_JWKS_URL: issuer.jwksUrl,
     NOTARY_TABLE_LEASES: leases,
     NOTARY_KMS_KEY_ID: 'alias/iot-notary-test',
-    NOTARY_LEDGER_KEY_WRAPPED: toBase64(ledgerKey.wrapped),
-    NOTARY_LEDGER_PUBLIC_KEY: toBase64(ledgerKey.publicKey),
+    NOTARY_LEDGER_KEY_ID: ledgerKeyArn,
     NOTARY_PENDING_SHARDS: '4',
     NOTARY_DEAD_LETTER_SHARDS: '2',
     NOTARY_S3_FORCE_PATH_STYLE: 'true',
     MAX_CLOCK_SKEW_MS: '300000',
     LOG_LEVEL: 'error',
     NOTARY_TABLE_PIN_JOBS: pinJobs,
+    ...(opts.iotControlPlane ? { NOTARY_IOT_DEVICE_POLICY: opts.iotControlPlane.policyName } : {}),
     ...(opts.ipfsApiUrl ? { IPFS_HOT: 'all', IPFS_API_URL: opts.ipfsApiUrl, IPFS_TIMEOUT_MS: '5000' } : {}),
   };
   const config = awsConfigFromEnv(env);
@@ -392,7 +408,8 @@ export async function startAwsStack(
     issuer,
     index: new DynamoIndexStore({ db: direct, tables, pendingShards: 4, deadLetterShards: 2 }),
     objects: new S3ObjectStore({ s3: directS3, bucket: s3rver.bucket }),
-    ledgerPublicKey: ledgerKey.publicKey,
+    ledgerPublicKey,
+    ledgerKeyArn,
     calls,
     hooks,
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
