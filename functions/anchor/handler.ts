@@ -5,11 +5,15 @@
  *
  * Logging lives here, not in lib/anchor: every chain failure is one error line with its stable code, every
  * reorganisation, drop and resubmission one warning, and backpressure is logged when it starts and ends.
+ * So do metrics (lib/anchor/anchor-metrics.ts): the Lambda edge hands in `metrics`, the embedded scheduler
+ * does not.
  */
 
 import type { AnchorCycle, CycleReport } from '../../lib/anchor/anchor-cycle.js';
 import type { AnchorEvent } from '../../lib/anchor/anchor-finality.js';
+import { anchorMetrics } from '../../lib/anchor/anchor-metrics.js';
 import type { Logger } from '../../lib/logger.js';
+import type { Metrics } from '../../lib/metrics.js';
 
 const WARN_EVENTS = new Set<AnchorEvent['event']>([
   'reorg',
@@ -49,7 +53,10 @@ export function createAnchorHandler(deps: {
   gate?: boolean;
   /** With `gate`: how early a tick may build (half a fixed-rate trigger's period). */
   slackMs?: number;
+  metrics?: Metrics;
+  clock?: () => number;
 }) {
+  const clock = deps.clock ?? Date.now;
   let backpressure = false;
   return async (opts: { force?: boolean } = {}): Promise<CycleReport> => {
     const report = await deps.cycle.run({
@@ -57,6 +64,7 @@ export function createAnchorHandler(deps: {
       gate: deps.gate ?? true,
       ...(deps.slackMs === undefined ? {} : { slackMs: deps.slackMs }),
     });
+    if (deps.metrics) for (const [name, value] of anchorMetrics(report, clock())) deps.metrics.add(name, value);
     for (const f of report.failures) {
       deps.log.error('anchor submission failed; it is retried with backoff, records stay queued', {
         batchId: f.batchId,

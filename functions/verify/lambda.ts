@@ -4,20 +4,14 @@
  * authorizer authenticates operators before the function runs; the app's `authenticateOperator` then trusts
  * the authorizer context of this request (lib/runtime/lambda-edge.ts), never a bare Authorization header.
  */
-import middy from '@middy/core';
+import { APIGatewayProxyEventV2Schema } from '@aws-lambda-powertools/parser/schemas';
 import type { Context } from 'aws-lambda';
 import type { LambdaEvent } from 'hono/aws-lambda';
 import { z } from 'zod';
 import type { Logger } from '../../lib/logger.js';
 import { buildVerify, fromEnv } from '../../lib/runtime/aws.js';
-import {
-  type AuthorizerContext,
-  bootLogger,
-  invocationLogs,
-  once,
-  parseEvent,
-  withAuthorizer,
-} from '../../lib/runtime/lambda-edge.js';
+import { type AuthorizerContext, type LambdaTools, withAuthorizer } from '../../lib/runtime/lambda-edge.js';
+import { defineLambda } from '../edge/define-lambda.js';
 
 /** An HTTP API (payload 2.0) response, as hono/aws-lambda builds it. */
 export interface HttpApiResult {
@@ -33,33 +27,8 @@ export interface VerifyLambdaDeps {
   log: Logger;
 }
 
-/** The fields of an HTTP API payload 2.0 event that the app and the authorizer check rely on. */
-export const HttpApiEvent = z
-  .object({
-    version: z.literal('2.0'),
-    routeKey: z.string(),
-    rawPath: z.string().startsWith('/'),
-    rawQueryString: z.string(),
-    headers: z.record(z.string(), z.string()).default({}),
-    body: z.string().optional(),
-    isBase64Encoded: z.boolean(),
-    requestContext: z
-      .object({
-        http: z.object({ method: z.string().min(1), path: z.string() }).passthrough(),
-        authorizer: z
-          .object({
-            jwt: z
-              .object({ claims: z.record(z.string(), z.unknown()).optional() })
-              .passthrough()
-              .optional(),
-            iam: z.object({ userArn: z.string().optional() }).passthrough().optional(),
-          })
-          .passthrough()
-          .optional(),
-      })
-      .passthrough(),
-  })
-  .passthrough();
+/** An HTTP API payload 2.0 event: Powertools' schema of AWS's event, for payload format 2.0 only. */
+export const HttpApiEvent = APIGatewayProxyEventV2Schema.extend({ version: z.literal('2.0') });
 export type HttpApiEvent = z.infer<typeof HttpApiEvent>;
 
 const json = (statusCode: number, body: unknown): HttpApiResult => ({
@@ -69,34 +38,24 @@ const json = (statusCode: number, body: unknown): HttpApiResult => ({
   isBase64Encoded: false,
 });
 
-export function createVerifyLambda(load: () => Promise<VerifyLambdaDeps>) {
-  let log: Logger = bootLogger;
-  const deps = async () => {
-    const d = await load();
-    log = d.log;
-    return d;
-  };
-  return middy<HttpApiEvent, HttpApiResult>()
-    .use(invocationLogs(() => log))
-    .use(
-      parseEvent(HttpApiEvent, async (_raw, reason) => {
-        log.warn('verify invoked with an event that is not an HTTP API 2.0 request', { reason });
-        return json(400, {
-          error: { code: 'bad-request', message: `not an HTTP API (2.0) event: ${reason}` },
-        });
-      }),
-    )
-    .handler(async (event, context) => {
-      const d = await deps();
+export function createVerifyLambda(load: (tools: LambdaTools) => Promise<VerifyLambdaDeps>) {
+  return defineLambda({
+    service: 'verify',
+    schema: HttpApiEvent,
+    load,
+    invalid: async (_raw, reason, edge) => {
+      edge.log.warn('verify invoked with an event that is not an HTTP API 2.0 request', { reason });
+      return json(400, {
+        error: { code: 'bad-request', message: `not an HTTP API (2.0) event: ${reason}` },
+      });
+    },
+    handler: async (event, d, context) => {
       const auth = event.requestContext.authorizer as AuthorizerContext | undefined;
       return withAuthorizer(auth, () => d.handle(event as unknown as LambdaEvent, context));
-    })
-    .onError(async (request) => {
-      // The app maps its own errors; this is for a runtime that could not be built (e.g. config).
-      request.response = json(500, {
-        error: { code: 'internal', message: 'internal error; see the function log' },
-      });
-    });
+    },
+    // The app maps its own errors; this is for a runtime that could not be built (e.g. config).
+    recover: () => json(500, { error: { code: 'internal', message: 'internal error; see the function log' } }),
+  });
 }
 
-export const handler = createVerifyLambda(once(fromEnv(buildVerify)));
+export const handler = createVerifyLambda(fromEnv(buildVerify));

@@ -91,6 +91,8 @@ export interface CycleReport extends AnchorReport {
   plan: PlanSummary;
   /** No batch was due: the plan's interval since the last batch has not passed. */
   notDue?: boolean;
+  /** Arrival (receivedAt) of the oldest record still queued after this tick; absent when none is. */
+  oldestPendingAt?: number;
 }
 
 export interface PlanSummary {
@@ -476,6 +478,8 @@ export function createAnchorCycle(deps: AnchorCycleDeps): AnchorCycle {
       lastBatchAt = report.batch.createdAt;
       meter.took(report.batch.size);
     }
+    // What is left behind, for the backlog-age figure: one record, the head of the queue.
+    const [oldest] = await deps.index.listPending(1);
     // Not due yet: come back when it is. Otherwise a full interval: nothing was queued, a batch was just
     // built, or a chain is failing (its own backoff decides when it is tried, at one of these ticks).
     nextDelay =
@@ -487,6 +491,7 @@ export function createAnchorCycle(deps: AnchorCycleDeps): AnchorCycle {
       poll: polled,
       plan: lastSummary as PlanSummary,
       ...(due ? {} : { notDue: true }),
+      ...(oldest ? { oldestPendingAt: oldest.receivedAt } : {}),
     };
   }
 

@@ -74,7 +74,17 @@ export interface AnchorDeps {
 export interface AnchorReport {
   /** Batches from earlier cycles worked on (placed or submitted) in this one. */
   resumed: string[];
-  batch?: { batchId: string; size: number; root: string; createdAt: number; inlineParts: number };
+  batch?: {
+    batchId: string;
+    size: number;
+    root: string;
+    createdAt: number;
+    inlineParts: number;
+    /** Arrival (receivedAt) of the batch's oldest record. */
+    oldestReceivedAt: number;
+    /** Set when every chain took the root in this cycle: when the last one did. */
+    anchoredAt?: number;
+  };
   anchors: AnchorRef[];
   /** Chains that refused or failed; their batches stay 'built' and are retried next cycle. */
   failures: {
@@ -160,13 +170,15 @@ export async function anchorPending(deps: AnchorDeps): Promise<AnchorReport> {
     ...(inline.length > 0 ? { inline } : {}),
   };
   await deps.index.putBatch(batch);
-  report.batch = { batchId, size: tree.size, root, createdAt, inlineParts: inline.length };
-  await finishBatch(
+  const oldestReceivedAt = pending.reduce((m, r) => Math.min(m, r.receivedAt), Number.POSITIVE_INFINITY);
+  report.batch = { batchId, size: tree.size, root, createdAt, inlineParts: inline.length, oldestReceivedAt };
+  const { complete } = await finishBatch(
     deps,
     batch,
     pending.map((r) => ({ deviceId: r.deviceId, seq: r.seq })),
     report,
   );
+  if (complete) report.batch.anchoredAt = deps.clock();
   return report;
 }
 

@@ -27,13 +27,14 @@ import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
 import { fromBase64 } from '../core/bytes.js';
-import { createLogger, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
+import { type Metrics, noMetrics } from '../metrics.js';
 import type { Chain } from '../ports.js';
 import { awsAnchorChains } from './aws-chains.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type AwsIpfsConfig, awsIpfsConfigFromEnv } from './ipfs-config.js';
 import { hotCopyReader, VERIFY_IPFS_TIMEOUT_MS } from './ipfs-reader.js';
-import { authorizerAuthenticator } from './lambda-edge.js';
+import { authorizerAuthenticator, type LambdaTools } from './lambda-edge.js';
 
 export const VERSION = '0.1.0';
 
@@ -196,6 +197,8 @@ export interface AwsRuntimeParts {
   config: AwsConfig;
   clients: AwsClients;
   log: Logger;
+  /** Operational figures (lib/metrics.ts); none reported without it. */
+  metrics?: Metrics;
   clock?: () => number;
 }
 
@@ -226,6 +229,7 @@ export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps>
       index,
       clock,
       log,
+      ...(p.metrics ? { metrics: p.metrics } : {}),
       limits: {
         maxClockSkewMs: p.config.maxClockSkewMs,
         maxPacketBytes: p.config.maxPacketBytes,
@@ -236,6 +240,7 @@ export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps>
     deadLetters: index,
     clock,
     log,
+    metrics: p.metrics ?? noMetrics,
   };
 }
 
@@ -271,7 +276,14 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
   // The Cron fires at a fixed rate: a tick builds a batch only once the plan's interval has passed, give or
   // take half a period of the Cron's jitter.
   return {
-    anchor: createAnchorHandler({ cycle, log, gate: true, slackMs: p.config.chains.tickMs / 2 }),
+    anchor: createAnchorHandler({
+      cycle,
+      log,
+      gate: true,
+      slackMs: p.config.chains.tickMs / 2,
+      clock,
+      ...(p.metrics ? { metrics: p.metrics } : {}),
+    }),
     log,
   };
 }
@@ -320,11 +332,18 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
   return { handle: handle(app), log };
 }
 
-/** The Lambda runtime's path: environment in, one function's dependencies out. */
-export function fromEnv<T>(build: (p: AwsRuntimeParts) => Promise<T>): () => Promise<T> {
-  return async () => {
+/** The Lambda runtime's path: environment in, one function's dependencies out, observed by the edge's tools. */
+export function fromEnv<T>(build: (p: AwsRuntimeParts) => Promise<T>): (tools: LambdaTools) => Promise<T> {
+  return async (tools) => {
     const config = awsConfigFromEnv();
-    const log = createLogger({ level: config.logLevel, base: { stage: config.stage } });
-    return build({ config, clients: createAwsClients(config), log });
+    tools.configure({ stage: config.stage, logLevel: config.logLevel });
+    const c = createAwsClients(config);
+    const clients: AwsClients = {
+      s3: tools.trace(c.s3),
+      dynamodb: tools.trace(c.dynamodb),
+      kms: tools.trace(c.kms),
+      iotData: tools.trace(c.iotData),
+    };
+    return build({ config, clients, log: tools.log, metrics: tools.metrics });
   };
 }
