@@ -23,6 +23,7 @@ export default $config({
     const { topicRuleSpecs, deviceIotPolicy } = await import('./infra/routing.js');
     const { FUNCTION_GRANTS, resolveGrants } = await import('./infra/permissions.js');
     const { stageSettings } = await import('./infra/stage.js');
+    const { objectLifecycleRules, STAGED_UPLOAD_EXPIRY_DAYS } = await import('./infra/storage.js');
     const { chainEnvironment } = await import('./infra/chains.js');
     const { readFileSync, existsSync } = await import('node:fs');
 
@@ -46,19 +47,31 @@ export default $config({
     const lock = settings.objectLockDays > 0;
     const bucket = new sst.aws.Bucket('Objects', {
       versioning: true,
-      lifecycle: [{ id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: '7 days' }],
+      // Staged uploads no manifest claimed (infra/storage.ts); the transform below completes the rules.
+      lifecycle: [
+        { id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: `${STAGED_UPLOAD_EXPIRY_DAYS} days` },
+      ],
       transform: {
-        // Object Lock can only be switched on when the bucket is created.
-        bucket: (args) => {
-          if (lock) args.objectLockEnabled = true;
+        // SST's lifecycle argument has no noncurrent-version or delete-marker expiry: the bucket is versioned,
+        // so without them an expired upload's bytes would stay behind its delete marker forever.
+        lifecycle: (args) => {
+          args.rules = objectLifecycleRules();
         },
       },
     });
+    // Object Lock through its configuration resource only. Setting objectLockEnabled on the bucket itself
+    // would make turning it on later replace the bucket (and its records); S3 enables Object Lock on an
+    // existing versioned bucket, so this resource waits for the bucket component, versioning included.
     if (lock) {
-      new aws.s3.BucketObjectLockConfiguration('ObjectsLock', {
-        bucket: bucket.name,
-        rule: { defaultRetention: { mode: 'COMPLIANCE', days: settings.objectLockDays } },
-      });
+      new aws.s3.BucketObjectLockConfiguration(
+        'ObjectsLock',
+        {
+          bucket: bucket.name,
+          objectLockEnabled: 'Enabled',
+          rule: { defaultRetention: { mode: 'COMPLIANCE', days: settings.objectLockDays } },
+        },
+        { dependsOn: [bucket] },
+      );
     }
 
     const tables = Object.fromEntries(
@@ -67,6 +80,13 @@ export default $config({
         new sst.aws.Dynamo(TABLE_COMPONENTS[t].component, {
           ...sstDynamoArgs(TABLES[t]),
           deletionProtection: settings.retain,
+          // Point-in-time recovery (35 days of restores) on every table; SST 4 defaults to it, and it is
+          // stated here so that no change of default turns it off.
+          transform: {
+            table: (args) => {
+              args.pointInTimeRecovery = { enabled: true };
+            },
+          },
         }),
       ]),
     ) as Record<(typeof TABLE_NAMES)[number], sst.aws.Dynamo>;
@@ -106,6 +126,9 @@ export default $config({
       ...(settings.ipfs.apiUrl ? { IPFS_API_URL: settings.ipfs.apiUrl } : {}),
       NOTARY_IOT_DATA_ENDPOINT: $interpolate`https://${iotData.endpointAddress}`,
       NOTARY_PENDING_SHARDS: String(settings.pendingShards),
+      DEVICE_KEY_CACHE_MS: String(settings.deviceKeyCacheMs),
+      // Each dead letter's TTL attribute; the DeadLetters table's TTL setting (dynamo-tables.ts) deletes them.
+      NOTARY_DEAD_LETTER_RETENTION_DAYS: String(settings.deadLetterRetentionDays),
       // Chains, budgets and finality (docs/chains.md §9), checked at deploy time.
       ...chainEnvironment(process.env, settings.anchorSchedule),
       LOG_LEVEL: 'info',
@@ -142,9 +165,13 @@ export default $config({
       handler: 'functions/anchor/lambda.handler',
       memory: '1024 MB',
       timeout: '5 minutes',
-      // One cycle at a time: a second concurrent cycle would build a batch of records the first is placing.
-      concurrency: { reserved: 1 },
-      // A tick throttled behind a long cycle is dropped, not queued: the next tick does the same work.
+      // One cycle at a time comes from the anchor lease (lib/anchor/anchor-lease.ts), not from reserved
+      // concurrency: a tick that starts while a cycle runs finds the lease held and returns. Reserving is an
+      // opt-in (NOTARY_ANCHOR_RESERVED_CONCURRENCY), since it fails on accounts whose limit is 10.
+      ...(settings.reservedConcurrency.anchor
+        ? { concurrency: { reserved: settings.reservedConcurrency.anchor } }
+        : {}),
+      // A failed or throttled tick is not retried: the next tick does the same work.
       retries: 0,
       transform: { eventInvokeConfig: { maximumEventAgeInSeconds: 60 } },
       permissions: permissionsFor('anchor'),
@@ -180,8 +207,11 @@ export default $config({
         handler: 'functions/ipfs-pin/lambda.handler',
         memory: '1024 MB',
         timeout: '5 minutes',
-        // Bounds the load on the Kubo endpoint. Throttled S3 events wait in Lambda's own queue.
-        concurrency: { reserved: 8 },
+        // Reserving bounds the load on the Kubo endpoint (throttled S3 events wait in Lambda's own queue);
+        // opt-in, as for anchoring (NOTARY_IPFS_PIN_RESERVED_CONCURRENCY).
+        ...(settings.reservedConcurrency.ipfsPin
+          ? { concurrency: { reserved: settings.reservedConcurrency.ipfsPin } }
+          : {}),
         // Asynchronous invocations (S3, the schedule): two retries, then the event goes to the queue.
         retries: 2,
         permissions: [
@@ -228,7 +258,18 @@ export default $config({
 
     // ---------------------------------------------------------------------------------------- API
 
-    const api = new sst.aws.ApiGatewayV2('Api', { accessLog: { retention: '3 months' } });
+    const api = new sst.aws.ApiGatewayV2('Api', {
+      accessLog: { retention: '3 months' },
+      transform: {
+        // One throttle for every route: health is public, and each request is a Lambda invocation.
+        stage: (args) => {
+          args.defaultRouteSettings = {
+            throttlingRateLimit: settings.apiThrottle.ratePerSecond,
+            throttlingBurstLimit: settings.apiThrottle.burst,
+          };
+        },
+      },
+    });
     let operators: {
       userPoolId?: $util.Output<string>;
       clientId?: $util.Output<string>;
@@ -252,13 +293,38 @@ export default $config({
       };
       audience = client.id;
     }
-    const authorizer = api.addAuthorizer({
-      name: 'operators',
-      jwt: { issuer: operators.issuer, audiences: [audience] },
+    // One Lambda authorizer for both roles (docs/deploy.md "Operators and auditors"): an operator JWT from the
+    // issuer above, or an auditor token looked up by its SHA-256 in the Tokens table. It labels each request
+    // with the caller and scope; the Verify function trusts only that label. Not cached, so a revoked token
+    // is refused from the next request on.
+    const accessFn = new sst.aws.Function('Authorizer', {
+      ...common,
+      handler: 'functions/authorizer/lambda.handler',
+      memory: '256 MB',
+      timeout: '10 seconds',
+      permissions: permissionsFor('authorizer'),
+      environment: {
+        ...environment,
+        NOTARY_OPERATOR_JWT_ISSUER: operators.issuer,
+        NOTARY_OPERATOR_JWT_AUDIENCE: audience,
+        ...(settings.jwt?.jwksUrl ? { NOTARY_OPERATOR_JWKS_URL: settings.jwt.jwksUrl } : {}),
+      },
     });
-    // Health is public (load balancers and uptime checks); every other route needs an operator JWT.
+    const authorizer = api.addAuthorizer({
+      name: 'access',
+      lambda: {
+        function: accessFn.arn,
+        response: 'simple',
+        payload: '2.0',
+        ttl: '0 seconds',
+        // Every request reaches the authorizer, a missing header included, so that it is answered in the
+        // API's own JSON (401 unauthorized) rather than by API Gateway.
+        identitySources: [],
+      },
+    });
+    // Health is public (load balancers and uptime checks); every other route goes through the authorizer.
     api.route('GET /v1/health', verify.arn);
-    api.route('ANY /v1/{proxy+}', verify.arn, { auth: { jwt: { authorizer: authorizer.id } } });
+    api.route('ANY /v1/{proxy+}', verify.arn, { auth: { lambda: authorizer.id } });
 
     // ---------------------------------------------------------------------------------------- IoT routing
 

@@ -18,11 +18,14 @@ import { EvmChain } from '../lib/adapters/evm/evm-chain.js';
 import { EmbeddedLedger } from '../lib/adapters/local/embedded-ledger.js';
 import { SqliteIndexStore } from '../lib/adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../lib/adapters/local/sqlite-object-store.js';
+import { SqliteStatementStore } from '../lib/adapters/local/sqlite-statement-store.js';
 import { type AnchorChain, createAnchorCycle } from '../lib/anchor/anchor-cycle.js';
 import { batchLeavesKey } from '../lib/anchor/anchor-pending.js';
 import { sealRecord, ZERO_HASH } from '../lib/core/envelope.js';
 import { deriveRecordKey } from '../lib/core/record-key.js';
+import { DeviceKeyCache } from '../lib/ingest/device-key-cache.js';
 import { ingestEnvelope } from '../lib/ingest/ingest-envelope.js';
+import { coreVerifier } from '../lib/ingest/signature-verifier.js';
 import { silentLogger } from '../lib/logger.js';
 import type { BatchEntry } from '../lib/ports.js';
 import { startAnchorScheduler } from '../lib/runtime/anchor-scheduler.js';
@@ -85,6 +88,7 @@ export async function measureChains(o: ChainBenchOptions): Promise<ChainBenchFig
   const node = await startGanache({ accounts: [{ secretKey: key, balance: 1000n * ETH }] });
   const standin = await startBigBangStandIn({ blockIntervalMs: 1000, balanceUnits: 1_000_000 * 1_000_000 });
   const index = new SqliteIndexStore(join(dir, 'index.sqlite'), { durable: false });
+  const statements = new SqliteStatementStore(join(dir, 'statements.sqlite'), { durable: false });
   const objects = new SqliteObjectStore({
     path: join(dir, 'objects.sqlite'),
     durable: false,
@@ -114,6 +118,7 @@ export async function measureChains(o: ChainBenchOptions): Promise<ChainBenchFig
   const labels = ['embedded ledger', 'EVM (ganache 7.9.2, local)', 'BigBang (stand-in, 1 block/s)'];
   const cycle = createAnchorCycle({
     index,
+    statements,
     objects,
     chains,
     clock: Date.now,
@@ -138,6 +143,22 @@ export async function measureChains(o: ChainBenchOptions): Promise<ChainBenchFig
     seq: 0,
     prev: ZERO_HASH as Uint8Array,
   }));
+  // Devices from before signing keys (unsigned records allowed): this bench measures anchoring, not origin.
+  for (const d of devices)
+    await index.createDevice({
+      deviceId: d.id,
+      createdAt: Date.now(),
+      status: 'active',
+      credentialHash: '0'.repeat(64),
+      wrappedMasterKey: 'AA==',
+      keys: [],
+      allowUnsigned: true,
+      keysRevision: 0,
+    });
+  const origin = {
+    keys: new DeviceKeyCache(index, { maxAgeMs: Infinity, clock: Date.now }),
+    verifier: coreVerifier,
+  };
   const receivedAt = new Map<string, number>();
   let records = 0;
   try {
@@ -160,7 +181,7 @@ export async function measureChains(o: ChainBenchOptions): Promise<ChainBenchFig
         });
         const now = Date.now();
         await ingestEnvelope(
-          { objects, index, clock: () => now, limits: { maxClockSkewMs: 60_000 } },
+          { objects, index, clock: () => now, limits: { maxClockSkewMs: 60_000 }, origin },
           { deviceId: d.id, bytes: sealed.envelope, via: 'inline' },
         );
         receivedAt.set(`${d.id}.${d.seq}`, now);
@@ -251,6 +272,7 @@ export async function measureChains(o: ChainBenchOptions): Promise<ChainBenchFig
   } finally {
     await scheduler.stop();
     await index.close();
+    await statements.close();
     await objects.close();
     ledger.close();
     await standin.close();

@@ -37,6 +37,8 @@ export interface FleetJob {
   maxInFlight: number;
   seed: number;
   timeoutMs: number;
+  /** Signed devices (envelope v2, a head at the end of each round) or legacy unsigned ones (v1). */
+  signed: boolean;
 }
 
 export interface FleetJobResult {
@@ -72,6 +74,9 @@ function launch(job: FleetJob, over: { records: number; mqttUrl?: string; maxInF
     // As long as the whole round: a slow durable run must not trigger resends, which would count work twice.
     ackTimeoutMs: job.timeoutMs,
     timeoutMs: job.timeoutMs,
+    unsigned: !job.signed,
+    // One head per device at the end of a round: no periodic heads inside a timed round.
+    headIntervalMs: 0,
   });
 }
 

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { fleetDeviceIds } from '../device-stub/fleet.js';
-import { HASH_BYTES, NONCE_BYTES, TAG_BYTES } from '../lib/core/envelope.js';
+import { HEADER_FIXED_BYTES_V1, HEADER_FIXED_BYTES_V2, TAG_BYTES } from '../lib/core/envelope.js';
 import { createLogger } from '../lib/logger.js';
 import { configFromEnv } from '../lib/runtime/config.js';
 import { startEmbedded } from '../lib/runtime/embedded.js';
@@ -18,14 +18,14 @@ import { diskTempDir, ramTempDir, removeTempDir } from './temp-dirs.js';
 
 export const DEVICE_PREFIX = 'bench';
 
-/** Envelope header bytes for a device id of `idLength` characters (docs/envelope.md). */
-export function headerBytes(idLength: number): number {
-  return 4 + 1 + 1 + 1 + idLength + 8 + 8 + HASH_BYTES + NONCE_BYTES + 4 + HASH_BYTES;
+/** Envelope header bytes for a device id of `idLength` characters (docs/envelope.md): v1, or v2 if signed. */
+export function headerBytes(idLength: number, signed = false): number {
+  return (signed ? HEADER_FIXED_BYTES_V2 : HEADER_FIXED_BYTES_V1) + idLength;
 }
 
 /** The plaintext size whose envelope is `envelopeBytes` long for this device id. */
-export function packetBytesFor(envelopeBytes: number, deviceId: string): number {
-  return envelopeBytes - headerBytes(deviceId.length) - TAG_BYTES;
+export function packetBytesFor(envelopeBytes: number, deviceId: string, signed = false): number {
+  return envelopeBytes - headerBytes(deviceId.length, signed) - TAG_BYTES;
 }
 
 export interface IngestOptions {
@@ -36,6 +36,8 @@ export interface IngestOptions {
   envelopeBytes: number;
   durableWrites: boolean;
   mode: FleetMode;
+  /** Devices sign their records (v2, checked at ingest) or send legacy unsigned ones (v1). */
+  signed: boolean;
   maxInFlight: number;
   warmRecordsPerDevice: number;
   reps: number;
@@ -50,6 +52,7 @@ export interface IngestFigures {
   records: number;
   durableWrites: boolean;
   mode: FleetMode;
+  signed: boolean;
   targetEnvelopeBytes: number;
   /** Measured: mean size of the envelopes actually stored in the timed rounds. */
   meanEnvelopeBytes: number;
@@ -79,6 +82,10 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
     ANCHOR_INTERVAL_MS: String(3_600_000),
     DURABLE_WRITES: o.durableWrites ? 'true' : 'false',
     LOG_LEVEL: 'warn',
+    // The runtime's default pool unless the caller sets it (SIGNATURE_VERIFY_THREADS=0: on the event loop).
+    ...(process.env.SIGNATURE_VERIFY_THREADS === undefined
+      ? {}
+      : { SIGNATURE_VERIFY_THREADS: process.env.SIGNATURE_VERIFY_THREADS }),
   });
   const rt = await startEmbedded(config, log);
   const perDevice = Math.max(1, Math.round(o.records / o.devices));
@@ -104,14 +111,15 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
         devices: o.devices,
         recordsPerDevice: perDevice,
         warmRecordsPerDevice: o.warmRecordsPerDevice,
-        packetBytes: packetBytesFor(o.envelopeBytes, ids[0] as string),
+        packetBytes: packetBytesFor(o.envelopeBytes, ids[0] as string, o.signed),
         maxInFlight: o.maxInFlight,
         seed,
         timeoutMs: o.timeoutMs ?? 120_000,
+        signed: o.signed,
       });
       try {
         await worker.ready;
-        const label = `ingest-${o.envelopeBytes}-${o.mode}-durable-${o.durableWrites}-run-${r + 1}`;
+        const label = `ingest-${o.envelopeBytes}-${o.mode}-durable-${o.durableWrites}-${o.signed ? 'signed' : 'unsigned'}-run-${r + 1}`;
         const profile: RunningProfile | undefined = o.cpuProfileDir
           ? await startProfile(o.cpuProfileDir, label)
           : undefined;
@@ -144,7 +152,7 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
         rates.push(perSec(expected, ms));
         mbs.push(mbPerSec(bytes, ms));
         o.onProgress?.(
-          `ingest ${o.envelopeBytes} B ${o.mode} durable=${o.durableWrites} run ${r + 1}/${o.reps}: ${Math.round(rates.at(-1) ?? 0)} rec/s`,
+          `ingest ${o.envelopeBytes} B ${o.mode} durable=${o.durableWrites} ${o.signed ? 'signed' : 'unsigned'} run ${r + 1}/${o.reps}: ${Math.round(rates.at(-1) ?? 0)} rec/s`,
         );
       } finally {
         await worker.terminate();
@@ -160,10 +168,49 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
     records: expected,
     durableWrites: o.durableWrites,
     mode: o.mode,
+    signed: o.signed,
     targetEnvelopeBytes: o.envelopeBytes,
     meanEnvelopeBytes: recordsStored ? bytesStored / recordsStored : 0,
     recordsPerSec: series(rates),
     mbPerSec: series(mbs),
     resent,
+  };
+}
+
+/**
+ * The same ingest, signed and unsigned, one repetition of each in turn: on a shared machine, load that comes
+ * and goes then falls on both alike, and the ratio between them is what is compared.
+ */
+export async function measureSignedBesideUnsigned(
+  o: Omit<IngestOptions, 'signed'>,
+): Promise<{ signed: IngestFigures; unsigned: IngestFigures }> {
+  const runs: Record<'signed' | 'unsigned', IngestFigures[]> = { signed: [], unsigned: [] };
+  for (let r = 0; r < o.reps; r++) {
+    for (const signed of [true, false]) {
+      runs[signed ? 'signed' : 'unsigned'].push(
+        await measureIngest({
+          ...o,
+          signed,
+          reps: 1,
+          onProgress: (m) => o.onProgress?.(`${m} (pair ${r + 1}/${o.reps})`),
+        }),
+      );
+    }
+  }
+  return { signed: mergeRuns(runs.signed), unsigned: mergeRuns(runs.unsigned) };
+}
+
+/** One figure from single-repetition figures of the same configuration. */
+function mergeRuns(figs: IngestFigures[]): IngestFigures {
+  const first = figs[0];
+  if (!first) throw new RangeError('no runs to merge');
+  const records = figs.reduce((a, f) => a + f.records, 0);
+  return {
+    ...first,
+    records: first.records,
+    meanEnvelopeBytes: figs.reduce((a, f) => a + f.meanEnvelopeBytes * f.records, 0) / records,
+    recordsPerSec: series(figs.flatMap((f) => f.recordsPerSec.runs)),
+    mbPerSec: series(figs.flatMap((f) => f.mbPerSec.runs)),
+    resent: figs.reduce((a, f) => a + f.resent, 0),
   };
 }

@@ -132,7 +132,7 @@ export async function measureLambdaIngest(
   ]);
   const made: { destroy(): void }[] = [];
   try {
-    const { index: tables, ledger } = await createTables(dynamo.db, `bench${process.pid}`);
+    const { index: tables, ledger, statements } = await createTables(dynamo.db, `bench${process.pid}`);
     const config = awsConfigFromEnv({
       AWS_REGION: TEST_REGION,
       NOTARY_BUCKET: s3rver.bucket,
@@ -141,6 +141,7 @@ export async function measureLambdaIngest(
       NOTARY_TABLE_DEVICES: tables.devices,
       NOTARY_TABLE_DEAD_LETTERS: tables.deadLetters,
       NOTARY_TABLE_AUDIT: tables.audit,
+      NOTARY_TABLE_STATEMENTS: statements,
       NOTARY_TABLE_LEDGER: ledger,
       NOTARY_S3_FORCE_PATH_STYLE: 'true',
       LOG_LEVEL: 'error',

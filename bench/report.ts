@@ -13,10 +13,13 @@ import type { MachineInfo } from './machine.js';
 import type { BuildFigures, VerifyFigures } from './merkle.js';
 import type { BundleFigures } from './proof-bundle.js';
 import type { RawBrokerFigures } from './raw-broker.js';
+import type { SignatureRow } from './signatures.js';
 import { type StartupCheckFigures, startupCheckSection } from './startup-check.js';
 import type { Series } from './stats.js';
 
 export const INGEST_GOAL_RATIO = 0.5;
+/** Issue 9: ingest of signed (v2) records at no less than this share of unsigned (v1) ones, same run. */
+export const SIGNED_GOAL_RATIO = 0.85;
 export const MERKLE_GOAL_MS = 2000;
 export const MERKLE_GOAL_LEAVES = 1_000_000;
 
@@ -36,6 +39,8 @@ export interface BenchFigures {
   chains?: ChainBenchFigures;
   startup?: StartupCheckFigures;
   lambda?: LambdaIngestFigures;
+  /** Device signature checks per second, and the pool size the runtime uses by default here. */
+  signatures?: { rows: SignatureRow[]; runtimeThreads: number };
 }
 
 // ------------------------------------------------------------------------------------------ formatting
@@ -74,6 +79,26 @@ export function ingestRatio(f: BenchFigures, i: IngestFigures): number | undefin
   const raw = rawAt(f, i.targetEnvelopeBytes);
   return raw ? i.recordsPerSec.median / raw.msgsPerSec.median : undefined;
 }
+
+/** Signed ingest beside unsigned ingest of the same configuration in the same run: the pairs the goal judges. */
+export function signedPairs(
+  f: BenchFigures,
+): { signed: IngestFigures; unsigned: IngestFigures; ratio: number }[] {
+  const all = f.ingest ?? [];
+  return all.flatMap((s) => {
+    if (!s.signed) return [];
+    const u = all.find(
+      (x) =>
+        !x.signed &&
+        x.mode === s.mode &&
+        x.durableWrites === s.durableWrites &&
+        x.targetEnvelopeBytes === s.targetEnvelopeBytes,
+    );
+    return u ? [{ signed: s, unsigned: u, ratio: s.recordsPerSec.median / u.recordsPerSec.median }] : [];
+  });
+}
+
+const signedLabel = (i: IngestFigures): string => (i.signed ? 'signed (v2)' : 'unsigned (v1)');
 
 // ------------------------------------------------------------------------------------------ sections
 
@@ -118,10 +143,18 @@ function summary(f: BenchFigures): string {
   for (const i of headlineIngest(f)) {
     const ratio = ingestRatio(f, i);
     rows.push([
-      `Ingest, durable, ${sizeLabel(i.targetEnvelopeBytes)} envelopes, vs raw broker`,
+      `Ingest, durable, ${sizeLabel(i.targetEnvelopeBytes)} envelopes, ${signedLabel(i)}, vs raw broker`,
       `≥ ${pct(INGEST_GOAL_RATIO)}`,
       ratio === undefined ? 'no raw figure' : `${pct(ratio)} (${int(i.recordsPerSec.median)} rec/s)`,
       ratio === undefined ? '–' : yesNo(ratio >= INGEST_GOAL_RATIO),
+    ]);
+  }
+  for (const p of signedPairs(f).filter((x) => x.signed.durableWrites && x.signed.mode === 'presealed')) {
+    rows.push([
+      `Ingest, durable, ${sizeLabel(p.signed.targetEnvelopeBytes)} envelopes, signed vs unsigned (same run)`,
+      `≥ ${pct(SIGNED_GOAL_RATIO)}`,
+      `${pct(p.ratio)} (${int(p.signed.recordsPerSec.median)} vs ${int(p.unsigned.recordsPerSec.median)} rec/s)`,
+      yesNo(p.ratio >= SIGNED_GOAL_RATIO),
     ]);
   }
   if (f.merkle) {
@@ -168,6 +201,7 @@ function ingestSection(f: BenchFigures): string {
     return [
       `${sizeLabel(i.targetEnvelopeBytes)} (mean ${int(i.meanEnvelopeBytes)} B)`,
       modeLabel(i),
+      signedLabel(i),
       String(i.devices),
       int(i.records),
       int(i.recordsPerSec.median),
@@ -195,6 +229,12 @@ Plaintext sizes are chosen so that envelopes match the raw bench's payload size.
 - **durable=true** is the runtime's default: objects and the index are committed with fsync before the ack,
   in group commits on writer threads, so the event loop never waits for the disk.
 - *resent*: publishes repeated by the stub (see the method notes); they are extra work not counted as records.
+- **signed (v2)**: each device has an Ed25519 key registered through the operator API, seals envelope v2,
+  and ingest checks every signature against the device's registered key (in the runtime's worker pool, see
+  below) before it stores anything; each device also publishes one signed head when its round ends, which is
+  ingested and counted in the round's time but not as a record. **unsigned (v1)**: legacy devices without a
+  key (\`allowUnsigned\`). Where a line has both, they ran in alternating repetitions (signed, unsigned,
+  signed, ...) on the same runtime, so load that comes and goes falls on both alike.
 - Each record is a QoS 1 message in and a share of an ack message out (acks of one device in one event-loop
   turn travel together), plus envelope checks, two SHA-256s and two durable writes; the raw bench only
   forwards the message.
@@ -203,6 +243,7 @@ ${table(
   [
     'Envelope',
     'Mode',
+    'Signing',
     'Devices',
     'Records',
     'rec/s',
@@ -215,6 +256,53 @@ ${table(
   rows,
 )}
 `;
+}
+
+function signaturesSection(f: BenchFigures): string {
+  const sg = f.signatures;
+  const pairs = signedPairs(f);
+  if (!sg?.rows.length && pairs.length === 0) return '';
+  const verifierLabel = (r: SignatureRow): string =>
+    r.verifier === 'core'
+      ? '`coreVerifier`: lib/core, @noble/curves (offline verifiers)'
+      : r.verifier === 'inline'
+        ? '`createInlineVerifier`: node:crypto on the calling thread (Lambda)'
+        : `\`createVerifierPool\`: node:crypto in ${r.threads} worker thread${r.threads === 1 ? '' : 's'}${r.threads === sg?.runtimeThreads ? ' (the runtime default here)' : ''}`;
+  const checkRows = (sg?.rows ?? []).map((r) => [
+    r.alg === 'ed25519' ? 'Ed25519' : 'ECDSA P-256',
+    verifierLabel(r),
+    int(r.checks),
+    int(r.perSec.median),
+    runsOf(r.perSec),
+  ]);
+  const pairRows = pairs.map((p) => [
+    `${sizeLabel(p.signed.targetEnvelopeBytes)}, ${p.signed.mode === 'presealed' ? 'pre-sealed' : 'live sealing'}, durable=${p.signed.durableWrites}`,
+    `${int(p.signed.recordsPerSec.median)} (${runsOf(p.signed.recordsPerSec)})`,
+    `${int(p.unsigned.recordsPerSec.median)} (${runsOf(p.unsigned.recordsPerSec)})`,
+    `**${pct(p.ratio)}**`,
+    yesNo(p.ratio >= SIGNED_GOAL_RATIO),
+  ]);
+  return `## Device signatures: checks per second, signed beside unsigned ingest
+
+${
+  checkRows.length
+    ? `Checks of device signatures over 32-byte digests (lib/ingest/signature-verifier.ts), all of a repetition asked
+for at once as a busy broker turn does, each with its own digest and signature over 8 device keys; every
+check must pass. P-256 signatures are low-S, as devices must send them.
+
+${table(['Algorithm', 'Verifier', 'Checks per run', 'checks/s', 'checks/s per run'], checkRows)}
+`
+    : ''
+}${
+  pairRows.length
+    ? `
+Ingest of signed (v2) records against unsigned (v1) ones of the same size and mode, from section 2 (alternating
+repetitions on the same runtime). Goal: signed at no less than ${pct(SIGNED_GOAL_RATIO)} of unsigned.
+
+${table(['Envelopes', 'Signed rec/s (per run)', 'Unsigned rec/s (per run)', 'Signed / unsigned', 'Met'], pairRows)}
+`
+    : ''
+}`;
 }
 
 function componentsSection(f: BenchFigures): string {
@@ -346,6 +434,7 @@ export function renderReport(f: BenchFigures): string {
     rawSection(f),
     ingestSection(f),
     componentsSection(f),
+    signaturesSection(f),
     merkleSection(f),
     verifySection(f),
     shaSection(f),

@@ -3,20 +3,24 @@
  * at the repository root. Progress goes to stderr. See the "How to read this" section of the output.
  *
  *   --publishers N   publishers in the raw bench and devices in the ingest bench (default 4)
- *   --only LIST      comma-separated subset: raw,ingest,components,merkle,verify,sha256,ipfs,chains,lambda
+ *   --only LIST      comma-separated subset: raw,ingest,signatures,components,merkle,
+ *                    verify,sha256,ipfs,chains,lambda,startup
  *   --quick          toy sizes, to check the script itself in seconds
  *   --out FILE       where to write; "-" for stdout. Default BENCHMARKS.md, or stdout with --only/--quick,
  *                    so a partial run never overwrites the full report
  *   --cpu-prof DIR   CPU profile of the backend thread for each timed ingest round
+ *
+ * SIGNATURE_VERIFY_THREADS in the environment sets the ingest runtime's verifier pool (default: the runtime's).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { configFromEnv } from '../lib/runtime/config.js';
 import { type ChainBenchOptions, measureChains } from './chains.js';
 import { type ComponentFigures, measureIndexPuts, measureObjectPuts } from './components.js';
 import type { FleetMode } from './fleet-job.js';
-import { type IngestFigures, measureIngest } from './ingest.js';
+import { type IngestFigures, measureIngest, measureSignedBesideUnsigned } from './ingest.js';
 import { type IpfsPinBenchOptions, measureIpfsPin } from './ipfs-pin.js';
 import { type LambdaIngestOptions, measureLambdaIngest } from './lambda-ingest.js';
 import { machineInfo } from './machine.js';
@@ -25,6 +29,7 @@ import { measureProofBundleChecks } from './proof-bundle.js';
 import { measureRawBroker, type RawBrokerFigures } from './raw-broker.js';
 import { type BenchFigures, ingestRatio, renderReport } from './report.js';
 import { sha256MBPerSec, sha256SmallCallsPerSec } from './sha256.js';
+import { measureSignatureChecks, type SignatureBenchOptions } from './signatures.js';
 import { existingSoakSection, spliceSoakSection } from './soak.js';
 import { measureStartupChecks } from './startup-check.js';
 import { MiB, progress } from './stats.js';
@@ -33,6 +38,7 @@ import { removeAllTempDirs } from './temp-dirs.js';
 const SECTIONS = [
   'raw',
   'ingest',
+  'signatures',
   'components',
   'merkle',
   'verify',
@@ -53,7 +59,17 @@ interface Plan {
   rawMessages: Record<number, number>;
   rawWarmPerPublisher: Record<number, number>;
   rawReps: number;
-  ingest: { mode: FleetMode; durable: boolean; records: Record<number, number>; reps: number }[];
+  /**
+   * Ingest lines. `signed: 'both'` measures signed and unsigned devices in alternating repetitions of the same
+   * configuration, for the signed/unsigned ratio.
+   */
+  ingest: {
+    mode: FleetMode;
+    durable: boolean;
+    signed: boolean | 'both';
+    records: Record<number, number>;
+    reps: number;
+  }[];
   ingestWarmPerDevice: number;
   objectPuts: Record<number, number>;
   indexPuts: number;
@@ -74,6 +90,8 @@ interface Plan {
   chains: Omit<ChainBenchOptions, 'onProgress'>;
   /** Ingest through the Lambda entry point on the emulators (bench/lambda-ingest.ts). */
   lambda: Omit<LambdaIngestOptions, 'onProgress'>;
+  /** Signature checks per second (bench/signatures.ts); the runtime's default pool size is always added. */
+  signatures: Omit<SignatureBenchOptions, 'onProgress'>;
   /** Stores of this many anchored batches for the startup checks (bench/startup-check.ts). */
   startup: { batchCounts: number[]; reps: number };
 }
@@ -83,10 +101,23 @@ const FULL: Plan = {
   rawWarmPerPublisher: { [KiB]: 250, [64 * KiB]: 50 },
   rawReps: 3,
   ingest: [
-    { mode: 'presealed', durable: true, records: { [KiB]: 10_000, [64 * KiB]: 2_400 }, reps: 3 },
-    { mode: 'presealed', durable: false, records: { [KiB]: 10_000, [64 * KiB]: 2_400 }, reps: 2 },
-    { mode: 'live', durable: true, records: { [KiB]: 6_000, [64 * KiB]: 1_600 }, reps: 1 },
+    {
+      mode: 'presealed',
+      durable: true,
+      signed: 'both',
+      records: { [KiB]: 10_000, [64 * KiB]: 2_400 },
+      reps: 3,
+    },
+    {
+      mode: 'presealed',
+      durable: false,
+      signed: true,
+      records: { [KiB]: 10_000, [64 * KiB]: 2_400 },
+      reps: 2,
+    },
+    { mode: 'live', durable: true, signed: true, records: { [KiB]: 6_000, [64 * KiB]: 1_600 }, reps: 1 },
   ],
+  signatures: { coreChecks: 400, nodeChecks: 20_000, poolThreads: [], reps: 3 },
   ingestWarmPerDevice: 50,
   objectPuts: { [KiB]: 3_000, [64 * KiB]: 1_000 },
   indexPuts: 20_000,
@@ -112,9 +143,10 @@ const QUICK: Plan = {
   rawWarmPerPublisher: { [KiB]: 20, [64 * KiB]: 5 },
   rawReps: 1,
   ingest: [
-    { mode: 'presealed', durable: true, records: { [KiB]: 400, [64 * KiB]: 100 }, reps: 1 },
-    { mode: 'live', durable: true, records: { [KiB]: 400, [64 * KiB]: 100 }, reps: 1 },
+    { mode: 'presealed', durable: true, signed: 'both', records: { [KiB]: 400, [64 * KiB]: 100 }, reps: 1 },
+    { mode: 'live', durable: true, signed: true, records: { [KiB]: 400, [64 * KiB]: 100 }, reps: 1 },
   ],
+  signatures: { coreChecks: 20, nodeChecks: 500, poolThreads: [], reps: 1 },
   ingestWarmPerDevice: 5,
   objectPuts: { [KiB]: 200, [64 * KiB]: 50 },
   indexPuts: 1_000,
@@ -215,8 +247,8 @@ async function main(): Promise<void> {
     const ingest: IngestFigures[] = [];
     for (const line of plan.ingest) {
       for (const size of SIZES) {
-        progress(`ingest, ${size} B envelopes, ${line.mode}, durable=${line.durable}`);
-        const fig = await measureIngest({
+        progress(`ingest, ${size} B envelopes, ${line.mode}, durable=${line.durable}, signed=${line.signed}`);
+        const common = {
           devices: o.publishers,
           records: line.records[size] as number,
           envelopeBytes: size,
@@ -227,13 +259,32 @@ async function main(): Promise<void> {
           reps: line.reps,
           ...(o.cpuProfileDir ? { cpuProfileDir: o.cpuProfileDir } : {}),
           onProgress: progress,
-        });
-        ingest.push(fig);
-        const ratio = ingestRatio({ ...figures, ingest }, fig);
-        if (ratio !== undefined) progress(`  → ${(ratio * 100).toFixed(1)}% of the raw broker rate`);
+        };
+        const figs =
+          line.signed === 'both'
+            ? Object.values(await measureSignedBesideUnsigned(common))
+            : [await measureIngest({ ...common, signed: line.signed })];
+        for (const fig of figs) {
+          ingest.push(fig);
+          const ratio = ingestRatio({ ...figures, ingest }, fig);
+          if (ratio !== undefined)
+            progress(
+              `  → ${fig.signed ? 'signed' : 'unsigned'}: ${(ratio * 100).toFixed(1)}% of the raw broker rate`,
+            );
+        }
       }
     }
     figures.ingest = ingest;
+  }
+
+  if (has('signatures')) {
+    const threads = configFromEnv({}).signatureVerifyThreads;
+    const poolThreads = [...new Set([...plan.signatures.poolThreads, threads].filter((t) => t > 0))];
+    progress(`signature checks per second (pool of ${poolThreads.join(', ')} thread(s))`);
+    figures.signatures = {
+      rows: await measureSignatureChecks({ ...plan.signatures, poolThreads, onProgress: progress }),
+      runtimeThreads: threads,
+    };
   }
 
   if (has('components')) {

@@ -66,6 +66,9 @@ async function makeStore(dir: string, n: number): Promise<void> {
     status: 'active',
     credentialHash: '00'.repeat(32),
     wrappedMasterKey: toBase64(await vault.wrap(new Uint8Array(32), masterKeyContext('bench-dev'))),
+    keys: [],
+    allowUnsigned: true,
+    keysRevision: 0,
   });
   const lines: string[] = [];
   let prev = '0'.repeat(64);

@@ -2,13 +2,19 @@
  * `npm run device -- --devices 20 --records 50`: a simulated fleet against a running `npm start`.
  * Finds the backend through $DATA_DIR/runtime.json (or MQTT_URL / API_URL), provisions its devices with the
  * operator token in $DATA_DIR/operator.token, and exits 0 once every record is acknowledged.
+ * `npm run device -- rotate-key`: rotates the devices' signing keys (and seals nothing new unless --records).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startFleet } from './fleet.js';
+import { isSigAlg } from '../lib/core/device-signature.js';
+import { DEFAULT_HEAD_INTERVAL_MS, startFleet } from './fleet.js';
 
-const HELP = `usage: npm run device -- [options]
+const HELP = `usage: npm run device -- [rotate-key] [options]
+
+  rotate-key         rotate each device's signing key: send what its outbox holds, publish a rotation
+                     signed by the old and the new key, switch keys once it is acknowledged
+                     (same as --rotate-key --records 0; add --records N to seal N records afterwards)
 
   --devices N        simulated devices (default 1)
   --records N        new records per device (default 10)
@@ -27,7 +33,19 @@ const HELP = `usage: npm run device -- [options]
                      signed the runtime's TLS_CERT_FILE, or Amazon Root CA 1 for AWS IoT
   --tls-dir DIR      mutual TLS (AWS IoT, or TLS_CLIENT_CA_FILE): DIR/<deviceId>.cert.pem and .key.pem
                      per device, no password
-  --no-provision     do not register master keys through the operator API (they are registered already)
+  --max-publish-rate N  publishes per second per connection; 0 for no pacing (default 90 against an AWS IoT
+                     endpoint, which allows 100; no pacing against any other broker)
+  --clean-session    MQTT clean sessions (default: persistent sessions under the device id, so acks sent
+                     while a device reconnects wait at the broker)
+  --alpn P           ALPN protocol to offer (default x-amzn-mqtt-ca for mqtts on port 443, as AWS IoT needs)
+  --no-provision     do not register master keys through the operator API (they are registered already);
+                     nor signing keys: register <state-dir>/keys/<id>.json's public key, or use --unsigned
+  --sig-alg ALG      signing key made on first run (or by a rotation): ed25519 (default) or p256;
+                     the key is kept in <state-dir>/keys/<deviceId>.json (mode 0600) and reused
+  --head-interval S  seconds between signed heads while new records are sealed (default 60; 0 = only one
+                     head, before a clean exit)
+  --rotate-key       rotate the signing key before sealing new records (see rotate-key)
+  --unsigned         legacy v1 devices: no signing key, unsigned envelopes, no heads
   --json             print the summary as JSON`;
 
 function fail(msg: string): never {
@@ -54,7 +72,8 @@ function int(v: string | undefined, name: string, dflt: number, min = 0): number
 async function main(): Promise<void> {
   // The outbox holds master keys and passwords in plaintext: nothing this process creates is for others.
   process.umask(0o077);
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
     options: {
       devices: { type: 'string' },
       records: { type: 'string' },
@@ -70,7 +89,14 @@ async function main(): Promise<void> {
       'token-file': { type: 'string' },
       'tls-dir': { type: 'string' },
       ca: { type: 'string' },
+      'max-publish-rate': { type: 'string' },
+      'clean-session': { type: 'boolean' },
+      alpn: { type: 'string' },
       'no-provision': { type: 'boolean' },
+      'sig-alg': { type: 'string' },
+      'head-interval': { type: 'string' },
+      'rotate-key': { type: 'boolean' },
+      unsigned: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -80,6 +106,14 @@ async function main(): Promise<void> {
     process.stdout.write(`${HELP}\n`);
     return;
   }
+  const command = positionals[0];
+  if (positionals.length > 1 || (command !== undefined && command !== 'rotate-key'))
+    fail(`unknown command ${JSON.stringify(positionals.join(' '))}; the only command is rotate-key`);
+  const rotateKey = command === 'rotate-key' || values['rotate-key'] === true;
+  const sigAlg = values['sig-alg'] ?? 'ed25519';
+  if (!isSigAlg(sigAlg)) fail(`--sig-alg must be ed25519 or p256, got ${JSON.stringify(sigAlg)}`);
+  if (values.unsigned && (rotateKey || values['sig-alg'] !== undefined))
+    fail('--unsigned devices have no signing key: no --sig-alg, no rotate-key');
   const dataDir = resolve(process.env.DATA_DIR ?? './data');
   let runtime: { mqttPort?: number; mqttsPort?: number; httpPort?: number; baseUrl?: string } = {};
   try {
@@ -87,7 +121,7 @@ async function main(): Promise<void> {
   } catch {
     // Not running from the same DATA_DIR; fall back to ports from the environment.
   }
-  const wantsTls = values.ca !== undefined || values['tls-dir'] !== undefined;
+  const wantsTls = values.ca !== undefined || values['tls-dir'] !== undefined || values.alpn !== undefined;
   const mqttUrl =
     values.mqtt ??
     process.env.MQTT_URL ??
@@ -115,7 +149,7 @@ async function main(): Promise<void> {
 
   const fleet = startFleet({
     devices: int(values.devices, 'devices', 1, 1),
-    records: int(values.records, 'records', 10),
+    records: int(values.records, 'records', command === 'rotate-key' ? 0 : 10),
     ratePerSecond: int(values.rate, 'rate', 50),
     packetBytes: int(values['packet-size'], 'packet-size', 1024, 16),
     seed: int(values.seed, 'seed', 1),
@@ -128,11 +162,20 @@ async function main(): Promise<void> {
     ackTimeoutMs: 10_000,
     timeoutMs: int(values.timeout, 'timeout', 120, 1) * 1000,
     provision: provisioning,
+    ...(values['max-publish-rate'] === undefined
+      ? {}
+      : { maxPublishesPerSecond: int(values['max-publish-rate'], 'max-publish-rate', 0, 0) }),
+    ...(values['clean-session'] ? { cleanSession: true } : {}),
+    unsigned: values.unsigned === true,
+    sigAlg,
+    headIntervalMs: int(values['head-interval'], 'head-interval', DEFAULT_HEAD_INTERVAL_MS / 1000) * 1000,
+    rotateKey,
     ...(wantsTls
       ? {
           tls: {
             ...(values['tls-dir'] ? { dir: resolve(values['tls-dir']) } : {}),
             ...(values.ca ? { ca: readPem(values.ca) } : {}),
+            ...(values.alpn ? { alpn: [values.alpn] } : {}),
           },
         }
       : {}),
@@ -157,11 +200,15 @@ async function main(): Promise<void> {
       `device-stub: ${r.devices.length} devices, ${r.acked}/${r.created} records acknowledged ` +
         `(${r.stored} stored, ${r.duplicate} duplicate, ${r.rejected} rejected) in ${secs.toFixed(2)} s, ` +
         `${(r.acked / Math.max(secs, 0.001)).toFixed(0)} rec/s; outbox ${r.outboxLeft === 0 ? 'empty' : `holds ${r.outboxLeft}`}` +
+        `${rotateKey ? `; ${r.rotated}/${r.devices.length} keys rotated` : ''}` +
         `${errors.length ? `; ${errors.join('; ')}` : ''}\n`,
     );
-    for (const d of r.devices)
+    for (const d of r.devices) {
       for (const x of d.rejected)
         process.stderr.write(`  rejected ${x.deviceId}.${x.seq}: ${x.code}: ${x.reason}\n`);
+      for (const x of d.refusedStatements)
+        process.stderr.write(`  refused ${x.kind} of ${d.deviceId}: ${x.code}: ${x.reason}\n`);
+    }
   }
   process.exit(r.ok ? 0 : 1);
 }

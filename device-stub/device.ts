@@ -6,21 +6,37 @@
  * Packets whose envelope exceeds one MQTT message (128 KiB, AWS IoT Core's hard limit) take the upload
  * path: ask for a grant, PUT the envelope to the granted URL, then publish a small manifest.
  *
+ * It connects as a real device on AWS IoT Core must (device-stub/connection-settings.ts): ALPN
+ * `x-amzn-mqtt-ca` on port 443, a persistent session (clean: false) under its stable client id so acks the
+ * backend sends while it is reconnecting wait for it at the broker, and publishes paced under IoT's 100 per
+ * second per connection.
+ *
  * When the broker refuses a publish it closes the connection without an error the client can see. A device
  * whose connection is closed three times in a row with publishes outstanding and no ack in between stops
  * with `publish-refused` and keeps its records, instead of reconnecting forever.
+ *
+ * A device with a signing key (the default; `--unsigned` makes a legacy v1 device) signs every record (envelope
+ * v2), publishes a signed head of its sequence every `headIntervalMs` while it seals something new and once
+ * more before a clean exit, and can rotate its key: it first drains its outbox, so no record signed with the
+ * old key is still on its way, then publishes the rotation signed by both keys, and signs with the new key only
+ * once the backend acknowledged it (device-stub/signing-key-store.ts, docs/topics.md).
  */
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { toHex } from '../lib/core/bytes.js';
-import { AckMessage, UploadGrantMessage } from '../lib/core/device-messages.js';
+import { signHead } from '../lib/core/device-head.js';
+import { type AckEntry, AckMessage, UploadGrantMessage } from '../lib/core/device-messages.js';
+import type { SigAlg } from '../lib/core/device-signature.js';
 import { sealRecord } from '../lib/core/envelope.js';
 import { sha256 } from '../lib/core/hash.js';
+import { leafHashOf } from '../lib/core/leaf.js';
 import { deriveRecordKey } from '../lib/core/record-key.js';
 import { deviceReplyTopics, MQTT_MAX_MESSAGE_BYTES } from '../lib/routing/routes.js';
+import { alpnFor, defaultPublishRateFor, PublishPacer } from './connection-settings.js';
 import { sendHttp } from './http.js';
 import type { DeviceState, Outbox, OutboxEntry, RejectedEntry } from './outbox.js';
 import { readingsPacket } from './readings.js';
+import { type SigningKeyStore, type StoredSigningKey, signerFor } from './signing-key-store.js';
 
 /**
  * TLS (PEM): `ca` is what the device trusts for the broker and for upload URLs (the embedded runtime's CA, or
@@ -30,6 +46,8 @@ export interface DeviceTls {
   cert?: string;
   key?: string;
   ca?: string;
+  /** ALPN protocols to offer; default `x-amzn-mqtt-ca` for MQTT over TLS on port 443 (AWS IoT), else none. */
+  alpn?: string[];
 }
 
 export interface DeviceOptions {
@@ -50,7 +68,25 @@ export interface DeviceOptions {
   ackTimeoutMs: number;
   /** For tests of the broker's topic policy: publish as if this device were another. */
   publishAsDeviceId?: string;
+  /**
+   * Most publishes in any second on this connection (AWS IoT allows 100). Default: 90 for an AWS IoT endpoint,
+   * no pacing for other brokers (defaultPublishRateFor); 0: no pacing.
+   */
+  maxPublishesPerSecond?: number;
+  /**
+   * MQTT clean session. Default false: a persistent session under the device id, so the broker keeps the
+   * subscription and queues acks (QoS 1) sent while the device is disconnected, as AWS IoT does for an hour.
+   */
+  cleanSession?: boolean;
+  /** Called with each publish as it goes to the client (tests count publishes per second with it). */
+  onPublish?: (topic: string, at: number) => void;
   clock?: () => number;
+  /** Where the device's signing key is (it must hold one for this device). Absent: unsigned (v1) records. */
+  keys?: SigningKeyStore;
+  /** Milliseconds between heads while new records are sealed; 0: a head only before a clean exit. */
+  headIntervalMs?: number;
+  /** Rotate to a new key of this algorithm (after draining the outbox) before sealing anything new. */
+  rotateTo?: SigAlg;
 }
 
 export interface DeviceResult {
@@ -63,13 +99,19 @@ export interface DeviceResult {
   /** Connections made after the first: drops the device recovered from. */
   reconnects: number;
   uploads: number;
+  /** Heads the backend acknowledged (stored or duplicate). */
+  heads: number;
+  /** Key ids (hex) before and after a rotation the backend acknowledged. */
+  rotated?: { from: string; to: string };
+  /** Heads and rotations the backend refused. */
+  refusedStatements: { kind: 'head' | 'key'; code: string; reason: string }[];
   error?: { code: string; message: string };
 }
 
 export class DeviceError extends Error {
   override readonly name = 'DeviceError';
   constructor(
-    readonly code: 'connection-refused' | 'publish-refused' | 'timeout' | 'stopped',
+    readonly code: 'connection-refused' | 'publish-refused' | 'rotation-refused' | 'timeout' | 'stopped',
     message: string,
   ) {
     super(message);
@@ -77,6 +119,27 @@ export class DeviceError extends Error {
 }
 
 const REFUSAL_STRIKES = 3;
+/** Reconnect delay after a dropped connection. */
+const RECONNECT_MS = 500;
+/** Longest wait between CONNECTs answered CONNACK 3. */
+const UNAVAILABLE_BACKOFF_MAX_MS = 30_000;
+
+/** A head or a rotation on its way: published again, the same bytes, until an ack names its leaf hash. */
+interface PendingStatement {
+  kind: 'head' | 'key';
+  topic: string;
+  bytes: Uint8Array;
+  sentAt: number;
+  /** head: its count. */
+  count?: number;
+}
+
+/**
+ * Where the device is. `draining`: a rotation waits for the outbox to empty. `rotating`: the rotation is
+ * published and unanswered. `sealing`: records are created and sent. `closing`: everything is acknowledged and
+ * the last head is on its way.
+ */
+type Phase = 'draining' | 'rotating' | 'sealing' | 'closing';
 
 export class SimulatedDevice {
   private client: MqttClient | undefined;
@@ -95,9 +158,20 @@ export class SimulatedDevice {
   private done = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly clock: () => number;
+  /** Absent: publishes are not paced. */
+  private readonly pacer: PublishPacer | undefined;
+  /** A pump waiting for the pacer's window to move on. */
+  private pumpTimer: NodeJS.Timeout | undefined;
+  private signingKey: StoredSigningKey | undefined;
+  private phase: Phase = 'sealing';
+  private generating = false;
+  /** Heads and rotations published and not yet answered, by leaf hash (hex). */
+  private readonly statements = new Map<string, PendingStatement>();
 
   constructor(private readonly o: DeviceOptions) {
     this.clock = o.clock ?? Date.now;
+    const rate = o.maxPublishesPerSecond ?? defaultPublishRateFor(o.mqttUrl);
+    this.pacer = rate ? new PublishPacer(rate) : undefined;
     this.result = {
       deviceId: o.deviceId,
       created: 0,
@@ -107,16 +181,29 @@ export class SimulatedDevice {
       resent: 0,
       reconnects: 0,
       uploads: 0,
+      heads: 0,
+      refusedStatements: [],
     };
   }
 
   run(): Promise<DeviceResult> {
     return new Promise<DeviceResult>((resolve) => {
       this.finish = resolve;
+      if (this.o.keys) {
+        this.signingKey = this.o.keys.load(this.o.deviceId);
+        if (!this.signingKey) {
+          this.end({ code: 'stopped', message: `${this.o.deviceId} has no signing key` });
+          return;
+        }
+        // A rotation left pending by an earlier run is finished before anything else is signed.
+        if (this.signingKey.pending || this.o.rotateTo) this.phase = 'draining';
+      }
       for (const e of this.o.outbox.pending(this.o.deviceId)) this.enqueue(e);
       this.connect();
-      this.startGenerating();
+      if (this.phase === 'sealing') this.startGenerating();
       this.timers.push(setInterval(() => this.expireInFlight(), Math.max(200, this.o.ackTimeoutMs / 4)));
+      const every = this.o.headIntervalMs ?? 0;
+      if (this.signingKey && every > 0) this.timers.push(setInterval(() => this.maybePublishHead(), every));
       this.checkDone();
     });
   }
@@ -133,6 +220,7 @@ export class SimulatedDevice {
     if (this.done) return;
     this.done = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.pumpTimer);
     this.result.created = this.created;
     if (error) this.result.error = error;
     const client = this.client;
@@ -143,6 +231,8 @@ export class SimulatedDevice {
 
   private connect(): void {
     const { password, tls } = this.o;
+    const alpn = tls?.alpn ?? alpnFor(this.o.mqttUrl);
+    const clean = this.o.cleanSession ?? false;
     const client = mqtt.connect(this.o.mqttUrl, {
       clientId: this.o.deviceId,
       ...(password === undefined ? {} : { username: this.o.deviceId, password }),
@@ -153,15 +243,32 @@ export class SimulatedDevice {
             rejectUnauthorized: true,
           }
         : {}),
-      clean: true,
-      reconnectPeriod: 500,
+      ...(alpn ? { ALPNProtocols: alpn } : {}),
+      clean,
+      reconnectPeriod: RECONNECT_MS,
+      // mqtt.js gives up for good after any refused CONNACK unless told otherwise; 4 and 5 end the device
+      // below, and 3 ("server unavailable", a source over its failure budget) is worth waiting out.
+      reconnectOnConnackError: true,
       connectTimeout: 5000,
       protocolVersion: 4,
     });
     this.client = client;
     let connects = 0;
-    client.on('connect', () => {
+    // Whether the connection that just closed was accepted (CONNACK 0): only then does closing it after our
+    // publishes say something about topics. A CONNECT refused by CONNACK, or a broker not there at all (no
+    // CONNACK: the backend is down or restarting), does not. Read from the CONNACK itself, not from 'connect':
+    // on a reconnect mqtt.js sends its unacknowledged publishes before it emits 'connect', so a broker that
+    // closes on them closes a connection 'connect' never announced.
+    let acceptedAtConnect = false;
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'connack') acceptedAtConnect = (packet.returnCode ?? 0) === 0;
+    });
+    client.on('connect', (connack) => {
       if (connects++ > 0) this.result.reconnects++;
+      // The broker kept our session: acks for what is in flight may be queued there and arrive next, so
+      // resending now would only earn duplicates. What stays unacknowledged goes again at its ack timeout.
+      const resumed = !clean && connack.sessionPresent === true;
+      client.options.reconnectPeriod = RECONNECT_MS;
       this.ackedSinceConnect = false;
       this.subscribed = false;
       client.subscribe(
@@ -170,17 +277,24 @@ export class SimulatedDevice {
         (err) => {
           if (err) return;
           this.subscribed = true;
-          // Everything not yet acknowledged goes out again, oldest first.
-          for (const seq of [...this.inFlight.keys()].sort((a, b) => b - a)) this.requeueFront(seq);
-          this.inFlight.clear();
+          // Without a session, everything not yet acknowledged goes out again, oldest first; a resumed
+          // session has them (records, heads and rotations alike) in flight already.
+          if (!resumed) {
+            for (const seq of [...this.inFlight.keys()].sort((a, b) => b - a)) this.requeueFront(seq);
+            this.inFlight.clear();
+            for (const st of this.statements.values()) this.sendStatement(st);
+          }
           this.pump();
+          this.checkDone();
         },
       );
     });
     client.on('close', () => {
       this.subscribed = false;
+      const accepted = acceptedAtConnect;
+      acceptedAtConnect = false;
       if (this.done) return;
-      if (this.inFlight.size > 0 && !this.ackedSinceConnect) {
+      if (accepted && this.inFlight.size > 0 && !this.ackedSinceConnect) {
         this.strikes++;
         if (this.strikes >= REFUSAL_STRIKES) {
           const kept = this.o.outbox.pending(this.o.deviceId).length;
@@ -195,12 +309,19 @@ export class SimulatedDevice {
       // CONNACK 4 (bad username or password) and 5 (not authorised) will not get better by retrying.
       if (err.code === 4 || err.code === 5) {
         this.end({ code: 'connection-refused', message: `broker refused the connection: ${err.message}` });
+      } else if (err.code === 3) {
+        // Retrying at once would only be refused again until the address's budget refills (10 s at the
+        // runtime's defaults; docs/topics.md): back off, doubling up to a cap.
+        const period = client.options.reconnectPeriod ?? RECONNECT_MS;
+        client.options.reconnectPeriod = Math.min(Math.max(period * 2, 1000), UNAVAILABLE_BACKOFF_MAX_MS);
       }
     });
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
   }
 
   private startGenerating(): void {
+    if (this.generating) return;
+    this.generating = true;
     const rate = this.o.ratePerSecond;
     if (rate <= 0) {
       const burst = () => {
@@ -244,6 +365,7 @@ export class SimulatedDevice {
       prevHash: state.prevHash,
       nonce: randomBytes(12),
       plaintext: readingsPacket(this.o.seed, this.o.deviceId, seq, timestamp, this.o.packetBytes),
+      ...(this.signingKey ? { signer: signerFor(this.signingKey) } : {}),
     });
     const entry: OutboxEntry = {
       deviceId: this.o.deviceId,
@@ -282,6 +404,15 @@ export class SimulatedDevice {
       this.inFlight.size < this.o.maxInFlight &&
       this.queue.length > 0
     ) {
+      const wait = this.pacer?.wait(this.clock()) ?? 0;
+      if (wait > 0) {
+        // This second's publishes are spent: pump again when the window has moved on.
+        this.pumpTimer ??= setTimeout(() => {
+          this.pumpTimer = undefined;
+          this.pump();
+        }, wait);
+        return;
+      }
       const seq = this.queue.shift() as number;
       this.queued.delete(seq);
       const e = this.entries.get(seq);
@@ -289,12 +420,25 @@ export class SimulatedDevice {
       this.inFlight.set(seq, this.clock());
       const id = this.o.publishAsDeviceId ?? this.o.deviceId;
       if (e.envelope.length <= MQTT_MAX_MESSAGE_BYTES) {
-        client.publish(`devices/${id}/records`, Buffer.from(e.envelope), { qos: 1 });
+        this.publish(client, `devices/${id}/records`, Buffer.from(e.envelope));
       } else {
         const req = { v: 1, seq, sha256: toHex(sha256(e.envelope)), size: e.envelope.length };
-        client.publish(`devices/${id}/uploads/request`, JSON.stringify(req), { qos: 1 });
+        this.publish(client, `devices/${id}/uploads/request`, JSON.stringify(req));
       }
     }
+  }
+
+  private publish(client: MqttClient, topic: string, payload: Buffer | string): void {
+    this.o.onPublish?.(topic, this.clock());
+    client.publish(topic, payload, { qos: 1 });
+  }
+
+  /** Resolves once the pacer lets one more publish go (and counts it). */
+  private async paced(): Promise<void> {
+    const pacer = this.pacer;
+    if (!pacer) return;
+    for (let wait = pacer.wait(this.clock()); wait > 0; wait = pacer.wait(this.clock()))
+      await new Promise((r) => setTimeout(r, wait));
   }
 
   private expireInFlight(): void {
@@ -307,6 +451,103 @@ export class SimulatedDevice {
       this.requeueFront(seq);
     }
     if (stale.length) this.pump();
+    for (const st of this.statements.values())
+      if (now - st.sentAt > this.o.ackTimeoutMs) this.sendStatement(st);
+  }
+
+  // ------------------------------------------------------------------------------- heads and rotations
+
+  /** Publishes (again) a head or rotation; the same bytes every time, so a redelivery reads `duplicate`. */
+  private sendStatement(st: PendingStatement): void {
+    st.sentAt = this.clock();
+    const client = this.client;
+    if (client?.connected && this.subscribed) client.publish(st.topic, Buffer.from(st.bytes), { qos: 1 });
+  }
+
+  private publishStatement(kind: 'head' | 'key', bytes: Uint8Array, count?: number): void {
+    const id = this.o.publishAsDeviceId ?? this.o.deviceId;
+    const st: PendingStatement = {
+      kind,
+      topic: kind === 'head' ? `devices/${id}/heads` : `devices/${id}/keys`,
+      bytes,
+      sentAt: 0,
+      ...(count === undefined ? {} : { count }),
+    };
+    this.statements.set(toHex(leafHashOf(bytes)), st);
+    this.sendStatement(st);
+  }
+
+  private headPending(): boolean {
+    return [...this.statements.values()].some((s) => s.kind === 'head');
+  }
+
+  /** A head of everything sealed so far, when something was sealed since the last acknowledged head. */
+  private maybePublishHead(): boolean {
+    if (this.done || !this.signingKey || this.phase === 'draining' || this.phase === 'rotating') return false;
+    this.state ??= this.o.outbox.getDevice(this.o.deviceId);
+    const state = this.state;
+    if (!state || state.nextSeq === 0 || state.nextSeq === state.headCount || this.headPending())
+      return false;
+    const { bytes } = signHead(
+      { deviceId: this.o.deviceId, count: state.nextSeq, lastHash: state.prevHash, time: this.clock() },
+      signerFor(this.signingKey),
+    );
+    this.publishStatement('head', bytes, state.nextSeq);
+    return true;
+  }
+
+  /** The outbox is empty: publish the rotation (the pending one, if an earlier run left one). */
+  private startRotation(): void {
+    const keys = this.o.keys;
+    const current = this.signingKey;
+    if (!keys || !current) return;
+    const alg = current.pending?.key.alg ?? this.o.rotateTo ?? current.key.alg;
+    const next = keys.beginRotation(this.o.deviceId, alg, this.clock());
+    this.signingKey = next;
+    this.phase = 'rotating';
+    this.publishStatement('key', next.pending.event);
+  }
+
+  private onStatementAck(a: AckEntry): void {
+    if (a.leafHash === undefined) return;
+    const st = this.statements.get(a.leafHash);
+    if (!st || st.kind !== a.kind) return;
+    this.statements.delete(a.leafHash);
+    this.ackedSinceConnect = true;
+    this.strikes = 0;
+    const refused = a.status === 'rejected';
+    if (refused)
+      this.result.refusedStatements.push({
+        kind: st.kind,
+        code: a.code ?? 'rejected',
+        reason: a.reason ?? '',
+      });
+    if (st.kind === 'head') {
+      if (!refused && st.count !== undefined) {
+        this.o.outbox.setHeadCount(this.o.deviceId, st.count);
+        if (this.state) this.state.headCount = st.count;
+        this.result.heads++;
+      }
+      // Closing: a head that was already on its way may not cover the last records; then one more goes out.
+      if (this.phase === 'closing' && (refused || !this.maybePublishHead())) this.end();
+      return;
+    }
+    const keys = this.o.keys;
+    const before = this.signingKey;
+    if (!keys || !before) return;
+    if (refused) {
+      this.signingKey = keys.abandonRotation(this.o.deviceId);
+      this.end({
+        code: 'rotation-refused',
+        message: `the backend refused the key rotation: ${a.code ?? 'rejected'}: ${a.reason ?? ''}`,
+      });
+      return;
+    }
+    this.signingKey = keys.completeRotation(this.o.deviceId);
+    this.result.rotated = { from: toHex(before.key.keyId), to: toHex(this.signingKey.key.keyId) };
+    this.phase = 'sealing';
+    this.startGenerating();
+    this.checkDone();
   }
 
   private onMessage(topic: string, payload: Buffer): void {
@@ -321,6 +562,10 @@ export class SimulatedDevice {
       if (!msg.success) return;
       const status = new Map<number, string>();
       for (const a of msg.data.acks) {
+        if (a.kind !== undefined) {
+          this.onStatementAck(a);
+          continue;
+        }
         if (a.seq === undefined) continue;
         this.ackedSinceConnect = true;
         this.strikes = 0;
@@ -382,7 +627,9 @@ export class SimulatedDevice {
       this.result.uploads++;
       const manifest = { v: 1, seq, sha256: g.sha256, size: e.envelope.length };
       const id = this.o.publishAsDeviceId ?? this.o.deviceId;
-      this.client?.publish(`devices/${id}/manifests`, JSON.stringify(manifest), { qos: 1 });
+      await this.paced();
+      const client = this.client;
+      if (client) this.publish(client, `devices/${id}/manifests`, JSON.stringify(manifest));
     } catch {
       // Network trouble: the ack timeout resends.
     }
@@ -390,6 +637,18 @@ export class SimulatedDevice {
 
   private checkDone(): void {
     if (this.done) return;
-    if (this.created >= this.o.records && this.entries.size === 0) this.end();
+    if (this.entries.size > 0) return;
+    if (this.phase === 'draining') {
+      // Nothing signed with the old key is still unanswered: the rotation can go out.
+      if (this.subscribed) this.startRotation();
+      return;
+    }
+    if (this.phase !== 'sealing' || this.created < this.o.records) return;
+    // A clean exit: a head of everything sealed, unless the last acknowledged one says so already.
+    if (this.maybePublishHead() || this.headPending()) {
+      this.phase = 'closing';
+      return;
+    }
+    this.end();
   }
 }

@@ -5,11 +5,13 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { SigAlg } from '../lib/core/device-signature.js';
 import { ZERO_HASH } from '../lib/core/envelope.js';
 import { type DeviceResult, type DeviceTls, SimulatedDevice } from './device.js';
 import { Outbox } from './outbox.js';
-import { provision } from './provisioning.js';
+import { provision, registerSigningKey } from './provisioning.js';
 import { simulatedMasterKey } from './readings.js';
+import { SigningKeyStore } from './signing-key-store.js';
 
 export interface FleetOptions {
   devices: number;
@@ -31,11 +33,23 @@ export interface FleetOptions {
    * TLS (AWS IoT, or the embedded runtime with TLS_CLIENT_CA_FILE): `dir` holds `<deviceId>.cert.pem` and
    * `<deviceId>.key.pem` per device, and devices connect without a password.
    */
-  tls?: { dir?: string; ca?: string };
+  tls?: { dir?: string; ca?: string; alpn?: string[] };
+  /** Most publishes per second per device connection (default 90, under AWS IoT's 100). */
+  maxPublishesPerSecond?: number;
+  /** MQTT clean sessions instead of persistent ones (default false: persistent, as on AWS IoT). */
+  cleanSession?: boolean;
   /** Register master keys through the operator API first (default true). */
   provision?: boolean;
   /** Use these ids instead of prefix-seed-n (tests). */
   deviceIds?: string[];
+  /** Legacy v1 devices: no signing key, unsigned envelopes, no heads (default false). */
+  unsigned?: boolean;
+  /** Algorithm of a signing key made now (first run, or a rotation); an existing key keeps its own. */
+  sigAlg?: SigAlg;
+  /** Milliseconds between heads while records are sealed (default 60 s); 0: only before a clean exit. */
+  headIntervalMs?: number;
+  /** Rotate every device's signing key (to `sigAlg`) after draining its outbox, before sealing new records. */
+  rotateKey?: boolean;
 }
 
 export interface FleetResult {
@@ -45,6 +59,10 @@ export interface FleetResult {
   duplicate: number;
   rejected: number;
   acked: number;
+  /** Heads acknowledged, over all devices. */
+  heads: number;
+  /** Devices whose key rotation was acknowledged. */
+  rotated: number;
   outboxLeft: number;
   elapsedMs: number;
   ok: boolean;
@@ -63,13 +81,16 @@ function deviceCredentials(
   deviceId: string,
   password: string | undefined,
 ): { tls?: DeviceTls; password?: string } {
-  const ca = o.tls?.ca ? { ca: o.tls.ca } : {};
+  const ca = { ...(o.tls?.ca ? { ca: o.tls.ca } : {}), ...(o.tls?.alpn ? { alpn: o.tls.alpn } : {}) };
   const dir = o.tls?.dir;
   if (dir) {
     const read = (name: string) => readFileSync(join(dir, name), 'utf8');
     return { tls: { cert: read(`${deviceId}.cert.pem`), key: read(`${deviceId}.key.pem`), ...ca } };
   }
-  return { ...(o.tls?.ca ? { tls: ca } : {}), ...(password === undefined ? {} : { password }) };
+  return {
+    ...(Object.keys(ca).length > 0 ? { tls: ca } : {}),
+    ...(password === undefined ? {} : { password }),
+  };
 }
 
 export interface RunningFleet {
@@ -77,8 +98,11 @@ export interface RunningFleet {
   stop(): void;
 }
 
+export const DEFAULT_HEAD_INTERVAL_MS = 60_000;
+
 export function startFleet(o: FleetOptions): RunningFleet {
   const outbox = new Outbox(join(o.stateDir, 'outbox.sqlite'));
+  const keys = o.unsigned ? undefined : new SigningKeyStore(o.stateDir);
   const devices: SimulatedDevice[] = [];
   let stopped = false;
   const started = Date.now();
@@ -102,10 +126,22 @@ export function startFleet(o: FleetOptions): RunningFleet {
             state = outbox.getDevice(deviceId);
           }
           if (!state) throw new Error(`cannot create state for ${deviceId}`);
+          // Made before provisioning, so that only its public half is ever sent; reused on every later run.
+          let key = keys?.loadOrCreate(deviceId, o.sigAlg ?? 'ed25519');
+          const publicKey = key ? { alg: key.key.alg, publicKey: key.key.publicKey } : undefined;
           if (!state.password && o.provision !== false) {
-            const password = await provision(o.apiUrl, o.operatorToken, deviceId, state.masterKey, o.tls?.ca);
-            outbox.setPassword(deviceId, password);
-            state.password = password;
+            const p = await provision(o.apiUrl, o.operatorToken, deviceId, state.masterKey, {
+              signingKey: publicKey,
+              ca: o.tls?.ca,
+            });
+            outbox.setPassword(deviceId, p.password);
+            state.password = p.password;
+            if (p.keyRegistered && keys) key = keys.markRegistered(deviceId);
+          }
+          // A device provisioned before it had a key (or whose registration was cut short) registers it now.
+          if (key && publicKey && !key.registered && o.provision !== false) {
+            await registerSigningKey(o.apiUrl, o.operatorToken, deviceId, publicKey, o.tls?.ca);
+            key = keys?.markRegistered(deviceId);
           }
           if (state.password) passwords.set(deviceId, state.password);
         }),
@@ -126,6 +162,17 @@ export function startFleet(o: FleetOptions): RunningFleet {
           maxInFlight: o.maxInFlight,
           ackTimeoutMs: o.ackTimeoutMs,
           ...(o.publishAsDeviceId === undefined ? {} : { publishAsDeviceId: o.publishAsDeviceId }),
+          ...(o.maxPublishesPerSecond === undefined
+            ? {}
+            : { maxPublishesPerSecond: o.maxPublishesPerSecond }),
+          ...(o.cleanSession === undefined ? {} : { cleanSession: o.cleanSession }),
+          ...(keys
+            ? {
+                keys,
+                headIntervalMs: o.headIntervalMs ?? DEFAULT_HEAD_INTERVAL_MS,
+                ...(o.rotateKey ? { rotateTo: o.sigAlg ?? 'ed25519' } : {}),
+              }
+            : {}),
         }),
       );
     }
@@ -146,9 +193,14 @@ export function startFleet(o: FleetOptions): RunningFleet {
       duplicate: sum((r) => r.duplicate),
       rejected,
       acked: sum((r) => r.stored + r.duplicate),
+      heads: sum((r) => r.heads),
+      rotated: results.filter((r) => r.rotated).length,
       outboxLeft,
       elapsedMs: Date.now() - started,
-      ok: outboxLeft === 0 && rejected === 0 && results.every((r) => !r.error),
+      ok:
+        outboxLeft === 0 &&
+        rejected === 0 &&
+        results.every((r) => !r.error && r.refusedStatements.length === 0),
     };
   })();
 

@@ -15,6 +15,8 @@ export interface DeviceState {
   password: string | null;
   nextSeq: number;
   prevHash: Uint8Array;
+  /** `count` of the last head the backend acknowledged; null before the first (docs/device-keys.md). */
+  headCount: number | null;
 }
 
 export interface OutboxEntry {
@@ -45,7 +47,8 @@ export class Outbox {
     | 'ack'
     | 'get'
     | 'reject'
-    | 'count',
+    | 'count'
+    | 'setHeadCount',
     StatementSync
   >;
 
@@ -61,6 +64,9 @@ export class Outbox {
         created_at INTEGER NOT NULL, PRIMARY KEY (device_id, seq));
       CREATE TABLE IF NOT EXISTS rejected (device_id TEXT NOT NULL, seq INTEGER NOT NULL, code TEXT NOT NULL,
         reason TEXT NOT NULL, envelope BLOB, at INTEGER NOT NULL, PRIMARY KEY (device_id, seq));`);
+    // Outboxes made before heads existed gain the column; their devices have sent no head yet.
+    const columns = (this.db.prepare('PRAGMA table_info(devices)').all() as Row[]).map((c) => c.name);
+    if (!columns.includes('head_count')) this.db.exec('ALTER TABLE devices ADD COLUMN head_count INTEGER');
     const p = (sql: string) => this.db.prepare(sql);
     this.s = {
       getDevice: p('SELECT * FROM devices WHERE device_id = ?'),
@@ -77,6 +83,7 @@ export class Outbox {
         'INSERT OR REPLACE INTO rejected (device_id, seq, code, reason, envelope, at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       count: p('SELECT COUNT(*) AS n FROM outbox'),
+      setHeadCount: p('UPDATE devices SET head_count = ? WHERE device_id = ?'),
     };
   }
 
@@ -89,11 +96,17 @@ export class Outbox {
       password: (r.password as string | null) ?? null,
       nextSeq: r.next_seq as number,
       prevHash: new Uint8Array(r.prev_hash as Uint8Array),
+      headCount: (r.head_count as number | null) ?? null,
     };
   }
 
-  createDevice(s: DeviceState): void {
+  createDevice(s: Omit<DeviceState, 'headCount'>): void {
     this.s.createDevice.run(s.deviceId, s.masterKey, s.password, s.nextSeq, s.prevHash);
+  }
+
+  /** The backend acknowledged a head of this count. */
+  setHeadCount(deviceId: string, count: number): void {
+    this.s.setHeadCount.run(count, deviceId);
   }
 
   setPassword(deviceId: string, password: string): void {

@@ -9,6 +9,8 @@ export interface SstDynamoArgs {
   primaryIndex: { hashKey: string; rangeKey?: string };
   globalIndexes?: Record<string, { hashKey: string; rangeKey?: string; projection: 'all' | 'keys-only' }>;
   localIndexes?: Record<string, { rangeKey: string; projection: 'all' | 'keys-only' }>;
+  /** Time to Live attribute (epoch seconds); DynamoDB deletes items past it. */
+  ttl?: string;
 }
 
 export function sstDynamoArgs(spec: TableSpec): SstDynamoArgs {
@@ -19,6 +21,7 @@ export function sstDynamoArgs(spec: TableSpec): SstDynamoArgs {
       : { hashKey: spec.hashKey },
     ...(spec.globalIndexes ? { globalIndexes: { ...spec.globalIndexes } } : {}),
     ...(spec.localIndexes ? { localIndexes: { ...spec.localIndexes } } : {}),
+    ...(spec.ttl ? { ttl: spec.ttl } : {}),
   };
 }
 
@@ -31,6 +34,9 @@ export const TABLE_COMPONENTS: Record<TableName, { component: string; env: strin
   audit: { component: 'Audit', env: 'NOTARY_TABLE_AUDIT' },
   ledger: { component: 'Ledger', env: 'NOTARY_TABLE_LEDGER' },
   pinJobs: { component: 'PinJobs', env: 'NOTARY_TABLE_PIN_JOBS' },
+  statements: { component: 'Statements', env: 'NOTARY_TABLE_STATEMENTS' },
+  tokens: { component: 'Tokens', env: 'NOTARY_TABLE_TOKENS' },
+  leases: { component: 'Leases', env: 'NOTARY_TABLE_LEASES' },
 };
 
 export const TABLE_NAMES = Object.keys(TABLES) as TableName[];

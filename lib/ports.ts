@@ -8,6 +8,9 @@
  * item, and every query the API serves is a key lookup or a range on a sort key, never a scan.
  */
 
+import type { Permission, Scope } from './access/scope.js';
+import type { SigAlg } from './core/device-signature.js';
+import type { RevokeReason } from './core/key-event.js';
 import type { LedgerEntry } from './core/ledger-entry.js';
 
 // ---------------------------------------------------------------------------------------------- objects
@@ -38,6 +41,18 @@ export interface ObjectStore {
     key: string,
     opts: { sha256: Uint8Array; size: number; expiresInSeconds: number },
   ): Promise<UploadGrant>;
+  /**
+   * Objects whose key starts with `prefix`, in key order, a page at a time (`limit` at most 1000): what the
+   * staged-upload sweep reads to find uploads older than their maximum age.
+   */
+  list(prefix: string, q: { limit: number; cursor?: string }): Promise<Page<StoredObject>>;
+}
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  /** When the object was last put (ms since the Unix epoch); S3's LastModified. */
+  storedAt: number;
 }
 
 // ---------------------------------------------------------------------------------------------- index
@@ -99,6 +114,11 @@ export interface RecordIndex {
     deviceId: string,
     q: { from: number; to: number; limit: number; cursor?: string },
   ): Promise<Page<RecordEntry>>;
+  /**
+   * The record in force at device time `at`: the greatest timestamp <= at, the greatest seq among equal
+   * timestamps (the key-release "time point", docs/api.md). Undefined when the device has none that early.
+   */
+  recordInForceAt(deviceId: string, at: number): Promise<RecordEntry | undefined>;
   /** Records of one device with fromSeq <= seq <= toSeq, by seq. */
   listBySeq(deviceId: string, q: { fromSeq: number; toSeq: number; limit: number }): Promise<RecordEntry[]>;
   /** Highest seq stored for the device, if any. */
@@ -223,6 +243,34 @@ export interface BatchStore {
 
 export type DeviceStatus = 'active' | 'disabled';
 
+/** Device signature algorithms (docs/device-keys.md). */
+export type DeviceKeyAlg = SigAlg;
+
+/** The key event (a statement, below) that changed a key's state, and when the backend accepted it. */
+export interface KeyEventRef {
+  statementId: string;
+  type: 'register' | 'rotate' | 'revoke';
+  at: number;
+}
+
+/**
+ * One signing key of a device as ingest checks it: derived from the device's key events, kept on the
+ * device's registry entry so that one read answers "may this key sign for this device now?".
+ */
+export interface DeviceKey {
+  /** Hex SHA-256(alg code | publicKey). */
+  keyId: string;
+  alg: DeviceKeyAlg;
+  /** Base64 of the normalised public key (32 bytes Ed25519, 33 bytes compressed P-256). */
+  publicKey: string;
+  /** 'revoked' covers a key rotated away: it signs nothing from then on. */
+  status: 'active' | 'revoked';
+  /** The register or rotate event that made it a key of the device. */
+  registeredBy: KeyEventRef;
+  /** The revoke or rotate event that retired it. */
+  revokedBy?: KeyEventRef & { reason?: RevokeReason };
+}
+
 export interface DeviceEntry {
   deviceId: string;
   createdAt: number;
@@ -231,13 +279,124 @@ export interface DeviceEntry {
   credentialHash: string;
   /** Base64 of the master key wrapped by the key vault; the plaintext key is never stored. */
   wrappedMasterKey: string;
+  /** Every signing key the device ever had, in registration order; a device made before keys existed has none. */
+  keys: DeviceKey[];
+  /** Whether ingest accepts unsigned (v1) envelopes from this device. True for devices from before keys. */
+  allowUnsigned: boolean;
+  /** Bumped by every updateDeviceKeys; what makes its read-modify-write safe without a transaction. */
+  keysRevision: number;
 }
 
 export interface DeviceRegistry {
+  /** Conditional on deviceId; the first write wins and nothing of a second one is kept. */
   createDevice(device: DeviceEntry): Promise<'created' | 'exists'>;
   getDevice(deviceId: string): Promise<DeviceEntry | undefined>;
   setCredentialHash(deviceId: string, credentialHash: string): Promise<void>;
   listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>>;
+}
+
+/**
+ * Changes to a device's key state (lib/devices/device-keys.ts holds the rules). Separate from DeviceRegistry
+ * so that code which only reads devices cannot change keys.
+ */
+export interface DeviceKeyRegistry {
+  /**
+   * Replaces the device's `keys` and `allowUnsigned` in one conditional write, provided its `keysRevision`
+   * is still `ifRevision`; the revision then becomes ifRevision + 1. 'conflict': someone changed the keys
+   * since the caller read them (read again and retry); nothing was written.
+   */
+  updateDeviceKeys(
+    deviceId: string,
+    next: { keys: readonly DeviceKey[]; allowUnsigned: boolean },
+    ifRevision: number,
+  ): Promise<'updated' | 'conflict' | 'not-found'>;
+}
+
+// ---------------------------------------------------------------------------------------------- statements
+
+/**
+ * Key events and device heads (docs/device-keys.md): the leaves of a batch that are not records. Like a
+ * record, a statement without `batch` is queued for anchoring, and entry and queue entry are one item.
+ */
+export type StatementKind = 'key-event' | 'head';
+
+export interface StatementEntry {
+  /** `<deviceId>:<leafHash>`: a statement is named by its content, so a redelivery finds the first one. */
+  statementId: string;
+  deviceId: string;
+  kind: StatementKind;
+  /** Base64 of the leaf data: the whole key event or head, `IOTK…` or `IOTH…`. */
+  leaf: string;
+  /** Hex SHA-256(0x00 | leaf): the Merkle leaf hash. */
+  leafHash: string;
+  /** Backend clock when it was accepted: its place in the anchoring order (docs/device-keys.md). */
+  receivedAt: number;
+  /** For a head: records sealed so far, and the device clock when it signed. */
+  head?: { count: number; time: number };
+  /** For a key event: its type and the subject key's id (hex). */
+  keyEvent?: { type: 'register' | 'rotate' | 'revoke'; keyId: string };
+  /** Absent while it waits in the anchor queue. */
+  batch?: { batchId: string; leafIndex: number };
+}
+
+export const statementIdOf = (deviceId: string, leafHash: string): string => `${deviceId}:${leafHash}`;
+
+export function parseStatementId(id: string): { deviceId: string; leafHash: string } | undefined {
+  const m = /^([A-Za-z0-9_-]{1,64}):([0-9a-f]{64})$/.exec(id);
+  return m ? { deviceId: m[1] as string, leafHash: m[2] as string } : undefined;
+}
+
+/**
+ * What every StatementStore adapter refuses before writing (RangeError): a malformed id or hash, or a
+ * statement without the fields of its kind as non-negative safe integers.
+ */
+export function checkStatementEntry(e: StatementEntry): void {
+  const id = parseStatementId(e.statementId);
+  if (!id || id.deviceId !== e.deviceId || id.leafHash !== e.leafHash)
+    throw new RangeError(`statementId ${e.statementId} is not <deviceId>:<leafHash> of this statement`);
+  const safe = (n: number | undefined) => n !== undefined && Number.isSafeInteger(n) && n >= 0;
+  if (!safe(e.receivedAt)) throw new RangeError('receivedAt must be a non-negative safe integer');
+  if (e.kind === 'head' && !(safe(e.head?.count) && safe(e.head?.time)))
+    throw new RangeError('a head needs head.count and head.time as non-negative safe integers');
+  if (e.kind === 'key-event' && !e.keyEvent) throw new RangeError('a key event needs keyEvent');
+}
+
+export type PutStatementResult =
+  | { outcome: 'created' }
+  /** The same leaf was stored before (a redelivery); nothing was written. */
+  | { outcome: 'duplicate'; existing: StatementEntry };
+
+export interface HeadQuery {
+  /** Order by `count` (then time) or by device `time` (then count). */
+  by: 'count' | 'time';
+  /** Bounds on the ordering field, inclusive. */
+  min?: number;
+  max?: number;
+  order: 'asc' | 'desc';
+  limit: number;
+  cursor?: string;
+}
+
+export interface StatementStore {
+  /** One conditional write on (deviceId, leafHash). A created entry without `batch` is queued for anchoring. */
+  putStatement(entry: StatementEntry): Promise<PutStatementResult>;
+  getStatement(deviceId: string, leafHash: string): Promise<StatementEntry | undefined>;
+  /** A device's key events in acceptance order: by receivedAt, then leafHash. */
+  listKeyEvents(deviceId: string, q: { limit: number; cursor?: string }): Promise<Page<StatementEntry>>;
+  /** A device's heads by count or by device time (ties broken by the other field, then leafHash). */
+  listHeads(deviceId: string, q: HeadQuery): Promise<Page<StatementEntry>>;
+  /**
+   * Oldest queued statements first: by receivedAt, then key events before heads (so that merged with the
+   * records' queue, a key event accepted in the same millisecond as a record precedes it and a head follows
+   * it: lib/anchor/anchor-pending.ts), then deviceId, then leafHash.
+   */
+  listPending(limit: number): Promise<StatementEntry[]>;
+  countPending(): Promise<number>;
+  /** Records each listed statement's place in a batch, which takes it out of the queue. Idempotent. */
+  assignToBatch(
+    assignments: readonly { deviceId: string; leafHash: string; batchId: string; leafIndex: number }[],
+  ): Promise<void>;
+  close(): Promise<void>;
 }
 
 /**
@@ -270,6 +429,16 @@ export interface DeadLetter {
   /** Base64 of the payload, cut at DEAD_LETTER_PAYLOAD_LIMIT bytes. */
   payload: string;
   truncated: boolean;
+  /** Network address the refused traffic came from, when the transport knows it (broker, upload endpoint). */
+  remoteAddress?: string;
+  /**
+   * Present only on an aggregate: one entry standing for `count` refusals with the same source, code and
+   * key (address or device id) within one summary window, from `firstAt` to `lastAt` (= `at`). An aggregate
+   * keeps no payload (`payloadSize` 0). Single refusals carry none of these three fields.
+   */
+  count?: number;
+  firstAt?: number;
+  lastAt?: number;
 }
 
 export const DEAD_LETTER_PAYLOAD_LIMIT = 16 * 1024;
@@ -278,6 +447,11 @@ export interface DeadLetterStore {
   putDeadLetter(d: DeadLetter): Promise<void>;
   /** Newest first. */
   listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>>;
+  /**
+   * Retention: deletes dead letters with `at` < `before`, then the oldest beyond the newest `keep`, at most
+   * `limit` in all; resolves to how many it deleted, so a caller repeats while that equals `limit`.
+   */
+  pruneDeadLetters(q: { before: number; keep: number; limit: number }): Promise<number>;
 }
 
 /**
@@ -290,12 +464,27 @@ export interface AuditEvent {
   id: string;
   at: number;
   actor: string;
-  action: 'device-provisioned' | 'credential-rotated' | 'record-key-released' | 'batch-reanchored';
+  action:
+    | 'device-provisioned'
+    | 'credential-rotated'
+    | 'record-key-released'
+    | 'batch-reanchored'
+    | 'device-key-registered'
+    | 'device-key-revoked'
+    | 'device-updated'
+    /** Keys of a device's records for a time point or a range, as one release (`details`: range, count). */
+    | 'record-keys-released'
+    | 'token-created'
+    | 'token-revoked'
+    /** One request by an auditor token, allowed or refused (`details`: method, status). */
+    | 'auditor-request';
   target: string;
   reason?: string;
   outcome: AuditOutcome;
   /** With outcome 'failed': the stable code and the message of what failed (never a secret). */
   error?: { code: string; message: string };
+  /** What else the entry records, by action (docs/api.md "Audit log"); flat, so every store keeps it as is. */
+  details?: Record<string, string | number>;
 }
 
 export interface AuditLog {
@@ -406,6 +595,57 @@ export interface KeyVault {
   unwrap(wrapped: Uint8Array, context: Record<string, string>): Promise<Uint8Array>;
 }
 
+// ---------------------------------------------------------------------------------------------- leases
+
+/**
+ * A time-limited, exclusive claim on a named piece of work (the anchor cycle), held by one process or Lambda
+ * invocation. `token` is the fencing token: every acquisition gives a larger one than any before it for the
+ * same name, so a holder whose lease was taken over can tell from the token alone.
+ */
+export interface Lease {
+  name: string;
+  /** Who holds it: unique per process or invocation, e.g. `anchor:<request id>`. */
+  holder: string;
+  token: number;
+  /** ms since the Unix epoch, by the clock of whoever last acquired or renewed it. */
+  expiresAt: number;
+}
+
+export type LeaseAcquired =
+  | { acquired: true; lease: Lease }
+  /** Someone else holds it until `expiresAt` (their clock). */
+  | { acquired: false; heldBy: string; expiresAt: number };
+
+/**
+ * Leases on one item each, every write conditional on that item, so they need no transaction (docs/deploy.md,
+ * "Single-flight anchoring"). Times come from the caller's clock: holders must agree on time to within a small
+ * part of a lease's length, as NTP-synchronised machines and Lambdas do.
+ */
+export interface LeaseStore {
+  /**
+   * Takes `name` for `holder` until now + ttlMs, when no one holds it or the last holder's lease ended before
+   * `now`. Of any number of concurrent callers at most one gets it.
+   */
+  acquire(name: string, holder: string, opts: { now: number; ttlMs: number }): Promise<LeaseAcquired>;
+  /**
+   * The fence: extends the lease to now + ttlMs only if no one has acquired `name` since this lease was
+   * given (same token, same holder). Undefined when it was lost; the holder must then stop writing. A lease
+   * that ran out but was not taken over is still this holder's, and renewing it is safe.
+   */
+  renew(lease: Lease, opts: { now: number; ttlMs: number }): Promise<Lease | undefined>;
+  /** Gives the lease up, if it is still this one; a lease already taken over is left alone. */
+  release(lease: Lease): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What every LeaseStore refuses before touching its store: an empty name or holder, a ttl that is no duration. */
+export function checkLeaseArgs(name: string, holder: string, ttlMs: number): void {
+  if (name.length === 0 || holder.length === 0)
+    throw new RangeError('lease name and holder must not be empty');
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1)
+    throw new RangeError(`lease ttl ${ttlMs} is not a positive integer`);
+}
+
 // ---------------------------------------------------------------------------------------------- ipfs
 
 /**
@@ -487,5 +727,49 @@ export interface PinQueue {
   markFailed(recordId: string, r: PinJobError & { at: number }): Promise<void>;
   getJob(recordId: string): Promise<PinJob | undefined>;
   countPending(): Promise<number>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------- access tokens
+
+/**
+ * An auditor's bearer token as the store keeps it (lib/access/tokens.ts makes them; docs/api.md "Tokens").
+ * The token itself is never stored: only its SHA-256, which is also the key every request looks it up by.
+ */
+export interface AccessToken {
+  /** Public name of the token, for lists, revocation and the audit log (`auditor:<tokenId>`). */
+  tokenId: string;
+  /** Hex SHA-256 of the whole bearer token. */
+  tokenHash: string;
+  /** What the operator called it ("KPMG 2026 audit"). */
+  name: string;
+  role: 'auditor';
+  scope: Scope;
+  permissions: Permission[];
+  createdAt: number;
+  /** The operator who made it. */
+  createdBy: string;
+  /** ms since the Unix epoch; from then on the token is refused (`token-expired`). */
+  expiresAt: number;
+  revokedAt?: number;
+  revokedBy?: string;
+}
+
+export interface TokenStore {
+  /** Conditional on tokenHash: a second token with the same hash is refused ('exists') and nothing is written. */
+  putToken(token: AccessToken): Promise<'created' | 'exists'>;
+  /** One strongly consistent key read: what authenticating a request by token costs. */
+  getTokenByHash(tokenHash: string): Promise<AccessToken | undefined>;
+  getToken(tokenId: string): Promise<AccessToken | undefined>;
+  /** Newest first. */
+  listTokens(q: { limit: number; cursor?: string }): Promise<Page<AccessToken>>;
+  /**
+   * Marks the token revoked, which the next request by it sees (getTokenByHash reads consistently). The first
+   * revocation stands: a second one changes nothing and answers 'already-revoked'.
+   */
+  revokeToken(
+    tokenId: string,
+    r: { at: number; by: string },
+  ): Promise<'revoked' | 'already-revoked' | 'not-found'>;
   close(): Promise<void>;
 }

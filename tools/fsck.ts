@@ -22,6 +22,7 @@ import {
 import { filesOpenToOthers, makePrivate, openDirMode } from '../lib/adapters/local/private-files.js';
 import { SqliteIndexStore } from '../lib/adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../lib/adapters/local/sqlite-object-store.js';
+import { SqliteStatementStore } from '../lib/adapters/local/sqlite-statement-store.js';
 import { ledgerChainId } from '../lib/core/ledger-entry.js';
 import { errorsIn, type FsckFinding, type LedgerView } from '../lib/fsck/findings.js';
 import { embeddedAnchors } from '../lib/fsck/ledger-anchors.js';
@@ -112,6 +113,7 @@ function runningRuntime(dataDir: string): number | undefined {
 const paths = (dataDir: string) => ({
   index: join(dataDir, 'index.sqlite'),
   objects: join(dataDir, 'objects.sqlite'),
+  statements: join(dataDir, 'statements.sqlite'),
   ledger: ledgerPath(dataDir),
   ledgerKey: ledgerKeyPath(dataDir),
   kek: kekPath(dataDir),
@@ -163,6 +165,10 @@ async function checkStore(dataDir: string) {
   const objects = existsSync(p.objects)
     ? new SqliteObjectStore({ path: p.objects, readOnly: true })
     : undefined;
+  // A store from before key events and heads has no statements file; its batches name records only.
+  const statements = existsSync(p.statements)
+    ? new SqliteStatementStore(p.statements, { readOnly: true })
+    : undefined;
   try {
     if (!objects) throw new UsageError(`${dataDir} has an index but no objects.sqlite`);
     const findings: FsckFinding[] = [];
@@ -201,11 +207,17 @@ async function checkStore(dataDir: string) {
       async () => (await embeddedAnchors(index).next()).done !== true,
     )();
     findings.push(...ledger.findings);
-    const report = await runFsck({ index, objects, ...(ledger.view ? { ledger: ledger.view } : {}) });
+    const report = await runFsck({
+      index,
+      objects,
+      ...(statements ? { statements } : {}),
+      ...(ledger.view ? { ledger: ledger.view } : {}),
+    });
     return { ...report, findings: [...findings, ...report.findings], view: ledger.view };
   } finally {
     await index.close();
     await objects?.close();
+    await statements?.close();
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The anchor function's edge: run one cycle (finality, budget plan, batch) and log what it did. The embedded
- * scheduler calls it on the plan's interval, with the finality poller in between; in AWS an SST Cron does,
+ * scheduler calls it on the plan's interval, with the finality poller in between; in AWS an SST CronV2 schedule does,
  * each tick waiting for the plan's interval since the last batch (`gate`).
  *
  * Logging lives here, not in lib/anchor: every chain failure is one error line with its stable code, every
@@ -11,6 +11,7 @@
 
 import type { AnchorCycle, CycleReport } from '../../lib/anchor/anchor-cycle.js';
 import type { AnchorEvent } from '../../lib/anchor/anchor-finality.js';
+import type { SingleFlight } from '../../lib/anchor/anchor-lease.js';
 import { anchorMetrics } from '../../lib/anchor/anchor-metrics.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Metrics } from '../../lib/metrics.js';
@@ -64,7 +65,8 @@ export function createAnchorHandler(deps: {
       gate: deps.gate ?? true,
       ...(deps.slackMs === undefined ? {} : { slackMs: deps.slackMs }),
     });
-    if (deps.metrics) for (const [name, value] of anchorMetrics(report, clock())) deps.metrics.add(name, value);
+    if (deps.metrics)
+      for (const [name, value] of anchorMetrics(report, clock())) deps.metrics.add(name, value);
     for (const f of report.failures) {
       deps.log.error('anchor submission failed; it is retried with backoff, records stay queued', {
         batchId: f.batchId,
@@ -115,5 +117,53 @@ export function createFinalityPoller(deps: { cycle: AnchorCycle; log: Logger }) 
     logEvents(deps.log, report.events);
     for (const c of report.changed) deps.log.debug('batch state', c);
     return report;
+  };
+}
+
+/** What one tick did: a cycle, nothing (another run holds the anchor lease), or a cycle cut short. */
+export type AnchorRun =
+  | ({ status: 'done' } & CycleReport)
+  | { status: 'busy'; heldBy: string; until: number }
+  | { status: 'lease-lost'; reason: string };
+
+/**
+ * Runs `work` (a cycle, or a finality poll) only while holding the anchor lease (lib/anchor/anchor-lease.ts):
+ * a tick that finds it held does nothing, and a run whose lease was taken over stops before its next write.
+ * Neither is an error: the holder does the work, and every step resumes from the store.
+ */
+export function singleFlight<A extends unknown[], T>(
+  work: (...args: A) => Promise<T>,
+  flight: SingleFlight,
+  log: Logger,
+): (...args: A) => Promise<{ status: 'done'; result: T } | Exclude<AnchorRun, { status: 'done' }>> {
+  return async (...args: A) => {
+    const r = await flight.run(() => work(...args));
+    if (r.status === 'ran') return { status: 'done', result: r.result };
+    if (r.status === 'busy') {
+      log.info('anchor lease held by another run: this tick does nothing', {
+        heldBy: r.heldBy,
+        until: r.until,
+      });
+      return { status: 'busy', heldBy: r.heldBy, until: r.until };
+    }
+    log.warn('anchor lease taken over mid-run: stopped before the next write; the new holder resumes', {
+      code: 'lease-lost',
+      token: r.token,
+      reason: r.message,
+    });
+    return { status: 'lease-lost', reason: r.message };
+  };
+}
+
+/** The anchor handler under the lease, with the cycle's report as the result. */
+export function singleFlightAnchor(
+  anchor: (opts?: { force?: boolean }) => Promise<CycleReport>,
+  flight: SingleFlight,
+  log: Logger,
+): (opts?: { force?: boolean }) => Promise<AnchorRun> {
+  const run = singleFlight(anchor, flight, log);
+  return async (opts) => {
+    const r = await run(opts);
+    return r.status === 'done' ? { status: 'done', ...r.result } : r;
   };
 }

@@ -1,21 +1,24 @@
 /**
  * The anchor function on a schedule (an `sst.aws.CronV2`, i.e. EventBridge Scheduler). It runs the same
- * anchoring cycle as the embedded scheduler. The Lambda has a reserved concurrency of 1 (sst.config.ts): two
- * cycles at once would not corrupt anything (placements are conditional) but would waste a batch.
+ * anchoring cycle as the embedded scheduler, under the anchor lease (lib/anchor/anchor-lease.ts): a tick that
+ * starts while another cycle still runs finds the lease held and returns `busy`. Two cycles at once would not
+ * corrupt anything (placements are conditional) but would build and pay for a second batch of the same
+ * records. Reserved concurrency is not needed for this (it is an opt-in stage setting, docs/deploy.md).
  *
  * A cycle whose chain submission fails reports it (the AnchorFailures metric, an error line) and leaves the
  * batch to the next cycle; only an error outside that (storage unreachable) fails the invocation.
  */
 import type { z } from 'zod';
-import type { AnchorReport } from '../../lib/anchor/anchor-pending.js';
 import type { Logger } from '../../lib/logger.js';
 import { buildAnchor, fromEnv } from '../../lib/runtime/aws.js';
 import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
 import { defineLambda } from '../edge/define-lambda.js';
 import { scheduleEvent } from '../edge/schedule-event.js';
+import type { AnchorRun } from './handler.js';
 
 export interface AnchorLambdaDeps {
-  anchor: () => Promise<AnchorReport>;
+  /** One cycle; `force` builds a batch even when the schedule says it is not due (operators, tests). */
+  anchor: (opts?: { force?: boolean }) => Promise<AnchorRun>;
   log: Logger;
 }
 
@@ -23,9 +26,7 @@ export interface AnchorLambdaDeps {
 export const AnchorEvent = scheduleEvent('anchor');
 export type AnchorEvent = z.infer<typeof AnchorEvent>;
 
-export type AnchorLambdaResult =
-  | ({ status: 'done' } & AnchorReport)
-  | { status: 'rejected'; code: 'malformed-event'; reason: string };
+export type AnchorLambdaResult = AnchorRun | { status: 'rejected'; code: 'malformed-event'; reason: string };
 
 export function createAnchorLambda(load: (tools: LambdaTools) => Promise<AnchorLambdaDeps>) {
   return defineLambda({
@@ -40,10 +41,7 @@ export function createAnchorLambda(load: (tools: LambdaTools) => Promise<AnchorL
       });
       return { status: 'rejected', code: 'malformed-event', reason };
     },
-    handler: async (_event, d): Promise<AnchorLambdaResult> => {
-      const report = await d.anchor();
-      return { status: 'done', ...report };
-    },
+    handler: async (_event, d): Promise<AnchorLambdaResult> => d.anchor(),
   });
 }
 

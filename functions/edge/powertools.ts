@@ -14,7 +14,7 @@
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Logger } from '../../lib/logger.js';
+import type { Logger, LogLevel } from '../../lib/logger.js';
 import { METRIC_NAMESPACE, METRICS } from '../../lib/metrics.js';
 import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
 
@@ -52,7 +52,8 @@ export function createPowertools(service: string): Powertools {
       metrics: { add: (name, value) => metrics.addMetric(name, METRICS[name].unit, value) },
       trace: (client) => tracer.captureAWSv3Client(client),
       configure: ({ stage, logLevel }) => {
-        logger.setLogLevel(logLevel);
+        // Powertools names its levels in capitals; lib's are lower case.
+        logger.setLogLevel(logLevel.toUpperCase() as Uppercase<LogLevel>);
         logger.appendPersistentKeys({ stage });
         metrics.setDefaultDimensions({ stage });
       },

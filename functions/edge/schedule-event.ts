@@ -1,29 +1,25 @@
 /**
  * The events a scheduled function (anchor, ipfs-pin's drain) accepts:
  *
- *   - what its `sst.aws.CronV2` schedule delivers: EventBridge Scheduler invokes the function with the input
- *     infra/schedules.ts sets, whose `<aws.scheduler.*>` context attributes Scheduler fills in per invocation;
- *   - EventBridge's own "Scheduled Event" (Powertools' schema), for a rule an operator points at it;
+ *   - what its `sst.aws.CronV2` schedule delivers: the input infra/schedules.ts defines, with the
+ *     `<aws.scheduler.*>` context attributes EventBridge Scheduler filled in for this invocation;
+ *   - EventBridge's own "Scheduled Event" (Powertools' schema of it), for a rule an operator points at it;
  *   - `{}`, for a manual `aws lambda invoke`.
  *
- * Anything else is answered `malformed-event` and not retried: it would never parse.
+ * Anything else, another job's schedule input included, is answered `malformed-event` and not retried: it
+ * would never parse.
  */
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas';
 import { z } from 'zod';
+import { SCHEDULE_SOURCE, type ScheduledJob } from '../../infra/schedules.js';
 
-export const SCHEDULE_SOURCE = 'iot-notary.schedule';
-
-export const SCHEDULED_JOBS = ['anchor', 'ipfs-pin'] as const;
-export type ScheduledJob = (typeof SCHEDULED_JOBS)[number];
-
-/** The input of `job`'s schedule, once Scheduler has filled it in. Another job's input is not this job's. */
+/** The input of `job`'s schedule, once Scheduler has filled it in. */
 export function schedulerInput<J extends ScheduledJob>(job: J) {
   return z.strictObject({
     source: z.literal(SCHEDULE_SOURCE),
     job: z.literal(job),
     scheduledTime: z.iso.datetime(),
     executionId: z.string().min(1).max(128),
-    // Scheduler substitutes its attributes into strings: the attempt number arrives as one.
     attempt: z.string().regex(/^[0-9]{1,4}$/),
   });
 }

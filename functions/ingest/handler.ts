@@ -81,7 +81,7 @@ export function createDeviceMessageHandler(
         bytes: msg.payload.length,
       });
     }
-    if (deps.onRecordStored && (o.status === 'stored' || o.status === 'duplicate')) {
+    if (deps.onRecordStored && (o.status === 'stored' || o.status === 'duplicate') && 'recordId' in o) {
       const matched = matchRoute(msg.topic);
       if (matched)
         await deps.onRecordStored({

@@ -11,7 +11,6 @@
  *
  * An event that is neither is answered `malformed-event` and not retried: it would never parse.
  */
-import { S3Schema } from '@aws-lambda-powertools/parser/schemas';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import type { ObjectCreatedOutcome } from '../../lib/ipfs/object-created.js';
@@ -33,23 +32,23 @@ export interface IpfsPinLambdaDeps {
   log: Logger;
 }
 
-const S3NotificationRecord = S3Schema.shape.Records.element;
+/** One S3 event notification record (event structure version 2.x); fields beyond these are ignored. */
+const S3Record = z
+  .object({
+    eventSource: z.literal('aws:s3'),
+    eventName: z.string().startsWith('ObjectCreated:'),
+    s3: z
+      .object({
+        bucket: z.object({ name: z.string().min(3).max(63) }).passthrough(),
+        object: z
+          .object({ key: z.string().min(1).max(3072), size: z.number().int().nonnegative().optional() })
+          .passthrough(),
+      })
+      .passthrough(),
+  })
+  .passthrough();
 
-/**
- * One S3 event notification record: Powertools' schema of AWS's event, narrowed to object creation and to
- * the bounds S3 itself keeps. The caller's address is any string: the schema takes IPv4 only, but S3 also
- * reports callers that reach it over IPv6, and such an event must not be refused.
- */
-const S3Record = S3NotificationRecord.extend({
-  eventName: z.string().startsWith('ObjectCreated:'),
-  requestParameters: z.object({ sourceIPAddress: z.string().min(1) }),
-  s3: S3NotificationRecord.shape.s3.extend({
-    bucket: S3NotificationRecord.shape.s3.shape.bucket.extend({ name: z.string().min(3).max(63) }),
-    object: S3NotificationRecord.shape.s3.shape.object.extend({ key: z.string().min(1).max(3072) }),
-  }),
-});
-
-export const S3ObjectCreatedEvent = S3Schema.extend({ Records: z.array(S3Record).min(1).max(1000) });
+export const S3ObjectCreatedEvent = z.object({ Records: z.array(S3Record).min(1).max(1000) }).passthrough();
 export type S3ObjectCreatedEvent = z.infer<typeof S3ObjectCreatedEvent>;
 
 /** Its schedule's input, EventBridge's "Scheduled Event", or `{}` for a manual `aws lambda invoke`. */

@@ -6,19 +6,59 @@
  */
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
+import type { AuthOutcome } from '../../lib/access/authenticate.js';
+import { auditorRequestEvent } from '../../lib/access/request-audit.js';
+import { accessFor } from '../../lib/access/route-access.js';
+import {
+  assertAuthorized,
+  hasTimeWindow,
+  outOfScopeError,
+  PERMISSIONS,
+  type Principal,
+  timeRangeFor,
+} from '../../lib/access/scope.js';
+import { assertRecordIdVisible, assertSeqRangeVisible } from '../../lib/access/scoped-reads.js';
+import {
+  createAuditorToken,
+  listAuditorTokens,
+  MAX_TOKEN_TTL_SECONDS,
+  revokeAuditorToken,
+} from '../../lib/access/tokens.js';
 import type { AnchorCycle } from '../../lib/anchor/anchor-cycle.js';
+import { fromBase64 } from '../../lib/core/bytes.js';
 import { isDeviceId } from '../../lib/core/device-id.js';
+import { SIG_ALGS } from '../../lib/core/device-signature.js';
 import { isNotaryError, NotaryError, type NotaryErrorCode } from '../../lib/core/errors.js';
+import { REVOKE_REASONS } from '../../lib/core/key-event.js';
+import {
+  type DeviceKeysDeps,
+  describeDeviceKeys,
+  registerKey,
+  revokeKey,
+  setAllowUnsigned,
+} from '../../lib/devices/device-keys.js';
 import {
   type ProvisionDeps,
   provisionDevice,
   rotateDeviceCredentials,
 } from '../../lib/devices/provision-device.js';
+import { type KeyReleaseRange, releaseDeviceKeys } from '../../lib/devices/release-device-keys.js';
 import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
 import { describeZod } from '../../lib/ingest/device-message.js';
 import type { VerifyCidDeps } from '../../lib/ipfs/verify-cid.js';
 import type { Logger } from '../../lib/logger.js';
-import type { Chain, DeviceSessions, IndexStore, KeyVault, ObjectStore } from '../../lib/ports.js';
+import type {
+  Chain,
+  DeviceKeyRegistry,
+  DeviceSessions,
+  IndexStore,
+  KeyVault,
+  ObjectStore,
+  StatementStore,
+  TokenStore,
+} from '../../lib/ports.js';
+import { buildCompletenessDocument } from '../../lib/verify/completeness-document.js';
+
 import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
 import {
   buildProofBundle,
@@ -28,17 +68,31 @@ import {
 } from '../../lib/verify/record-proof.js';
 
 export interface ApiDeps {
-  index: IndexStore;
+  index: IndexStore & DeviceKeyRegistry;
+  /** Key events and device heads. */
+  statements: StatementStore;
   objects: ObjectStore;
   vault: KeyVault;
   chains: ReadonlyMap<string, Chain>;
   clock: () => number;
   log: Logger;
   requiredConfirmations: (chainId: string) => number;
-  /** Who is calling, from the Authorization header; undefined means not an operator. */
-  authenticateOperator: (authorization: string | undefined) => Promise<string | undefined>;
+  /** Auditor tokens, made and revoked through /v1/tokens. */
+  tokens: TokenStore;
+  /**
+   * Who is calling, from the Authorization header (lib/access/authenticate.ts); on AWS, from the Lambda
+   * authorizer's context of this request instead.
+   */
+  authenticate: (authorization: string | undefined) => Promise<AuthOutcome>;
+  /** Most records one key release may cover (KEY_RELEASE_MAX_RECORDS). */
+  keyReleaseMaxRecords: number;
   /** Pending records above which health reports a backlog. */
   backlogThreshold: number;
+  /**
+   * How health counts the queue; default `index.countPending()` on every call. On AWS a cached count
+   * (lib/verify/cached-count.ts), since the route is public and counting reads the queue index.
+   */
+  pendingCount?: () => Promise<number>;
   version: string;
   /** An IPFS endpoint to fetch hot copies from, so verify can check them by CID (docs/ipfs.md). */
   ipfs?: VerifyCidDeps;
@@ -48,15 +102,25 @@ export interface ApiDeps {
   deviceSessions?: DeviceSessions;
 }
 
-const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> = {
+const STATUS: Record<NotaryErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   'bad-request': 400,
   'invalid-cursor': 400,
   unauthorized: 401,
+  'token-expired': 401,
+  'token-revoked': 401,
+  forbidden: 403,
+  'out-of-scope': 403,
+  'token-not-found': 404,
+  'range-too-wide': 400,
   'not-found': 404,
   'record-not-found': 404,
   'device-not-found': 404,
   'batch-not-found': 404,
   'device-exists': 409,
+  'key-not-found': 404,
+  'key-exists': 409,
+  'key-revoked': 409,
+  conflict: 409,
   'payload-too-large': 413,
   backlog: 503,
   'storage-unavailable': 503,
@@ -65,7 +129,59 @@ const STATUS: Record<NotaryErrorCode, 400 | 401 | 404 | 409 | 413 | 500 | 503> =
   internal: 500,
 };
 
-type Env = { Variables: { actor: string } };
+type Env = { Variables: { actor: string; principal: Principal; audited: boolean } };
+
+/** A time in a JSON body: ms since the Unix epoch, or an ISO 8601 string. */
+const TimeValue = z.union(
+  [
+    z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    z
+      .string()
+      .refine((s) => !Number.isNaN(Date.parse(s)))
+      .transform((s) => Date.parse(s)),
+  ],
+  { error: 'must be ms since epoch (a non-negative integer) or an ISO 8601 time' },
+);
+const CreateTokenBody = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  devices: z.array(z.string()).min(1).max(100),
+  from: TimeValue.optional(),
+  to: TimeValue.optional(),
+  expiresAt: TimeValue.optional(),
+  ttlSeconds: z.number().int().positive().max(MAX_TOKEN_TTL_SECONDS).optional(),
+  permissions: z.array(z.enum(PERMISSIONS)).min(1).max(PERMISSIONS.length),
+});
+const Seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const DeviceKeyReleaseBody = z
+  .strictObject({
+    reason: z.string().trim().min(3).max(500),
+    at: TimeValue.optional(),
+    from: TimeValue.optional(),
+    to: TimeValue.optional(),
+    fromSeq: Seq.optional(),
+    toSeq: Seq.optional(),
+  })
+  .transform((b, ctx): { reason: string; range: KeyReleaseRange } => {
+    const forms = [
+      b.at !== undefined,
+      b.from !== undefined || b.to !== undefined,
+      b.fromSeq !== undefined || b.toSeq !== undefined,
+    ].filter(Boolean).length;
+    const fail = (message: string) => {
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    };
+    if (forms !== 1) return fail('give exactly one of: at; from and to; fromSeq and toSeq');
+    if (b.at !== undefined) return { reason: b.reason, range: { at: b.at } };
+    if (b.fromSeq !== undefined || b.toSeq !== undefined) {
+      if (b.fromSeq === undefined || b.toSeq === undefined) return fail('fromSeq and toSeq go together');
+      if (b.toSeq < b.fromSeq) return fail('toSeq must not be below fromSeq');
+      return { reason: b.reason, range: { fromSeq: b.fromSeq, toSeq: b.toSeq } };
+    }
+    if (b.from === undefined || b.to === undefined) return fail('from and to go together');
+    if (b.to <= b.from) return fail('to must be later than from (the range is from <= timestamp < to)');
+    return { reason: b.reason, range: { from: b.from, to: b.to } };
+  });
 
 /**
  * Integers in a query are plain decimal digits. `z.coerce.number()` would read `''` as 0 and `' 5'`, `1e3` or
@@ -106,12 +222,35 @@ const GapsQuery = z.strictObject({
   fromSeq: digits('fromSeq').optional(),
   toSeq: digits('toSeq').optional(),
 });
+const CompletenessQuery = z
+  .strictObject({
+    fromSeq: digits('fromSeq').optional(),
+    toSeq: digits('toSeq').optional(),
+    from: TimeParam.optional(),
+    to: TimeParam.optional(),
+  })
+  .refine(
+    (q) =>
+      !((q.from !== undefined || q.to !== undefined) && (q.fromSeq !== undefined || q.toSeq !== undefined)),
+    'give a seq range (fromSeq, toSeq) or a time range (from, to), not both',
+  );
 const PageQuery = z.strictObject({
   limit: Limit,
   cursor: Cursor.optional(),
   deviceId: z.string().optional(),
 });
-const ProvisionBody = z.strictObject({ deviceId: z.string(), masterKey: z.string() });
+const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+const SigningKey = z.strictObject({ alg: z.enum(SIG_ALGS), publicKey: Base64.max(128) });
+const ProvisionBody = z.strictObject({
+  deviceId: z.string(),
+  masterKey: z.string(),
+  signingKey: SigningKey.optional(),
+  allowUnsigned: z.boolean().optional(),
+});
+const Reason = z.string().trim().min(3).max(500);
+const RegisterKeyBody = SigningKey.extend({ reason: Reason });
+const RevokeKeyBody = z.strictObject({ reason: Reason, code: z.enum(REVOKE_REASONS).default('unspecified') });
+const PatchDeviceBody = z.strictObject({ allowUnsigned: z.boolean() });
 const KeyReleaseBody = z.strictObject({ reason: z.string().min(3).max(500) });
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
@@ -128,6 +267,20 @@ async function jsonBody(c: Context): Promise<unknown> {
   }
 }
 
+/** A key given as base64 in a request body, as the bytes lib/devices normalises. */
+function publicKeyOf(k: z.infer<typeof SigningKey>) {
+  const publicKey = fromBase64(k.publicKey);
+  if (!publicKey) throw new NotaryError('bad-request', 'publicKey must be base64');
+  return { alg: k.alg, publicKey };
+}
+
+function keyIdParam(c: Context): string {
+  const id = c.req.param('keyId') ?? '';
+  if (!/^[0-9a-f]{64}$/.test(id))
+    throw new NotaryError('bad-request', 'keyId must be 64 lowercase hex digits');
+  return id;
+}
+
 function deviceParam(c: Context): string {
   const id = c.req.param('deviceId') ?? '';
   if (!isDeviceId(id))
@@ -135,13 +288,47 @@ function deviceParam(c: Context): string {
   return id;
 }
 
+/** Keys per chunk of a streamed key release: enough to keep writes large, small enough to keep memory flat. */
+const KEYS_PER_CHUNK = 500;
+
+/**
+ * A key release as JSON, written as the keys are derived: `{...head, "keys": [ ... ]}`. A client that goes
+ * away stops the derivation (and so zeroes the master key) through the generator's return().
+ */
+function keysJson(head: object, keys: Generator<object, void, undefined>): ReadableStream<Uint8Array> {
+  const enc = new TextEncoder();
+  let first = true;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(enc.encode(`${JSON.stringify(head).slice(0, -1)},"keys":[`));
+    },
+    pull(controller) {
+      const parts: string[] = [];
+      for (let i = 0; i < KEYS_PER_CHUNK; i++) {
+        const next = keys.next();
+        if (next.done) {
+          controller.enqueue(enc.encode(`${parts.join('')}]}`));
+          controller.close();
+          return;
+        }
+        parts.push(`${first ? '' : ','}${JSON.stringify(next.value)}`);
+        first = false;
+      }
+      controller.enqueue(enc.encode(parts.join('')));
+    },
+    cancel() {
+      keys.return();
+    },
+  });
+}
+
 export function createApiApp(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   const verifyDeps: VerifyDeps = deps;
+  const keysDeps: DeviceKeysDeps = { devices: deps.index, statements: deps.statements, clock: deps.clock };
   const provisionDeps: ProvisionDeps = {
-    devices: deps.index,
+    ...keysDeps,
     vault: deps.vault,
-    clock: deps.clock,
     ...(deps.deviceSessions ? { sessions: deps.deviceSessions } : {}),
   };
 
@@ -161,7 +348,7 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   );
 
   app.get('/v1/health', async (c) => {
-    const pending = await deps.index.countPending();
+    const pending = await (deps.pendingCount ? deps.pendingCount() : deps.index.countPending());
     const backlog = pending > deps.backlogThreshold;
     // The anchoring budget cannot keep up: devices should slow down; their records wait, none is dropped.
     const bp = deps.anchoring?.backpressure();
@@ -188,26 +375,152 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     );
   });
 
-  // Everything below needs an operator credential.
+  const audit = async (
+    c: Context<Env>,
+    actor: string,
+    status: number,
+    error?: { code: string; message: string },
+  ) =>
+    deps.index.appendAudit(
+      auditorRequestEvent({
+        at: deps.clock(),
+        actor,
+        method: c.req.method,
+        path: c.req.path,
+        query: new URL(c.req.url).search.replace(/^\?/, ''),
+        status,
+        ...(error ? { error } : {}),
+      }),
+    );
+
+  // Everything below needs a credential: the operator's, or an auditor token within its role and scope.
   app.use('/v1/*', async (c, next) => {
-    const actor = await deps.authenticateOperator(c.req.header('authorization'));
-    if (!actor) {
-      deps.log.warn('operator call refused', { path: c.req.path, reason: 'missing or wrong bearer token' });
+    const auth = await deps.authenticate(c.req.header('authorization'));
+    if (!auth.ok) {
+      deps.log.warn('API call refused', {
+        path: c.req.path,
+        code: auth.code,
+        ...(auth.tokenId ? { tokenId: auth.tokenId } : {}),
+      });
+      // A real token that expired or was revoked is still someone's: its refusal is audited under it.
+      if (auth.tokenId)
+        await audit(c, `auditor:${auth.tokenId}`, STATUS[auth.code], {
+          code: auth.code,
+          message: auth.message,
+        });
       c.header('WWW-Authenticate', 'Bearer realm="iot-notary"');
-      throw new NotaryError(
-        'unauthorized',
-        'an operator bearer token is required (Authorization: Bearer <token>)',
+      throw new NotaryError(auth.code, auth.message);
+    }
+    const p = auth.principal;
+    c.set('principal', p);
+    c.set('actor', p.actor);
+    if (p.role === 'operator') return next();
+    // Role and scope before any lookup, so a refusal says nothing about what exists.
+    try {
+      assertAuthorized(p, accessFor(c.req.method, c.req.path));
+    } catch (err) {
+      if (isNotaryError(err))
+        await audit(c, p.actor, STATUS[err.code], { code: err.code, message: err.message });
+      throw err;
+    }
+    await next();
+    // Written before the answer leaves: a request that cannot be audited is answered 503 instead. A key
+    // release the vault refused has written its own failed entry (its auditId is in the error): still one row.
+    const err = c.error;
+    const auditedByError = isNotaryError(err) && typeof err.details?.auditId === 'string';
+    if (!c.get('audited') && !auditedByError) {
+      const status = c.res.status;
+      await audit(
+        c,
+        p.actor,
+        status,
+        isNotaryError(err)
+          ? { code: err.code, message: err.message }
+          : status >= 400
+            ? { code: 'internal', message: 'internal error; see the server log' }
+            : undefined,
       );
     }
-    c.set('actor', actor);
-    await next();
+  });
+
+  app.post('/v1/tokens', async (c) => {
+    const body = parse(CreateTokenBody, await jsonBody(c));
+    const out = await createAuditorToken(
+      { tokens: deps.tokens, audit: deps.index, clock: deps.clock },
+      { ...body, actor: c.get('actor') },
+    );
+    // The secret is in this answer only; the log gets the id.
+    deps.log.info('auditor token created', { tokenId: out.tokenId, actor: c.get('actor') });
+    return c.json(out, 201);
+  });
+
+  app.get('/v1/tokens', async (c) => {
+    const q = parse(PageQuery.omit({ deviceId: true }), c.req.query());
+    return c.json(
+      await listAuditorTokens(
+        { tokens: deps.tokens, clock: deps.clock },
+        { limit: q.limit, ...(q.cursor === undefined ? {} : { cursor: q.cursor }) },
+      ),
+    );
+  });
+
+  app.delete('/v1/tokens/:tokenId', async (c) => {
+    const out = await revokeAuditorToken(
+      { tokens: deps.tokens, audit: deps.index, clock: deps.clock },
+      { tokenId: c.req.param('tokenId'), actor: c.get('actor') },
+    );
+    deps.log.info('auditor token revoked', { tokenId: out.tokenId, actor: c.get('actor') });
+    return c.json(out);
   });
 
   app.post('/v1/devices', async (c) => {
-    const body = parse(ProvisionBody, await jsonBody(c));
-    const out = await provisionDevice(provisionDeps, { ...body, actor: c.get('actor') });
-    deps.log.info('device provisioned', { deviceId: out.deviceId, actor: c.get('actor') });
+    const { signingKey, allowUnsigned, ...body } = parse(ProvisionBody, await jsonBody(c));
+    const out = await provisionDevice(provisionDeps, {
+      ...body,
+      actor: c.get('actor'),
+      ...(signingKey ? { signingKey: publicKeyOf(signingKey) } : {}),
+      ...(allowUnsigned === undefined ? {} : { allowUnsigned }),
+    });
+    deps.log.info('device provisioned', {
+      deviceId: out.deviceId,
+      actor: c.get('actor'),
+      ...(out.signingKey ? { keyId: out.signingKey.keyId } : {}),
+    });
     return c.json(out, 201);
+  });
+
+  app.patch('/v1/devices/:deviceId', async (c) => {
+    const deviceId = deviceParam(c);
+    const body = parse(PatchDeviceBody, await jsonBody(c));
+    const d = await setAllowUnsigned(keysDeps, { deviceId, ...body, actor: c.get('actor') });
+    deps.log.info('device updated', { deviceId, allowUnsigned: d.allowUnsigned, actor: c.get('actor') });
+    return c.json({ deviceId, status: d.status, allowUnsigned: d.allowUnsigned });
+  });
+
+  app.get('/v1/devices/:deviceId/keys', async (c) =>
+    c.json(
+      await describeDeviceKeys(
+        { devices: deps.index, statements: deps.statements, batches: deps.index },
+        deviceParam(c),
+      ),
+    ),
+  );
+
+  app.post('/v1/devices/:deviceId/keys', async (c) => {
+    const deviceId = deviceParam(c);
+    const { reason, ...key } = parse(RegisterKeyBody, await jsonBody(c));
+    const out = await registerKey(keysDeps, { deviceId, ...publicKeyOf(key), reason, actor: c.get('actor') });
+    deps.log.info('device key registered', { deviceId, keyId: out.key.keyId, actor: c.get('actor') });
+    return c.json(out, 201);
+  });
+
+  app.post('/v1/devices/:deviceId/keys/:keyId/revoke', async (c) => {
+    const deviceId = deviceParam(c);
+    const keyId = keyIdParam(c);
+    const body = parse(RevokeKeyBody, await jsonBody(c));
+    const out = await revokeKey(keysDeps, { deviceId, keyId, ...body, actor: c.get('actor') });
+    deps.log.info('device key revoked', { deviceId, keyId, code: body.code, actor: c.get('actor') });
+    return c.json(out);
   });
 
   app.post('/v1/devices/:deviceId/credentials', async (c) => {
@@ -227,8 +540,7 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     const deviceId = deviceParam(c);
     const q = parse(RecordsQuery, c.req.query());
     const page = await deps.index.listByTime(deviceId, {
-      from: q.from ?? 0,
-      to: q.to ?? Number.MAX_SAFE_INTEGER,
+      ...timeRangeFor(c.get('principal'), q),
       limit: q.limit,
       ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
     });
@@ -236,8 +548,47 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   });
 
   app.get('/v1/devices/:deviceId/gaps', async (c) => {
+    const deviceId = deviceParam(c);
     const q = parse(GapsQuery, c.req.query());
-    return c.json(await findDeviceGaps(deps, deviceParam(c), q));
+    const { deviceWideFields } = await assertSeqRangeVisible(deps.index, c.get('principal'), deviceId, q);
+    const report = await findDeviceGaps(deps, deviceId, q);
+    if (deviceWideFields) return c.json(report);
+    // A windowed token sees its range only: not how far the device's sequence goes beyond it.
+    const { highestSeq: _highest, ...inRange } = report;
+    return c.json(inRange);
+  });
+
+  // A windowed auditor token sees a record only if it lies in the window (and exists). The pattern also
+  // matches /v1/records/:recordId itself.
+  app.use('/v1/records/:recordId/*', async (c, next) => {
+    await assertRecordIdVisible(deps.index, c.get('principal'), c.req.param('recordId') ?? '');
+    await next();
+  });
+
+  app.get('/v1/devices/:deviceId/completeness', async (c) => {
+    const deviceId = deviceParam(c);
+    // A completeness document carries the device's latest head (how far its sequence goes) and every record of
+    // the range: a token with a time window may see neither beyond it, so it gets none.
+    const p = c.get('principal');
+    if (p.role === 'auditor' && hasTimeWindow(p.scope)) throw outOfScopeError();
+    const q = parse(CompletenessQuery, c.req.query());
+    const timed = q.from !== undefined || q.to !== undefined;
+    const doc = await buildCompletenessDocument(
+      verifyDeps,
+      deviceId,
+      timed
+        ? { by: 'time', from: q.from ?? 0, to: q.to ?? Number.MAX_SAFE_INTEGER }
+        : {
+            by: 'seq',
+            ...(q.fromSeq === undefined ? {} : { fromSeq: q.fromSeq }),
+            ...(q.toSeq === undefined ? {} : { toSeq: q.toSeq }),
+          },
+    );
+    c.header(
+      'Content-Disposition',
+      `attachment; filename="${deviceId}.${doc.range.fromSeq}-${doc.range.toSeq}.completeness.json"`,
+    );
+    return c.json(doc);
   });
 
   app.get('/v1/records/:recordId', async (c) =>
@@ -268,6 +619,7 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
       actor: c.get('actor'),
       reason: body.reason,
     });
+    c.set('audited', true);
     // The key is in the response by design; the log gets the audit id only.
     deps.log.info('record key released', {
       recordId: out.recordId,
@@ -275,6 +627,29 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
       auditId: out.auditId,
     });
     return c.json(out);
+  });
+
+  app.post('/v1/devices/:deviceId/key-release', async (c) => {
+    const deviceId = deviceParam(c);
+    const { reason, range } = parse(DeviceKeyReleaseBody, await jsonBody(c));
+    const out = await releaseDeviceKeys(deps, {
+      deviceId,
+      range,
+      reason,
+      principal: c.get('principal'),
+      maxRecords: deps.keyReleaseMaxRecords,
+    });
+    // The release's own audit entry names the range and count; it is this request's one entry.
+    c.set('audited', true);
+    deps.log.info('record keys released', {
+      deviceId,
+      count: out.count,
+      actor: c.get('actor'),
+      auditId: out.auditId,
+    });
+    const { keys, ...head } = out;
+    c.header('Content-Disposition', `attachment; filename="${deviceId}.keys.json"`);
+    return c.body(keysJson(head, keys), 200, { 'content-type': 'application/json' });
   });
 
   app.get('/v1/batches/:batchId', async (c) => {

@@ -1,10 +1,10 @@
 /**
  * The operator and auditor API behind API Gateway (HTTP API, payload format 2.0): the same Hono app the
- * embedded runtime serves (functions/verify/app.ts), adapted by hono/aws-lambda. API Gateway's JWT (or IAM)
- * authorizer authenticates operators before the function runs; the app's `authenticateOperator` then trusts
- * the authorizer context of this request (lib/runtime/lambda-edge.ts), never a bare Authorization header.
+ * embedded runtime serves (functions/verify/app.ts), adapted by hono/aws-lambda. The Lambda authorizer
+ * (functions/authorizer/lambda.ts) resolves the caller before the function runs; the app's `authenticate`
+ * then trusts the authorizer context of this request (lib/runtime/lambda-edge.ts), never a bare
+ * Authorization header.
  */
-import { APIGatewayProxyEventV2Schema } from '@aws-lambda-powertools/parser/schemas';
 import type { Context } from 'aws-lambda';
 import type { LambdaEvent } from 'hono/aws-lambda';
 import { z } from 'zod';
@@ -27,8 +27,27 @@ export interface VerifyLambdaDeps {
   log: Logger;
 }
 
-/** An HTTP API payload 2.0 event: Powertools' schema of AWS's event, for payload format 2.0 only. */
-export const HttpApiEvent = APIGatewayProxyEventV2Schema.extend({ version: z.literal('2.0') });
+/** The fields of an HTTP API payload 2.0 event that the app and the authorizer check rely on. */
+export const HttpApiEvent = z
+  .object({
+    version: z.literal('2.0'),
+    routeKey: z.string(),
+    rawPath: z.string().startsWith('/'),
+    rawQueryString: z.string(),
+    headers: z.record(z.string(), z.string()).default({}),
+    body: z.string().optional(),
+    isBase64Encoded: z.boolean(),
+    requestContext: z
+      .object({
+        http: z.object({ method: z.string().min(1), path: z.string() }).passthrough(),
+        authorizer: z
+          .object({ lambda: z.record(z.string(), z.unknown()).optional() })
+          .passthrough()
+          .optional(),
+      })
+      .passthrough(),
+  })
+  .passthrough();
 export type HttpApiEvent = z.infer<typeof HttpApiEvent>;
 
 const json = (statusCode: number, body: unknown): HttpApiResult => ({
@@ -54,7 +73,8 @@ export function createVerifyLambda(load: (tools: LambdaTools) => Promise<VerifyL
       return withAuthorizer(auth, () => d.handle(event as unknown as LambdaEvent, context));
     },
     // The app maps its own errors; this is for a runtime that could not be built (e.g. config).
-    recover: () => json(500, { error: { code: 'internal', message: 'internal error; see the function log' } }),
+    recover: () =>
+      json(500, { error: { code: 'internal', message: 'internal error; see the function log' } }),
   });
 }
 

@@ -26,6 +26,7 @@ import {
   type ObjectStore,
   type RecordEntry,
   type RecordIndex,
+  type StatementStore,
 } from '../ports.js';
 import {
   type AnchorEvent,
@@ -76,6 +77,8 @@ export interface AnchorPolicy {
 
 export interface AnchorCycleDeps {
   index: RecordIndex & BatchStore;
+  /** Key events and device heads: leaves of the same batches (anchor-pending.ts). */
+  statements: StatementStore;
   objects: ObjectStore;
   chains: readonly AnchorChain[];
   clock: () => number;
@@ -346,7 +349,12 @@ export function createAnchorCycle(deps: AnchorCycleDeps): AnchorCycle {
         inclusionMs: c.budget.inclusionMs,
       });
     }
-    const pending = await deps.index.countPending();
+    // Leaves waiting, of both kinds: a batch's size and the arrival rate count statements too.
+    const [records, statements] = await Promise.all([
+      deps.index.countPending(),
+      deps.statements.countPending(),
+    ]);
+    const pending = records + statements;
     const arrivalPerSecond = meter.observe(now, pending);
     const p = planAnchoring(
       limits,
@@ -457,6 +465,7 @@ export function createAnchorCycle(deps: AnchorCycleDeps): AnchorCycle {
       now - lastBatchAt >= p.intervalMs - (opts.slackMs ?? Math.min(1000, p.intervalMs / 10));
     const report = await anchorPending({
       index: deps.index,
+      statements: deps.statements,
       objects: deps.objects,
       chains: deps.chains.map((c) => c.chain),
       clock: deps.clock,

@@ -33,6 +33,7 @@ import {
   type ObjectStore,
   type RecordIndex,
 } from '../ports.js';
+import { LeaseLostError } from './anchor-lease.js';
 import {
   type FinalityAction,
   type FinalityConfig,
@@ -361,6 +362,7 @@ export async function stepAnchor(
       events.push(ev({ txId, event: 'resubmitted', detail: `attempt ${attempt}, replaces ${state.txId}` }));
       deps.onResubmit?.(true);
     } catch (e) {
+      if (e instanceof LeaseLostError) throw e;
       const code = isChainFailure(e) ? e.code : 'resubmit-failed';
       const message = e instanceof Error ? e.message : String(e);
       out = {
@@ -405,6 +407,7 @@ async function bump(
     const r = await chain.replace(txId, await bytesOf());
     return r.txId === txId ? { kind: 'unchanged' } : { kind: 'replaced', txId: r.txId };
   } catch (e) {
+    if (e instanceof LeaseLostError) throw e;
     return {
       kind: 'failed',
       code: isChainFailure(e) ? e.code : 'bump-failed',

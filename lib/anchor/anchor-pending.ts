@@ -1,19 +1,27 @@
 /**
  * One anchoring cycle: finish any batch a crash (or a failing chain) left half-done, then take the queued
- * records, build one Merkle tree over their record hashes, store the tree and the batch, place each record in
- * it, and put only the root on each chain (plus, where configured, some small records whole: inline parts).
+ * leaves (records, and the statements: key events and device heads), build one Merkle tree over their leaf
+ * hashes, store the tree and the batch, place each leaf in it, and put only the root on each chain (plus,
+ * where configured, some small records whole: inline parts).
+ *
+ * Leaf order is acceptance order (docs/device-keys.md, "ordering"): records and statements merged by
+ * receivedAt; within one millisecond key events, then records, then heads; then device and seq or leaf hash.
+ * Both queues list in that same order, so the first maxBatchSize of the merge are exactly the oldest
+ * leaves. That is what puts a key registered just before a device's first record ahead of it, even in the
+ * same batch.
  *
  * Order, and why it survives a crash at any point:
  *   1. tree object + leaves list     (unreferenced until 2; a crash leaves an orphan object, nothing else)
  *   2. batch entry, state 'built'     (from here the batch is found by listUnanchored on restart); it also
  *                                      holds the inline plan, decided here once
- *   3. records assigned to the batch  (idempotent; taken out of the queue)
+ *   3. leaves assigned to the batch   (idempotent; taken out of the queues)
  *   4. root submitted to each chain   (dedupKey = batchId, so a retried submit does not pay twice where the
  *                                      chain can tell; the embedded ledger and, within a process, EVM can)
  *   5. anchor recorded ('submitted'), looked up once at once (finality.ts), state from all anchors
  *   6. inline parts submitted and recorded the same way
- * Records reach a batch only through 3, and a restart runs 3-6 for unfinished batches before taking new
- * records, so no record is left in limbo and none is put in two batches. An anchor exists only after 3
+ * Leaves reach a batch only through 3, and a restart runs 3-6 for unfinished batches (their members read
+ * back from the leaves list) before taking new ones, so no leaf is left in limbo and none is put in two
+ * batches. An anchor exists only after 3
  * completed, so a batch with any anchor needs no placing again.
  *
  * While some batch lacks a chain's root transaction (the chain is down, or refuses), no new batch is built:
@@ -33,8 +41,11 @@ import {
   type InlinePart,
   isChainFailure,
   type ObjectStore,
+  parseStatementId,
   type RecordEntry,
   type RecordIndex,
+  type StatementEntry,
+  type StatementStore,
 } from '../ports.js';
 import {
   type AnchorEvent,
@@ -45,11 +56,14 @@ import {
   stepAnchor,
   submittedAnchor,
 } from './anchor-finality.js';
+import { LeaseLostError } from './anchor-lease.js';
 import type { FinalityConfig } from './finality.js';
 import { encodeTreeObject } from './tree-object.js';
 
 export interface AnchorDeps {
   index: RecordIndex & BatchStore;
+  /** Key events and device heads, anchored in the same batches as records. */
+  statements: StatementStore;
   objects: ObjectStore;
   chains: readonly Chain[];
   clock: () => number;
@@ -106,14 +120,65 @@ const ASSIGN_CHUNK = 2000;
 export const batchTreeKey = (batchId: string): string => `batches/${batchId}/tree`;
 export const batchLeavesKey = (batchId: string): string => `batches/${batchId}/leaves.json`;
 
-export interface BatchLeaves {
-  v: 1;
-  batchId: string;
-  root: string;
-  size: number;
-  /** Record ids in leaf order. */
-  records: string[];
+/** A leaf of a batch, by what it is: a record (`<deviceId>.<seq>`) or a statement (`<deviceId>:<leafHash>`). */
+export type LeafRef = { type: 'record'; id: string } | { type: 'statement'; id: string };
+
+/** batches/<id>/leaves.json: what a resumed batch places. v1 (records only) was written before statements. */
+export type BatchLeaves =
+  | { v: 1; batchId: string; root: string; size: number; records: string[] }
+  | { v: 2; batchId: string; root: string; size: number; leaves: LeafRef[] };
+
+type PendingLeaf = { type: 'record'; entry: RecordEntry } | { type: 'statement'; entry: StatementEntry };
+
+/** Within one millisecond: key events, then records, then heads (the order both queues list in). */
+const rankOf = (l: PendingLeaf): number => (l.type === 'record' ? 1 : l.entry.kind === 'key-event' ? 0 : 2);
+
+function compareLeaves(a: PendingLeaf, b: PendingLeaf): number {
+  const byTime = a.entry.receivedAt - b.entry.receivedAt;
+  if (byTime !== 0) return byTime;
+  const byRank = rankOf(a) - rankOf(b);
+  if (byRank !== 0) return byRank;
+  if (a.entry.deviceId !== b.entry.deviceId) return a.entry.deviceId < b.entry.deviceId ? -1 : 1;
+  if (a.type === 'record' && b.type === 'record') return a.entry.seq - b.entry.seq;
+  if (a.type === 'statement' && b.type === 'statement')
+    return a.entry.leafHash < b.entry.leafHash ? -1 : a.entry.leafHash > b.entry.leafHash ? 1 : 0;
+  return 0;
 }
+
+/** The oldest `limit` queued leaves in acceptance order: a merge of the two queues, each already in it. */
+export async function pendingLeaves(
+  deps: Pick<AnchorDeps, 'index' | 'statements'>,
+  limit: number,
+): Promise<PendingLeaf[]> {
+  const [records, statements] = await Promise.all([
+    deps.index.listPending(limit),
+    deps.statements.listPending(limit),
+  ]);
+  const out: PendingLeaf[] = [];
+  let i = 0;
+  let j = 0;
+  while (out.length < limit) {
+    const r = records[i];
+    const s = statements[j];
+    if (!r && !s) break;
+    const rl: PendingLeaf | undefined = r ? { type: 'record', entry: r } : undefined;
+    const sl: PendingLeaf | undefined = s ? { type: 'statement', entry: s } : undefined;
+    if (rl && (!sl || compareLeaves(rl, sl) <= 0)) {
+      out.push(rl);
+      i++;
+    } else if (sl) {
+      out.push(sl);
+      j++;
+    }
+  }
+  return out;
+}
+
+const leafHashHex = (l: PendingLeaf): string => (l.type === 'record' ? l.entry.recordHash : l.entry.leafHash);
+const leafRefOf = (l: PendingLeaf): LeafRef =>
+  l.type === 'record'
+    ? { type: 'record', id: l.entry.recordId }
+    : { type: 'statement', id: l.entry.statementId };
 
 export function newBatchId(createdAt: number, rootHex: string): string {
   return `${createdAt.toString(36).padStart(11, '0')}-${rootHex.slice(0, 12)}`;
@@ -133,13 +198,13 @@ export async function anchorPending(deps: AnchorDeps): Promise<AnchorReport> {
   }
   if (deps.buildNew === false) return report;
 
-  const pending = await deps.index.listPending(deps.maxBatchSize);
+  const pending = await pendingLeaves(deps, deps.maxBatchSize);
   if (pending.length === 0) return report;
 
   const leaves = new Uint8Array(pending.length * 32);
-  pending.forEach((r, i) => {
-    const h = fromHex(r.recordHash);
-    if (h?.length !== 32) throw new Error(`record ${r.recordId} has a malformed record hash`);
+  pending.forEach((l, i) => {
+    const h = fromHex(leafHashHex(l));
+    if (h?.length !== 32) throw new Error(`leaf ${leafRefOf(l).id} has a malformed leaf hash`);
     leaves.set(h, i * 32);
   });
   const tree = buildTree(leaves);
@@ -148,17 +213,13 @@ export async function anchorPending(deps: AnchorDeps): Promise<AnchorReport> {
   const batchId = newBatchId(createdAt, root);
   const treeBytes = encodeTreeObject(tree);
   await deps.objects.put(batchTreeKey(batchId), treeBytes, { sha256: sha256(treeBytes) });
-  const leavesDoc: BatchLeaves = {
-    v: 1,
-    batchId,
-    root,
-    size: tree.size,
-    records: pending.map((r) => r.recordId),
-  };
+  const members = pending.map(leafRefOf);
+  const leavesDoc: BatchLeaves = { v: 2, batchId, root, size: tree.size, leaves: members };
   const leavesBytes = new TextEncoder().encode(JSON.stringify(leavesDoc));
   await deps.objects.put(batchLeavesKey(batchId), leavesBytes, { sha256: sha256(leavesBytes) });
 
-  const inline = deps.planInline?.(pending) ?? [];
+  // Only records go on chain whole; statements are small and anchored by the root alone.
+  const inline = deps.planInline?.(pending.flatMap((l) => (l.type === 'record' ? [l.entry] : []))) ?? [];
   const batch: BatchEntry = {
     batchId,
     root,
@@ -170,14 +231,13 @@ export async function anchorPending(deps: AnchorDeps): Promise<AnchorReport> {
     ...(inline.length > 0 ? { inline } : {}),
   };
   await deps.index.putBatch(batch);
-  const oldestReceivedAt = pending.reduce((m, r) => Math.min(m, r.receivedAt), Number.POSITIVE_INFINITY);
-  report.batch = { batchId, size: tree.size, root, createdAt, inlineParts: inline.length, oldestReceivedAt };
-  const { complete } = await finishBatch(
-    deps,
-    batch,
-    pending.map((r) => ({ deviceId: r.deviceId, seq: r.seq })),
-    report,
+  // Records and statements alike: each leaf waited from its acceptance until this batch.
+  const oldestReceivedAt = pending.reduce(
+    (m, l) => Math.min(m, l.entry.receivedAt),
+    Number.POSITIVE_INFINITY,
   );
+  report.batch = { batchId, size: tree.size, root, createdAt, inlineParts: inline.length, oldestReceivedAt };
+  const { complete } = await finishBatch(deps, batch, members, report);
   if (complete) report.batch.anchoredAt = deps.clock();
   return report;
 }
@@ -189,7 +249,7 @@ export async function anchorPending(deps: AnchorDeps): Promise<AnchorReport> {
 async function finishBatch(
   deps: AnchorDeps,
   batch: BatchEntry,
-  known: { deviceId: string; seq: number }[] | undefined,
+  known: readonly LeafRef[] | undefined,
   report: AnchorReport,
 ): Promise<{ worked: boolean; complete: boolean }> {
   let worked = false;
@@ -198,10 +258,15 @@ async function finishBatch(
     worked = true;
     const members = known ?? (await loadMembers(deps.objects, batch));
     for (let i = 0; i < members.length; i += ASSIGN_CHUNK) {
-      const chunk = members
-        .slice(i, i + ASSIGN_CHUNK)
-        .map((m, j) => ({ ...m, batchId: batch.batchId, leafIndex: i + j }));
-      await deps.index.assignToBatch(chunk);
+      const records: { deviceId: string; seq: number; batchId: string; leafIndex: number }[] = [];
+      const statements: { deviceId: string; leafHash: string; batchId: string; leafIndex: number }[] = [];
+      members.slice(i, i + ASSIGN_CHUNK).forEach((m, j) => {
+        const at = { batchId: batch.batchId, leafIndex: i + j };
+        if (m.type === 'record') records.push({ ...memberRecord(batch, m.id), ...at });
+        else statements.push({ ...memberStatement(batch, m.id), ...at });
+      });
+      await deps.index.assignToBatch(records);
+      await deps.statements.assignToBatch(statements);
       // Long batches yield between chunks so ingest keeps flowing while a big batch is placed.
       await new Promise((r) => setImmediate(r));
     }
@@ -254,6 +319,8 @@ async function finishBatch(
     try {
       ({ txId } = await chain.submit(payload, { dedupKey: batch.batchId }));
     } catch (error) {
+      // Not the chain's failure: this process lost the anchor lease and must write nothing more.
+      if (error instanceof LeaseLostError) throw error;
       failed(chain.chainId, 'root', error);
       complete = false;
       continue;
@@ -288,22 +355,40 @@ async function finishBatch(
         }),
       );
     } catch (error) {
+      if (error instanceof LeaseLostError) throw error;
       failed(p.chainId, 'inline', error);
     }
   }
   return { worked, complete };
 }
 
-async function loadMembers(
-  objects: ObjectStore,
-  batch: BatchEntry,
-): Promise<{ deviceId: string; seq: number }[]> {
+/** The batch's leaves, in leaf order, from its leaves list (v1: records only; v2: typed). */
+async function loadMembers(objects: ObjectStore, batch: BatchEntry): Promise<LeafRef[]> {
   const bytes = await objects.get(batchLeavesKey(batch.batchId));
   if (!bytes) throw new Error(`batch ${batch.batchId} has no leaves list; cannot resume it`);
   const doc = JSON.parse(new TextDecoder().decode(bytes)) as BatchLeaves;
-  return doc.records.map((id) => {
-    const parsed = parseRecordId(id);
-    if (!parsed) throw new Error(`batch ${batch.batchId} lists a malformed record id ${JSON.stringify(id)}`);
-    return parsed;
-  });
+  const members: LeafRef[] =
+    doc.v === 1 ? doc.records.map((id) => ({ type: 'record', id })) : doc.v === 2 ? doc.leaves : [];
+  if (members.length !== batch.size)
+    throw new Error(
+      `batch ${batch.batchId}: its leaves list names ${members.length} leaves, the batch has ${batch.size}`,
+    );
+  // Every id must parse before anything is placed: a batch is placed whole or not at all.
+  for (const m of members) {
+    if (m.type === 'record') memberRecord(batch, m.id);
+    else memberStatement(batch, m.id);
+  }
+  return members;
+}
+
+function memberRecord(batch: BatchEntry, id: string): { deviceId: string; seq: number } {
+  const parsed = parseRecordId(id);
+  if (!parsed) throw new Error(`batch ${batch.batchId} lists a malformed record id ${JSON.stringify(id)}`);
+  return parsed;
+}
+
+function memberStatement(batch: BatchEntry, id: string): { deviceId: string; leafHash: string } {
+  const parsed = parseStatementId(id);
+  if (!parsed) throw new Error(`batch ${batch.batchId} lists a malformed statement id ${JSON.stringify(id)}`);
+  return parsed;
 }

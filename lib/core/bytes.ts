@@ -46,10 +46,15 @@ export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-/** Strict, padded standard base64. */
+/**
+ * Strict, padded, canonical standard base64. Canonical (RFC 4648 §3.5): the unused low bits of the last
+ * character are zero, so each byte string has exactly one encoding and a changed character always changes
+ * the bytes (Buffer alone would decode "QR==" and "QQ==" alike).
+ */
 export function fromBase64(b64: string): Uint8Array | undefined {
   if (!isBase64(b64)) return undefined;
-  return new Uint8Array(Buffer.from(b64, 'base64'));
+  const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
+  return toBase64(bytes) === b64 ? bytes : undefined;
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {

@@ -27,10 +27,22 @@ export type Manifest = z.infer<typeof Manifest>;
 
 export const AckStatus = z.enum(['stored', 'duplicate', 'rejected']);
 
+/**
+ * One outcome. A record's (or manifest's) entry has no `kind`, as before heads and keys existed; an entry that
+ * answers a head or a key rotation says so in `kind` and names the message by `leafHash`, the hex
+ * SHA-256(0x00 | payload) of exactly what the device published, which the device can compute for itself.
+ */
 export const AckEntry = z.strictObject({
+  kind: z.enum(['head', 'key']).optional(),
   seq: seq.optional(),
   status: AckStatus,
   recordId: z.string().optional(),
+  /** head, key: which message this answers. */
+  leafHash: hex32.optional(),
+  /** head: its `count`, when the head parsed. */
+  count: seq.optional(),
+  /** key: the id (hex) of the key the rotation is to, when it parsed. */
+  keyId: hex32.optional(),
   code: z.string().optional(),
   reason: z.string().optional(),
 });

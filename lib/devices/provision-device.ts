@@ -2,18 +2,32 @@
  * Provisioning: the operator (or the device stub acting as the factory) registers a device id and the
  * device's master key. The master key is wrapped by the key vault at once and only the wrapped form is
  * stored; the response carries the device's MQTT password, once, and never the key.
+ *
+ * With a signing key (the public half of a key the device made itself), the device is created without keys
+ * and then the key is registered like any later registration (a register event queued for anchoring, then the
+ * key active): a crash in between leaves a device that refuses every record until the operator registers a
+ * key, never a key without its event.
  */
 import { fromBase64 } from '../core/bytes.js';
 import { isDeviceId } from '../core/device-id.js';
 import { NotaryError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { MASTER_KEY_BYTES } from '../core/record-key.js';
-import type { AuditLog, DeviceRegistry, DeviceSessions, KeyVault } from '../ports.js';
+import type {
+  AuditLog,
+  DeviceKeyRegistry,
+  DeviceRegistry,
+  DeviceSessions,
+  KeyVault,
+  StatementStore,
+} from '../ports.js';
 import { devicePublishTopics, deviceSubscribeTopics } from '../routing/routes.js';
 import { credentialHashOf, newDevicePassword } from './device-credentials.js';
+import { normalizedKey, type PublicKeyInput, registerKey } from './device-keys.js';
 
 export interface ProvisionDeps {
-  devices: DeviceRegistry & AuditLog;
+  devices: DeviceRegistry & DeviceKeyRegistry & AuditLog;
+  statements: StatementStore;
   vault: KeyVault;
   clock: () => number;
   /**
@@ -26,6 +40,10 @@ export interface ProvisionDeps {
 export interface ProvisionedDevice {
   deviceId: string;
   mqtt: { clientId: string; username: string; password: string; publish: string[]; subscribe: string[] };
+  /** Whether ingest accepts unsigned (v1) envelopes from the device. */
+  allowUnsigned?: boolean;
+  /** The registered signing key and its register event (queued for anchoring). */
+  signingKey?: { keyId: string; alg: string; registeredBy: string };
 }
 
 const MASTER_KEY_BASE64 = 4 * Math.ceil(MASTER_KEY_BYTES / 3);
@@ -37,7 +55,14 @@ export const masterKeyContext = (deviceId: string): Record<string, string> => ({
 
 export async function provisionDevice(
   deps: ProvisionDeps,
-  req: { deviceId: string; masterKey: string; actor: string },
+  req: {
+    deviceId: string;
+    masterKey: string;
+    actor: string;
+    signingKey?: PublicKeyInput;
+    /** Default: false with a signing key, true without one. */
+    allowUnsigned?: boolean;
+  },
 ): Promise<ProvisionedDevice> {
   if (!isDeviceId(req.deviceId))
     throw new NotaryError('bad-request', 'deviceId must be 1-64 characters of [A-Za-z0-9_-]');
@@ -46,6 +71,9 @@ export async function provisionDevice(
   if (!key || key.length !== MASTER_KEY_BYTES) {
     throw new NotaryError('bad-request', `masterKey must be ${MASTER_KEY_BYTES} bytes, base64`);
   }
+  // Refused before anything is stored.
+  if (req.signingKey) normalizedKey(req.signingKey);
+  const allowUnsigned = req.allowUnsigned ?? req.signingKey === undefined;
   const wrapped = await deps.vault.wrap(key, masterKeyContext(req.deviceId));
   key.fill(0);
   const password = newDevicePassword();
@@ -56,6 +84,9 @@ export async function provisionDevice(
     status: 'active',
     credentialHash: credentialHashOf(password),
     wrappedMasterKey: Buffer.from(wrapped).toString('base64'),
+    keys: [],
+    allowUnsigned,
+    keysRevision: 0,
   });
   if (created === 'exists')
     throw new NotaryError('device-exists', `device ${req.deviceId} is already provisioned`);
@@ -66,8 +97,29 @@ export async function provisionDevice(
     action: 'device-provisioned',
     target: req.deviceId,
     outcome: 'succeeded',
+    ...(req.signingKey ? { reason: `with a ${req.signingKey.alg} signing key` } : {}),
   });
-  return credentialsResponse(req.deviceId, password);
+  const registered = req.signingKey
+    ? await registerKey(deps, {
+        ...req.signingKey,
+        deviceId: req.deviceId,
+        actor: req.actor,
+        reason: 'provisioning',
+      })
+    : undefined;
+  return {
+    ...credentialsResponse(req.deviceId, password),
+    allowUnsigned,
+    ...(registered
+      ? {
+          signingKey: {
+            keyId: registered.key.keyId,
+            alg: registered.key.alg,
+            registeredBy: registered.event.statementId,
+          },
+        }
+      : {}),
+  };
 }
 
 /**

@@ -1,15 +1,24 @@
 /**
  * Batches, one at a time, over the ports: their anchors against the embedded ledger, their stored trees
- * against the roots they anchored, and their members (leaves.json) against the record index. Plain functions
- * over BatchStore, RecordIndex and ObjectStore, so the same check could run over the AWS adapters.
+ * against the roots they anchored, and their members (leaves.json) against the record index and, for key
+ * events and heads, the statement store. Plain functions over BatchStore, RecordIndex, StatementStore and
+ * ObjectStore, so the same check could run over the AWS adapters.
  */
-import { type BatchLeaves, batchLeavesKey } from '../anchor/anchor-pending.js';
+import { type BatchLeaves, batchLeavesKey, type LeafRef } from '../anchor/anchor-pending.js';
 import { encodeTreeObject } from '../anchor/tree-object.js';
-import { bytesEqual, fromHex, toHex } from '../core/bytes.js';
+import { bytesEqual, fromBase64, fromHex, toHex } from '../core/bytes.js';
 import { parseRecordId } from '../core/device-id.js';
-import { buildTree } from '../core/merkle.js';
+import { buildTree, hashLeaf } from '../core/merkle.js';
 import { readU64be } from '../core/u64.js';
-import type { AnchorRef, BatchEntry, BatchStore, ObjectStore, RecordIndex } from '../ports.js';
+import {
+  type AnchorRef,
+  type BatchEntry,
+  type BatchStore,
+  type ObjectStore,
+  parseStatementId,
+  type RecordIndex,
+  type StatementStore,
+} from '../ports.js';
 import type { FsckFinding } from './findings.js';
 import { checkLedgerAnchor, type LedgerLookup } from './ledger-anchors.js';
 import type { MissingAnchor } from './ledger-repair.js';
@@ -35,7 +44,7 @@ export interface BatchPassResult {
 }
 
 export async function checkBatches(
-  deps: { index: BatchStore & RecordIndex; objects: ObjectStore },
+  deps: { index: BatchStore & RecordIndex; objects: ObjectStore; statements?: StatementStore },
   ledger: (LedgerLookup & { inChain(txId: string): boolean }) | undefined,
   findings: FsckFinding[],
 ): Promise<BatchPassResult> {
@@ -89,7 +98,7 @@ function checkAnchor(
 }
 
 async function checkTreeAndMembers(
-  deps: { index: RecordIndex; objects: ObjectStore },
+  deps: { index: RecordIndex; objects: ObjectStore; statements?: StatementStore },
   batch: BatchEntry,
   findings: FsckFinding[],
   out: BatchPassResult,
@@ -138,9 +147,16 @@ async function checkTreeAndMembers(
   }
 
   const leavesDoc = await deps.objects.get(batchLeavesKey(batch.batchId));
-  let ids: string[] | undefined;
+  let ids: LeafRef[] | undefined;
   try {
-    ids = leavesDoc ? (JSON.parse(new TextDecoder().decode(leavesDoc)) as BatchLeaves).records : undefined;
+    const doc = leavesDoc ? (JSON.parse(new TextDecoder().decode(leavesDoc)) as BatchLeaves) : undefined;
+    // v1 lists name records only; v2 lists name each leaf by type (anchor-pending.ts).
+    ids =
+      doc?.v === 2
+        ? doc.leaves
+        : doc?.v === 1 && Array.isArray(doc.records)
+          ? doc.records.map((id) => ({ type: 'record', id }))
+          : undefined;
   } catch {
     ids = undefined;
   }
@@ -152,31 +168,36 @@ async function checkTreeAndMembers(
     err(
       'batches',
       'batch-size-mismatch',
-      `leaves.json lists ${ids.length} records, the batch has ${batch.size}`,
+      `leaves.json lists ${ids.length} leaves, the batch has ${batch.size}`,
     );
   }
   const memberHashes: Uint8Array[] = [];
   let complete = ids.length === batch.size;
-  for (const [i, id] of ids.entries()) {
-    const parsed = typeof id === 'string' ? parseRecordId(id) : undefined;
-    const rec = parsed ? await deps.index.getRecord(parsed.deviceId, parsed.seq) : undefined;
-    if (!rec) {
-      err('batches', 'batch-member-missing', `record ${String(id)} (leaf ${i}) is not in the index`);
+  for (const [i, ref] of ids.entries()) {
+    const member = await memberOf(deps, ref);
+    if (!member) {
+      const where = ref?.type === 'statement' ? 'the statement store' : 'the index';
+      err(
+        'batches',
+        'batch-member-missing',
+        `${ref?.type ?? 'leaf'} ${String(ref?.id)} (leaf ${i}) is not in ${where}`,
+      );
       complete = false;
       continue;
     }
-    if (rec.batch?.batchId !== batch.batchId || rec.batch.leafIndex !== i) {
+    if (member.batch?.batchId !== batch.batchId || member.batch.leafIndex !== i) {
       err(
         'batches',
         'batch-member-misplaced',
-        `record ${rec.recordId} is leaf ${i} of this batch, but the index places it at ${rec.batch ? `${rec.batch.batchId} leaf ${rec.batch.leafIndex}` : 'no batch'}`,
+        `${member.name} is leaf ${i} of this batch, but its store places it at ${member.batch ? `${member.batch.batchId} leaf ${member.batch.leafIndex}` : 'no batch'}`,
       );
     }
-    const hash = fromHex(rec.recordHash);
+    if (member.problem) err('batches', 'statement-leaf-mismatch', member.problem);
+    const hash = fromHex(member.leafHash);
     if (hash?.length !== 32) complete = false;
     else memberHashes.push(hash);
     if (leaves && hash && !bytesEqual(hash, leaves.subarray(i * 32, i * 32 + 32))) {
-      err('batches', 'batch-leaf-mismatch', `leaf ${i} of the tree is not record ${rec.recordId}'s hash`);
+      err('batches', 'batch-leaf-mismatch', `leaf ${i} of the tree is not ${member.name}'s hash`);
     }
   }
   if (treeProblem && complete) {
@@ -190,4 +211,40 @@ async function checkTreeAndMembers(
       });
     }
   }
+}
+
+/** A batch member as its store holds it: its leaf hash and placement, or undefined when it is not there. */
+async function memberOf(
+  deps: { index: RecordIndex; statements?: StatementStore },
+  ref: LeafRef | undefined,
+): Promise<
+  | { name: string; leafHash: string; batch?: { batchId: string; leafIndex: number }; problem?: string }
+  | undefined
+> {
+  if (ref?.type === 'record') {
+    const parsed = typeof ref.id === 'string' ? parseRecordId(ref.id) : undefined;
+    const rec = parsed ? await deps.index.getRecord(parsed.deviceId, parsed.seq) : undefined;
+    return rec
+      ? {
+          name: `record ${rec.recordId}`,
+          leafHash: rec.recordHash,
+          ...(rec.batch ? { batch: rec.batch } : {}),
+        }
+      : undefined;
+  }
+  if (ref?.type !== 'statement' || !deps.statements) return undefined;
+  const parsed = typeof ref.id === 'string' ? parseStatementId(ref.id) : undefined;
+  const st = parsed ? await deps.statements.getStatement(parsed.deviceId, parsed.leafHash) : undefined;
+  if (!st) return undefined;
+  // The statement's bytes must still be the leaf it was anchored as.
+  const bytes = fromBase64(st.leaf);
+  const intact = bytes !== undefined && toHex(hashLeaf(bytes)) === st.leafHash;
+  return {
+    name: `${st.kind} ${st.statementId}`,
+    leafHash: st.leafHash,
+    ...(st.batch ? { batch: st.batch } : {}),
+    ...(intact
+      ? {}
+      : { problem: `${st.kind} ${st.statementId}: its stored bytes do not hash to its leaf hash` }),
+  };
 }

@@ -4,7 +4,7 @@
  * chain. Reads only. It returns what it found and what a repair could do about it; applying repairs is
  * separate (repair-store.ts), and only on request.
  */
-import type { IndexStore, ObjectStore } from '../ports.js';
+import type { IndexStore, ObjectStore, StatementStore } from '../ports.js';
 import { checkBatches } from './check-batches.js';
 import { checkRecords } from './check-records.js';
 import type { FsckCounts, FsckFinding, FsckReport, LedgerView } from './findings.js';
@@ -19,6 +19,8 @@ export interface RepairPlan {
 export async function runFsck(deps: {
   index: IndexStore;
   objects: ObjectStore;
+  /** Key events and heads (statements.sqlite), when the store has them: members of batches too. */
+  statements?: StatementStore;
   /** The embedded ledger, when the store has one. */
   ledger?: LedgerView;
 }): Promise<FsckReport & { plan: RepairPlan }> {

@@ -21,6 +21,7 @@ export async function recordDeadLetter(
     clientId?: string;
     deviceId?: string;
     seq?: number;
+    remoteAddress?: string;
   },
 ): Promise<DeadLetter> {
   const payload = info.payload ?? new Uint8Array(0);
@@ -40,6 +41,7 @@ export async function recordDeadLetter(
   if (info.clientId !== undefined) d.clientId = info.clientId;
   if (info.deviceId !== undefined) d.deviceId = info.deviceId;
   if (info.seq !== undefined) d.seq = info.seq;
+  if (info.remoteAddress !== undefined) d.remoteAddress = info.remoteAddress;
   await store.putDeadLetter(d);
   return d;
 }

@@ -7,13 +7,31 @@
 
 import type { z } from 'zod';
 import { toHex } from '../core/bytes.js';
+import { parseHead } from '../core/device-head.js';
 import { type AckEntry, Manifest, type UploadGrantMessage, UploadRequest } from '../core/device-messages.js';
 import { parseHeader } from '../core/envelope.js';
 import { sha256 } from '../core/hash.js';
-import type { DeadLetterStore, ObjectStore, RecordIndex } from '../ports.js';
-import { deviceReplyTopics, matchRoute } from '../routing/routes.js';
+import { parseKeyEvent } from '../core/key-event.js';
+import { leafHashOf } from '../core/leaf.js';
+import {
+  acceptHead,
+  acceptRotation,
+  type DeviceStatementDeps,
+  type StatementOutcome,
+} from '../devices/device-keys.js';
+import {
+  type AuditLog,
+  type DeadLetterStore,
+  type DeviceKeyRegistry,
+  type DeviceRegistry,
+  type ObjectStore,
+  type RecordIndex,
+  type StatementStore,
+  statementIdOf,
+} from '../ports.js';
+import { type DeviceRoute, deviceReplyTopics, matchRoute } from '../routing/routes.js';
 import { recordDeadLetter } from './dead-letter.js';
-import { type IngestLimits, type IngestOutcome, ingestEnvelope } from './ingest-envelope.js';
+import { type IngestLimits, type IngestOutcome, ingestEnvelope, type OriginDeps } from './ingest-envelope.js';
 
 export interface DeviceMessageLimits extends IngestLimits {
   /** Largest packet a device may upload out of band (the seed's ~2 MB). */
@@ -26,6 +44,15 @@ export interface DeviceMessageDeps {
   index: RecordIndex & DeadLetterStore;
   clock: () => number;
   limits: DeviceMessageLimits;
+  /** Records' signatures against their devices' keys (lib/ingest/ingest-envelope.ts). */
+  origin: OriginDeps;
+  /**
+   * The device registry for heads and rotations. A rotation changes a device's keys through it: in a runtime
+   * that caches key state (DeviceKeyCache), this must be the cache's `watch` of the registry.
+   */
+  devices: DeviceRegistry & DeviceKeyRegistry & AuditLog;
+  /** Where heads and key events are stored and queued for anchoring. */
+  statements: StatementStore;
 }
 
 export interface DeviceMessage {
@@ -39,12 +66,27 @@ export type Reply =
   | { kind: 'ack'; deviceId: string; entry: AckEntry }
   | { kind: 'grant'; deviceId: string; message: UploadGrantMessage };
 
+/** A head or a key rotation, stored (or found stored). */
+export interface StatementStored {
+  status: 'stored' | 'duplicate';
+  kind: 'head' | 'key';
+  statementId: string;
+}
+
 export interface HandledMessage {
   outcome:
     | IngestOutcome
+    | StatementStored
     | { status: 'granted'; seq: number }
     | { status: 'dropped'; code: string; reason: string };
   replies: Reply[];
+}
+
+/** The ack `kind` of a statement route; undefined for the record routes. */
+function statementKind(route: DeviceRoute): 'head' | 'key' | undefined {
+  if (route.kind === 'head') return 'head';
+  if (route.kind === 'key-rotation') return 'key';
+  return undefined;
 }
 
 export function uploadObjectKey(deviceId: string, sha256Hex: string): string {
@@ -79,7 +121,11 @@ export async function handleDeviceMessage(
       };
       return { outcome, replies: [{ kind: 'grant', deviceId, message }] };
     }
-    return { outcome, replies: [{ kind: 'ack', deviceId, entry: ackOf(outcome) }] };
+    const kind = statementKind(route);
+    const entry: AckEntry = kind
+      ? { ...statementAck(kind, msg.payload), status: 'rejected', code, reason }
+      : ackOf(outcome);
+    return { outcome, replies: [{ kind: 'ack', deviceId, entry }] };
   };
 
   if (msg.payload.length > route.maxBytes) {
@@ -93,6 +139,15 @@ export async function handleDeviceMessage(
     const outcome = await ingestEnvelope(deps, { deviceId, bytes: msg.payload, via: 'inline' });
     if (outcome.status === 'rejected') return refuse(outcome.code, outcome.reason, outcome.seq);
     return { outcome, replies: [{ kind: 'ack', deviceId, entry: ackOf(outcome) }] };
+  }
+
+  const kind = statementKind(route);
+  if (kind) {
+    const result = await acceptStatement(deps, kind, deviceId, msg.payload);
+    if (result.status === 'rejected') return refuse(result.code, result.reason);
+    const outcome: StatementStored = { status: result.status, kind, statementId: result.statementId };
+    const entry: AckEntry = { ...statementAck(kind, msg.payload), status: result.status };
+    return { outcome, replies: [{ kind: 'ack', deviceId, entry }] };
   }
 
   const json = parseJson(msg.payload);
@@ -159,6 +214,49 @@ export async function handleDeviceMessage(
   // The staged copy has served its purpose; the record now lives under its content key.
   await deps.objects.delete(key);
   return { outcome, replies: [{ kind: 'ack', deviceId, entry: ackOf(outcome) }] };
+}
+
+/**
+ * A head or a rotation, through the device-key rules (lib/devices/device-keys.ts) with ingest's verifier.
+ * A head already stored is a duplicate before any check: those bytes were checked when first accepted, even if
+ * their key was revoked since (a rotation's redelivery is recognised by acceptRotation itself).
+ */
+async function acceptStatement(
+  deps: DeviceMessageDeps,
+  kind: 'head' | 'key',
+  deviceId: string,
+  bytes: Uint8Array,
+): Promise<StatementOutcome> {
+  const rules = (clock: () => number): DeviceStatementDeps => ({
+    devices: deps.devices,
+    statements: deps.statements,
+    clock,
+    maxClockSkewMs: deps.limits.maxClockSkewMs,
+    verify: (alg, publicKey, digest, sig) => deps.origin.verifier.verify(alg, publicKey, digest, sig),
+  });
+  const gate = deps.origin.gate;
+  if (kind === 'key') {
+    // Alone for this device: records in flight finish first and later ones wait (lib/ingest/device-gate.ts).
+    const rotate = (stamp: () => number) => acceptRotation(rules(stamp), { deviceId, bytes });
+    return gate ? gate.exclusive(deviceId, rotate) : rotate(deps.clock);
+  }
+  const leafHash = toHex(leafHashOf(bytes));
+  const existing = await deps.statements.getStatement(deviceId, leafHash);
+  if (existing?.kind === 'head')
+    return { status: 'duplicate', statementId: statementIdOf(deviceId, leafHash) };
+  const head = (stamp: () => number) => acceptHead(rules(stamp), { deviceId, bytes });
+  return gate ? gate.shared(deviceId, head) : head(deps.clock);
+}
+
+/** What names a head or rotation in its ack: the leaf hash of the payload, and its count or new key id. */
+function statementAck(kind: 'head' | 'key', payload: Uint8Array): Omit<AckEntry, 'status'> {
+  const leafHash = toHex(leafHashOf(payload));
+  if (kind === 'head') {
+    const h = parseHead(payload);
+    return { kind, leafHash, ...(h.ok ? { count: h.head.count } : {}) };
+  }
+  const e = parseKeyEvent(payload);
+  return { kind, leafHash, ...(e.ok ? { keyId: toHex(e.keyId) } : {}) };
 }
 
 function ackOf(o: IngestOutcome): AckEntry {

@@ -3,21 +3,50 @@
  *
  *   1. validate structure, device and clock       (reject: nothing stored)
  *   2. check the ciphertext hash                  (reject: nothing stored)
- *   3. look for the same (device, seq)            (same hash: duplicate; other hash: replay, rejected)
- *   4. store the envelope under its record hash   (content-derived key: a retry rewrites identical bytes)
- *   5. conditional put of the index entry         (which is also the anchor-queue entry)
- *   6. the caller acks
+ *   3. look for the same (device, seq)            (same hash: duplicate)
+ *   4. check the origin against the device's keys (reject: nothing stored; docs/device-keys.md)
+ *   5. (device, seq) taken by another hash        (replay, rejected)
+ *   6. store the envelope under its record hash   (content-derived key: a retry rewrites identical bytes)
+ *   7. conditional put of the index entry         (which is also the anchor-queue entry)
+ *   8. the caller acks
  *
- * A crash between 4 and 5 leaves an unreferenced object and no ack; the device resends and step 4 repeats.
+ * A crash between 6 and 7 leaves an unreferenced object and no ack; the device resends and step 6 repeats.
+ *
+ * Step 4: a v2 envelope must name an active key of its device and carry a valid signature by it; a v1
+ * envelope is accepted only from a device that allows unsigned records. A redelivery of a stored record is a
+ * duplicate even if its key was revoked since: those bytes were checked when they were first accepted.
+ * Steps 3-7 hold the device's gate shared, so no rotation of the device runs in between (device-gate.ts).
  */
 import { toBase64, toHex } from '../core/bytes.js';
 import { recordIdOf } from '../core/device-id.js';
-import { checkCiphertextHash, parseEnvelope, recordHashOf } from '../core/envelope.js';
+import {
+  checkCiphertextHash,
+  type ParsedEnvelope,
+  parseEnvelope,
+  type RecordHeader,
+  recordHashOf,
+  recordSigningDigest,
+} from '../core/envelope.js';
+import { signerCheck } from '../devices/device-keys.js';
 import type { ObjectStore, RecordEntry, RecordIndex, Via } from '../ports.js';
+import type { DeviceGate } from './device-gate.js';
+import type { DeviceKeyCache } from './device-key-cache.js';
+import type { SignatureVerifier } from './signature-verifier.js';
 
 export interface IngestLimits {
   /** How far ahead of the backend clock a device timestamp may be. */
   maxClockSkewMs: number;
+}
+
+/** What checks a record's origin: the devices' key state (cached) and a signature verifier. */
+export interface OriginDeps {
+  keys: Pick<DeviceKeyCache, 'get' | 'generation'>;
+  verifier: Pick<SignatureVerifier, 'verify'>;
+  /**
+   * Keeps records and key rotations of one device from overlapping in this process (lib/ingest/device-gate.ts).
+   * The runtimes always pass one; without it, acceptance times are plain clock readings.
+   */
+  gate?: DeviceGate;
 }
 
 export interface IngestDeps {
@@ -25,6 +54,7 @@ export interface IngestDeps {
   index: RecordIndex;
   clock: () => number;
   limits: IngestLimits;
+  origin: OriginDeps;
 }
 
 export type IngestOutcome =
@@ -65,9 +95,56 @@ export async function ingestEnvelope(
 
   const recordHash = toHex(recordHashOf(env.headerBytes));
   const recordId = recordIdOf(header.deviceId, header.seq);
-  const seen = await deps.index.getRecord(header.deviceId, header.seq);
-  if (seen) return sameOrReplay(seen, recordHash, recordId, header.seq);
+  const accept = async (stamp: () => number): Promise<IngestOutcome> => {
+    // Both reads at once: on AWS each is a round trip to DynamoDB.
+    const [seen, origin] = await Promise.all([
+      deps.index.getRecord(header.deviceId, header.seq),
+      checkOrigin(deps.origin, header, env.headerBytes),
+    ]);
+    if (seen?.recordHash === recordHash) return { status: 'duplicate', recordId, seq: header.seq };
+    if (!origin.ok) return reject(origin.code, origin.reason, header.seq);
+    if (seen) return sameOrReplay(seen, recordHash, recordId, header.seq);
+    // Acceptance time, which orders the record among key events in the log, is taken after the key state was
+    // read; if that state changed meanwhile (a revocation through this process), it is read again.
+    const receivedAt = stamp();
+    if (deps.origin.keys.generation(header.deviceId) !== origin.generation) {
+      const again = await checkOrigin(deps.origin, header, env.headerBytes, {
+        fresh: true,
+        signature: false,
+      });
+      if (!again.ok) return reject(again.code, again.reason, header.seq);
+    }
+    return store(deps, msg, env, receivedAt);
+  };
+  // From the key read until the record is stored, no rotation of this device runs in this process.
+  const gate = deps.origin.gate;
+  return gate ? gate.shared(header.deviceId, accept) : accept(deps.clock);
+}
 
+/**
+ * Steps 6-7 alone: stores an envelope and its index entry (the anchor-queue entry) with no check at all but
+ * that it parses. Ingest calls it once every check passed. Tests call it to play an operator who writes to the
+ * stores behind ingest's back, which is exactly what holding DATA_DIR or the tables allows: what such a record
+ * looks like to a verifier is what the proofs must show (tests/e2e/forgery.test.ts).
+ */
+export async function storeEnvelope(
+  deps: Pick<IngestDeps, 'objects' | 'index'>,
+  msg: { bytes: Uint8Array; via: Via; receivedAt: number },
+): Promise<IngestOutcome> {
+  const env = parseEnvelope(msg.bytes);
+  if (!env.ok) return reject(env.code, env.message);
+  return store(deps, msg, env, msg.receivedAt);
+}
+
+async function store(
+  deps: Pick<IngestDeps, 'objects' | 'index'>,
+  msg: { bytes: Uint8Array; via: Via },
+  env: ParsedEnvelope,
+  receivedAt: number,
+): Promise<IngestOutcome> {
+  const { header } = env;
+  const recordHash = toHex(recordHashOf(env.headerBytes));
+  const recordId = recordIdOf(header.deviceId, header.seq);
   const objectKey = recordObjectKey(header.deviceId, recordHash);
   // No sha256 passed: the local store does not need one, and S3's adapter computes its checksum itself.
   await deps.objects.put(objectKey, msg.bytes);
@@ -76,7 +153,7 @@ export async function ingestEnvelope(
     deviceId: header.deviceId,
     seq: header.seq,
     timestamp: header.timestamp,
-    receivedAt: now,
+    receivedAt,
     recordHash,
     prevHash: toHex(header.prevHash),
     ciphertextHash: toHex(header.ciphertextHash),
@@ -93,6 +170,44 @@ export async function ingestEnvelope(
     await deps.objects.delete(objectKey);
   }
   return sameOrReplay(put.existing, recordHash, recordId, header.seq);
+}
+
+type OriginCheck = { ok: true; generation: number } | { ok: false; code: string; reason: string };
+
+/**
+ * May this device have sent this header (docs/device-keys.md)? A refusal read from the cache is confirmed by a
+ * fresh read first: the cache may predate a key registered or rotated to since.
+ */
+async function checkOrigin(
+  o: OriginDeps,
+  header: RecordHeader,
+  headerBytes: Uint8Array,
+  opts: { fresh?: boolean; signature?: boolean } = {},
+): Promise<OriginCheck> {
+  const generation = o.keys.generation(header.deviceId);
+  let check = signerCheck(
+    await o.keys.get(header.deviceId, { fresh: opts.fresh === true }),
+    header.signature,
+  );
+  if (!check.ok && !opts.fresh)
+    check = signerCheck(await o.keys.get(header.deviceId, { fresh: true }), header.signature);
+  if (!check.ok) return { ok: false, code: check.code, reason: check.reason };
+  const sig = header.signature;
+  if (sig && check.key && opts.signature !== false) {
+    const valid = await o.verifier.verify(
+      check.key.alg,
+      check.key.publicKey,
+      recordSigningDigest(headerBytes),
+      sig.sig,
+    );
+    if (!valid)
+      return {
+        ok: false,
+        code: 'signature-invalid',
+        reason: `the signature does not verify under key ${toHex(sig.keyId)}`,
+      };
+  }
+  return { ok: true, generation };
 }
 
 function sameOrReplay(

@@ -7,7 +7,11 @@
 import { isDeviceId } from '../core/device-id.js';
 
 export type FunctionName = 'ingest' | 'anchor' | 'verify' | 'ipfs-pin';
-export type MessageKind = 'record' | 'manifest' | 'upload-request';
+/**
+ * What a route carries. `head` is a device head and `key-rotation` a rotate key event (docs/device-keys.md),
+ * both binary and signed by the device; they are answered on the acks topic like records.
+ */
+export type MessageKind = 'record' | 'manifest' | 'upload-request' | 'head' | 'key-rotation';
 
 export interface DeviceRoute {
   /** Stable name: the IoT topic rule is named after it. */
@@ -47,6 +51,24 @@ export const DEVICE_ROUTES: readonly DeviceRoute[] = [
     kind: 'upload-request',
     fn: 'ingest',
     payload: 'json',
+    maxBytes: 4096,
+  },
+  {
+    name: 'device_heads',
+    topicFilter: 'devices/+/heads',
+    kind: 'head',
+    fn: 'ingest',
+    payload: 'binary',
+    // A head is at most 215 bytes (lib/core/device-head.ts); the slack keeps a future version routable.
+    maxBytes: 4096,
+  },
+  {
+    name: 'device_keys',
+    topicFilter: 'devices/+/keys',
+    kind: 'key-rotation',
+    fn: 'ingest',
+    payload: 'binary',
+    // A rotation is at most 273 bytes (lib/core/key-event.ts).
     maxBytes: 4096,
   },
 ];

@@ -13,23 +13,39 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { handle } from 'hono/aws-lambda';
 import { z } from 'zod';
-import { createAnchorHandler } from '../../functions/anchor/handler.js';
+import { createAnchorHandler, singleFlightAnchor } from '../../functions/anchor/handler.js';
 import type { AnchorLambdaDeps } from '../../functions/anchor/lambda.js';
+import type { AuthorizerLambdaDeps } from '../../functions/authorizer/lambda.js';
 import { createIngestHandler } from '../../functions/ingest/handler.js';
 import type { IngestLambdaDeps } from '../../functions/ingest/lambda.js';
 import { createApiApp } from '../../functions/verify/app.js';
 import type { VerifyLambdaDeps } from '../../functions/verify/lambda.js';
+import { defaultJwksUrl, jwtOperatorCheck, type OperatorJwtConfig } from '../access/jwt-operator.js';
 import { DynamoIndexStore } from '../adapters/aws/dynamo-index-store.js';
+import { DynamoLeaseStore } from '../adapters/aws/dynamo-lease-store.js';
 import { DynamoLedger } from '../adapters/aws/dynamo-ledger.js';
+import { DynamoStatementStore } from '../adapters/aws/dynamo-statement-store.js';
 import type { IndexTableNames } from '../adapters/aws/dynamo-tables.js';
+import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.js';
 import { IotDataReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import {
+  createSingleFlight,
+  fencedChain,
+  fencedIndex,
+  fencedObjects,
+  fencedStatements,
+} from '../anchor/anchor-lease.js';
 import { fromBase64 } from '../core/bytes.js';
+import { DeviceGate } from '../ingest/device-gate.js';
+import { DeviceKeyCache } from '../ingest/device-key-cache.js';
+import { createInlineVerifier } from '../ingest/signature-verifier.js';
 import type { Logger } from '../logger.js';
 import { type Metrics, noMetrics } from '../metrics.js';
 import type { Chain } from '../ports.js';
+import { cachedCount } from '../verify/cached-count.js';
 import { awsAnchorChains } from './aws-chains.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type AwsIpfsConfig, awsIpfsConfigFromEnv } from './ipfs-config.js';
@@ -37,6 +53,8 @@ import { hotCopyReader, VERIFY_IPFS_TIMEOUT_MS } from './ipfs-reader.js';
 import { authorizerAuthenticator, type LambdaTools } from './lambda-edge.js';
 
 export const VERSION = '0.1.0';
+/** KEY_RELEASE_MAX_RECORDS on AWS: what fits Lambda's 6 MB answer with room to spare. */
+export const AWS_KEY_RELEASE_MAX_RECORDS = 20_000;
 
 const positive = z.coerce.number().int().positive();
 const name = z.string().min(3);
@@ -51,7 +69,14 @@ const Env = z.object({
   NOTARY_TABLE_DEVICES: name,
   NOTARY_TABLE_DEAD_LETTERS: name,
   NOTARY_TABLE_AUDIT: name,
+  NOTARY_TABLE_STATEMENTS: name,
   NOTARY_TABLE_LEDGER: name.optional(),
+  /** Auditor tokens; required by the verify function and the authorizer. */
+  NOTARY_TABLE_TOKENS: name.optional(),
+  /** The anchor lease (single-flight anchoring, lib/anchor/anchor-lease.ts); required by the anchor function. */
+  NOTARY_TABLE_LEASES: name.optional(),
+  /** How long the anchor lease lasts without a renewal; every write of a cycle renews it. */
+  ANCHOR_LEASE_TTL_MS: positive.min(10_000).max(3_600_000).default(120_000),
   NOTARY_KMS_KEY_ID: z.string().min(1).optional(),
   /** The anchoring (ledger) key, only as the KMS CiphertextBlob, base64; see infra/ledger-key.ts. */
   NOTARY_LEDGER_KEY_WRAPPED: base64Key.optional(),
@@ -60,6 +85,8 @@ const Env = z.object({
   NOTARY_IOT_DATA_ENDPOINT: z.string().url().optional(),
   NOTARY_PENDING_SHARDS: positive.max(256).default(8),
   NOTARY_DEAD_LETTER_SHARDS: positive.max(256).default(4),
+  /** Sets each dead letter's TTL attribute (expiresAt); the table's TTL setting does the deleting. */
+  NOTARY_DEAD_LETTER_RETENTION_DAYS: positive.max(36_500).default(30),
   /** Emulators only: s3rver needs path-style URLs. */
   NOTARY_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
   ANCHOR_MAX_BATCH: positive.default(100_000),
@@ -71,10 +98,27 @@ const Env = z.object({
     .default(5 * 60_000),
   UPLOAD_TTL_SECONDS: positive.max(7 * 24 * 3600).default(900),
   BACKLOG_THRESHOLD: positive.default(1_000_000),
+  /** How long the public health route serves its pending count from memory (0: count on every call). */
+  HEALTH_COUNT_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   REQUIRED_CONFIRMATIONS: positive.default(1),
   /** The anchor schedule's period (sst.config.ts sets it from NOTARY_ANCHOR_SCHEDULE); budgets plan with it. */
   ANCHOR_INTERVAL_MS: positive.default(60_000),
+  /**
+   * Lambda answers at most 6 MB, and the API's answers are buffered: about 25,000 keys fit, so the AWS default
+   * is below the embedded runtime's (docs/deploy.md).
+   */
+  KEY_RELEASE_MAX_RECORDS: positive.max(25_000).default(AWS_KEY_RELEASE_MAX_RECORDS),
+  /** The operators' OIDC issuer and audience; required by the authorizer (sst.config.ts sets them). */
+  NOTARY_OPERATOR_JWT_ISSUER: z.string().url().optional(),
+  NOTARY_OPERATOR_JWT_AUDIENCE: z.string().min(1).optional(),
+  /** Where the issuer publishes its keys; default `<issuer>/.well-known/jwks.json` (Cognito's). */
+  NOTARY_OPERATOR_JWKS_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /**
+   * How long an ingest instance may use a device's key state it read (docs/device-keys.md): a revocation
+   * reaches every warm instance within this time. 0 (default): read on every message.
+   */
+  DEVICE_KEY_CACHE_MS: z.coerce.number().int().nonnegative().max(3_600_000).default(0),
 });
 
 export interface AwsConfig {
@@ -82,20 +126,30 @@ export interface AwsConfig {
   stage: string;
   bucket: string;
   tables: IndexTableNames;
+  /** Key events and device heads (DynamoStatementStore). */
+  statementsTable: string;
   ledgerTable?: string;
+  tokensTable?: string;
+  leasesTable?: string;
+  anchorLeaseTtlMs: number;
   kmsKeyId?: string;
   ledgerKeyWrapped?: Uint8Array;
   ledgerPublicKey?: Uint8Array;
   iotDataEndpoint?: string;
   pendingShards: number;
   deadLetterShards: number;
+  deadLetterRetentionDays: number;
   s3ForcePathStyle: boolean;
   anchorMaxBatch: number;
   maxPacketBytes: number;
   maxClockSkewMs: number;
   uploadTtlSeconds: number;
   backlogThreshold: number;
+  healthCountCacheMs: number;
   requiredConfirmations: number;
+  deviceKeyCacheMs: number;
+  keyReleaseMaxRecords: number;
+  operatorJwt?: OperatorJwtConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** IPFS hot copies (IPFS_* and NOTARY_TABLE_PIN_JOBS, lib/runtime/ipfs-config.ts). */
   ipfs: AwsIpfsConfig;
@@ -114,6 +168,8 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     throw new AwsConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const e = r.data;
+  if ((e.NOTARY_OPERATOR_JWT_ISSUER === undefined) !== (e.NOTARY_OPERATOR_JWT_AUDIENCE === undefined))
+    throw new AwsConfigError('NOTARY_OPERATOR_JWT_ISSUER and NOTARY_OPERATOR_JWT_AUDIENCE go together');
   const ipfs = awsIpfsConfigFromEnv(env);
   if (!ipfs.ok) throw new AwsConfigError(ipfs.message);
   const chains = chainConfigFromEnv(env, {
@@ -143,7 +199,11 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
       deadLetters: e.NOTARY_TABLE_DEAD_LETTERS,
       audit: e.NOTARY_TABLE_AUDIT,
     },
+    statementsTable: e.NOTARY_TABLE_STATEMENTS,
     ...(e.NOTARY_TABLE_LEDGER ? { ledgerTable: e.NOTARY_TABLE_LEDGER } : {}),
+    ...(e.NOTARY_TABLE_TOKENS ? { tokensTable: e.NOTARY_TABLE_TOKENS } : {}),
+    ...(e.NOTARY_TABLE_LEASES ? { leasesTable: e.NOTARY_TABLE_LEASES } : {}),
+    anchorLeaseTtlMs: e.ANCHOR_LEASE_TTL_MS,
     ...(e.NOTARY_KMS_KEY_ID ? { kmsKeyId: e.NOTARY_KMS_KEY_ID } : {}),
     ...(e.NOTARY_LEDGER_KEY_WRAPPED
       ? { ledgerKeyWrapped: key(e.NOTARY_LEDGER_KEY_WRAPPED, 'NOTARY_LEDGER_KEY_WRAPPED') }
@@ -154,13 +214,26 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
     ...(e.NOTARY_IOT_DATA_ENDPOINT ? { iotDataEndpoint: e.NOTARY_IOT_DATA_ENDPOINT } : {}),
     pendingShards: e.NOTARY_PENDING_SHARDS,
     deadLetterShards: e.NOTARY_DEAD_LETTER_SHARDS,
+    deadLetterRetentionDays: e.NOTARY_DEAD_LETTER_RETENTION_DAYS,
     s3ForcePathStyle: e.NOTARY_S3_FORCE_PATH_STYLE === 'true',
     anchorMaxBatch: e.ANCHOR_MAX_BATCH,
     maxPacketBytes: e.MAX_PACKET_BYTES,
     maxClockSkewMs: e.MAX_CLOCK_SKEW_MS,
     uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
     backlogThreshold: e.BACKLOG_THRESHOLD,
+    healthCountCacheMs: e.HEALTH_COUNT_CACHE_MS,
     requiredConfirmations: e.REQUIRED_CONFIRMATIONS,
+    deviceKeyCacheMs: e.DEVICE_KEY_CACHE_MS,
+    keyReleaseMaxRecords: e.KEY_RELEASE_MAX_RECORDS,
+    ...(e.NOTARY_OPERATOR_JWT_ISSUER && e.NOTARY_OPERATOR_JWT_AUDIENCE
+      ? {
+          operatorJwt: {
+            issuer: e.NOTARY_OPERATOR_JWT_ISSUER,
+            audience: e.NOTARY_OPERATOR_JWT_AUDIENCE,
+            jwksUrl: e.NOTARY_OPERATOR_JWKS_URL ?? defaultJwksUrl(e.NOTARY_OPERATOR_JWT_ISSUER),
+          },
+        }
+      : {}),
     logLevel: e.LOG_LEVEL,
     ipfs: ipfs.config,
     chains: chains.config,
@@ -214,6 +287,13 @@ function storesOf(p: AwsRuntimeParts, opts: { countCap?: number } = {}) {
       tables: p.config.tables,
       pendingShards: p.config.pendingShards,
       deadLetterShards: p.config.deadLetterShards,
+      deadLetterRetentionDays: p.config.deadLetterRetentionDays,
+      ...(opts.countCap === undefined ? {} : { countCap: opts.countCap }),
+    }),
+    statements: new DynamoStatementStore({
+      db: p.clients.dynamodb,
+      table: p.config.statementsTable,
+      pendingShards: p.config.pendingShards,
       ...(opts.countCap === undefined ? {} : { countCap: opts.countCap }),
     }),
   };
@@ -221,12 +301,19 @@ function storesOf(p: AwsRuntimeParts, opts: { countCap?: number } = {}) {
 
 export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps> {
   const clock = p.clock ?? Date.now;
-  const { objects, index } = storesOf(p);
+  const { objects, index, statements } = storesOf(p);
   const log = p.log.child({ fn: 'ingest' });
+  // Other instances change keys too, so a cached state can only be trusted for DEVICE_KEY_CACHE_MS; refusals
+  // are always confirmed by a fresh (consistent) read. One message per invocation: the signature is checked
+  // on this thread, there is no event loop shared with other devices to protect.
+  const keyCache = new DeviceKeyCache(index, { maxAgeMs: p.config.deviceKeyCacheMs, clock });
   return {
     ingest: createIngestHandler({
       objects,
       index,
+      devices: keyCache.watch(index),
+      statements,
+      origin: { keys: keyCache, verifier: createInlineVerifier(), gate: new DeviceGate(clock) },
       clock,
       log,
       ...(p.metrics ? { metrics: p.metrics } : {}),
@@ -246,8 +333,21 @@ export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps>
 
 export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps> {
   const clock = p.clock ?? Date.now;
-  const { objects, index } = storesOf(p);
+  const stores = storesOf(p);
   const log = p.log.child({ fn: 'anchor' });
+  // Single flight: only the holder of the anchor lease runs a cycle, and each of its writes passes the fence.
+  const flight = createSingleFlight({
+    leases: new DynamoLeaseStore({
+      db: p.clients.dynamodb,
+      table: required(p.config.leasesTable, 'NOTARY_TABLE_LEASES', 'anchor'),
+    }),
+    clock,
+    ttlMs: p.config.anchorLeaseTtlMs,
+    holder: 'anchor',
+  });
+  const index = fencedIndex(stores.index, flight.fence);
+  const objects = fencedObjects(stores.objects, flight.fence);
+  const statements = fencedStatements(stores.statements, flight.fence);
   const vault = new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'anchor'));
   const withLedger = p.config.chains.chains.some((c) => c.kind === 'embedded');
   const ledger = withLedger
@@ -260,39 +360,39 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
         ...(p.config.ledgerPublicKey ? { expectedPublicKey: p.config.ledgerPublicKey } : {}),
       })
     : undefined;
+  const chains = await awsAnchorChains(p.config.chains, {
+    ...(ledger ? { ledger } : {}),
+    vault,
+    log,
+    mode: 'anchor',
+  });
   const cycle = createAnchorCycle({
     index,
+    statements,
     objects,
-    chains: await awsAnchorChains(p.config.chains, {
-      ...(ledger ? { ledger } : {}),
-      vault,
-      log,
-      mode: 'anchor',
-    }),
+    chains: chains.map((c) => ({ ...c, chain: fencedChain(c.chain, flight.fence) })),
     clock,
     policy: { ...p.config.chains.policy, maxBatchSize: p.config.anchorMaxBatch },
     retry: p.config.chains.retry,
   });
   // The Cron fires at a fixed rate: a tick builds a batch only once the plan's interval has passed, give or
   // take half a period of the Cron's jitter.
-  return {
-    anchor: createAnchorHandler({
-      cycle,
-      log,
-      gate: true,
-      slackMs: p.config.chains.tickMs / 2,
-      clock,
-      ...(p.metrics ? { metrics: p.metrics } : {}),
-    }),
+  const anchor = createAnchorHandler({
+    cycle,
     log,
-  };
+    gate: true,
+    slackMs: p.config.chains.tickMs / 2,
+    clock,
+    ...(p.metrics ? { metrics: p.metrics } : {}),
+  });
+  return { anchor: singleFlightAnchor(anchor, flight, log), log };
 }
 
 export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps> {
   const clock = p.clock ?? Date.now;
   // Health only compares the queue with the threshold; counting stops just past it, within API Gateway's
   // 30 s, however large a backlog gets.
-  const { objects, index } = storesOf(p, { countCap: p.config.backlogThreshold + 1 });
+  const { objects, index, statements } = storesOf(p, { countCap: p.config.backlogThreshold + 1 });
   const log = p.log.child({ fn: 'verify' });
   const chains = new Map<string, Chain>();
   // The verify API reads the ledger with its public key only; it never holds the signing key.
@@ -317,6 +417,7 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     .confirmations;
   const app = createApiApp({
     index,
+    statements,
     objects,
     vault: new KmsKeyVault(p.clients.kms, required(p.config.kmsKeyId, 'NOTARY_KMS_KEY_ID', 'verify')),
     chains,
@@ -324,12 +425,33 @@ export async function buildVerify(p: AwsRuntimeParts): Promise<VerifyLambdaDeps>
     log,
     requiredConfirmations: (chainId) =>
       confirmations.get(chainId) ?? Math.max(p.config.requiredConfirmations, ledgerConfirmations ?? 1),
-    authenticateOperator: authorizerAuthenticator(),
+    tokens: new DynamoTokenStore({
+      db: p.clients.dynamodb,
+      table: required(p.config.tokensTable, 'NOTARY_TABLE_TOKENS', 'verify'),
+    }),
+    authenticate: authorizerAuthenticator(),
+    keyReleaseMaxRecords: p.config.keyReleaseMaxRecords,
     backlogThreshold: p.config.backlogThreshold,
+    // Public and unauthenticated: one count per warm instance per HEALTH_COUNT_CACHE_MS, however often asked.
+    pendingCount: cachedCount(() => index.countPending(), { ttlMs: p.config.healthCountCacheMs, clock }),
     version: VERSION,
     ...hotCopyReader(p.config.ipfs, VERIFY_IPFS_TIMEOUT_MS),
   });
   return { handle: handle(app), log };
+}
+
+/**
+ * The Lambda authorizer: the tokens table (one consistent GetItem per request) and the operators' JWT issuer.
+ * It needs nothing else: no bucket, no KMS, no other table.
+ */
+export async function buildAuthorizer(p: AwsRuntimeParts): Promise<AuthorizerLambdaDeps> {
+  const clock = p.clock ?? Date.now;
+  const tokens = new DynamoTokenStore({
+    db: p.clients.dynamodb,
+    table: required(p.config.tokensTable, 'NOTARY_TABLE_TOKENS', 'authorizer'),
+  });
+  const jwt = required(p.config.operatorJwt, 'NOTARY_OPERATOR_JWT_ISSUER', 'authorizer');
+  return { auth: { tokens, clock, operator: jwtOperatorCheck(jwt) }, log: p.log.child({ fn: 'authorizer' }) };
 }
 
 /** The Lambda runtime's path: environment in, one function's dependencies out, observed by the edge's tools. */

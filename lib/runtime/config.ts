@@ -2,11 +2,15 @@
  * The embedded runtime's configuration, from the environment only (README lists every variable). This and
  * lib/runtime/embedded.ts are the only places that read process.env.
  */
+
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
+import { DEFAULT_KEY_RELEASE_MAX_RECORDS } from '../devices/release-device-keys.js';
+import { defaultVerifyThreads } from '../ingest/signature-verifier.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type IpfsRuntimeConfig, ipfsConfigFromEnv } from './ipfs-config.js';
 
@@ -38,6 +42,16 @@ const Env = z.object({
   PUBLIC_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   DURABLE_WRITES: z.enum(['true', 'false']).default('true'),
+  /** Worker threads that check device signatures; 0 checks them on the event loop. */
+  SIGNATURE_VERIFY_THREADS: z.coerce.number().int().min(0).max(64).optional(),
+  KEY_RELEASE_MAX_RECORDS: positive.max(1_000_000).default(DEFAULT_KEY_RELEASE_MAX_RECORDS),
+  FAILURE_BURST: positive.max(1_000_000).default(10),
+  FAILURE_RATE_PER_MINUTE: z.coerce.number().positive().max(1_000_000).default(6),
+  FAILURE_SUMMARY_MS: positive.default(60_000),
+  DEAD_LETTER_RETENTION_DAYS: positive.max(36_500).default(30),
+  DEAD_LETTER_MAX_ROWS: positive.default(100_000),
+  SWEEP_INTERVAL_MS: positive.default(600_000),
+  STAGED_UPLOAD_MAX_AGE_SECONDS: positive.default(86_400),
 });
 
 /** TLS for the listeners (TLS_* variables); the PEM contents are read and checked at startup. */
@@ -68,12 +82,29 @@ export interface RuntimeConfig {
   publicUrl?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   durableWrites: boolean;
+  /** Threads of the signature verifier pool (lib/ingest/signature-verifier.ts); 0: on the event loop. */
+  signatureVerifyThreads: number;
+  /**
+   * Refusals of unauthenticated traffic (failed MQTT CONNECTs, bad uploads): each source address and each
+   * claimed device id may fail `burst` times at once, refilled at `perMinute`; beyond, refusals are summarised
+   * every `summaryMs` (lib/ingest/failure-limiter.ts).
+   */
+  failures: { burst: number; perMinute: number; summaryMs: number };
+  /** Dead letters older than this many days, or beyond the newest `deadLetterMaxRows`, are swept. */
+  deadLetterRetentionDays: number;
+  deadLetterMaxRows: number;
+  /** Staged uploads no manifest claimed are swept this long after they were stored (>= uploadTtlSeconds). */
+  stagedUploadMaxAgeSeconds: number;
+  /** How often the retention sweep runs. */
+  sweepIntervalMs: number;
   tls?: RuntimeTls;
   /** Plain listeners may bind to an address other than loopback (ALLOW_PLAINTEXT). */
   allowPlaintext: boolean;
   /** Unauthenticated MQTT sockets: how long each may take to authenticate, and how many at once. */
   mqttConnectTimeoutMs: number;
   mqttMaxPendingConnections: number;
+  /** Most records one key release by time or seq range may cover (docs/api.md "Key release"). */
+  keyReleaseMaxRecords: number;
   /** IPFS hot copies (lib/runtime/ipfs-config.ts, the IPFS_* variables); a config without it has them off. */
   ipfs?: IpfsRuntimeConfig;
   /** Chains, budgets and finality (lib/runtime/chain-config.ts); a config without it anchors to the ledger. */
@@ -90,6 +121,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const e = r.data;
+  if (e.STAGED_UPLOAD_MAX_AGE_SECONDS < e.UPLOAD_TTL_SECONDS) {
+    // An upload must outlive its URL: the device may PUT until the URL expires, then send its manifest.
+    throw new ConfigError(
+      `STAGED_UPLOAD_MAX_AGE_SECONDS (${e.STAGED_UPLOAD_MAX_AGE_SECONDS}) must be at least UPLOAD_TTL_SECONDS (${e.UPLOAD_TTL_SECONDS})`,
+    );
+  }
   const ipfs = ipfsConfigFromEnv(env, resolve(e.DATA_DIR));
   if (!ipfs.ok) throw new ConfigError(ipfs.message);
   const chains = chainConfigFromEnv(env, {
@@ -131,10 +168,21 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     ...(e.PUBLIC_URL ? { publicUrl: e.PUBLIC_URL.replace(/\/$/, '') } : {}),
     logLevel: e.LOG_LEVEL,
     durableWrites: e.DURABLE_WRITES === 'true',
+    signatureVerifyThreads: e.SIGNATURE_VERIFY_THREADS ?? defaultVerifyThreads(availableParallelism()),
+    failures: {
+      burst: e.FAILURE_BURST,
+      perMinute: e.FAILURE_RATE_PER_MINUTE,
+      summaryMs: e.FAILURE_SUMMARY_MS,
+    },
+    deadLetterRetentionDays: e.DEAD_LETTER_RETENTION_DAYS,
+    deadLetterMaxRows: e.DEAD_LETTER_MAX_ROWS,
+    stagedUploadMaxAgeSeconds: e.STAGED_UPLOAD_MAX_AGE_SECONDS,
+    sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     ...(tls ? { tls } : {}),
     allowPlaintext,
     mqttConnectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS,
     mqttMaxPendingConnections: e.MQTT_MAX_PENDING_CONNECTIONS,
+    keyReleaseMaxRecords: e.KEY_RELEASE_MAX_RECORDS,
     ipfs: ipfs.config,
     chains: chains.config,
   };

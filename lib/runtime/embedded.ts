@@ -12,14 +12,25 @@ import { Hono } from 'hono';
 import { createAnchorHandler, createFinalityPoller } from '../../functions/anchor/handler.js';
 import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
 import { createApiApp } from '../../functions/verify/app.js';
+import { authenticateBearer } from '../access/authenticate.js';
 import type { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
 import type { LocalKeyVault } from '../adapters/local/local-key-vault.js';
 import { ensurePrivateDir, openDirMode, PRIVATE_FILE_MODE } from '../adapters/local/private-files.js';
 import { loadOrCreateSecret } from '../adapters/local/secret-file.js';
 import { SqliteIndexStore } from '../adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../adapters/local/sqlite-object-store.js';
+import { SqliteStatementStore } from '../adapters/local/sqlite-statement-store.js';
+import { SqliteTokenStore } from '../adapters/local/sqlite-token-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import { DeviceGate } from '../ingest/device-gate.js';
+import { DeviceKeyCache } from '../ingest/device-key-cache.js';
+import { FailureLimiter } from '../ingest/failure-limiter.js';
+import {
+  createInlineVerifier,
+  createVerifierPool,
+  type SignatureVerifier,
+} from '../ingest/signature-verifier.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { type AnchorScheduler, startAnchorScheduler } from './anchor-scheduler.js';
@@ -31,7 +42,8 @@ import { openCheckedLedger, openKeyVault } from './embedded-store-checks.js';
 import { LiveDeviceSessions } from './live-device-sessions.js';
 import { type RunningBroker, startBroker } from './mqtt-broker.js';
 import { type RunningRouter, startRouter } from './mqtt-router.js';
-import { bearerAuthenticator, loadOperatorToken } from './operator-token.js';
+import { loadOperatorToken, operatorTokenCheck } from './operator-token.js';
+import { type SweepScheduler, startSweepScheduler } from './sweep-scheduler.js';
 
 export const VERSION = '0.1.0';
 
@@ -46,6 +58,8 @@ export interface EmbeddedRuntime {
   operatorToken: string;
   operatorTokenPath: string;
   index: SqliteIndexStore;
+  /** Key events and device heads (StatementStore). */
+  statements: SqliteStatementStore;
   objects: SqliteObjectStore;
   ledger: EmbeddedLedger;
   /** The broker's device connections; credential rotation closes them. */
@@ -55,6 +69,8 @@ export interface EmbeddedRuntime {
   /** IPFS hot copies (lib/runtime/embedded-ipfs.ts); inert with IPFS_HOT=none. */
   ipfs: EmbeddedIpfs;
   log: Logger;
+  /** Which verifier ingest checks device signatures with: 'pool' (worker threads) or 'inline' (the event loop). */
+  signatureVerifier: SignatureVerifier['kind'];
   /** Runs one anchor cycle now; resolves when it is done. */
   anchorNow(): Promise<void>;
   stop(): Promise<void>;
@@ -83,6 +99,9 @@ export async function startEmbedded(
     clock,
   });
   const index = new SqliteIndexStore(join(dir, 'index.sqlite'), { durable: config.durableWrites });
+  const statements = new SqliteStatementStore(join(dir, 'statements.sqlite'), {
+    durable: config.durableWrites,
+  });
   // Refusals (StartupRefusal) for a store that lost a key or ledger entries: see embedded-store-checks.ts.
   let vault: LocalKeyVault;
   let ledger: EmbeddedLedger;
@@ -91,13 +110,17 @@ export async function startEmbedded(
     ledger = await openCheckedLedger(dir, index, clock);
   } catch (err) {
     await index.close();
+    await statements.close();
     await objects.close();
     throw err;
   }
+  const tokens = new SqliteTokenStore(join(dir, 'tokens.sqlite'));
   const chainsConfig = config.chains ?? defaultChainsConfig(config.anchorIntervalMs);
   const chainSet = await buildEmbeddedChains(chainsConfig, ledger, log.child({ component: 'chains' })).catch(
     async (err: unknown) => {
       await index.close();
+      await statements.close();
+      await tokens.close();
       await objects.close();
       ledger.close();
       throw err;
@@ -115,14 +138,27 @@ export async function startEmbedded(
     log: log.child({ component: 'ipfs' }),
   }).catch(async (err: unknown) => {
     await index.close();
+    await statements.close();
+    await tokens.close();
     await objects.close();
     ledger.close();
     throw err;
   });
 
+  // Key state for ingest, in memory: every key change in this process goes through `devices` (the operator
+  // API, rotations), which drops the device's cached state, so a revocation holds from the next record on.
+  const keyCache = new DeviceKeyCache(index, { maxAgeMs: Number.POSITIVE_INFINITY, clock });
+  const devices = keyCache.watch(index);
+  const verifier =
+    config.signatureVerifyThreads > 0
+      ? createVerifierPool({ threads: config.signatureVerifyThreads })
+      : createInlineVerifier();
   const ingest = createDeviceMessageHandler({
     objects,
     index,
+    devices,
+    statements,
+    origin: { keys: keyCache, verifier, gate: new DeviceGate(clock) },
     clock,
     log: log.child({ fn: 'ingest' }),
     ...(ipfs.onRecordStored ? { onRecordStored: ipfs.onRecordStored } : {}),
@@ -134,6 +170,7 @@ export async function startEmbedded(
   });
   const cycle = createAnchorCycle({
     index,
+    statements,
     objects,
     chains: chainSet.anchorChains,
     clock,
@@ -145,7 +182,8 @@ export async function startEmbedded(
   const pollFinality = createFinalityPoller({ cycle, log: log.child({ fn: 'anchor' }) });
 
   const api = createApiApp({
-    index,
+    index: devices,
+    statements,
     objects,
     vault,
     chains,
@@ -153,18 +191,30 @@ export async function startEmbedded(
     log: log.child({ fn: 'verify' }),
     requiredConfirmations: cycle.requiredConfirmations,
     anchoring: cycle,
-    authenticateOperator: bearerAuthenticator(token),
+    tokens,
+    authenticate: (authorization) =>
+      authenticateBearer({ tokens, clock, operator: operatorTokenCheck(token) }, authorization),
+    keyReleaseMaxRecords: config.keyReleaseMaxRecords,
     backlogThreshold: config.backlogThreshold,
     version: VERSION,
     deviceSessions: sessions,
     ...(ipfs.verify ? { ipfs: ipfs.verify } : {}),
   });
+  // One limiter for the broker and the upload endpoint; budgets are kept per surface.
+  const limiter = new FailureLimiter(
+    { store: index, clock, log: log.child({ component: 'refusals' }) },
+    {
+      budget: { burst: config.failures.burst, perMinute: config.failures.perMinute },
+      summaryMs: config.failures.summaryMs,
+    },
+  );
+  limiter.start();
   const http = new Hono();
   http.route(
     '/',
     createUploadEndpoint({
       objects,
-      deadLetters: index,
+      limiter,
       secret: uploadSecret,
       clock,
       log: log.child({ fn: 'uploads' }),
@@ -179,6 +229,7 @@ export async function startEmbedded(
   let broker: RunningBroker | undefined;
   let router: RunningRouter | undefined;
   let scheduler: AnchorScheduler | undefined;
+  let sweeper: SweepScheduler | undefined;
   let server: ServerType | undefined;
   try {
     const tls = config.tls;
@@ -197,7 +248,7 @@ export async function startEmbedded(
       baseUrl = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`;
 
     broker = await startBroker(
-      { devices: index, sessions, clock, log: log.child({ component: 'broker' }) },
+      { devices: index, sessions, clock, log: log.child({ component: 'broker' }), limiter },
       {
         host: config.host,
         ...(config.mqttPort === undefined ? {} : { port: config.mqttPort }),
@@ -235,6 +286,16 @@ export async function startEmbedded(
       log.child({ component: 'scheduler' }),
     );
 
+    sweeper = startSweepScheduler(
+      { objects, deadLetters: index, clock, log: log.child({ component: 'sweep' }) },
+      {
+        intervalMs: config.sweepIntervalMs,
+        stagedUploadMaxAgeMs: config.stagedUploadMaxAgeSeconds * 1000,
+        deadLetterRetentionMs: config.deadLetterRetentionDays * 24 * 3600 * 1000,
+        deadLetterMaxRows: config.deadLetterMaxRows,
+      },
+    );
+
     const runtimeInfo = {
       pid: process.pid,
       ...(broker.port === undefined ? {} : { mqttPort: broker.port }),
@@ -252,12 +313,18 @@ export async function startEmbedded(
       // 1. No new connections or messages; 2. finish and ack what was taken; 3. finish a running anchor cycle;
       // 4. flush the index. Anything not yet acked is still in the devices' outboxes.
       await router?.stop();
+      await verifier.close();
       await broker?.close();
       await scheduler?.stop();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
+      // No more refusals can arrive: the window's summary is written before the index closes.
+      await limiter.stop();
+      await sweeper?.stop();
       // After ingest and verify are done with it; its pass in flight hands its jobs back for the next start.
       await ipfs.stop();
       await index.close();
+      await statements.close();
+      await tokens.close();
       await objects.close();
       ledger.close();
     };
@@ -270,22 +337,29 @@ export async function startEmbedded(
       operatorToken: token,
       operatorTokenPath: tokenPath,
       index,
+      statements,
       objects,
       ledger,
       sessions,
       mqttAdmission: broker.admission,
       ipfs,
       log,
+      signatureVerifier: verifier.kind,
       anchorNow: () => (scheduler ? scheduler.runNow() : Promise.resolve()),
       stop,
     };
   } catch (err) {
     await router?.stop().catch(() => undefined);
+    await verifier.close().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     await scheduler?.stop().catch(() => undefined);
+    await sweeper?.stop().catch(() => undefined);
     server?.close();
+    await limiter.stop().catch(() => undefined);
     await ipfs.stop().catch(() => undefined);
     await index.close();
+    await statements.close();
+    await tokens.close();
     await objects.close();
     ledger.close();
     throw err;

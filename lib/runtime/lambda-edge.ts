@@ -1,9 +1,11 @@
 /**
  * What the runtime side of the Lambda entry points shares: a once-per-container loader, the tools the edge
  * hands to the runtime it builds (`LambdaTools`, Powertools behind lib's own interfaces; the edge itself is
- * functions/edge/define-lambda.ts), and the operator identity that API Gateway's authorizer established.
+ * functions/edge/define-lambda.ts), and the caller identity that API Gateway's Lambda authorizer established.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AuthOutcome } from '../access/authenticate.js';
+import { outcomeOfAuthorizerContext } from '../access/authorizer-context.js';
 import type { Logger, LogLevel } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
@@ -37,12 +39,14 @@ export interface LambdaTools {
   configure(o: { stage: string; logLevel: LogLevel }): void;
 }
 
-// ------------------------------------------------------------------------------------------- operator
+// ------------------------------------------------------------------------------------------- caller
 
-/** The part of an HTTP API (payload 2.0) request context that API Gateway's authorizers fill in. */
+/**
+ * The part of an HTTP API (payload 2.0) request context that API Gateway's authorizer fills in: for our
+ * Lambda authorizer (functions/authorizer/lambda.ts), the simple response's context under `lambda`.
+ */
 export interface AuthorizerContext {
-  jwt?: { claims?: Record<string, unknown> };
-  iam?: { userArn?: string };
+  lambda?: Record<string, unknown>;
 }
 
 const authorizer = new AsyncLocalStorage<AuthorizerContext | undefined>();
@@ -52,23 +56,12 @@ export function withAuthorizer<T>(ctx: AuthorizerContext | undefined, fn: () => 
   return authorizer.run(ctx, fn);
 }
 
-/** The operator API Gateway authenticated: the JWT subject, or the IAM principal. */
-export function operatorFromAuthorizer(ctx: AuthorizerContext | undefined): string | undefined {
-  const sub = ctx?.jwt?.claims?.sub;
-  if (typeof sub === 'string' && sub.length > 0) return `jwt:${sub}`;
-  const arn = ctx?.iam?.userArn;
-  if (typeof arn === 'string' && arn.length > 0) return `iam:${arn}`;
-  return undefined;
-}
-
 /**
- * The verify API's `authenticateOperator` in AWS. API Gateway has already verified the caller (JWT or IAM
- * authorizer) before the Lambda runs, so this trusts the authorizer context and ignores the Authorization
- * header. A request that reached the function without an authorizer context, e.g. through a route someone
- * added without auth, is not an operator: every operator route then answers 401.
+ * The verify API's `authenticate` in AWS. The Lambda authorizer has resolved the bearer token before the
+ * function runs, so this trusts the authorizer context of this request and ignores the Authorization
+ * header. A request that reached the function without that context, e.g. through a route someone added
+ * without auth, is `unauthorized` on every route but health.
  */
-export function authorizerAuthenticator(): (
-  authorization: string | undefined,
-) => Promise<string | undefined> {
-  return async () => operatorFromAuthorizer(authorizer.getStore());
+export function authorizerAuthenticator(): (authorization: string | undefined) => Promise<AuthOutcome> {
+  return async () => outcomeOfAuthorizerContext(authorizer.getStore()?.lambda);
 }

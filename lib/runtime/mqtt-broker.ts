@@ -1,7 +1,10 @@
 /**
  * The embedded MQTT broker (aedes) with the security AWS IoT Core gives in the cloud: every client
  * authenticates as a provisioned device, and may publish and subscribe only on that device's topics, as
- * the routing table defines them. Refusals are kept as dead letters (source "broker") for operators.
+ * the routing table defines them. Refusals are kept as dead letters (source "broker") for operators, through
+ * the failure limiter (lib/ingest/failure-limiter.ts): past a source's or a device id's budget they are
+ * summarised per window instead of written one by one, and a source past its budget is refused at CONNECT
+ * with return code 3 before its credentials are looked at.
  *
  * A refused publish closes the connection (aedes has no per-message refusal in MQTT 3.1.1); the device
  * stub notices that its publishes never settle and stops with an error instead of looping (see
@@ -15,7 +18,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { authenticateDevice, authenticateDeviceByCertificate } from '../devices/authenticate-device.js';
-import { recordDeadLetter } from '../ingest/dead-letter.js';
+import type { recordDeadLetter } from '../ingest/dead-letter.js';
+import type { FailureLimiter } from '../ingest/failure-limiter.js';
 import type { Logger } from '../logger.js';
 import type { DeadLetterStore, DeviceRegistry } from '../ports.js';
 import { devicePublishTopics, deviceSubscribeTopics } from '../routing/routes.js';
@@ -34,6 +38,8 @@ export interface BrokerDeps {
   sessions: LiveDeviceSessions;
   clock: () => number;
   log: Logger;
+  /** Decides which refusals are written singly and which are summarised, and turns flooding sources away. */
+  limiter: FailureLimiter;
 }
 
 export interface BrokerTls {
@@ -63,7 +69,7 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
-function authError(message: string, returnCode: 4 | 5): AuthenticateError {
+function authError(message: string, returnCode: 3 | 4 | 5): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
@@ -86,13 +92,18 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
 }
 
 export async function startBroker(deps: BrokerDeps, opts: BrokerOptions): Promise<RunningBroker> {
-  const refuse = (info: Parameters<typeof recordDeadLetter>[2]) => {
-    deps.log.warn('broker refused a client', { code: info.code, clientId: info.clientId, topic: info.topic });
-    // The refusal is answered only once it is kept, so an operator can always find what a device was told.
-    return recordDeadLetter(deps.devices, deps.clock(), info).then(
-      () => undefined,
-      (err: unknown) => deps.log.error('dead letter not stored', { err }),
-    );
+  const refuse = async (info: Parameters<typeof recordDeadLetter>[2] & { authenticated?: boolean }) => {
+    // The refusal is answered only once it is kept (or counted), so an operator can always find what a
+    // device was told.
+    const verdict = await deps.limiter.refused(info);
+    if (verdict === 'kept') {
+      deps.log.warn('broker refused a client', {
+        code: info.code,
+        clientId: info.clientId,
+        topic: info.topic,
+        remoteAddress: info.remoteAddress,
+      });
+    }
   };
 
   const admission = new MqttAdmission(opts, deps.log);
@@ -105,6 +116,19 @@ export async function startBroker(deps: BrokerDeps, opts: BrokerOptions): Promis
     connectTimeout: opts.connectTimeoutMs,
     authenticate(client: Client, username, password, done) {
       const conn = client.conn as GuardedConnection;
+      const from = remoteAddressOf(client);
+      const admitted = deps.limiter.admit('broker', from.remoteAddress);
+      if (!admitted.ok) {
+        deps.limiter.limited({
+          source: 'broker',
+          reason: `more failures from ${from.remoteAddress} than its budget allows; credentials not checked`,
+          clientId: client.id,
+          ...from,
+          ...(username ? { deviceId: username } : {}),
+        });
+        // 3, "server unavailable": MQTT 3.1.1's way to say "not now"; the source's budget refills with time.
+        return done(authError('too many failed attempts from this address', 3), false);
+      }
       // From here until it closes, a rotation of this id's credential closes this connection too.
       deps.sessions.track(client.id, conn);
       const checked =
@@ -127,6 +151,7 @@ export async function startBroker(deps: BrokerDeps, opts: BrokerOptions): Promis
             code: r.code,
             reason: r.reason,
             clientId: client.id,
+            ...from,
             ...(username ? { deviceId: username } : {}),
           }).then(() =>
             done(
@@ -160,6 +185,8 @@ export async function startBroker(deps: BrokerDeps, opts: BrokerOptions): Promis
         deviceId: client.id,
         topic: packet.topic,
         payload,
+        ...remoteAddressOf(client),
+        authenticated: true,
       }).then(() => done(new Error(`publish to ${packet.topic} not allowed for ${client.id}`)));
     },
     authorizeSubscribe(client, sub, done) {
@@ -171,6 +198,8 @@ export async function startBroker(deps: BrokerDeps, opts: BrokerOptions): Promis
         clientId: client.id,
         deviceId: client.id,
         topic: sub.topic,
+        ...remoteAddressOf(client),
+        authenticated: true,
       }).then(() => done(null, null)); // SUBACK 0x80: refused, connection kept
     },
   });
@@ -185,6 +214,8 @@ export async function startBroker(deps: BrokerDeps, opts: BrokerOptions): Promis
       reason: refusal.reason,
       clientId: conn.deviceId,
       deviceId: conn.deviceId,
+      ...(conn.socket.remoteAddress ? { remoteAddress: conn.socket.remoteAddress } : {}),
+      authenticated: true,
     });
   };
   // The socket aedes gets: admitted sockets only, behind the frame guard.
@@ -244,4 +275,12 @@ export async function startBroker(deps: BrokerDeps, opts: BrokerOptions): Promis
         broker.close(() => resolve());
       }),
   };
+}
+
+/** The peer address of a client's socket (TCP or TLS), as a spread-able field; absent when unknown. */
+function remoteAddressOf(client: Client): { remoteAddress?: string } {
+  // aedes's conn is the frame guard, whose socket holds the peer address.
+  const conn: unknown = client.conn;
+  const address = conn instanceof GuardedConnection ? conn.socket.remoteAddress : undefined;
+  return typeof address === 'string' ? { remoteAddress: address } : {};
 }

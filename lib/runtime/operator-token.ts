@@ -15,14 +15,14 @@ export function loadOperatorToken(dataDir: string): { path: string; token: strin
   return { path, token: new TextDecoder().decode(bytes).trim() };
 }
 
-export function bearerAuthenticator(
-  token: string,
-): (authorization: string | undefined) => Promise<string | undefined> {
+/**
+ * The embedded runtime's operator check on a bearer credential (lib/access/authenticate.ts hands it anything
+ * that is not an auditor token). Both sides are hashed first so the constant-time compare sees equal lengths.
+ */
+export function operatorTokenCheck(token: string): (bearer: string) => Promise<string | undefined> {
   const want = sha256(new TextEncoder().encode(token));
-  return async (authorization) => {
-    const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
-    if (!m?.[1]) return undefined;
-    const got = sha256(new TextEncoder().encode(m[1]));
+  return async (bearer) => {
+    const got = sha256(new TextEncoder().encode(bearer));
     return timingSafeEqual(want, got) ? 'operator' : undefined;
   };
 }

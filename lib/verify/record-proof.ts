@@ -1,36 +1,42 @@
 /**
  * Proof bundles and verification for one record. Gathering is I/O over the ports; judging is the pure
  * `checkProofBundle`, the same function an offline verifier runs on a downloaded bundle.
+ *
+ * The server issues v2 bundles (docs/proof-bundle.md): every field checked or derived, and for a signed (v2)
+ * record its origin, the key events linking its signing key to the device (keyEventsFor), each with its own
+ * inclusion proof and anchors. An unsigned (v1) record gets a v2 bundle without origin, whose verdict says
+ * origin is not proven; bundles issued before (v1) still verify.
  */
 
-import { readInclusionPath, TreeObjectError } from '../anchor/tree-object.js';
-import { encodeAnchorPayload } from '../core/anchor-payload.js';
-import { fromHex, toHex } from '../core/bytes.js';
+import { fromBase64, toHex } from '../core/bytes.js';
 import { parseRecordId } from '../core/device-id.js';
+import { parseHeader } from '../core/envelope.js';
 import { NotaryError } from '../core/errors.js';
 import {
-  type BundleAnchor,
   checkProofBundle,
-  IPFS_PROFILE,
   type IpfsVerdict,
-  type LiveAnchor,
-  PROOF_FORMAT,
-  type ProofBundle,
+  type KeyEventItem,
+  PROOF_FORMAT_V2,
+  type ProofBundleV2,
   type ProofCheck,
 } from '../core/proof-bundle.js';
 import { type VerifyCidDeps, verifyRecordCid } from '../ipfs/verify-cid.js';
-import {
-  type BatchStore,
-  type Chain,
-  type ChainTx,
-  isChainFailure,
-  type ObjectStore,
-  type RecordEntry,
-  type RecordIndex,
+import type {
+  BatchStore,
+  Chain,
+  DeviceRegistry,
+  ObjectStore,
+  RecordEntry,
+  RecordIndex,
+  StatementStore,
 } from '../ports.js';
+import { BatchReader, type LiveAnchors } from './batch-evidence.js';
+import { deviceKeyEvents, keyEventsFor } from './key-evidence.js';
 
 export interface VerifyDeps {
-  index: RecordIndex & BatchStore;
+  index: RecordIndex & BatchStore & DeviceRegistry;
+  /** Key events (a signed record's origin) and device heads (completeness). */
+  statements: StatementStore;
   objects: ObjectStore;
   chains: ReadonlyMap<string, Chain>;
   clock: () => number;
@@ -38,8 +44,6 @@ export interface VerifyDeps {
   /** Fetches hot copies by CID (an IPFS endpoint); without it a recorded CID reads `cid unavailable`. */
   ipfs?: VerifyCidDeps;
 }
-
-type Live = Map<string, LiveAnchor | null>;
 
 export async function getRecordEntry(index: RecordIndex, recordId: string): Promise<RecordEntry> {
   const id = parseRecordId(recordId);
@@ -53,11 +57,11 @@ export async function getRecordEntry(index: RecordIndex, recordId: string): Prom
 async function assemble(
   deps: VerifyDeps,
   recordId: string,
-): Promise<{ bundle: ProofBundle; live: Live; rec: RecordEntry; awaiting: string[] }> {
+): Promise<{ bundle: ProofBundleV2; live: LiveAnchors; rec: RecordEntry; awaiting: string[] }> {
   const rec = await getRecordEntry(deps.index, recordId);
-  const bundle: ProofBundle = {
-    format: PROOF_FORMAT,
-    issuedAt: deps.clock(),
+  const reader = new BatchReader(deps, 'v2');
+  const bundle: ProofBundleV2 = {
+    format: PROOF_FORMAT_V2,
     record: {
       recordId: rec.recordId,
       deviceId: rec.deviceId,
@@ -69,106 +73,54 @@ async function assemble(
       prevHash: rec.prevHash,
       envelopeSize: rec.envelopeSize,
       objectKey: rec.objectKey,
-      ...(rec.ipfs ? { ipfs: { cid: rec.ipfs.cid, profile: IPFS_PROFILE } } : {}),
     },
     anchors: [],
   };
-  const live: Live = new Map();
-  if (!rec.batch) return { bundle, live, rec, awaiting: [] };
-
-  const batch = await deps.index.getBatch(rec.batch.batchId);
-  if (!batch)
-    throw new NotaryError(
-      'batch-not-found',
-      `record ${recordId} names batch ${rec.batch.batchId}, which is gone`,
-    );
-  let path: string[] = [];
-  try {
-    path = (await readInclusionPath(deps.objects, batch.treeKey, batch.size, rec.batch.leafIndex)).map(toHex);
-  } catch (e) {
-    // A tree that cannot be read yields an empty path, which the check reports as an invalid proof.
-    if (!(e instanceof TreeObjectError)) throw e;
-  }
-  bundle.inclusion = {
-    batchId: batch.batchId,
-    leafIndex: rec.batch.leafIndex,
-    treeSize: batch.size,
-    path,
-    root: batch.root,
-  };
-
-  // Every chain's root anchor, and the inline transactions that carry this very record whole.
-  const rootBytes = encodeAnchorPayload({ root: fromHex(batch.root) as Uint8Array, treeSize: batch.size });
-  for (const a of batch.anchors) {
-    const inline = a.kind === 'inline';
-    if (inline) {
-      const part = batch.inline?.[a.part ?? 0];
-      if (part?.chainId !== a.chainId || !part.records.includes(rec.recordId)) continue;
-    }
-    const chain = deps.chains.get(a.chainId);
-    let tx: ChainTx | undefined;
-    let asked = chain !== undefined;
-    if (chain) {
-      try {
-        tx = await chain.lookup(a.txId);
-      } catch (e) {
-        // The chain cannot be asked now: the bundle then carries what the finality poller last saw, and
-        // the check reports the anchor as unchecked (pending) rather than failing the whole request.
-        if (!isChainFailure(e)) throw e;
-        asked = false;
-      }
-    }
-    // Not (or no longer) in a block but not final either: the poller resubmits a dropped or reorganised
-    // transaction, so this is "0 confirmations so far", not evidence of tampering. An inline copy in that
-    // state is left out (the record's root anchor on the same chain speaks for it).
-    const unsettled = a.phase !== undefined && a.phase !== 'final';
-    if (asked && !tx && unsettled && inline) continue;
-    const requiredConfirmations = deps.requiredConfirmations(a.chainId);
-    const anchor: BundleAnchor = {
-      chainId: a.chainId,
-      txId: a.txId,
-      payload: tx ? toHex(tx.data) : inline ? '' : toHex(rootBytes),
-      method: inline ? 'inline' : 'root',
-      requiredConfirmations,
+  let awaiting: string[] = [];
+  if (rec.batch) {
+    const batch = await reader.batch(rec.batch.batchId, `record ${recordId}`);
+    bundle.inclusion = {
+      leafIndex: rec.batch.leafIndex,
+      treeSize: batch.size,
+      path: await reader.path(batch, rec.batch.leafIndex),
+      root: batch.root,
     };
-    if (asked) {
-      live.set(
-        a.txId,
-        tx
-          ? {
-              payload: tx.data,
-              confirmations: tx.confirmations,
-              ...(tx.height === undefined ? {} : { height: tx.height }),
-              ...(tx.blockHash === undefined ? {} : { blockHash: tx.blockHash }),
-            }
-          : unsettled
-            ? { payload: rootBytes, confirmations: 0 }
-            : null,
-      );
-    }
-    const height = tx ? tx.height : asked ? undefined : a.block?.height;
-    const blockHash = tx ? tx.blockHash : asked ? undefined : a.block?.hash;
-    const confirmations = tx ? tx.confirmations : asked ? undefined : a.confirmations;
-    if (height !== undefined) anchor.height = height;
-    if (blockHash !== undefined) anchor.blockHash = blockHash;
-    if (tx?.time !== undefined) anchor.time = tx.time;
-    if (confirmations !== undefined) anchor.confirmations = confirmations;
-    if (tx?.evidence) anchor.evidence = tx.evidence;
-    bundle.anchors.push(anchor);
+    const a = await reader.rootAnchors(batch, rec.recordId);
+    bundle.anchors = a.anchors;
+    awaiting = a.awaiting;
   }
-  // A batch still being anchored that some configured chain has not taken yet (it was down or refused):
-  // the record is not on every chain it will be on. A finished batch is judged by the anchors it has,
-  // so adding a chain later leaves older records verified.
-  const awaiting =
-    batch.state === 'built'
-      ? [...deps.chains.keys()].filter(
-          (id) => !batch.anchors.some((a) => a.chainId === id && (a.kind ?? 'root') === 'root'),
-        )
-      : [];
-  return { bundle, live, rec, awaiting };
+  // A signed record: the key events that tie its key to the device.
+  const headerBytes = fromBase64(rec.header);
+  const parsed = headerBytes ? parseHeader(headerBytes) : undefined;
+  const signature = parsed?.ok ? parsed.header.signature : undefined;
+  if (signature) {
+    const events = keyEventsFor(await deviceKeyEvents(deps.statements, rec.deviceId), [
+      toHex(signature.keyId),
+    ]);
+    const keyEvents: KeyEventItem[] = [];
+    for (const e of events) {
+      if (!e.batch) {
+        keyEvents.push({ leaf: e.leaf, anchors: [] });
+        continue;
+      }
+      const batch = await reader.batch(e.batch.batchId, `key event ${e.statementId}`);
+      keyEvents.push({
+        leaf: e.leaf,
+        inclusion: {
+          leafIndex: e.batch.leafIndex,
+          treeSize: batch.size,
+          path: await reader.path(batch, e.batch.leafIndex),
+          root: batch.root,
+        },
+        anchors: (await reader.rootAnchors(batch)).anchors,
+      });
+    }
+    bundle.origin = { keyEvents };
+  }
+  return { bundle, live: reader.live, rec, awaiting };
 }
 
-export async function buildProofBundle(deps: VerifyDeps, recordId: string): Promise<ProofBundle> {
+export async function buildProofBundle(deps: VerifyDeps, recordId: string): Promise<ProofBundleV2> {
   return (await assemble(deps, recordId)).bundle;
 }
 
@@ -185,16 +137,23 @@ export interface VerifyReport extends ProofCheck {
   ipfs?: { cid: string; code: string; message: string };
 }
 
-/** Recomputes the hash from the stored object, checks the inclusion proof and the root on every chain. */
+/**
+ * Recomputes the hash from the stored object, checks the inclusion proof, the root on every chain (looked up
+ * live) and, for a signed record, its origin. The server pins its own ledgers' keys; it pins no device key,
+ * so origin is at best `unpinned` here: proving it takes a device key the auditor obtained out of band.
+ */
 export async function verifyRecord(deps: VerifyDeps, recordId: string): Promise<VerifyReport> {
   const { bundle, live, rec, awaiting } = await assemble(deps, recordId);
   const envelope = (await deps.objects.get(rec.objectKey)) ?? null;
   const hotCopy = await checkHotCopy(deps, rec);
+  const ledgerKeys = await ownLedgerKeys(deps.chains);
   const check = checkProofBundle(bundle, {
     envelope,
     liveAnchors: live,
     requiredConfirmations: deps.requiredConfirmations,
-    ipfs: hotCopy?.verdict ?? null,
+    // An empty list would refuse every ledger key: without a ledger of its own the server pins none.
+    ...(ledgerKeys.length > 0 ? { trustedLedgerKeys: ledgerKeys } : {}),
+    ipfs: hotCopy ? hotCopy.verdict : 'not-pinned',
   });
   // With no anchor at all the check already says `anchor-not-submitted`; otherwise name each chain owed.
   for (const chainId of bundle.anchors.length > 0 ? awaiting : []) {
@@ -203,7 +162,8 @@ export async function verifyRecord(deps: VerifyDeps, recordId: string): Promise<
       message: `${chainId} has not taken batch ${rec.batch?.batchId} yet (being submitted, or retried after a failure)`,
     });
   }
-  if (awaiting.length > 0 && check.status === 'verified') check.status = 'pending';
+  if (awaiting.length > 0 && (check.status === 'verified' || check.status === 'unpinned'))
+    check.status = 'pending';
   return {
     recordId: rec.recordId,
     deviceId: rec.deviceId,
@@ -215,6 +175,16 @@ export async function verifyRecord(deps: VerifyDeps, recordId: string): Promise<
     ...(awaiting.length > 0 ? { awaitingChains: awaiting } : {}),
     ...(hotCopy ? { ipfs: hotCopy.detail } : {}),
   };
+}
+
+/** The public keys of the embedded ledgers this server runs: the trust roots it pins for itself. */
+async function ownLedgerKeys(chains: ReadonlyMap<string, Chain>): Promise<string[]> {
+  const keys: string[] = [];
+  for (const chain of chains.values()) {
+    const d = await chain.describe();
+    if (d.kind === 'embedded-ledger') keys.push(d.publicKey);
+  }
+  return keys;
 }
 
 /** Fetches the record's hot copy by its CID and judges it; undefined for a record with no CID. */

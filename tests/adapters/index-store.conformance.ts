@@ -18,13 +18,15 @@ import {
   type BatchEntry,
   type DeadLetter,
   type DeviceEntry,
+  type DeviceKey,
+  type DeviceKeyRegistry,
   type IndexStore,
   type Page,
   type RecordEntry,
 } from '../../lib/ports.js';
 
 export interface IndexStoreFixture {
-  store: IndexStore;
+  store: IndexStore & DeviceKeyRegistry;
   /** Closes the store and removes whatever backs it. */
   cleanup(): Promise<void>;
 }
@@ -79,6 +81,21 @@ export function deviceEntry(deviceId: string, over: Partial<DeviceEntry> = {}): 
     status: 'active',
     credentialHash: hex32(`password of ${deviceId}`),
     wrappedMasterKey: toBase64(utf8(`wrapped key of ${deviceId}`)),
+    keys: [],
+    allowUnsigned: true,
+    keysRevision: 0,
+    ...over,
+  };
+}
+
+/** A key as lib/devices/device-keys.ts records it; the store keeps it verbatim. */
+export function deviceKey(name: string, over: Partial<DeviceKey> = {}): DeviceKey {
+  return {
+    keyId: hex32(`key ${name}`),
+    alg: 'ed25519',
+    publicKey: toBase64(sha256(utf8(`public key ${name}`))),
+    status: 'active',
+    registeredBy: { statementId: `dev-1:${hex32(`register ${name}`)}`, type: 'register', at: 1000 },
     ...over,
   };
 }
@@ -138,7 +155,7 @@ const withCursor = <Q extends object>(q: Q, cursor: string | undefined): Q & { c
 export function describeIndexStoreConformance(name: string, make: () => Promise<IndexStoreFixture>): void {
   describe(`IndexStore conformance: ${name}`, () => {
     let fx: IndexStoreFixture;
-    let store: IndexStore;
+    let store: IndexStore & DeviceKeyRegistry;
     beforeEach(async () => {
       fx = await make();
       store = fx.store;
@@ -230,6 +247,34 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         );
         expect((await store.listByTime('dev-none', { from: 0, to: t0 * 2, limit: 10 })).items).toEqual([]);
         expect(all.items[0]).toEqual(entries[0]);
+      });
+
+      it('recordInForceAt finds the latest record at or before a time, the highest seq among ties', async () => {
+        const t0 = 1_700_000_000_000;
+        // seq 2 and 3 share a timestamp; seq 4 was stamped before seq 3 (device clock step back).
+        for (const [seq, dt] of [
+          [0, 0],
+          [1, 10],
+          [3, 20],
+          [2, 20],
+          [4, 15],
+          [5, 30],
+        ] as const)
+          await store.putRecord(recordEntry('dev-f', seq, { timestamp: t0 + dt }));
+        await store.putRecord(recordEntry('dev-g', 9, { timestamp: t0 + 25 }));
+        const at = async (dt: number) => (await store.recordInForceAt('dev-f', t0 + dt))?.seq;
+        expect(await at(-1)).toBeUndefined();
+        expect(await at(0)).toBe(0);
+        expect(await at(9)).toBe(0);
+        expect(await at(14)).toBe(1);
+        expect(await at(15)).toBe(4);
+        expect(await at(20)).toBe(3);
+        expect(await at(29)).toBe(3);
+        expect(await at(10_000)).toBe(5);
+        expect(await store.recordInForceAt('dev-none', t0)).toBeUndefined();
+        expect(await store.recordInForceAt('dev-f', t0 + 30)).toEqual(
+          recordEntry('dev-f', 5, { timestamp: t0 + 30 }),
+        );
       });
 
       it('listByTime pages with a cursor that stays put while records are added around it', async () => {
@@ -577,6 +622,65 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         expect(await store.getDevice('dev-1')).toEqual({ ...d, credentialHash: hex32('new password') });
       });
 
+      it('a device is created with its keys and allowUnsigned, and reads back as written', async () => {
+        const d = deviceEntry('dev-1', { keys: [deviceKey('a')], allowUnsigned: false });
+        expect(await store.createDevice(d)).toBe('created');
+        expect(await store.getDevice('dev-1')).toEqual(d);
+        expect((await store.listDevices({ limit: 10 })).items).toEqual([d]);
+      });
+
+      it('updateDeviceKeys replaces keys and allowUnsigned at the expected revision, and bumps it', async () => {
+        await store.createDevice(deviceEntry('dev-1'));
+        const a = deviceKey('a');
+        expect(await store.updateDeviceKeys('dev-1', { keys: [a], allowUnsigned: false }, 0)).toBe('updated');
+        expect(await store.getDevice('dev-1')).toEqual(
+          deviceEntry('dev-1', { keys: [a], allowUnsigned: false, keysRevision: 1 }),
+        );
+        const rotated = [
+          {
+            ...a,
+            status: 'revoked' as const,
+            revokedBy: { statementId: `dev-1:${hex32('rot')}`, type: 'rotate' as const, at: 2000 },
+          },
+          deviceKey('b', { alg: 'p256' }),
+        ];
+        expect(await store.updateDeviceKeys('dev-1', { keys: rotated, allowUnsigned: false }, 1)).toBe(
+          'updated',
+        );
+        const stored = await store.getDevice('dev-1');
+        expect(stored?.keys).toEqual(rotated);
+        expect(stored?.keysRevision).toBe(2);
+        // Credentials are a separate field: rotating them leaves the keys and the revision alone.
+        await store.setCredentialHash('dev-1', hex32('other'));
+        expect((await store.getDevice('dev-1'))?.keysRevision).toBe(2);
+      });
+
+      it('updateDeviceKeys at a stale revision is a conflict that writes nothing; unknown devices are not created', async () => {
+        await store.createDevice(deviceEntry('dev-1'));
+        await store.updateDeviceKeys('dev-1', { keys: [deviceKey('a')], allowUnsigned: true }, 0);
+        expect(await store.updateDeviceKeys('dev-1', { keys: [], allowUnsigned: false }, 0)).toBe('conflict');
+        expect(await store.getDevice('dev-1')).toEqual(
+          deviceEntry('dev-1', { keys: [deviceKey('a')], keysRevision: 1 }),
+        );
+        expect(await store.updateDeviceKeys('dev-9', { keys: [], allowUnsigned: false }, 0)).toBe(
+          'not-found',
+        );
+        expect(await store.getDevice('dev-9')).toBeUndefined();
+      });
+
+      it('concurrent updateDeviceKeys at one revision: exactly one is applied', async () => {
+        await store.createDevice(deviceEntry('dev-1'));
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            store.updateDeviceKeys('dev-1', { keys: [deviceKey(`k${i}`)], allowUnsigned: false }, 0),
+          ),
+        );
+        expect(results.filter((r) => r === 'updated')).toHaveLength(1);
+        expect(results.filter((r) => r === 'conflict')).toHaveLength(9);
+        const winner = results.indexOf('updated');
+        expect((await store.getDevice('dev-1'))?.keys).toEqual([deviceKey(`k${winner}`)]);
+      });
+
       it('listDevices pages through every device exactly once', async () => {
         const ids = Array.from({ length: 9 }, (_, i) => `dev-${String(i).padStart(3, '0')}`);
         for (const id of [...ids].reverse()) await store.createDevice(deviceEntry(id));
@@ -641,6 +745,45 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         expect((await store.listDeadLetters({ limit: 100 })).items).toHaveLength(15);
       });
 
+      it('keeps the address and an aggregate’s count and first and last time', async () => {
+        const single = deadLetter('dl-one', 1000, { source: 'broker', remoteAddress: '192.0.2.7' });
+        const aggregate = deadLetter('dl-agg', 9000, {
+          source: 'upload',
+          code: 'rate-limited',
+          remoteAddress: '2001:db8::1',
+          deviceId: 'dev-a',
+          count: 1234,
+          firstAt: 2000,
+          lastAt: 9000,
+          payloadSize: 0,
+        });
+        await store.putDeadLetter(single);
+        await store.putDeadLetter(aggregate);
+        expect((await store.listDeadLetters({ limit: 10 })).items).toEqual([aggregate, single]);
+        expect((await store.listDeadLetters({ limit: 10, deviceId: 'dev-a' })).items).toEqual([aggregate]);
+      });
+
+      it('prunes entries older than a time, then the oldest beyond a row cap, at most a limit a call', async () => {
+        for (let i = 0; i < 10; i++) {
+          await store.putDeadLetter(deadLetter(`dl-${i}`, 1000 + i * 100, { deviceId: 'dev-p' }));
+        }
+        const ids = async () => (await store.listDeadLetters({ limit: 100 })).items.map((d) => d.id);
+        // Older than 1300: dl-0, dl-1, dl-2; nothing beyond the cap yet.
+        expect(await store.pruneDeadLetters({ before: 1300, keep: 100, limit: 100 })).toBe(3);
+        expect(await ids()).toEqual(['dl-9', 'dl-8', 'dl-7', 'dl-6', 'dl-5', 'dl-4', 'dl-3']);
+        // The cap keeps the newest: a limit of 2 removes the two oldest, the next call the rest.
+        expect(await store.pruneDeadLetters({ before: 0, keep: 3, limit: 2 })).toBe(2);
+        expect(await ids()).toEqual(['dl-9', 'dl-8', 'dl-7', 'dl-6', 'dl-5']);
+        expect(await store.pruneDeadLetters({ before: 0, keep: 3, limit: 100 })).toBe(2);
+        expect(await ids()).toEqual(['dl-9', 'dl-8', 'dl-7']);
+        expect(await store.pruneDeadLetters({ before: 1300, keep: 3, limit: 100 })).toBe(0);
+        // Both rules in one call, the expired ones counted first.
+        expect(await store.pruneDeadLetters({ before: 1800, keep: 0, limit: 2 })).toBe(2);
+        expect(await ids()).toEqual(['dl-9']);
+        const page = await store.listDeadLetters({ limit: 10, deviceId: 'dev-p' });
+        expect(page.items.map((d) => d.id)).toEqual(['dl-9']);
+      });
+
       it('pages across entries written in the same millisecond without skipping or repeating', async () => {
         const ids = Array.from({ length: 10 }, (_, i) => `dl-${i}`);
         for (const id of ids) await store.putDeadLetter(deadLetter(id, 7777));
@@ -685,6 +828,18 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
 
       it('an empty log is one empty page', async () => {
         expect(await store.listAudit({ limit: 5 })).toEqual({ items: [] });
+      });
+
+      it('keeps the details of an entry exactly, numbers as numbers', async () => {
+        const e = auditEvent('au-d', 5000, {
+          action: 'record-keys-released',
+          actor: 'auditor:tok-1',
+          target: 'sensor-001',
+          reason: 'annual audit',
+          details: { from: 1000, to: 2000, count: 17, range: 'time' },
+        });
+        await store.appendAudit(e);
+        expect((await store.listAudit({ limit: 1 })).items[0]).toEqual(e);
       });
     });
 

@@ -142,6 +142,38 @@ export function describeObjectStoreConformance(name: string, make: () => Promise
       });
     });
 
+    it('lists the objects under a prefix in key order with size and time stored, page by page', async () => {
+      const under = ['uploads/dev-a/01', 'uploads/dev-a/02', 'uploads/dev-b/01', 'uploads/dev-c/01'];
+      const before = Date.now();
+      for (const [i, k] of under.entries()) await put(store, k, patternBytes(10 + i, i));
+      // Not under "uploads/": another prefix, and a key that only shares its first letters.
+      await put(store, 'records/dev-a/01', patternBytes(5, 9));
+      await put(store, 'uploadsX/dev-a/01', patternBytes(5, 9));
+      await put(store, 'uploads/dev-a/gone', patternBytes(5, 9));
+      await store.delete('uploads/dev-a/gone');
+      const after = Date.now();
+
+      const all = await store.list('uploads/', { limit: 100 });
+      expect(all.next).toBeUndefined();
+      expect(all.items.map((o) => [o.key, o.size])).toEqual(under.map((k, i) => [k, 10 + i]));
+      for (const o of all.items) {
+        // S3 keeps LastModified to the second.
+        expect(o.storedAt).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+        expect(o.storedAt).toBeLessThanOrEqual(after + 1000);
+      }
+      const pages: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.list('uploads/', { limit: 3, ...(cursor ? { cursor } : {}) });
+        expect(page.items.length).toBeLessThanOrEqual(3);
+        pages.push(page.items.map((o) => o.key));
+        cursor = page.next;
+      } while (cursor);
+      expect(pages.flat()).toEqual(under);
+      expect(pages.length).toBeGreaterThan(1);
+      expect(await store.list('uploads/dev-z/', { limit: 10 })).toEqual({ items: [] });
+    });
+
     describe('createUploadUrl', () => {
       const body = patternBytes(3000, 42);
       const sha = sha256(body);

@@ -15,6 +15,7 @@ import { deriveRecordKey } from '../../lib/core/record-key.js';
 import { silentLogger } from '../../lib/logger.js';
 import { MQTT_MAX_MESSAGE_BYTES } from '../../lib/routing/routes.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import {
   type AwsStack,
   httpApiEvent,
@@ -71,9 +72,15 @@ describe('bad device input gets the same answer through the ingest Lambda as thr
 
   beforeAll(async () => {
     [aws, local] = await Promise.all([startAwsStack(), openLocalStack({ uploads: true })]);
+    // The same legacy device (unsigned records allowed) on both sides.
+    await provisionLegacyDevices(aws.index, ['bad-dev', 'other-dev']);
+    await provisionLegacyDevices(local.index, ['bad-dev', 'other-dev']);
     localIngest = createIngestHandler({
       objects: local.objects,
       index: local.index,
+      devices: local.index,
+      statements: local.statements,
+      origin: testOrigin(local.index),
       clock: Date.now,
       log: silentLogger,
       limits: { maxClockSkewMs: 300_000, maxPacketBytes: 2 * 1024 * 1024, uploadTtlSeconds: 900 },
@@ -281,6 +288,8 @@ describe('malformed events at the Lambda edges', () => {
   let aws: AwsStack;
   beforeAll(async () => {
     aws = await startAwsStack();
+    // A legacy device (unsigned records allowed), so a valid record is stored and the reply is what fails.
+    await provisionLegacyDevices(aws.index, ['evt-dev']);
   });
   afterAll(async () => {
     await aws?.close();

@@ -16,12 +16,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IotRuleEvent } from '../../functions/ingest/lambda.js';
 import { FUNCTION_GRANTS, type LambdaName, resolveGrants } from '../../infra/permissions.js';
 import { deviceIotPolicy, IOT_SQL_VERSION, THING_NAME, topicRuleSpecs } from '../../infra/routing.js';
+import { STAGED_UPLOAD_EXPIRY_DAYS } from '../../infra/storage.js';
 import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
+import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
 import { TABLES, type TableName } from '../../lib/adapters/aws/dynamo-tables.js';
 import { type EmbeddedKuboApi, startEmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
 import { toBase64, toHex } from '../../lib/core/bytes.js';
+import { signHead } from '../../lib/core/device-head.js';
+import { generateSigningKey, signerOf } from '../../lib/core/device-signature.js';
 import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
 import { sha256 } from '../../lib/core/hash.js';
+import { signRotation } from '../../lib/core/key-event.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import {
   DEVICE_ROUTES,
@@ -134,7 +139,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     ]);
   });
 
-  it('declares the three functions on nodejs22.x, each handler a real export, each with exactly its grants', async () => {
+  it('declares the four functions on nodejs22.x, each handler a real export, each with exactly its grants', async () => {
     const namer = {
       objects: (prefix: string) => `sst.aws.Bucket:Objects.arn/${prefix}*`,
       table: (t: TableName, index?: string) =>
@@ -148,6 +153,7 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       ingest: 'Ingest',
       anchor: 'Anchor',
       verify: 'Verify',
+      authorizer: 'Authorizer',
     };
     for (const [fn, component] of Object.entries(components) as [LambdaName, string][]) {
       const args = unwrap(app.one('sst.aws.Function', component).args) as Record<string, unknown>;
@@ -169,9 +175,14 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       // The ledger key is a secret's placeholder until set, and then only ever the wrapped blob.
       expect(env.NOTARY_LEDGER_KEY_WRAPPED).toBe('');
     }
-    expect(unwrap(app.one('sst.aws.Function', 'Anchor').args)).toMatchObject({
-      concurrency: { reserved: 1 },
-    });
+    // Single flight is the anchor lease's job: by default no function reserves concurrency, which fails on
+    // accounts whose concurrency limit is 10 (test below: the opt-in).
+    for (const f of app.of('sst.aws.Function'))
+      expect(unwrap(f.args), f.name).not.toHaveProperty('concurrency');
+    expect(
+      (unwrap(app.one('sst.aws.Function', 'Anchor').args) as { environment: Record<string, string> })
+        .environment.NOTARY_TABLE_LEASES,
+    ).toBe('sst.aws.Dynamo:Leases.name');
     expect(unwrap(app.one('sst.aws.Function', 'Ingest').args)).toMatchObject({
       retries: 2,
       transform: {
@@ -189,7 +200,109 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
         unknown
       >;
       expect(args).toMatchObject(sstDynamoArgs(TABLES[t]));
+      // Point-in-time recovery on every table, set here rather than left to SST's default.
+      const table: Record<string, unknown> = { pointInTimeRecovery: { enabled: false } };
+      (args.transform as { table: (a: object) => void }).table(table);
+      expect(table.pointInTimeRecovery, t).toEqual({ enabled: true });
     }
+  });
+
+  it('throttles the API: every route, health included, within a rate and a burst the stage may change', async () => {
+    const stageOf = (a: RecordedApp) => {
+      const stage: Record<string, unknown> = { apiId: 'x', name: '$default' };
+      const api = a.one('sst.aws.ApiGatewayV2', 'Api').args;
+      (api.transform as { stage: (s: object) => void }).stage(stage);
+      return stage;
+    };
+    expect(stageOf(app).defaultRouteSettings).toEqual({ throttlingRateLimit: 50, throttlingBurstLimit: 100 });
+    const tuned = await runSstConfig(CONFIG, 'busy', {
+      NOTARY_API_THROTTLE_RATE: '500',
+      NOTARY_API_THROTTLE_BURST: '1000',
+    });
+    expect(stageOf(tuned).defaultRouteSettings).toEqual({
+      throttlingRateLimit: 500,
+      throttlingBurstLimit: 1000,
+    });
+    await expect(runSstConfig(CONFIG, 'x', { NOTARY_API_THROTTLE_RATE: '0' })).rejects.toThrow(
+      /NOTARY_API_THROTTLE_RATE/,
+    );
+  });
+
+  it('gives dead letters a retention: the TTL setting on the table, and the days in every function', () => {
+    const args = unwrap(app.one('sst.aws.Dynamo', 'DeadLetters').args) as Record<string, unknown>;
+    expect(args.ttl).toBe('expiresAt');
+    const others = TABLE_NAMES.filter((t) => t !== 'deadLetters');
+    for (const t of others)
+      expect(unwrap(app.one('sst.aws.Dynamo', TABLE_COMPONENTS[t].component).args)).not.toHaveProperty('ttl');
+    for (const fn of app.of('sst.aws.Function')) {
+      const env = (unwrap(fn.args) as { environment: Record<string, string> }).environment;
+      expect(env.NOTARY_DEAD_LETTER_RETENTION_DAYS, fn.name).toBe('30');
+    }
+  });
+
+  it('expires staged uploads nobody claimed, their noncurrent versions and the delete markers left', () => {
+    const bucket = app.one('sst.aws.Bucket', 'Objects');
+    expect(unwrap(bucket.args.lifecycle)).toEqual([
+      { id: 'abandoned-uploads', prefix: 'uploads/', expiresIn: `${STAGED_UPLOAD_EXPIRY_DAYS} days` },
+    ]);
+    // SST turns that into a BucketLifecycleConfiguration; the transform replaces its rules whole.
+    const lifecycle: Record<string, unknown> = { bucket: 'b', rules: [] };
+    (bucket.args.transform as { lifecycle: (a: object) => void }).lifecycle(lifecycle);
+    expect(lifecycle.rules).toEqual([
+      {
+        id: 'abandoned-uploads',
+        status: 'Enabled',
+        filter: { prefix: 'uploads/' },
+        expiration: { days: 7 },
+        noncurrentVersionExpiration: { noncurrentDays: 1 },
+        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+      },
+      {
+        id: 'abandoned-uploads-markers',
+        status: 'Enabled',
+        filter: { prefix: 'uploads/' },
+        expiration: { expiredObjectDeleteMarker: true },
+      },
+    ]);
+    // Nothing outside uploads/ expires: records and batch trees are what the proofs rest on.
+    const rules = lifecycle.rules as { filter: { prefix: string } }[];
+    expect(rules.every((r) => r.filter.prefix === 'uploads/')).toBe(true);
+    // A presigned URL lives at most 7 days, and an upload outlives its URL.
+    expect(STAGED_UPLOAD_EXPIRY_DAYS).toBeGreaterThanOrEqual(7);
+  });
+
+  it('reserves concurrency only when the stage asks for it, for anchor and ipfs-pin alike', async () => {
+    const reserved = await runSstConfig(CONFIG, 'big-account', {
+      NOTARY_ANCHOR_RESERVED_CONCURRENCY: '1',
+      NOTARY_IPFS_PIN_RESERVED_CONCURRENCY: '8',
+      NOTARY_IPFS_HOT: 'all',
+      NOTARY_IPFS_API_URL: 'http://kubo.internal:5001',
+    });
+    expect(unwrap(reserved.one('sst.aws.Function', 'Anchor').args)).toMatchObject({
+      concurrency: { reserved: 1 },
+    });
+    expect(unwrap(reserved.one('sst.aws.Function', 'IpfsPin').args)).toMatchObject({
+      concurrency: { reserved: 8 },
+    });
+    const hot = await runSstConfig(CONFIG, 'hot', {
+      NOTARY_IPFS_HOT: 'all',
+      NOTARY_IPFS_API_URL: 'http://kubo.internal:5001',
+    });
+    expect(unwrap(hot.one('sst.aws.Function', 'IpfsPin').args)).not.toHaveProperty('concurrency');
+    await expect(runSstConfig(CONFIG, 'x', { NOTARY_ANCHOR_RESERVED_CONCURRENCY: '0' })).rejects.toThrow(
+      /NOTARY_ANCHOR_RESERVED_CONCURRENCY/,
+    );
+  });
+
+  it('refuses a dead-letter retention that is not a whole number of days from 1', async () => {
+    await expect(runSstConfig(CONFIG, 'test', { NOTARY_DEAD_LETTER_RETENTION_DAYS: '0' })).rejects.toThrow(
+      /NOTARY_DEAD_LETTER_RETENTION_DAYS/,
+    );
+    const longer = await runSstConfig(CONFIG, 'test', { NOTARY_DEAD_LETTER_RETENTION_DAYS: '90' });
+    const env = (
+      unwrap(longer.one('sst.aws.Function', 'Ingest').args) as { environment: Record<string, string> }
+    ).environment;
+    expect(env.NOTARY_DEAD_LETTER_RETENTION_DAYS).toBe('90');
   });
 
   it('runs anchoring on a schedule that delivers EventBridge’s own event', () => {
@@ -200,25 +313,60 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     expect(target.input).toBeUndefined();
   });
 
-  it('puts every operator route behind the JWT authorizer; only health is public', () => {
+  it('puts every route but health behind the Lambda authorizer, uncached, with the operators’ issuer', () => {
     const routes = app
       .of('sst.aws.ApiGatewayV2.route')
       .map((r) => ({ route: r.name, ...(unwrap(r.args) as object) }));
     const authorizer = app.of('sst.aws.ApiGatewayV2.authorizer')[0];
+    expect(app.of('sst.aws.ApiGatewayV2.authorizer')).toHaveLength(1);
     expect(routes).toEqual([
       { route: 'GET /v1/health', handler: fnArn('Verify') },
       {
         route: 'ANY /v1/{proxy+}',
         handler: fnArn('Verify'),
-        auth: { jwt: { authorizer: `sst.aws.ApiGatewayV2.authorizer:${authorizer?.name}.id` } },
+        auth: { lambda: `sst.aws.ApiGatewayV2.authorizer:${authorizer?.name}.id` },
       },
     ]);
-    expect(unwrap(authorizer?.args)).toMatchObject({
-      jwt: {
-        issuer: `https://cognito-idp.${RECORDER_FACTS.region}.amazonaws.com/sst.aws.CognitoUserPool:Operators.id`,
-        audiences: ['sst.aws.CognitoUserPool.client:OperatorsCli.id'],
+    // Simple responses, payload 2.0, TTL 0 (a revocation counts from the next request), every request sent.
+    expect(unwrap(authorizer?.args)).toEqual({
+      name: 'access',
+      lambda: {
+        function: fnArn('Authorizer'),
+        response: 'simple',
+        payload: '2.0',
+        ttl: '0 seconds',
+        identitySources: [],
       },
     });
+    const env = (
+      unwrap(app.one('sst.aws.Function', 'Authorizer').args) as { environment: Record<string, string> }
+    ).environment;
+    expect(env).toMatchObject({
+      NOTARY_TABLE_TOKENS: 'sst.aws.Dynamo:Tokens.name',
+      NOTARY_OPERATOR_JWT_ISSUER: `https://cognito-idp.${RECORDER_FACTS.region}.amazonaws.com/sst.aws.CognitoUserPool:Operators.id`,
+      NOTARY_OPERATOR_JWT_AUDIENCE: 'sst.aws.CognitoUserPool.client:OperatorsCli.id',
+    });
+    expect(env.NOTARY_OPERATOR_JWKS_URL).toBeUndefined();
+  });
+
+  it('with an external OIDC issuer: the authorizer checks its JWTs, against its JWKS URL when given', async () => {
+    const oidc = await runSstConfig(CONFIG, 'oidc', {
+      NOTARY_JWT_ISSUER: 'https://login.example.com/tenant',
+      NOTARY_JWT_AUDIENCE: 'notary-api',
+      NOTARY_JWT_JWKS_URL: 'https://login.example.com/tenant/keys',
+    });
+    expect(oidc.of('sst.aws.CognitoUserPool')).toEqual([]);
+    const env = (
+      unwrap(oidc.one('sst.aws.Function', 'Authorizer').args) as { environment: Record<string, string> }
+    ).environment;
+    expect(env).toMatchObject({
+      NOTARY_OPERATOR_JWT_ISSUER: 'https://login.example.com/tenant',
+      NOTARY_OPERATOR_JWT_AUDIENCE: 'notary-api',
+      NOTARY_OPERATOR_JWKS_URL: 'https://login.example.com/tenant/keys',
+    });
+    await expect(
+      runSstConfig(CONFIG, 'x', { NOTARY_JWT_JWKS_URL: 'https://k.example/jwks' }),
+    ).rejects.toThrow(/NOTARY_JWT_JWKS_URL belongs to NOTARY_JWT_ISSUER/);
   });
 
   it('provisions devices: a thing per device, its certificate attached to it and to the device policy', () => {
@@ -249,14 +397,26 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       NOTARY_OBJECT_LOCK_DAYS: '365',
       NOTARY_DEVICES: 'a-1,b-2',
     });
-    expect(unwrap(locked.one('aws.s3.BucketObjectLockConfiguration', 'ObjectsLock').args)).toMatchObject({
+    // Object Lock by its configuration resource alone, on the versioned bucket: turning it on for a stage
+    // that already exists changes that resource, never the bucket (objectLockEnabled on the bucket would
+    // replace it, with every record in it).
+    const lockRes = locked.one('aws.s3.BucketObjectLockConfiguration', 'ObjectsLock');
+    expect(unwrap(lockRes.args)).toEqual({
+      bucket: 'sst.aws.Bucket:Objects.name',
+      objectLockEnabled: 'Enabled',
       rule: { defaultRetention: { mode: 'COMPLIANCE', days: 365 } },
     });
-    const bucketArgs: Record<string, unknown> = {};
-    (locked.one('sst.aws.Bucket', 'Objects').args.transform as { bucket: (a: object) => void }).bucket(
-      bucketArgs,
-    );
-    expect(bucketArgs.objectLockEnabled).toBe(true);
+    // After the bucket component, versioning included: S3 refuses Object Lock on an unversioned bucket.
+    const after = (lockRes.opts?.dependsOn ?? []) as { urn: unknown }[];
+    expect(after.map((d) => String(unwrap(d.urn)))).toEqual(['sst.aws.Bucket:Objects.urn']);
+    for (const stage of [locked, app]) {
+      const bucket = stage.one('sst.aws.Bucket', 'Objects').args;
+      expect(bucket.versioning).toBe(true);
+      const bucketArgs: Record<string, unknown> = {};
+      (bucket.transform as { bucket?: (a: object) => void }).bucket?.(bucketArgs);
+      expect(bucketArgs).not.toHaveProperty('objectLockEnabled');
+      expect(JSON.stringify(unwrap(bucket))).not.toContain('objectLock');
+    }
     expect(locked.of('aws.iot.Thing').map((t) => t.args.name)).toEqual(['a-1', 'b-2']);
     expect(app.of('aws.s3.BucketObjectLockConfiguration')).toEqual([]);
 
@@ -424,6 +584,69 @@ describe('least privilege: the declared grants are exactly what the functions ca
       (await call('POST', '/v1/devices', { deviceId: 'lp-dev', masterKey: toBase64(master) })).statusCode,
     ).toBe(201);
     expect((await call('POST', '/v1/devices/lp-dev/credentials')).statusCode).toBe(200);
+    // Device signing keys: provisioning with a key (a register event), the key log, registration,
+    // revocation, and allowUnsigned.
+    const signing = generateSigningKey('ed25519');
+    expect(
+      (
+        await call('POST', '/v1/devices', {
+          deviceId: 'lp-signed',
+          masterKey: toBase64(master),
+          signingKey: { alg: 'ed25519', publicKey: toBase64(signing.publicKey) },
+        })
+      ).statusCode,
+    ).toBe(201);
+    const second = generateSigningKey('p256');
+    expect(
+      (
+        await call('POST', '/v1/devices/lp-signed/keys', {
+          alg: 'p256',
+          publicKey: toBase64(second.publicKey),
+          reason: 'least privilege test',
+        })
+      ).statusCode,
+    ).toBe(201);
+    expect(
+      (
+        await call('POST', `/v1/devices/lp-signed/keys/${toHex(second.keyId)}/revoke`, {
+          reason: 'least privilege test',
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect((await call('PATCH', '/v1/devices/lp-dev', { allowUnsigned: true })).statusCode).toBe(200);
+    // The signed device's own messages: a record, a head (twice: the second is a duplicate), a rotation.
+    const signed = sealRecord({
+      recordKey: deriveRecordKey(master, 'lp-signed', Date.now() - 5000, 0),
+      deviceId: 'lp-signed',
+      seq: 0,
+      timestamp: Date.now() - 5000,
+      prevHash: ZERO_HASH,
+      nonce: randomBytes(12),
+      plaintext: new Uint8Array(32),
+      signer: signerOf(signing),
+    });
+    const head = signHead(
+      { deviceId: 'lp-signed', count: 1, lastHash: signed.recordHash, time: Date.now() - 1000 },
+      signerOf(signing),
+    ).bytes;
+    const rotation = signRotation({
+      deviceId: 'lp-signed',
+      time: Date.now() - 1000,
+      oldKey: signerOf(signing),
+      newKey: signerOf(generateSigningKey('ed25519')),
+    });
+    for (const [topic, payload] of [
+      ['devices/lp-signed/records', signed.envelope],
+      ['devices/lp-signed/heads', head],
+      ['devices/lp-signed/heads', head],
+      ['devices/lp-signed/keys', rotation],
+    ] as const) {
+      const out = await stack.ingest(iotRuleEvent(topic, payload), lambdaContext('ingest'));
+      expect(
+        out.status === 'handled' && JSON.parse(out.replies[0]?.payload ?? '{}').acks[0].status,
+        topic,
+      ).not.toBe('rejected');
+    }
     for (let seq = 0; seq < 3; seq++)
       await stack.ingest(iotRuleEvent('devices/lp-dev/records', seal(seq)), lambdaContext('ingest'));
     await stack.ingest(iotRuleEvent('devices/lp-dev/records', 'junk'), lambdaContext('ingest'));
@@ -463,6 +686,9 @@ describe('least privilege: the declared grants are exactly what the functions ca
       '/v1/health',
       '/v1/devices/lp-dev/records?limit=10',
       '/v1/devices/lp-dev/gaps',
+      '/v1/devices/lp-signed/keys',
+      '/v1/devices/lp-dev/completeness',
+      `/v1/devices/lp-dev/completeness?from=0&to=${Date.now() + 60_000}`,
       '/v1/records/lp-dev.1',
       '/v1/records/lp-dev.1/verify',
       '/v1/records/lp-dev.1/proof',
@@ -483,6 +709,31 @@ describe('least privilege: the declared grants are exactly what the functions ca
     expect(
       (await call('POST', '/v1/records/lp-dev.2/key-release', { reason: 'least privilege test' })).statusCode,
     ).toBe(200);
+    // Tokens and an auditor, each request through the authorizer as API Gateway runs them.
+    const opJwt = `Bearer ${await stack.issuer.sign('op-1')}`;
+    const created = await stack.api('POST', '/v1/tokens', {
+      authorization: opJwt,
+      body: { name: 'lp', devices: ['lp-dev'], ttlSeconds: 600, permissions: ['read', 'key-release'] },
+    });
+    expect(created.statusCode).toBe(201);
+    const { token, tokenId } = JSON.parse(created.body) as { token: string; tokenId: string };
+    const auditor = `Bearer ${token}`;
+    expect((await stack.api('GET', '/v1/tokens', { authorization: opJwt })).statusCode).toBe(200);
+    expect(
+      (await stack.api('GET', '/v1/records/lp-dev.1/proof', { authorization: auditor })).statusCode,
+    ).toBe(200);
+    for (const range of [{ fromSeq: 0, toSeq: 3 }, { at: Date.now() }])
+      expect(
+        (
+          await stack.api('POST', '/v1/devices/lp-dev/key-release', {
+            authorization: auditor,
+            body: { ...range, reason: 'least privilege test' },
+          })
+        ).statusCode,
+      ).toBe(200);
+    expect((await stack.api('DELETE', `/v1/tokens/${tokenId}`, { authorization: opJwt })).statusCode).toBe(
+      200,
+    );
     // The resume path: a batch a crashed cycle left 'built' (here: the first batch again, under a new id,
     // with its leaves list) is finished by the next cycle, which reads the leaves list back.
     const first = batches.items[0];
@@ -494,6 +745,43 @@ describe('least privilege: the declared grants are exactly what the functions ca
     await stack.objects.put('batches/zz-resume/leaves.json', resumed, { sha256: sha256(resumed) });
     await stack.index.putBatch({ ...first, batchId: 'zz-resume', state: 'built', anchors: [] });
     expect(await stack.anchor({}, lambdaContext('anchor'))).toMatchObject({ resumed: ['zz-resume'] });
+    // A tick while another instance holds the anchor lease: the refused acquisition reads the holder back.
+    const otherInstance = new DynamoLeaseStore({
+      db: stack.dynamo.db,
+      table: stack.config.leasesTable ?? '',
+    });
+    const held = await otherInstance.acquire('anchor', 'anchor:other-instance', {
+      now: Date.now(),
+      ttlMs: 60_000,
+    });
+    expect(await stack.anchor({}, lambdaContext('anchor'))).toMatchObject({
+      status: 'busy',
+      heldBy: 'anchor:other-instance',
+    });
+    if (held.acquired) await otherInstance.release(held.lease);
+
+    // The sequence race: two different records with one seq, the second indexed between the first's check
+    // and its PutItem. The loser's envelope, already under records/, is referenced by nothing: ingest deletes it.
+    const [winner, loser] = [seal(7), seal(7)];
+    let raced = false;
+    stack.hooks.before = async (c) => {
+      if (raced || c.fn !== 'ingest' || c.command !== 'PutItemCommand') return;
+      if (c.input.TableName !== stack.config.tables.records) return;
+      raced = true;
+      await stack.ingest(iotRuleEvent('devices/lp-dev/records', winner), lambdaContext('ingest'));
+    };
+    const lost = await stack.ingest(iotRuleEvent('devices/lp-dev/records', loser), lambdaContext('ingest'));
+    delete stack.hooks.before;
+    expect(raced).toBe(true);
+    expect(JSON.stringify(lost)).toContain('sequence-replayed');
+    const raceDeletes = stack.calls.filter(
+      (c) =>
+        c.fn === 'ingest' &&
+        c.command === 'DeleteObjectCommand' &&
+        String(c.input.Key).startsWith('records/'),
+    );
+    expect(raceDeletes).toHaveLength(1);
+    expect(await stack.objects.head(String(raceDeletes[0]?.input.Key))).toBeUndefined();
 
     const names = {
       bucket: stack.config.bucket,
@@ -501,6 +789,9 @@ describe('least privilege: the declared grants are exactly what the functions ca
         ...stack.config.tables,
         ledger: stack.config.ledgerTable ?? '',
         pinJobs: stack.config.ipfs.pinJobsTable ?? '',
+        statements: stack.config.statementsTable,
+        tokens: stack.config.tokensTable ?? '',
+        leases: stack.config.leasesTable ?? '',
       },
       keyArn: 'arn:aws:kms:us-east-1:111122223333:key/test',
     };
@@ -514,7 +805,7 @@ describe('least privilege: the declared grants are exactly what the functions ca
       });
     const unused: string[] = [];
     const denied: string[] = [];
-    for (const fn of ['ingest', 'anchor', 'verify', 'ipfsPin'] as const) {
+    for (const fn of ['ingest', 'anchor', 'verify', 'ipfsPin', 'authorizer'] as const) {
       const perms = granted2(fn);
       const needs = stack.calls.filter((c) => c.fn === fn).map((c) => iamOf(c, names));
       const allows = (n: Needed, p: (typeof perms)[number], resource: string) =>

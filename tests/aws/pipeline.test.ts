@@ -16,7 +16,7 @@ import {
   ZERO_HASH,
 } from '../../lib/core/envelope.js';
 import { sha256 } from '../../lib/core/hash.js';
-import { checkProofBundle, type ProofBundle } from '../../lib/core/proof-bundle.js';
+import { checkProofBundle, type ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import { deviceReplyTopics } from '../../lib/routing/routes.js';
 import {
@@ -223,7 +223,7 @@ describe('the spine through the Lambda entry points, on dynalite and s3rver', ()
       expect(v.status).toBe('verified');
     }
     const id = `${DEVICE}.7`;
-    const bundle = jsonBody<ProofBundle>(await api('GET', `/v1/records/${id}/proof`));
+    const bundle = jsonBody<ProofBundleV2>(await api('GET', `/v1/records/${id}/proof`));
     const envelope = bodyBytes(await api('GET', `/v1/records/${id}/object`));
     const chains = jsonBody<{ items: { chainId: string; publicKey: string }[] }>(
       await api('GET', '/v1/chains'),

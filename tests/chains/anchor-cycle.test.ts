@@ -23,6 +23,7 @@ import { ResendingChain } from '../support/chain-doubles.js';
 import { startGarbageRpc } from '../support/chain-rpc-faults.js';
 import { type GanacheNode, startGanache } from '../support/ganache-node.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 const ETH = 10n ** 18n;
@@ -53,6 +54,7 @@ describe('the anchor cycle', () => {
     clock = testClock();
     stack = await openLocalStack({ clock: clock.now });
     device = new TestDevice(`dev-${Math.random().toString(36).slice(2, 8)}`);
+    await provisionLegacyDevices(stack.index, [device.deviceId]);
     standin = await startBigBangStandIn({ mineOnSubmit: true });
   });
   afterEach(async () => {
@@ -87,6 +89,7 @@ describe('the anchor cycle', () => {
   const cycleOf = (chains: AnchorChain[], maxBatchSize = 1000, target = 10_000): AnchorCycle =>
     createAnchorCycle({
       index: stack.index,
+      statements: stack.statements,
       objects: stack.objects,
       chains,
       clock: clock.now,
@@ -98,7 +101,13 @@ describe('the anchor cycle', () => {
     for (let i = 0; i < n; i++) {
       const r = device.seal({ plaintext: new Uint8Array(plaintextBytes).fill(i) });
       const out = await ingestEnvelope(
-        { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 60_000 } },
+        {
+          objects: stack.objects,
+          index: stack.index,
+          clock: clock.now,
+          limits: { maxClockSkewMs: 60_000 },
+          origin: testOrigin(stack.index),
+        },
         { deviceId: device.deviceId, bytes: r.envelope, via: 'inline' },
       );
       expect(out.status).toBe('stored');
@@ -110,6 +119,7 @@ describe('the anchor cycle', () => {
     verifyRecord(
       {
         index: stack.index,
+        statements: stack.statements,
         objects: stack.objects,
         chains: new Map(chains.map((c) => [c.chainId, c])),
         clock: clock.now,

@@ -284,7 +284,9 @@ describe('the BigBang stand-in answers as rpc.json defines (not observed from a 
   });
 
   it('listkey: [{key, version, public, locked, timeout?}]', async () => {
-    await start({ locked: true });
+    // A fixed clock: on the wall clock a second boundary between unlockkey and listkey made timeout 29.
+    const t0 = Date.now();
+    await start({ locked: true, clockMs: () => t0 });
     expect(await result('listkey', {})).toEqual([
       { key: standIn.pubkey, version: 1, public: false, locked: true },
     ]);

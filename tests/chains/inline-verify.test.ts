@@ -76,6 +76,7 @@ describe('proof bundle anchors: root and inline', () => {
         height: 7,
         blockHash: '0xbb',
         requiredConfirmations: 3,
+        trust: 'live',
       },
       {
         chainId: 'evm:1',
@@ -86,6 +87,7 @@ describe('proof bundle anchors: root and inline', () => {
         height: 7,
         blockHash: '0xbb',
         requiredConfirmations: 3,
+        trust: 'live',
       },
     ]);
   });

@@ -140,7 +140,8 @@ describe('record envelope v1', () => {
   it.each([
     { name: 'empty input', bytes: new Uint8Array(0), code: 'envelope-truncated' },
     { name: 'JSON instead of an envelope', bytes: utf8('{"hello":1}'), code: 'bad-magic' },
-    { name: 'version 2', bytes: withByte(4, 2), code: 'unsupported-version' },
+    { name: 'version 3', bytes: withByte(4, 3), code: 'unsupported-version' },
+    { name: 'version 0', bytes: withByte(4, 0), code: 'unsupported-version' },
     { name: 'flags set', bytes: withByte(5, 1), code: 'unsupported-flags' },
     { name: 'device id length 0', bytes: withByte(6, 0), code: 'bad-device-id' },
     { name: 'a slash in the device id', bytes: withByte(7, 0x2f), code: 'bad-device-id' },

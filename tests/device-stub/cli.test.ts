@@ -65,9 +65,41 @@ describe('device stub CLI', () => {
     expect(r.stderr).toMatch(/no operator token: .*operator\.token is not readable/);
   });
 
+  it("rotate-key rotates each device's signing key and says so", async () => {
+    const r = await runStub(rt.dataDir, [
+      'rotate-key',
+      '--devices',
+      '1',
+      '--seed',
+      '42',
+      '--sig-alg',
+      'p256',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/ 0\/0 records acknowledged .*; outbox empty; 1\/1 keys rotated\n$/);
+    expect((await rt.index.getDevice('sim-42-0001'))?.keys.map((k) => [k.alg, k.status])).toEqual([
+      ['ed25519', 'revoked'],
+      ['p256', 'active'],
+    ]);
+  });
+
+  it('--help names the signing options', async () => {
+    const r = await runStub(rt.dataDir, ['--help']);
+    expect(r.status).toBe(0);
+    for (const opt of ['rotate-key', '--sig-alg', '--head-interval', '--rotate-key', '--unsigned'])
+      expect(r.stdout).toContain(opt);
+  });
+
   it('exits 2 on a bad argument', async () => {
     const r = await runStub(rt.dataDir, ['--devices', 'many']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--devices must be an integer >= 1/);
+    const alg = await runStub(rt.dataDir, ['--sig-alg', 'rsa']);
+    expect(alg.status).toBe(2);
+    expect(alg.stderr).toMatch(/--sig-alg must be ed25519 or p256, got "rsa"/);
+    const both = await runStub(rt.dataDir, ['rotate-key', '--unsigned']);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/--unsigned devices have no signing key/);
   });
 });

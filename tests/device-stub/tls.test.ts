@@ -17,6 +17,7 @@ import { silentLogger } from '../../lib/logger.js';
 import { devicePublishTopics, deviceSubscribeTopics } from '../../lib/routing/routes.js';
 import { type RunningRouter, startRouter } from '../../lib/runtime/mqtt-router.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { tempDir } from '../support/runtime.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'tls');
@@ -63,9 +64,14 @@ describe('device stub over mutual TLS (AWS IoT stand-in broker)', () => {
     );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `mqtts://localhost:${(server.address() as AddressInfo).port}`;
+    // Devices as from before signing keys: this suite is about TLS, not origin (tests/e2e/device-origin.test.ts).
+    await provisionLegacyDevices(stack.index, ['tls-1-0001', 'tls-1-0002']);
     const ingest = createDeviceMessageHandler({
       objects: stack.objects,
       index: stack.index,
+      devices: stack.index,
+      statements: stack.statements,
+      origin: testOrigin(stack.index),
       clock: Date.now,
       log: silentLogger,
       limits: { maxClockSkewMs: 60_000, maxPacketBytes: 2 * 1024 * 1024, uploadTtlSeconds: 60 },
@@ -96,6 +102,7 @@ describe('device stub over mutual TLS (AWS IoT stand-in broker)', () => {
       ackTimeoutMs: 2000,
       timeoutMs: 20_000,
       provision: false,
+      unsigned: true,
       tls: { dir: o.tlsDir, ca: pem('ca.pem') },
     }).result;
 

@@ -34,6 +34,13 @@ interface ChainView {
   observed: { batches: number; records: number; recordsPerTx: number; feesPaid: number };
 }
 
+/**
+ * Deadlines, not speed checks: with signing devices these runs took most of the default 60 s on a loaded
+ * 2-core machine, and failed there while passing alone.
+ */
+const LONG_TEST_MS = 180_000;
+const WAIT_MS = 60_000;
+
 describe('ANCHOR_CHAINS=embedded,bigbang: the runtime process against the BigBang stand-in', () => {
   const dataDir = tempDir('iotn-bbc-');
   const stateDir = tempDir('iotn-bbc-stub-');
@@ -55,7 +62,7 @@ describe('ANCHOR_CHAINS=embedded,bigbang: the runtime process against the BigBan
     stateDir,
     maxInFlight: 50,
     ackTimeoutMs: 3000,
-    timeoutMs: 30_000,
+    timeoutMs: 90_000,
     ...o,
   });
   const ids = (prefix: string, devices: number, records: number) =>
@@ -67,14 +74,18 @@ describe('ANCHOR_CHAINS=embedded,bigbang: the runtime process against the BigBan
     (await api<{ chains: ChainView[] }>('/v1/anchoring')).body.chains.find((c) => c.chainId === chainId);
   const untilVerified = async (list: string[]) => {
     for (const id of list) {
-      await waitFor(`${id} final`, async () => {
-        const v = await verify(id);
-        if (v.status === 'tampered' || v.status === 'missing') throw new Error(JSON.stringify(v));
-        const b = v.batchId ? (await api<BatchEntry>(`/v1/batches/${v.batchId}`)).body : undefined;
-        if (b?.state === 'final') return true;
-        standin.mine(1);
-        return undefined;
-      });
+      await waitFor(
+        `${id} final`,
+        async () => {
+          const v = await verify(id);
+          if (v.status === 'tampered' || v.status === 'missing') throw new Error(JSON.stringify(v));
+          const b = v.batchId ? (await api<BatchEntry>(`/v1/batches/${v.batchId}`)).body : undefined;
+          if (b?.state === 'final') return true;
+          standin.mine(1);
+          return undefined;
+        },
+        WAIT_MS,
+      );
       const v = await verify(id);
       expect(v.reasons, id).toEqual([]);
       expect(v.status).toBe('verified');
@@ -139,39 +150,59 @@ describe('ANCHOR_CHAINS=embedded,bigbang: the runtime process against the BigBan
     expect(s?.observed.feesPaid).toBeGreaterThan(0);
   });
 
-  it('stopped mid-run and restarted: records stay queued, nothing is lost, every one verifies', async () => {
-    const running = startFleet(fleet({ prefix: 'bbc-b', records: 20, ratePerSecond: 20 }));
-    await waitFor('a first batch of the run on bigbang', async () => {
-      const v = await verify(`${fleetDeviceIds({ devices: 2, seed: 5, prefix: 'bbc-b' })[0]}.0`).catch(
-        () => undefined,
+  it(
+    'stopped mid-run and restarted: records stay queued, nothing is lost, every one verifies',
+    async () => {
+      const running = startFleet(fleet({ prefix: 'bbc-b', records: 20, ratePerSecond: 20 }));
+      await waitFor(
+        'a first batch of the run on bigbang',
+        async () => {
+          const v = await verify(`${fleetDeviceIds({ devices: 2, seed: 5, prefix: 'bbc-b' })[0]}.0`).catch(
+            () => undefined,
+          );
+          return v?.batchId ? true : undefined;
+        },
+        WAIT_MS,
       );
-      return v?.batchId ? true : undefined;
-    });
-    await standin.stop();
-    const down = await waitFor('the failure is visible', async () => {
-      const s = await chainStatus();
-      return s?.health.submit.state === 'failing' ? s : undefined;
-    });
-    expect(down.health.submit.lastError).toMatchObject({ code: 'rpc-unavailable', retryable: true });
-    expect((await running.result).ok).toBe(true);
-    // Every record was acknowledged; those after the batch the chain now owes wait in the queue.
-    const health = await api<{ pendingRecords: number }>('/v1/health');
-    expect(health.body.pendingRecords).toBeGreaterThan(0);
-    await standin.start();
-    await untilVerified(ids('bbc-b', 2, 20));
-    expect((await chainStatus())?.health.submit.state).toBe('ok');
-  });
+      await standin.stop();
+      const down = await waitFor(
+        'the failure is visible',
+        async () => {
+          const s = await chainStatus();
+          return s?.health.submit.state === 'failing' ? s : undefined;
+        },
+        WAIT_MS,
+      );
+      expect(down.health.submit.lastError).toMatchObject({ code: 'rpc-unavailable', retryable: true });
+      expect((await running.result).ok).toBe(true);
+      // Every record was acknowledged; those after the batch the chain now owes wait in the queue.
+      const health = await api<{ pendingRecords: number }>('/v1/health');
+      expect(health.body.pendingRecords).toBeGreaterThan(0);
+      await standin.start();
+      await untilVerified(ids('bbc-b', 2, 20));
+      expect((await chainStatus())?.health.submit.state).toBe('ok');
+    },
+    LONG_TEST_MS,
+  );
 
-  it('a malformed answer is a logged, visible, retried failure; the records verify once it clears', async () => {
-    standin.setFault('bad-result');
-    expect((await startFleet(fleet({ prefix: 'bbc-c', devices: 1, records: 3 })).result).ok).toBe(true);
-    const bad = await waitFor('the failure is visible', async () => {
-      const s = await chainStatus();
-      return s?.health.submit.lastError?.code === 'rpc-malformed-response' ? s : undefined;
-    });
-    expect(bad.health.submit.state).toBe('failing');
-    expect(rt.output()).toMatch(/"code":"rpc-malformed-response"/);
-    standin.setFault(undefined);
-    await untilVerified(ids('bbc-c', 1, 3));
-  });
+  it(
+    'a malformed answer is a logged, visible, retried failure; the records verify once it clears',
+    async () => {
+      standin.setFault('bad-result');
+      expect((await startFleet(fleet({ prefix: 'bbc-c', devices: 1, records: 3 })).result).ok).toBe(true);
+      const bad = await waitFor(
+        'the failure is visible',
+        async () => {
+          const s = await chainStatus();
+          return s?.health.submit.lastError?.code === 'rpc-malformed-response' ? s : undefined;
+        },
+        WAIT_MS,
+      );
+      expect(bad.health.submit.state).toBe('failing');
+      expect(rt.output()).toMatch(/"code":"rpc-malformed-response"/);
+      standin.setFault(undefined);
+      await untilVerified(ids('bbc-c', 1, 3));
+    },
+    LONG_TEST_MS,
+  );
 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FleetOptions, fleetDeviceIds, startFleet } from '../../device-stub/fleet.js';
-import { checkProofBundle, type ProofBundle } from '../../lib/core/proof-bundle.js';
+import { checkProofBundle, type ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import type { AnchorRef, BatchEntry } from '../../lib/ports.js';
 import { type GanacheNode, startGanache } from '../support/ganache-node.js';
 import { operatorFetch, type SpawnedRuntime, spawnRuntime, tempDir, waitFor } from '../support/runtime.js';
@@ -82,14 +82,15 @@ describe('ANCHOR_CHAINS=embedded,evm: the runtime process against a local EVM no
     b.anchors.find((a) => a.chainId === evmId && (a.kind ?? 'root') === 'root');
   /**
    * Mines until the batch of every record of `ids` is final on every chain, inline parts included
-   * (confirmations grow only when blocks come), then every record must verify.
+   * (confirmations grow only when blocks come), and so are the batches of a signed record's key events (they
+   * may be earlier batches, anchored again after a reorganisation); then every record must verify.
    */
   const untilVerified = async (ids: string[]) => {
     for (const id of ids) {
       await waitFor(`${id} final`, async () => {
         const v = await verify(id);
         if (v.status === 'tampered' || v.status === 'missing') throw new Error(JSON.stringify(v));
-        if (v.batchId && (await batchOf(id)).state === 'final') return true;
+        if (v.batchId && (await batchOf(id)).state === 'final' && v.status === 'verified') return true;
         await node.mine(1);
         return undefined;
       });
@@ -166,7 +167,7 @@ describe('ANCHOR_CHAINS=embedded,evm: the runtime process against a local EVM no
 
     // The proof bundle names both chains with block and confirmations, and checks offline with the
     // stored bytes (the EVM anchors without evidence: offline they are the bundle's claim, pending).
-    const bundle = (await api<ProofBundle>(`/v1/records/${ids('evm-small')[1]}/proof`)).body;
+    const bundle = (await api<ProofBundleV2>(`/v1/records/${ids('evm-small')[1]}/proof`)).body;
     const evmAnchors = bundle.anchors.filter((a) => a.chainId === evmId);
     expect(evmAnchors.map((a) => a.method).sort()).toEqual(['inline', 'root']);
     for (const a of evmAnchors) {
@@ -174,11 +175,19 @@ describe('ANCHOR_CHAINS=embedded,evm: the runtime process against a local EVM no
       expect(a.blockHash).toMatch(/^0x[0-9a-f]{64}$/);
       expect(a.height).toBeGreaterThan(0);
     }
+    // The embedded anchor, checked against the key the bundle carries, is `unpinned` (issue 9, part 7). The
+    // stub's devices sign, so the bundle also carries the device's key registration, anchored on both chains
+    // (a root only: key events are never inline), with the same two reasons.
     const offline = checkProofBundle(bundle);
     expect(offline.reasons.map((r) => r.code)).toEqual([
+      'ledger-key-unpinned',
       'anchor-unchecked-offline',
+      'anchor-unchecked-offline',
+      'ledger-key-unpinned',
       'anchor-unchecked-offline',
     ]);
+    expect(offline.reasons.slice(3).every((r) => r.message.includes('key event 0'))).toBe(true);
+    expect(bundle.origin?.keyEvents).toHaveLength(1);
 
     const batch = await batchOf(ids('evm-small')[0] as string);
     expect(batch.state).toBe('final');
@@ -195,7 +204,11 @@ describe('ANCHOR_CHAINS=embedded,evm: the runtime process against a local EVM no
 
   it('detects a reorganisation that loses its anchors, anchors again, and the records verify', async () => {
     const snapshot = await node.rpc('evm_snapshot');
-    await startFleet(fleet({ prefix: 'evm-reorg', devices: 1, records: 4, packetBytes: 1500 })).result;
+    // Unsigned (legacy) devices here and below: these cases are about the chain; signed records' key events
+    // on both chains are the first case's.
+    await startFleet(
+      fleet({ prefix: 'evm-reorg', devices: 1, records: 4, packetBytes: 1500, unsigned: true }),
+    ).result;
     const id = `${fleetDeviceIds({ devices: 1, seed: 3, prefix: 'evm-reorg' })[0]}.3`;
     const before = await waitFor('evm anchor in a block', async () => {
       const v = await verify(id).catch(() => undefined);
@@ -222,7 +235,14 @@ describe('ANCHOR_CHAINS=embedded,evm: the runtime process against a local EVM no
   it('stopped mid-run: records stay queued, the failure is visible, and all verify once it is back', async () => {
     const devices = fleetDeviceIds({ devices: 2, seed: 3, prefix: 'evm-down' });
     const running = startFleet(
-      fleet({ prefix: 'evm-down', devices: 2, records: 16, ratePerSecond: 16, packetBytes: 1500 }),
+      fleet({
+        prefix: 'evm-down',
+        devices: 2,
+        records: 16,
+        ratePerSecond: 16,
+        packetBytes: 1500,
+        unsigned: true,
+      }),
     );
     await waitFor('the run under way', async () =>
       (await verify(`${devices[0]}.0`).catch(() => undefined))?.batchId ? true : undefined,

@@ -73,6 +73,7 @@ describe('file modes under DATA_DIR', { timeout: 180_000 }, () => {
       'index.sqlite-shm',
       'objects.sqlite',
       'objects.sqlite-wal',
+      'tokens.sqlite',
       'ledger/ledger.jsonl',
       'secrets/kek',
       'secrets/upload-hmac',

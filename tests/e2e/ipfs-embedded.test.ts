@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FleetOptions, fleetDeviceIds, startFleet } from '../../device-stub/fleet.js';
 import { fromBase64, toHex } from '../../lib/core/bytes.js';
 import { sha256 } from '../../lib/core/hash.js';
-import { checkProofBundle, IPFS_PROFILE, ProofBundle } from '../../lib/core/proof-bundle.js';
+import { checkProofBundle, ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import type { RecordEntry } from '../../lib/ports.js';
 import { operatorFetch, startInProcess, tempDir } from '../support/runtime.js';
 
@@ -90,9 +90,10 @@ describe('IPFS hot copies in the embedded runtime, with its own IPFS endpoint', 
         expect(v).toMatchObject({ status: 'verified', reasons: [], checks: { ipfs: 'ok' } });
         expect(v.ipfs).toEqual({ cid: rec.ipfs?.cid, code: 'ok', message: expect.any(String) });
 
-        const bundle = ProofBundle.parse((await api<unknown>(`/v1/records/${id}/proof`)).body);
-        expect(bundle.record.ipfs).toEqual({ cid: rec.ipfs?.cid, profile: IPFS_PROFILE });
-        // The offline check accepts a bundle with the field; it fetches nothing, so reports no ipfs check.
+        // A v2 bundle names no CID (an offline verifier could not check one); the index entry does.
+        const bundle = ProofBundleV2.parse((await api<unknown>(`/v1/records/${id}/proof`)).body);
+        expect(bundle.record).not.toHaveProperty('ipfs');
+        // The offline check fetches nothing, so reports no ipfs check.
         const offline = checkProofBundle(bundle);
         expect(offline.checks.ipfs).toBeUndefined();
         expect(offline.reasons.map((r) => r.code)).not.toContain('ipfs-content-mismatch');

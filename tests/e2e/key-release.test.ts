@@ -10,6 +10,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import type { AuditEvent } from '../../lib/ports.js';
+import { testOrigin } from '../support/origin.js';
 import { operatorFetch, startInProcess } from '../support/runtime.js';
 import { TestDevice } from '../support/test-device.js';
 
@@ -28,7 +29,13 @@ describe('POST /v1/records/{id}/key-release and the audit log', () => {
     expect(p.status).toBe(201);
     for (let i = 0; i < 2; i++) {
       const r = await ingestEnvelope(
-        { objects: rt.objects, index: rt.index, clock: Date.now, limits: { maxClockSkewMs: 0 } },
+        {
+          objects: rt.objects,
+          index: rt.index,
+          clock: Date.now,
+          limits: { maxClockSkewMs: 0 },
+          origin: testOrigin(rt.index),
+        },
         {
           deviceId: dev.deviceId,
           bytes: dev.seal({ timestamp: Date.now() - 1000 + i }).envelope,
@@ -98,5 +105,56 @@ describe('POST /v1/records/{id}/key-release and the audit log', () => {
       outcome: 'failed',
       error: { code: 'unwrap-failed' },
     });
+  });
+  // Runs after the wrapped key was damaged above.
+  it('a range release the vault cannot serve is 503 key-unavailable, audited once as failed with its range', async () => {
+    const r = await api<{ keys?: unknown; error?: { code: string; details?: { auditId: string } } }>(
+      '/v1/devices/kr-1/key-release',
+      { method: 'POST', body: JSON.stringify({ fromSeq: 0, toSeq: 1, reason: 'incident 9' }) },
+    );
+    expect(r.status).toBe(503);
+    expect(r.body.keys).toBeUndefined();
+    expect(r.body.error?.code).toBe('key-unavailable');
+    expect(await latestAudit()).toMatchObject({
+      id: r.body.error?.details?.auditId,
+      action: 'record-keys-released',
+      target: 'kr-1',
+      outcome: 'failed',
+      error: { code: 'unwrap-failed' },
+      details: { range: 'seq', fromSeq: 0, toSeq: 1, count: 2 },
+    });
+  });
+
+  it('an auditor’s release that fails in the vault is still one audit row per request', async () => {
+    const t = await api<{ tokenId: string; token: string }>('/v1/tokens', {
+      method: 'POST',
+      body: JSON.stringify({
+        name: 'kr',
+        devices: ['kr-1'],
+        ttlSeconds: 600,
+        permissions: ['read', 'key-release'],
+      }),
+    });
+    expect(t.status).toBe(201);
+    const asAuditor = operatorFetch(rt.baseUrl, t.body.token);
+    const byRange = await asAuditor<{ error?: { code: string } }>('/v1/devices/kr-1/key-release', {
+      method: 'POST',
+      body: JSON.stringify({ at: Date.now(), reason: 'audit 1' }),
+    });
+    const byRecord = await asAuditor<{ error?: { code: string } }>('/v1/records/kr-1.0/key-release', {
+      method: 'POST',
+      body: JSON.stringify({ reason: 'audit 2' }),
+    });
+    expect([byRange.body.error?.code, byRecord.body.error?.code]).toEqual([
+      'key-unavailable',
+      'key-unavailable',
+    ]);
+    const rows = (await api<{ items: AuditEvent[] }>('/v1/audit?limit=50')).body.items
+      .filter((e) => e.actor === `auditor:${t.body.tokenId}`)
+      .reverse();
+    expect(rows.map((e) => [e.action, e.outcome, e.error?.code])).toEqual([
+      ['record-keys-released', 'failed', 'unwrap-failed'],
+      ['record-key-released', 'failed', 'unwrap-failed'],
+    ]);
   });
 });

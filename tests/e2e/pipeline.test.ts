@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FleetOptions, fleetDeviceIds, startFleet } from '../../device-stub/fleet.js';
 import type { Gap } from '../../lib/core/gaps.js';
-import { checkProofBundle, type ProofBundle } from '../../lib/core/proof-bundle.js';
+import { checkProofBundle, type ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import { deleteObject, editObject, listObjectKeys } from '../support/object-db.js';
 import { operatorFetch, type SpawnedRuntime, spawnRuntime, tempDir, waitFor } from '../support/runtime.js';
 
@@ -79,7 +79,7 @@ describe('device → MQTT → ingest → store → anchor → verify, against th
 
   it('serves a proof bundle that an offline verifier accepts, with the stored bytes', async () => {
     const id = `${ids[0]}.3`;
-    const bundle = await api<ProofBundle>(`/v1/records/${id}/proof`);
+    const bundle = await api<ProofBundleV2>(`/v1/records/${id}/proof`);
     expect(bundle.status).toBe(200);
     const obj = await fetch(`${rt.info.baseUrl}/v1/records/${id}/object`, {
       headers: { authorization: `Bearer ${rt.token}` },

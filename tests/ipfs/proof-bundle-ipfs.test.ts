@@ -20,6 +20,8 @@ const EXAMPLES = join(import.meta.dirname, '..', '..', 'docs', 'examples');
 const plain = ProofBundle.parse(
   JSON.parse(readFileSync(join(EXAMPLES, 'proof-bundle.example.json'), 'utf8')),
 );
+/** The example's ledger key, as GET /v1/chains gave it (docs/proof-bundle.md §4.3): pinned, so `verified`. */
+const PINNED = { trustedLedgerKeys: ['ojeesQh8GuK4UZ+QhH2nxsbbGhMtv+pKWTrMmQNalOk='] };
 const envelope = new Uint8Array(readFileSync(join(EXAMPLES, 'sim-1-0001.1.envelope.bin')));
 const header = fromBase64(plain.record.header) as Uint8Array;
 const ciphertext = envelope.subarray(header.length);
@@ -43,8 +45,8 @@ describe('record.ipfs in the proof bundle', () => {
   });
 
   it('changes nothing offline: no fetch, no ipfs check, the same verdict as without it', async () => {
-    const withField = checkProofBundle(await hot(), { envelope });
-    expect(withField).toEqual(checkProofBundle(plain, { envelope }));
+    const withField = checkProofBundle(await hot(), { ...PINNED, envelope });
+    expect(withField).toEqual(checkProofBundle(plain, { ...PINNED, envelope }));
     expect(withField.status).toBe('verified');
     expect(withField.checks.ipfs).toBeUndefined();
   });
@@ -63,6 +65,7 @@ describe('the hot-copy check', () => {
 
   it('ok: the content behind the CID is the sealed ciphertext', async () => {
     const c = checkProofBundle(await hot(), {
+      ...PINNED,
       envelope,
       ipfs: verdictOf(await kuboCid(ciphertext), ciphertext, await kuboCid(ciphertext)),
     });
@@ -77,6 +80,7 @@ describe('the hot-copy check', () => {
     const c = checkProofBundle(
       { ...b, record: { ...b.record, ipfs: { cid: await kuboCid(other), profile: IPFS_PROFILE } } },
       {
+        ...PINNED,
         envelope,
         ipfs: v,
       },
@@ -98,14 +102,14 @@ describe('the hot-copy check', () => {
     );
     expect(liar).toMatchObject({ verdict: 'cid unavailable', code: 'cid-content-mismatch' });
     for (const ipfs of [down, liar, null]) {
-      const c = checkProofBundle(await hot(), { envelope, ipfs });
+      const c = checkProofBundle(await hot(), { ...PINNED, envelope, ipfs });
       expect(c).toMatchObject({ status: 'verified', reasons: [], checks: { ipfs: 'cid unavailable' } });
     }
   });
 
   it('not-pinned: the bundle names no CID, whatever the caller passes', async () => {
     for (const ipfs of [null, { verdict: 'ok', code: 'ok', message: '' } as const]) {
-      const c = checkProofBundle(plain, { envelope, ipfs });
+      const c = checkProofBundle(plain, { ...PINNED, envelope, ipfs });
       expect(c).toMatchObject({ status: 'verified', reasons: [], checks: { ipfs: 'not-pinned' } });
     }
   });

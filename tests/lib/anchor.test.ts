@@ -23,6 +23,7 @@ import type { Chain, RecordEntry } from '../../lib/ports.js';
 import { expectBytes } from '../support/bytes.js';
 import { FailingChain } from '../support/chain-doubles.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 describe('anchorPending', () => {
@@ -35,6 +36,7 @@ describe('anchorPending', () => {
     clock = testClock();
     stack = await openLocalStack({ clock: clock.now });
     devices = [new TestDevice('dev-a'), new TestDevice('dev-b')];
+    await provisionLegacyDevices(stack.index, ['dev-a', 'dev-b']);
   });
   afterEach(async () => {
     for (const l of extraLedgers.splice(0)) l.close();
@@ -43,6 +45,7 @@ describe('anchorPending', () => {
 
   const deps = (chains: readonly Chain[] = [stack.ledger], maxBatchSize = 1000): AnchorDeps => ({
     index: stack.index,
+    statements: stack.statements,
     objects: stack.objects,
     chains,
     clock: clock.now,
@@ -56,7 +59,13 @@ describe('anchorPending', () => {
       const dev = devices[i % devices.length] as TestDevice;
       const r = dev.seal();
       const out = await ingestEnvelope(
-        { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 60_000 } },
+        {
+          objects: stack.objects,
+          index: stack.index,
+          clock: clock.now,
+          limits: { maxClockSkewMs: 60_000 },
+          origin: testOrigin(stack.index),
+        },
         { deviceId: dev.deviceId, bytes: r.envelope, via: 'inline' },
       );
       expect(out.status).toBe('stored');
@@ -78,6 +87,15 @@ describe('anchorPending', () => {
     );
   const leavesOf = async (batchId: string): Promise<BatchLeaves> =>
     JSON.parse(new TextDecoder().decode((await stack.objects.get(batchLeavesKey(batchId))) as Uint8Array));
+  /** Record ids of a leaves list written by this version (v2: typed leaves). */
+  const recordIdsOf = async (batchId: string): Promise<string[]> => {
+    const doc = await leavesOf(batchId);
+    if (doc.v !== 2) throw new Error(`batch ${batchId} has a v${doc.v} leaves list`);
+    return doc.leaves.map((l) => {
+      if (l.type !== 'record') throw new Error(`batch ${batchId} has a ${l.type} leaf`);
+      return l.id;
+    });
+  };
   const allBatches = async () => (await stack.index.listBatches({ limit: 100 })).items;
 
   it('puts every queued record in one batch whose root is the Merkle root of their hashes in order', async () => {
@@ -89,8 +107,13 @@ describe('anchorPending', () => {
     expect(report.batch).toMatchObject({ size: 8 });
 
     const leaves = await leavesOf(batchId);
-    expect(leaves).toMatchObject({ v: 1, batchId, size: 8, root: report.batch?.root });
-    expect(leaves.records).toEqual(ids);
+    expect(leaves).toEqual({
+      v: 2,
+      batchId,
+      size: 8,
+      root: report.batch?.root,
+      leaves: ids.map((id) => ({ type: 'record', id })),
+    });
     const tree = await rootOver(ids);
     expect(report.batch?.root).toBe(toHex(tree.root));
     expectBytes(await stack.objects.get(batchTreeKey(batchId)), encodeTreeObject(tree));
@@ -145,11 +168,11 @@ describe('anchorPending', () => {
   it('takes at most maxBatchSize records per cycle, oldest first', async () => {
     const ids = await ingest(5);
     const first = await anchorPending(deps([stack.ledger], 3));
-    expect((await leavesOf(first.batch?.batchId as string)).records).toEqual(ids.slice(0, 3));
+    expect(await recordIdsOf(first.batch?.batchId as string)).toEqual(ids.slice(0, 3));
     expect(await stack.index.countPending()).toBe(2);
     clock.advance(1000);
     const second = await anchorPending(deps([stack.ledger], 3));
-    expect((await leavesOf(second.batch?.batchId as string)).records).toEqual(ids.slice(3));
+    expect(await recordIdsOf(second.batch?.batchId as string)).toEqual(ids.slice(3));
     expect(second.batch?.root).toBe(toHex((await rootOver(ids.slice(3))).root));
     expect(await stack.index.countPending()).toBe(0);
     expect(stack.ledger.height).toBe(2);
@@ -176,7 +199,7 @@ describe('anchorPending', () => {
     expect(second.resumed).toEqual([batchId]);
     expect(second.failures).toEqual([]);
     expect(second.batch?.size).toBe(1);
-    expect(await leavesOf(second.batch?.batchId as string)).toMatchObject({ records: [late] });
+    expect(await recordIdsOf(second.batch?.batchId as string)).toEqual([late]);
     expect(await stack.index.getBatch(batchId)).toMatchObject({ state: 'final', root: first.batch?.root });
     expect(await stack.index.listUnanchored()).toEqual([]);
     expect((await allBatches()).map((b) => b.batchId).sort()).toEqual(
@@ -206,9 +229,10 @@ describe('anchorPending', () => {
     );
   });
 
-  it('a batch stored before its records were placed gets them placed on restart', async () => {
+  it('a batch stored before its records were placed gets them placed on restart (a v1 leaves list)', async () => {
     const ids = await ingest(5);
-    // What a crash between steps 2 and 3 leaves: tree, leaves list and batch entry, records still queued.
+    // What a crash between steps 2 and 3 leaves: tree, leaves list and batch entry, records still queued;
+    // here with the leaves list of the version before statements, which must still resume.
     const pending = await stack.index.listPending(100);
     expect(pending.map((r) => r.recordId)).toEqual(ids);
     const tree = buildTree(pending.map((r) => fromHex(r.recordHash) as Uint8Array));

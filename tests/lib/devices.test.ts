@@ -19,9 +19,11 @@ import {
 } from '../../lib/devices/provision-device.js';
 import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
+import type { DeviceRegistry } from '../../lib/ports.js';
 import { LiveDeviceSessions } from '../../lib/runtime/live-device-sessions.js';
 import { expectBytes } from '../support/bytes.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 describe('devices', () => {
@@ -33,7 +35,7 @@ describe('devices', () => {
   beforeEach(async () => {
     clock = testClock();
     stack = await openLocalStack({ clock: clock.now });
-    deps = { devices: stack.index, vault: stack.vault, clock: clock.now };
+    deps = { devices: stack.index, statements: stack.statements, vault: stack.vault, clock: clock.now };
     dev = new TestDevice('dev-k');
   });
   afterEach(async () => {
@@ -60,6 +62,8 @@ describe('devices', () => {
         'devices/dev-k/records',
         'devices/dev-k/manifests',
         'devices/dev-k/uploads/request',
+        'devices/dev-k/heads',
+        'devices/dev-k/keys',
       ]);
       expect(p.mqtt.subscribe).toEqual(['devices/dev-k/acks', 'devices/dev-k/uploads/grant']);
 
@@ -149,6 +153,9 @@ describe('devices', () => {
         status: 'disabled',
         credentialHash: credentialHashOf('right password'),
         wrappedMasterKey: toBase64(new Uint8Array(45)),
+        keys: [],
+        allowUnsigned: true,
+        keysRevision: 0,
       });
       expect(await auth('dev-off', 'dev-off', 'right password')).toMatchObject({
         ok: false,
@@ -255,10 +262,17 @@ describe('devices', () => {
   describe('releaseRecordKey', () => {
     const releaseDeps = () => ({ index: stack.index, vault: stack.vault, clock: clock.now });
 
-    async function ingestSealed(plaintext: string) {
+    /** `registry`: where ingest looks the device up (the stack's own, unless a test needs it elsewhere). */
+    async function ingestSealed(plaintext: string, registry: DeviceRegistry = stack.index) {
       const r = dev.seal({ plaintext: utf8(plaintext) });
       const out = await ingestEnvelope(
-        { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 0 } },
+        {
+          objects: stack.objects,
+          index: stack.index,
+          clock: clock.now,
+          limits: { maxClockSkewMs: 0 },
+          origin: testOrigin(registry),
+        },
         { deviceId: dev.deviceId, bytes: r.envelope, via: 'inline' },
       );
       expect(out.status).toBe('stored');
@@ -349,7 +363,15 @@ describe('devices', () => {
       await expect(
         releaseRecordKey(releaseDeps(), { recordId: 'dev-k.0', actor: 'auditor', reason: 'looking' }),
       ).rejects.toMatchObject({ code: 'record-not-found' });
-      await ingestSealed('x');
+      // Ingest refuses records of unknown devices, so such a record is in the index only if the index and the
+      // registry disagree (a damaged or restored store): here ingest consulted another registry.
+      const elsewhere = await openLocalStack({ clock: clock.now });
+      try {
+        await provisionLegacyDevices(elsewhere.index, [dev.deviceId]);
+        await ingestSealed('x', elsewhere.index);
+      } finally {
+        await elsewhere.close();
+      }
       await expect(
         releaseRecordKey(releaseDeps(), { recordId: 'dev-k.0', actor: 'auditor', reason: 'looking' }),
       ).rejects.toMatchObject({ code: 'device-not-found' });

@@ -17,6 +17,7 @@ import { MQTT_MAX_MESSAGE_BYTES } from '../../lib/routing/routes.js';
 import { expectBytes, flipByte } from '../support/bytes.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
 import { listObjectKeys } from '../support/object-db.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 const MAX_SKEW = 60_000;
@@ -33,9 +34,14 @@ describe('ingest', () => {
     deps = {
       objects: stack.objects,
       index: stack.index,
+      devices: stack.index,
+      statements: stack.statements,
+      origin: testOrigin(stack.index),
       clock: clock.now,
       limits: { maxClockSkewMs: MAX_SKEW, maxPacketBytes: 512 * 1024, uploadTtlSeconds: 300 },
     };
+    // Devices from before signing keys: unsigned (v1) records allowed. Origin: tests/ingest/origin.test.ts.
+    await provisionLegacyDevices(stack.index, ['dev-1', 'dev-2']);
     dev = new TestDevice('dev-1');
   });
   afterEach(async () => {
@@ -215,9 +221,9 @@ describe('ingest', () => {
     it.each([
       ['a wrong magic', 'bad-magic', (e: Uint8Array) => flipByte(e, 0)],
       [
-        'version 2',
+        'version 3',
         'unsupported-version',
-        (e: Uint8Array) => Uint8Array.from(e, (b, i) => (i === 4 ? 2 : b)),
+        (e: Uint8Array) => Uint8Array.from(e, (b, i) => (i === 4 ? 3 : b)),
       ],
       ['a cut header', 'envelope-truncated', (e: Uint8Array) => e.subarray(0, 40)],
       ['a trailing byte', 'length-mismatch', (e: Uint8Array) => Uint8Array.from([...e, 0])],

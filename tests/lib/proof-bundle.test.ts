@@ -1,20 +1,22 @@
 /**
  * checkProofBundle (lib/core/proof-bundle.ts), the offline verifier, on a bundle built from real local
- * adapters and then mutated one field at a time: each mutation must be caught, with its own reason code.
+ * adapters (a v2 bundle of an unsigned record, as buildProofBundle issues) and then mutated one field at a
+ * time: each mutation must be caught, with its own reason code.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anchorPending } from '../../lib/anchor/anchor-pending.js';
 import { encodeAnchorPayload } from '../../lib/core/anchor-payload.js';
 import { fromHex, toBase64, toHex, utf8 } from '../../lib/core/bytes.js';
 import { sha256 } from '../../lib/core/hash.js';
-import { type CheckOptions, checkProofBundle, ProofBundle } from '../../lib/core/proof-bundle.js';
+import { type CheckOptions, checkProofBundle, ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import { buildProofBundle } from '../../lib/verify/record-proof.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 let stack: LocalStack;
-let bundle: ProofBundle;
+let bundle: ProofBundleV2;
 let envelope: Uint8Array;
 let otherEnvelope: Uint8Array;
 let ledgerKey: string;
@@ -24,16 +26,24 @@ beforeAll(async () => {
   const clock = testClock();
   stack = await openLocalStack({ clock: clock.now });
   const dev = new TestDevice('dev-p');
+  await provisionLegacyDevices(stack.index, ['dev-p']);
   const sealed = [dev.seal(), dev.seal(), dev.seal()];
   for (const r of sealed) {
     await ingestEnvelope(
-      { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 0 } },
+      {
+        objects: stack.objects,
+        index: stack.index,
+        clock: clock.now,
+        limits: { maxClockSkewMs: 0 },
+        origin: testOrigin(stack.index),
+      },
       { deviceId: 'dev-p', bytes: r.envelope, via: 'inline' },
     );
     clock.advance(1);
   }
   await anchorPending({
     index: stack.index,
+    statements: stack.statements,
     objects: stack.objects,
     chains: [stack.ledger],
     clock: clock.now,
@@ -42,6 +52,7 @@ beforeAll(async () => {
   bundle = await buildProofBundle(
     {
       index: stack.index,
+      statements: stack.statements,
       objects: stack.objects,
       chains: new Map([[stack.ledger.chainId, stack.ledger]]),
       clock: clock.now,
@@ -57,14 +68,14 @@ afterAll(async () => {
   await stack.close();
 });
 
-const mutated = (edit: (b: ProofBundle) => void): ProofBundle => {
+const mutated = (edit: (b: ProofBundleV2) => void): ProofBundleV2 => {
   const b = structuredClone(bundle);
   edit(b);
   return b;
 };
 const flipHex = (hex: string, at = 0): string =>
   hex.slice(0, at) + (hex[at] === '0' ? '1' : '0') + hex.slice(at + 1);
-const anchor0 = (b: ProofBundle) => b.anchors[0] as ProofBundle['anchors'][number];
+const anchor0 = (b: ProofBundleV2) => b.anchors[0] as ProofBundleV2['anchors'][number];
 const codes = (r: { reasons: { code: string }[] }) => r.reasons.map((x) => x.code).sort();
 
 describe('checkProofBundle on a real bundle', () => {
@@ -77,13 +88,22 @@ describe('checkProofBundle on a real bundle', () => {
     const withObject = checkProofBundle(bundle, { ...trusted, envelope });
     expect(withObject).toMatchObject({
       status: 'verified',
-      checks: { header: 'ok', object: 'ok', inclusion: 'ok', anchors: [{ status: 'ok', confirmations: 1 }] },
+      checks: { header: 'ok', object: 'ok', inclusion: 'ok', anchors: [{ status: 'ok', trust: 'pinned' }] },
     });
-    const downloaded = ProofBundle.parse(JSON.parse(JSON.stringify(bundle)));
+    // A ledger-backed anchor is final by construction: no confirmations to count.
+    expect(withObject.checks.anchors[0]?.confirmations).toBeUndefined();
+    // An unsigned record: integrity and existence proven, origin not.
+    expect(withObject.proven).toMatchObject({
+      integrity: 'proven',
+      existence: { verdict: 'proven', chainId: stack.ledger.chainId },
+      origin: { verdict: 'not-proven' },
+      completeness: { verdict: 'not-covered' },
+    });
+    const downloaded = ProofBundleV2.parse(JSON.parse(JSON.stringify(bundle)));
     expect(checkProofBundle(downloaded, { ...trusted, envelope }).status).toBe('verified');
   });
 
-  const negatives: [string, (b: ProofBundle) => void, CheckOptions, string, string[]][] = [
+  const negatives: [string, (b: ProofBundleV2) => void, CheckOptions, string, string[]][] = [
     [
       'a mutated path hash',
       (b) => void b.inclusion?.path.splice(0, 1, flipHex(b.inclusion.path[0] as string, 10)),
@@ -222,20 +242,40 @@ describe('checkProofBundle on a real bundle', () => {
       ['untrusted-ledger-key'],
     ],
     [
-      'too few confirmations',
-      () => {},
-      { requiredConfirmations: () => 6 },
-      'pending',
-      ['awaiting-confirmations'],
-    ],
-    [
-      'no confirmations claimed',
+      'confirmations claimed for a ledger entry',
       (b) => {
-        delete anchor0(b).confirmations;
+        anchor0(b).confirmations = 6;
       },
       {},
-      'pending',
-      ['awaiting-confirmations'],
+      'tampered',
+      ['anchor-fields-mismatch'],
+    ],
+    [
+      'a height other than the ledger entry’s',
+      (b) => {
+        anchor0(b).height = (anchor0(b).height ?? 0) + 1;
+      },
+      {},
+      'tampered',
+      ['anchor-fields-mismatch'],
+    ],
+    [
+      'a changed envelope size',
+      (b) => {
+        b.record.envelopeSize += 1;
+      },
+      {},
+      'tampered',
+      ['record-fields-mismatch'],
+    ],
+    [
+      'a changed object key',
+      (b) => {
+        b.record.objectKey = `${b.record.objectKey}x`;
+      },
+      {},
+      'tampered',
+      ['record-fields-mismatch'],
     ],
     [
       'a changed seq',

@@ -18,6 +18,7 @@ import { flipByte } from '../support/bytes.js';
 import { FailingChain } from '../support/chain-doubles.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
 import { editObject } from '../support/object-db.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
 import { TestDevice, testClock } from '../support/test-device.js';
 
 let stack: LocalStack;
@@ -28,6 +29,7 @@ beforeEach(async () => {
   clock = testClock();
   stack = await openLocalStack({ clock: clock.now });
   dev = new TestDevice('dev-v');
+  await provisionLegacyDevices(stack.index, ['dev-v', 'dev-w']);
 });
 afterEach(async () => {
   await stack.close();
@@ -35,7 +37,13 @@ afterEach(async () => {
 
 async function ingest(envelope: Uint8Array, deviceId = 'dev-v'): Promise<void> {
   const out = await ingestEnvelope(
-    { objects: stack.objects, index: stack.index, clock: clock.now, limits: { maxClockSkewMs: 60_000 } },
+    {
+      objects: stack.objects,
+      index: stack.index,
+      clock: clock.now,
+      limits: { maxClockSkewMs: 60_000 },
+      origin: testOrigin(stack.index),
+    },
     { deviceId, bytes: envelope, via: 'inline' },
   );
   expect(out.status).toBe('stored');
@@ -43,7 +51,14 @@ async function ingest(envelope: Uint8Array, deviceId = 'dev-v'): Promise<void> {
 }
 
 const anchor = (chains: readonly Chain[] = [stack.ledger]) =>
-  anchorPending({ index: stack.index, objects: stack.objects, chains, clock: clock.now, maxBatchSize: 1000 });
+  anchorPending({
+    index: stack.index,
+    statements: stack.statements,
+    objects: stack.objects,
+    chains,
+    clock: clock.now,
+    maxBatchSize: 1000,
+  });
 
 const record = async (seq: number, deviceId = 'dev-v'): Promise<RecordEntry> => {
   const r = await stack.index.getRecord(deviceId, seq);
@@ -70,6 +85,7 @@ function editFile(key: string, edit: (bytes: Uint8Array) => Uint8Array): void {
 describe('verifyRecord', () => {
   const verifyDeps = (chains: Chain[] = [stack.ledger]): VerifyDeps => ({
     index: stack.index,
+    statements: stack.statements,
     objects: stack.objects,
     chains: new Map(chains.map((c) => [c.chainId, c])),
     clock: clock.now,
@@ -158,10 +174,12 @@ describe('verifyRecord', () => {
     editIndexRow('dev-v', 1, { header: toBase64(flipByte(header, header.length - 40)) });
     const report = await verifyRecord(verifyDeps(), 'dev-v.1');
     expect(report.status).toBe('tampered');
-    // The altered header no longer hashes to the record hash, matches no stored object and is in no tree.
+    // The altered header no longer hashes to the record hash, matches no stored object and is in no tree;
+    // and the object key (records/<device>/<hash of the header>, bound in a v2 bundle) no longer fits it.
     expect(codes(report)).toEqual([
       'inclusion-proof-invalid',
       'object-header-mismatch',
+      'record-fields-mismatch',
       'record-hash-mismatch',
     ]);
     expect(report.checks).toMatchObject({ header: 'invalid', object: 'mismatch', inclusion: 'invalid' });
@@ -235,7 +253,7 @@ describe('verifyRecord', () => {
 
 describe('findDeviceGaps', () => {
   const gaps = (q: { fromSeq?: number; toSeq?: number } = {}, deviceId = 'dev-v') =>
-    findDeviceGaps({ index: stack.index, objects: stack.objects }, deviceId, q);
+    findDeviceGaps({ index: stack.index, objects: stack.objects, statements: stack.statements }, deviceId, q);
 
   it('reports nothing for a complete, linked history', async () => {
     for (let i = 0; i < 4; i++) await ingest(dev.seal().envelope);
@@ -326,7 +344,12 @@ describe('findDeviceGaps', () => {
     const sealed = Array.from({ length: 7 }, () => dev.seal());
     for (const r of sealed) if (r.seq !== 3 && r.seq !== 4) await ingest(r.envelope);
     const few = (q: { fromSeq?: number; toSeq?: number }) =>
-      findDeviceGaps({ index: stack.index, objects: stack.objects }, 'dev-v', q, 3);
+      findDeviceGaps(
+        { index: stack.index, objects: stack.objects, statements: stack.statements },
+        'dev-v',
+        q,
+        3,
+      );
     const first = await few({});
     expect(first).toEqual({
       deviceId: 'dev-v',

@@ -60,6 +60,8 @@ export interface BigBangStandInOptions {
   without?: string[];
   /** RPC credentials the node requires (rpcuser/rpcpassword); none by default. */
   rpcAuth?: { user: string; password: string };
+  /** The node's clock in ms (default Date.now); a fixed one keeps answers that show time exact in tests. */
+  clockMs?: () => number;
 }
 
 export interface RecordedCall {
@@ -226,7 +228,8 @@ export async function startBigBangStandIn(opts: BigBangStandInOptions = {}): Pro
   const calls: RecordedCall[] = [];
   const log: string[] = [];
   let skew = 0;
-  const now = () => Math.floor(Date.now() / 1000) + skew;
+  const clockMs = opts.clockMs ?? Date.now;
+  const now = () => Math.floor(clockMs() / 1000) + skew;
 
   const isLocked = () => {
     if (!locked && relockAt !== undefined && now() >= relockAt) {

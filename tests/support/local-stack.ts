@@ -10,7 +10,9 @@ import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
 import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
+import { SqliteStatementStore } from '../../lib/adapters/local/sqlite-statement-store.js';
 import { createUploadEndpoint } from '../../lib/adapters/local/upload-endpoint.js';
+import { FailureLimiter } from '../../lib/ingest/failure-limiter.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { DeadLetterStore } from '../../lib/ports.js';
 import { makeTempDir } from './temp-dir.js';
@@ -40,9 +42,13 @@ export async function openUploadingStore(opts: {
     uploadBaseUrl: () => baseUrl,
     uploadSecret: secret,
   });
+  const limiter = new FailureLimiter(
+    { store: opts.deadLetters, clock: opts.clock ?? Date.now, log: silentLogger },
+    { budget: { burst: 10, perMinute: 6 }, summaryMs: 60_000 },
+  );
   const app = createUploadEndpoint({
     objects,
-    deadLetters: opts.deadLetters,
+    limiter,
     secret,
     clock: opts.clock ?? Date.now,
     log: silentLogger,
@@ -60,6 +66,7 @@ export async function openUploadingStore(opts: {
         if ('closeAllConnections' in server) server.closeAllConnections();
         server.close((err) => (err ? reject(err) : resolve()));
       });
+      await limiter.stop();
       await objects.close();
     },
   };
@@ -72,6 +79,7 @@ export interface LocalStack {
   indexPath: string;
   objects: SqliteObjectStore;
   index: SqliteIndexStore;
+  statements: SqliteStatementStore;
   ledger: EmbeddedLedger;
   vault: LocalKeyVault;
   /** Set when opened with `uploads: true`. */
@@ -90,6 +98,7 @@ export async function openLocalStack(
   const objectsDb = join(tmp.dir, 'objects.sqlite');
   const indexPath = join(tmp.dir, 'index.sqlite');
   const index = new SqliteIndexStore(indexPath);
+  const statements = new SqliteStatementStore(join(tmp.dir, 'statements.sqlite'));
   const clock = opts.clock ?? Date.now;
   const uploading = opts.uploads
     ? await openUploadingStore({ path: objectsDb, deadLetters: index, durable: false, clock })
@@ -107,6 +116,7 @@ export async function openLocalStack(
     indexPath,
     objects,
     index,
+    statements,
     ledger,
     vault,
     ...(uploading ? { uploadBaseUrl: uploading.baseUrl } : {}),
@@ -114,6 +124,7 @@ export async function openLocalStack(
       await uploading?.close();
       await objects.close();
       await index.close();
+      await statements.close();
       ledger.close();
       tmp.remove();
     },

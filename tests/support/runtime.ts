@@ -114,7 +114,11 @@ export async function spawnRuntime(
     // A deadline, not a speed check: the runtime starts in about 2 s on a quiet machine, and took 43 s at a
     // load average of 18 on 2 cores (shared with other suites), where the former 30 s failed whole files.
     90_000,
-  );
+  ).catch((err: unknown) => {
+    // Otherwise the child outlives the test run: five such runtimes were found still running after one.
+    child.kill('SIGKILL');
+    throw err;
+  });
   const token = readFileSync(join(dataDir, 'operator.token'), 'utf8').trim();
   return { info, token, child, output: () => out, exited };
 }

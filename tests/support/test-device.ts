@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { toBase64 } from '../../lib/core/bytes.js';
+import type { DigestSigner } from '../../lib/core/device-signature.js';
 import { type SealedRecord, sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
 import { deriveRecordKey, MASTER_KEY_BYTES } from '../../lib/core/record-key.js';
 
@@ -12,10 +13,15 @@ export class TestDevice {
   nextSeq = 0;
   prevHash: Uint8Array = ZERO_HASH;
 
+  /** Its signing key: with one, `seal` makes v2 (signed) envelopes. */
+  signer: DigestSigner | undefined;
+
   constructor(
     readonly deviceId: string,
     masterKey?: Uint8Array,
+    signer?: DigestSigner,
   ) {
+    this.signer = signer;
     this.masterKey = masterKey ?? new Uint8Array(randomBytes(MASTER_KEY_BYTES));
   }
 
@@ -32,11 +38,14 @@ export class TestDevice {
       prevHash?: Uint8Array;
       /** Seal as another device id with this device's key. */
       asDeviceId?: string;
+      /** Sign with this key instead of the device's own; `null`: seal an unsigned (v1) envelope. */
+      signer?: DigestSigner | null;
     } = {},
   ): SealedRecord & { seq: number; timestamp: number; plaintext: Uint8Array } {
     const seq = opts.seq ?? this.nextSeq;
     const timestamp = opts.timestamp ?? 1_700_000_000_000 + seq * 1000;
     const deviceId = opts.asDeviceId ?? this.deviceId;
+    const signer = opts.signer === null ? undefined : (opts.signer ?? this.signer);
     const plaintext =
       opts.plaintext ?? new TextEncoder().encode(JSON.stringify({ seq, temp: 20 + (seq % 7) }));
     const sealed = sealRecord({
@@ -47,6 +56,7 @@ export class TestDevice {
       prevHash: opts.prevHash ?? this.prevHash,
       nonce: new Uint8Array(randomBytes(12)),
       plaintext,
+      ...(signer ? { signer } : {}),
     });
     if (opts.seq === undefined && opts.asDeviceId === undefined) {
       this.nextSeq = seq + 1;

@@ -5,7 +5,7 @@
  * fixture.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,14 +13,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
+import { SqliteStatementStore } from '../../lib/adapters/local/sqlite-statement-store.js';
 import { anchorPending } from '../../lib/anchor/anchor-pending.js';
-import { utf8 } from '../../lib/core/bytes.js';
+import { toHex, utf8 } from '../../lib/core/bytes.js';
 import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
-import type { ProofBundle } from '../../lib/core/proof-bundle.js';
+import type { ProofBundleV2 } from '../../lib/core/proof-bundle.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import { buildProofBundle, type VerifyDeps } from '../../lib/verify/record-proof.js';
 import { runVerifyProof } from '../../tools/verify-proof.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
+import { compact, SignedDevice, TestLog } from '../support/proof-builder.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DEVICE = 'auditor-test-1';
@@ -29,7 +32,7 @@ const MASTER_KEY = new Uint8Array(32).fill(7);
 let dir: string;
 let index: SqliteIndexStore;
 let ledger: EmbeddedLedger;
-let bundle: ProofBundle;
+let bundle: ProofBundleV2;
 let envelopes: Uint8Array[];
 let ledgerKey: string;
 
@@ -69,6 +72,7 @@ beforeAll(async () => {
   ledger = new EmbeddedLedger(join(dir, 'ledger.jsonl'), join(dir, 'ledger.pk8'), clock);
   ledgerKey = (await ledger.describe()).publicKey as string;
 
+  await provisionLegacyDevices(index, [DEVICE]);
   // Three chained records, so the inclusion path is not empty and the leaf is not the last one.
   envelopes = [];
   let prevHash: Uint8Array = ZERO_HASH;
@@ -84,7 +88,7 @@ beforeAll(async () => {
       plaintext: utf8(JSON.stringify({ t: timestamp, temp: 20 + seq })),
     });
     const outcome = await ingestEnvelope(
-      { objects, index, clock, limits: { maxClockSkewMs: 60_000 } },
+      { objects, index, clock, limits: { maxClockSkewMs: 60_000 }, origin: testOrigin(index) },
       { deviceId: DEVICE, bytes: sealed.envelope, via: 'inline' },
     );
     expect(outcome.status).toBe('stored');
@@ -92,17 +96,27 @@ beforeAll(async () => {
     prevHash = sealed.recordHash;
   }
   now += 1000;
-  const report = await anchorPending({ index, objects, chains: [ledger], clock, maxBatchSize: 100 });
+  const statements = new SqliteStatementStore(join(dir, 'statements.sqlite'));
+  const report = await anchorPending({
+    index,
+    statements,
+    objects,
+    chains: [ledger],
+    clock,
+    maxBatchSize: 100,
+  });
   expect(report.failures).toEqual([]);
 
   const deps: VerifyDeps = {
     index,
+    statements,
     objects,
     chains: new Map([[ledger.chainId, ledger]]),
     clock,
     requiredConfirmations: () => 1,
   };
   bundle = await buildProofBundle(deps, `${DEVICE}.1`);
+  await statements.close();
   expect(bundle.inclusion?.path).toHaveLength(2);
   expect(bundle.anchors[0]?.evidence?.kind).toBe('embedded-ledger');
 });
@@ -114,14 +128,14 @@ afterAll(async () => {
 });
 
 describe('tools/verify-proof', () => {
-  it('verifies a real bundle, alone and with the stored object and the pinned ledger key (exit 0)', async () => {
+  it('verifies a real bundle: unpinned alone (exit 3), verified with the pinned ledger key (exit 0)', async () => {
     const file = writeJson('good.json', bundle);
     const alone = await cli([file]);
-    expect(alone.code).toBe(0);
-    expect(alone.stdout).toMatch(/^status\s+verified$/m);
+    // Unpinned, the signature proves only that the entry is intact: a distinct outcome, not `verified`.
+    expect(alone.code).toBe(3);
+    expect(alone.stdout).toMatch(/^status\s+unpinned$/m);
     expect(alone.stdout).toMatch(/^\s+inclusion\s+ok/m);
-    // Unpinned, the signature proves only that the entry is intact; the output has to say so.
-    expect(alone.stdout).toContain('--trust-ledger-key');
+    expect(alone.stdout).toContain('ledger-key-unpinned');
 
     const full = await cli([
       file,
@@ -131,8 +145,10 @@ describe('tools/verify-proof', () => {
       ledgerKey,
     ]);
     expect(full.code).toBe(0);
+    expect(full.stdout).toMatch(/^status\s+verified$/m);
     expect(full.stdout).toMatch(/^\s+object\s+ok$/m);
-    expect(full.stdout).not.toContain('warnings');
+    // A v1 record says plainly that its origin is not proven.
+    expect(full.stdout).toMatch(/^\s+origin\s+not-proven: unsigned-record$/m);
   });
 
   it('reports one flipped hex character in the inclusion path as tampered (exit 1)', async () => {
@@ -212,5 +228,116 @@ describe('tools/verify-proof', () => {
     expect(runVerifyProof([], io)).toBe(2);
     expect(runVerifyProof(['a.json', '--trust-ledger-key', 'not-a-key'], io)).toBe(2);
     expect(out.join('')).toContain('usage:');
+  });
+
+  it('depends on nothing but lib/core and Node built-ins, so it can be packaged alone', () => {
+    const source = readFileSync(join(ROOT, 'tools', 'verify-proof.ts'), 'utf8');
+    const imports = [...source.matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1] as string);
+    expect(imports.length).toBeGreaterThan(3);
+    expect(imports.filter((i) => !i.startsWith('node:') && !i.startsWith('../lib/core/'))).toEqual([]);
+  });
+
+  it('refuses bad --trust-device-key and --to-seq values (exit 2)', () => {
+    const out: string[] = [];
+    const io = {
+      out: (t: string) => out.push(t),
+      err: (t: string) => out.push(t),
+      readFile: () => new Uint8Array(),
+    };
+    expect(runVerifyProof(['a.json', '--trust-device-key', 'abc'], io)).toBe(2);
+    expect(runVerifyProof(['a.json', '--trust-device-key', `bad.id=${'ab'.repeat(32)}`], io)).toBe(2);
+    expect(runVerifyProof(['a.json', '--to-seq', '-1'], io)).toBe(2);
+    expect(out.join('')).toContain('--trust-device-key');
+  });
+});
+
+describe('tools/verify-proof on v2 bundles and completeness documents', () => {
+  const log = new TestLog();
+  const dev = new SignedDevice('cli-dev');
+  const reg = dev.registration();
+  const r0 = dev.seal();
+  log.commit([reg, r0.headerBytes]);
+  const r1 = dev.seal();
+  const head = dev.head();
+  log.commit([r1.headerBytes, head]);
+  const ledger = log.ledgers[0]?.publicKeyBase64 as string;
+  const deviceKey = toHex(dev.key.keyId);
+
+  it('a v2 bundle: exit 0 pinned, 4 when origin is required but unpinned, 3 with nothing pinned, 1 forged', async () => {
+    const file = writeJson('v2.json', compact(log.bundle(r1, [reg])));
+    const pinned = await cli([
+      file,
+      '--trust-ledger-key',
+      ledger,
+      '--trust-device-key',
+      `cli-dev=${deviceKey}`,
+      '--require-origin',
+    ]);
+    expect(pinned.code).toBe(0);
+    expect(pinned.stdout).toMatch(/^\s+origin\s+proven \(key [0-9a-f]{64}, pinned [0-9a-f]{64}\)$/m);
+    expect(pinned.stdout).toMatch(/^\s+key event 0\s+register of key [0-9a-f]{64}: leaf ok, inclusion ok/m);
+    const noDevicePin = await cli([file, '--trust-ledger-key', ledger, '--require-origin']);
+    expect(noDevicePin.code).toBe(4);
+    expect(noDevicePin.stdout).toMatch(/^\s+origin\s+unpinned/m);
+    expect((await cli([file, '--trust-ledger-key', ledger])).code).toBe(0);
+    expect((await cli([file])).code).toBe(3);
+
+    const forged = log.bundle(r1, [reg]);
+    forged.record.objectKey = 'records/cli-dev/elsewhere';
+    const bad = await cli([
+      writeJson('v2-bad.json', compact(forged)),
+      '--trust-ledger-key',
+      ledger,
+      '--json',
+    ]);
+    expect(bad.code).toBe(1);
+    const json = JSON.parse(bad.stdout) as {
+      kind: string;
+      exit: number;
+      status: string;
+      reasons: { code: string }[];
+    };
+    expect(json).toMatchObject({ kind: 'bundle', exit: 1, status: 'tampered' });
+    expect(json.reasons.map((r) => r.code)).toEqual(['record-fields-mismatch']);
+  });
+
+  it('a completeness document: exit 0 complete, 1 truncated, 4 unproven or short of --to-seq', async () => {
+    const pins = ['--trust-ledger-key', ledger, '--trust-device-key', deviceKey];
+    const records = [r0.headerBytes, r1.headerBytes];
+    const complete = writeJson(
+      'c.json',
+      compact(log.completeness({ deviceId: 'cli-dev', fromSeq: 0, records, head, keyEvents: [reg] })),
+    );
+    const ok = await cli([complete, ...pins]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^outcome\s+complete$/m);
+    expect((await cli([complete, ...pins, '--to-seq', '1'])).code).toBe(0);
+    expect((await cli([complete, ...pins, '--to-seq', '2'])).code).toBe(4);
+    expect((await cli([complete, '--trust-ledger-key', ledger])).code).toBe(3);
+
+    const truncated = writeJson(
+      't.json',
+      compact(
+        log.completeness({
+          deviceId: 'cli-dev',
+          fromSeq: 0,
+          records: [r0.headerBytes],
+          head,
+          keyEvents: [reg],
+        }),
+      ),
+    );
+    const t = await cli([truncated, ...pins]);
+    expect(t.code).toBe(1);
+    expect(t.stdout).toMatch(/^outcome\s+incomplete$/m);
+    expect(t.stdout).toMatch(/^missing\s+1$/m);
+
+    const noHead = writeJson(
+      'n.json',
+      compact(log.completeness({ deviceId: 'cli-dev', fromSeq: 0, records, keyEvents: [reg] })),
+    );
+    const n = await cli([noHead, ...pins]);
+    expect(n.code).toBe(4);
+    expect(n.stdout).toMatch(/^outcome\s+unproven$/m);
   });
 });

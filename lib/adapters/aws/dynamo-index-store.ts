@@ -9,6 +9,7 @@
  * stored a moment ago can be missing from them for a moment. Ingest never depends on a GSI.
  */
 import {
+  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -24,6 +25,8 @@ import {
   batchNextCheckAt,
   type DeadLetter,
   type DeviceEntry,
+  type DeviceKey,
+  type DeviceKeyRegistry,
   type IndexStore,
   type InlinePart,
   type Page,
@@ -58,6 +61,11 @@ export interface DynamoIndexStoreOptions {
   pendingShards?: number;
   /** Partitions of the dead-letter table; the same rule applies. */
   deadLetterShards?: number;
+  /**
+   * Days after `at` when DynamoDB's TTL may delete a dead letter (the table's expiresAt attribute). Default
+   * 30, as DEAD_LETTER_RETENTION_DAYS in the embedded runtime.
+   */
+  deadLetterRetentionDays?: number;
   /** Concurrent UpdateItems while placing records in a batch. */
   writeConcurrency?: number;
   /**
@@ -84,15 +92,18 @@ export const pendingKey = (receivedAt: number, deviceId: string, seq: number): s
   `${pad16(receivedAt)}#${deviceId}#${pad16(seq)}`;
 const atIdKey = (at: number, id: string): string => `${pad16(at)}#${id}`;
 
+const DAY_MS = 24 * 3600 * 1000;
+
 const clampTime = (t: number): number => Math.min(Math.max(Math.trunc(t), 0), Number.MAX_SAFE_INTEGER);
 
-export class DynamoIndexStore implements IndexStore {
+export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
   private readonly db: DynamoDBClient;
   private readonly t: IndexTableNames;
   private readonly pendingShards: number;
   private readonly deadLetterShards: number;
   private readonly width: number;
   private readonly countCap: number;
+  private readonly deadLetterRetentionMs: number;
 
   constructor(opts: DynamoIndexStoreOptions) {
     this.db = opts.db;
@@ -101,6 +112,10 @@ export class DynamoIndexStore implements IndexStore {
     this.deadLetterShards = opts.deadLetterShards ?? 4;
     this.width = opts.writeConcurrency ?? 16;
     this.countCap = opts.countCap ?? Number.POSITIVE_INFINITY;
+    const days = opts.deadLetterRetentionDays ?? 30;
+    if (!(days > 0 && days <= 36_500))
+      throw new RangeError('deadLetterRetentionDays is 1 second to 100 years');
+    this.deadLetterRetentionMs = days * DAY_MS;
     for (const n of [this.pendingShards, this.deadLetterShards, this.width]) {
       if (!Number.isInteger(n) || n < 1 || n > 256)
         throw new RangeError('shard and concurrency counts are 1-256');
@@ -196,6 +211,22 @@ export class DynamoIndexStore implements IndexStore {
       q.limit + 1,
     );
     return pageOf(items.map(toRecord), q.limit, (r) => [r.timestamp, r.seq]);
+  }
+
+  async recordInForceAt(deviceId: string, at: number): Promise<RecordEntry | undefined> {
+    if (at < 0) return undefined;
+    const { items } = await queryUpTo(
+      this.db,
+      {
+        TableName: this.t.records,
+        IndexName: 'byTime',
+        KeyConditionExpression: 'deviceId = :d AND timeKey <= :hi',
+        ExpressionAttributeValues: { ':d': S(deviceId), ':hi': S(timeKey(clampTime(at), MAX_SEQ_KEY)) },
+        ScanIndexForward: false,
+      },
+      1,
+    );
+    return items[0] ? toRecord(items[0]) : undefined;
   }
 
   async listBySeq(
@@ -474,6 +505,9 @@ export class DynamoIndexStore implements IndexStore {
             status: S(d.status),
             credentialHash: S(d.credentialHash),
             wrappedMasterKey: S(d.wrappedMasterKey),
+            signingKeys: S(JSON.stringify(d.keys)),
+            allowUnsigned: { BOOL: d.allowUnsigned },
+            keysRevision: N(d.keysRevision),
           },
           ConditionExpression: 'attribute_not_exists(deviceId)',
         }),
@@ -513,6 +547,37 @@ export class DynamoIndexStore implements IndexStore {
     }
   }
 
+  async updateDeviceKeys(
+    deviceId: string,
+    next: { keys: readonly DeviceKey[]; allowUnsigned: boolean },
+    ifRevision: number,
+  ): Promise<'updated' | 'conflict' | 'not-found'> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.t.devices,
+          Key: { part: S(DEVICE_PART), deviceId: S(deviceId) },
+          UpdateExpression: 'SET signingKeys = :k, allowUnsigned = :u, keysRevision = :next',
+          // An item from before device keys has no revision: it counts as revision 0.
+          ConditionExpression:
+            ifRevision === 0
+              ? 'attribute_exists(deviceId) AND (attribute_not_exists(keysRevision) OR keysRevision = :r)'
+              : 'attribute_exists(deviceId) AND keysRevision = :r',
+          ExpressionAttributeValues: {
+            ':k': S(JSON.stringify(next.keys)),
+            ':u': { BOOL: next.allowUnsigned },
+            ':r': N(ifRevision),
+            ':next': N(ifRevision + 1),
+          },
+        }),
+      );
+      return 'updated';
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+    }
+    return (await this.getDevice(deviceId)) ? 'conflict' : 'not-found';
+  }
+
   async listDevices(q: { limit: number; cursor?: string }): Promise<Page<DeviceEntry>> {
     const after = decodeCursor(q.cursor, ['string'])?.[0];
     if (q.limit < 1) return { items: [] };
@@ -547,11 +612,18 @@ export class DynamoIndexStore implements IndexStore {
       payloadSha256: S(d.payloadSha256),
       payload: S(d.payload),
       truncated: { BOOL: d.truncated },
+      // DynamoDB's TTL reads epoch seconds; rounded up so an item never goes before its retention is over.
+      expiresAt: N(Math.ceil((d.at + this.deadLetterRetentionMs) / 1000)),
     };
     if (d.deviceId !== undefined) item.deviceId = S(d.deviceId);
     if (d.topic !== undefined) item.topic = S(d.topic);
     if (d.clientId !== undefined) item.clientId = S(d.clientId);
     if (d.seq !== undefined) item.seq = N(d.seq);
+    if (d.remoteAddress !== undefined) item.remoteAddress = S(d.remoteAddress);
+    // COUNT is a DynamoDB reserved word: the attribute is named so it never needs an alias in an expression.
+    if (d.count !== undefined) item.aggregateCount = N(d.count);
+    if (d.firstAt !== undefined) item.firstAt = N(d.firstAt);
+    if (d.lastAt !== undefined) item.lastAt = N(d.lastAt);
     try {
       await this.db.send(
         new PutItemCommand({
@@ -603,6 +675,55 @@ export class DynamoIndexStore implements IndexStore {
     return pageOf(items.map(toDeadLetter), q.limit, (d) => [d.at, d.id]);
   }
 
+  /**
+   * What DynamoDB's TTL does on its own (expiresAt), done now, plus the row cap. Deployed stacks rely on the
+   * TTL alone and never call this: the cap counts every item of every shard, a read of the whole table.
+   */
+  async pruneDeadLetters(q: { before: number; keep: number; limit: number }): Promise<number> {
+    if (q.limit < 1) return 0;
+    const keys = (i: Item): Item => ({ dlShard: i.dlShard as Item[string], atId: i.atId as Item[string] });
+    const drop = async (items: readonly Item[]) => {
+      await inParallel(items, this.width, async (i) => {
+        await this.db.send(new DeleteItemCommand({ TableName: this.t.deadLetters, Key: keys(i) }));
+      });
+      return items.length;
+    };
+    const shardQuery = (shard: string, range: string, values: Item) => ({
+      TableName: this.t.deadLetters,
+      KeyConditionExpression: `dlShard = :s${range}`,
+      ExpressionAttributeValues: { ':s': S(shard), ...values },
+      ProjectionExpression: 'dlShard, atId',
+      ConsistentRead: true,
+    });
+    const before = clampTime(q.before);
+    // Every atId of an entry with at < before sorts below "<pad16(before)>#".
+    const expired = await mergeQueries(
+      this.db,
+      this.shards(this.deadLetterShards).map((s) =>
+        shardQuery(s, ' AND atId < :c', { ':c': S(`${pad16(before)}#`) }),
+      ),
+      q.limit,
+      (i) => str(i, 'atId'),
+      'asc',
+    );
+    let deleted = await drop(expired);
+    const counts = await Promise.all(
+      this.shards(this.deadLetterShards).map((s) => queryCount(this.db, shardQuery(s, '', {}))),
+    );
+    const more = Math.min(counts.reduce((a, b) => a + b, 0) - Math.max(0, q.keep), q.limit - deleted);
+    if (more > 0) {
+      const oldest = await mergeQueries(
+        this.db,
+        this.shards(this.deadLetterShards).map((s) => shardQuery(s, '', {})),
+        more,
+        (i) => str(i, 'atId'),
+        'asc',
+      );
+      deleted += await drop(oldest);
+    }
+    return deleted;
+  }
+
   // ------------------------------------------------------------------------------------------- audit
 
   async appendAudit(e: AuditEvent): Promise<void> {
@@ -618,6 +739,7 @@ export class DynamoIndexStore implements IndexStore {
           action: S(e.action),
           target: S(e.target),
           ...(e.reason === undefined ? {} : { reason: S(e.reason) }),
+          ...(e.details === undefined ? {} : { details: S(JSON.stringify(e.details)) }),
           outcome: S(e.outcome),
           ...(e.error === undefined ? {} : { errorCode: S(e.error.code), errorMessage: S(e.error.message) }),
         },
@@ -708,12 +830,18 @@ function toBatch(i: Item): BatchEntry {
 }
 
 function toDevice(i: Item): DeviceEntry {
+  const keys = optStr(i, 'signingKeys');
+  const allowUnsigned = i.allowUnsigned?.BOOL;
   return {
     deviceId: str(i, 'deviceId'),
     createdAt: num(i, 'createdAt'),
     status: str(i, 'status') === 'disabled' ? 'disabled' : 'active',
     credentialHash: str(i, 'credentialHash'),
     wrappedMasterKey: str(i, 'wrappedMasterKey'),
+    // An item from before device keys: no keys, and unsigned envelopes still accepted.
+    keys: keys === undefined ? [] : (JSON.parse(keys) as DeviceKey[]),
+    allowUnsigned: allowUnsigned ?? true,
+    keysRevision: optNum(i, 'keysRevision') ?? 0,
   };
 }
 
@@ -733,10 +861,18 @@ function toDeadLetter(i: Item): DeadLetter {
   const topic = optStr(i, 'topic');
   const clientId = optStr(i, 'clientId');
   const seq = optNum(i, 'seq');
+  const remoteAddress = optStr(i, 'remoteAddress');
+  const count = optNum(i, 'aggregateCount');
+  const firstAt = optNum(i, 'firstAt');
+  const lastAt = optNum(i, 'lastAt');
   if (deviceId !== undefined) d.deviceId = deviceId;
   if (topic !== undefined) d.topic = topic;
   if (clientId !== undefined) d.clientId = clientId;
   if (seq !== undefined) d.seq = seq;
+  if (remoteAddress !== undefined) d.remoteAddress = remoteAddress;
+  if (count !== undefined) d.count = count;
+  if (firstAt !== undefined) d.firstAt = firstAt;
+  if (lastAt !== undefined) d.lastAt = lastAt;
   return d;
 }
 
@@ -751,6 +887,8 @@ function toAudit(i: Item): AuditEvent {
   };
   const reason = optStr(i, 'reason');
   if (reason !== undefined) e.reason = reason;
+  const details = optStr(i, 'details');
+  if (details !== undefined) e.details = JSON.parse(details) as Record<string, string | number>;
   const code = optStr(i, 'errorCode');
   if (code !== undefined) e.error = { code, message: optStr(i, 'errorMessage') ?? '' };
   return e;

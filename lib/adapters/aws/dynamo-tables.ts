@@ -18,6 +18,12 @@ export interface TableSpec {
   rangeKey?: string;
   globalIndexes?: Record<string, { hashKey: string; rangeKey?: string; projection: 'all' | 'keys-only' }>;
   localIndexes?: Record<string, { rangeKey: string; projection: 'all' | 'keys-only' }>;
+  /**
+   * The attribute DynamoDB's Time to Live reads: epoch SECONDS (not ms like every other time here) after
+   * which DynamoDB deletes the item, within a few days, at no write cost. CreateTable cannot set it;
+   * sst.config.ts does (UpdateTimeToLive), and dynalite ignores it.
+   */
+  ttl?: string;
 }
 
 export const TABLES = {
@@ -70,7 +76,10 @@ export const TABLES = {
     hashKey: 'part',
     rangeKey: 'deviceId',
   },
-  /** Sharded: a misbehaving fleet can produce dead letters as fast as records. byDevice is sparse. */
+  /**
+   * Sharded: a misbehaving fleet can produce dead letters as fast as records. byDevice is sparse. Retention
+   * is DynamoDB's TTL on expiresAt (written by every put, NOTARY_DEAD_LETTER_RETENTION_DAYS after `at`).
+   */
   deadLetters: {
     fields: { dlShard: 'string', atId: 'string', deviceId: 'string' },
     hashKey: 'dlShard',
@@ -78,11 +87,40 @@ export const TABLES = {
     globalIndexes: {
       byDevice: { hashKey: 'deviceId', rangeKey: 'atId', projection: 'all' },
     },
+    ttl: 'expiresAt',
   },
   audit: {
     fields: { part: 'string', atId: 'string' },
     hashKey: 'part',
     rangeKey: 'atId',
+  },
+  /**
+   * Key events and device heads (lib/adapters/aws/dynamo-statement-store.ts): one item per statement, keyed
+   * by its content (device, leaf hash) so a redelivery is a failed condition, not a second item. Every index
+   * is sparse: keyEvents carries only key events (acceptance order), heads and headsByTime only heads (by
+   * count, by device time), pending only statements waiting for a batch (sharded like the records' queue).
+   * GSIs, not LSIs: a device's heads grow without bound, and an LSI caps a device at 10 GB.
+   */
+  statements: {
+    fields: {
+      deviceId: 'string',
+      leafHash: 'string',
+      keyEventDevice: 'string',
+      keyEventKey: 'string',
+      headDevice: 'string',
+      headCountKey: 'string',
+      headTimeKey: 'string',
+      pendingShard: 'string',
+      pendingKey: 'string',
+    },
+    hashKey: 'deviceId',
+    rangeKey: 'leafHash',
+    globalIndexes: {
+      keyEvents: { hashKey: 'keyEventDevice', rangeKey: 'keyEventKey', projection: 'all' },
+      heads: { hashKey: 'headDevice', rangeKey: 'headCountKey', projection: 'all' },
+      headsByTime: { hashKey: 'headDevice', rangeKey: 'headTimeKey', projection: 'all' },
+      pending: { hashKey: 'pendingShard', rangeKey: 'pendingKey', projection: 'all' },
+    },
   },
   /**
    * The DynamoDB ledger (lib/adapters/aws/dynamo-ledger.ts): entries by height, plus LSIs because lookups by
@@ -110,10 +148,33 @@ export const TABLES = {
       due: { hashKey: 'dueShard', rangeKey: 'dueKey', projection: 'all' },
     },
   },
+  /**
+   * Auditor tokens (lib/adapters/aws/dynamo-token-store.ts), keyed by the SHA-256 of the token: every API
+   * request by a token is one consistent GetItem here (the Lambda authorizer's). byId is for the operator's
+   * list and revocation by token id; tokens are few, so one partition holds them all.
+   */
+  tokens: {
+    fields: { tokenHash: 'string', part: 'string', tokenId: 'string' },
+    hashKey: 'tokenHash',
+    globalIndexes: {
+      byId: { hashKey: 'part', rangeKey: 'tokenId', projection: 'all' },
+    },
+  },
+  /**
+   * Leases (lib/adapters/aws/dynamo-lease-store.ts): one item per leased name, e.g. `anchor`, written only
+   * with conditions on that item. `name` and `token` are reserved words, hence `leaseName`.
+   */
+  leases: {
+    fields: { leaseName: 'string' },
+    hashKey: 'leaseName',
+  },
 } as const satisfies Record<string, TableSpec>;
 
 export type TableName = keyof typeof TABLES;
-export type IndexTableNames = Record<Exclude<TableName, 'ledger' | 'pinJobs'>, string>;
+export type IndexTableNames = Record<
+  Exclude<TableName, 'ledger' | 'pinJobs' | 'statements' | 'tokens' | 'leases'>,
+  string
+>;
 
 /** 16 digits hold every safe integer, so string order is numeric order for the values we store. */
 export const pad16 = (n: number): string => {

@@ -11,12 +11,13 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { sha256 } from '../../core/hash.js';
-import type { ObjectStore, UploadGrant } from '../../ports.js';
+import type { ObjectStore, Page, StoredObject, UploadGrant } from '../../ports.js';
 
 export interface S3ObjectStoreOptions {
   s3: S3Client;
@@ -108,6 +109,33 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  /**
+   * Current versions only: a deleted key (a delete marker on top) is not listed. ListObjects (v1) with
+   * Marker = the last key returned is the same query as V2's StartAfter, and works on s3rver, whose truncated
+   * V2 answers fail on Node 22 (its continuation tokens use DES, which OpenSSL 3 no longer offers).
+   */
+  async list(prefix: string, q: { limit: number; cursor?: string }): Promise<Page<StoredObject>> {
+    if (q.limit < 1) return { items: [] };
+    const limit = Math.min(q.limit, 1000);
+    const out = await this.s3.send(
+      new ListObjectsCommand({
+        Bucket: this.bucket,
+        Prefix: prefix,
+        MaxKeys: limit,
+        ...(q.cursor === undefined ? {} : { Marker: Buffer.from(q.cursor, 'base64url').toString('utf8') }),
+      }),
+    );
+    const items = (out.Contents ?? []).flatMap((o) =>
+      o.Key === undefined
+        ? []
+        : [{ key: o.Key, size: o.Size ?? 0, storedAt: o.LastModified?.getTime() ?? 0 }],
+    );
+    const last = items.at(-1);
+    return out.IsTruncated && last
+      ? { items, next: Buffer.from(last.key, 'utf8').toString('base64url') }
+      : { items };
   }
 
   async createUploadUrl(

@@ -19,6 +19,8 @@ import {
   batchNextCheckAt,
   type DeadLetter,
   type DeviceEntry,
+  type DeviceKey,
+  type DeviceKeyRegistry,
   type IndexStore,
   type InlinePart,
   type Page,
@@ -27,6 +29,7 @@ import {
 } from '../../ports.js';
 import { prepareSqliteFile } from './private-files.js';
 import { openSqliteReadOnly } from './sqlite-read-only.js';
+import { num, optNum, optStr, type Row, str } from './sqlite-row.js';
 import { SqliteWriteError, SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
@@ -61,23 +64,6 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at, id);
 `;
-
-type Row = Record<string, unknown>;
-
-const str = (r: Row, k: string): string => {
-  const v = r[k];
-  if (typeof v !== 'string') throw new TypeError(`column ${k} is not text`);
-  return v;
-};
-const num = (r: Row, k: string): number => {
-  const v = r[k];
-  if (typeof v !== 'number') throw new TypeError(`column ${k} is not a number`);
-  return v;
-};
-const optStr = (r: Row, k: string): string | undefined =>
-  typeof r[k] === 'string' ? (r[k] as string) : undefined;
-const optNum = (r: Row, k: string): number | undefined =>
-  typeof r[k] === 'number' ? (r[k] as number) : undefined;
 
 function toRecord(r: Row): RecordEntry {
   const batchId = optStr(r, 'batch_id');
@@ -122,10 +108,30 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] =
   { table: 'batches', column: 'next_check_at', ddl: 'ALTER TABLE batches ADD COLUMN next_check_at INTEGER' },
   // Planned inline transactions (BatchEntry.inline), JSON.
   { table: 'batches', column: 'inline_parts', ddl: 'ALTER TABLE batches ADD COLUMN inline_parts TEXT' },
+  // Device signing keys (DeviceEntry.keys, JSON), whether v1 envelopes are accepted, and the revision that
+  // guards their updates. NULL in a row from before them reads as: no keys, unsigned allowed, revision 0.
+  { table: 'devices', column: 'signing_keys', ddl: 'ALTER TABLE devices ADD COLUMN signing_keys TEXT' },
+  {
+    table: 'devices',
+    column: 'allow_unsigned',
+    ddl: 'ALTER TABLE devices ADD COLUMN allow_unsigned INTEGER',
+  },
+  { table: 'devices', column: 'keys_revision', ddl: 'ALTER TABLE devices ADD COLUMN keys_revision INTEGER' },
+  // Where refused traffic came from, and the aggregates of rate-limited refusals (DeadLetter.count).
+  {
+    table: 'dead_letters',
+    column: 'remote_address',
+    ddl: 'ALTER TABLE dead_letters ADD COLUMN remote_address TEXT',
+  },
+  { table: 'dead_letters', column: 'count', ddl: 'ALTER TABLE dead_letters ADD COLUMN count INTEGER' },
+  { table: 'dead_letters', column: 'first_at', ddl: 'ALTER TABLE dead_letters ADD COLUMN first_at INTEGER' },
+  { table: 'dead_letters', column: 'last_at', ddl: 'ALTER TABLE dead_letters ADD COLUMN last_at INTEGER' },
   // Whether an audited action took effect (AuditEvent.outcome); NULL on events written before.
   { table: 'audit', column: 'outcome', ddl: 'ALTER TABLE audit ADD COLUMN outcome TEXT' },
   { table: 'audit', column: 'error_code', ddl: 'ALTER TABLE audit ADD COLUMN error_code TEXT' },
   { table: 'audit', column: 'error_message', ddl: 'ALTER TABLE audit ADD COLUMN error_message TEXT' },
+  // AuditEvent.details, JSON.
+  { table: 'audit', column: 'details', ddl: 'ALTER TABLE audit ADD COLUMN details TEXT' },
 ];
 
 /**
@@ -167,12 +173,18 @@ function toBatch(r: Row): BatchEntry {
 }
 
 function toDevice(r: Row): DeviceEntry {
+  const keys = optStr(r, 'signing_keys');
+  const allowUnsigned = optNum(r, 'allow_unsigned');
   return {
     deviceId: str(r, 'device_id'),
     createdAt: num(r, 'created_at'),
     status: str(r, 'status') === 'disabled' ? 'disabled' : 'active',
     credentialHash: str(r, 'credential_hash'),
     wrappedMasterKey: str(r, 'wrapped_master_key'),
+    // A row from before device keys (the columns are NULL): no keys, and unsigned envelopes still accepted.
+    keys: keys === undefined ? [] : (JSON.parse(keys) as DeviceKey[]),
+    allowUnsigned: allowUnsigned === undefined ? true : allowUnsigned === 1,
+    keysRevision: optNum(r, 'keys_revision') ?? 0,
   };
 }
 
@@ -192,10 +204,18 @@ function toDeadLetter(r: Row): DeadLetter {
   const topic = optStr(r, 'topic');
   const clientId = optStr(r, 'client_id');
   const seq = optNum(r, 'seq');
+  const remoteAddress = optStr(r, 'remote_address');
+  const count = optNum(r, 'count');
+  const firstAt = optNum(r, 'first_at');
+  const lastAt = optNum(r, 'last_at');
   if (deviceId !== undefined) d.deviceId = deviceId;
   if (topic !== undefined) d.topic = topic;
   if (clientId !== undefined) d.clientId = clientId;
   if (seq !== undefined) d.seq = seq;
+  if (remoteAddress !== undefined) d.remoteAddress = remoteAddress;
+  if (count !== undefined) d.count = count;
+  if (firstAt !== undefined) d.firstAt = firstAt;
+  if (lastAt !== undefined) d.lastAt = lastAt;
   return d;
 }
 
@@ -210,6 +230,8 @@ function toAudit(r: Row): AuditEvent {
   };
   const reason = optStr(r, 'reason');
   if (reason !== undefined) e.reason = reason;
+  const details = optStr(r, 'details');
+  if (details !== undefined) e.details = JSON.parse(details) as Record<string, string | number>;
   const code = optStr(r, 'error_code');
   if (code !== undefined) e.error = { code, message: optStr(r, 'error_message') ?? '' };
   return e;
@@ -232,16 +254,25 @@ const W = {
   insertBatch: `INSERT INTO batches (batch_id, root, size, created_at, state, tree_key, anchors, next_check_at,
     inline_parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   updateBatch: 'UPDATE batches SET state = ?, anchors = ?, next_check_at = ? WHERE batch_id = ?',
-  insertDevice: `INSERT INTO devices (device_id, created_at, status, credential_hash, wrapped_master_key)
-    VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  insertDevice: `INSERT INTO devices (device_id, created_at, status, credential_hash, wrapped_master_key,
+    signing_keys, allow_unsigned, keys_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   setCredential: 'UPDATE devices SET credential_hash = ? WHERE device_id = ?',
+  updateKeys: `UPDATE devices SET signing_keys = ?, allow_unsigned = ?, keys_revision = ?
+    WHERE device_id = ? AND COALESCE(keys_revision, 0) = ?`,
+  deviceExists: 'SELECT device_id FROM devices WHERE device_id = ?',
   insertDead: `INSERT INTO dead_letters (id, at, source, code, reason, device_id, topic, client_id, seq,
-    payload_size, payload_sha256, payload, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  insertAudit: `INSERT INTO audit (id, at, actor, action, target, reason, outcome, error_code, error_message)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    payload_size, payload_sha256, payload, truncated, remote_address, count, first_at, last_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  // Oldest first, through dead_letters_by_time, so a sweep cut short by its limit has removed the oldest.
+  pruneDeadBefore:
+    'DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE at < ? ORDER BY at, id LIMIT ?)',
+  pruneDeadOldest:
+    'DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters ORDER BY at, id LIMIT ?)',
+  insertAudit: `INSERT INTO audit (id, at, actor, action, target, reason, outcome, error_code, error_message,
+    details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 };
 
-export class SqliteIndexStore implements IndexStore {
+export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
   /** Reads only; every write goes through the writer thread, so a durable commit never blocks the event loop. */
   private readonly db: DatabaseSync;
   /** Absent when opened read-only (fsck): every write then fails. */
@@ -281,6 +312,9 @@ export class SqliteIndexStore implements IndexStore {
         'SELECT * FROM records WHERE device_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
       ),
       maxSeq: p('SELECT MAX(seq) AS m FROM records WHERE device_id = ?'),
+      inForceAt: p(
+        'SELECT * FROM records WHERE device_id = ? AND timestamp <= ? ORDER BY timestamp DESC, seq DESC LIMIT 1',
+      ),
       listPending: p(
         'SELECT * FROM records WHERE batch_id IS NULL ORDER BY received_at, device_id, seq LIMIT ?',
       ),
@@ -299,6 +333,7 @@ export class SqliteIndexStore implements IndexStore {
       listDeadByDevice:
         p(`SELECT * FROM dead_letters WHERE device_id = :d AND (at < :at OR (at = :at AND id < :id))
         ORDER BY at DESC, id DESC LIMIT :limit`),
+      countDead: p('SELECT COUNT(*) AS n FROM dead_letters'),
       listAudit: p(
         'SELECT * FROM audit WHERE (at < :at OR (at = :at AND id < :id)) ORDER BY at DESC, id DESC LIMIT :limit',
       ),
@@ -371,6 +406,11 @@ export class SqliteIndexStore implements IndexStore {
     q: { fromSeq: number; toSeq: number; limit: number },
   ): Promise<RecordEntry[]> {
     return (this.stmt('listBySeq').all(deviceId, q.fromSeq, q.toSeq, q.limit) as Row[]).map(toRecord);
+  }
+
+  async recordInForceAt(deviceId: string, at: number): Promise<RecordEntry | undefined> {
+    const r = this.stmt('inForceAt').get(deviceId, at) as Row | undefined;
+    return r ? toRecord(r) : undefined;
   }
 
   async maxSeq(deviceId: string): Promise<number | undefined> {
@@ -469,10 +509,36 @@ export class SqliteIndexStore implements IndexStore {
     const [r] = await this.w().write([
       {
         sql: W.insertDevice,
-        params: [d.deviceId, d.createdAt, d.status, d.credentialHash, d.wrappedMasterKey],
+        params: [
+          d.deviceId,
+          d.createdAt,
+          d.status,
+          d.credentialHash,
+          d.wrappedMasterKey,
+          JSON.stringify(d.keys),
+          d.allowUnsigned ? 1 : 0,
+          d.keysRevision,
+        ],
       },
     ]);
     return r?.changes === 1 ? 'created' : 'exists';
+  }
+
+  async updateDeviceKeys(
+    deviceId: string,
+    next: { keys: readonly DeviceKey[]; allowUnsigned: boolean },
+    ifRevision: number,
+  ): Promise<'updated' | 'conflict' | 'not-found'> {
+    if (this.closed) throw new Error('index store is closed');
+    const [r] = await this.w().write([
+      {
+        sql: W.updateKeys,
+        params: [JSON.stringify(next.keys), next.allowUnsigned ? 1 : 0, ifRevision + 1, deviceId, ifRevision],
+        ifUnchanged: { sql: W.deviceExists, params: [deviceId] },
+      },
+    ]);
+    if (r?.changes === 1) return 'updated';
+    return r?.row ? 'conflict' : 'not-found';
   }
 
   async getDevice(deviceId: string): Promise<DeviceEntry | undefined> {
@@ -512,9 +578,27 @@ export class SqliteIndexStore implements IndexStore {
           d.payloadSha256,
           d.payload,
           d.truncated ? 1 : 0,
+          d.remoteAddress ?? null,
+          d.count ?? null,
+          d.firstAt ?? null,
+          d.lastAt ?? null,
         ],
       },
     ]);
+  }
+
+  async pruneDeadLetters(q: { before: number; keep: number; limit: number }): Promise<number> {
+    if (this.closed) throw new Error('index store is closed');
+    if (q.limit < 1) return 0;
+    const [expired] = await this.w().write([{ sql: W.pruneDeadBefore, params: [q.before, q.limit] }]);
+    let deleted = expired?.changes ?? 0;
+    const excess = num(this.stmt('countDead').get() as Row, 'n') - Math.max(0, q.keep);
+    const more = Math.min(excess, q.limit - deleted);
+    if (more > 0) {
+      const [oldest] = await this.w().write([{ sql: W.pruneDeadOldest, params: [more] }]);
+      deleted += oldest?.changes ?? 0;
+    }
+    return deleted;
   }
 
   async listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>> {
@@ -546,6 +630,7 @@ export class SqliteIndexStore implements IndexStore {
           e.outcome,
           e.error?.code ?? null,
           e.error?.message ?? null,
+          e.details === undefined ? null : JSON.stringify(e.details),
         ],
       },
     ]);

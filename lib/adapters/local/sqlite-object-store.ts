@@ -12,7 +12,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { toHex } from '../../core/bytes.js';
-import type { ObjectStore, UploadGrant } from '../../ports.js';
+import type { ObjectStore, Page, StoredObject, UploadGrant } from '../../ports.js';
 import { prepareSqliteFile } from './private-files.js';
 import { openSqliteReadOnly } from './sqlite-read-only.js';
 import { SqliteWriteError, SqliteWriter, type WriteStatement } from './sqlite-writer.js';
@@ -52,7 +52,7 @@ export class SqliteObjectStore implements ObjectStore {
   private readonly db: DatabaseSync;
   /** Absent when opened read-only (fsck): every write then fails. */
   private readonly writer: SqliteWriter | undefined;
-  private readonly s: Record<'head' | 'inline' | 'chunks', StatementSync>;
+  private readonly s: Record<'head' | 'inline' | 'chunks' | 'list', StatementSync>;
   private closed = false;
 
   constructor(private readonly opts: SqliteObjectStoreOptions) {
@@ -75,6 +75,10 @@ export class SqliteObjectStore implements ObjectStore {
       inline: this.db.prepare('SELECT substr(data, ?, ?) AS part FROM objects WHERE id = ?'),
       chunks: this.db.prepare(
         'SELECT idx, data FROM chunks WHERE object_id = ? AND idx BETWEEN ? AND ? ORDER BY idx',
+      ),
+      // A range on the key's unique index. Keys are ASCII below 0x7f, so prefix || 0x7f bounds the prefix.
+      list: this.db.prepare(
+        'SELECT key, size, stored_at FROM objects WHERE key >= ? AND key < ? AND key > ? ORDER BY key LIMIT ?',
       ),
     };
   }
@@ -173,6 +177,20 @@ export class SqliteObjectStore implements ObjectStore {
     };
   }
 
+  async list(prefix: string, q: { limit: number; cursor?: string }): Promise<Page<StoredObject>> {
+    if (q.limit < 1) return { items: [] };
+    const limit = Math.min(q.limit, 1000);
+    const after = decodeListCursor(q.cursor) ?? '';
+    const rows = this.s.list.all(prefix, `${prefix}\x7f`, after, limit + 1) as {
+      key: string;
+      size: number;
+      stored_at: number;
+    }[];
+    const items = rows.slice(0, limit).map((r) => ({ key: r.key, size: r.size, storedAt: r.stored_at }));
+    const last = items.at(-1);
+    return rows.length > limit && last ? { items, next: encodeListCursor(last.key) } : { items };
+  }
+
   /** Writes what is queued, then closes the database. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -185,4 +203,10 @@ export class SqliteObjectStore implements ObjectStore {
     if (!this.writer) throw new SqliteWriteError('the object store was opened read-only');
     return this.writer;
   }
+}
+
+/** A list cursor is the last key returned, opaque to callers. */
+const encodeListCursor = (key: string): string => Buffer.from(key, 'utf8').toString('base64url');
+function decodeListCursor(c: string | undefined): string | undefined {
+  return c === undefined ? undefined : Buffer.from(c, 'base64url').toString('utf8');
 }

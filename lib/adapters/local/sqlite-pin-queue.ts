@@ -12,6 +12,7 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { PinJob, PinJobError, PinJobState, PinQueue, PinTarget } from '../../ports.js';
 import { prepareSqliteFile } from './private-files.js';
+import { num, type Row, str } from './sqlite-row.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
@@ -22,19 +23,6 @@ CREATE TABLE IF NOT EXISTS pin_jobs (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pin_jobs_due ON pin_jobs (next_attempt_at, record_id) WHERE state = 'pending';
 `;
-
-type Row = Record<string, unknown>;
-
-const str = (r: Row, k: string): string => {
-  const v = r[k];
-  if (typeof v !== 'string') throw new TypeError(`column ${k} is not text`);
-  return v;
-};
-const num = (r: Row, k: string): number => {
-  const v = r[k];
-  if (typeof v !== 'number') throw new TypeError(`column ${k} is not a number`);
-  return v;
-};
 
 const STATES: readonly PinJobState[] = ['pending', 'pinned', 'failed'];
 

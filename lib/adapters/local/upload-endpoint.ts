@@ -1,14 +1,17 @@
 /**
  * The local stand-in for an S3 presigned PUT: `PUT /v1/uploads?key&sha256&size&exp&sig`. Like S3 with
  * x-amz-checksum-sha256, it refuses bytes whose size or SHA-256 differ from what the URL was signed for, so
- * a corrupted upload never lands. Refusals are kept as dead letters (source "upload").
+ * a corrupted upload never lands. Refusals are kept as dead letters (source "upload") through the failure
+ * limiter: past a source's or a device id's budget they are summarised per window, and a source past its
+ * budget gets 429 `rate-limited` with Retry-After before anything of its request is read.
  */
 import { createHash } from 'node:crypto';
-import { Hono } from 'hono';
+import type { IncomingMessage } from 'node:http';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import { recordDeadLetter } from '../../ingest/dead-letter.js';
+import type { FailureLimiter } from '../../ingest/failure-limiter.js';
 import type { Logger } from '../../logger.js';
-import type { DeadLetterStore, ObjectStore } from '../../ports.js';
+import type { ObjectStore } from '../../ports.js';
 import { uploadSignatureValid } from './upload-signing.js';
 
 const Query = z.object({
@@ -19,30 +22,62 @@ const Query = z.object({
   sig: z.string().min(1).max(128),
 });
 
+/** The peer address of the request's socket under @hono/node-server; absent elsewhere (app.request in tests). */
+function remoteAddressOf(c: Context): { remoteAddress?: string } {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const address = incoming?.socket.remoteAddress;
+  return typeof address === 'string' ? { remoteAddress: address } : {};
+}
+
 export function createUploadEndpoint(deps: {
   objects: ObjectStore;
-  deadLetters: DeadLetterStore;
+  /** Keeps refusals as dead letters, within budgets; turns flooding sources away. */
+  limiter: FailureLimiter;
   secret: Uint8Array;
   clock: () => number;
   log: Logger;
 }): Hono {
   const app = new Hono();
   app.put('/v1/uploads', async (c) => {
+    const from = remoteAddressOf(c);
+    // A device id the URL claims: unauthenticated until the signature verifies, and budgeted as a claim.
+    const deviceId = /^uploads\/([A-Za-z0-9_-]{1,64})\//.exec(c.req.query('key') ?? '')?.[1];
+    const claimed = deviceId ? { deviceId } : {};
+    const admitted = deps.limiter.admit('upload', from.remoteAddress);
+    if (!admitted.ok) {
+      deps.limiter.limited({
+        source: 'upload',
+        reason: `more failures from ${from.remoteAddress} than its budget allows; request not checked`,
+        ...from,
+        ...claimed,
+      });
+      const seconds = Math.ceil(admitted.retryAfterMs / 1000);
+      c.header('retry-after', String(seconds));
+      return c.json(
+        {
+          error: {
+            code: 'rate-limited',
+            message: `too many failed requests from this address; retry in ${seconds} s`,
+          },
+        },
+        429,
+      );
+    }
     const fail = async (
       status: 400 | 403 | 410 | 413,
       code: string,
       message: string,
       payload?: Uint8Array,
     ) => {
-      const deviceId = /^uploads\/([^/]+)\//.exec(c.req.query('key') ?? '')?.[1];
-      await recordDeadLetter(deps.deadLetters, deps.clock(), {
+      const verdict = await deps.limiter.refused({
         source: 'upload',
         code,
         reason: message,
         ...(payload ? { payload } : {}),
-        ...(deviceId ? { deviceId } : {}),
+        ...from,
+        ...claimed,
       });
-      deps.log.warn('upload refused', { code, deviceId });
+      if (verdict === 'kept') deps.log.warn('upload refused', { code, ...claimed, ...from });
       return c.json({ error: { code, message } }, status);
     };
     const q = Query.safeParse(c.req.query());

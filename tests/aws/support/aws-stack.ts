@@ -6,12 +6,15 @@
  * clients, as each Lambda has its own role, and every AWS call is recorded per function for the
  * least-privilege check in tests/aws/infra.test.ts.
  */
+
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
+import type { AnchorRun } from '../../../functions/anchor/handler.js';
 import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
+import { type AuthorizerEvent, createAuthorizerLambda } from '../../../functions/authorizer/lambda.js';
 import {
   createIngestLambda,
   type IngestLambdaResult,
@@ -34,6 +37,7 @@ import {
   type AwsConfig,
   awsConfigFromEnv,
   buildAnchor,
+  buildAuthorizer,
   buildIngest,
   buildVerify,
 } from '../../../lib/runtime/aws.js';
@@ -50,16 +54,22 @@ import {
   TEST_REGION,
 } from './emulators.js';
 import { type IotDataStandIn, startIotDataStandIn } from './iot-data-stand-in.js';
+import { type JwtIssuer, startJwtIssuer } from './jwt-issuer.js';
 import { type KmsStandIn, startKmsStandIn } from './kms-stand-in.js';
 import { type ChecksumGate, startChecksumGate } from './s3-checksum-gate.js';
 
-export type FnName = 'ingest' | 'anchor' | 'verify' | 'ipfsPin';
+export type FnName = 'ingest' | 'anchor' | 'verify' | 'ipfsPin' | 'authorizer';
 
 export interface RecordedCall {
   fn: FnName;
   service: 's3' | 'dynamodb' | 'kms' | 'iotData';
   command: string;
   input: Record<string, unknown>;
+}
+
+export interface CallHooks {
+  before?: (call: RecordedCall) => Promise<void> | void;
+  after?: (call: RecordedCall) => Promise<void> | void;
 }
 
 export interface AwsStack {
@@ -70,16 +80,40 @@ export interface AwsStack {
   gate: ChecksumGate;
   kms: KmsStandIn;
   iot: IotDataStandIn;
+  /** The operators' JWT issuer (stand-in for the stage's Cognito user pool). */
+  issuer: JwtIssuer;
   /** Direct access for assertions and tampering, outside any function's role. */
   index: DynamoIndexStore;
   objects: S3ObjectStore;
   ledgerPublicKey: Uint8Array;
   calls: RecordedCall[];
+  /** Hooks around every recorded call (a test holds one to force an interleaving); none by default. */
+  hooks: CallHooks;
   ingest: ReturnType<typeof createIngestLambda>;
   anchor: ReturnType<typeof createAnchorLambda>;
+  /**
+   * Another warm instance of the anchor function, with its own clients and no shared memory, as Lambda
+   * starts when a tick fires while a cycle still runs (one invocation per instance at a time).
+   */
+  anotherAnchor(): ReturnType<typeof createAnchorLambda>;
+  /**
+   * The anchor function's cycle run now, whatever its schedule (what the scheduled Lambda skips as not due yet):
+   * the same code and state as `anchor`, for tests that anchor twice within one interval.
+   */
+  anchorNow(): Promise<AnchorRun>;
   verify: ReturnType<typeof createVerifyLambda>;
   /** Pins to `ipfsApiUrl` (every record hot); without one its build fails, as in a stage without IPFS. */
   ipfsPin: ReturnType<typeof createIpfsPinLambda>;
+  authorizer: ReturnType<typeof createAuthorizerLambda>;
+  /**
+   * One API request the way API Gateway runs it: the authorizer on the request's headers, then (it never
+   * denies a well-formed request) the verify function with the authorizer's context.
+   */
+  api(
+    method: string,
+    pathAndQuery: string,
+    opts?: { authorization?: string; body?: unknown },
+  ): Promise<HttpApiResult>;
   close(): Promise<void>;
 }
 
@@ -116,7 +150,13 @@ export function iotRuleEvent(topic: string, payload: Uint8Array | string, client
 export function httpApiEvent(
   method: string,
   pathAndQuery: string,
-  opts: { body?: unknown; operator?: string; headers?: Record<string, string> } = {},
+  opts: {
+    body?: unknown;
+    operator?: string;
+    headers?: Record<string, string>;
+    /** The context an authorizer answered with, as API Gateway passes it on. */
+    authorizer?: Record<string, unknown>;
+  } = {},
 ): HttpApiEvent {
   const [rawPath = '/', rawQueryString = ''] = pathAndQuery.split('?');
   const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
@@ -143,11 +183,41 @@ export function httpApiEvent(
       stage: '$default',
       time: new Date().toUTCString(),
       timeEpoch: Date.now(),
+      // What the Lambda authorizer answers for an operator JWT whose subject is `operator`.
       ...(opts.operator === undefined
-        ? {}
-        : {
-            authorizer: { jwt: { claims: { sub: opts.operator, iss: 'https://issuer.test' }, scopes: null } },
-          }),
+        ? opts.authorizer === undefined
+          ? {}
+          : { authorizer: { lambda: opts.authorizer } }
+        : { authorizer: { lambda: { role: 'operator', actor: `jwt:${opts.operator}` } } }),
+    },
+  };
+}
+
+/** The event API Gateway (HTTP API, payload 2.0) sends a Lambda authorizer for one request. */
+export function authorizerEvent(
+  method: string,
+  pathAndQuery: string,
+  headers: Record<string, string>,
+): AuthorizerEvent {
+  const [rawPath = '/', rawQueryString = ''] = pathAndQuery.split('?');
+  return {
+    version: '2.0',
+    type: 'REQUEST',
+    routeArn: `arn:aws:execute-api:${TEST_REGION}:111122223333:testapi/$default/${method}${rawPath}`,
+    identitySource: null,
+    routeKey: 'ANY /v1/{proxy+}',
+    rawPath,
+    rawQueryString,
+    headers: { host: 'api.example.test', ...headers },
+    requestContext: {
+      accountId: '111122223333',
+      apiId: 'testapi',
+      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'vitest' },
+      requestId: randomUUID(),
+      routeKey: 'ANY /v1/{proxy+}',
+      stage: '$default',
+      time: new Date().toUTCString(),
+      timeEpoch: Date.now(),
     },
   };
 }
@@ -189,9 +259,11 @@ export async function startAwsStack(
     startIotDataStandIn(),
   ]);
   const gate = await startChecksumGate(s3rver.endpoint);
-  const { index: tables, ledger, pinJobs } = await createTables(dynamo.db);
+  const issuer = await startJwtIssuer();
+  const { index: tables, ledger, pinJobs, statements, tokens, leases } = await createTables(dynamo.db);
   const keyArn = kms.createKey('alias/iot-notary-test');
   const calls: RecordedCall[] = [];
+  const hooks: CallHooks = {};
   const made: { destroy(): void }[] = [];
 
   const clientsFor = (fn: FnName): AwsClients => {
@@ -203,36 +275,41 @@ export async function startAwsStack(
       iotData: new IoTDataPlaneClient({ ...common, endpoint: iot.endpoint }),
     };
     made.push(clients.s3, clients.dynamodb, clients.kms, clients.iotData);
-    const push = (service: RecordedCall['service'], command: unknown, input: unknown) =>
-      calls.push({ fn, service, command: String(command), input: input as Record<string, unknown> });
+    // Records the call, and lets a test hold it before it is sent or before its answer is returned.
+    const around = async <T>(
+      service: RecordedCall['service'],
+      command: unknown,
+      input: unknown,
+      send: () => Promise<T>,
+    ) => {
+      const call: RecordedCall = {
+        fn,
+        service,
+        command: String(command),
+        input: input as Record<string, unknown>,
+      };
+      calls.push(call);
+      await hooks.before?.(call);
+      const out = await send();
+      await hooks.after?.(call);
+      return out;
+    };
     const at = { step: 'initialize' as const, name: 'recordCall' };
     // One line per client: their middleware stacks have different types, so no loop over them.
     clients.s3.middlewareStack.add(
-      (next, c) => (args) => {
-        push('s3', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('s3', c.commandName, args.input, () => next(args)),
       at,
     );
     clients.dynamodb.middlewareStack.add(
-      (next, c) => (args) => {
-        push('dynamodb', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('dynamodb', c.commandName, args.input, () => next(args)),
       at,
     );
     clients.kms.middlewareStack.add(
-      (next, c) => (args) => {
-        push('kms', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('kms', c.commandName, args.input, () => next(args)),
       at,
     );
     clients.iotData.middlewareStack.add(
-      (next, c) => (args) => {
-        push('iotData', c.commandName, args.input);
-        return next(args);
-      },
+      (next, c) => (args) => around('iotData', c.commandName, args.input, () => next(args)),
       at,
     );
     return clients;
@@ -256,7 +333,13 @@ export async function startAwsStack(
     NOTARY_TABLE_DEVICES: tables.devices,
     NOTARY_TABLE_DEAD_LETTERS: tables.deadLetters,
     NOTARY_TABLE_AUDIT: tables.audit,
+    NOTARY_TABLE_STATEMENTS: statements,
     NOTARY_TABLE_LEDGER: ledger,
+    NOTARY_TABLE_TOKENS: tokens,
+    NOTARY_OPERATOR_JWT_ISSUER: issuer.issuer,
+    NOTARY_OPERATOR_JWT_AUDIENCE: issuer.audience,
+    NOTARY_OPERATOR_JWKS_URL: issuer.jwksUrl,
+    NOTARY_TABLE_LEASES: leases,
     NOTARY_KMS_KEY_ID: 'alias/iot-notary-test',
     NOTARY_LEDGER_KEY_WRAPPED: toBase64(ledgerKey.wrapped),
     NOTARY_LEDGER_PUBLIC_KEY: toBase64(ledgerKey.publicKey),
@@ -276,12 +359,15 @@ export async function startAwsStack(
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
 
+  const anchorDeps = once(() => buildAnchor(parts('anchor')));
   const direct = new DynamoDBClient({
     region: TEST_REGION,
     credentials: TEST_CREDENTIALS,
     endpoint: dynamo.endpoint,
   });
   const directS3 = s3ClientFor(s3rver.endpoint);
+  const verify = createVerifyLambda(once(() => buildVerify(parts('verify'))));
+  const authorizer = createAuthorizerLambda(once(() => buildAuthorizer(parts('authorizer'))));
   return {
     config,
     env,
@@ -290,20 +376,43 @@ export async function startAwsStack(
     gate,
     kms,
     iot,
+    issuer,
     index: new DynamoIndexStore({ db: direct, tables, pendingShards: 4, deadLetterShards: 2 }),
     objects: new S3ObjectStore({ s3: directS3, bucket: s3rver.bucket }),
     ledgerPublicKey: ledgerKey.publicKey,
     calls,
+    hooks,
     ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
-    anchor: createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
-    verify: createVerifyLambda(once(() => buildVerify(parts('verify')))),
+    anchor: createAnchorLambda(anchorDeps),
+    anotherAnchor: () => createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
+    anchorNow: async () => (await anchorDeps()).anchor({ force: true }),
+    verify,
     ipfsPin: createIpfsPinLambda(once(() => buildIpfsPin(parts('ipfsPin')))),
+    authorizer,
+    api: async (method, pathAndQuery, o = {}) => {
+      const headers: Record<string, string> =
+        o.authorization === undefined ? {} : { authorization: o.authorization };
+      const answer = await authorizer(
+        authorizerEvent(method, pathAndQuery, headers),
+        lambdaContext('authorizer'),
+      );
+      if (!answer.isAuthorized)
+        return { statusCode: 403, body: '{"message":"Forbidden"}', isBase64Encoded: false, headers: {} };
+      return verify(
+        httpApiEvent(method, pathAndQuery, {
+          headers,
+          authorizer: answer.context,
+          ...(o.body === undefined ? {} : { body: o.body }),
+        }),
+        lambdaContext('verify'),
+      );
+    },
     close: async () => {
       for (const c of made) c.destroy();
       direct.destroy();
       directS3.destroy();
       await gate.close();
-      await Promise.all([dynamo.close(), s3rver.close(), kms.close(), iot.close()]);
+      await Promise.all([dynamo.close(), s3rver.close(), kms.close(), iot.close(), issuer.close()]);
     },
   };
 }

@@ -47,7 +47,14 @@ let tableSeq = 0;
 export async function createTables(
   db: DynamoDBClient,
   prefix = `t${process.pid}x${++tableSeq}`,
-): Promise<{ index: IndexTableNames; ledger: string; pinJobs: string }> {
+): Promise<{
+  index: IndexTableNames;
+  ledger: string;
+  pinJobs: string;
+  statements: string;
+  tokens: string;
+  leases: string;
+}> {
   const index: IndexTableNames = {
     records: `${prefix}-records`,
     batches: `${prefix}-batches`,
@@ -57,14 +64,20 @@ export async function createTables(
   };
   const ledger = `${prefix}-ledger`;
   const pinJobs = `${prefix}-pin-jobs`;
+  const statements = `${prefix}-statements`;
+  const tokens = `${prefix}-tokens`;
+  const leases = `${prefix}-leases`;
   await Promise.all([
     ...Object.entries(index).map(([logical, name]) =>
       db.send(new CreateTableCommand(createTableInput(TABLES[logical as keyof IndexTableNames], name))),
     ),
     db.send(new CreateTableCommand(createTableInput(TABLES.ledger, ledger))),
     db.send(new CreateTableCommand(createTableInput(TABLES.pinJobs, pinJobs))),
+    db.send(new CreateTableCommand(createTableInput(TABLES.statements, statements))),
+    db.send(new CreateTableCommand(createTableInput(TABLES.tokens, tokens))),
+    db.send(new CreateTableCommand(createTableInput(TABLES.leases, leases))),
   ]);
-  return { index, ledger, pinJobs };
+  return { index, ledger, pinJobs, statements, tokens, leases };
 }
 
 export interface RunningS3rver {

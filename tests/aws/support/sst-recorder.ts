@@ -14,6 +14,8 @@ export interface Declared {
   type: string;
   name: string;
   args: Record<string, unknown>;
+  /** Pulumi resource options (dependsOn, …), as given. */
+  opts?: Record<string, unknown>;
 }
 
 export type Lifted = { [RAW]: unknown };
@@ -75,8 +77,8 @@ export async function runSstConfig(
 
   const resource = (type: string) =>
     class {
-      constructor(name: string, args: Record<string, unknown> = {}) {
-        declared.push({ type, name, args });
+      constructor(name: string, args: Record<string, unknown> = {}, opts?: Record<string, unknown>) {
+        declared.push({ type, name, args, ...(opts ? { opts } : {}) });
         const base = attr(type, name);
         const methods: Record<string, unknown> = {
           // sst.Secret: the placeholder is the value until `sst secret set` runs.
