@@ -23,7 +23,8 @@ export const METRICS = {
   RecordsStored: {
     unit: 'Count',
     service: 'ingest',
-    meaning: 'records stored for the first time (acknowledged `stored`)',
+    meaning:
+      'records stored for the first time (acknowledged `stored`); heads and key rotations are not counted',
   },
   RecordsDuplicate: {
     unit: 'Count',
@@ -34,7 +35,7 @@ export const METRICS = {
     unit: 'Count',
     service: 'ingest',
     meaning:
-      'device messages refused (acknowledged `rejected`, or dead-lettered when no device can be told), with the reason in the log and the dead-letter table',
+      'device messages refused, records, heads and key rotations alike (acknowledged `rejected`, or dead-lettered when no device can be told), with the reason in the log and the dead-letter table',
   },
   BatchSize: {
     unit: 'Count',

@@ -26,7 +26,10 @@ import { createPowertools } from './powertools.js';
 export interface LambdaDefinition<S extends z.ZodType, D extends { log: Logger }, R> {
   /** The function's name in logs (`service`), in its metrics' `service` dimension and in traces. */
   service: string;
-  /** The event: AWS's own schema from Powertools' parser where the event is AWS's, narrowed to what we use. */
+  /**
+   * The event. Our own schemas where we read only part of AWS's event (they pass the rest through untouched,
+   * so hono sees the whole HTTP event); Powertools' parser schemas where one fits (schedule-event.ts).
+   */
   schema: S;
   /** Builds the function's runtime with the edge's tools; run once per container (a failed build again). */
   load: (tools: LambdaTools) => Promise<D>;

@@ -8,8 +8,8 @@
  *   Every lib logger is a view of the one Powertools logger, so lines logged deep in lib/ carry them too.
  * - Metrics: lib/metrics.ts's catalogue, in the namespace `iot-notary` with the dimensions service and stage,
  *   written as one EMF line per invocation that reported anything.
- * - Traces: the SDK clients and the handler, when the function runs with active tracing (the stage setting
- *   NOTARY_TRACING); otherwise the Tracer does nothing.
+ * - Traces: the SDK clients and the handler. X-Ray records them only when the function runs with active
+ *   tracing, which the deploy leaves off (docs/operations.md "Traces"); outside Lambda the Tracer is off.
  */
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';

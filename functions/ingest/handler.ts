@@ -37,14 +37,24 @@ export interface StoredRecordRef {
   status: 'stored' | 'duplicate';
 }
 
-/** Which figure each outcome counts in; an upload grant is not a record outcome. */
-const OUTCOME_METRIC: Record<HandledMessage['outcome']['status'], MetricName | undefined> = {
-  stored: 'RecordsStored',
-  duplicate: 'RecordsDuplicate',
-  rejected: 'RecordsRefused',
-  dropped: 'RecordsRefused',
-  granted: undefined,
-};
+/**
+ * Which record figure a handled device message counts in (lib/metrics.ts): records stored and duplicate, and
+ * every refused message, a head or key rotation included. A head or rotation stored is not a record (no
+ * figure), nor is an upload grant.
+ */
+export function outcomeMetric(o: HandledMessage['outcome']): MetricName | undefined {
+  switch (o.status) {
+    case 'rejected':
+    case 'dropped':
+      return 'RecordsRefused';
+    case 'granted':
+      return undefined;
+    case 'stored':
+    case 'duplicate':
+      if ('kind' in o) return undefined;
+      return o.status === 'stored' ? 'RecordsStored' : 'RecordsDuplicate';
+  }
+}
 
 /**
  * One message in, its replies out as values. The embedded router uses this directly and encodes the replies
@@ -71,7 +81,7 @@ export function createDeviceMessageHandler(
       ...(msg.clientId === undefined ? {} : { clientId: msg.clientId }),
     });
     const o = handled.outcome;
-    const counted = OUTCOME_METRIC[o.status];
+    const counted = outcomeMetric(o);
     if (counted) deps.metrics?.add(counted, 1);
     if (o.status === 'rejected' || o.status === 'dropped') {
       deps.log.warn('device message refused', {
