@@ -2,10 +2,15 @@
  * The figures the Lambda edges report (lib/metrics.ts), computed from plain outcomes and reports: which
  * device-message outcome counts in which record metric, and what an anchor tick reports.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { outcomeMetric } from '../../functions/ingest/handler.js';
-import type { CycleReport } from '../../lib/anchor/anchor-cycle.js';
+import { type CycleReport, createAnchorCycle } from '../../lib/anchor/anchor-cycle.js';
 import { anchorMetrics } from '../../lib/anchor/anchor-metrics.js';
+import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
+import { headEntry } from '../adapters/statement-store.conformance.js';
+import { type LocalStack, openLocalStack } from '../support/local-stack.js';
+import { provisionLegacyDevices, testOrigin } from '../support/origin.js';
+import { TestDevice, testClock } from '../support/test-device.js';
 
 describe('record metrics by device-message outcome', () => {
   it('counts records stored and duplicate, and every refused message', () => {
@@ -89,5 +94,65 @@ describe('anchor tick metrics', () => {
       },
     });
     expect(anchorMetrics(anchored, now)).toContainEqual(['TimeToAnchor', 15]);
+  });
+});
+
+describe('the backlog a tick leaves behind, over the local stores', () => {
+  let stack: LocalStack;
+  let clock: ReturnType<typeof testClock>;
+  const device = new TestDevice('dev-m');
+  beforeEach(async () => {
+    clock = testClock();
+    stack = await openLocalStack({ clock: clock.now });
+    await provisionLegacyDevices(stack.index, ['dev-m']);
+  });
+  afterEach(async () => {
+    await stack.close();
+  });
+
+  it('is as old as the oldest leaf still queued, a head as much as a record', async () => {
+    const cycle = createAnchorCycle({
+      index: stack.index,
+      statements: stack.statements,
+      objects: stack.objects,
+      chains: [
+        {
+          chain: stack.ledger,
+          budget: { maxTxPerSecond: Infinity, maxTokensPerDay: Infinity, inclusionMs: 0 },
+          finality: { confirmations: 1, pollMs: 1_000, dropAfterMs: 60_000, stuckAfterMs: 600_000 },
+        },
+      ],
+      clock: clock.now,
+      policy: { targetMaxTimeToAnchorMs: 60_000, maxBatchSize: 1000, minIntervalMs: 1_000 },
+    });
+    const r = device.seal();
+    const stored = await ingestEnvelope(
+      {
+        objects: stack.objects,
+        index: stack.index,
+        clock: clock.now,
+        limits: { maxClockSkewMs: 60_000 },
+        origin: testOrigin(stack.index),
+      },
+      { deviceId: 'dev-m', bytes: r.envelope, via: 'inline' },
+    );
+    expect(stored.status).toBe('stored');
+    const first = await cycle.run({ force: true });
+    expect(first.batch?.size).toBe(1);
+    expect(first.oldestPendingAt).toBeUndefined();
+
+    // A head arrives after the batch; the next tick is not due, so it stays queued.
+    clock.advance(2_000);
+    const head = headEntry('dev-m', 1, clock.now() - 1_550);
+    expect(head.receivedAt).toBe(clock.now() - 1_500);
+    expect((await stack.statements.putStatement(head)).outcome).toBe('created');
+    const second = await cycle.run({ gate: true });
+    expect(second.notDue).toBe(true);
+    expect(second.oldestPendingAt).toBe(head.receivedAt);
+    expect(anchorMetrics(second, clock.now())).toEqual([
+      ['Backlog', 1],
+      ['BacklogAge', 1.5],
+      ['AnchorFailures', 0],
+    ]);
   });
 });
