@@ -21,14 +21,21 @@ interface WorkerData {
 
 type FromWorker =
   | { type: 'ready' }
-  | { type: 'done'; result: ClientResult }
+  | { type: 'done'; result: ClientResult; cpuUs: number }
   | { type: 'error'; message: string };
+
+/** What the timed part returned, and the CPU the clients' thread spent on it. */
+export interface ClientRun {
+  result: ClientResult;
+  /** User + system CPU of the worker thread during the timed part, in microseconds. */
+  cpuUs: number;
+}
 
 export interface ClientWorker {
   /** Resolves when the clients are prepared. */
   ready: Promise<void>;
   /** Starts the timed part; resolves with its result. */
-  go(): Promise<ClientResult>;
+  go(): Promise<ClientRun>;
   terminate(): Promise<void>;
 }
 
@@ -43,7 +50,7 @@ export function startClientWorker(job: ClientJob): ClientWorker {
   const data: WorkerData = { benchClientJob: job };
   const worker = new Worker(new URL(import.meta.url), { workerData: data, execArgv: workerExecArgv() });
   let onReady: { resolve: () => void; reject: (e: Error) => void } | undefined;
-  let onDone: { resolve: (r: ClientResult) => void; reject: (e: Error) => void } | undefined;
+  let onDone: { resolve: (r: ClientRun) => void; reject: (e: Error) => void } | undefined;
   const ready = new Promise<void>((resolve, reject) => {
     onReady = { resolve, reject };
   });
@@ -53,7 +60,7 @@ export function startClientWorker(job: ClientJob): ClientWorker {
   };
   worker.on('message', (m: FromWorker) => {
     if (m.type === 'ready') onReady?.resolve();
-    else if (m.type === 'done') onDone?.resolve(m.result);
+    else if (m.type === 'done') onDone?.resolve({ result: m.result, cpuUs: m.cpuUs });
     else fail(new Error(`bench client worker: ${m.message}`));
   });
   worker.on('error', fail);
@@ -63,7 +70,7 @@ export function startClientWorker(job: ClientJob): ClientWorker {
   return {
     ready,
     go: () =>
-      new Promise<ClientResult>((resolve, reject) => {
+      new Promise<ClientRun>((resolve, reject) => {
         onDone = { resolve, reject };
         worker.postMessage('go');
       }),
@@ -81,11 +88,14 @@ async function workerMain(job: ClientJob): Promise<void> {
   try {
     const prepared = job.kind === 'raw' ? await preparePublishers(job) : await prepareFleet(job);
     port.once('message', () => {
+      // This thread's own CPU: the simulated devices' share of the machine, which real devices would not take.
+      const cpu0 = process.threadCpuUsage();
       prepared
         .go()
         .then(async (result) => {
+          const cpu = process.threadCpuUsage(cpu0);
           await prepared.close();
-          post({ type: 'done', result });
+          post({ type: 'done', result, cpuUs: cpu.user + cpu.system });
         })
         .catch((e: unknown) => post({ type: 'error', message: String(e) }));
     });

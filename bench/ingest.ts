@@ -60,6 +60,23 @@ export interface IngestFigures {
   mbPerSec: Series;
   /** Records the devices had to send again (none expected: the ack timeout is the run timeout). */
   resent: number;
+  /** Where the CPU went during the timed rounds, per record stored. */
+  cpu: IngestCpu;
+}
+
+/**
+ * CPU per record of the timed rounds, in microseconds, split by thread: what decides how far ingest can go on
+ * a machine whose cores are all busy. All of it runs in this one process.
+ */
+export interface IngestCpu {
+  /** The simulated devices' worker thread (real devices spend this on their own CPUs). */
+  clientUs: Series;
+  /** The main thread: broker, router, ingest, envelope checks, hashing, acks. */
+  mainUs: Series;
+  /** Every other thread of the process: the signature pool, the storage writer threads, libuv, GC. */
+  otherUs: Series;
+  /** Cores kept busy by the backend (main + other threads), on average over the round. */
+  backendCores: Series;
 }
 
 function assertComplete(r: FleetJobResult, expected: number): void {
@@ -95,6 +112,12 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
   let bytesStored = 0;
   let recordsStored = 0;
   let resent = 0;
+  const cpu = {
+    clientUs: [] as number[],
+    mainUs: [] as number[],
+    otherUs: [] as number[],
+    backendCores: [] as number[],
+  };
   try {
     for (let r = 0; r < o.reps; r++) {
       // New devices each repetition: every timed round starts from the same state of its fleet.
@@ -125,10 +148,19 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
           : undefined;
         let result: ClientResult;
         let ms: number;
+        let clientCpuUs: number;
+        let processCpuUs: number;
+        let mainCpuUs: number;
         try {
           const t0 = performance.now();
-          result = await worker.go();
+          const process0 = process.cpuUsage();
+          const main0 = process.threadCpuUsage();
+          ({ result, cpuUs: clientCpuUs } = await worker.go());
+          const main = process.threadCpuUsage(main0);
+          const all = process.cpuUsage(process0);
           ms = performance.now() - t0;
+          mainCpuUs = main.user + main.system;
+          processCpuUs = all.user + all.system;
         } finally {
           if (profile) {
             const path = await profile.stop();
@@ -151,6 +183,11 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
         recordsStored += expected;
         rates.push(perSec(expected, ms));
         mbs.push(mbPerSec(bytes, ms));
+        const otherCpuUs = Math.max(0, processCpuUs - mainCpuUs - clientCpuUs);
+        cpu.clientUs.push(clientCpuUs / expected);
+        cpu.mainUs.push(mainCpuUs / expected);
+        cpu.otherUs.push(otherCpuUs / expected);
+        cpu.backendCores.push((mainCpuUs + otherCpuUs) / 1000 / ms);
         o.onProgress?.(
           `ingest ${o.envelopeBytes} B ${o.mode} durable=${o.durableWrites} ${o.signed ? 'signed' : 'unsigned'} run ${r + 1}/${o.reps}: ${Math.round(rates.at(-1) ?? 0)} rec/s`,
         );
@@ -174,6 +211,12 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
     recordsPerSec: series(rates),
     mbPerSec: series(mbs),
     resent,
+    cpu: {
+      clientUs: series(cpu.clientUs),
+      mainUs: series(cpu.mainUs),
+      otherUs: series(cpu.otherUs),
+      backendCores: series(cpu.backendCores),
+    },
   };
 }
 
@@ -212,5 +255,11 @@ function mergeRuns(figs: IngestFigures[]): IngestFigures {
     recordsPerSec: series(figs.flatMap((f) => f.recordsPerSec.runs)),
     mbPerSec: series(figs.flatMap((f) => f.mbPerSec.runs)),
     resent: figs.reduce((a, f) => a + f.resent, 0),
+    cpu: {
+      clientUs: series(figs.flatMap((f) => f.cpu.clientUs.runs)),
+      mainUs: series(figs.flatMap((f) => f.cpu.mainUs.runs)),
+      otherUs: series(figs.flatMap((f) => f.cpu.otherUs.runs)),
+      backendCores: series(figs.flatMap((f) => f.cpu.backendCores.runs)),
+    },
   };
 }

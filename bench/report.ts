@@ -2,6 +2,9 @@
  * BENCHMARKS.md from the figures of one run. Rendering is separate from measuring so the smoke test can
  * check the document's shape from toy figures.
  */
+
+import type { AwsCostFigures } from './aws-cost.js';
+import { awsCostSection } from './aws-cost-report.js';
 import { type ChainBenchFigures, chainsSection } from './chains.js';
 import type { ComponentFigures } from './components.js';
 import type { IngestFigures } from './ingest.js';
@@ -39,6 +42,7 @@ export interface BenchFigures {
   chains?: ChainBenchFigures;
   startup?: StartupCheckFigures;
   lambda?: LambdaIngestFigures;
+  awsCost?: AwsCostFigures;
   /** Device signature checks per second, and the pool size the runtime uses by default here. */
   signatures?: { rows: SignatureRow[]; runtimeThreads: number };
 }
@@ -300,9 +304,47 @@ Ingest of signed (v2) records against unsigned (v1) ones of the same size and mo
 repetitions on the same runtime). Goal: signed at no less than ${pct(SIGNED_GOAL_RATIO)} of unsigned.
 
 ${table(['Envelopes', 'Signed rec/s (per run)', 'Unsigned rec/s (per run)', 'Signed / unsigned', 'Met'], pairRows)}
+
+Where the CPU went in those rounds, per record (medians; \`process.threadCpuUsage\` of the main thread and of the
+devices' worker thread, \`process.cpuUsage\` for the whole process; "other" is the rest: the signature pool,
+the storage writer threads, libuv and GC). When every core is busy, a rate can be no higher than the cores
+divided by the CPU each record needs, so the ratio of CPU per record bounds the signed / unsigned ratio
+whatever is done with threads: "ceiling here" counts the devices' thread, which shares this machine's cores;
+"ceiling, backend alone" leaves it out, as on a server whose devices are elsewhere.
+
+${table(
+  [
+    'Envelopes',
+    'Signing',
+    'Devices µs/rec',
+    'Main thread µs/rec',
+    'Other threads µs/rec',
+    'Backend cores busy',
+    'Signed / unsigned ceiling here',
+    'Ceiling, backend alone',
+  ],
+  cpuRows(pairs),
+)}
 `
     : ''
 }`;
+}
+
+function cpuRows(pairs: ReturnType<typeof signedPairs>): string[][] {
+  const total = (i: IngestFigures, withClient: boolean): number =>
+    i.cpu.mainUs.median + i.cpu.otherUs.median + (withClient ? i.cpu.clientUs.median : 0);
+  return pairs.flatMap((p) =>
+    [p.signed, p.unsigned].map((i) => [
+      `${sizeLabel(i.targetEnvelopeBytes)}, ${i.mode === 'presealed' ? 'pre-sealed' : 'live sealing'}, durable=${i.durableWrites}`,
+      signedLabel(i),
+      dec(i.cpu.clientUs.median, 0),
+      dec(i.cpu.mainUs.median, 0),
+      dec(i.cpu.otherUs.median, 0),
+      dec(i.cpu.backendCores.median, 2),
+      i.signed ? pct(total(p.unsigned, true) / total(p.signed, true)) : '',
+      i.signed ? pct(total(p.unsigned, false) / total(p.signed, false)) : '',
+    ]),
+  );
 }
 
 function componentsSection(f: BenchFigures): string {
@@ -441,6 +483,7 @@ export function renderReport(f: BenchFigures): string {
     ipfsSection(f.ipfs),
     chainsSection(f.chains),
     lambdaSection(f.lambda, f.ingest),
+    awsCostSection(f.awsCost),
     startupCheckSection(f.startup),
     methodNotes(),
   ]

@@ -4,7 +4,7 @@
  *
  *   --publishers N   publishers in the raw bench and devices in the ingest bench (default 4)
  *   --only LIST      comma-separated subset: raw,ingest,signatures,components,merkle,
- *                    verify,sha256,ipfs,chains,lambda,startup
+ *                    verify,sha256,ipfs,chains,lambda,aws-cost,startup
  *   --quick          toy sizes, to check the script itself in seconds
  *   --out FILE       where to write; "-" for stdout. Default BENCHMARKS.md, or stdout with --only/--quick,
  *                    so a partial run never overwrites the full report
@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { configFromEnv } from '../lib/runtime/config.js';
+import { type AwsCostOptions, measureAwsCost } from './aws-cost.js';
 import { type ChainBenchOptions, measureChains } from './chains.js';
 import { type ComponentFigures, measureIndexPuts, measureObjectPuts } from './components.js';
 import type { FleetMode } from './fleet-job.js';
@@ -46,6 +47,7 @@ const SECTIONS = [
   'ipfs',
   'chains',
   'lambda',
+  'aws-cost',
   'startup',
 ] as const;
 type Section = (typeof SECTIONS)[number];
@@ -90,6 +92,8 @@ interface Plan {
   chains: Omit<ChainBenchOptions, 'onProgress'>;
   /** Ingest through the Lambda entry point on the emulators (bench/lambda-ingest.ts). */
   lambda: Omit<LambdaIngestOptions, 'onProgress'>;
+  /** Billable AWS units per record on the emulators, priced (bench/aws-cost.ts). */
+  awsCost: Omit<AwsCostOptions, 'onProgress'>;
   /** Signature checks per second (bench/signatures.ts); the runtime's default pool size is always added. */
   signatures: Omit<SignatureBenchOptions, 'onProgress'>;
   /** Stores of this many anchored batches for the startup checks (bench/startup-check.ts). */
@@ -135,6 +139,7 @@ const FULL: Plan = {
   ipfs: {},
   chains: { durationMs: 20_000, recordsPerSecond: 300, targetMs: 3_000 },
   lambda: { devices: 4, records: 2_000, envelopeBytes: KiB, concurrency: 32, reps: 3 },
+  awsCost: { devices: 4, records: 1_000, plaintextBytes: 900 },
   startup: { batchCounts: [1_000, 10_000], reps: 3 },
 };
 
@@ -164,6 +169,7 @@ const QUICK: Plan = {
   ipfs: { sizes: [4 * KiB, 128 * KiB], bytesPerRun: MiB, maxPinsPerRun: 40, reps: 1 },
   chains: { durationMs: 4_000, recordsPerSecond: 100, targetMs: 3_000 },
   lambda: { devices: 2, records: 100, envelopeBytes: KiB, concurrency: 8, reps: 1 },
+  awsCost: { devices: 2, records: 50, plaintextBytes: 900 },
   startup: { batchCounts: [200], reps: 1 },
 };
 
@@ -348,6 +354,12 @@ async function main(): Promise<void> {
   if (has('lambda')) {
     progress('ingest through the Lambda entry point against dynalite and s3rver');
     figures.lambda = await measureLambdaIngest({ ...plan.lambda, onProgress: progress });
+  }
+
+  if (has('aws-cost')) {
+    progress('billable AWS units per record on the emulators');
+    figures.awsCost = await measureAwsCost({ ...plan.awsCost, onProgress: progress });
+    progress(`  → $${figures.awsCost.dollarsPerMillion.toFixed(2)} per million records`);
   }
 
   if (has('startup')) {

@@ -98,6 +98,7 @@ function holdAnchor(
   const hook = async (call: RecordedCall) => {
     if (
       !armed ||
+      call.failed !== undefined ||
       call.fn !== 'anchor' ||
       call.command !== 'UpdateItemCommand' ||
       call.input.TableName !== leases

@@ -64,6 +64,10 @@ describe('bench modules at toy sizes', () => {
     expect(r.records).toBe(50);
     expect(r.signed).toBe(signed);
     positive(r.recordsPerSec.median);
+    // The devices' thread and the main thread both did work that the figures account for.
+    positive(r.cpu.clientUs.median);
+    positive(r.cpu.mainUs.median);
+    expect(r.cpu.otherUs.median).toBeGreaterThanOrEqual(0);
     // Readings packets fill the target up to one sample (about 60 bytes) short.
     expect(r.meanEnvelopeBytes).toBeGreaterThan(1024 - 100);
     expect(r.meanEnvelopeBytes).toBeLessThanOrEqual(1024);
@@ -128,6 +132,12 @@ describe('report', () => {
         recordsPerSec: series([600]),
         mbPerSec: s,
         resent: 0,
+        cpu: {
+          clientUs: series([50]),
+          mainUs: series([100]),
+          otherUs: series([150]),
+          backendCores: series([1.5]),
+        },
       },
       {
         devices: 4,
@@ -140,6 +150,12 @@ describe('report', () => {
         recordsPerSec: series([800]),
         mbPerSec: s,
         resent: 0,
+        cpu: {
+          clientUs: series([50]),
+          mainUs: series([100]),
+          otherUs: series([50]),
+          backendCores: series([1.2]),
+        },
       },
     ],
     signatures: {
@@ -191,6 +207,11 @@ describe('report', () => {
     expect(md).toContain(
       '| Ed25519 | `createVerifierPool`: node:crypto in 1 worker thread (the runtime default here) | 100 | 10,000 | 9,000 / 10,000 / 11,000 |',
     );
+    // CPU per record bounds the ratio: (50+100+50)/(50+100+150) = 67% here, 150/250 = 60% without the devices.
+    expect(md).toContain(
+      '| 1 KiB, pre-sealed, durable=true | signed (v2) | 50 | 100 | 150 | 1.50 | 67% | 60% |',
+    );
+    expect(md).toContain('| 1 KiB, pre-sealed, durable=true | unsigned (v1) | 50 | 100 | 50 | 1.20 |  |  |');
     expect(md).toMatch(
       /Merkle build \+ every inclusion proof, 1,000,000 leaves \| < 2,000 ms \| 1,500 ms \| \*\*yes\*\*/,
     );

@@ -65,10 +65,15 @@ export interface RecordedCall {
   service: 's3' | 'dynamodb' | 'kms' | 'iotData';
   command: string;
   input: Record<string, unknown>;
+  /** The service's answer, once it came (what a meter reads: items returned, sizes). */
+  output?: unknown;
+  /** The error's name when the call failed (a failed conditional write is still billed). */
+  failed?: string;
 }
 
 export interface CallHooks {
   before?: (call: RecordedCall) => Promise<void> | void;
+  /** Also runs after a failed call, with `failed` set, before the error goes on to the caller. */
   after?: (call: RecordedCall) => Promise<void> | void;
 }
 
@@ -290,7 +295,15 @@ export async function startAwsStack(
       };
       calls.push(call);
       await hooks.before?.(call);
-      const out = await send();
+      let out: T;
+      try {
+        out = await send();
+      } catch (e) {
+        call.failed = e instanceof Error ? e.name : 'unknown';
+        await hooks.after?.(call);
+        throw e;
+      }
+      call.output = out;
       await hooks.after?.(call);
       return out;
     };

@@ -1,0 +1,85 @@
+/**
+ * The billing meter (support/billing-meter.ts) and the cost flow (bench/aws-cost.ts) on the emulators: the
+ * meter's arithmetic against the documented DynamoDB and IoT metering rules, then what one signed 1 KiB record
+ * costs today, call by call. The per-record counts are pinned: a change that adds or removes a billable call
+ * on the ingest path must change this test (and docs/deploy.md's cost section) on purpose.
+ */
+import { describe, expect, it } from 'vitest';
+import { AWS_PRICES, measureAwsCost } from '../../bench/aws-cost.js';
+import { indexWriteUnits, iotMessageUnits, itemBytes } from './support/billing-meter.js';
+
+describe('billing meter arithmetic', () => {
+  it('sizes items as DynamoDB does: attribute names plus values', () => {
+    // "pk" (2) + "abc" (3); "n" (1) + 12345 (3 digits-pairs: 1 + ceil(5/2) = 4); "b" (1) + 4 bytes; "t" (1) + true (1).
+    expect(itemBytes({ pk: { S: 'abc' } })).toBe(5);
+    expect(itemBytes({ n: { N: '12345' } })).toBe(5);
+    expect(itemBytes({ b: { B: new Uint8Array(4) } })).toBe(5);
+    expect(itemBytes({ t: { BOOL: true } })).toBe(2);
+    // UTF-8, not UTF-16: "é" is two bytes.
+    expect(itemBytes({ s: { S: 'é' } })).toBe(3);
+  });
+
+  it('bills index writes: enter, leave, key change, projected change, and nothing changed', () => {
+    const table = {
+      keys: ['pk'],
+      indexes: [{ name: 'byState', keys: ['state'], projected: [] as string[] }],
+    };
+    const base = { pk: { S: 'r1' }, body: { S: 'x'.repeat(2000) } };
+    const pending = { ...base, state: { S: 'pending' } };
+    const placed = { ...base, state: { S: 'placed' } };
+    expect(indexWriteUnits(table, undefined, base)).toBe(0);
+    expect(indexWriteUnits(table, undefined, pending)).toBe(1);
+    expect(indexWriteUnits(table, pending, base)).toBe(1);
+    // KEYS_ONLY: the 2 KB body is not in the index, so each index write is 1 unit; a key change is 2 writes.
+    expect(indexWriteUnits(table, pending, placed)).toBe(2);
+    expect(indexWriteUnits(table, pending, { ...pending, body: { S: 'y' } })).toBe(0);
+    const all = { keys: ['pk'], indexes: [{ name: 'all', keys: ['state'], projected: undefined }] };
+    // ALL: the index holds the whole 2,020-byte item (2 units of 1 KB), and a change of any attribute rewrites
+    // it at the larger of its two sizes.
+    expect(itemBytes(pending)).toBe(2020);
+    expect(indexWriteUnits(all, undefined, pending)).toBe(2);
+    expect(indexWriteUnits(all, pending, { ...pending, body: { S: 'y' } })).toBe(2);
+  });
+
+  it('meters IoT messages in 5 KB units of topic and payload', () => {
+    expect(iotMessageUnits('devices/d/records', 0)).toBe(1);
+    expect(iotMessageUnits('t', 5 * 1024 - 1)).toBe(1);
+    expect(iotMessageUnits('t', 5 * 1024)).toBe(2);
+  });
+});
+
+describe('what a signed 1 KiB record costs on AWS today, on the emulators', () => {
+  it('counts every billable call per record and prices it', async () => {
+    const c = await measureAwsCost({ devices: 2, records: 40 });
+    const units = Object.fromEntries(
+      c.lines.map((l) => [l.kind.replace(/ \(assumed.*$/, ''), l.unitsPerRecord]),
+    );
+    // One MQTT message in, one ack out through the Publish API, delivered and PUBACKed: 4 messages a record.
+    // The 2 heads (one per device) are acked too: 42 publishes for 40 records.
+    expect(units['IoT: device PUBLISH received']).toBeCloseTo(42 / 40, 6);
+    expect(units['IoT: ack sent through the Publish API']).toBeCloseTo(42 / 40, 6);
+    expect(units['IoT: ack delivered to the device']).toBeCloseTo(42 / 40, 6);
+    expect(units["IoT: the device's PUBACK of the ack"]).toBeCloseTo(42 / 40, 6);
+    // One invocation per message, plus the anchor cycle.
+    expect(units['Lambda requests']).toBeCloseTo(43 / 40, 6);
+    // One S3 object per record, plus what the anchor cycle writes for the batch.
+    expect(c.callsPerRecord['s3:PutObject']).toBeGreaterThanOrEqual(1);
+    expect(c.callsPerRecord['s3:PutObject']).toBeLessThanOrEqual(1 + 3 / 40);
+    // The record item: one WRU on ingest, one when the anchor places it, and two index writes each time.
+    expect(c.dynamoPerRecord['records:PutItem:write']).toBe(1);
+    expect(c.dynamoPerRecord['records:PutItem:index-write']).toBe(2);
+    expect(c.dynamoPerRecord['records:UpdateItem:write']).toBe(1);
+    expect(c.dynamoPerRecord['records:UpdateItem:index-write']).toBe(2);
+    // The total is the sum of its lines at the stated prices, and today it is well above the $4 goal.
+    expect(c.dollarsPerMillion).toBeCloseTo(
+      c.lines.reduce((a, l) => a + l.dollarsPerMillion, 0),
+      9,
+    );
+    const s3 = c.lines.find((l) => l.kind === 'S3 PUT/LIST requests');
+    expect(s3?.dollarsPerMillion).toBeCloseTo(
+      (s3?.unitsPerRecord ?? 0) * AWS_PRICES.s3PutPerThousand * 1000,
+      9,
+    );
+    expect(c.dollarsPerMillion).toBeGreaterThan(10);
+  }, 120_000);
+});
