@@ -27,6 +27,8 @@ export default $config({
     const { stageSettings } = await import('./infra/stage.js');
     const { objectLifecycleRules, STAGED_UPLOAD_EXPIRY_DAYS } = await import('./infra/storage.js');
     const { anchorsToEvm, chainEnvironment } = await import('./infra/chains.js');
+    const { scheduleInputTemplate } = await import('./infra/schedules.js');
+    const { alarmSpecs, backlogAgeAlarmSeconds, dashboardBody } = await import('./infra/observability.js');
 
     const settings = stageSettings($app.stage, process.env);
     const region = aws.getRegionOutput().region;
@@ -155,7 +157,8 @@ export default $config({
       runtime: 'nodejs22.x' as const,
       architecture: 'arm64' as const,
       environment,
-      // Text format: lib/logger.ts already writes one JSON object per line, which Logs Insights parses.
+      // Text format: Powertools (functions/edge/powertools.ts) already writes one JSON object per line, which
+      // Logs Insights parses, and CloudWatch turns the EMF lines among them into metrics.
       logging: { format: 'text' as const, retention: '3 months' as const },
     };
 
@@ -199,15 +202,14 @@ export default $config({
       ],
       environment: { ...environment, NOTARY_EVM_KEY_WRAPPED: configured(evmKeyWrapped) },
     });
-    new sst.aws.Cron('AnchorSchedule', {
+    // EventBridge Scheduler (CronV2; the EventBridge-rule Cron is deprecated in SST 4). Its input names the
+    // job, so the anchor function refuses a schedule meant for another (functions/edge/schedule-event.ts). No
+    // retries: the next tick does the same work.
+    new sst.aws.CronV2('AnchorSchedule', {
       schedule: settings.anchorSchedule,
       function: anchor.arn,
-      transform: {
-        // No custom input: the function receives EventBridge's own Scheduled Event, which it validates.
-        target: (args) => {
-          args.input = undefined;
-        },
-      },
+      event: scheduleInputTemplate('anchor'),
+      retries: 0,
     });
 
     const verify = new sst.aws.Function('Verify', {
@@ -268,15 +270,12 @@ export default $config({
         },
         { dependsOn: [s3Invoke] },
       );
-      new sst.aws.Cron('IpfsPinSchedule', {
+      new sst.aws.CronV2('IpfsPinSchedule', {
         schedule: settings.ipfs.pinSchedule,
         function: fn.arn,
-        transform: {
-          // EventBridge's own Scheduled Event, which the function validates (as for anchoring).
-          target: (args) => {
-            args.input = undefined;
-          },
-        },
+        event: scheduleInputTemplate('ipfs-pin'),
+        // The next drain picks up what this one could not.
+        retries: 0,
       });
       ipfsPin = fn;
     }
@@ -398,6 +397,53 @@ export default $config({
       return rule;
     });
 
+    // ---------------------------------------------------------------------------------------- alarms
+
+    // Alarms and the dashboard (infra/observability.ts; docs/operations.md "Alarms" says what each means).
+    // Every alarm notifies this topic when it goes off and when it clears; subscribe to it after deploying.
+    const alarmTopic = new sst.aws.SnsTopic('Alarms');
+    const observed = {
+      stage: $app.stage,
+      functions: {
+        Ingest: ingest.name,
+        Anchor: anchor.name,
+        Verify: verify.name,
+        Authorizer: accessFn.name,
+        ...(ipfsPin ? { IpfsPin: ipfsPin.name } : {}),
+      },
+      // SQS metrics are by queue name: the last part of its ARN.
+      deadLetterQueue: deadLetters.arn.apply((arn) => arn.slice(arn.lastIndexOf(':') + 1)),
+      backlogAgeSeconds: backlogAgeAlarmSeconds(chainEnvironment(process.env, settings.anchorSchedule)),
+    };
+    const alarms = alarmSpecs(observed).map(
+      (a) =>
+        new aws.cloudwatch.MetricAlarm(a.component, {
+          name: a.name,
+          alarmDescription: a.description,
+          namespace: a.namespace,
+          metricName: a.metricName,
+          dimensions: a.dimensions,
+          statistic: a.statistic,
+          period: a.periodSeconds,
+          evaluationPeriods: a.evaluationPeriods,
+          datapointsToAlarm: a.datapointsToAlarm,
+          threshold: a.threshold,
+          comparisonOperator: a.comparison,
+          treatMissingData: a.treatMissingData,
+          alarmActions: [alarmTopic.arn],
+          okActions: [alarmTopic.arn],
+        }),
+    );
+    const dashboard = new aws.cloudwatch.Dashboard('Dashboard', {
+      dashboardName: `iot-notary-${$app.stage}`,
+      dashboardBody: $resolve({
+        region,
+        functions: $resolve(observed.functions),
+        deadLetterQueue: observed.deadLetterQueue,
+        alarmArns: $resolve(alarms.map((a) => a.arn)),
+      }).apply((r) => JSON.stringify(dashboardBody({ ...observed, ...r }))),
+    });
+
     // ---------------------------------------------------------------------------------------- devices
 
     // Devices are provisioned at run time (POST /v1/devices/{id}/certificate, docs/deploy.md): the deploy
@@ -411,6 +457,8 @@ export default $config({
       kmsAlias: keyAlias.name,
       ledgerKey: ledgerKey.arn,
       deadLetterQueue: deadLetters.url,
+      alarmTopic: alarmTopic.arn,
+      dashboard: dashboard.dashboardName,
       ipfsPin: ipfsPin ? ipfsPin.name : 'off (NOTARY_IPFS_HOT=none)',
       topicRules: rules.map((r) => r.name),
       operators,

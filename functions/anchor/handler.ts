@@ -1,16 +1,20 @@
 /**
  * The anchor function's edge: run one cycle (finality, budget plan, batch) and log what it did. The embedded
- * scheduler calls it on the plan's interval, with the finality poller in between; in AWS an SST Cron does,
+ * scheduler calls it on the plan's interval, with the finality poller in between; in AWS an SST CronV2 schedule does,
  * each tick waiting for the plan's interval since the last batch (`gate`).
  *
  * Logging lives here, not in lib/anchor: every chain failure is one error line with its stable code, every
  * reorganisation, drop and resubmission one warning, and backpressure is logged when it starts and ends.
+ * So do metrics (lib/anchor/anchor-metrics.ts): the Lambda edge hands in `metrics`, the embedded scheduler
+ * does not.
  */
 
 import type { AnchorCycle, CycleReport } from '../../lib/anchor/anchor-cycle.js';
 import type { AnchorEvent } from '../../lib/anchor/anchor-finality.js';
 import type { SingleFlight } from '../../lib/anchor/anchor-lease.js';
+import { anchorMetrics } from '../../lib/anchor/anchor-metrics.js';
 import type { Logger } from '../../lib/logger.js';
+import type { Metrics } from '../../lib/metrics.js';
 
 const WARN_EVENTS = new Set<AnchorEvent['event']>([
   'reorg',
@@ -50,7 +54,10 @@ export function createAnchorHandler(deps: {
   gate?: boolean;
   /** With `gate`: how early a tick may build (half a fixed-rate trigger's period). */
   slackMs?: number;
+  metrics?: Metrics;
+  clock?: () => number;
 }) {
+  const clock = deps.clock ?? Date.now;
   let backpressure = false;
   return async (opts: { force?: boolean } = {}): Promise<CycleReport> => {
     const report = await deps.cycle.run({
@@ -58,6 +65,8 @@ export function createAnchorHandler(deps: {
       gate: deps.gate ?? true,
       ...(deps.slackMs === undefined ? {} : { slackMs: deps.slackMs }),
     });
+    if (deps.metrics)
+      for (const [name, value] of anchorMetrics(report, clock())) deps.metrics.add(name, value);
     for (const f of report.failures) {
       deps.log.error('anchor submission failed; it is retried with backoff, records stay queued', {
         batchId: f.batchId,

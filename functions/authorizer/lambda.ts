@@ -5,13 +5,13 @@
  * token and its scope (lib/access/authorizer-context.ts). Results are not cached (TTL 0), so a revocation
  * counts from the next request.
  */
-import middy from '@middy/core';
 import { z } from 'zod';
 import type { AuthenticateDeps } from '../../lib/access/authenticate.js';
 import { authorizeHttpRequest, type SimpleAuthorizerResponse } from '../../lib/access/authorizer-context.js';
 import type { Logger } from '../../lib/logger.js';
 import { buildAuthorizer, fromEnv } from '../../lib/runtime/aws.js';
-import { bootLogger, invocationLogs, once, parseEvent } from '../../lib/runtime/lambda-edge.js';
+import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
+import { defineLambda } from '../edge/define-lambda.js';
 
 export interface AuthorizerLambdaDeps {
   auth: AuthenticateDeps;
@@ -32,26 +32,19 @@ export type AuthorizerEvent = z.infer<typeof AuthorizerEvent>;
 
 const DENY: SimpleAuthorizerResponse = { isAuthorized: false, context: {} };
 
-export function createAuthorizerLambda(load: () => Promise<AuthorizerLambdaDeps>) {
-  let log: Logger = bootLogger;
-  const deps = async () => {
-    const d = await load();
-    log = d.log;
-    return d;
-  };
-  return middy<AuthorizerEvent, SimpleAuthorizerResponse>()
-    .use(invocationLogs(() => log))
-    .use(
-      parseEvent(AuthorizerEvent, async (_raw, reason) => {
-        // Not something API Gateway sends: nothing to label, so nothing goes through.
-        log.warn('authorizer invoked with an event that is not an HTTP API 2.0 authorizer request', {
-          reason,
-        });
-        return DENY;
-      }),
-    )
-    .handler(async (event) => {
-      const d = await deps();
+export function createAuthorizerLambda(load: (tools: LambdaTools) => Promise<AuthorizerLambdaDeps>) {
+  return defineLambda({
+    service: 'authorizer',
+    schema: AuthorizerEvent,
+    load,
+    invalid: async (_raw, reason, edge) => {
+      // Not something API Gateway sends: nothing to label, so nothing goes through.
+      edge.log.warn('authorizer invoked with an event that is not an HTTP API 2.0 authorizer request', {
+        reason,
+      });
+      return DENY;
+    },
+    handler: async (event, d) => {
       // HTTP API lower-cases header names.
       const answer = await authorizeHttpRequest(d.auth, event.headers.authorization);
       if (answer.context.role === 'none')
@@ -61,7 +54,8 @@ export function createAuthorizerLambda(load: () => Promise<AuthorizerLambdaDeps>
           ...(answer.context.tokenId ? { tokenId: answer.context.tokenId } : {}),
         });
       return answer;
-    });
+    },
+  });
 }
 
-export const handler = createAuthorizerLambda(once(fromEnv(buildAuthorizer)));
+export const handler = createAuthorizerLambda(fromEnv(buildAuthorizer));

@@ -7,10 +7,12 @@ import { z } from 'zod';
 import {
   type DeviceMessageDeps,
   encodeReplies,
+  type HandledMessage,
   handleDeviceMessage,
   type Reply,
 } from '../../lib/ingest/device-message.js';
 import type { Logger } from '../../lib/logger.js';
+import type { MetricName, Metrics } from '../../lib/metrics.js';
 import { matchRoute } from '../../lib/routing/routes.js';
 
 export const DeviceMessageEvent = z.strictObject({
@@ -36,6 +38,25 @@ export interface StoredRecordRef {
 }
 
 /**
+ * Which record figure a handled device message counts in (lib/metrics.ts): records stored and duplicate, and
+ * every refused message, a head or key rotation included. A head or rotation stored is not a record (no
+ * figure), nor is an upload grant.
+ */
+export function outcomeMetric(o: HandledMessage['outcome']): MetricName | undefined {
+  switch (o.status) {
+    case 'rejected':
+    case 'dropped':
+      return 'RecordsRefused';
+    case 'granted':
+      return undefined;
+    case 'stored':
+    case 'duplicate':
+      if ('kind' in o) return undefined;
+      return o.status === 'stored' ? 'RecordsStored' : 'RecordsDuplicate';
+  }
+}
+
+/**
  * One message in, its replies out as values. The embedded router uses this directly and encodes the replies
  * of a whole event-loop turn together, so a device gets one ack message for many records.
  */
@@ -48,6 +69,8 @@ export function createDeviceMessageHandler(
      * runtime queues IPFS pin jobs here (lib/runtime/embedded-ipfs.ts).
      */
     onRecordStored?: (r: StoredRecordRef) => Promise<void>;
+    /** Stored, duplicate and refused records (lib/metrics.ts); the Lambda edge hands it in. */
+    metrics?: Metrics;
   },
 ) {
   return async (event: DeviceMessageEvent): Promise<Reply[]> => {
@@ -58,6 +81,8 @@ export function createDeviceMessageHandler(
       ...(msg.clientId === undefined ? {} : { clientId: msg.clientId }),
     });
     const o = handled.outcome;
+    const counted = outcomeMetric(o);
+    if (counted) deps.metrics?.add(counted, 1);
     if (o.status === 'rejected' || o.status === 'dropped') {
       deps.log.warn('device message refused', {
         topic: msg.topic,
@@ -82,7 +107,7 @@ export function createDeviceMessageHandler(
 }
 
 /** One message in, the MQTT messages to publish out: what a Lambda invocation needs. */
-export function createIngestHandler(deps: DeviceMessageDeps & { log: Logger }) {
+export function createIngestHandler(deps: DeviceMessageDeps & { log: Logger; metrics?: Metrics }) {
   const handle = createDeviceMessageHandler(deps);
   return async (event: DeviceMessageEvent): Promise<OutgoingMessage[]> => encodeReplies(await handle(event));
 }

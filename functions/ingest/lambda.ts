@@ -8,16 +8,17 @@
  * already tolerates (idempotent on (device, seq), order-free). A thrown error makes Lambda retry; a message
  * that will never be valid is answered and dead-lettered instead.
  */
-import middy from '@middy/core';
 import { z } from 'zod';
 import type { ReplyPublisher } from '../../lib/adapters/aws/iot-reply-publisher.js';
 import { isBase64, utf8 } from '../../lib/core/bytes.js';
 import { recordDeadLetter } from '../../lib/ingest/dead-letter.js';
 import type { Logger } from '../../lib/logger.js';
+import type { Metrics } from '../../lib/metrics.js';
 import type { DeadLetterStore } from '../../lib/ports.js';
 import { MQTT_MAX_MESSAGE_BYTES } from '../../lib/routing/routes.js';
 import { buildIngest, fromEnv } from '../../lib/runtime/aws.js';
-import { bootLogger, invocationLogs, once, parseEvent } from '../../lib/runtime/lambda-edge.js';
+import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
+import { defineLambda } from '../edge/define-lambda.js';
 import type { DeviceMessageEvent, OutgoingMessage } from './handler.js';
 
 export interface IngestLambdaDeps {
@@ -26,6 +27,8 @@ export interface IngestLambdaDeps {
   deadLetters: DeadLetterStore;
   clock: () => number;
   log: Logger;
+  /** What `ingest` counts too: here, the refused events that never reach it. */
+  metrics: Metrics;
 }
 
 /**
@@ -52,37 +55,32 @@ export type IngestLambdaResult =
   | { status: 'handled'; replies: OutgoingMessage[] }
   | { status: 'rejected'; code: 'malformed-event'; reason: string };
 
-export function createIngestLambda(load: () => Promise<IngestLambdaDeps>) {
-  let log: Logger = bootLogger;
-  const deps = async () => {
-    const d = await load();
-    log = d.log;
-    return d;
-  };
-  return middy<IotRuleEvent, IngestLambdaResult>()
-    .use(invocationLogs(() => log))
-    .use(
-      parseEvent(IotRuleEvent, async (raw, reason): Promise<IngestLambdaResult> => {
-        const d = await deps();
-        const text = safeJson(raw);
-        const fields = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
-        await recordDeadLetter(d.deadLetters, d.clock(), {
-          source: 'broker',
-          code: 'malformed-event',
-          reason: `the IoT rule event is not what iotRuleSql() selects: ${reason}`,
-          // The whole event (Lambda bounds its size); recordDeadLetter keeps the first 16 KiB and the hash.
-          payload: utf8(text),
-          ...(typeof fields.topic === 'string' && fields.topic.length <= 256 ? { topic: fields.topic } : {}),
-          ...(typeof fields.clientId === 'string' && fields.clientId.length <= 128
-            ? { clientId: fields.clientId }
-            : {}),
-        });
-        d.log.error('malformed IoT rule event dead-lettered', { code: 'malformed-event', reason });
-        return { status: 'rejected', code: 'malformed-event', reason };
-      }),
-    )
-    .handler(async (event) => {
-      const d = await deps();
+export function createIngestLambda(load: (tools: LambdaTools) => Promise<IngestLambdaDeps>) {
+  return defineLambda({
+    service: 'ingest',
+    // Our own schema: an IoT rule's event is whatever its SQL selects, so Powertools has none for it.
+    schema: IotRuleEvent,
+    load,
+    invalid: async (raw, reason, edge): Promise<IngestLambdaResult> => {
+      const d = await edge.deps();
+      const text = safeJson(raw);
+      const fields = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+      await recordDeadLetter(d.deadLetters, d.clock(), {
+        source: 'broker',
+        code: 'malformed-event',
+        reason: `the IoT rule event is not what iotRuleSql() selects: ${reason}`,
+        // The whole event (Lambda bounds its size); recordDeadLetter keeps the first 16 KiB and the hash.
+        payload: utf8(text),
+        ...(typeof fields.topic === 'string' && fields.topic.length <= 256 ? { topic: fields.topic } : {}),
+        ...(typeof fields.clientId === 'string' && fields.clientId.length <= 128
+          ? { clientId: fields.clientId }
+          : {}),
+      });
+      d.metrics.add('RecordsRefused', 1);
+      d.log.error('malformed IoT rule event dead-lettered', { code: 'malformed-event', reason });
+      return { status: 'rejected', code: 'malformed-event', reason };
+    },
+    handler: async (event, d): Promise<IngestLambdaResult> => {
       const payload = Buffer.from(event.payload, 'base64');
       const replies = await d.ingest({
         topic: event.topic,
@@ -93,7 +91,8 @@ export function createIngestLambda(load: () => Promise<IngestLambdaDeps>) {
       // duplicate, and the device gets its ack then (or resends, and gets it then).
       await d.publisher.publish(replies);
       return { status: 'handled', replies };
-    });
+    },
+  });
 }
 
 function safeJson(v: unknown): string {
@@ -104,4 +103,4 @@ function safeJson(v: unknown): string {
   }
 }
 
-export const handler = createIngestLambda(once(fromEnv(buildIngest)));
+export const handler = createIngestLambda(fromEnv(buildIngest));

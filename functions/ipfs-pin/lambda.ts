@@ -6,12 +6,11 @@
  *   unless older jobs are waiting. A record not indexed yet (ingest writes the object first) throws, and
  *   Lambda's retries of asynchronous invocations (2, then the dead-letter queue) try again; every step is
  *   idempotent.
- * - a schedule (EventBridge), which drains the queue: jobs that backed off during an IPFS outage are pinned
+ * - a schedule (EventBridge Scheduler), which drains the queue: jobs that backed off during an IPFS outage are pinned
  *   when they come due. The queue holds them until then, however long the outage.
  *
  * An event that is neither is answered `malformed-event` and not retried: it would never parse.
  */
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import type { ObjectCreatedOutcome } from '../../lib/ipfs/object-created.js';
@@ -19,7 +18,9 @@ import type { PinQueueReport } from '../../lib/ipfs/pin-record.js';
 import type { Logger } from '../../lib/logger.js';
 import { fromEnv } from '../../lib/runtime/aws.js';
 import { buildIpfsPin } from '../../lib/runtime/aws-ipfs.js';
-import { bootLogger, invocationLogs, once, parseEvent } from '../../lib/runtime/lambda-edge.js';
+import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
+import { defineLambda } from '../edge/define-lambda.js';
+import { scheduleEvent } from '../edge/schedule-event.js';
 import type { IpfsPinHandler } from './handler.js';
 
 export interface IpfsPinLambdaDeps {
@@ -50,17 +51,8 @@ const S3Record = z
 export const S3ObjectCreatedEvent = z.object({ Records: z.array(S3Record).min(1).max(1000) }).passthrough();
 export type S3ObjectCreatedEvent = z.infer<typeof S3ObjectCreatedEvent>;
 
-/** EventBridge's "Scheduled Event", or `{}` for a manual `aws lambda invoke`, as for the anchor function. */
-export const DrainEvent = z.union([
-  z
-    .object({
-      'detail-type': z.literal('Scheduled Event'),
-      source: z.literal('aws.events'),
-      time: z.string().datetime(),
-    })
-    .passthrough(),
-  z.strictObject({}),
-]);
+/** Its schedule's input, EventBridge's "Scheduled Event", or `{}` for a manual `aws lambda invoke`. */
+export const DrainEvent = scheduleEvent('ipfs-pin');
 
 export const IpfsPinEvent = z.union([S3ObjectCreatedEvent, DrainEvent]);
 export type IpfsPinEvent = z.infer<typeof IpfsPinEvent>;
@@ -112,32 +104,23 @@ async function drainWhileTimeAllows(d: IpfsPinLambdaDeps, context: Context): Pro
   return { status: 'drained', passes, ...total };
 }
 
-export function createIpfsPinLambda(load: () => Promise<IpfsPinLambdaDeps>) {
-  let log: Logger = bootLogger;
-  const deps = async () => {
-    const d = await load();
-    log = d.log;
-    return d;
-  };
-  return middy<IpfsPinEvent, IpfsPinLambdaResult>()
-    .use(invocationLogs(() => log))
-    .use(
-      parseEvent(IpfsPinEvent, async (_raw, reason): Promise<IpfsPinLambdaResult> => {
-        // Not thrown: Lambda would retry an event that can never parse.
-        (await deps()).log.error('ipfs-pin invoked with an event it does not handle', {
-          code: 'malformed-event',
-          reason,
-        });
-        return { status: 'rejected', code: 'malformed-event', reason };
-      }),
-    )
-    .handler(async (event, context) => {
-      const d = await deps();
-      // Already validated as one of the two; this tells which (passthrough objects do not narrow by key).
-      const s3 = S3ObjectCreatedEvent.safeParse(event);
-      if (!s3.success) return drainWhileTimeAllows(d, context);
+export function createIpfsPinLambda(load: (tools: LambdaTools) => Promise<IpfsPinLambdaDeps>) {
+  return defineLambda({
+    service: 'ipfs-pin',
+    schema: IpfsPinEvent,
+    load,
+    invalid: async (_raw, reason, edge): Promise<IpfsPinLambdaResult> => {
+      // Not thrown: Lambda would retry an event that can never parse.
+      (await edge.deps()).log.error('ipfs-pin invoked with an event it does not handle', {
+        code: 'malformed-event',
+        reason,
+      });
+      return { status: 'rejected', code: 'malformed-event', reason };
+    },
+    handler: async (event, d, context): Promise<IpfsPinLambdaResult> => {
+      if (!('Records' in event)) return drainWhileTimeAllows(d, context);
       const objects: ({ key: string } & ObjectCreatedOutcome)[] = [];
-      for (const r of s3.data.Records) {
+      for (const r of event.Records) {
         const key = decodeS3Key(r.s3.object.key);
         if (key === undefined) {
           objects.push({
@@ -153,7 +136,8 @@ export function createIpfsPinLambda(load: () => Promise<IpfsPinLambdaDeps>) {
       }
       if (!objects.some((o) => o.status === 'queued')) return { status: 'handled', objects };
       return { status: 'handled', objects, pass: summary(await d.pin.drain()) };
-    });
+    },
+  });
 }
 
-export const handler = createIpfsPinLambda(once(fromEnv(buildIpfsPin)));
+export const handler = createIpfsPinLambda(fromEnv(buildIpfsPin));

@@ -5,20 +5,13 @@
  * then trusts the authorizer context of this request (lib/runtime/lambda-edge.ts), never a bare
  * Authorization header.
  */
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { LambdaEvent } from 'hono/aws-lambda';
 import { z } from 'zod';
 import type { Logger } from '../../lib/logger.js';
 import { buildVerify, fromEnv } from '../../lib/runtime/aws.js';
-import {
-  type AuthorizerContext,
-  bootLogger,
-  invocationLogs,
-  once,
-  parseEvent,
-  withAuthorizer,
-} from '../../lib/runtime/lambda-edge.js';
+import { type AuthorizerContext, type LambdaTools, withAuthorizer } from '../../lib/runtime/lambda-edge.js';
+import { defineLambda } from '../edge/define-lambda.js';
 
 /** An HTTP API (payload 2.0) response, as hono/aws-lambda builds it. */
 export interface HttpApiResult {
@@ -64,34 +57,25 @@ const json = (statusCode: number, body: unknown): HttpApiResult => ({
   isBase64Encoded: false,
 });
 
-export function createVerifyLambda(load: () => Promise<VerifyLambdaDeps>) {
-  let log: Logger = bootLogger;
-  const deps = async () => {
-    const d = await load();
-    log = d.log;
-    return d;
-  };
-  return middy<HttpApiEvent, HttpApiResult>()
-    .use(invocationLogs(() => log))
-    .use(
-      parseEvent(HttpApiEvent, async (_raw, reason) => {
-        log.warn('verify invoked with an event that is not an HTTP API 2.0 request', { reason });
-        return json(400, {
-          error: { code: 'bad-request', message: `not an HTTP API (2.0) event: ${reason}` },
-        });
-      }),
-    )
-    .handler(async (event, context) => {
-      const d = await deps();
+export function createVerifyLambda(load: (tools: LambdaTools) => Promise<VerifyLambdaDeps>) {
+  return defineLambda({
+    service: 'verify',
+    schema: HttpApiEvent,
+    load,
+    invalid: async (_raw, reason, edge) => {
+      edge.log.warn('verify invoked with an event that is not an HTTP API 2.0 request', { reason });
+      return json(400, {
+        error: { code: 'bad-request', message: `not an HTTP API (2.0) event: ${reason}` },
+      });
+    },
+    handler: async (event, d, context) => {
       const auth = event.requestContext.authorizer as AuthorizerContext | undefined;
       return withAuthorizer(auth, () => d.handle(event as unknown as LambdaEvent, context));
-    })
-    .onError(async (request) => {
-      // The app maps its own errors; this is for a runtime that could not be built (e.g. config).
-      request.response = json(500, {
-        error: { code: 'internal', message: 'internal error; see the function log' },
-      });
-    });
+    },
+    // The app maps its own errors; this is for a runtime that could not be built (e.g. config).
+    recover: () =>
+      json(500, { error: { code: 'internal', message: 'internal error; see the function log' } }),
+  });
 }
 
-export const handler = createVerifyLambda(once(fromEnv(buildVerify)));
+export const handler = createVerifyLambda(fromEnv(buildVerify));

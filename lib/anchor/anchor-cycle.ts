@@ -94,6 +94,8 @@ export interface CycleReport extends AnchorReport {
   plan: PlanSummary;
   /** No batch was due: the plan's interval since the last batch has not passed. */
   notDue?: boolean;
+  /** Arrival (receivedAt) of the oldest leaf still queued after this tick; absent when none is (or none was read). */
+  oldestPendingAt?: number;
 }
 
 export interface PlanSummary {
@@ -451,6 +453,16 @@ export function createAnchorCycle(deps: AnchorCycleDeps): AnchorCycle {
     });
   }
 
+  /** Arrival of the oldest leaf still queued, record or statement; undefined when none is. */
+  async function oldestPending(): Promise<number | undefined> {
+    const [[record], [statement]] = await Promise.all([
+      deps.index.listPending(1),
+      deps.statements.listPending(1),
+    ]);
+    const times = [record?.receivedAt, statement?.receivedAt].filter((t): t is number => t !== undefined);
+    return times.length === 0 ? undefined : Math.min(...times);
+  }
+
   async function run(opts: { force?: boolean; gate?: boolean; slackMs?: number } = {}): Promise<CycleReport> {
     const now = deps.clock();
     await load(now);
@@ -485,6 +497,10 @@ export function createAnchorCycle(deps: AnchorCycleDeps): AnchorCycle {
       lastBatchAt = report.batch.createdAt;
       meter.took(report.batch.size);
     }
+    // What is left behind, for the backlog-age figure: the head of each queue, read only when the plan saw
+    // more leaves than the batch took (most ticks, in the embedded runtime too, read nothing more).
+    const pendingAtPlan = (lastSummary as PlanSummary).pending;
+    const oldestPendingAt = pendingAtPlan > (report.batch?.size ?? 0) ? await oldestPending() : undefined;
     // Not due yet: come back when it is. Otherwise a full interval: nothing was queued, a batch was just
     // built, or a chain is failing (its own backoff decides when it is tried, at one of these ticks).
     nextDelay =
@@ -496,6 +512,7 @@ export function createAnchorCycle(deps: AnchorCycleDeps): AnchorCycle {
       poll: polled,
       plan: lastSummary as PlanSummary,
       ...(due ? {} : { notDue: true }),
+      ...(oldestPendingAt === undefined ? {} : { oldestPendingAt }),
     };
   }
 

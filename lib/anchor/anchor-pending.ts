@@ -88,7 +88,17 @@ export interface AnchorDeps {
 export interface AnchorReport {
   /** Batches from earlier cycles worked on (placed or submitted) in this one. */
   resumed: string[];
-  batch?: { batchId: string; size: number; root: string; createdAt: number; inlineParts: number };
+  batch?: {
+    batchId: string;
+    size: number;
+    root: string;
+    createdAt: number;
+    inlineParts: number;
+    /** Arrival (receivedAt) of the batch's oldest record. */
+    oldestReceivedAt: number;
+    /** Set when every chain took the root in this cycle: when the last one did. */
+    anchoredAt?: number;
+  };
   anchors: AnchorRef[];
   /** Chains that refused or failed; their batches stay 'built' and are retried next cycle. */
   failures: {
@@ -221,8 +231,14 @@ export async function anchorPending(deps: AnchorDeps): Promise<AnchorReport> {
     ...(inline.length > 0 ? { inline } : {}),
   };
   await deps.index.putBatch(batch);
-  report.batch = { batchId, size: tree.size, root, createdAt, inlineParts: inline.length };
-  await finishBatch(deps, batch, members, report);
+  // Records and statements alike: each leaf waited from its acceptance until this batch.
+  const oldestReceivedAt = pending.reduce(
+    (m, l) => Math.min(m, l.entry.receivedAt),
+    Number.POSITIVE_INFINITY,
+  );
+  report.batch = { batchId, size: tree.size, root, createdAt, inlineParts: inline.length, oldestReceivedAt };
+  const { complete } = await finishBatch(deps, batch, members, report);
+  if (complete) report.batch.anchoredAt = deps.clock();
   return report;
 }
 

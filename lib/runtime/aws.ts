@@ -44,14 +44,15 @@ import {
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { createInlineVerifier } from '../ingest/signature-verifier.js';
-import { createLogger, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
+import { type Metrics, noMetrics } from '../metrics.js';
 import type { Chain } from '../ports.js';
 import { cachedCount } from '../verify/cached-count.js';
 import { awsAnchorChains } from './aws-chains.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type AwsIpfsConfig, awsIpfsConfigFromEnv } from './ipfs-config.js';
 import { hotCopyReader, VERIFY_IPFS_TIMEOUT_MS } from './ipfs-reader.js';
-import { authorizerAuthenticator } from './lambda-edge.js';
+import { authorizerAuthenticator, type LambdaTools } from './lambda-edge.js';
 
 export const VERSION = '0.1.0';
 /** KEY_RELEASE_MAX_RECORDS on AWS: what fits Lambda's 6 MB answer with room to spare. */
@@ -278,6 +279,8 @@ export interface AwsRuntimeParts {
   config: AwsConfig;
   clients: AwsClients;
   log: Logger;
+  /** Operational figures (lib/metrics.ts); none reported without it. */
+  metrics?: Metrics;
   clock?: () => number;
 }
 
@@ -322,6 +325,7 @@ export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps>
       origin: { keys: keyCache, verifier: createInlineVerifier(), gate: new DeviceGate(clock) },
       clock,
       log,
+      ...(p.metrics ? { metrics: p.metrics } : {}),
       limits: {
         maxClockSkewMs: p.config.maxClockSkewMs,
         maxPacketBytes: p.config.maxPacketBytes,
@@ -332,6 +336,7 @@ export async function buildIngest(p: AwsRuntimeParts): Promise<IngestLambdaDeps>
     deadLetters: index,
     clock,
     log,
+    metrics: p.metrics ?? noMetrics,
   };
 }
 
@@ -383,7 +388,14 @@ export async function buildAnchor(p: AwsRuntimeParts): Promise<AnchorLambdaDeps>
   });
   // The Cron fires at a fixed rate: a tick builds a batch only once the plan's interval has passed, give or
   // take half a period of the Cron's jitter.
-  const anchor = createAnchorHandler({ cycle, log, gate: true, slackMs: p.config.chains.tickMs / 2 });
+  const anchor = createAnchorHandler({
+    cycle,
+    log,
+    gate: true,
+    slackMs: p.config.chains.tickMs / 2,
+    clock,
+    ...(p.metrics ? { metrics: p.metrics } : {}),
+  });
   return { anchor: singleFlightAnchor(anchor, flight, log), log };
 }
 
@@ -463,11 +475,18 @@ export async function buildAuthorizer(p: AwsRuntimeParts): Promise<AuthorizerLam
   return { auth: { tokens, clock, operator: jwtOperatorCheck(jwt) }, log: p.log.child({ fn: 'authorizer' }) };
 }
 
-/** The Lambda runtime's path: environment in, one function's dependencies out. */
-export function fromEnv<T>(build: (p: AwsRuntimeParts) => Promise<T>): () => Promise<T> {
-  return async () => {
+/** The Lambda runtime's path: environment in, one function's dependencies out, observed by the edge's tools. */
+export function fromEnv<T>(build: (p: AwsRuntimeParts) => Promise<T>): (tools: LambdaTools) => Promise<T> {
+  return async (tools) => {
     const config = awsConfigFromEnv();
-    const log = createLogger({ level: config.logLevel, base: { stage: config.stage } });
-    return build({ config, clients: createAwsClients(config), log });
+    tools.configure({ stage: config.stage, logLevel: config.logLevel });
+    const c = createAwsClients(config);
+    const clients: AwsClients = {
+      s3: tools.trace(c.s3),
+      dynamodb: tools.trace(c.dynamodb),
+      kms: tools.trace(c.kms),
+      iotData: tools.trace(c.iotData),
+    };
+    return build({ config, clients, log: tools.log, metrics: tools.metrics });
   };
 }

@@ -1,26 +1,22 @@
 /**
- * What the three Lambda entry points share: middy middlewares for zod validation of the event and for
- * structured logs, a once-per-container loader for the runtime, and the caller identity that API Gateway's
- * Lambda authorizer established. Each entry point stays an edge: parse, call the same function the embedded runtime
- * calls, map the result.
+ * What the runtime side of the Lambda entry points shares: a once-per-container loader, the tools the edge
+ * hands to the runtime it builds (`LambdaTools`, Powertools behind lib's own interfaces; the edge itself is
+ * functions/edge/define-lambda.ts), and the caller identity that API Gateway's Lambda authorizer established.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { MiddlewareObj } from '@middy/core';
-import type { Context } from 'aws-lambda';
-import type { z } from 'zod';
 import type { AuthOutcome } from '../access/authenticate.js';
 import { outcomeOfAuthorizerContext } from '../access/authorizer-context.js';
-import { describeZod } from '../ingest/device-message.js';
-import { createLogger, type Logger } from '../logger.js';
+import type { Logger, LogLevel } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 
 /**
  * Builds the runtime on first use and keeps it for the container's life. A failed build is not kept, so the
  * next invocation tries again (e.g. after a throttled KMS call at cold start).
  */
-export function once<T>(load: () => Promise<T>): () => Promise<T> {
+export function once<A extends unknown[], T>(load: (...args: A) => Promise<T>): (...args: A) => Promise<T> {
   let p: Promise<T> | undefined;
-  return () => {
-    p ??= load().catch((e: unknown) => {
+  return (...args) => {
+    p ??= load(...args).catch((e: unknown) => {
       p = undefined;
       throw e;
     });
@@ -28,63 +24,19 @@ export function once<T>(load: () => Promise<T>): () => Promise<T> {
   };
 }
 
-/** Logs before the runtime exists (a config error at cold start) still go out as JSON lines. */
-export const bootLogger: Logger = createLogger({ base: { component: 'lambda-boot' } });
-
 /**
- * Validates the raw event with `schema` and hands the parsed value to the handler. An event that does not
- * parse will not parse on a retry either, so it is answered by `onInvalid` (which records and reports it)
- * instead of being thrown back to Lambda's retry machinery.
+ * What the Lambda edge gives the runtime it builds. In AWS these are Powertools (functions/edge/powertools.ts);
+ * lib/ sees only its own Logger and Metrics, so the embedded runtime never loads Powertools.
  */
-export function parseEvent<S extends z.ZodType, R>(
-  schema: S,
-  onInvalid: (raw: unknown, reason: string, context: Context) => Promise<R>,
-): MiddlewareObj<z.infer<S>, R> {
-  return {
-    name: 'zod-event',
-    before: async (request) => {
-      const parsed = schema.safeParse(request.event);
-      if (parsed.success) {
-        request.event = parsed.data;
-        return undefined;
-      }
-      return onInvalid(request.event, describeZod(parsed.error), request.context);
-    },
-  };
-}
-
-/**
- * One JSON log line per failed invocation, with the request id, then the error goes on to Lambda (which
- * retries asynchronous invocations and counts it in the Errors metric). Success is logged at debug level.
- */
-export function invocationLogs<E, R>(log: () => Logger): MiddlewareObj<E, R> {
-  const started = new WeakMap<object, number>();
-  let cold = true;
-  // Fields are computed at the end, when the runtime (and so the configured logger) exists.
-  const fields = (context: Context) => {
-    const f = {
-      requestId: context.awsRequestId,
-      ms: Math.round(performance.now() - (started.get(context) ?? performance.now())),
-      ...(cold ? { coldStart: true } : {}),
-    };
-    cold = false;
-    return f;
-  };
-  return {
-    name: 'invocation-logs',
-    before: (request) => {
-      started.set(request.context, performance.now());
-    },
-    after: (request) => {
-      log().debug('invocation done', fields(request.context));
-    },
-    onError: (request) => {
-      log().error('invocation failed', {
-        ...fields(request.context),
-        err: request.error,
-      });
-    },
-  };
+export interface LambdaTools {
+  /** Every line carries the invocation's request id, cold start, function name and X-Ray trace id. */
+  log: Logger;
+  /** Flushed as one EMF line at the end of each invocation. */
+  metrics: Metrics;
+  /** The client with its calls traced (X-Ray subsegments) when tracing is on; unchanged otherwise. */
+  trace<C extends object>(client: C): C;
+  /** Called once the configuration is read: its log level, and the stage for the metrics' dimension. */
+  configure(o: { stage: string; logLevel: LogLevel }): void;
 }
 
 // ------------------------------------------------------------------------------------------- caller

@@ -13,7 +13,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AnchorEvent } from '../../functions/anchor/lambda.js';
 import { IotRuleEvent } from '../../functions/ingest/lambda.js';
+import { IpfsPinEvent } from '../../functions/ipfs-pin/lambda.js';
 import {
   ANCHOR_EVM_KEY_GRANT,
   DEVICE_PROVISIONING_GRANTS,
@@ -23,6 +25,7 @@ import {
   resolveGrants,
 } from '../../infra/permissions.js';
 import { deviceIotPolicy, IOT_SQL_VERSION, THING_NAME, topicRuleSpecs } from '../../infra/routing.js';
+import { scheduleInputTemplate } from '../../infra/schedules.js';
 import { STAGED_UPLOAD_EXPIRY_DAYS } from '../../infra/storage.js';
 import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
 import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
@@ -35,6 +38,7 @@ import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
 import { sha256 } from '../../lib/core/hash.js';
 import { signRotation } from '../../lib/core/key-event.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
+import { METRIC_NAMESPACE, METRICS, type MetricName } from '../../lib/metrics.js';
 import {
   DEVICE_ROUTES,
   devicePublishTopics,
@@ -53,6 +57,16 @@ import {
 import { RECORDER_FACTS, type RecordedApp, runSstConfig, unwrap } from './support/sst-recorder.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
+
+/** A schedule's input as EventBridge Scheduler delivers it: its context attributes filled in. */
+function schedulerDelivers(input: unknown): Record<string, unknown> {
+  return JSON.parse(
+    JSON.stringify(unwrap(input))
+      .replaceAll('<aws.scheduler.scheduled-time>', '2022-03-22T18:59:43Z')
+      .replaceAll('<aws.scheduler.execution-id>', 'd32c5kddcf5bb8c3')
+      .replaceAll('<aws.scheduler.attempt-number>', '1'),
+  ) as Record<string, unknown>;
+}
 const CONFIG = join(REPO, 'sst.config.ts');
 
 describe('IoT routing is derived from the routing table', () => {
@@ -363,12 +377,141 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
     expect(env.NOTARY_DEAD_LETTER_RETENTION_DAYS).toBe('90');
   });
 
-  it('runs anchoring on a schedule that delivers EventBridge’s own event', () => {
-    const cron = app.one('sst.aws.Cron', 'AnchorSchedule');
-    expect(unwrap(cron.args)).toMatchObject({ schedule: 'rate(1 minute)', function: fnArn('Anchor') });
-    const target = { input: '{}', rule: 'x' };
-    (cron.args.transform as { target: (a: typeof target) => void }).target(target);
-    expect(target.input).toBeUndefined();
+  it('runs anchoring on an EventBridge Scheduler schedule (CronV2) whose input the anchor function accepts', () => {
+    // SST 4 deprecates the EventBridge-rule Cron: none is left.
+    expect(app.of('sst.aws.Cron')).toEqual([]);
+    const cron = app.one('sst.aws.CronV2', 'AnchorSchedule');
+    expect(unwrap(cron.args)).toEqual({
+      schedule: 'rate(1 minute)',
+      function: fnArn('Anchor'),
+      event: scheduleInputTemplate('anchor'),
+      retries: 0,
+    });
+    // What Scheduler delivers: its context attributes replaced in the input (documented values).
+    const delivered = schedulerDelivers(cron.args.event);
+    expect(AnchorEvent.safeParse(delivered).success).toBe(true);
+    // A schedule meant for another job is refused by this one, and the template itself is not an event.
+    expect(AnchorEvent.safeParse({ ...delivered, job: 'ipfs-pin' }).success).toBe(false);
+    expect(AnchorEvent.safeParse(unwrap(cron.args.event)).success).toBe(false);
+  });
+
+  it('alarms on function errors, dead letters, backlog age and anchor failures, each notifying the alarm topic', () => {
+    const alarms = app.of('aws.cloudwatch.MetricAlarm').map(
+      (a): Record<string, unknown> => ({
+        component: a.name,
+        ...(unwrap(a.args) as Record<string, unknown>),
+      }),
+    );
+    const topic = 'sst.aws.SnsTopic:Alarms.arn';
+    for (const a of alarms) expect(a).toMatchObject({ alarmActions: [topic], okActions: [topic] });
+    const byName = (n: string) =>
+      alarms.find((a) => a.component === n) as Record<string, unknown> | undefined;
+    for (const fn of ['Ingest', 'Anchor', 'Verify', 'Authorizer']) {
+      expect(byName(`${fn}ErrorsAlarm`)).toMatchObject({
+        name: `iot-notary-test-${fn.toLowerCase()}-errors`,
+        namespace: 'AWS/Lambda',
+        metricName: 'Errors',
+        dimensions: { FunctionName: `sst.aws.Function:${fn}.name` },
+        statistic: 'Sum',
+        period: 300,
+        threshold: 1,
+        comparisonOperator: 'GreaterThanOrEqualToThreshold',
+        treatMissingData: 'notBreaching',
+      });
+    }
+    expect(byName('DeadLetterQueueAlarm')).toMatchObject({
+      namespace: 'AWS/SQS',
+      metricName: 'ApproximateNumberOfMessagesVisible',
+      dimensions: { QueueName: 'IngestDeadLetters.arn' },
+      statistic: 'Maximum',
+      threshold: 1,
+      comparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    // The application metrics' alarms name the namespace and both dimensions the Lambda edge writes.
+    expect(byName('BacklogAgeAlarm')).toMatchObject({
+      name: 'iot-notary-test-backlog-age',
+      namespace: 'iot-notary',
+      metricName: 'BacklogAge',
+      dimensions: { service: 'anchor', stage: 'test' },
+      statistic: 'Maximum',
+      period: 300,
+      evaluationPeriods: 2,
+      // Twice the default target (one minute's schedule plus the embedded ledger's inclusion), floored at 10 min.
+      threshold: 600,
+      comparisonOperator: 'GreaterThanThreshold',
+      treatMissingData: 'breaching',
+    });
+    expect(byName('AnchorFailuresAlarm')).toMatchObject({
+      namespace: 'iot-notary',
+      metricName: 'AnchorFailures',
+      dimensions: { service: 'anchor', stage: 'test' },
+      statistic: 'Sum',
+      period: 900,
+      threshold: 3,
+      comparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    expect(alarms.map((a) => a.component).sort()).toEqual(
+      [
+        'IngestErrorsAlarm',
+        'AnchorErrorsAlarm',
+        'VerifyErrorsAlarm',
+        'AuthorizerErrorsAlarm',
+        'DeadLetterQueueAlarm',
+        'BacklogAgeAlarm',
+        'AnchorFailuresAlarm',
+      ].sort(),
+    );
+    for (const a of alarms) {
+      if (a.namespace !== METRIC_NAMESPACE) continue;
+      const metric = METRICS[a.metricName as MetricName];
+      expect(a.dimensions).toEqual({ service: metric.service, stage: 'test' });
+    }
+  });
+
+  it('the backlog-age threshold follows the anchoring target', async () => {
+    const slow = await runSstConfig(CONFIG, 'test', { ANCHOR_TARGET_MS: String(45 * 60_000) });
+    expect(unwrap(slow.one('aws.cloudwatch.MetricAlarm', 'BacklogAgeAlarm').args)).toMatchObject({
+      threshold: 2 * 45 * 60,
+    });
+  });
+
+  it('has a dashboard with every application metric, every function’s errors, the queue and the alarms', () => {
+    const d = unwrap(app.one('aws.cloudwatch.Dashboard', 'Dashboard').args) as {
+      dashboardName: string;
+      dashboardBody: string;
+    };
+    expect(d.dashboardName).toBe('iot-notary-test');
+    const body = JSON.parse(d.dashboardBody) as {
+      widgets: { type: string; properties: { alarms?: string[]; metrics?: unknown[][]; region?: string } }[];
+    };
+    const alarmWidget = body.widgets.find((w) => w.type === 'alarm');
+    expect(alarmWidget?.properties.alarms?.sort()).toEqual(
+      app
+        .of('aws.cloudwatch.MetricAlarm')
+        .map((a) => `aws.cloudwatch.MetricAlarm:${a.name}.arn`)
+        .sort(),
+    );
+    const rows = body.widgets.flatMap((w) => (w.type === 'metric' ? (w.properties.metrics ?? []) : []));
+    for (const w of body.widgets.filter((x) => x.type === 'metric'))
+      expect(w.properties.region).toBe('us-east-1');
+    for (const [name, def] of Object.entries(METRICS)) {
+      expect(rows, name).toContainEqual(
+        expect.arrayContaining([METRIC_NAMESPACE, name, 'service', def.service, 'stage', 'test']),
+      );
+    }
+    for (const fn of ['Ingest', 'Anchor', 'Verify', 'Authorizer']) {
+      expect(rows).toContainEqual(
+        expect.arrayContaining(['AWS/Lambda', 'Errors', 'FunctionName', `sst.aws.Function:${fn}.name`]),
+      );
+    }
+    expect(rows).toContainEqual(
+      expect.arrayContaining([
+        'AWS/SQS',
+        'ApproximateNumberOfMessagesVisible',
+        'QueueName',
+        'IngestDeadLetters.arn',
+      ]),
+    );
   });
 
   it('puts every route but health behind the Lambda authorizer, uncached, with the operators’ issuer', () => {
@@ -557,9 +700,18 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
         },
       ],
     });
-    expect(unwrap(hot.one('sst.aws.Cron', 'IpfsPinSchedule').args)).toMatchObject({
+    const drain = hot.one('sst.aws.CronV2', 'IpfsPinSchedule');
+    expect(unwrap(drain.args)).toEqual({
       schedule: 'rate(1 minute)',
       function: 'sst.aws.Function:IpfsPin.arn',
+      event: scheduleInputTemplate('ipfs-pin'),
+      retries: 0,
+    });
+    expect(IpfsPinEvent.safeParse(schedulerDelivers(drain.args.event)).success).toBe(true);
+    expect(AnchorEvent.safeParse(schedulerDelivers(drain.args.event)).success).toBe(false);
+    // With ipfs-pin deployed, its errors are alarmed on and shown too.
+    expect(unwrap(hot.one('aws.cloudwatch.MetricAlarm', 'IpfsPinErrorsAlarm').args)).toMatchObject({
+      dimensions: { FunctionName: 'sst.aws.Function:IpfsPin.name' },
     });
     expect(unwrap(hot.one('sst.aws.Dynamo', 'PinJobs').args)).toMatchObject(sstDynamoArgs(TABLES.pinJobs));
     await expect(runSstConfig(CONFIG, 'x', { NOTARY_IPFS_HOT: 'all' })).rejects.toThrow(

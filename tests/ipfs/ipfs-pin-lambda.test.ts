@@ -21,7 +21,7 @@ import { startApi, tempDir } from './support/ipfs-fixture.js';
 import { recordEntryOf, storeTestRecord } from './support/records.js';
 
 const scheduled = () => ({
-  version: '0',
+  version: '0' as const,
   id: randomUUID(),
   'detail-type': 'Scheduled Event' as const,
   source: 'aws.events' as const,

@@ -137,7 +137,8 @@ export async function runSstConfig(
     g.aws = namespace('aws');
     g.$interpolate = (strings: TemplateStringsArray, ...values: unknown[]) =>
       lift(strings.reduce((acc, s, i) => acc + s + (i < values.length ? String(unwrap(values[i])) : ''), ''));
-    g.$resolve = (values: unknown[]) => lift(values.map(unwrap));
+    // Both of SST's forms: a list of outputs, or a record of them.
+    g.$resolve = (values: unknown) => lift(unwrap(values));
     g.$util = { secret: (v: unknown) => v, output: lift };
     for (const k of Object.keys(process.env)) if (k.startsWith('NOTARY_')) delete process.env[k];
     for (const [k, v] of Object.entries(env)) if (v !== undefined) process.env[k] = v;
