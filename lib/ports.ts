@@ -137,7 +137,7 @@ export interface RecordIndex {
   setIpfsCid(deviceId: string, seq: number, cid: string, at: number): Promise<void>;
 }
 
-/** Where an anchor stands on its chain (lib/anchor/finality.ts keeps it). */
+/** Where an anchor stands on its chain (lib/anchor/finality-machine.ts keeps it). */
 export type AnchorPhase = 'submitted' | 'anchored' | 'final' | 'dropped' | 'mismatch';
 
 export interface AnchorRef {
@@ -154,7 +154,7 @@ export interface AnchorRef {
   part?: number;
   /** For 'inline': hex SHA-256 of the bytes submitted, to recognise them on chain without keeping them. */
   payloadSha256?: string;
-  /** Finality (lib/anchor/finality.ts). Absent on anchors written before finality was tracked. */
+  /** Finality (lib/anchor/finality-machine.ts). Absent on anchors written before finality was tracked. */
   phase?: AnchorPhase;
   /** The block it was last seen in. */
   block?: { height?: number; hash?: string };

@@ -10,7 +10,7 @@
  */
 
 import type { AnchorCycle, CycleReport } from '../../lib/anchor/anchor-cycle.js';
-import type { AnchorEvent } from '../../lib/anchor/anchor-finality.js';
+import type { AnchorEvent } from '../../lib/anchor/finality-poller.js';
 import type { SingleFlight } from '../../lib/anchor/anchor-lease.js';
 import { anchorMetrics } from '../../lib/anchor/anchor-metrics.js';
 import type { Logger } from '../../lib/logger.js';

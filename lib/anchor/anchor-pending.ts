@@ -17,7 +17,7 @@
  *   3. leaves assigned to the batch   (idempotent; taken out of the queues)
  *   4. root submitted to each chain   (dedupKey = batchId, so a retried submit does not pay twice where the
  *                                      chain can tell; the embedded ledger and, within a process, EVM can)
- *   5. anchor recorded ('submitted'), looked up once at once (finality.ts), state from all anchors
+ *   5. anchor recorded ('submitted'), looked up once at once (finality-poller.ts), state from all anchors
  *   6. inline parts submitted and recorded the same way
  * Leaves reach a batch only through 3, and a restart runs 3-6 for unfinished batches (their members read
  * back from the leaves list) before taking new ones, so no leaf is left in limbo and none is put in two
@@ -47,17 +47,11 @@ import {
   type StatementEntry,
   type StatementStore,
 } from '../ports.js';
-import {
-  type AnchorEvent,
-  batchStateOf,
-  DEFAULT_FINALITY,
-  inlinePacket,
-  rootPayload,
-  stepAnchor,
-  submittedAnchor,
-} from './anchor-finality.js';
+import { inlinePacket, rootPayload } from './anchor-bytes.js';
 import { LeaseLostError } from './anchor-lease.js';
-import type { FinalityConfig } from './finality.js';
+import { batchStateOf, submittedAnchor } from './anchor-slots.js';
+import type { FinalityConfig } from './finality-machine.js';
+import { type AnchorEvent, DEFAULT_FINALITY, stepAnchor } from './finality-poller.js';
 import { encodeTreeObject } from './tree-object.js';
 
 export interface AnchorDeps {

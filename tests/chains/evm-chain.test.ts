@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvmChain, type EvmChainConfig, type EvmChainEvent } from '../../lib/adapters/evm/evm-chain.js';
 import { EvmChainError } from '../../lib/adapters/evm/evm-errors.js';
 import { calldataGas } from '../../lib/adapters/evm/evm-gas.js';
-import { type FinalityConfig, resubmitted, stepFinality, submittedState } from '../../lib/anchor/finality.js';
+import {
+  type FinalityConfig,
+  resubmitted,
+  stepFinality,
+  submittedState,
+} from '../../lib/anchor/finality-machine.js';
 import { encodeAnchorPayload } from '../../lib/core/anchor-payload.js';
 import { toHex, utf8 } from '../../lib/core/bytes.js';
 import { sha256 } from '../../lib/core/hash.js';
