@@ -183,19 +183,6 @@ export interface AnchorRef {
   ledgerEntry?: LedgerEntry;
 }
 
-/** Which anchor of a batch an AnchorRef is: addAnchor replaces the one with the same slot. */
-export const anchorSlot = (a: Pick<AnchorRef, 'chainId' | 'kind' | 'part'>): string =>
-  a.kind === 'inline' ? `${a.chainId}#inline#${a.part ?? 0}` : a.chainId;
-
-/** The earliest nextCheckAt of a batch's anchors: the key of BatchStore.listAnchorsDue. */
-export const batchNextCheckAt = (anchors: readonly AnchorRef[]): number | undefined => {
-  let min: number | undefined;
-  for (const a of anchors) {
-    if (a.nextCheckAt !== undefined && (min === undefined || a.nextCheckAt < min)) min = a.nextCheckAt;
-  }
-  return min;
-};
-
 /**
  * 'built': some chain's root anchor is missing or not in a block yet; 'anchored': every chain's root
  * anchor is in a block; 'final': every one has its chain's required confirmations.
@@ -225,12 +212,38 @@ export interface BatchEntry {
   inline?: InlinePart[];
 }
 
+/** A batch as read for a compare-and-set of its anchors; a batch no write has touched is at version 0. */
+export interface VersionedBatch {
+  batch: BatchEntry;
+  version: number;
+}
+
+/**
+ * What a compare-and-set of a batch's anchors did. 'conflict': another writer changed them since they were
+ * read (nothing was written; read again and redo the change). 'not-found': no such batch.
+ */
+export type AnchorsWriteResult =
+  | { status: 'written'; version: number }
+  | { status: 'conflict' }
+  | { status: 'not-found' };
+
 export interface BatchStore {
   /** Conditional on batchId. */
   putBatch(batch: BatchEntry): Promise<'created' | 'exists'>;
   getBatch(batchId: string): Promise<BatchEntry | undefined>;
-  /** Adds (or replaces) the anchor in the same `anchorSlot` and sets the state. Idempotent. */
-  addAnchor(batchId: string, anchor: AnchorRef, state: BatchState): Promise<void>;
+  /** The batch with the version its anchors were last written at: what compareAndSetAnchors expects. */
+  getBatchVersioned(batchId: string): Promise<VersionedBatch | undefined>;
+  /**
+   * Compare-and-set of the batch's anchors and state: written only if the anchors are still at
+   * `expectedVersion`, which the write then moves on. The store keeps the due key of listAnchorsDue in step
+   * (the earliest nextCheckAt, lib/anchor/anchor-slots.ts). How one anchor is merged into the list, and the
+   * retry on 'conflict', are lib/anchor's (anchor-slots.ts: addAnchor), written once for every adapter.
+   */
+  compareAndSetAnchors(
+    batchId: string,
+    expectedVersion: number,
+    next: { anchors: AnchorRef[]; state: BatchState },
+  ): Promise<AnchorsWriteResult>;
   /** Batches in state 'built', oldest first: what a restarted anchorer must finish before new work. */
   listUnanchored(): Promise<BatchEntry[]>;
   listBatches(q: { limit: number; cursor?: string }): Promise<Page<BatchEntry>>;

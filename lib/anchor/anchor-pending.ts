@@ -34,7 +34,6 @@ import { sha256 } from '../core/hash.js';
 import { buildTree } from '../core/merkle.js';
 import {
   type AnchorRef,
-  anchorSlot,
   type BatchEntry,
   type BatchStore,
   type Chain,
@@ -49,7 +48,7 @@ import {
 } from '../ports.js';
 import { inlinePacket, rootPayload } from './anchor-bytes.js';
 import { LeaseLostError } from './anchor-lease.js';
-import { batchStateOf, submittedAnchor } from './anchor-slots.js';
+import { addAnchor, anchorSlot, batchStateOf, submittedAnchor, withAnchor } from './anchor-slots.js';
 import type { FinalityConfig } from './finality-machine.js';
 import { type AnchorEvent, DEFAULT_FINALITY, stepAnchor } from './finality-poller.js';
 import { encodeTreeObject } from './tree-object.js';
@@ -279,9 +278,8 @@ async function finishBatch(
       ref,
       { chain, finality: deps.finality?.(chain.chainId) ?? DEFAULT_FINALITY, inline: false },
     );
-    const slot = anchorSlot(step.anchor);
-    anchors = anchors.filter((a) => anchorSlot(a) !== slot).concat(step.anchor);
-    await deps.index.addAnchor(batch.batchId, step.anchor, batchStateOf({ ...batch, anchors }, configured));
+    anchors = withAnchor(anchors, step.anchor);
+    await addAnchor(deps.index, batch.batchId, step.anchor, batchStateOf({ ...batch, anchors }, configured));
     report.anchors.push(step.anchor);
     if (step.events.length > 0) {
       report.events = [...(report.events ?? []), ...step.events];

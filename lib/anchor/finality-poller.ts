@@ -15,7 +15,6 @@
 import type { LedgerEntry } from '../core/ledger-entry.js';
 import {
   type AnchorRef,
-  anchorSlot,
   type BatchEntry,
   type BatchState,
   type BatchStore,
@@ -27,7 +26,7 @@ import {
 } from '../ports.js';
 import { dedupKeyOf, inlinePacket, rootPayload } from './anchor-bytes.js';
 import { LeaseLostError } from './anchor-lease.js';
-import { batchStateOf } from './anchor-slots.js';
+import { addAnchor, batchStateOf, withAnchor } from './anchor-slots.js';
 import {
   type FinalityAction,
   type FinalityConfig,
@@ -408,9 +407,8 @@ export async function pollFinality(deps: PollDeps): Promise<PollReport> {
           }
         }
       }
-      const slot = anchorSlot(updated);
-      anchors = anchors.filter((x) => anchorSlot(x) !== slot).concat(updated);
-      await deps.index.addAnchor(batch.batchId, updated, batchStateOf({ ...batch, anchors }, configured));
+      anchors = withAnchor(anchors, updated);
+      await addAnchor(deps.index, batch.batchId, updated, batchStateOf({ ...batch, anchors }, configured));
       dirty = true;
     }
     const state = batchStateOf({ ...batch, anchors }, configured);

@@ -15,7 +15,7 @@
  * dedupKey: the signed bytes of each submit are kept per key. A retry with the same key first asks the node
  * for that hash and otherwise rebroadcasts the identical bytes (same nonce, same hash), so a submit that
  * timed out after the node took it never pays twice. This lives in memory: across a process restart the
- * anchorer's own record of the txId (BatchStore.addAnchor) is what prevents a second payment.
+ * anchorer's own record of the txId (lib/anchor/anchor-slots.ts: addAnchor) is what prevents a second payment.
  *
  * Fee bump (replace): a transaction stuck in the pool behind its fee is replaced by the same nonce and data
  * with both fee fields raised by 12.5% (nodes demand 10%: geth's and ganache's priceBump) or to what a new
