@@ -28,9 +28,9 @@
 import { z } from 'zod';
 import { fromHex, toHex } from '../../core/bytes.js';
 import type { Chain, ChainDescription, ChainEconomics, ChainTx } from '../../ports.js';
+import { JsonRpcClient, RpcCallError } from '../json-rpc.js';
 import { isAddress, pubkeyHexOfAddress } from './address.js';
 import { BigBangChainError, type BigBangChainErrorCode, classifyRpcError } from './bigbang-errors.js';
-import { JsonRpcClient, RpcCallError } from './bigbang-rpc.js';
 import {
   COIN,
   calcMinTxFee,
