@@ -388,6 +388,8 @@ describe('EvmChain and malformed RPC answers', () => {
     ['no-result', 'rpc-malformed-response'],
     ['wrong-id', 'rpc-malformed-response'],
     ['html-502', 'rpc-unavailable'],
+    // The status travels with the error object: an overloaded node, not a refusal.
+    ['rpc-error-503', 'rpc-unavailable'],
   ];
   for (const [mode, code] of cases) {
     it(`${mode} → ${code}, on submit and on lookup`, async () => {
