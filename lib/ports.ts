@@ -6,6 +6,9 @@
  * They are shaped for the weakest backend they must fit: no transaction spans two items (DynamoDB's emulator
  * has none and the real one caps them), every write that must not happen twice is a conditional put on one
  * item, and every query the API serves is a key lookup or a range on a sort key, never a scan.
+ *
+ * Size (over 500 lines): every port in one file, so the contracts the adapters meet are read in one place.
+ * Issue 12 part 1 splits IndexStore into sub-ports and moves the domain types to a model module.
  */
 
 import type { Permission, Scope } from './access/scope.js';

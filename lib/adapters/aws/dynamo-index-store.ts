@@ -7,6 +7,9 @@
  * Reads on the tables themselves are strongly consistent. Reads on a GSI (records by time, the pending
  * queue, unanchored batches, dead letters by device) are eventually consistent, as GSIs always are: a record
  * stored a moment ago can be missing from them for a moment. Ingest never depends on a GSI.
+ *
+ * Size (over 500 lines): one adapter of the whole IndexStore port (records, batches, devices, dead letters,
+ * audit). It splits with the port (issue 12 part 1), one file per sub-port.
  */
 import {
   DeleteItemCommand,

@@ -21,6 +21,10 @@
  * with both fee fields raised by 12.5% (nodes demand 10%: geth's and ganache's priceBump) or to what a new
  * transaction would offer now, whichever is more, within maxFeePerGasWei. A waiting transaction is not
  * helped by a new nonce: it would queue behind the stuck one.
+ *
+ * Size (over 500 lines): one class behind the Chain port. Submit, replace and lookup share the nonce, the
+ * dedup memory and the fee rules above, so they stay together; the RPC transport (../json-rpc.ts), error
+ * classes (evm-errors.ts) and the gas rule (evm-gas.ts) are already their own files.
  */
 import { bytesToHex, type Hex, hexToBytes, keccak256 } from 'viem';
 import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';

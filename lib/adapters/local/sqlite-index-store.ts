@@ -7,6 +7,10 @@
  * with the broker while acknowledging only durable records.
  *
  * The queries mirror what the DynamoDB adapter can do with keys and indexes (see lib/ports.ts): no scans.
+ *
+ * Size (over 500 lines): one adapter of the whole IndexStore port (records, batches, devices, dead letters,
+ * audit) over one file and one writer thread. It splits with the port (issue 12 part 1), one file per
+ * sub-port.
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { batchNextCheckAt } from '../../anchor/anchor-slots.js';
