@@ -14,6 +14,7 @@ import type { Chain } from '../../lib/ports.js';
 import { VERSION } from '../../lib/runtime/embedded.js';
 import { operatorTokenCheck } from '../../lib/runtime/operator-token.js';
 import { type LocalStack, openLocalStack } from './local-stack.js';
+import { bearerCaller } from './runtime.js';
 
 /** What operatorFetch (runtime.ts) answers, so a test can move between the two unchanged. */
 export type ApiCall = <T = unknown>(path: string, init?: RequestInit) => Promise<{ status: number; body: T }>;
@@ -46,20 +47,7 @@ export async function openApiApp(opts: { keyReleaseMaxRecords?: number } = {}): 
     backlogThreshold: 1_000_000,
     version: VERSION,
   });
-  const as =
-    (token: string): ApiCall =>
-    async <T>(path: string, init: RequestInit = {}) => {
-      const res = await app.request(path, {
-        ...init,
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          ...(init.headers ?? {}),
-        },
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-    };
+  const as = (token: string): ApiCall => bearerCaller(async (path, init) => app.request(path, init), token);
   return {
     stack,
     operatorToken,
