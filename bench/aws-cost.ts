@@ -206,7 +206,11 @@ export const AWS_COST_DEFAULTS: AwsCostOptions = {
   logLevel: 'info',
 };
 
-async function registerDevices(stack: AwsStack, n: number): Promise<{ dev: TestDevice; key: SigningKey }[]> {
+/** Registers `n` signing devices through the verify function's operator route. */
+export async function registerDevices(
+  stack: AwsStack,
+  n: number,
+): Promise<{ dev: TestDevice; key: SigningKey }[]> {
   const out: { dev: TestDevice; key: SigningKey }[] = [];
   for (let i = 0; i < n; i++) {
     const key = generateSigningKey('ed25519');

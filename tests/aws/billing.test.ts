@@ -5,8 +5,9 @@
  * on the ingest path must change this test (and docs/deploy.md's cost section) on purpose.
  */
 import { describe, expect, it } from 'vitest';
-import { AWS_PRICES, type AwsCostFigures, measureAwsCost } from '../../bench/aws-cost.js';
-import { indexWriteUnits, iotMessageUnits, itemBytes } from './support/billing-meter.js';
+import { AWS_PRICES, type AwsCostFigures, measureAwsCost, registerDevices } from '../../bench/aws-cost.js';
+import { httpApiEvent, iotRuleEvent, lambdaContext, startAwsStack } from './support/aws-stack.js';
+import { indexWriteUnits, iotMessageUnits, itemBytes, startBillingMeter } from './support/billing-meter.js';
 
 describe('billing meter arithmetic', () => {
   it('sizes items as DynamoDB does: attribute names plus values', () => {
@@ -136,4 +137,43 @@ describe('what a signed 1 KiB record costs on AWS, on the emulators', () => {
       /recordsPerPublish 4/,
     );
   });
+});
+
+describe('reads through the keys-only byTime index, metered', () => {
+  it('a page of 5 records by time: one index Query, then one BatchGetItem of 5 consistent reads', async () => {
+    const stack = await startAwsStack();
+    try {
+      const [d] = await registerDevices(stack, 1);
+      if (!d) throw new Error('no device');
+      for (let i = 0; i < 7; i++) {
+        const sealed = d.dev.seal({ plaintext: new TextEncoder().encode(`reading ${i}`) });
+        const out = await stack.ingest(
+          iotRuleEvent(`devices/${d.dev.deviceId}/records`, sealed.envelope, d.dev.deviceId),
+          lambdaContext('ingest'),
+        );
+        expect(out.status).toBe('handled');
+      }
+      const meter = await startBillingMeter(stack);
+      try {
+        const res = await stack.verify(
+          httpApiEvent('GET', `/v1/devices/${d.dev.deviceId}/records?limit=5`, { operator: 'op' }),
+          lambdaContext('verify'),
+        );
+        expect(res.statusCode).toBe(200);
+        const page = JSON.parse(res.body) as { items: { seq: number }[]; next?: string };
+        expect(page.items.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4]);
+        expect(page.next).toBeDefined();
+        const u = meter.usage;
+        expect(u.calls['dynamodb:BatchGetItem']).toBe(1);
+        // Each record item under 4 KB, read consistently: 1 RRU each, for the 5 on the page only.
+        expect(u.dynamoByTable['records:BatchGetItem:read']).toBe(5);
+        // The index page (6 keys, eventually consistent, far under 4 KB): half a unit.
+        expect(u.dynamoByTable['records:Query:read']).toBe(0.5);
+      } finally {
+        meter.stop();
+      }
+    } finally {
+      await stack.close();
+    }
+  }, 60_000);
 });

@@ -200,6 +200,15 @@ export interface BillingMeter {
   stop(): void;
 }
 
+/**
+ * The service's answer of a recorded call. The stack records at the middleware's initialize step, where a
+ * command's result is `{ output, response }`: the answer is its `output`.
+ */
+function outputOf(call: RecordedCall): unknown {
+  const o = call.output as { output?: unknown } | undefined;
+  return o !== undefined && typeof o === 'object' && 'output' in o ? o.output : call.output;
+}
+
 const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand']);
 const KMS_ASYMMETRIC = new Set(['SignCommand', 'VerifyCommand', 'GetPublicKeyCommand']);
 
@@ -315,7 +324,7 @@ export async function startBillingMeter(stack: AwsStack): Promise<BillingMeter> 
         if (call.command === 'BatchGetItemCommand') {
           // Each item is read (and rounded up to 4 KB) on its own, as a GetItem would be.
           const input = call.input.RequestItems as Record<string, { ConsistentRead?: boolean }> | undefined;
-          const out = (call.output as { Responses?: Record<string, Item[]> } | undefined)?.Responses ?? {};
+          const out = (outputOf(call) as { Responses?: Record<string, Item[]> } | undefined)?.Responses ?? {};
           for (const [t, items] of Object.entries(out)) {
             const per = input?.[t]?.ConsistentRead === true ? 1 : 0.5;
             const units = items.reduce(
@@ -328,12 +337,12 @@ export async function startBillingMeter(stack: AwsStack): Promise<BillingMeter> 
           return;
         }
         if (call.command === 'GetItemCommand') {
-          const item = (call.output as { Item?: Item } | undefined)?.Item;
+          const item = (outputOf(call) as { Item?: Item } | undefined)?.Item;
           const units = readUnits(item ? itemBytes(item) : 0);
           usage.dynamoReadUnits += units;
           add(`${label}:read`, units);
         } else if (call.command === 'QueryCommand') {
-          const items = (call.output as { Items?: Item[] } | undefined)?.Items ?? [];
+          const items = (outputOf(call) as { Items?: Item[] } | undefined)?.Items ?? [];
           const units = readUnits(items.reduce((a, it) => a + itemBytes(it), 0));
           usage.dynamoReadUnits += units;
           add(`${label}:read`, units);
