@@ -72,7 +72,9 @@ export interface PolicyDocument {
  * A device may publish each route's topic both ways: plain (through the broker, which the embedded runtime
  * and older devices use) and as Basic Ingest to that route's own rule (`ruleNamePrefix` + route name, see
  * ruleNamePrefixFor), which skips IoT's inbound messaging charge. Both name the device's own id; the rule
- * and ingest treat them alike, so allowing both costs nothing in confinement.
+ * and ingest treat them alike, so allowing both costs nothing in confinement. Each Basic Ingest resource pairs
+ * a rule with its own route's topic because AWS does not apply a rule's FROM filter to Basic Ingest messages:
+ * this policy, not the SQL, is what keeps a device to its own id there.
  */
 export function deviceIotPolicy(arnPrefix: string, ruleNamePrefix: string): PolicyDocument {
   const topic = (t: string) => `${arnPrefix}:topic/${t}`;

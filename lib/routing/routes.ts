@@ -95,9 +95,9 @@ export function deviceSubscribeTopics(deviceId: string): string[] {
 /**
  * The Basic Ingest form of a route's topic: `$aws/rules/<rule>/<topic>`, where `<rule>` is the route's topic
  * rule, named `<rulePrefix><route name>` (infra/routing.ts ruleNameFor makes the prefix `<app>_<stage>_`). AWS
- * IoT hands the message straight to that rule, without the broker's messaging charge; the rule's FROM clause
- * and topic() see the topic without the prefix, so the rule and ingest are the same for both forms
- * (docs/deploy.md, "Basic Ingest").
+ * IoT hands the message straight to that rule, without the broker's messaging charge; the rule's topic() sees
+ * the topic without the prefix, so ingest is the same for both forms. The rule's FROM filter is not applied
+ * to such messages: the device policy pins each rule to its route's topic (docs/deploy.md, "Basic Ingest").
  */
 export function basicIngestTopic(route: DeviceRoute, rulePrefix: string, deviceId: string): string {
   if (!/^[A-Za-z0-9_]*$/.test(rulePrefix))
