@@ -20,7 +20,7 @@ export default $config({
   async run() {
     const { TABLES } = await import('./lib/adapters/aws/dynamo-tables.js');
     const { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } = await import('./infra/tables.js');
-    const { topicRuleSpecs, deviceIotPolicy } = await import('./infra/routing.js');
+    const { topicRuleSpecs, deviceIotPolicy, ruleNamePrefixFor } = await import('./infra/routing.js');
     // One import per line: tests/aws/sst-config.test.ts relocates `import('./…')` in a copy of this file.
     const grants = await import('./infra/permissions.js');
     const { ANCHOR_EVM_KEY_GRANT, DEVICE_PROVISIONING_GRANTS, FUNCTION_GRANTS, resolveGrants } = grants;
@@ -105,10 +105,13 @@ export default $config({
     ) as Record<(typeof TABLE_NAMES)[number], sst.aws.Dynamo>;
 
     // The one IoT policy of every device certificate (infra/routing.ts): a device may connect only as its own
-    // thing and use only its own topics. Certificates and things are made at run time by the verify function.
+    // thing and use only its own topics (plain, or Basic Ingest to this stage's rules). Certificates and things
+    // are made at run time by the verify function.
     const devicePolicy = new aws.iot.Policy('DevicePolicy', {
       name: `iot-notary-${$app.stage}-device`,
-      policy: iotArnPrefix.apply((prefix) => JSON.stringify(deviceIotPolicy(prefix))),
+      policy: iotArnPrefix.apply((prefix) =>
+        JSON.stringify(deviceIotPolicy(prefix, ruleNamePrefixFor($app.name, $app.stage))),
+      ),
     });
 
     /** Where IoT rule failures and Lambda invocations that failed every retry end up. */

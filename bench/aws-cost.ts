@@ -6,13 +6,16 @@
  * happens outside them (the device's publish, the rule, the invocations). Units per record times the list
  * prices below gives dollars per million records.
  *
- * Two figures are assumed, not measured, because no emulator can: Lambda duration (an ingest invocation's
- * time on AWS) and CloudWatch Logs bytes per invocation. Both are named in the output.
+ * The functions run with the Powertools logger and metrics of their Lambda edge at the deployed log level,
+ * and the bytes they write to stdout/stderr (log lines and EMF metric lines, what CloudWatch Logs ingests)
+ * are measured. Two figures are still assumed, because no emulator can show them: Lambda duration (an
+ * invocation's billed time on AWS) and the platform's START/END/REPORT lines. Both are named in the output.
  */
 import { randomBytes } from 'node:crypto';
 import { toBase64 } from '../lib/core/bytes.js';
 import { signHead } from '../lib/core/device-head.js';
 import { generateSigningKey, type SigningKey, signerOf } from '../lib/core/device-signature.js';
+import { basicIngestTopic, matchRoute } from '../lib/routing/routes.js';
 import {
   type AwsStack,
   httpApiEvent,
@@ -22,6 +25,7 @@ import {
 } from '../tests/aws/support/aws-stack.js';
 import {
   type BillableUsage,
+  captureOutput,
   iotMessageUnits,
   startBillingMeter,
 } from '../tests/aws/support/billing-meter.js';
@@ -29,7 +33,7 @@ import { TestDevice } from '../tests/support/test-device.js';
 
 /** US East (N. Virginia) list prices in USD, as docs/deploy.md states them with the date they were read. */
 export const AWS_PRICES = {
-  readOn: '2026-12-05',
+  readOn: '2026-12-06',
   region: 'us-east-1',
   iotMessagePerMillion: 1.0,
   iotRuleTriggeredPerMillion: 0.15,
@@ -41,6 +45,8 @@ export const AWS_PRICES = {
   dynamoWriteUnitPerMillion: 0.625,
   dynamoReadUnitPerMillion: 0.125,
   kmsPerTenThousand: 0.03,
+  /** Requests on asymmetric keys other than RSA 2048 (the ledger's Ed25519 key): five times the above. */
+  kmsAsymmetricPerTenThousand: 0.15,
   logsIngestPerGb: 0.5,
 } as const;
 
@@ -49,9 +55,15 @@ export const AWS_ASSUMPTIONS = {
   lambdaMemoryMb: 512,
   /** Billed duration of one ingest invocation on AWS. */
   ingestMs: 50,
-  /** CloudWatch Logs bytes per invocation: the platform's START/END/REPORT lines. */
-  logBytesPerInvocation: 300,
+  /**
+   * CloudWatch Logs bytes per invocation that the functions do not write themselves: Lambda's START, END and
+   * REPORT lines (about 70 + 50 + 140 bytes with a request id). What the functions write is measured.
+   */
+  platformLogBytesPerInvocation: 260,
 } as const;
+
+/** The name prefix of the stage's topic rules (infra/routing.ts ruleNamePrefixFor) in this flow. */
+const RULE_PREFIX = 'iot_notary_bench_';
 
 export interface CostLine {
   kind: string;
@@ -67,6 +79,11 @@ export interface AwsCostFigures {
   records: number;
   devices: number;
   envelopeBytes: number;
+  basicIngest: boolean;
+  recordsPerPublish: number;
+  logLevel: AwsCostOptions['logLevel'];
+  /** Bytes the functions wrote per invocation, measured (mean over ingest and anchor invocations). */
+  logBytesPerInvocation: number;
   lines: CostLine[];
   dollarsPerMillion: number;
   /** Every SDK call per record, by service and command. */
@@ -77,14 +94,31 @@ export interface AwsCostFigures {
 
 /** The flow's own counts: what happened outside the SDK calls. */
 interface FlowCounts {
+  /** 5 KB units of device publishes through the broker (Basic Ingest publishes are not messaging). */
   inboundMessages: number;
+  /** Publishes that went to a rule by Basic Ingest: counted, not charged as messages. */
+  basicIngestPublishes: number;
+  /** Rules triggered and actions run, in 5 KB units of the message the rule received. */
   ruleTriggers: number;
   ruleActions: number;
   lambdaInvocations: number;
+  /** Bytes the invocations wrote to stdout/stderr (Powertools log lines and EMF metrics). */
+  logBytes: number;
 }
 
-/** The figure docs/deploy.md estimated before anything was measured, kept as the baseline. */
+/** The figure docs/deploy.md estimated before anything was measured. */
 export const ESTIMATED_BEFORE = 13.9;
+/**
+ * The first measurement (BENCHMARKS.md, 2026-12-06 00:09 UTC): one record per publish through the broker,
+ * byTime projecting ALL, KMS Sign at the symmetric rate, 300 B of logs assumed per invocation.
+ */
+export const MEASURED_BASELINE = {
+  dollarsPerMillion: 14.06,
+  measuredOn: '2026-12-06',
+  iotMessagesPerRecord: 4,
+  dynamoWriteUnitsPerRecord: 6.06,
+  s3PutsPerRecord: 1,
+} as const;
 export const COST_GOAL = 4;
 
 export function costLines(u: BillableUsage, f: FlowCounts, records: number): CostLine[] {
@@ -105,28 +139,14 @@ export function costLines(u: BillableUsage, f: FlowCounts, records: number): Cos
     measured,
   });
   const gbSeconds = (f.lambdaInvocations * (a.lambdaMemoryMb / 1024) * a.ingestMs) / 1000;
+  const message = p.iotMessagePerMillion / 1e6;
   return [
-    line('IoT: device PUBLISH received', f.inboundMessages, 'messages', p.iotMessagePerMillion / 1e6),
-    line(
-      'IoT: ack sent through the Publish API',
-      u.iotPublishApiMessages,
-      'messages',
-      p.iotMessagePerMillion / 1e6,
-    ),
-    line(
-      'IoT: ack delivered to the device',
-      u.iotDeliveredMessages,
-      'messages',
-      p.iotMessagePerMillion / 1e6,
-    ),
-    line(
-      "IoT: the device's PUBACK of the ack",
-      u.iotPubackMessages,
-      'messages',
-      p.iotMessagePerMillion / 1e6,
-    ),
-    line('IoT rules: triggered', f.ruleTriggers, 'rules', p.iotRuleTriggeredPerMillion / 1e6),
-    line('IoT rules: Lambda action', f.ruleActions, 'actions', p.iotRuleActionPerMillion / 1e6),
+    line('IoT: device PUBLISH received by the broker', f.inboundMessages, 'messages', message),
+    line('IoT: ack sent through the Publish API', u.iotPublishApiMessages, 'messages', message),
+    line('IoT: ack delivered to the device', u.iotDeliveredMessages, 'messages', message),
+    line("IoT: the device's PUBACK of the ack", u.iotPubackMessages, 'messages', message),
+    line('IoT rules: triggered (5 KB units)', f.ruleTriggers, 'rules', p.iotRuleTriggeredPerMillion / 1e6),
+    line('IoT rules: Lambda action (5 KB units)', f.ruleActions, 'actions', p.iotRuleActionPerMillion / 1e6),
     line('Lambda requests', f.lambdaInvocations, 'requests', p.lambdaRequestPerMillion / 1e6),
     line(
       `Lambda duration (assumed ${a.lambdaMemoryMb} MB × ${a.ingestMs} ms)`,
@@ -139,10 +159,17 @@ export function costLines(u: BillableUsage, f: FlowCounts, records: number): Cos
     line('S3 GET/HEAD requests', u.s3GetRequests, 'requests', p.s3GetPerThousand / 1000),
     line('DynamoDB write request units', u.dynamoWriteUnits, 'WRU', p.dynamoWriteUnitPerMillion / 1e6),
     line('DynamoDB read request units', u.dynamoReadUnits, 'RRU', p.dynamoReadUnitPerMillion / 1e6),
-    line('KMS requests', u.kmsRequests, 'requests', p.kmsPerTenThousand / 10_000),
+    line('KMS requests, symmetric keys', u.kmsRequests, 'requests', p.kmsPerTenThousand / 10_000),
     line(
-      `CloudWatch Logs (assumed ${a.logBytesPerInvocation} B per invocation)`,
-      (f.lambdaInvocations * a.logBytesPerInvocation) / 1e9,
+      'KMS requests, asymmetric key (ledger Sign)',
+      u.kmsAsymmetricRequests,
+      'requests',
+      p.kmsAsymmetricPerTenThousand / 10_000,
+    ),
+    line('CloudWatch Logs: what the functions wrote', f.logBytes / 1e9, 'GB', p.logsIngestPerGb),
+    line(
+      `CloudWatch Logs: platform lines (assumed ${a.platformLogBytesPerInvocation} B per invocation)`,
+      (f.lambdaInvocations * a.platformLogBytesPerInvocation) / 1e9,
       'GB',
       p.logsIngestPerGb,
       false,
@@ -155,12 +182,35 @@ export interface AwsCostOptions {
   records: number;
   /** Plaintext bytes per record; 1 KiB envelopes by default. */
   plaintextBytes: number;
+  /**
+   * Devices publish to `$aws/rules/<rule>/<topic>` (docs/deploy.md, "Basic Ingest"): the rule and ingest see
+   * the same event, and IoT charges no inbound message. Off: every publish goes through the broker.
+   */
+  basicIngest: boolean;
+  /**
+   * Records per publish. Only 1 here: several records in one publish need the packs route (issue 11,
+   * packing), whose flow is added where that route exists.
+   */
+  recordsPerPublish: number;
+  /** The log level the deployed functions run at (sst.config.ts sets info). */
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
   onProgress?: (msg: string) => void;
 }
 
-export const AWS_COST_DEFAULTS: AwsCostOptions = { devices: 4, records: 400, plaintextBytes: 900 };
+export const AWS_COST_DEFAULTS: AwsCostOptions = {
+  devices: 4,
+  records: 400,
+  plaintextBytes: 900,
+  basicIngest: false,
+  recordsPerPublish: 1,
+  logLevel: 'info',
+};
 
-async function registerDevices(stack: AwsStack, n: number): Promise<{ dev: TestDevice; key: SigningKey }[]> {
+/** Registers `n` signing devices through the verify function's operator route. */
+export async function registerDevices(
+  stack: AwsStack,
+  n: number,
+): Promise<{ dev: TestDevice; key: SigningKey }[]> {
   const out: { dev: TestDevice; key: SigningKey }[] = [];
   for (let i = 0; i < n; i++) {
     const key = generateSigningKey('ed25519');
@@ -188,20 +238,40 @@ async function registerDevices(stack: AwsStack, n: number): Promise<{ dev: TestD
  */
 export async function measureAwsCost(opts: Partial<AwsCostOptions> = {}): Promise<AwsCostFigures> {
   const o = { ...AWS_COST_DEFAULTS, ...opts };
-  const stack = await startAwsStack();
+  if (o.recordsPerPublish !== 1)
+    throw new RangeError(
+      `recordsPerPublish ${o.recordsPerPublish}: this flow publishes one record per message (no packs route yet)`,
+    );
+  const stack = await startAwsStack({ lambdaLogLevel: o.logLevel });
   try {
     const devices = await registerDevices(stack, o.devices);
     const meter = await startBillingMeter(stack);
     try {
-      const flow: FlowCounts = { inboundMessages: 0, ruleTriggers: 0, ruleActions: 0, lambdaInvocations: 0 };
+      const flow: FlowCounts = {
+        inboundMessages: 0,
+        basicIngestPublishes: 0,
+        ruleTriggers: 0,
+        ruleActions: 0,
+        lambdaInvocations: 0,
+        logBytes: 0,
+      };
       const publish = async (deviceId: string, topic: string, payload: Uint8Array): Promise<string> => {
         const full = `devices/${deviceId}/${topic}`;
-        flow.inboundMessages += iotMessageUnits(full, payload.length);
-        flow.ruleTriggers++;
-        flow.ruleActions++;
+        const route = matchRoute(full)?.route;
+        if (!route) throw new Error(`${full} is no device route`);
+        // The topic the device publishes to; the rule's topic() gives the plain one either way.
+        const sent = o.basicIngest ? basicIngestTopic(route, RULE_PREFIX, deviceId) : full;
+        if (o.basicIngest) flow.basicIngestPublishes++;
+        else flow.inboundMessages += iotMessageUnits(sent, payload.length);
+        const ruleUnits = iotMessageUnits(full, payload.length);
+        flow.ruleTriggers += ruleUnits;
+        flow.ruleActions += ruleUnits;
         flow.lambdaInvocations++;
         const before = stack.iot.published.length;
-        const out = await stack.ingest(iotRuleEvent(full, payload, deviceId), lambdaContext('ingest'));
+        const { result: out, bytes } = await captureOutput(() =>
+          stack.ingest(iotRuleEvent(full, payload, deviceId), lambdaContext('ingest')),
+        );
+        flow.logBytes += bytes;
         if (out.status !== 'handled') throw new Error(`ingest answered ${out.status}`);
         return stack.iot.published
           .slice(before)
@@ -226,8 +296,11 @@ export async function measureAwsCost(opts: Partial<AwsCostOptions> = {}): Promis
         const ack = await publish(dev.deviceId, 'heads', head);
         if (!ack.includes('"stored"')) throw new Error(`head not stored: ${ack}`);
       }
+      // The scheduled tick, through its Lambda edge (a fresh stage's first tick is due).
       flow.lambdaInvocations++;
-      const run = await stack.anchorNow();
+      const { result: run, bytes } = await captureOutput(() => stack.anchor({}, lambdaContext('anchor')));
+      flow.logBytes += bytes;
+      if (run.status !== 'done') throw new Error(`the anchor tick did not run: ${JSON.stringify(run)}`);
       o.onProgress?.(`aws cost: anchored (${JSON.stringify(run).slice(0, 120)})`);
       const u = meter.usage;
       const lines = costLines(u, flow, o.records);
@@ -237,6 +310,10 @@ export async function measureAwsCost(opts: Partial<AwsCostOptions> = {}): Promis
         records: o.records,
         devices: o.devices,
         envelopeBytes: Math.round(envelopeBytes / o.records),
+        basicIngest: o.basicIngest,
+        recordsPerPublish: o.recordsPerPublish,
+        logLevel: o.logLevel,
+        logBytesPerInvocation: Math.round(flow.logBytes / flow.lambdaInvocations),
         lines,
         dollarsPerMillion: lines.reduce((a, l) => a + l.dollarsPerMillion, 0),
         callsPerRecord: per(u.calls),

@@ -9,6 +9,8 @@
  *   --out FILE       where to write; "-" for stdout. Default BENCHMARKS.md, or stdout with --only/--quick,
  *                    so a partial run never overwrites the full report
  *   --cpu-prof DIR   CPU profile of the backend thread for each timed ingest round
+ *   --basic-ingest on|off       aws-cost: devices publish by Basic Ingest (default on) or through the broker
+ *   --records-per-publish N     aws-cost: records in one publish (default 1; more needs the packs route)
  *
  * SIGNATURE_VERIFY_THREADS in the environment sets the ingest runtime's verifier pool (default: the runtime's).
  */
@@ -17,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { configFromEnv } from '../lib/runtime/config.js';
-import { type AwsCostOptions, measureAwsCost } from './aws-cost.js';
+import { AWS_COST_DEFAULTS, type AwsCostOptions, measureAwsCost } from './aws-cost.js';
 import { type ChainBenchOptions, measureChains } from './chains.js';
 import { type ComponentFigures, measureIndexPuts, measureObjectPuts } from './components.js';
 import { existingExportSection, spliceExportSection } from './export.js';
@@ -140,7 +142,7 @@ const FULL: Plan = {
   ipfs: {},
   chains: { durationMs: 20_000, recordsPerSecond: 300, targetMs: 3_000 },
   lambda: { devices: 4, records: 2_000, envelopeBytes: KiB, concurrency: 32, reps: 3 },
-  awsCost: { devices: 4, records: 1_000, plaintextBytes: 900 },
+  awsCost: { ...AWS_COST_DEFAULTS, devices: 4, records: 1_000, basicIngest: true },
   startup: { batchCounts: [1_000, 10_000], reps: 3 },
 };
 
@@ -170,7 +172,7 @@ const QUICK: Plan = {
   ipfs: { sizes: [4 * KiB, 128 * KiB], bytesPerRun: MiB, maxPinsPerRun: 40, reps: 1 },
   chains: { durationMs: 4_000, recordsPerSecond: 100, targetMs: 3_000 },
   lambda: { devices: 2, records: 100, envelopeBytes: KiB, concurrency: 8, reps: 1 },
-  awsCost: { devices: 2, records: 50, plaintextBytes: 900 },
+  awsCost: { ...AWS_COST_DEFAULTS, devices: 2, records: 50, basicIngest: true },
   startup: { batchCounts: [200], reps: 1 },
 };
 
@@ -187,9 +189,16 @@ function parseOptions() {
       quick: { type: 'boolean' },
       out: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'basic-ingest': { type: 'string' },
+      'records-per-publish': { type: 'string' },
     },
     strict: true,
   });
+  const basicIngest = values['basic-ingest'] ?? 'on';
+  if (basicIngest !== 'on' && basicIngest !== 'off') fail('--basic-ingest is on or off');
+  const recordsPerPublish = Number(values['records-per-publish'] ?? 1);
+  if (!Number.isInteger(recordsPerPublish) || recordsPerPublish < 1)
+    fail('--records-per-publish must be a positive integer');
   const publishers = values.publishers === undefined ? 4 : Number(values.publishers);
   if (!Number.isInteger(publishers) || publishers < 1) fail('--publishers must be a positive integer');
   const only = values.only?.split(',').map((s) => s.trim());
@@ -199,10 +208,11 @@ function parseOptions() {
   }
   const partial = Boolean(values.quick) || only !== undefined;
   const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+  const plan = values.quick ? QUICK : FULL;
   return {
     publishers,
     sections: new Set<Section>((only as Section[] | undefined) ?? SECTIONS),
-    plan: values.quick ? QUICK : FULL,
+    plan: { ...plan, awsCost: { ...plan.awsCost, basicIngest: basicIngest === 'on', recordsPerPublish } },
     out: values.out ?? (partial ? '-' : `${repoRoot}BENCHMARKS.md`),
     cpuProfileDir: values['cpu-prof'],
   };

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isSigAlg } from '../lib/core/device-signature.js';
+import { basicIngestRulePrefixFrom } from './connection-settings.js';
 import { DEFAULT_HEAD_INTERVAL_MS, startFleet } from './fleet.js';
 
 const HELP = `usage: npm run device -- [rotate-key] [options]
@@ -37,6 +38,9 @@ const HELP = `usage: npm run device -- [rotate-key] [options]
                      endpoint, which allows 100; no pacing against any other broker)
   --clean-session    MQTT clean sessions (default: persistent sessions under the device id, so acks sent
                      while a device reconnects wait at the broker)
+  --basic-ingest-rule-prefix P  publish by AWS IoT Basic Ingest to the stage's topic rules, whose names start
+                     with P (<app>_<stage>_, e.g. iot_notary_prod_): no inbound messaging charge (default
+                     $BASIC_INGEST_RULE_PREFIX; unset: plain topics, as the embedded runtime needs)
   --alpn P           ALPN protocol to offer (default x-amzn-mqtt-ca for mqtts on port 443, as AWS IoT needs)
   --no-provision     do not register master keys through the operator API (they are registered already);
                      nor signing keys: register <state-dir>/keys/<id>.json's public key, or use --unsigned
@@ -91,6 +95,7 @@ async function main(): Promise<void> {
       ca: { type: 'string' },
       'max-publish-rate': { type: 'string' },
       'clean-session': { type: 'boolean' },
+      'basic-ingest-rule-prefix': { type: 'string' },
       alpn: { type: 'string' },
       'no-provision': { type: 'boolean' },
       'sig-alg': { type: 'string' },
@@ -135,6 +140,14 @@ async function main(): Promise<void> {
     `http://127.0.0.1:${process.env.HTTP_PORT ?? 8080}`
   ).replace(/\/$/, '');
   const provisioning = !values['no-provision'];
+  let basicIngestRulePrefix: string | undefined;
+  try {
+    basicIngestRulePrefix = basicIngestRulePrefixFrom(
+      values['basic-ingest-rule-prefix'] ?? process.env.BASIC_INGEST_RULE_PREFIX,
+    );
+  } catch (e) {
+    fail((e as Error).message);
+  }
   let token = process.env.OPERATOR_TOKEN ?? '';
   if (!token && provisioning) {
     const tokenFile = values['token-file'] ?? join(dataDir, 'operator.token');
@@ -166,6 +179,7 @@ async function main(): Promise<void> {
       ? {}
       : { maxPublishesPerSecond: int(values['max-publish-rate'], 'max-publish-rate', 0, 0) }),
     ...(values['clean-session'] ? { cleanSession: true } : {}),
+    ...(basicIngestRulePrefix === undefined ? {} : { basicIngestRulePrefix }),
     unsigned: values.unsigned === true,
     sigAlg,
     headIntervalMs: int(values['head-interval'], 'head-interval', DEFAULT_HEAD_INTERVAL_MS / 1000) * 1000,

@@ -1,11 +1,15 @@
 /**
  * What a device needs to connect to AWS IoT Core as a real device does, beside its certificate
  * (docs/deploy.md, "The device stub against AWS IoT"):
+ *  - optionally, Basic Ingest: publishing each message to `$aws/rules/<rule>/<topic>` hands it straight to
+ *    the route's topic rule and skips IoT's inbound messaging charge (docs/deploy.md, "Basic Ingest");
  *  - on port 443, TLS must offer the ALPN protocol `x-amzn-mqtt-ca`: that port also serves HTTPS, and
  *    without it the connection is not MQTT;
  *  - IoT refuses more than 100 publishes per second per connection (it throttles, then disconnects), so a
  *    device paces its publishes below that.
  */
+
+import { basicIngestTopic, matchRoute } from '../lib/routing/routes.js';
 
 /** The ALPN protocol name AWS IoT Core requires for MQTT with an X.509 client certificate on port 443. */
 export const AWS_IOT_MQTT_ALPN = 'x-amzn-mqtt-ca';
@@ -57,4 +61,28 @@ export class PublishPacer {
     this.held++;
     return Math.max(1, (this.sent[0] as number) + 1000 - now);
   }
+}
+
+/**
+ * The setting `BASIC_INGEST_RULE_PREFIX` (`--basic-ingest-rule-prefix`): the stage's topic rule name prefix,
+ * `<app>_<stage>_` with every character outside [A-Za-z0-9_] as `_` (infra/routing.ts ruleNamePrefixFor), e.g.
+ * `iot_notary_prod_`. Unset or empty: plain topics, through the broker (the embedded runtime has no rules).
+ */
+export function basicIngestRulePrefixFrom(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^[A-Za-z0-9_]{1,100}$/.test(value))
+    throw new RangeError(
+      `BASIC_INGEST_RULE_PREFIX ${JSON.stringify(value)} is not a topic rule name prefix ([A-Za-z0-9_], like iot_notary_prod_)`,
+    );
+  return value;
+}
+
+/**
+ * The topic a device message goes out on: `topic` itself, or with a rule name prefix its Basic Ingest form
+ * for the route it belongs to. A topic of no device route is left alone (it has no rule to go to).
+ */
+export function wireTopic(topic: string, basicIngestRulePrefix: string | undefined): string {
+  if (basicIngestRulePrefix === undefined) return topic;
+  const m = matchRoute(topic);
+  return m ? basicIngestTopic(m.route, basicIngestRulePrefix, m.deviceId) : topic;
 }

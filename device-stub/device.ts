@@ -32,7 +32,7 @@ import { sha256 } from '../lib/core/hash.js';
 import { leafHashOf } from '../lib/core/leaf.js';
 import { deriveRecordKey } from '../lib/core/record-key.js';
 import { deviceReplyTopics, MQTT_MAX_MESSAGE_BYTES } from '../lib/routing/routes.js';
-import { alpnFor, defaultPublishRateFor, PublishPacer } from './connection-settings.js';
+import { alpnFor, defaultPublishRateFor, PublishPacer, wireTopic } from './connection-settings.js';
 import { sendHttp } from './http.js';
 import type { DeviceState, Outbox, OutboxEntry, RejectedEntry } from './outbox.js';
 import { readingsPacket } from './readings.js';
@@ -78,6 +78,11 @@ export interface DeviceOptions {
    * subscription and queues acks (QoS 1) sent while the device is disconnected, as AWS IoT does for an hour.
    */
   cleanSession?: boolean;
+  /**
+   * Publish by Basic Ingest to the stage's topic rules, named with this prefix (`iot_notary_prod_`; see
+   * connection-settings.ts wireTopic). Default: plain topics.
+   */
+  basicIngestRulePrefix?: string;
   /** Called with each publish as it goes to the client (tests count publishes per second with it). */
   onPublish?: (topic: string, at: number) => void;
   clock?: () => number;
@@ -430,7 +435,7 @@ export class SimulatedDevice {
 
   private publish(client: MqttClient, topic: string, payload: Buffer | string): void {
     this.o.onPublish?.(topic, this.clock());
-    client.publish(topic, payload, { qos: 1 });
+    client.publish(wireTopic(topic, this.o.basicIngestRulePrefix), payload, { qos: 1 });
   }
 
   /** Resolves once the pacer lets one more publish go (and counts it). */
@@ -461,7 +466,8 @@ export class SimulatedDevice {
   private sendStatement(st: PendingStatement): void {
     st.sentAt = this.clock();
     const client = this.client;
-    if (client?.connected && this.subscribed) client.publish(st.topic, Buffer.from(st.bytes), { qos: 1 });
+    if (client?.connected && this.subscribed)
+      client.publish(wireTopic(st.topic, this.o.basicIngestRulePrefix), Buffer.from(st.bytes), { qos: 1 });
   }
 
   private publishStatement(kind: 'head' | 'key', bytes: Uint8Array, count?: number): void {

@@ -38,6 +38,8 @@ export interface FleetOptions {
   maxPublishesPerSecond?: number;
   /** MQTT clean sessions instead of persistent ones (default false: persistent, as on AWS IoT). */
   cleanSession?: boolean;
+  /** Publish by Basic Ingest to the stage's rules, named with this prefix (default: plain topics). */
+  basicIngestRulePrefix?: string;
   /** Register master keys through the operator API first (default true). */
   provision?: boolean;
   /** Use these ids instead of prefix-seed-n (tests). */
@@ -166,6 +168,9 @@ export function startFleet(o: FleetOptions): RunningFleet {
             ? {}
             : { maxPublishesPerSecond: o.maxPublishesPerSecond }),
           ...(o.cleanSession === undefined ? {} : { cleanSession: o.cleanSession }),
+          ...(o.basicIngestRulePrefix === undefined
+            ? {}
+            : { basicIngestRulePrefix: o.basicIngestRulePrefix }),
           ...(keys
             ? {
                 keys,

@@ -115,7 +115,11 @@ export const FUNCTION_GRANTS: Record<LambdaName, Grant[]> = {
   ],
   verify: [
     { actions: ['s3:GetObject'], resources: [objects('records/'), objects('batches/')] },
-    { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resources: [table('records')] },
+    // BatchGetItem: byTime holds keys only, so a listing fetches its records from the table.
+    {
+      actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'],
+      resources: [table('records')],
+    },
     // byTime lists records and finds the one in force at a time (key release); pending is only counted, for
     // /v1/health's backlog.
     { actions: ['dynamodb:Query'], resources: [table('records', 'byTime'), table('records', 'pending')] },

@@ -5,6 +5,7 @@
  * Pure functions over plain strings: no SST or Pulumi types here.
  */
 import {
+  basicIngestTopic,
   DEVICE_ROUTES,
   type DeviceRoute,
   devicePublishTopics,
@@ -29,9 +30,14 @@ export interface TopicRuleSpec {
   fn: FunctionName;
 }
 
-export function ruleNameFor(app: string, stage: string, route: DeviceRoute): string {
+/** What every topic rule name of a stage starts with: devices need it for Basic Ingest topics. */
+export function ruleNamePrefixFor(app: string, stage: string): string {
   const clean = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
-  const name = `${clean(app)}_${clean(stage)}_${route.name}`;
+  return `${clean(app)}_${clean(stage)}_`;
+}
+
+export function ruleNameFor(app: string, stage: string, route: DeviceRoute): string {
+  const name = `${ruleNamePrefixFor(app, stage)}${route.name}`;
   if (name.length > 128) throw new RangeError(`topic rule name ${name} is longer than 128 characters`);
   return name;
 }
@@ -62,11 +68,21 @@ export interface PolicyDocument {
  * The device policy, attached to every device certificate. `arnPrefix` is `arn:aws:iot:<region>:<account>`.
  * The thing-name variable makes one policy serve every device while confining each to its own client id and
  * topics; IsAttached refuses a certificate that is not attached to the thing it claims to be.
+ *
+ * A device may publish each route's topic both ways: plain (through the broker, which the embedded runtime
+ * and older devices use) and as Basic Ingest to that route's own rule (`ruleNamePrefix` + route name, see
+ * ruleNamePrefixFor), which skips IoT's inbound messaging charge. Both name the device's own id; the rule
+ * and ingest treat them alike, so allowing both costs nothing in confinement. Each Basic Ingest resource pairs
+ * a rule with its own route's topic because AWS does not apply a rule's FROM filter to Basic Ingest messages:
+ * this policy, not the SQL, is what keeps a device to its own id there.
  */
-export function deviceIotPolicy(arnPrefix: string): PolicyDocument {
+export function deviceIotPolicy(arnPrefix: string, ruleNamePrefix: string): PolicyDocument {
   const topic = (t: string) => `${arnPrefix}:topic/${t}`;
   const filter = (t: string) => `${arnPrefix}:topicfilter/${t}`;
-  const publish = devicePublishTopics(THING_NAME);
+  const publish = [
+    ...devicePublishTopics(THING_NAME),
+    ...DEVICE_ROUTES.map((r) => basicIngestTopic(r, ruleNamePrefix, THING_NAME)),
+  ];
   const subscribe = deviceSubscribeTopics(THING_NAME);
   return {
     Version: '2012-10-17',

@@ -15,7 +15,7 @@ import { recordDeadLetter } from '../../lib/ingest/dead-letter.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Metrics } from '../../lib/metrics.js';
 import type { DeadLetterStore } from '../../lib/ports.js';
-import { MQTT_MAX_MESSAGE_BYTES } from '../../lib/routing/routes.js';
+import { MQTT_MAX_MESSAGE_BYTES, withoutBasicIngestPrefix } from '../../lib/routing/routes.js';
 import { buildIngest, fromEnv } from '../../lib/runtime/aws.js';
 import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
 import { defineLambda } from '../edge/define-lambda.js';
@@ -83,7 +83,10 @@ export function createIngestLambda(load: (tools: LambdaTools) => Promise<IngestL
     handler: async (event, d): Promise<IngestLambdaResult> => {
       const payload = Buffer.from(event.payload, 'base64');
       const replies = await d.ingest({
-        topic: event.topic,
+        // A Basic Ingest publish (`$aws/rules/<rule>/devices/…`) reaches the rule with the prefix already
+        // gone from topic(), as AWS documents; stripping it here too keeps both forms one route if it ever
+        // arrives (docs/deploy.md, "Basic Ingest").
+        topic: withoutBasicIngestPrefix(event.topic),
         payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
         ...(event.clientId === undefined ? {} : { clientId: event.clientId }),
       });

@@ -92,6 +92,34 @@ export function deviceSubscribeTopics(deviceId: string): string[] {
   return [deviceReplyTopics.acks(deviceId), deviceReplyTopics.uploadGrants(deviceId)];
 }
 
+/**
+ * The Basic Ingest form of a route's topic: `$aws/rules/<rule>/<topic>`, where `<rule>` is the route's topic
+ * rule, named `<rulePrefix><route name>` (infra/routing.ts ruleNameFor makes the prefix `<app>_<stage>_`). AWS
+ * IoT hands the message straight to that rule, without the broker's messaging charge; the rule's topic() sees
+ * the topic without the prefix, so ingest is the same for both forms. The rule's FROM filter is not applied
+ * to such messages: the device policy pins each rule to its route's topic (docs/deploy.md, "Basic Ingest").
+ */
+export function basicIngestTopic(route: DeviceRoute, rulePrefix: string, deviceId: string): string {
+  if (!/^[A-Za-z0-9_]*$/.test(rulePrefix))
+    throw new RangeError(`rule name prefix ${JSON.stringify(rulePrefix)} is not [A-Za-z0-9_]*`);
+  return `${BASIC_INGEST_PREFIX}${rulePrefix}${route.name}/${topicFor(route, deviceId)}`;
+}
+
+/** Topics under it go to one rule by name, past the broker (AWS IoT's reserved Basic Ingest topics). */
+export const BASIC_INGEST_PREFIX = '$aws/rules/';
+
+/**
+ * The topic a rule matched, for a topic that may carry a Basic Ingest prefix: what follows
+ * `$aws/rules/<rule>/`, or the topic itself. AWS IoT already strips the prefix before the rule's topic() sees
+ * it; this keeps a message routable if it ever arrives with one.
+ */
+export function withoutBasicIngestPrefix(topic: string): string {
+  if (!topic.startsWith(BASIC_INGEST_PREFIX)) return topic;
+  const rest = topic.slice(BASIC_INGEST_PREFIX.length);
+  const slash = rest.indexOf('/');
+  return slash < 0 ? topic : rest.slice(slash + 1);
+}
+
 export function matchRoute(topic: string): { route: DeviceRoute; deviceId: string } | undefined {
   const parts = topic.split('/');
   for (const route of DEVICE_ROUTES) {

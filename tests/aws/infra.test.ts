@@ -24,10 +24,16 @@ import {
   type LambdaName,
   resolveGrants,
 } from '../../infra/permissions.js';
-import { deviceIotPolicy, IOT_SQL_VERSION, THING_NAME, topicRuleSpecs } from '../../infra/routing.js';
+import {
+  deviceIotPolicy,
+  IOT_SQL_VERSION,
+  ruleNamePrefixFor,
+  THING_NAME,
+  topicRuleSpecs,
+} from '../../infra/routing.js';
 import { scheduleInputTemplate } from '../../infra/schedules.js';
 import { STAGED_UPLOAD_EXPIRY_DAYS } from '../../infra/storage.js';
-import { sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
+import { type SstDynamoArgs, sstDynamoArgs, TABLE_COMPONENTS, TABLE_NAMES } from '../../infra/tables.js';
 import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
 import { TABLES, type TableName } from '../../lib/adapters/aws/dynamo-tables.js';
 import { type EmbeddedKuboApi, startEmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
@@ -45,6 +51,8 @@ import {
   deviceSubscribeTopics,
   iotRuleSql,
   matchRoute,
+  topicFor,
+  withoutBasicIngestPrefix,
 } from '../../lib/routing/routes.js';
 import {
   type AwsStack,
@@ -92,14 +100,31 @@ describe('IoT routing is derived from the routing table', () => {
   });
 
   it('the device policy allows a device its own topics and nothing of another device', () => {
-    const policy = deviceIotPolicy(RECORDER_FACTS.iotArnPrefix);
+    const policy = deviceIotPolicy(RECORDER_FACTS.iotArnPrefix, ruleNamePrefixFor('iot-notary', 'test'));
     const allowed = (action: string, deviceId: string) =>
       policy.Statement.filter((st) => st.Action === action)
         .flatMap((st) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]))
         .map((r) => r.replaceAll(THING_NAME, deviceId).replace(`${RECORDER_FACTS.iotArnPrefix}:`, ''));
     const id = 'dev-42';
     expect(allowed('iot:Connect', id)).toEqual([`client/${id}`]);
-    expect(allowed('iot:Publish', id)).toEqual(devicePublishTopics(id).map((t) => `topic/${t}`));
+    // Each route twice: its plain topic, and the Basic Ingest topic of that route's own rule.
+    expect(allowed('iot:Publish', id)).toEqual([
+      ...devicePublishTopics(id).map((t) => `topic/${t}`),
+      ...specs.map((s) => `topic/$aws/rules/${s.ruleName}/${topicFor(s.route, id)}`),
+    ]);
+    const basicIngest = allowed('iot:Publish', id).filter((r) => r.startsWith('topic/$aws/rules/'));
+    expect(basicIngest).toHaveLength(DEVICE_ROUTES.length);
+    for (const r of basicIngest) {
+      // The rule named in the topic is the one whose SQL selects the rest of it, for this device only.
+      const [, , , rule, ...rest] = r.split('/');
+      const spec = specs.find((s) => s.ruleName === rule);
+      expect(spec, r).toBeDefined();
+      expect(matchRoute(rest.join('/'))).toEqual({ route: spec?.route, deviceId: id });
+      expect(withoutBasicIngestPrefix(r.slice('topic/'.length))).toBe(rest.join('/'));
+    }
+    // Substituting another device id never yields one of this device's resources.
+    const other = allowed('iot:Publish', 'dev-43');
+    expect(other.some((r) => r.includes(`/${id}/`))).toBe(false);
     expect(allowed('iot:Subscribe', id)).toEqual(deviceSubscribeTopics(id).map((t) => `topicfilter/${t}`));
     expect(allowed('iot:Receive', id)).toEqual(deviceSubscribeTopics(id).map((t) => `topic/${t}`));
     // Every publishable topic routes back to the same device; no wildcard slips into a resource.
@@ -277,6 +302,15 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
       (args.transform as { table: (a: object) => void }).table(table);
       expect(table.pointInTimeRecovery, t).toEqual({ enabled: true });
     }
+    // The records' byTime index holds keys only, so placing a record in a batch does not rewrite it (one WRU
+    // a record; tests/aws/billing.test.ts counts it); pending keeps whole items for the anchor.
+    const records = unwrap(app.one('sst.aws.Dynamo', 'Records').args) as SstDynamoArgs;
+    expect(records.globalIndexes?.byTime).toEqual({
+      hashKey: 'deviceId',
+      rangeKey: 'timeKey',
+      projection: 'keys-only',
+    });
+    expect(records.globalIndexes?.pending?.projection).toBe('all');
   });
 
   it('throttles the API: every route, health included, within a rate and a burst the stage may change', async () => {
@@ -572,7 +606,9 @@ describe('sst.config.ts, run with recording stand-ins for the SST globals', () =
 
   it('declares no device: one device policy, and the API function provisions devices at run time', () => {
     const policy = unwrap(app.one('aws.iot.Policy', 'DevicePolicy').args) as { policy: string; name: string };
-    expect(JSON.parse(policy.policy)).toEqual(deviceIotPolicy(RECORDER_FACTS.iotArnPrefix));
+    expect(JSON.parse(policy.policy)).toEqual(
+      deviceIotPolicy(RECORDER_FACTS.iotArnPrefix, ruleNamePrefixFor('iot-notary', 'test')),
+    );
     expect(policy.name).toBe('iot-notary-test-device');
     // No per-device resources: no thing, certificate, attachment or SSM parameter in the deploy.
     for (const type of [
@@ -748,12 +784,16 @@ function iamOf(
         resource: `arn:aws:s3:::${String(input.Bucket)}/${String(input.Key)}`,
         context: {},
       };
-    case 'dynamodb':
+    case 'dynamodb': {
+      // A BatchGetItem names its table in RequestItems (ours read one table per request).
+      const batch = Object.keys((input.RequestItems as Record<string, unknown> | undefined) ?? {});
+      expect(batch.length).toBeLessThanOrEqual(1);
       return {
         action: `dynamodb:${op}`,
-        resource: tableArn(String(input.TableName), input.IndexName),
+        resource: tableArn(String(input.TableName ?? batch[0]), input.IndexName),
         context: {},
       };
+    }
     case 'kms': {
       const context: Record<string, string> = {};
       const purpose = (input.EncryptionContext as Record<string, string> | undefined)?.purpose;

@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVICE_PROVISIONING_GRANTS, resolveGrants } from '../../infra/permissions.js';
-import { deviceIotPolicy } from '../../infra/routing.js';
+import { deviceIotPolicy, ruleNamePrefixFor } from '../../infra/routing.js';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
 import { DynamoStatementStore } from '../../lib/adapters/aws/dynamo-statement-store.js';
 import { IotControlPlaneClient } from '../../lib/adapters/aws/iot-control-plane.js';
@@ -130,7 +130,7 @@ describe.skipIf(!MOTO)('run-time device provisioning on moto IoT', () => {
     await client.send(
       new CreatePolicyCommand({
         policyName: POLICY,
-        policyDocument: JSON.stringify(deviceIotPolicy(ARN_PREFIX)),
+        policyDocument: JSON.stringify(deviceIotPolicy(ARN_PREFIX, ruleNamePrefixFor('iot-notary', 'test'))),
       }),
     );
     plane = new IotControlPlaneClient(recorded);
@@ -371,7 +371,9 @@ describe.skipIf(!MOTO)(
       await client.send(
         new CreatePolicyCommand({
           policyName: POLICY,
-          policyDocument: JSON.stringify(deviceIotPolicy(ARN_PREFIX)),
+          policyDocument: JSON.stringify(
+            deviceIotPolicy(ARN_PREFIX, ruleNamePrefixFor('iot-notary', 'test')),
+          ),
         }),
       );
       stack = await startAwsStack({ iotControlPlane: { endpoint: moto.endpoint, policyName: POLICY } });

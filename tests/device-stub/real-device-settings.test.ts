@@ -16,9 +16,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   AWS_IOT_MQTT_ALPN,
   alpnFor,
+  basicIngestRulePrefixFrom,
   DEFAULT_MAX_PUBLISHES_PER_SECOND,
   defaultPublishRateFor,
   PublishPacer,
+  wireTopic,
 } from '../../device-stub/connection-settings.js';
 import { SimulatedDevice } from '../../device-stub/device.js';
 import { startFleet } from '../../device-stub/fleet.js';
@@ -300,6 +302,69 @@ describe('the device stub against real brokers', () => {
     // Counting: of any limit + 1 consecutive publishes, the last is at least 1000 ms after the first.
     const crowded = at.slice(limit).filter((t, i) => t - (at[i] as number) < 1000);
     expect(crowded).toEqual([]);
+  });
+
+  it('with a Basic Ingest rule prefix every record goes out on its rule topic, and the acks come back as before', async () => {
+    const tb = await startTestBroker();
+    open.push(tb);
+    const topics: string[] = [];
+    tb.broker.on('publish', (packet, client) => {
+      if (!client) return;
+      topics.push(packet.topic);
+      // The stand-in's "rule": what AWS IoT hands the device_records rule, acked as ingest would.
+      if (packet.topic === `$aws/rules/iot_notary_test_device_records/devices/${client.id}/records`)
+        void tb.ack(client.id, [seqOf(packet)], 'stored');
+    });
+    const deviceId = 'basic-ingest-1';
+    const outbox = new Outbox(join(tempDir('iotn-basic-ingest-'), 'outbox.sqlite'));
+    outbox.createDevice({
+      deviceId,
+      masterKey: simulatedMasterKey(1, deviceId),
+      password: null,
+      nextSeq: 0,
+      prevHash: ZERO_HASH,
+    });
+    const r = await new SimulatedDevice({
+      deviceId,
+      outbox,
+      mqttUrl: tb.url,
+      records: 5,
+      ratePerSecond: 0,
+      packetBytes: 64,
+      seed: 1,
+      maxInFlight: 100,
+      ackTimeoutMs: 60_000,
+      basicIngestRulePrefix: 'iot_notary_test_',
+    }).run();
+    outbox.close();
+    expect(r).toMatchObject({ created: 5, stored: 5 });
+    expect(topics).toEqual(
+      Array.from(
+        { length: 5 },
+        () => `$aws/rules/iot_notary_test_device_records/devices/${deviceId}/records`,
+      ),
+    );
+  });
+});
+
+describe('Basic Ingest topics', () => {
+  it('maps each device route to its rule, leaves other topics and the unset setting alone, refuses a bad prefix', () => {
+    const prefix = basicIngestRulePrefixFrom('iot_notary_prod_');
+    expect(prefix).toBe('iot_notary_prod_');
+    expect(wireTopic('devices/d1/records', prefix)).toBe(
+      '$aws/rules/iot_notary_prod_device_records/devices/d1/records',
+    );
+    expect(wireTopic('devices/d1/uploads/request', prefix)).toBe(
+      '$aws/rules/iot_notary_prod_device_upload_requests/devices/d1/uploads/request',
+    );
+    expect(wireTopic('devices/d1/heads', prefix)).toBe(
+      '$aws/rules/iot_notary_prod_device_heads/devices/d1/heads',
+    );
+    expect(wireTopic('devices/d1/records', undefined)).toBe('devices/d1/records');
+    expect(wireTopic('devices/d1/acks', prefix)).toBe('devices/d1/acks');
+    expect(basicIngestRulePrefixFrom(undefined)).toBeUndefined();
+    expect(basicIngestRulePrefixFrom('')).toBeUndefined();
+    expect(() => basicIngestRulePrefixFrom('iot-notary/prod')).toThrow(/BASIC_INGEST_RULE_PREFIX/);
   });
 });
 

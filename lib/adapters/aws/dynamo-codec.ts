@@ -4,6 +4,7 @@
  */
 import {
   type AttributeValue,
+  BatchGetItemCommand,
   type DynamoDBClient,
   QueryCommand,
   type QueryCommandInput,
@@ -138,6 +139,49 @@ export async function mergeQueries(
     await fill(best);
   }
   return out;
+}
+
+/** BatchGetItem takes at most 100 keys per request. */
+const BATCH_GET_MAX = 100;
+/** Rounds of UnprocessedKeys (DynamoDB returns some when throttled) before giving up with an error. */
+const BATCH_GET_ROUNDS = 8;
+
+export class BatchGetIncompleteError extends Error {
+  override readonly name = 'BatchGetIncompleteError';
+}
+
+/**
+ * The items of `keys` in `table`, in the order of `keys` (a key with no item is left out), strongly
+ * consistent. For reads through a KEYS_ONLY index: the index gives the order, the table the items. Keys that
+ * DynamoDB leaves unprocessed are asked again, with a growing pause, a bounded number of times.
+ */
+export async function batchGetInOrder(
+  db: DynamoDBClient,
+  table: string,
+  keys: readonly Item[],
+  keyNames: readonly string[],
+): Promise<Item[]> {
+  const id = (i: Item) => JSON.stringify(keyNames.map((k) => i[k]));
+  const found = new Map<string, Item>();
+  for (let at = 0; at < keys.length; at += BATCH_GET_MAX) {
+    let pending: Item[] = keys
+      .slice(at, at + BATCH_GET_MAX)
+      .map((k) => Object.fromEntries(keyNames.map((n) => [n, k[n] as AttributeValue])));
+    for (let round = 0; pending.length > 0; round++) {
+      if (round === BATCH_GET_ROUNDS)
+        throw new BatchGetIncompleteError(`${pending.length} keys of ${table} still unprocessed`);
+      if (round > 0) await new Promise((r) => setTimeout(r, 25 * 2 ** round));
+      const out = await db.send(
+        new BatchGetItemCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      for (const item of out.Responses?.[table] ?? []) found.set(id(item), item);
+      pending = out.UnprocessedKeys?.[table]?.Keys ?? [];
+    }
+  }
+  return keys.flatMap((k) => {
+    const item = found.get(id(k));
+    return item ? [item] : [];
+  });
 }
 
 /** Runs `fn` over `items` with at most `width` in flight. */

@@ -38,6 +38,7 @@ import type {
   VersionedBatch,
 } from '../../ports.js';
 import {
+  batchGetInOrder,
   fnv1a,
   type Item,
   inParallel,
@@ -203,7 +204,7 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
       if (after > lo) lo = after;
     }
     if (lo > hi) return { items: [] };
-    const { items } = await queryUpTo(
+    const { items: keys } = await queryUpTo(
       this.db,
       {
         TableName: this.t.records,
@@ -213,7 +214,18 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
       },
       q.limit + 1,
     );
-    return pageOf(items.map(toRecord), q.limit, (r) => [r.timestamp, r.seq]);
+    // byTime holds keys only (dynamo-tables.ts): the page's items come from the table, in the index's order.
+    // One key past the page says whether there is a next page; its item is not fetched.
+    const items = (await this.recordsOf(keys.slice(0, q.limit))).map(toRecord);
+    const last = items.at(-1);
+    return keys.length > q.limit && last
+      ? { items, next: encodeCursor([last.timestamp, last.seq]) }
+      : { items };
+  }
+
+  /** The record items of keys read from a KEYS_ONLY index, in the same order (consistent reads). */
+  private recordsOf(keys: readonly Item[]): Promise<Item[]> {
+    return batchGetInOrder(this.db, this.t.records, keys, ['deviceId', 'seq']);
   }
 
   async recordInForceAt(deviceId: string, at: number): Promise<RecordEntry | undefined> {
@@ -229,7 +241,8 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
       },
       1,
     );
-    return items[0] ? toRecord(items[0]) : undefined;
+    const [item] = await this.recordsOf(items.slice(0, 1));
+    return item ? toRecord(item) : undefined;
   }
 
   async listBySeq(

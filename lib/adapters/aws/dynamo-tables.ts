@@ -32,6 +32,12 @@ export const TABLES = {
    * byTime: a GSI, not an LSI, because an LSI caps each device's item collection at 10 GB.
    * pending: sparse (only queued records carry its keys) and sharded, since every ingest writes to it and one
    * index partition takes about 1,000 writes/s.
+   *
+   * byTime projects keys only, so that placing a record in a batch (batchId, leafIndex) or pinning it
+   * (ipfsCid) does not rewrite its index entry: a write unit per record saved, where byTime's readers (API
+   * listing and key release, far rarer than ingest) fetch the items with BatchGetItem. pending projects all:
+   * the anchor reads every queued record whole, the item is under 1 KB, so KEYS_ONLY would write as many
+   * units and add a read per record.
    */
   records: {
     fields: {
@@ -44,7 +50,7 @@ export const TABLES = {
     hashKey: 'deviceId',
     rangeKey: 'seq',
     globalIndexes: {
-      byTime: { hashKey: 'deviceId', rangeKey: 'timeKey', projection: 'all' },
+      byTime: { hashKey: 'deviceId', rangeKey: 'timeKey', projection: 'keys-only' },
       pending: { hashKey: 'pendingShard', rangeKey: 'pendingKey', projection: 'all' },
     },
   },

@@ -31,7 +31,7 @@ import { DynamoIndexStore } from '../../../lib/adapters/aws/dynamo-index-store.j
 import { kmsLedgerPublicKey } from '../../../lib/adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../../../lib/adapters/aws/s3-object-store.js';
 import { toBase64 } from '../../../lib/core/bytes.js';
-import { silentLogger } from '../../../lib/logger.js';
+import { type LogLevel, silentLogger } from '../../../lib/logger.js';
 import {
   type AwsClients,
   type AwsConfig,
@@ -42,7 +42,7 @@ import {
   buildVerify,
 } from '../../../lib/runtime/aws.js';
 import { buildIpfsPin } from '../../../lib/runtime/aws-ipfs.js';
-import { once } from '../../../lib/runtime/lambda-edge.js';
+import { type LambdaTools, once } from '../../../lib/runtime/lambda-edge.js';
 import {
   createTables,
   type RunningDynalite,
@@ -262,6 +262,12 @@ export async function startAwsStack(
     ipfsApiUrl?: string;
     /** An IoT control plane (moto) and the device policy there: turns on run-time device provisioning. */
     iotControlPlane?: { endpoint: string; policyName: string };
+    /**
+     * Build ingest and anchor with the Powertools tools their Lambda edge makes, at this log level, as the
+     * deployed functions are: their log lines and EMF metrics go to stdout (what CloudWatch Logs would
+     * ingest; the cost flow measures them). Default: silent, no metrics.
+     */
+    lambdaLogLevel?: LogLevel;
   } = {},
 ): Promise<AwsStack> {
   const [dynamo, s3rver, kms, iot] = await Promise.all([
@@ -388,7 +394,13 @@ export async function startAwsStack(
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
 
-  const anchorDeps = once(() => buildAnchor(parts('anchor')));
+  // With lambdaLogLevel, the edge's own Powertools tools (anchorNow, outside the edge, has none: silent).
+  const edgeParts = (fn: FnName, tools: LambdaTools | undefined) => {
+    if (!opts.lambdaLogLevel || !tools) return parts(fn);
+    tools.configure({ stage: config.stage, logLevel: opts.lambdaLogLevel });
+    return { ...parts(fn), log: tools.log, metrics: tools.metrics };
+  };
+  const anchorDeps = once((tools?: LambdaTools) => buildAnchor(edgeParts('anchor', tools)));
   const direct = new DynamoDBClient({
     region: TEST_REGION,
     credentials: TEST_CREDENTIALS,
@@ -412,7 +424,7 @@ export async function startAwsStack(
     ledgerKeyArn,
     calls,
     hooks,
-    ingest: createIngestLambda(once(() => buildIngest(parts('ingest')))),
+    ingest: createIngestLambda(once((tools) => buildIngest(edgeParts('ingest', tools)))),
     anchor: createAnchorLambda(anchorDeps),
     anotherAnchor: () => createAnchorLambda(once(() => buildAnchor(parts('anchor')))),
     anchorNow: async () => (await anchorDeps()).anchor({ force: true }),

@@ -36,7 +36,10 @@ export interface BillableUsage {
   dynamoReadUnits: number;
   s3PutRequests: number;
   s3GetRequests: number;
+  /** KMS requests on symmetric keys (the record key vault's Encrypt/Decrypt). */
   kmsRequests: number;
+  /** KMS requests on asymmetric keys (the ledger key's Sign, GetPublicKey), priced at the asymmetric rate. */
+  kmsAsymmetricRequests: number;
   /** IoT Core messages (5 KB units) of the IoT Data Publish API calls (the acks, as the Lambda sends them). */
   iotPublishApiMessages: number;
   /** IoT Core messages (5 KB units) of those same publishes as delivered to a subscribed device. */
@@ -56,6 +59,7 @@ export function emptyUsage(): BillableUsage {
     s3PutRequests: 0,
     s3GetRequests: 0,
     kmsRequests: 0,
+    kmsAsymmetricRequests: 0,
     iotPublishApiMessages: 0,
     iotDeliveredMessages: 0,
     iotPubackMessages: 0,
@@ -163,6 +167,32 @@ export function indexWriteUnits(
   return units;
 }
 
+/**
+ * Runs `fn` with everything written to stdout and stderr captured instead of printed (what a Lambda function
+ * writes there is what CloudWatch Logs ingests), and returns the bytes written. Not reentrant: the flows that
+ * use it run one invocation at a time.
+ */
+export async function captureOutput<T>(fn: () => Promise<T>): Promise<{ result: T; bytes: number }> {
+  let bytes = 0;
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  const grab = (chunk: unknown, ...rest: unknown[]): boolean => {
+    bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk, 'utf8') : (chunk as Uint8Array).byteLength;
+    const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    done?.();
+    return true;
+  };
+  process.stdout.write = grab as typeof process.stdout.write;
+  process.stderr.write = grab as typeof process.stderr.write;
+  try {
+    const result = await fn();
+    return { result, bytes };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
+
 export interface BillingMeter {
   /** What was metered since the meter started (or since the last `reset`). */
   readonly usage: BillableUsage;
@@ -170,7 +200,17 @@ export interface BillingMeter {
   stop(): void;
 }
 
+/**
+ * The service's answer of a recorded call. The stack records at the middleware's initialize step, where a
+ * command's result is `{ output, response }`: the answer is its `output`.
+ */
+function outputOf(call: RecordedCall): unknown {
+  const o = call.output as { output?: unknown } | undefined;
+  return o !== undefined && typeof o === 'object' && 'output' in o ? o.output : call.output;
+}
+
 const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand']);
+const KMS_ASYMMETRIC = new Set(['SignCommand', 'VerifyCommand', 'GetPublicKeyCommand']);
 
 /** Starts metering `stack`'s calls through its hooks (a test that sets its own hooks cannot use a meter too). */
 export async function startBillingMeter(stack: AwsStack): Promise<BillingMeter> {
@@ -239,7 +279,9 @@ export async function startBillingMeter(stack: AwsStack): Promise<BillingMeter> 
         else if (['GetObjectCommand', 'HeadObjectCommand'].includes(call.command)) usage.s3GetRequests++;
         return;
       case 'kms':
-        usage.kmsRequests++;
+        // The ledger key is the only asymmetric key, and these are the only calls made on it.
+        if (KMS_ASYMMETRIC.has(call.command)) usage.kmsAsymmetricRequests++;
+        else usage.kmsRequests++;
         return;
       case 'iotData': {
         if (call.command !== 'PublishCommand' || call.failed) return;
@@ -279,13 +321,28 @@ export async function startBillingMeter(stack: AwsStack): Promise<BillingMeter> 
         const consistent = call.input.ConsistentRead === true && call.input.IndexName === undefined;
         const readUnits = (bytes: number): number =>
           Math.max(1, Math.ceil(bytes / (4 * KB))) * (consistent ? 1 : 0.5);
+        if (call.command === 'BatchGetItemCommand') {
+          // Each item is read (and rounded up to 4 KB) on its own, as a GetItem would be.
+          const input = call.input.RequestItems as Record<string, { ConsistentRead?: boolean }> | undefined;
+          const out = (outputOf(call) as { Responses?: Record<string, Item[]> } | undefined)?.Responses ?? {};
+          for (const [t, items] of Object.entries(out)) {
+            const per = input?.[t]?.ConsistentRead === true ? 1 : 0.5;
+            const units = items.reduce(
+              (a, it) => a + Math.max(1, Math.ceil(itemBytes(it) / (4 * KB))) * per,
+              0,
+            );
+            usage.dynamoReadUnits += units;
+            add(`${shortName(t)}:BatchGetItem:read`, units);
+          }
+          return;
+        }
         if (call.command === 'GetItemCommand') {
-          const item = (call.output as { Item?: Item } | undefined)?.Item;
+          const item = (outputOf(call) as { Item?: Item } | undefined)?.Item;
           const units = readUnits(item ? itemBytes(item) : 0);
           usage.dynamoReadUnits += units;
           add(`${label}:read`, units);
         } else if (call.command === 'QueryCommand') {
-          const items = (call.output as { Items?: Item[] } | undefined)?.Items ?? [];
+          const items = (outputOf(call) as { Items?: Item[] } | undefined)?.Items ?? [];
           const units = readUnits(items.reduce((a, it) => a + itemBytes(it), 0));
           usage.dynamoReadUnits += units;
           add(`${label}:read`, units);
