@@ -33,6 +33,7 @@ import {
   type ObjectStore,
   type RecordIndex,
 } from '../ports.js';
+import { readRecordEnvelope } from '../record-object.js';
 import { LeaseLostError } from './anchor-lease.js';
 import {
   type FinalityAction,
@@ -213,7 +214,7 @@ export async function inlinePacket(
   for (const id of recordIds) {
     const parsed = parseRecordId(id);
     const rec = parsed ? await index.getRecord(parsed.deviceId, parsed.seq) : undefined;
-    const bytes = rec ? await objects.get(rec.objectKey) : undefined;
+    const bytes = rec ? await readRecordEnvelope(objects, rec) : undefined;
     if (!bytes) throw new Error(`inline record ${id} has no stored envelope`);
     envelopes.push(bytes);
   }
