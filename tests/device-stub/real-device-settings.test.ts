@@ -140,6 +140,8 @@ describe('the device stub against real brokers', () => {
         records: 4,
         ratePerSecond: 0,
         packetBytes: 64,
+        // This stand-in backend answers lone records only: one envelope per publish, as before packs.
+        packMaxRecords: 1,
         seed: 1,
         prefix: 'tls',
         deviceIds: ['tls-1-0001'],
@@ -166,6 +168,8 @@ describe('the device stub against real brokers', () => {
       records: 1,
       ratePerSecond: 0,
       packetBytes: 64,
+      // This stand-in backend answers lone records only: one envelope per publish, as before packs.
+      packMaxRecords: 1,
       seed: 1,
       prefix: 'tls',
       deviceIds: ['tls-1-0002'],
@@ -228,6 +232,8 @@ describe('the device stub against real brokers', () => {
       records,
       ratePerSecond: 0,
       packetBytes: 64,
+      // This stand-in backend answers lone records only: one envelope per publish, as before packs.
+      packMaxRecords: 1,
       seed: 1,
       prefix: 'sess',
       deviceIds: [deviceId],
@@ -288,6 +294,8 @@ describe('the device stub against real brokers', () => {
       records: 25,
       ratePerSecond: 0,
       packetBytes: 64,
+      // This stand-in backend answers lone records only: one envelope per publish, as before packs.
+      packMaxRecords: 1,
       seed: 1,
       maxInFlight: 100,
       ackTimeoutMs: 60_000,
