@@ -142,6 +142,33 @@ describe('record packs against the runtime process', () => {
     });
   });
 
+  it('a stub stopped mid-run resends its unacked records on the next run, maybe in other packs: none lost', async () => {
+    const dir = tempDir('iotn-packs-restart-');
+    try {
+      const opts = fleetOptions(rt, dir, { records: 400, ratePerSecond: 400, seed: 17, prefix: 'pkr' });
+      const [deviceId] = fleetDeviceIds(opts) as [string];
+      const first = startFleet(opts);
+      await waitFor('some records stored', async () => {
+        const page = await api<{ items: unknown[] }>(`/v1/devices/${deviceId}/records?limit=1000`);
+        return page.body.items.length >= 20 ? true : undefined;
+      });
+      first.stop();
+      const r1 = await first.result;
+      expect(r1.ok).toBe(false);
+      expect(r1.created).toBeGreaterThan(0);
+      // The second run seals nothing new: it only sends what the outbox kept.
+      const r2 = await startFleet({ ...opts, records: 0 }).result;
+      expect(r2).toMatchObject({ rejected: 0, outboxLeft: 0, ok: true });
+      expect(r1.stored + r1.duplicate + r2.stored + r2.duplicate).toBeGreaterThanOrEqual(r1.created);
+      const page = await api<{ items: { seq: number }[] }>(`/v1/devices/${deviceId}/records?limit=1000`);
+      expect(page.body.items.map((x) => x.seq).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: r1.created }, (_, i) => i),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('hand-made packs from a raw MQTT client', () => {
     const key = generateSigningKey('ed25519');
     const dev = new TestDevice('pk-raw', undefined, signerOf(key));
