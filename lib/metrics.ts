@@ -1,7 +1,7 @@
 /**
  * Operational metrics, named once here: what each figure means, its unit, and which function reports it.
  * The functions' edges report through `Metrics`; in AWS the Lambda edge writes each invocation's figures as
- * one CloudWatch embedded metric format (EMF) line (functions/edge/powertools.ts), infra/alarms.ts alarms on
+ * one CloudWatch embedded metric format (EMF) line (functions/edge/powertools.ts), infra/observability.ts alarms on
  * the same names, and docs/deploy.md lists them. The embedded runtime passes nothing, so its behaviour and
  * output are unchanged. Nothing here knows CloudWatch or Powertools.
  */

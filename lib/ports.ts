@@ -6,6 +6,9 @@
  * They are shaped for the weakest backend they must fit: no transaction spans two items (DynamoDB's emulator
  * has none and the real one caps them), every write that must not happen twice is a conditional put on one
  * item, and every query the API serves is a key lookup or a range on a sort key, never a scan.
+ *
+ * Size (over 500 lines): every port in one file, so the contracts the adapters meet are read in one place.
+ * Issue 12 part 1 splits IndexStore into sub-ports and moves the domain types to a model module.
  */
 
 import type { Permission, Scope } from './access/scope.js';
@@ -140,7 +143,7 @@ export interface RecordIndex {
   setIpfsCid(deviceId: string, seq: number, cid: string, at: number): Promise<void>;
 }
 
-/** Where an anchor stands on its chain (lib/anchor/finality.ts keeps it). */
+/** Where an anchor stands on its chain (lib/anchor/finality-machine.ts keeps it). */
 export type AnchorPhase = 'submitted' | 'anchored' | 'final' | 'dropped' | 'mismatch';
 
 export interface AnchorRef {
@@ -157,7 +160,7 @@ export interface AnchorRef {
   part?: number;
   /** For 'inline': hex SHA-256 of the bytes submitted, to recognise them on chain without keeping them. */
   payloadSha256?: string;
-  /** Finality (lib/anchor/finality.ts). Absent on anchors written before finality was tracked. */
+  /** Finality (lib/anchor/finality-machine.ts). Absent on anchors written before finality was tracked. */
   phase?: AnchorPhase;
   /** The block it was last seen in. */
   block?: { height?: number; hash?: string };
@@ -185,19 +188,6 @@ export interface AnchorRef {
    */
   ledgerEntry?: LedgerEntry;
 }
-
-/** Which anchor of a batch an AnchorRef is: addAnchor replaces the one with the same slot. */
-export const anchorSlot = (a: Pick<AnchorRef, 'chainId' | 'kind' | 'part'>): string =>
-  a.kind === 'inline' ? `${a.chainId}#inline#${a.part ?? 0}` : a.chainId;
-
-/** The earliest nextCheckAt of a batch's anchors: the key of BatchStore.listAnchorsDue. */
-export const batchNextCheckAt = (anchors: readonly AnchorRef[]): number | undefined => {
-  let min: number | undefined;
-  for (const a of anchors) {
-    if (a.nextCheckAt !== undefined && (min === undefined || a.nextCheckAt < min)) min = a.nextCheckAt;
-  }
-  return min;
-};
 
 /**
  * 'built': some chain's root anchor is missing or not in a block yet; 'anchored': every chain's root
@@ -228,12 +218,38 @@ export interface BatchEntry {
   inline?: InlinePart[];
 }
 
+/** A batch as read for a compare-and-set of its anchors; a batch no write has touched is at version 0. */
+export interface VersionedBatch {
+  batch: BatchEntry;
+  version: number;
+}
+
+/**
+ * What a compare-and-set of a batch's anchors did. 'conflict': another writer changed them since they were
+ * read (nothing was written; read again and redo the change). 'not-found': no such batch.
+ */
+export type AnchorsWriteResult =
+  | { status: 'written'; version: number }
+  | { status: 'conflict' }
+  | { status: 'not-found' };
+
 export interface BatchStore {
   /** Conditional on batchId. */
   putBatch(batch: BatchEntry): Promise<'created' | 'exists'>;
   getBatch(batchId: string): Promise<BatchEntry | undefined>;
-  /** Adds (or replaces) the anchor in the same `anchorSlot` and sets the state. Idempotent. */
-  addAnchor(batchId: string, anchor: AnchorRef, state: BatchState): Promise<void>;
+  /** The batch with the version its anchors were last written at: what compareAndSetAnchors expects. */
+  getBatchVersioned(batchId: string): Promise<VersionedBatch | undefined>;
+  /**
+   * Compare-and-set of the batch's anchors and state: written only if the anchors are still at
+   * `expectedVersion`, which the write then moves on. The store keeps the due key of listAnchorsDue in step
+   * (the earliest nextCheckAt, lib/anchor/anchor-slots.ts). How one anchor is merged into the list, and the
+   * retry on 'conflict', are lib/anchor's (anchor-slots.ts: addAnchor), written once for every adapter.
+   */
+  compareAndSetAnchors(
+    batchId: string,
+    expectedVersion: number,
+    next: { anchors: AnchorRef[]; state: BatchState },
+  ): Promise<AnchorsWriteResult>;
   /** Batches in state 'built', oldest first: what a restarted anchorer must finish before new work. */
   listUnanchored(): Promise<BatchEntry[]>;
   listBatches(q: { limit: number; cursor?: string }): Promise<Page<BatchEntry>>;

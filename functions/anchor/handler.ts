@@ -10,9 +10,9 @@
  */
 
 import type { AnchorCycle, CycleReport } from '../../lib/anchor/anchor-cycle.js';
-import type { AnchorEvent } from '../../lib/anchor/anchor-finality.js';
 import type { SingleFlight } from '../../lib/anchor/anchor-lease.js';
 import { anchorMetrics } from '../../lib/anchor/anchor-metrics.js';
+import type { AnchorEvent } from '../../lib/anchor/finality-poller.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Metrics } from '../../lib/metrics.js';
 

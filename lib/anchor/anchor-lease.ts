@@ -98,7 +98,7 @@ const INDEX_WRITES = new Set<string | symbol>([
   'assignToBatch',
   'setIpfsCid',
   'putBatch',
-  'addAnchor',
+  'compareAndSetAnchors',
 ]);
 
 export function fencedIndex<T extends RecordIndex & BatchStore>(index: T, fence: () => Promise<void>): T {

@@ -17,7 +17,7 @@
  *   3. leaves assigned to the batch   (idempotent; taken out of the queues)
  *   4. root submitted to each chain   (dedupKey = batchId, so a retried submit does not pay twice where the
  *                                      chain can tell; the embedded ledger and, within a process, EVM can)
- *   5. anchor recorded ('submitted'), looked up once at once (finality.ts), state from all anchors
+ *   5. anchor recorded ('submitted'), looked up once at once (finality-poller.ts), state from all anchors
  *   6. inline parts submitted and recorded the same way
  * Leaves reach a batch only through 3, and a restart runs 3-6 for unfinished batches (their members read
  * back from the leaves list) before taking new ones, so no leaf is left in limbo and none is put in two
@@ -34,7 +34,6 @@ import { sha256 } from '../core/hash.js';
 import { buildTree } from '../core/merkle.js';
 import {
   type AnchorRef,
-  anchorSlot,
   type BatchEntry,
   type BatchStore,
   type Chain,
@@ -47,17 +46,11 @@ import {
   type StatementEntry,
   type StatementStore,
 } from '../ports.js';
-import {
-  type AnchorEvent,
-  batchStateOf,
-  DEFAULT_FINALITY,
-  inlinePacket,
-  rootPayload,
-  stepAnchor,
-  submittedAnchor,
-} from './anchor-finality.js';
+import { inlinePacket, rootPayload } from './anchor-bytes.js';
 import { LeaseLostError } from './anchor-lease.js';
-import type { FinalityConfig } from './finality.js';
+import { addAnchor, anchorSlot, batchStateOf, submittedAnchor, withAnchor } from './anchor-slots.js';
+import type { FinalityConfig } from './finality-machine.js';
+import { type AnchorEvent, DEFAULT_FINALITY, stepAnchor } from './finality-poller.js';
 import { encodeTreeObject } from './tree-object.js';
 
 export interface AnchorDeps {
@@ -285,9 +278,8 @@ async function finishBatch(
       ref,
       { chain, finality: deps.finality?.(chain.chainId) ?? DEFAULT_FINALITY, inline: false },
     );
-    const slot = anchorSlot(step.anchor);
-    anchors = anchors.filter((a) => anchorSlot(a) !== slot).concat(step.anchor);
-    await deps.index.addAnchor(batch.batchId, step.anchor, batchStateOf({ ...batch, anchors }, configured));
+    anchors = withAnchor(anchors, step.anchor);
+    await addAnchor(deps.index, batch.batchId, step.anchor, batchStateOf({ ...batch, anchors }, configured));
     report.anchors.push(step.anchor);
     if (step.events.length > 0) {
       report.events = [...(report.events ?? []), ...step.events];

@@ -16,6 +16,10 @@
  *
  * Refusals are values (KeyOutcome) with the stable codes of docs/topics.md, for ingest to ack and
  * dead-letter; operator requests that cannot be served throw NotaryError, mapped by the API.
+ *
+ * Size (over 500 lines): the operator's changes, the device's rotations and heads, and the view share the
+ * write orders above and the revision guard; split apart, each half would restate them. A split by actor
+ * (operator / device) is the natural next cut.
  */
 import { fromBase64, toBase64, toHex } from '../core/bytes.js';
 import { headDigest, parseHead } from '../core/device-head.js';

@@ -5,7 +5,7 @@
  * the cheap half of this at every start (lib/runtime/embedded-store-checks.ts), tools/fsck.ts all of it.
  */
 
-import { rootPayload } from '../anchor/anchor-finality.js';
+import { rootPayload } from '../anchor/anchor-bytes.js';
 import { bytesEqual, fromHex } from '../core/bytes.js';
 import type { LedgerEntry } from '../core/ledger-entry.js';
 import type { AnchorRef, BatchEntry, BatchStore } from '../ports.js';

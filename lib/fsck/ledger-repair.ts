@@ -5,7 +5,7 @@
  * one before, so the repaired ledger holds, byte for byte, what proofs already hold. What cannot be given
  * back is listed, for a restore from backup or an explicit, audited re-anchoring (docs/operations.md).
  */
-import { dedupKeyOf } from '../anchor/anchor-finality.js';
+import { dedupKeyOf } from '../anchor/anchor-bytes.js';
 import { type LedgerEntry, verifyLedgerEntry } from '../core/ledger-entry.js';
 import type { AnchorRef, BatchEntry } from '../ports.js';
 import type { LedgerView } from './findings.js';

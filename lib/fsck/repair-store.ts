@@ -3,6 +3,7 @@
  * something anchored: a tree whose recomputed root is the batch's anchored root. Re-anchoring is the one
  * that changes history (new ledger heights), so it needs its own flag and a reason, and is audited.
  */
+import { addAnchor } from '../anchor/anchor-slots.js';
 import { newId } from '../core/ids.js';
 import type { AnchorRef, AuditLog, BatchStore, ObjectStore } from '../ports.js';
 import type { MissingAnchor } from './ledger-repair.js';
@@ -43,7 +44,7 @@ export async function reanchorLostAnchors(
           at: now,
         },
       };
-      await deps.index.addAnchor(batchId, dropped, 'built');
+      await addAnchor(deps.index, batchId, dropped, 'built');
       anchors++;
     }
     const lostEntries = ms

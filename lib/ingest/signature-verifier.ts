@@ -189,8 +189,9 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
       for (const r of all) r.reject(broken);
       return;
     }
-    for (let start = 0; start < all.length; start += maxBatch) {
-      const reqs = all.slice(start, start + maxBatch);
+    const size = chunkSize(all.length, workers.length, maxBatch);
+    for (let start = 0; start < all.length; start += size) {
+      const reqs = all.slice(start, start + size);
       // The least busy worker takes the batch.
       const w = workers.reduce((a, b) => (b.outstanding < a.outstanding ? b : a));
       const buf = new ArrayBuffer(reqs.length * ITEM_BYTES);
@@ -250,6 +251,23 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
     },
   };
 }
+
+/**
+ * How many requests of one turn go in one message to a worker. A busy broker turn asks for hundreds of checks at
+ * once (every device's whole in-flight window arrives together). Sent as one message, all of them wait for the
+ * last one, and storage sits idle meanwhile; then verification sits idle while they are stored. Split into a few
+ * messages per thread, the first answers come back while the rest are checked, so their records are being written
+ * while the worker goes on: the two stages overlap instead of taking turns. Chunks stay large enough (at least
+ * MIN_CHUNK) that the message itself costs well under a microsecond per request.
+ */
+export function chunkSize(requests: number, threads: number, maxBatch: number): number {
+  return Math.max(
+    1,
+    Math.min(maxBatch, Math.max(MIN_CHUNK, Math.ceil(requests / (threads * CHUNKS_PER_THREAD)))),
+  );
+}
+const MIN_CHUNK = 16;
+const CHUNKS_PER_THREAD = 4;
 
 /** Threads for the pool when SIGNATURE_VERIFY_THREADS is not set: one per core but the event loop's, 1-4. */
 export function defaultVerifyThreads(cores: number): number {

@@ -10,14 +10,17 @@
  * Before pinning, the stored envelope is checked against the record's hash: a hot copy of bytes that do not
  * match the anchored record would only be a durable copy of the wrong thing.
  */
+import { type BackoffPolicy, retryDelayMs } from '../core/backoff.js';
 import { toHex } from '../core/bytes.js';
 import { checkCiphertextHash, parseEnvelope, recordHashOf } from '../core/envelope.js';
 import type { ObjectStore, Pinner, PinQueue, PinTarget, RecordEntry, RecordIndex } from '../ports.js';
 import { readRecordEnvelope } from '../record-object.js';
-import { type BackoffPolicy, DEFAULT_PIN_BACKOFF, retryDelayMs } from './backoff.js';
 import { isIpfsError } from './errors.js';
 import type { HotPolicy } from './hot-policy.js';
 import { routeOfRecord } from './hot-policy.js';
+
+/** A pin job's retries: the first after 1 s, none more than 5 min after the one before. */
+export const DEFAULT_PIN_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 5 * 60_000 };
 
 /** Codes of outcomes no retry can change; the job is parked as failed for an operator. */
 export type PinFailureCode = 'object-missing' | 'object-malformed' | 'object-mismatch';

@@ -22,8 +22,8 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isAddress } from '../adapters/bigbang/address.js';
 import { BIGBANG_DEFAULT_UNLOCK_TIMEOUT_S } from '../adapters/bigbang/bigbang-chain.js';
-import type { AnchorPolicy, ChainBudget, InlinePolicy } from '../anchor/anchor-cycle.js';
-import type { FinalityConfig } from '../anchor/finality.js';
+import type { AnchorPolicy, ChainBudget, InlinePolicy } from '../anchor/anchor-policy.js';
+import type { FinalityConfig } from '../anchor/finality-machine.js';
 
 export type ChainKind = 'embedded' | 'evm' | 'bigbang';
 

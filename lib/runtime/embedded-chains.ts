@@ -9,7 +9,7 @@ import type { Hex } from 'viem';
 import { BigBangChain } from '../adapters/bigbang/bigbang-chain.js';
 import { EvmChain } from '../adapters/evm/evm-chain.js';
 import type { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
-import type { AnchorChain } from '../anchor/anchor-cycle.js';
+import type { AnchorChain } from '../anchor/anchor-policy.js';
 import type { Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import type { ChainSettings, ChainsConfig } from './chain-config.js';

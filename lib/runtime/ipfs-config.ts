@@ -9,7 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import type { BackoffPolicy } from '../ipfs/backoff.js';
+import type { BackoffPolicy } from '../core/backoff.js';
 import { type HotPolicyConfig, hotPolicy, parseHotPolicy } from '../ipfs/hot-policy.js';
 
 const positive = z.coerce.number().int().positive();

@@ -1,6 +1,7 @@
 /**
- * Conformance suite for the IndexStore port (lib/ports.ts): record index and anchor queue, batches, device
- * registry, dead letters and audit log. Every adapter runs it unchanged, e.g.:
+ * Conformance suite for the IndexStore port (lib/ports.ts): record index and anchor queue, batches (their
+ * anchors written through lib/anchor's addAnchor, over the port's compare-and-set), device registry, dead
+ * letters and audit log. Every adapter runs it unchanged, e.g.:
  *
  *   describeIndexStoreConformance('SqliteIndexStore', async () => ({ store, cleanup }));
  *
@@ -8,21 +9,21 @@
  * asserted only where the port promises one; paging is asserted to visit every item exactly once.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { addAnchor, anchorSlot } from '../../lib/anchor/anchor-slots.js';
 import { toBase64, toHex, utf8 } from '../../lib/core/bytes.js';
 import { NotaryError } from '../../lib/core/errors.js';
 import { sha256 } from '../../lib/core/hash.js';
-import {
-  type AnchorRef,
-  type AuditEvent,
-  anchorSlot,
-  type BatchEntry,
-  type DeadLetter,
-  type DeviceEntry,
-  type DeviceKey,
-  type DeviceKeyRegistry,
-  type IndexStore,
-  type Page,
-  type RecordEntry,
+import type {
+  AnchorRef,
+  AuditEvent,
+  BatchEntry,
+  DeadLetter,
+  DeviceEntry,
+  DeviceKey,
+  DeviceKeyRegistry,
+  IndexStore,
+  Page,
+  RecordEntry,
 } from '../../lib/ports.js';
 
 export interface IndexStoreFixture {
@@ -513,18 +514,18 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
       it('addAnchor records one anchor per chain, replaces it on repeat, and sets the state', async () => {
         await store.putBatch(batchEntry('b-0001'));
         const a1 = { chainId: 'embedded:aaaa', txId: 'tx-1', submittedAt: 1_700_000_200_000 };
-        await store.addAnchor('b-0001', a1, 'built');
-        await store.addAnchor('b-0001', a1, 'built');
+        await addAnchor(store, 'b-0001', a1, 'built');
+        await addAnchor(store, 'b-0001', a1, 'built');
         expect(await store.getBatch('b-0001')).toMatchObject({ state: 'built', anchors: [a1] });
         const a2 = { chainId: 'evm:31337', txId: '0xbeef', submittedAt: 1_700_000_200_001 };
-        await store.addAnchor('b-0001', a2, 'anchored');
-        await store.addAnchor('b-0001', a2, 'anchored');
+        await addAnchor(store, 'b-0001', a2, 'anchored');
+        await addAnchor(store, 'b-0001', a2, 'anchored');
         const got = await store.getBatch('b-0001');
         expect(got?.state).toBe('anchored');
         expect(got?.anchors).toHaveLength(2);
         expect(got?.anchors).toEqual(expect.arrayContaining([a1, a2]));
         const a1b = { ...a1, txId: 'tx-1-retried', submittedAt: 1_700_000_300_000 };
-        await store.addAnchor('b-0001', a1b, 'anchored');
+        await addAnchor(store, 'b-0001', a1b, 'anchored');
         const again = await store.getBatch('b-0001');
         expect(again?.anchors).toHaveLength(2);
         expect(again?.anchors).toEqual(expect.arrayContaining([a1b, a2]));
@@ -535,13 +536,78 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         });
       });
 
+      it('compareAndSetAnchors writes only at the version read: the second of two writers gets a conflict', async () => {
+        await store.putBatch(batchEntry('b-v'));
+        const read = await store.getBatchVersioned('b-v');
+        expect(read?.batch).toEqual(batchEntry('b-v'));
+        const v0 = read?.version as number;
+        const mine = { chainId: 'evm:1', txId: '0x01', submittedAt: 1, nextCheckAt: 7000 };
+        const theirs = { chainId: 'bigbang:testnet', txId: 'bb01', submittedAt: 2 };
+        // Both read v0; both write. Exactly one lands, whichever the store took first.
+        const results = await Promise.all([
+          store.compareAndSetAnchors('b-v', v0, { anchors: [mine], state: 'built' }),
+          store.compareAndSetAnchors('b-v', v0, { anchors: [theirs], state: 'anchored' }),
+        ]);
+        expect(results.map((r) => r.status).sort()).toEqual(['conflict', 'written']);
+        const won = results[0]?.status === 'written' ? mine : theirs;
+        const after = await store.getBatchVersioned('b-v');
+        expect(after?.batch.anchors).toEqual([won]);
+        expect(after?.version).toBe(v0 + 1);
+        expect(results.find((r) => r.status === 'written')).toEqual({ status: 'written', version: v0 + 1 });
+        // The loser reads again and writes over the new version; the due key follows what was written.
+        const again = await store.compareAndSetAnchors('b-v', v0 + 1, {
+          anchors: [mine, theirs],
+          state: 'built',
+        });
+        expect(again).toEqual({ status: 'written', version: v0 + 2 });
+        expect((await store.listAnchorsDue(7000, 10)).map((b) => b.batchId)).toEqual(['b-v']);
+        expect(await store.compareAndSetAnchors('b-v', v0, { anchors: [], state: 'built' })).toEqual({
+          status: 'conflict',
+        });
+        expect(await store.compareAndSetAnchors('b-none', 0, { anchors: [], state: 'built' })).toEqual({
+          status: 'not-found',
+        });
+        expect(await store.getBatchVersioned('b-none')).toBeUndefined();
+      });
+
+      it('two concurrent writers adding anchors to one batch lose neither one', async () => {
+        await store.putBatch(batchEntry('b-c'));
+        // Two anchorers (say a submit path and a finality poller), each writing five slots of its own, one
+        // after another, interleaved with the other: every write must land on top of the other's.
+        const writer = (chainId: string) => async () => {
+          for (let part = 0; part < 5; part++) {
+            const a: AnchorRef = {
+              chainId,
+              txId: `${chainId}-${part}`,
+              submittedAt: 1000 + part,
+              kind: 'inline',
+              part,
+              nextCheckAt: 5000 + part,
+            };
+            await addAnchor(store, 'b-c', a, 'built');
+          }
+        };
+        await Promise.all([writer('evm:1')(), writer('bigbang:testnet')()]);
+        const got = await store.getBatch('b-c');
+        expect(got?.anchors.map((a) => a.txId).sort()).toEqual(
+          ['bigbang:testnet', 'evm:1'].flatMap((c) => [0, 1, 2, 3, 4].map((p) => `${c}-${p}`)).sort(),
+        );
+        // The due key follows the merged anchors, not either writer's own view.
+        expect((await store.listAnchorsDue(5000, 10)).map((b) => b.batchId)).toEqual(['b-c']);
+      });
+
       it('listUnanchored returns built batches oldest first and drops them once anchored', async () => {
         await store.putBatch(batchEntry('b-3', { createdAt: 3000 }));
         await store.putBatch(batchEntry('b-1', { createdAt: 1000 }));
         await store.putBatch(batchEntry('b-2', { createdAt: 2000 }));
         await store.putBatch(batchEntry('b-0', { createdAt: 500, state: 'anchored' }));
         expect((await store.listUnanchored()).map((b) => b.batchId)).toEqual(['b-1', 'b-2', 'b-3']);
-        await store.addAnchor('b-2', { chainId: 'embedded:aaaa', txId: 'tx', submittedAt: 4000 }, 'anchored');
+        await addAnchor(
+          store,
+          'b-2',
+          { chainId: 'embedded:aaaa', txId: 'tx', submittedAt: 4000 },
+          'anchored',
+        );
         const rest = await store.listUnanchored();
         expect(rest.map((b) => b.batchId)).toEqual(['b-1', 'b-3']);
         expect(rest[0]).toEqual(batchEntry('b-1', { createdAt: 1000 }));
@@ -553,7 +619,7 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         expect((await store.getBatch('b-f'))?.state).toBe('final');
         expect((await store.listUnanchored()).map((b) => b.batchId)).toEqual(['b-b']);
         const a = { chainId: 'evm:31337', txId: '0x01', submittedAt: 300, phase: 'final' as const };
-        await store.addAnchor('b-b', a, 'final');
+        await addAnchor(store, 'b-b', a, 'final');
         expect(await store.getBatch('b-b')).toMatchObject({ state: 'final', anchors: [a] });
         expect(await store.listUnanchored()).toEqual([]);
         expect(await store.listAnchorsDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
@@ -571,10 +637,10 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         // Written with anchors already in place (putBatch) and added later (addAnchor): both keep the key.
         await store.putBatch(batchEntry('b-1', { createdAt: 1, anchors: [due('evm:1', 5000)] }));
         await store.putBatch(batchEntry('b-2', { createdAt: 2 }));
-        await store.addAnchor('b-2', due('evm:1', 3000), 'built');
-        await store.addAnchor('b-2', due('embedded:aa', 9000), 'built');
+        await addAnchor(store, 'b-2', due('evm:1', 3000), 'built');
+        await addAnchor(store, 'b-2', due('embedded:aa', 9000), 'built');
         await store.putBatch(batchEntry('b-3', { createdAt: 3 }));
-        await store.addAnchor('b-3', due('embedded:aa', undefined), 'built');
+        await addAnchor(store, 'b-3', due('embedded:aa', undefined), 'built');
         await store.putBatch(batchEntry('b-4', { createdAt: 4, anchors: [due('evm:1', 4000)] }));
 
         const ids = async (now: number, limit = 10) =>
@@ -587,11 +653,11 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         expect(got?.anchors).toHaveLength(2);
 
         // The evm anchor of b-2 settles: the batch is now due at its other anchor's time.
-        await store.addAnchor('b-2', due('evm:1', undefined), 'built');
+        await addAnchor(store, 'b-2', due('evm:1', undefined), 'built');
         expect(await ids(5000)).toEqual(['b-4', 'b-1']);
         expect(await ids(9000)).toEqual(['b-4', 'b-1', 'b-2']);
         // Both settle: no longer due at all.
-        await store.addAnchor('b-2', due('embedded:aa', undefined), 'final');
+        await addAnchor(store, 'b-2', due('embedded:aa', undefined), 'final');
         expect(await ids(Number.MAX_SAFE_INTEGER)).toEqual(['b-4', 'b-1']);
         expect(await store.listAnchorsDue(10_000, 0)).toEqual([]);
       });
@@ -605,11 +671,11 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         const root = { chainId: 'evm:1', txId: '0xr', submittedAt: 1, kind: 'root' as const };
         const p0 = { chainId: 'evm:1', txId: '0xa', submittedAt: 2, kind: 'inline' as const, part: 0 };
         const p1 = { chainId: 'evm:1', txId: '0xb', submittedAt: 3, kind: 'inline' as const, part: 1 };
-        await store.addAnchor('b-i', root, 'built');
-        await store.addAnchor('b-i', p0, 'built');
-        await store.addAnchor('b-i', p1, 'built');
+        await addAnchor(store, 'b-i', root, 'built');
+        await addAnchor(store, 'b-i', p0, 'built');
+        await addAnchor(store, 'b-i', p1, 'built');
         const p0b = { ...p0, txId: '0xa2', attempt: 2, replaced: ['0xa'] };
-        await store.addAnchor('b-i', p0b, 'built');
+        await addAnchor(store, 'b-i', p0b, 'built');
         const got = await store.getBatch('b-i');
         expect(got?.inline).toEqual(inline);
         expect(got?.anchors).toHaveLength(3);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
+import { addAnchor } from '../../lib/anchor/anchor-slots.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
 /** The batches table and its index exactly as the first release created them. */
@@ -60,7 +61,8 @@ describe('SqliteIndexStore on a file from before finality tracking', () => {
       expect((await store.listUnanchored()).map((b) => b.batchId)).toEqual(['b-2']);
       // Anchors written before finality carry no nextCheckAt: nothing is due.
       expect(await store.listAnchorsDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
-      await store.addAnchor(
+      await addAnchor(
+        store,
         'b-2',
         { chainId: 'evm:1', txId: '0x01', submittedAt: 3000, phase: 'submitted', nextCheckAt: 3000 },
         'built',

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
+import { addAnchor } from '../../lib/anchor/anchor-slots.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { auditEvent, batchEntry, deadLetter, deviceEntry, recordEntry } from './index-store.conformance.js';
 
@@ -64,7 +65,7 @@ describe('SqliteIndexStore', () => {
     ]);
     const anchor = { chainId: 'embedded:0011223344556677', txId: 'ab'.repeat(32), submittedAt: 5 };
     await first.putBatch(batchEntry('b-1', { size: 2 }));
-    await first.addAnchor('b-1', anchor, 'anchored');
+    await addAnchor(first, 'b-1', anchor, 'anchored');
     await first.putBatch(batchEntry('b-2'));
     await first.createDevice(deviceEntry('dev-r'));
     await first.setCredentialHash('dev-r', 'cd'.repeat(32));

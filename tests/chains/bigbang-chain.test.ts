@@ -14,7 +14,12 @@ import {
 import { BigBangChainError } from '../../lib/adapters/bigbang/bigbang-errors.js';
 import { COIN, calcMinTxFee, formatCoins } from '../../lib/adapters/bigbang/fees.js';
 import { decodeVchData } from '../../lib/adapters/bigbang/vchdata.js';
-import { type FinalityConfig, resubmitted, stepFinality, submittedState } from '../../lib/anchor/finality.js';
+import {
+  type FinalityConfig,
+  resubmitted,
+  stepFinality,
+  submittedState,
+} from '../../lib/anchor/finality-machine.js';
 import { encodeAnchorPayload } from '../../lib/core/anchor-payload.js';
 import { fromHex, toHex, utf8 } from '../../lib/core/bytes.js';
 import { sha256 } from '../../lib/core/hash.js';

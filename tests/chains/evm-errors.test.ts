@@ -3,23 +3,19 @@
  * texts each client sends: geth (core/error.go, core/txpool/errors.go), ganache 7.9.2 (seen in
  * evm-chain.test.ts), Besu, Nethermind, OpenEthereum.
  */
-import { HttpRequestError, RpcRequestError, TimeoutError } from 'viem';
 import { describe, expect, it } from 'vitest';
-import {
-  classifySendMessage,
-  classifyTransportError,
-  EvmChainError,
-} from '../../lib/adapters/evm/evm-errors.js';
+import { classifyRpcFailure, classifySendMessage, EvmChainError } from '../../lib/adapters/evm/evm-errors.js';
 import { calldataGas, calldataGasUpperBound } from '../../lib/adapters/evm/evm-gas.js';
+import type { RpcFailure } from '../../lib/adapters/json-rpc.js';
 import { encodeAnchorPayload } from '../../lib/core/anchor-payload.js';
 
-const rpcError = (code: number, message: string, status?: number) =>
-  new RpcRequestError({
-    body: {},
-    error: { code, message },
-    url: 'http://node',
-    ...(status ? { status } : {}),
-  });
+/** What the shared transport (json-rpc.ts) reports for a JSON-RPC error object; HTTP 200 unless given. */
+const rpcError = (rpcCode: number, message: string, status = 200): RpcFailure => ({
+  kind: 'rpc',
+  rpcCode,
+  message,
+  status,
+});
 
 describe('classifySendMessage', () => {
   const table: [string, string][] = [
@@ -48,49 +44,49 @@ describe('classifySendMessage', () => {
   }
 });
 
-describe('classifyTransportError', () => {
+describe('classifyRpcFailure', () => {
   it('JSON-RPC errors: refusals when sending, rpc-error when reading', () => {
-    expect(classifyTransportError(rpcError(-32000, 'nonce too low'), true)).toMatchObject({
+    expect(classifyRpcFailure(rpcError(-32000, 'nonce too low'), true)).toMatchObject({
       code: 'nonce-clash',
       rpcCode: -32000,
     });
-    expect(classifyTransportError(rpcError(-32601, 'the method foo does not exist'), false).code).toBe(
+    expect(classifyRpcFailure(rpcError(-32601, 'the method foo does not exist'), false).code).toBe(
       'rpc-error',
     );
-    expect(classifyTransportError(rpcError(-32005, 'rate limited'), false).code).toBe('rpc-unavailable');
-    expect(classifyTransportError(rpcError(-32603, 'internal', 503), false).code).toBe('rpc-unavailable');
+    expect(classifyRpcFailure(rpcError(-32000, 'insufficient funds for transfer'), false).code).toBe(
+      'insufficient-funds',
+    );
+    expect(classifyRpcFailure(rpcError(-32005, 'rate limited'), false).code).toBe('rpc-unavailable');
+    expect(classifyRpcFailure(rpcError(-32603, 'internal', 503), false).code).toBe('rpc-unavailable');
+    expect(classifyRpcFailure(rpcError(-32000, 'nonce too low', 400), true).code).toBe('nonce-clash');
   });
 
   it('no answer, or a proxy saying the node is gone → rpc-unavailable', () => {
-    const refused = new HttpRequestError({
-      url: 'http://node',
-      details: 'fetch failed',
-      cause: new TypeError('fetch failed'),
-    });
-    expect(classifyTransportError(refused, true).code).toBe('rpc-unavailable');
-    expect(
-      classifyTransportError(new HttpRequestError({ url: 'u', status: 502, details: 'bad gateway' }), false)
-        .code,
-    ).toBe('rpc-unavailable');
-    expect(
-      classifyTransportError(new HttpRequestError({ url: 'u', status: 429, details: 'slow down' }), false)
-        .code,
-    ).toBe('rpc-unavailable');
-    expect(classifyTransportError(new TimeoutError({ body: {}, url: 'u' }), true).code).toBe(
+    const unavailable = (message: string): RpcFailure => ({ kind: 'unavailable', message });
+    expect(classifyRpcFailure(unavailable('request failed: ECONNREFUSED'), true).code).toBe(
       'rpc-unavailable',
     );
+    expect(classifyRpcFailure(unavailable('no answer within 10 ms'), true).code).toBe('rpc-unavailable');
+    expect(classifyRpcFailure({ kind: 'http', status: 429, message: 'HTTP 429' }, false).code).toBe(
+      'rpc-unavailable',
+    );
+    expect(classifyRpcFailure({ kind: 'http', status: 408, message: 'HTTP 408' }, false).code).toBe(
+      'rpc-unavailable',
+    );
+    // A JSON body that is no JSON-RPC answer, from a proxy whose status says the node is gone.
+    expect(
+      classifyRpcFailure({ kind: 'malformed', status: 502, message: 'not a response to request 1' }, false)
+        .code,
+    ).toBe('rpc-unavailable');
   });
 
   it('a 2xx body that is not JSON → rpc-malformed-response; HTTP 401 → rpc-error', () => {
-    const garbage = new HttpRequestError({
-      url: 'u',
-      details: 'Unexpected token <',
-      cause: new SyntaxError('Unexpected token <'),
+    const garbage: RpcFailure = { kind: 'malformed', status: 200, message: 'response is not JSON: <html>' };
+    expect(classifyRpcFailure(garbage, false).code).toBe('rpc-malformed-response');
+    expect(classifyRpcFailure({ kind: 'http', status: 401, message: 'HTTP 401' }, false)).toEqual({
+      code: 'rpc-error',
+      message: 'HTTP 401: HTTP 401',
     });
-    expect(classifyTransportError(garbage, false).code).toBe('rpc-malformed-response');
-    expect(
-      classifyTransportError(new HttpRequestError({ url: 'u', status: 401, details: 'no' }), false).code,
-    ).toBe('rpc-error');
   });
 
   it('EvmChainError carries code, retryable, chainId and the RPC code', () => {

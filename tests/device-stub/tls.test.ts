@@ -64,7 +64,7 @@ describe('device stub over mutual TLS (AWS IoT stand-in broker)', () => {
     );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `mqtts://localhost:${(server.address() as AddressInfo).port}`;
-    // Devices as from before signing keys: this suite is about TLS, not origin (tests/e2e/device-origin.test.ts).
+    // Devices as from before signing keys: this suite is about TLS, not origin (tests/e2e/key-lifecycle.test.ts, forgery.test.ts).
     await provisionLegacyDevices(stack.index, ['tls-1-0001', 'tls-1-0002']);
     const ingest = createDeviceMessageHandler({
       objects: stack.objects,

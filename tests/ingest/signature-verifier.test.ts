@@ -18,6 +18,7 @@ import {
   signDigest,
 } from '../../lib/core/device-signature.js';
 import {
+  chunkSize,
   coreVerifier,
   createInlineVerifier,
   createVerifierPool,
@@ -206,6 +207,16 @@ describe('node:crypto verifiers against the core verifier', () => {
 });
 
 describe('the verifier pool', () => {
+  it('splits a busy turn into a few messages per thread, so answers flow back while the rest are checked', () => {
+    // A broker turn with 4 devices' windows of 100 in flight: 4 messages on one thread, 8 over two.
+    expect(chunkSize(400, 1, 512)).toBe(100);
+    expect(chunkSize(400, 2, 512)).toBe(50);
+    // Never so small that the message costs more than the checks, never above maxBatch.
+    expect(chunkSize(10, 1, 512)).toBe(16);
+    expect(chunkSize(100_000, 2, 512)).toBe(512);
+    expect(chunkSize(400, 2, 7)).toBe(7);
+  });
+
   it('answers what was queued before close, then refuses with a named error', async () => {
     const pool = createVerifierPool({ threads: 1 });
     const key = generateSigningKey('p256');

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqlitePinQueue } from '../../lib/adapters/local/sqlite-pin-queue.js';
-import { DEFAULT_PIN_BACKOFF, retryDelayMs } from '../../lib/ipfs/backoff.js';
+import { retryDelayMs } from '../../lib/core/backoff.js';
+import { DEFAULT_PIN_BACKOFF } from '../../lib/ipfs/pin-record.js';
 import type { PinTarget } from '../../lib/ports.js';
 import { tempDir } from './support/ipfs-fixture.js';
 

@@ -2,7 +2,8 @@
  * Faulty JSON-RPC endpoints for the chain tests, on 127.0.0.1 and port 0:
  *
  * - startGarbageRpc: a tiny HTTP server that answers every request with what a broken node or a
- *   misconfigured proxy sends (not JSON, a wrong-shaped result, an HTML 502, a response to another id).
+ *   misconfigured proxy sends (not JSON, a wrong-shaped result, an HTML 502, a response to another id, a
+ *   JSON-RPC error object sent with HTTP 503 by an overloaded node).
  * - startRpcProxy: a pass-through to a real node that can lose the answer to one method (the node did the
  *   work, the caller never heard: the case dedupKey exists for) or refuse connections, like a node going
  *   away behind a load balancer.
@@ -10,7 +11,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-export type GarbageMode = 'not-json' | 'wrong-shape' | 'no-result' | 'html-502' | 'wrong-id';
+export type GarbageMode =
+  | 'not-json'
+  | 'wrong-shape'
+  | 'no-result'
+  | 'html-502'
+  | 'wrong-id'
+  | 'rpc-error-503';
 
 export interface GarbageRpc {
   url: string;
@@ -76,6 +83,11 @@ export async function startGarbageRpc(mode: GarbageMode): Promise<GarbageRpc> {
         return;
       case 'wrong-id':
         json({ jsonrpc: '2.0', id: 987_654, result: '0x1' });
+        return;
+      case 'rpc-error-503':
+        res
+          .writeHead(503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32603, message: 'busy' } }));
         return;
     }
   });

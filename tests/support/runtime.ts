@@ -165,9 +165,13 @@ export async function runRuntimeUntilExit(
   return { code: await exited, output: out, started: false };
 }
 
-export function operatorFetch(baseUrl: string, token: string) {
+/**
+ * Calls with `token` as the bearer and a JSON content type, answering status and parsed body, over any
+ * fetch-like `send`: real HTTP (operatorFetch) or a Hono app's request() (api-app.ts).
+ */
+export function bearerCaller(send: (path: string, init: RequestInit) => Promise<Response>, token: string) {
   return async <T = unknown>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> => {
-    const res = await fetch(`${baseUrl}${path}`, {
+    const res = await send(path, {
       ...init,
       headers: {
         authorization: `Bearer ${token}`,
@@ -178,4 +182,8 @@ export function operatorFetch(baseUrl: string, token: string) {
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   };
+}
+
+export function operatorFetch(baseUrl: string, token: string) {
+  return bearerCaller((path, init) => fetch(`${baseUrl}${path}`, init), token);
 }

@@ -7,6 +7,9 @@
  * Reads on the tables themselves are strongly consistent. Reads on a GSI (records by time, the pending
  * queue, unanchored batches, dead letters by device) are eventually consistent, as GSIs always are: a record
  * stored a moment ago can be missing from them for a moment. Ingest never depends on a GSI.
+ *
+ * Size (over 500 lines): one adapter of the whole IndexStore port (records, batches, devices, dead letters,
+ * audit). It splits with the port (issue 12 part 1), one file per sub-port.
  */
 import {
   DeleteItemCommand,
@@ -15,23 +18,24 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { batchNextCheckAt } from '../../anchor/anchor-slots.js';
 import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
-import {
-  type AnchorRef,
-  type AuditEvent,
-  anchorSlot,
-  type BatchEntry,
-  type BatchState,
-  batchNextCheckAt,
-  type DeadLetter,
-  type DeviceEntry,
-  type DeviceKey,
-  type DeviceKeyRegistry,
-  type IndexStore,
-  type InlinePart,
-  type Page,
-  type PutRecordResult,
-  type RecordEntry,
+import type {
+  AnchorRef,
+  AnchorsWriteResult,
+  AuditEvent,
+  BatchEntry,
+  BatchState,
+  DeadLetter,
+  DeviceEntry,
+  DeviceKey,
+  DeviceKeyRegistry,
+  IndexStore,
+  InlinePart,
+  Page,
+  PutRecordResult,
+  RecordEntry,
+  VersionedBatch,
 } from '../../ports.js';
 import {
   fnv1a,
@@ -85,7 +89,6 @@ const UNANCHORED = 'u';
  */
 const CHECK_SHARD = '0';
 const MAX_SEQ_KEY = 9007199254740991;
-const ADD_ANCHOR_ATTEMPTS = 10;
 
 export const timeKey = (timestamp: number, seq: number): string => `${pad16(timestamp)}#${pad16(seq)}`;
 export const pendingKey = (receivedAt: number, deviceId: string, seq: number): string =>
@@ -394,55 +397,53 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
     return item ? toBatch(item) : undefined;
   }
 
-  async addAnchor(batchId: string, anchor: AnchorRef, state: BatchState): Promise<void> {
-    // Read-modify-write guarded by a version number: two anchorers never lose each other's anchors.
-    for (let attempt = 0; attempt < ADD_ANCHOR_ATTEMPTS; attempt++) {
-      const item = await this.getBatchItem(batchId);
-      if (!item) throw new Error(`batch ${batchId} not found`);
-      const version = optNum(item, 'version') ?? 0;
-      const slot = anchorSlot(anchor);
-      const anchors = toBatch(item)
-        .anchors.filter((a) => anchorSlot(a) !== slot)
-        .concat(anchor);
-      // The sparse indexes: unanchored while 'built', anchorsDue while some anchor has a nextCheckAt.
-      const next = batchNextCheckAt(anchors);
-      const set = ['anchors = :a', '#st = :s', 'version = :v1'];
-      const remove: string[] = [];
-      const values: Item = {
-        ':a': S(JSON.stringify(anchors)),
-        ':s': S(state),
-        ':v0': N(version),
-        ':v1': N(version + 1),
-      };
-      if (state === 'built') {
-        set.push('unanchored = :u');
-        values[':u'] = S(UNANCHORED);
-      } else remove.push('unanchored');
-      if (next === undefined) remove.push('checkShard', 'nextCheckAt');
-      else {
-        set.push('checkShard = :cs', 'nextCheckAt = :nc');
-        values[':cs'] = S(CHECK_SHARD);
-        values[':nc'] = N(next);
-      }
-      try {
-        await this.db.send(
-          new UpdateItemCommand({
-            TableName: this.t.batches,
-            Key: { part: S(BATCH_PART), batchId: S(batchId) },
-            UpdateExpression: `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`,
-            ConditionExpression: 'version = :v0',
-            ExpressionAttributeNames: { '#st': 'state' },
-            ExpressionAttributeValues: values,
-          }),
-        );
-        return;
-      } catch (err) {
-        if (!isConditionalCheckFailed(err)) throw err;
-      }
+  async getBatchVersioned(batchId: string): Promise<VersionedBatch | undefined> {
+    const item = await this.getBatchItem(batchId);
+    return item ? { batch: toBatch(item), version: optNum(item, 'version') ?? 0 } : undefined;
+  }
+
+  async compareAndSetAnchors(
+    batchId: string,
+    expectedVersion: number,
+    next: { anchors: AnchorRef[]; state: BatchState },
+  ): Promise<AnchorsWriteResult> {
+    // The sparse indexes: unanchored while 'built', anchorsDue while some anchor has a nextCheckAt.
+    const due = batchNextCheckAt(next.anchors);
+    const set = ['anchors = :a', '#st = :s', 'version = :v1'];
+    const remove: string[] = [];
+    const values: Item = {
+      ':a': S(JSON.stringify(next.anchors)),
+      ':s': S(next.state),
+      ':v0': N(expectedVersion),
+      ':v1': N(expectedVersion + 1),
+    };
+    if (next.state === 'built') {
+      set.push('unanchored = :u');
+      values[':u'] = S(UNANCHORED);
+    } else remove.push('unanchored');
+    if (due === undefined) remove.push('checkShard', 'nextCheckAt');
+    else {
+      set.push('checkShard = :cs', 'nextCheckAt = :nc');
+      values[':cs'] = S(CHECK_SHARD);
+      values[':nc'] = N(due);
     }
-    throw new Error(
-      `batch ${batchId}: gave up adding an anchor after ${ADD_ANCHOR_ATTEMPTS} concurrent updates`,
-    );
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.t.batches,
+          Key: { part: S(BATCH_PART), batchId: S(batchId) },
+          UpdateExpression: `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`,
+          // Fails on a missing batch too: putBatch writes every batch at version 0.
+          ConditionExpression: 'version = :v0',
+          ExpressionAttributeNames: { '#st': 'state' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return { status: 'written', version: expectedVersion + 1 };
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+      return (await this.getBatchItem(batchId)) ? { status: 'conflict' } : { status: 'not-found' };
+    }
   }
 
   async listUnanchored(): Promise<BatchEntry[]> {

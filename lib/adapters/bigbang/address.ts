@@ -7,9 +7,18 @@
  * configuration error at start-up rather than a refused transaction later. The stand-in mints addresses
  * with it. Pure.
  */
+import { utils } from '@scure/base';
 
-const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
-const INDEX = new Map([...ALPHABET].map((c, i) => [c, i] as const));
+/**
+ * BigBang's base32: 5 bits per character, most significant first, no padding (35 bytes are exactly 56
+ * characters), over its own alphabet. @scure/base does the bit work; the alphabet is BigBang's.
+ */
+const base32 = utils.chain(
+  utils.radix2(5),
+  utils.alphabet('0123456789abcdefghjkmnpqrstvwxyz'),
+  utils.join(''),
+);
+
 export const ADDRESS_LENGTH = 57;
 
 export type AddressKind = 'pubkey' | 'template';
@@ -27,39 +36,13 @@ export function crc24q(data: Uint8Array): number {
   return crc & 0xffffff;
 }
 
-function base32Encode(bytes: Uint8Array): string {
-  let out = '';
-  let acc = 0;
-  let bits = 0;
-  for (const b of bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += ALPHABET[(acc >>> bits) & 31];
-    }
-    acc &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += ALPHABET[(acc << (5 - bits)) & 31];
-  return out;
-}
-
+/** The bytes of BigBang base32 text; undefined for a character outside the alphabet. */
 function base32Decode(text: string): Uint8Array | undefined {
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  for (const c of text) {
-    const v = INDEX.get(c);
-    if (v === undefined) return undefined;
-    acc = (acc << 5) | v;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((acc >>> bits) & 0xff);
-    }
-    acc &= (1 << bits) - 1;
+  try {
+    return base32.decode(text);
+  } catch {
+    return undefined;
   }
-  return new Uint8Array(out);
 }
 
 export function encodeAddress(kind: AddressKind, body: Uint8Array): string {
@@ -68,7 +51,7 @@ export function encodeAddress(kind: AddressKind, body: Uint8Array): string {
   const full = new Uint8Array(35);
   full.set(body);
   full.set([(crc >>> 16) & 0xff, (crc >>> 8) & 0xff, crc & 0xff], 32);
-  return (kind === 'pubkey' ? '1' : '2') + base32Encode(full);
+  return (kind === 'pubkey' ? '1' : '2') + base32.encode(full);
 }
 
 export function decodeAddress(address: string): { kind: AddressKind; body: Uint8Array } | undefined {

@@ -24,13 +24,17 @@
  * may still have been paid; before sending for that key again, and on the first submit of a process (a
  * crash between the node's acceptance and the anchorer's record), the adapter lists the wallet's recent
  * transactions (`listtransaction`, rpc.json) and looks for one carrying that uuid.
+ *
+ * Size (over 500 lines): one class behind the Chain port. Submit and lookup share the key-unlock state, the
+ * dedup memory and the wallet look-back above, so they stay together; the RPC transport (../json-rpc.ts),
+ * vchData, fees, addresses and errors are already their own files.
  */
 import { z } from 'zod';
 import { fromHex, toHex } from '../../core/bytes.js';
 import type { Chain, ChainDescription, ChainEconomics, ChainTx } from '../../ports.js';
+import { JsonRpcClient, RpcCallError } from '../json-rpc.js';
 import { isAddress, pubkeyHexOfAddress } from './address.js';
 import { BigBangChainError, type BigBangChainErrorCode, classifyRpcError } from './bigbang-errors.js';
-import { JsonRpcClient, RpcCallError } from './bigbang-rpc.js';
 import {
   COIN,
   calcMinTxFee,

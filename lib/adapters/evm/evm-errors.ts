@@ -10,8 +10,8 @@
  * code -32000); Besu (NONCE_TOO_LOW, TRANSACTION_UPFRONT_COST_EXCEEDS_BALANCE); Nethermind (OldNonce);
  * OpenEthereum ("Transaction nonce is too low", "Transaction with the same hash was already imported").
  */
-import { BaseError, HttpRequestError, RpcRequestError, TimeoutError } from 'viem';
 import { ChainAdapterError } from '../chain-adapter-error.js';
+import type { RpcFailure } from '../json-rpc.js';
 
 export type EvmChainErrorCode =
   /** The wallet cannot pay gas × price. Needs funding. */
@@ -88,40 +88,36 @@ export function classifySendMessage(message: string, rpcCode?: number): Classifi
 }
 
 /**
- * Anything thrown by viem's HTTP transport → a code. `sending` says whether the request asked the node to
- * accept (or estimate) a transaction, where a JSON-RPC error is a refusal rather than a broken read.
+ * A failed call of the shared JSON-RPC transport (json-rpc.ts) → a code. `sending` says whether the request
+ * asked the node to accept (or estimate) a transaction, where a JSON-RPC error is a refusal rather than a
+ * broken read.
  */
-export function classifyTransportError(e: unknown, sending: boolean): Classified {
-  if (e instanceof BaseError) {
-    const found = e.walk(
-      (x) => x instanceof RpcRequestError || x instanceof HttpRequestError || x instanceof TimeoutError,
-    );
-    if (found instanceof RpcRequestError) {
-      const message = found.details || found.shortMessage;
+export function classifyRpcFailure(f: RpcFailure, sending: boolean): Classified {
+  switch (f.kind) {
+    case 'rpc': {
+      const { rpcCode, message } = f;
       // A JSON-RPC error object sent with HTTP 5xx/429 still means the node (or its proxy) is struggling.
-      if (found.status !== undefined && (found.status >= 500 || found.status === 429)) {
-        return { code: 'rpc-unavailable', rpcCode: found.code, message };
-      }
-      if (found.code === -32005) return { code: 'rpc-unavailable', rpcCode: found.code, message }; // limit exceeded
-      return sending
-        ? classifySendMessage(message, found.code)
-        : INSUFFICIENT.test(message)
-          ? { code: 'insufficient-funds', rpcCode: found.code, message }
-          : { code: 'rpc-error', rpcCode: found.code, message };
+      if (f.status >= 500 || f.status === 429) return { code: 'rpc-unavailable', rpcCode, message };
+      if (rpcCode === -32005) return { code: 'rpc-unavailable', rpcCode, message }; // limit exceeded
+      if (sending) return classifySendMessage(message, rpcCode);
+      return INSUFFICIENT.test(message)
+        ? { code: 'insufficient-funds', rpcCode, message }
+        : { code: 'rpc-error', rpcCode, message };
     }
-    if (found instanceof TimeoutError) return { code: 'rpc-unavailable', message: 'request timed out' };
-    if (found instanceof HttpRequestError) {
-      // viem parses the body itself: a SyntaxError underneath means a 2xx answer that was not JSON.
-      if (found.cause instanceof SyntaxError) {
-        return { code: 'rpc-malformed-response', message: `response is not JSON: ${found.details}` };
-      }
-      const status = found.status;
-      if (status === undefined || status >= 500 || status === 429 || status === 408) {
-        return { code: 'rpc-unavailable', message: `HTTP ${status ?? 'request'} failed: ${found.details}` };
-      }
-      return { code: 'rpc-error', message: `HTTP ${status}: ${found.details}` };
-    }
-    return { code: 'rpc-error', message: e.shortMessage };
+    case 'unavailable':
+      return { code: 'rpc-unavailable', message: f.message };
+    case 'malformed':
+      // Not a JSON-RPC answer, but with an HTTP failure status: the status says more than the body.
+      return f.status >= 400
+        ? httpFailure(f.status, f.message)
+        : { code: 'rpc-malformed-response', message: f.message };
+    case 'http':
+      return httpFailure(f.status, f.message);
   }
-  return { code: 'rpc-error', message: e instanceof Error ? e.message : String(e) };
+}
+
+/** An HTTP failure without a JSON-RPC error: overload and timeouts are the node's outage, the rest not. */
+function httpFailure(status: number, message: string): Classified {
+  if (status >= 500 || status === 429 || status === 408) return { code: 'rpc-unavailable', message };
+  return { code: 'rpc-error', message: `HTTP ${status}: ${message}` };
 }

@@ -7,25 +7,30 @@
  * with the broker while acknowledging only durable records.
  *
  * The queries mirror what the DynamoDB adapter can do with keys and indexes (see lib/ports.ts): no scans.
+ *
+ * Size (over 500 lines): one adapter of the whole IndexStore port (records, batches, devices, dead letters,
+ * audit) over one file and one writer thread. It splits with the port (issue 12 part 1), one file per
+ * sub-port.
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { batchNextCheckAt } from '../../anchor/anchor-slots.js';
 import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
-import {
-  type AnchorRef,
-  type AuditEvent,
-  anchorSlot,
-  type BatchEntry,
-  type BatchState,
-  batchNextCheckAt,
-  type DeadLetter,
-  type DeviceEntry,
-  type DeviceKey,
-  type DeviceKeyRegistry,
-  type IndexStore,
-  type InlinePart,
-  type Page,
-  type PutRecordResult,
-  type RecordEntry,
+import type {
+  AnchorRef,
+  AnchorsWriteResult,
+  AuditEvent,
+  BatchEntry,
+  BatchState,
+  DeadLetter,
+  DeviceEntry,
+  DeviceKey,
+  DeviceKeyRegistry,
+  IndexStore,
+  InlinePart,
+  Page,
+  PutRecordResult,
+  RecordEntry,
+  VersionedBatch,
 } from '../../ports.js';
 import { prepareSqliteFile } from './private-files.js';
 import { openSqliteReadOnly } from './sqlite-read-only.js';
@@ -116,6 +121,12 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] =
   { table: 'batches', column: 'next_check_at', ddl: 'ALTER TABLE batches ADD COLUMN next_check_at INTEGER' },
   // Planned inline transactions (BatchEntry.inline), JSON.
   { table: 'batches', column: 'inline_parts', ddl: 'ALTER TABLE batches ADD COLUMN inline_parts TEXT' },
+  // The version compareAndSetAnchors checks and moves on; NULL in a row no such write touched reads as 0.
+  {
+    table: 'batches',
+    column: 'anchors_version',
+    ddl: 'ALTER TABLE batches ADD COLUMN anchors_version INTEGER',
+  },
   // Device signing keys (DeviceEntry.keys, JSON), whether v1 envelopes are accepted, and the revision that
   // guards their updates. NULL in a row from before them reads as: no keys, unsigned allowed, revision 0.
   { table: 'devices', column: 'signing_keys', ddl: 'ALTER TABLE devices ADD COLUMN signing_keys TEXT' },
@@ -264,7 +275,9 @@ const W = {
     AND (ipfs_cid IS NULL OR ipfs_cid <> ?)`,
   insertBatch: `INSERT INTO batches (batch_id, root, size, created_at, state, tree_key, anchors, next_check_at,
     inline_parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  updateBatch: 'UPDATE batches SET state = ?, anchors = ?, next_check_at = ? WHERE batch_id = ?',
+  // Compare-and-set: no row changes unless the anchors are still at the version the writer read.
+  setAnchors: `UPDATE batches SET state = ?, anchors = ?, next_check_at = ?,
+    anchors_version = COALESCE(anchors_version, 0) + 1 WHERE batch_id = ? AND COALESCE(anchors_version, 0) = ?`,
   insertDevice: `INSERT INTO devices (device_id, created_at, status, credential_hash, wrapped_master_key,
     signing_keys, allow_unsigned, keys_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   setCredential: 'UPDATE devices SET credential_hash = ? WHERE device_id = ?',
@@ -483,20 +496,31 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
     return r ? toBatch(r) : undefined;
   }
 
-  async addAnchor(batchId: string, anchor: AnchorRef, state: BatchState): Promise<void> {
-    // Read-modify-write is safe here: one anchorer per runtime writes a batch's anchors.
+  async getBatchVersioned(batchId: string): Promise<VersionedBatch | undefined> {
     const r = this.stmt('getBatch').get(batchId) as Row | undefined;
-    if (!r) throw new Error(`batch ${batchId} not found`);
-    const slot = anchorSlot(anchor);
-    const anchors = toBatch(r)
-      .anchors.filter((a) => anchorSlot(a) !== slot)
-      .concat(anchor);
-    await this.w().write([
+    return r ? { batch: toBatch(r), version: optNum(r, 'anchors_version') ?? 0 } : undefined;
+  }
+
+  async compareAndSetAnchors(
+    batchId: string,
+    expectedVersion: number,
+    next: { anchors: AnchorRef[]; state: BatchState },
+  ): Promise<AnchorsWriteResult> {
+    const [r] = await this.w().write([
       {
-        sql: W.updateBatch,
-        params: [state, JSON.stringify(anchors), batchNextCheckAt(anchors) ?? null, batchId],
+        sql: W.setAnchors,
+        params: [
+          next.state,
+          JSON.stringify(next.anchors),
+          batchNextCheckAt(next.anchors) ?? null,
+          batchId,
+          expectedVersion,
+        ],
       },
     ]);
+    if (r?.changes === 1) return { status: 'written', version: expectedVersion + 1 };
+    // Read after the write resolved: the row either never existed or was moved on by another writer.
+    return this.stmt('getBatch').get(batchId) ? { status: 'conflict' } : { status: 'not-found' };
   }
 
   async listUnanchored(): Promise<BatchEntry[]> {

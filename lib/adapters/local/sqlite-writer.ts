@@ -3,10 +3,11 @@
  *
  * node:sqlite is synchronous, and a durable COMMIT waits for fsync: on the event loop that wait stalls the
  * broker and every other device for as long as the disk takes (BENCHMARKS.md measured 40% of the main
- * thread inside COMMIT). Here writes are queued, everything queued in one turn of the event loop goes to a
- * worker thread as one message, and the worker runs it as one transaction with one fsync while the main
- * thread keeps parsing MQTT. Reads stay on the caller's own connection: WAL lets them see every committed
- * write without waiting for the writer.
+ * thread inside COMMIT). Here writes are queued and go to a worker thread, which runs them as one transaction
+ * with one fsync while the main thread keeps parsing MQTT: everything queued in one turn of the event loop
+ * when the worker is idle, else everything queued while its current transaction commits (group commit).
+ * Reads stay on the caller's own connection: WAL lets them see every committed write without waiting for the
+ * writer.
  *
  * Each job is a list of statements applied atomically (a SAVEPOINT inside the group's transaction): a job
  * that fails is rolled back alone and its promise rejects; the others still commit.
@@ -78,6 +79,9 @@ interface Job {
   reject: (e: Error) => void;
 }
 
+/** One transaction committing at a time; see send(). */
+const MAX_TRANSACTIONS_IN_FLIGHT = 1;
+
 type WorkerReply =
   | { ready: true }
   | { closed: true }
@@ -135,6 +139,10 @@ export class SqliteWriter {
 
   private send(): void {
     this.scheduled = false;
+    // Group commit: while one transaction is being committed, what arrives waits and goes as the next one.
+    // Sent at once instead, each turn's few writes would queue in the worker as a transaction of their own,
+    // each with its own fsync: under load the disk, not the CPU, would set the pace. settle() sends the rest.
+    if (this.inFlight.size >= MAX_TRANSACTIONS_IN_FLIGHT) return;
     const jobs = this.queue;
     this.queue = [];
     if (jobs.length === 0) return;
@@ -150,6 +158,8 @@ export class SqliteWriter {
     const jobs = this.inFlight.get(m.id);
     if (!jobs) return;
     this.inFlight.delete(m.id);
+    // The next group goes before these callers run, so the worker is not idle while they do.
+    if (this.queue.length > 0 && !this.failure) this.send();
     jobs.forEach((job, i) => {
       const r = m.results[i];
       if (r && 'ok' in r) job.resolve(r.ok);
@@ -169,7 +179,8 @@ export class SqliteWriter {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.send();
-      while (this.inFlight.size > 0) {
+      while (this.inFlight.size > 0 || this.queue.length > 0) {
+        this.send();
         await new Promise<void>((resolve) => {
           const check = () => (this.inFlight.size === 0 ? resolve() : setTimeout(check, 1));
           check();

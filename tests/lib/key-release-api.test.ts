@@ -1,27 +1,27 @@
 /**
- * Key release over HTTP against the running runtime: the audit log says whether each release succeeded, and
+ * Key release through the HTTP API (the app over the runtime's SQLite stores, called with app.request(): the
+ * routes' answers are the subject, not the server): the audit log says whether each release succeeded, and
  * a master key the vault cannot unwrap is a typed 503 `key-unavailable`, audited as failed, not a bare 500
- * with the log claiming a release. The wrapped key is damaged behind the runtime's back, in index.sqlite, the
+ * with the log claiming a release. The wrapped key is damaged behind the app's back, in index.sqlite, the
  * way a disk fault or a store restored with another KEK would leave it.
  */
 
-import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
 import type { AuditEvent } from '../../lib/ports.js';
+import { type ApiApp, type ApiCall, openApiApp } from '../support/api-app.js';
 import { testOrigin } from '../support/origin.js';
-import { operatorFetch, startInProcess } from '../support/runtime.js';
 import { TestDevice } from '../support/test-device.js';
 
 describe('POST /v1/records/{id}/key-release and the audit log', () => {
-  let rt: Awaited<ReturnType<typeof startInProcess>>;
-  let api: ReturnType<typeof operatorFetch>;
+  let rt: ApiApp;
+  let api: ApiCall;
   const dev = new TestDevice('kr-1');
 
   beforeAll(async () => {
-    rt = await startInProcess();
-    api = operatorFetch(rt.baseUrl, rt.operatorToken);
+    rt = await openApiApp();
+    api = rt.as(rt.operatorToken);
     const p = await api('/v1/devices', {
       method: 'POST',
       body: JSON.stringify({ deviceId: dev.deviceId, masterKey: dev.masterKeyBase64 }),
@@ -30,11 +30,11 @@ describe('POST /v1/records/{id}/key-release and the audit log', () => {
     for (let i = 0; i < 2; i++) {
       const r = await ingestEnvelope(
         {
-          objects: rt.objects,
-          index: rt.index,
+          objects: rt.stack.objects,
+          index: rt.stack.index,
           clock: Date.now,
           limits: { maxClockSkewMs: 0 },
-          origin: testOrigin(rt.index),
+          origin: testOrigin(rt.stack.index),
         },
         {
           deviceId: dev.deviceId,
@@ -46,7 +46,7 @@ describe('POST /v1/records/{id}/key-release and the audit log', () => {
     }
   });
   afterAll(async () => {
-    await rt.cleanup();
+    await rt.close();
   });
 
   const release = (recordId: string, reason: string) =>
@@ -71,7 +71,7 @@ describe('POST /v1/records/{id}/key-release and the audit log', () => {
   });
 
   it('a wrapped master key the vault cannot unwrap answers 503 key-unavailable, audited as failed', async () => {
-    const db = new DatabaseSync(join(rt.dataDir, 'index.sqlite'));
+    const db = new DatabaseSync(rt.stack.indexPath);
     try {
       db.exec('PRAGMA busy_timeout = 5000');
       const row = db
@@ -136,7 +136,7 @@ describe('POST /v1/records/{id}/key-release and the audit log', () => {
       }),
     });
     expect(t.status).toBe(201);
-    const asAuditor = operatorFetch(rt.baseUrl, t.body.token);
+    const asAuditor = rt.as(t.body.token);
     const byRange = await asAuditor<{ error?: { code: string } }>('/v1/devices/kr-1/key-release', {
       method: 'POST',
       body: JSON.stringify({ at: Date.now(), reason: 'audit 1' }),

@@ -8,7 +8,7 @@ import {
   resubmitted,
   stepFinality,
   submittedState,
-} from '../../lib/anchor/finality.js';
+} from '../../lib/anchor/finality-machine.js';
 
 const cfg: FinalityConfig = { confirmations: 3, dropAfterMs: 60_000, stuckAfterMs: 600_000, pollMs: 5_000 };
 const payload = new Uint8Array([1, 2, 3]);
@@ -31,7 +31,7 @@ const found = (
 });
 const notFound: LookupObservation = { kind: 'not-found' };
 
-describe('finality', () => {
+describe('the finality machine', () => {
   it('submitted → anchored → final, then polling stops', () => {
     let s = start();
     expect(s.phase).toBe('submitted');

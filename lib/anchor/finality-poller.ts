@@ -1,29 +1,20 @@
 /**
- * Confirmations and reorganisations of stored anchors: the bridge between the pure state machine
- * (finality.ts), the chains and the BatchStore. Each anchor of a batch (one root transaction per chain, plus
- * inline transactions) carries its finality state in its AnchorRef; the poller takes the batches whose
- * anchors are due (BatchStore.listAnchorsDue), looks each due transaction up, steps the machine, acts on it
- * (a dropped or reorganised transaction is submitted again) and writes the anchor back with the batch's
- * new state.
+ * The finality poller: confirmations and reorganisations of stored anchors, the bridge between the pure
+ * state machine (finality-machine.ts), the chains and the BatchStore. Each anchor of a batch (one root
+ * transaction per chain, plus inline transactions) carries its finality state in its AnchorRef; the poller
+ * takes the batches whose anchors are due (BatchStore.listAnchorsDue), looks each due transaction up, steps
+ * the machine, acts on it (a dropped or reorganised transaction is submitted again) and writes the anchor
+ * back with the batch's new state (anchor-slots.ts: batchStateOf).
  *
  * A transaction pending past `stuckAfterMs` on a chain that can bump fees (Chain.replace: EVM) is replaced by
  * one paying more, under the same nonce; the old txId goes to `replaced`, and the stuck timer starts over, so
  * the fee rises once per `stuckAfterMs` until it is mined or the chain's fee cap stops it (then the 'stuck'
  * alert stays). Only one of the two can be mined: if the new one never shows up and an earlier one of
  * `replaced` is in a block, the anchor points back to that one.
- *
- * Why the batch state is derived here and not by the caller: it depends on every anchor of the batch, and
- * the submit path (anchor-pending.ts) and the poller both change anchors; one pure function of the anchors
- * (batchStateOf) keeps them from disagreeing.
  */
-import { encodeAnchorPayload } from '../core/anchor-payload.js';
-import { fromHex } from '../core/bytes.js';
-import { parseRecordId } from '../core/device-id.js';
-import { encodeInlinePacket } from '../core/inline-packet.js';
 import type { LedgerEntry } from '../core/ledger-entry.js';
 import {
   type AnchorRef,
-  anchorSlot,
   type BatchEntry,
   type BatchState,
   type BatchStore,
@@ -33,8 +24,9 @@ import {
   type ObjectStore,
   type RecordIndex,
 } from '../ports.js';
-import { readRecordEnvelope } from '../record-object.js';
+import { dedupKeyOf, inlinePacket, rootPayload } from './anchor-bytes.js';
 import { LeaseLostError } from './anchor-lease.js';
+import { addAnchor, batchStateOf, withAnchor } from './anchor-slots.js';
 import {
   type FinalityAction,
   type FinalityConfig,
@@ -43,7 +35,7 @@ import {
   type LookupObservation,
   resubmitted,
   stepFinality,
-} from './finality.js';
+} from './finality-machine.js';
 
 /** Used when a runtime gives no finality configuration for a chain: one confirmation, as the ledger needs. */
 export const DEFAULT_FINALITY: FinalityConfig = {
@@ -83,63 +75,6 @@ export interface ChainFinality {
   finality: FinalityConfig;
   /** Whether this chain also takes inline parts (an inline part of a chain without it is not waited for). */
   inline: boolean;
-}
-
-// ------------------------------------------------------------------------------------------ state
-
-/**
- * The batch's state from its anchors: every configured chain's root anchor, and every planned inline part of
- * a chain that takes them, must be in a block for 'anchored' and final for 'final'. An anchor written before
- * finality was tracked (no phase) was accepted on submission and counts as in a block.
- */
-export function batchStateOf(
-  batch: Pick<BatchEntry, 'anchors' | 'inline'>,
-  chains: readonly { chainId: string; inline: boolean }[],
-): BatchState {
-  const slots: string[] = [];
-  for (const c of chains) {
-    slots.push(c.chainId);
-    if (!c.inline) continue;
-    (batch.inline ?? []).forEach((p, part) => {
-      if (p.chainId === c.chainId) slots.push(anchorSlot({ chainId: c.chainId, kind: 'inline', part }));
-    });
-  }
-  if (slots.length === 0) return 'built';
-  const bySlot = new Map(batch.anchors.map((a) => [anchorSlot(a), a]));
-  let allFinal = true;
-  for (const slot of slots) {
-    const a = bySlot.get(slot);
-    if (!a) return 'built';
-    const phase = a.phase ?? 'anchored';
-    if (phase !== 'anchored' && phase !== 'final') return 'built';
-    if (phase !== 'final') allFinal = false;
-  }
-  return allFinal ? 'final' : 'anchored';
-}
-
-/** The AnchorRef of a transaction just submitted: due for a look at once. */
-export function submittedAnchor(a: {
-  chainId: string;
-  txId: string;
-  at: number;
-  kind: 'root' | 'inline';
-  part?: number;
-  payloadSha256?: string;
-}): AnchorRef {
-  const ref: AnchorRef = {
-    chainId: a.chainId,
-    txId: a.txId,
-    submittedAt: a.at,
-    kind: a.kind,
-    phase: 'submitted',
-    attempt: 1,
-    reorgs: 0,
-    confirmations: 0,
-    nextCheckAt: a.at,
-  };
-  if (a.part !== undefined) ref.part = a.part;
-  if (a.payloadSha256 !== undefined) ref.payloadSha256 = a.payloadSha256;
-  return ref;
 }
 
 function toState(a: AnchorRef, payload: string): FinalityState {
@@ -196,35 +131,6 @@ function fromState(a: AnchorRef, s: FinalityState): AnchorRef {
 function expectedPayload(batch: BatchEntry, a: AnchorRef): string {
   if (a.kind === 'inline') return `sha256:${a.payloadSha256 ?? ''}`;
   return Buffer.from(rootPayload(batch)).toString('hex');
-}
-
-export function rootPayload(batch: Pick<BatchEntry, 'batchId' | 'root' | 'size'>): Uint8Array {
-  const root = fromHex(batch.root);
-  if (root?.length !== 32) throw new Error(`batch ${batch.batchId} has a malformed root`);
-  return encodeAnchorPayload({ root, treeSize: batch.size });
-}
-
-/** The bytes of an inline part: its records' stored envelopes, in order. */
-export async function inlinePacket(
-  index: RecordIndex,
-  objects: ObjectStore,
-  recordIds: readonly string[],
-): Promise<Uint8Array> {
-  const envelopes: Uint8Array[] = [];
-  for (const id of recordIds) {
-    const parsed = parseRecordId(id);
-    const rec = parsed ? await index.getRecord(parsed.deviceId, parsed.seq) : undefined;
-    const bytes = rec ? await readRecordEnvelope(objects, rec) : undefined;
-    if (!bytes) throw new Error(`inline record ${id} has no stored envelope`);
-    envelopes.push(bytes);
-  }
-  return encodeInlinePacket(envelopes);
-}
-
-/** The dedup key of an anchor's attempt: the batch id for the first root, then `#<attempt>` (chains.md §4). */
-export function dedupKeyOf(batchId: string, a: { kind?: 'root' | 'inline'; part?: number }, attempt: number) {
-  const base = a.kind === 'inline' ? `${batchId}#inline#${a.part ?? 0}` : batchId;
-  return attempt <= 1 ? base : `${base}#${attempt}`;
 }
 
 async function observe(chain: Chain, txId: string): Promise<{ obs: LookupObservation; tx?: ChainTx }> {
@@ -501,9 +407,8 @@ export async function pollFinality(deps: PollDeps): Promise<PollReport> {
           }
         }
       }
-      const slot = anchorSlot(updated);
-      anchors = anchors.filter((x) => anchorSlot(x) !== slot).concat(updated);
-      await deps.index.addAnchor(batch.batchId, updated, batchStateOf({ ...batch, anchors }, configured));
+      anchors = withAnchor(anchors, updated);
+      await addAnchor(deps.index, batch.batchId, updated, batchStateOf({ ...batch, anchors }, configured));
       dirty = true;
     }
     const state = batchStateOf({ ...batch, anchors }, configured);

@@ -1,16 +1,19 @@
 /**
- * JSON-RPC 2.0 over HTTP with named parameters, as BigBang Core speaks it (default port 9902). Thin: one
- * POST per call, a timeout, optional basic auth, and strict checks on the envelope. What the result means is
- * the adapter's business; failures come out as RpcFailure so the adapter can name them in context.
+ * JSON-RPC 2.0 over HTTP, the one transport of both chain adapters: EVM nodes (positional parameters) and
+ * BigBang Core (named parameters, default port 9902). Thin: one POST per call, an id per request checked
+ * against the answer, a timeout, optional basic auth, and strict checks on the envelope. No retries: the
+ * anchorer retries whole cycles with backoff, and a hidden retry of a send would blur which attempt the node
+ * saw. What the result means is the adapter's business; failures come out as RpcFailure so each adapter
+ * names them in its own typed errors (evm-errors.ts, bigbang-errors.ts).
  */
 
 export type RpcFailure =
-  /** The node answered with a JSON-RPC error object. */
-  | { kind: 'rpc'; rpcCode: number; message: string }
+  /** The node answered with a JSON-RPC error object, with this HTTP status (200 from most nodes). */
+  | { kind: 'rpc'; rpcCode: number; message: string; status: number }
   /** No usable answer: refused, reset, timed out, HTTP 5xx. */
   | { kind: 'unavailable'; message: string }
-  /** An answer that is not a JSON-RPC 2.0 response to this request. */
-  | { kind: 'malformed'; message: string }
+  /** An answer that is not a JSON-RPC 2.0 response to this request, with its HTTP status. */
+  | { kind: 'malformed'; message: string; status: number }
   /** HTTP 4xx without a JSON-RPC error (wrong credentials, wrong path). */
   | { kind: 'http'; status: number; message: string };
 
@@ -35,7 +38,7 @@ export class JsonRpcClient {
   private id = 0;
   constructor(private readonly opts: JsonRpcClientOptions) {}
 
-  async call(method: string, params: Record<string, unknown>): Promise<unknown> {
+  async call(method: string, params: Record<string, unknown> | readonly unknown[]): Promise<unknown> {
     const id = ++this.id;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.opts.auth) {
@@ -71,7 +74,7 @@ export class JsonRpcClient {
         throw new RpcCallError(method, { kind: 'http', status: res.status, message: `HTTP ${res.status}` });
       throw new RpcCallError(
         method,
-        { kind: 'malformed', message: `response is not JSON: ${clip(text)}` },
+        { kind: 'malformed', message: `response is not JSON: ${clip(text)}`, status: res.status },
         { cause: e },
       );
     }
@@ -79,6 +82,7 @@ export class JsonRpcClient {
       throw new RpcCallError(method, {
         kind: 'malformed',
         message: `not a response to request ${id}: ${clip(text)}`,
+        status: res.status,
       });
     }
     if (body.error !== undefined && body.error !== null) {
@@ -87,9 +91,15 @@ export class JsonRpcClient {
         throw new RpcCallError(method, {
           kind: 'malformed',
           message: `malformed error object: ${clip(text)}`,
+          status: res.status,
         });
       }
-      throw new RpcCallError(method, { kind: 'rpc', rpcCode: err.code, message: err.message });
+      throw new RpcCallError(method, {
+        kind: 'rpc',
+        rpcCode: err.code,
+        message: err.message,
+        status: res.status,
+      });
     }
     if (res.status >= 500)
       throw new RpcCallError(method, { kind: 'unavailable', message: `HTTP ${res.status}` });
@@ -97,6 +107,7 @@ export class JsonRpcClient {
       throw new RpcCallError(method, {
         kind: 'malformed',
         message: `response has neither result nor error: ${clip(text)}`,
+        status: res.status,
       });
     }
     return body.result;
