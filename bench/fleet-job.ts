@@ -35,6 +35,11 @@ export interface FleetJob {
   warmRecordsPerDevice: number;
   packetBytes: number;
   maxInFlight: number;
+  /**
+   * Records per MQTT message (device-stub/device.ts). Default 1: the ingest figures are of lone records, one
+   * per publish, as they were before record packs existed, so they stay comparable with earlier runs.
+   */
+  packMaxRecords?: number;
   seed: number;
   timeoutMs: number;
   /** Signed devices (envelope v2, a head at the end of each round) or legacy unsigned ones (v1). */
@@ -71,6 +76,7 @@ function launch(job: FleetJob, over: { records: number; mqttUrl?: string; maxInF
     operatorToken: job.operatorToken,
     stateDir: job.stateDir,
     maxInFlight: over.maxInFlight ?? job.maxInFlight,
+    packMaxRecords: job.packMaxRecords ?? 1,
     // As long as the whole round: a slow durable run must not trigger resends, which would count work twice.
     ackTimeoutMs: job.timeoutMs,
     timeoutMs: job.timeoutMs,

@@ -8,7 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isSigAlg } from '../lib/core/device-signature.js';
+import { PACK_MAX_ENTRIES } from '../lib/core/record-pack.js';
+import { MQTT_MAX_MESSAGE_BYTES } from '../lib/routing/routes.js';
 import { basicIngestRulePrefixFrom } from './connection-settings.js';
+import { DEFAULT_PACK_LINGER_MS, DEFAULT_PACK_MAX_BYTES, DEFAULT_PACK_MAX_RECORDS } from './device.js';
 import { DEFAULT_HEAD_INTERVAL_MS, startFleet } from './fleet.js';
 
 const HELP = `usage: npm run device -- [rotate-key] [options]
@@ -23,7 +26,12 @@ const HELP = `usage: npm run device -- [rotate-key] [options]
   --packet-size B    plaintext bytes per record; above ~128 KiB a record is uploaded (default 1024)
   --seed S           seed for device ids, keys and readings (default 1)
   --prefix P         device id prefix (default sim)
-  --max-in-flight N  unacknowledged records per device (default 100, the AWS IoT limit)
+  --max-in-flight N  unacknowledged messages per device, a pack counting once (default 100, the AWS IoT
+                     limit)
+  --pack-max-records N  records per pack on devices/{id}/packs when several wait (default 64, or
+                     $PACK_MAX_RECORDS); 1 = one envelope per publish on devices/{id}/records
+  --pack-max-bytes B largest pack, at most 131072 (default 122880 = 120 KiB, or $PACK_MAX_BYTES)
+  --pack-linger-ms T how long a record waits for others to fill its pack (default 200, or $PACK_LINGER_MS)
   --timeout S        give up after S seconds (default 120)
   --state-dir DIR    outbox location (default $DATA_DIR/device-stub)
   --mqtt URL         broker, mqtt:// or mqtts:// (default from $DATA_DIR/runtime.json: mqtts with --ca or
@@ -73,6 +81,11 @@ function int(v: string | undefined, name: string, dflt: number, min = 0): number
   return n;
 }
 
+function atMost(n: number, name: string, max: number): number {
+  if (n > max) fail(`--${name} must be at most ${max}, got ${n}`);
+  return n;
+}
+
 async function main(): Promise<void> {
   // The outbox holds master keys and passwords in plaintext: nothing this process creates is for others.
   process.umask(0o077);
@@ -86,6 +99,9 @@ async function main(): Promise<void> {
       seed: { type: 'string' },
       prefix: { type: 'string' },
       'max-in-flight': { type: 'string' },
+      'pack-max-records': { type: 'string' },
+      'pack-max-bytes': { type: 'string' },
+      'pack-linger-ms': { type: 'string' },
       timeout: { type: 'string' },
       'state-dir': { type: 'string' },
       mqtt: { type: 'string' },
@@ -172,6 +188,31 @@ async function main(): Promise<void> {
     operatorToken: token,
     stateDir: resolve(values['state-dir'] ?? join(dataDir, 'device-stub')),
     maxInFlight: int(values['max-in-flight'], 'max-in-flight', 100, 1),
+    packMaxRecords: Math.min(
+      int(
+        values['pack-max-records'] ?? process.env.PACK_MAX_RECORDS,
+        'pack-max-records',
+        DEFAULT_PACK_MAX_RECORDS,
+        1,
+      ),
+      PACK_MAX_ENTRIES,
+    ),
+    packMaxBytes: atMost(
+      int(
+        values['pack-max-bytes'] ?? process.env.PACK_MAX_BYTES,
+        'pack-max-bytes',
+        DEFAULT_PACK_MAX_BYTES,
+        1024,
+      ),
+      'pack-max-bytes',
+      MQTT_MAX_MESSAGE_BYTES,
+    ),
+    packLingerMs: int(
+      values['pack-linger-ms'] ?? process.env.PACK_LINGER_MS,
+      'pack-linger-ms',
+      DEFAULT_PACK_LINGER_MS,
+      0,
+    ),
     ackTimeoutMs: 10_000,
     timeoutMs: int(values.timeout, 'timeout', 120, 1) * 1000,
     provision: provisioning,

@@ -31,6 +31,7 @@ import { sealRecord } from '../lib/core/envelope.js';
 import { sha256 } from '../lib/core/hash.js';
 import { leafHashOf } from '../lib/core/leaf.js';
 import { deriveRecordKey } from '../lib/core/record-key.js';
+import { encodeRecordPack, PACK_ENTRY_PREFIX_BYTES, PACK_HEADER_BYTES } from '../lib/core/record-pack.js';
 import { deviceReplyTopics, MQTT_MAX_MESSAGE_BYTES } from '../lib/routing/routes.js';
 import { alpnFor, defaultPublishRateFor, PublishPacer, wireTopic } from './connection-settings.js';
 import { sendHttp } from './http.js';
@@ -63,8 +64,20 @@ export interface DeviceOptions {
   ratePerSecond: number;
   packetBytes: number;
   seed: number;
-  /** Unacknowledged records on the wire at once; AWS IoT allows 100 QoS 1 messages in flight. */
+  /**
+   * Unacknowledged messages on the wire at once (a pack counts once, while any record in it is unanswered);
+   * AWS IoT allows 100 QoS 1 messages in flight.
+   */
   maxInFlight: number;
+  /**
+   * Record packs (docs/envelope.md "Record pack"): when several records wait, up to this many go in one
+   * message on devices/{id}/packs. Default 64; 1 sends every envelope alone on devices/{id}/records.
+   */
+  packMaxRecords?: number;
+  /** Largest pack in bytes. Default 120 KiB, under the 128 KiB of one MQTT message. */
+  packMaxBytes?: number;
+  /** How long a record may wait for others to fill its pack. Default 200 ms. */
+  packLingerMs?: number;
   ackTimeoutMs: number;
   /** For tests of the broker's topic policy: publish as if this device were another. */
   publishAsDeviceId?: string;
@@ -84,7 +97,7 @@ export interface DeviceOptions {
    */
   basicIngestRulePrefix?: string;
   /** Called with each publish as it goes to the client (tests count publishes per second with it). */
-  onPublish?: (topic: string, at: number) => void;
+  onPublish?: (topic: string, at: number, payload: Buffer | string) => void;
   clock?: () => number;
   /** Where the device's signing key is (it must hold one for this device). Absent: unsigned (v1) records. */
   keys?: SigningKeyStore;
@@ -104,6 +117,10 @@ export interface DeviceResult {
   /** Connections made after the first: drops the device recovered from. */
   reconnects: number;
   uploads: number;
+  /** Record packs published (each pack once per time it was sent). */
+  packs: number;
+  /** Messages received on devices/{id}/acks. */
+  ackMessages: number;
   /** Heads the backend acknowledged (stored or duplicate). */
   heads: number;
   /** Key ids (hex) before and after a rotation the backend acknowledged. */
@@ -122,6 +139,10 @@ export class DeviceError extends Error {
     super(message);
   }
 }
+
+export const DEFAULT_PACK_MAX_RECORDS = 64;
+export const DEFAULT_PACK_MAX_BYTES = 120 * 1024;
+export const DEFAULT_PACK_LINGER_MS = 200;
 
 const REFUSAL_STRIKES = 3;
 /** Reconnect delay after a dropped connection. */
@@ -151,6 +172,15 @@ export class SimulatedDevice {
   private readonly queue: number[] = [];
   private readonly queued = new Set<number>();
   private readonly inFlight = new Map<number, number>();
+  /** The message each in-flight record went in; a message counts against maxInFlight until all are answered. */
+  private readonly messageOf = new Map<number, Set<number>>();
+  /** Packs on their way, by SHA-256 (hex): a pack refused as a whole is answered by its hash alone. */
+  private readonly packs = new Map<string, number[]>();
+  /** When the oldest record now waiting in the queue started waiting (for PACK_LINGER_MS). */
+  private waitingSince: number | undefined;
+  /** Messages with a record still unanswered: what maxInFlight bounds. */
+  private openMessages = 0;
+  private lingerTimer: NodeJS.Timeout | undefined;
   private readonly entries = new Map<number, OutboxEntry>();
   private created = 0;
   private strikes = 0;
@@ -186,6 +216,8 @@ export class SimulatedDevice {
       resent: 0,
       reconnects: 0,
       uploads: 0,
+      packs: 0,
+      ackMessages: 0,
       heads: 0,
       refusedStatements: [],
     };
@@ -226,6 +258,7 @@ export class SimulatedDevice {
     this.done = true;
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.pumpTimer);
+    clearTimeout(this.lingerTimer);
     this.result.created = this.created;
     if (error) this.result.error = error;
     const client = this.client;
@@ -287,6 +320,9 @@ export class SimulatedDevice {
           if (!resumed) {
             for (const seq of [...this.inFlight.keys()].sort((a, b) => b - a)) this.requeueFront(seq);
             this.inFlight.clear();
+            this.messageOf.clear();
+            this.openMessages = 0;
+            this.packs.clear();
             for (const st of this.statements.values()) this.sendStatement(st);
           }
           this.pump();
@@ -388,16 +424,88 @@ export class SimulatedDevice {
   private enqueue(e: OutboxEntry): void {
     this.entries.set(e.seq, e);
     if (!this.queued.has(e.seq)) {
+      this.waitingSince ??= this.clock();
       this.queue.push(e.seq);
       this.queued.add(e.seq);
     }
   }
 
   private requeueFront(seq: number): void {
+    this.settle(seq);
     if (!this.entries.has(seq) || this.queued.has(seq)) return;
+    this.waitingSince ??= this.clock();
     this.queue.unshift(seq);
     this.queued.add(seq);
     this.result.resent++;
+  }
+
+  /** A record is answered or given up on: it no longer holds its message in flight. */
+  private settle(seq: number): void {
+    this.inFlight.delete(seq);
+    const msg = this.messageOf.get(seq);
+    if (!msg) return;
+    msg.delete(seq);
+    this.messageOf.delete(seq);
+    if (msg.size === 0) this.openMessages--;
+  }
+
+  private get packMaxRecords(): number {
+    return this.o.packMaxRecords ?? DEFAULT_PACK_MAX_RECORDS;
+  }
+
+  /**
+   * Whether the queue's head should go now or wait for more records to share its pack: it goes once a pack is
+   * full, once its oldest record waited PACK_LINGER_MS, or once no more records are coming in this run.
+   */
+  private packReady(): boolean {
+    if (this.packMaxRecords <= 1) return true;
+    if (this.queue.length >= this.packMaxRecords) return true;
+    if (this.created >= this.o.records || this.phase !== 'sealing') return true;
+    const bytes = this.queue.reduce(
+      (n, s) => n + PACK_ENTRY_PREFIX_BYTES + (this.entries.get(s)?.envelope.length ?? 0),
+      PACK_HEADER_BYTES,
+    );
+    if (bytes >= (this.o.packMaxBytes ?? DEFAULT_PACK_MAX_BYTES)) return true;
+    const linger = this.o.packLingerMs ?? DEFAULT_PACK_LINGER_MS;
+    const waited = this.clock() - (this.waitingSince ?? this.clock());
+    if (waited >= linger) return true;
+    this.lingerTimer ??= setTimeout(() => {
+      this.lingerTimer = undefined;
+      this.pump();
+    }, linger - waited);
+    return false;
+  }
+
+  /** The records at the queue's head that go in the next message (one, or a pack's worth), taken off it. */
+  private takeNext(): OutboxEntry[] {
+    const maxBytes = this.o.packMaxBytes ?? DEFAULT_PACK_MAX_BYTES;
+    const out: OutboxEntry[] = [];
+    let bytes = PACK_HEADER_BYTES;
+    while (this.queue.length > 0 && out.length < this.packMaxRecords) {
+      const seq = this.queue[0] as number;
+      const e = this.entries.get(seq);
+      if (!e) {
+        this.queue.shift();
+        this.queued.delete(seq);
+        continue;
+      }
+      const size = PACK_ENTRY_PREFIX_BYTES + e.envelope.length;
+      // A record that does not fit a pack goes alone (or by the upload path), never packed.
+      if (out.length > 0 && (bytes + size > maxBytes || e.envelope.length > MQTT_MAX_MESSAGE_BYTES)) break;
+      this.queue.shift();
+      this.queued.delete(seq);
+      out.push(e);
+      bytes += size;
+      if (bytes > maxBytes || e.envelope.length > MQTT_MAX_MESSAGE_BYTES) break;
+    }
+    if (this.queue.length === 0) this.waitingSince = undefined;
+    else this.waitingSince = this.clock();
+    return out;
+  }
+
+  /** Every topic the device publishes to, in one place: `devices/{id}/<kind>`. */
+  private topic(kind: 'records' | 'packs' | 'uploads/request' | 'manifests' | 'heads' | 'keys'): string {
+    return `devices/${this.o.publishAsDeviceId ?? this.o.deviceId}/${kind}`;
   }
 
   private pump(): void {
@@ -406,8 +514,9 @@ export class SimulatedDevice {
       client?.connected &&
       this.subscribed &&
       !this.done &&
-      this.inFlight.size < this.o.maxInFlight &&
-      this.queue.length > 0
+      this.openMessages < this.o.maxInFlight &&
+      this.queue.length > 0 &&
+      this.packReady()
     ) {
       const wait = this.pacer?.wait(this.clock()) ?? 0;
       if (wait > 0) {
@@ -418,23 +527,39 @@ export class SimulatedDevice {
         }, wait);
         return;
       }
-      const seq = this.queue.shift() as number;
-      this.queued.delete(seq);
-      const e = this.entries.get(seq);
-      if (!e) continue;
-      this.inFlight.set(seq, this.clock());
-      const id = this.o.publishAsDeviceId ?? this.o.deviceId;
-      if (e.envelope.length <= MQTT_MAX_MESSAGE_BYTES) {
-        this.publish(client, `devices/${id}/records`, Buffer.from(e.envelope));
+      const batch = this.takeNext();
+      const first = batch[0];
+      if (!first) continue;
+      const message = new Set(batch.map((e) => e.seq));
+      this.openMessages++;
+      for (const e of batch) {
+        this.inFlight.set(e.seq, this.clock());
+        this.messageOf.set(e.seq, message);
+      }
+      if (batch.length > 1) {
+        const pack = encodeRecordPack(batch.map((e) => e.envelope));
+        this.packs.set(
+          toHex(sha256(pack)),
+          batch.map((e) => e.seq),
+        );
+        this.result.packs++;
+        this.publish(client, this.topic('packs'), Buffer.from(pack));
+      } else if (first.envelope.length <= MQTT_MAX_MESSAGE_BYTES) {
+        this.publish(client, this.topic('records'), Buffer.from(first.envelope));
       } else {
-        const req = { v: 1, seq, sha256: toHex(sha256(e.envelope)), size: e.envelope.length };
-        this.publish(client, `devices/${id}/uploads/request`, JSON.stringify(req));
+        const req = {
+          v: 1,
+          seq: first.seq,
+          sha256: toHex(sha256(first.envelope)),
+          size: first.envelope.length,
+        };
+        this.publish(client, this.topic('uploads/request'), JSON.stringify(req));
       }
     }
   }
 
   private publish(client: MqttClient, topic: string, payload: Buffer | string): void {
-    this.o.onPublish?.(topic, this.clock());
+    this.o.onPublish?.(topic, this.clock(), payload);
     client.publish(wireTopic(topic, this.o.basicIngestRulePrefix), payload, { qos: 1 });
   }
 
@@ -451,10 +576,7 @@ export class SimulatedDevice {
     const stale = [...this.inFlight.entries()]
       .filter(([, at]) => now - at > this.o.ackTimeoutMs)
       .map(([s]) => s);
-    for (const seq of stale.sort((a, b) => b - a)) {
-      this.inFlight.delete(seq);
-      this.requeueFront(seq);
-    }
+    for (const seq of stale.sort((a, b) => b - a)) this.requeueFront(seq);
     if (stale.length) this.pump();
     for (const st of this.statements.values())
       if (now - st.sentAt > this.o.ackTimeoutMs) this.sendStatement(st);
@@ -471,10 +593,9 @@ export class SimulatedDevice {
   }
 
   private publishStatement(kind: 'head' | 'key', bytes: Uint8Array, count?: number): void {
-    const id = this.o.publishAsDeviceId ?? this.o.deviceId;
     const st: PendingStatement = {
       kind,
-      topic: kind === 'head' ? `devices/${id}/heads` : `devices/${id}/keys`,
+      topic: this.topic(kind === 'head' ? 'heads' : 'keys'),
       bytes,
       sentAt: 0,
       ...(count === undefined ? {} : { count }),
@@ -566,8 +687,26 @@ export class SimulatedDevice {
     if (topic === deviceReplyTopics.acks(this.o.deviceId)) {
       const msg = AckMessage.safeParse(json);
       if (!msg.success) return;
+      this.result.ackMessages++;
       const status = new Map<number, string>();
+      const refuse = (seq: number, code: string, reason: string) => {
+        this.settle(seq);
+        if (this.o.outbox.reject(this.o.deviceId, seq, code, reason))
+          this.result.rejected.push({ deviceId: this.o.deviceId, seq, code, reason });
+        this.entries.delete(seq);
+      };
       for (const a of msg.data.acks) {
+        if (a.kind === 'pack') {
+          // A pack refused as a whole (its framing): every record in it is moved aside, as a refused record is.
+          const seqs = a.sha256 === undefined ? undefined : this.packs.get(a.sha256);
+          if (!seqs || a.sha256 === undefined) continue;
+          this.packs.delete(a.sha256);
+          this.ackedSinceConnect = true;
+          this.strikes = 0;
+          for (const seq of seqs)
+            if (this.entries.has(seq)) refuse(seq, a.code ?? 'rejected', a.reason ?? '');
+          continue;
+        }
         if (a.kind !== undefined) {
           this.onStatementAck(a);
           continue;
@@ -575,20 +714,18 @@ export class SimulatedDevice {
         if (a.seq === undefined) continue;
         this.ackedSinceConnect = true;
         this.strikes = 0;
-        this.inFlight.delete(a.seq);
         if (a.status === 'rejected') {
-          if (this.o.outbox.reject(this.o.deviceId, a.seq, a.code ?? 'rejected', a.reason ?? '')) {
-            this.result.rejected.push({
-              deviceId: this.o.deviceId,
-              seq: a.seq,
-              code: a.code ?? 'rejected',
-              reason: a.reason ?? '',
-            });
-          }
-        } else {
-          status.set(a.seq, a.status);
+          refuse(a.seq, a.code ?? 'rejected', a.reason ?? '');
+          continue;
         }
-        this.entries.delete(a.seq);
+        // An answer to a pack covers seq through toSeq ("stored through seq N"); one to a record, its seq.
+        const to = a.toSeq ?? a.seq;
+        const covered = [...this.entries.keys()].filter((s) => s >= (a.seq as number) && s <= to);
+        for (const seq of covered.length > 0 ? covered : [a.seq]) {
+          this.settle(seq);
+          status.set(seq, a.status);
+          this.entries.delete(seq);
+        }
       }
       // One transaction for the whole ack message: the device's flash sees one write, not one per record.
       for (const seq of this.o.outbox.acknowledge(this.o.deviceId, [...status.keys()])) {
@@ -609,7 +746,7 @@ export class SimulatedDevice {
     const e = this.entries.get(seq);
     if (!e) return;
     if ('error' in g) {
-      this.inFlight.delete(seq);
+      this.settle(seq);
       if (this.o.outbox.reject(this.o.deviceId, seq, g.error.code, g.error.reason)) {
         this.result.rejected.push({
           deviceId: this.o.deviceId,
@@ -632,10 +769,9 @@ export class SimulatedDevice {
       if (res.status !== 201 && res.status !== 200) return; // the ack timeout will try again with a new grant
       this.result.uploads++;
       const manifest = { v: 1, seq, sha256: g.sha256, size: e.envelope.length };
-      const id = this.o.publishAsDeviceId ?? this.o.deviceId;
       await this.paced();
       const client = this.client;
-      if (client) this.publish(client, `devices/${id}/manifests`, JSON.stringify(manifest));
+      if (client) this.publish(client, this.topic('manifests'), JSON.stringify(manifest));
     } catch {
       // Network trouble: the ack timeout resends.
     }

@@ -25,6 +25,12 @@ export interface FleetOptions {
   operatorToken: string;
   stateDir: string;
   maxInFlight: number;
+  /** Called with every publish of every device (tests read what the devices sent). */
+  onPublish?: (deviceId: string, topic: string, payload: Buffer | string) => void;
+  /** Record packs (device-stub/device.ts DeviceOptions): absent, the device's defaults. */
+  packMaxRecords?: number;
+  packMaxBytes?: number;
+  packLingerMs?: number;
   ackTimeoutMs: number;
   timeoutMs: number;
   publishAsDeviceId?: string;
@@ -162,6 +168,15 @@ export function startFleet(o: FleetOptions): RunningFleet {
           packetBytes: o.packetBytes,
           seed: o.seed,
           maxInFlight: o.maxInFlight,
+          ...(o.packMaxRecords === undefined ? {} : { packMaxRecords: o.packMaxRecords }),
+          ...(o.onPublish
+            ? {
+                onPublish: (topic: string, _at: number, payload: Buffer | string) =>
+                  o.onPublish?.(deviceId, topic, payload),
+              }
+            : {}),
+          ...(o.packMaxBytes === undefined ? {} : { packMaxBytes: o.packMaxBytes }),
+          ...(o.packLingerMs === undefined ? {} : { packLingerMs: o.packLingerMs }),
           ackTimeoutMs: o.ackTimeoutMs,
           ...(o.publishAsDeviceId === undefined ? {} : { publishAsDeviceId: o.publishAsDeviceId }),
           ...(o.maxPublishesPerSecond === undefined

@@ -79,6 +79,9 @@ export interface RecordEntry {
   /** Base64 of the exact header bytes (the Merkle leaf data). */
   header: string;
   objectKey: string;
+  /** Where this record's envelope lies inside `objectKey` when several records share one object (a record
+   *  pack, docs/envelope.md); absent: the object is the envelope. */
+  objectRange?: { offset: number; length: number };
   via: Via;
   /** Absent while the record waits in the anchor queue. */
   batch?: { batchId: string; leafIndex: number };

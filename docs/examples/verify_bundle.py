@@ -67,6 +67,16 @@ def sha256(b):
     return hashlib.sha256(b).digest()
 
 
+def is_record_object_key(key, device_id, record_hash_hex):
+    """records/<deviceId>/<recordHash>, or the object of the record pack it came in:
+    records/<deviceId>/packs/<64 lowercase hex> (docs/envelope.md §9.3)."""
+    prefix = f"records/{device_id}/"
+    if not key.startswith(prefix):
+        return False
+    rest = key[len(prefix):]
+    return rest == record_hash_hex or re.fullmatch(r"packs/[0-9a-f]{64}", rest) is not None
+
+
 def leaf_hash(b):
     return sha256(b"\x00" + b)
 
@@ -702,7 +712,7 @@ def verify_bundle(bundle, envelope=None, trusted=None, pins=()):
                 or fields["seq"] != rec["seq"] or fields["timestamp"] != rec["timestamp"]
                 or fields["ctHash"].hex() != rec["ciphertextSha256"] or fields["prevHash"].hex() != rec["prevHash"]
                 or (v2 and (rec["envelopeSize"] != len(header) + fields["ctLen"]
-                            or rec["objectKey"] != f"records/{fields['deviceId']}/{record_hash.hex()}"))):
+                            or not is_record_object_key(rec["objectKey"], fields["deviceId"], record_hash.hex())))):
             checks["header"] = "invalid"
             add("tampered", "record-fields-mismatch", "record fields differ from the header's")
 

@@ -13,7 +13,7 @@ import {
 } from '../../lib/ingest/device-message.js';
 import type { Logger } from '../../lib/logger.js';
 import type { MetricName, Metrics } from '../../lib/metrics.js';
-import { matchRoute } from '../../lib/routing/routes.js';
+import { DEVICE_ROUTES, matchRoute } from '../../lib/routing/routes.js';
 
 export const DeviceMessageEvent = z.strictObject({
   topic: z.string().min(1).max(256),
@@ -48,6 +48,7 @@ export function outcomeMetric(o: HandledMessage['outcome']): MetricName | undefi
     case 'dropped':
       return 'RecordsRefused';
     case 'granted':
+    case 'packed':
       return undefined;
     case 'stored':
     case 'duplicate':
@@ -81,25 +82,38 @@ export function createDeviceMessageHandler(
       ...(msg.clientId === undefined ? {} : { clientId: msg.clientId }),
     });
     const o = handled.outcome;
-    const counted = outcomeMetric(o);
-    if (counted) deps.metrics?.add(counted, 1);
-    if (o.status === 'rejected' || o.status === 'dropped') {
-      deps.log.warn('device message refused', {
-        topic: msg.topic,
-        code: o.code,
-        reason: o.reason,
-        bytes: msg.payload.length,
-      });
+    // A pack counts as the records in it; a pack refused as a whole counts once, as any refused message.
+    const records = o.status === 'packed' ? o.records.map((r) => r.outcome) : [o];
+    for (const r of records) {
+      const counted = outcomeMetric(r);
+      if (counted) deps.metrics?.add(counted, 1);
     }
-    if (deps.onRecordStored && (o.status === 'stored' || o.status === 'duplicate') && 'recordId' in o) {
-      const matched = matchRoute(msg.topic);
-      if (matched)
+    for (const r of records) {
+      if (r.status === 'rejected' || r.status === 'dropped')
+        deps.log.warn('device message refused', {
+          topic: msg.topic,
+          code: r.code,
+          reason: r.reason,
+          bytes: msg.payload.length,
+          ...(r.status === 'rejected' && r.seq !== undefined ? { seq: r.seq } : {}),
+        });
+    }
+    const matched = deps.onRecordStored ? matchRoute(msg.topic) : undefined;
+    // A packed record is an inline record like one sent alone (RecordEntry.via), so the hot policy, which names
+    // record routes, sees it as one from the records route.
+    const routeName =
+      matched?.route.kind === 'pack'
+        ? (DEVICE_ROUTES.find((r) => r.kind === 'record')?.name ?? matched.route.name)
+        : matched?.route.name;
+    for (const r of records) {
+      if (!deps.onRecordStored || !matched) break;
+      if ((r.status === 'stored' || r.status === 'duplicate') && 'recordId' in r && routeName)
         await deps.onRecordStored({
-          recordId: o.recordId,
+          recordId: r.recordId,
           deviceId: matched.deviceId,
-          seq: o.seq,
-          route: matched.route.name,
-          status: o.status,
+          seq: r.seq,
+          route: routeName,
+          status: r.status,
         });
     }
     return handled.replies;

@@ -72,6 +72,13 @@ export function createIpfsPinHandler(deps: IpfsPinHandlerDeps) {
 
     objectCreated: async (key: string): Promise<ObjectCreatedOutcome> => {
       const outcome = await recordObjectCreated(deps, ObjectKey.parse(key));
+      const notIndexed =
+        outcome.status === 'pack' ? outcome.records.find((r) => r.status === 'not-indexed') : undefined;
+      if (notIndexed && 'recordId' in notIndexed && notIndexed.recordId !== undefined)
+        throw new PinRetryableError(
+          'record-not-indexed',
+          `${notIndexed.recordId} is not in the index yet (${key})`,
+        );
       if (outcome.status === 'not-indexed')
         throw new PinRetryableError(
           'record-not-indexed',

@@ -134,7 +134,10 @@ export function createIpfsPinLambda(load: (tools: LambdaTools) => Promise<IpfsPi
         // records already queued answer `exists` then.
         objects.push({ key, ...(await d.pin.objectCreated(key)) });
       }
-      if (!objects.some((o) => o.status === 'queued')) return { status: 'handled', objects };
+      const queued = objects.some(
+        (o) => o.status === 'queued' || (o.status === 'pack' && o.records.some((r) => r.status === 'queued')),
+      );
+      if (!queued) return { status: 'handled', objects };
       return { status: 'handled', objects, pass: summary(await d.pin.drain()) };
     },
   });

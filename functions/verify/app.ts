@@ -61,8 +61,8 @@ import type {
   StatementStore,
   TokenStore,
 } from '../../lib/ports.js';
+import { readRecordEnvelope } from '../../lib/record-object.js';
 import { buildCompletenessDocument } from '../../lib/verify/completeness-document.js';
-
 import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
 import {
   buildProofBundle,
@@ -746,7 +746,7 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
 
   app.get('/v1/records/:recordId/object', async (c) => {
     const rec = await getRecordEntry(deps.index, c.req.param('recordId'));
-    const bytes = await deps.objects.get(rec.objectKey);
+    const bytes = await readRecordEnvelope(deps.objects, rec);
     if (!bytes) throw new NotaryError('not-found', `the object store has nothing at ${rec.objectKey}`);
     return c.body(bytes.slice().buffer, 200, { 'content-type': 'application/octet-stream' });
   });

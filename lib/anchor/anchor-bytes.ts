@@ -8,6 +8,7 @@ import { fromHex } from '../core/bytes.js';
 import { parseRecordId } from '../core/device-id.js';
 import { encodeInlinePacket } from '../core/inline-packet.js';
 import type { BatchEntry, ObjectStore, RecordIndex } from '../ports.js';
+import { readRecordEnvelope } from '../record-object.js';
 
 /** The root transaction's data: the batch's Merkle root and tree size (lib/core/anchor-payload.ts). */
 export function rootPayload(batch: Pick<BatchEntry, 'batchId' | 'root' | 'size'>): Uint8Array {
@@ -26,7 +27,7 @@ export async function inlinePacket(
   for (const id of recordIds) {
     const parsed = parseRecordId(id);
     const rec = parsed ? await index.getRecord(parsed.deviceId, parsed.seq) : undefined;
-    const bytes = rec ? await objects.get(rec.objectKey) : undefined;
+    const bytes = rec ? await readRecordEnvelope(objects, rec) : undefined;
     if (!bytes) throw new Error(`inline record ${id} has no stored envelope`);
     envelopes.push(bytes);
   }

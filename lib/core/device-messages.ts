@@ -33,14 +33,21 @@ export const AckStatus = z.enum(['stored', 'duplicate', 'rejected']);
  * SHA-256(0x00 | payload) of exactly what the device published, which the device can compute for itself.
  */
 export const AckEntry = z.strictObject({
-  kind: z.enum(['head', 'key']).optional(),
+  kind: z.enum(['head', 'key', 'pack']).optional(),
   seq: seq.optional(),
+  /**
+   * Only in answers to a record pack: `stored` or `duplicate` for every seq from `seq` through `toSeq`, each of
+   * which was in the pack (docs/topics.md).
+   */
+  toSeq: seq.optional(),
   status: AckStatus,
   recordId: z.string().optional(),
   /** head, key: which message this answers. */
   leafHash: hex32.optional(),
   /** head: its `count`, when the head parsed. */
   count: seq.optional(),
+  /** pack, refused as a whole: SHA-256 (hex) of exactly the pack published, so the device can match it. */
+  sha256: hex32.optional(),
   /** key: the id (hex) of the key the rotation is to, when it parsed. */
   keyId: hex32.optional(),
   code: z.string().optional(),

@@ -239,7 +239,7 @@ export function checkProofBundle(bundle: AnyProofBundle, opts: CheckOptions = {}
       toHex(h.prevHash) !== rec.prevHash ||
       (v2 &&
         (rec.envelopeSize !== headerBytes.length + h.ciphertextLength ||
-          rec.objectKey !== `records/${h.deviceId}/${toHex(recordHash)}`))
+          !isRecordObjectKey(rec.objectKey, h.deviceId, toHex(recordHash))))
     ) {
       checks.header = 'invalid';
       add('tampered', 'record-fields-mismatch', 'record fields differ from the ones sealed in the header');
@@ -464,4 +464,15 @@ export function checkKeyEventItems(
     }
   });
   return { checks, events };
+}
+
+/**
+ * Where ingest may keep a record: alone under its record hash, or in the object of the record pack it came in
+ * (`records/<deviceId>/packs/<64 hex>`, docs/envelope.md "Record pack").
+ */
+function isRecordObjectKey(key: string, deviceId: string, recordHashHex: string): boolean {
+  const prefix = `records/${deviceId}/`;
+  if (!key.startsWith(prefix)) return false;
+  const rest = key.slice(prefix.length);
+  return rest === recordHashHex || /^packs\/[0-9a-f]{64}$/.test(rest);
 }

@@ -34,6 +34,7 @@ import {
 } from '../core/export-archive.js';
 import { tarEntry, tarTrailer } from '../core/tar.js';
 import type { BatchEntry, RecordEntry } from '../ports.js';
+import { readRecordEnvelope } from '../record-object.js';
 import { BatchReader, pathsFromTree } from '../verify/batch-evidence.js';
 import { buildCompletenessDocument } from '../verify/completeness-document.js';
 import { bundleOfRecord, deviceKeyEventSource, type VerifyDeps } from '../verify/record-proof.js';
@@ -253,7 +254,7 @@ async function* archiveParts(
       yield* entry(bundleEntry(rec.recordId), enc.encode(JSON.stringify(bundle)));
       bundles++;
       if (!req.envelopes) continue;
-      const bytes = await deps.objects.get(rec.objectKey);
+      const bytes = await readRecordEnvelope(deps.objects, rec);
       if (!bytes) {
         if (envelopesMissing.length < MAX_LISTED_MISSING_RANGES) envelopesMissing.push(rec.recordId);
         continue;

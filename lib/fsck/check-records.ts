@@ -9,6 +9,7 @@ import { bytesEqual, fromBase64, toHex } from '../core/bytes.js';
 import { checkCiphertextHash, parseEnvelope, parseHeader, recordHashOf } from '../core/envelope.js';
 import { findSequenceGaps, type LinkedRecord } from '../core/gaps.js';
 import type { BatchStore, DeviceRegistry, ObjectStore, RecordEntry, RecordIndex } from '../ports.js';
+import { readRecordEnvelope } from '../record-object.js';
 import type { FsckFinding } from './findings.js';
 
 const PAGE = 500;
@@ -105,7 +106,7 @@ async function checkRecord(
       err('record-batch-missing', `the record is placed in batch ${id}, which is not there`);
   }
 
-  const bytes = await deps.objects.get(rec.objectKey);
+  const bytes = await readRecordEnvelope(deps.objects, rec);
   if (!bytes) {
     err('object-missing', `its envelope ${rec.objectKey} is not in the object store`);
     return;

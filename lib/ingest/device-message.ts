@@ -29,9 +29,11 @@ import {
   type StatementStore,
   statementIdOf,
 } from '../ports.js';
+import { readRecordEnvelope } from '../record-object.js';
 import { type DeviceRoute, deviceReplyTopics, matchRoute } from '../routing/routes.js';
 import { recordDeadLetter } from './dead-letter.js';
 import { type IngestLimits, type IngestOutcome, ingestEnvelope, type OriginDeps } from './ingest-envelope.js';
+import { ingestPack, type PackedRecord, packAckEntries } from './ingest-pack.js';
 
 export interface DeviceMessageLimits extends IngestLimits {
   /** Largest packet a device may upload out of band (the seed's ~2 MB). */
@@ -78,6 +80,8 @@ export interface HandledMessage {
     | IngestOutcome
     | StatementStored
     | { status: 'granted'; seq: number }
+    /** A record pack: each envelope's outcome, in pack order. */
+    | { status: 'packed'; records: PackedRecord[] }
     | { status: 'dropped'; code: string; reason: string };
   replies: Reply[];
 }
@@ -141,6 +145,39 @@ export async function handleDeviceMessage(
     return { outcome, replies: [{ kind: 'ack', deviceId, entry: ackOf(outcome) }] };
   }
 
+  if (route.kind === 'pack') {
+    const packed = await ingestPack(deps, { deviceId, bytes: msg.payload });
+    if (packed.status === 'rejected') {
+      await deadLetter(deps, msg, { code: packed.code, reason: packed.reason, deviceId });
+      const entry: AckEntry = {
+        kind: 'pack',
+        sha256: toHex(sha256(msg.payload)),
+        status: 'rejected',
+        code: packed.code,
+        reason: packed.reason,
+      };
+      return {
+        outcome: { status: 'rejected', code: packed.code, reason: packed.reason },
+        replies: [{ kind: 'ack', deviceId, entry }],
+      };
+    }
+    // Each refused envelope is its own dead letter, with its own bytes: what an operator would have seen had
+    // it come alone.
+    for (const r of packed.records) {
+      const o = r.outcome;
+      if (o.status === 'rejected')
+        await deadLetter(
+          deps,
+          { ...msg, payload: r.bytes },
+          { code: o.code, reason: o.reason, deviceId, ...(o.seq === undefined ? {} : { seq: o.seq }) },
+        );
+    }
+    return {
+      outcome: packed,
+      replies: packAckEntries(packed.records).map((entry) => ({ kind: 'ack' as const, deviceId, entry })),
+    };
+  }
+
   const kind = statementKind(route);
   if (kind) {
     const result = await acceptStatement(deps, kind, deviceId, msg.payload);
@@ -183,7 +220,7 @@ export async function handleDeviceMessage(
     // A manifest redelivered after it was ingested finds its staged upload already moved: same answer as
     // the first time, not a refusal.
     const existing = await deps.index.getRecord(deviceId, seq);
-    const stored = existing ? await deps.objects.get(existing.objectKey) : undefined;
+    const stored = existing ? await readRecordEnvelope(deps.objects, existing) : undefined;
     if (existing && stored && toHex(sha256(stored)) === sha) {
       const outcome: IngestOutcome = { status: 'duplicate', recordId: existing.recordId, seq };
       return { outcome, replies: [{ kind: 'ack', deviceId, entry: ackOf(outcome) }] };

@@ -29,6 +29,7 @@ import {
 } from '../core/envelope.js';
 import { signerCheck } from '../devices/device-keys.js';
 import type { ObjectStore, RecordEntry, RecordIndex, Via } from '../ports.js';
+import { recordObjectKey } from '../record-object.js';
 import type { DeviceGate } from './device-gate.js';
 import type { DeviceKeyCache } from './device-key-cache.js';
 import type { SignatureVerifier } from './signature-verifier.js';
@@ -61,9 +62,7 @@ export type IngestOutcome =
   | { status: 'stored' | 'duplicate'; recordId: string; seq: number }
   | { status: 'rejected'; code: string; reason: string; seq?: number };
 
-export function recordObjectKey(deviceId: string, recordHashHex: string): string {
-  return `records/${deviceId}/${recordHashHex}`;
-}
+export { recordObjectKey };
 
 const reject = (code: string, reason: string, seq?: number): IngestOutcome =>
   seq === undefined ? { status: 'rejected', code, reason } : { status: 'rejected', code, reason, seq };
@@ -72,11 +71,39 @@ export async function ingestEnvelope(
   deps: IngestDeps,
   msg: { deviceId: string; bytes: Uint8Array; via: Via },
 ): Promise<IngestOutcome> {
+  const pre = precheck(deps, msg);
+  if (!pre.ok) return pre.outcome;
+  // From the key read until the record is stored, no rotation of this device runs in this process.
+  const accept = async (stamp: () => number): Promise<IngestOutcome> => {
+    const admitted = await admit(deps, pre, stamp);
+    return admitted.status === 'admitted' ? store(deps, msg, pre.env, admitted.receivedAt) : admitted;
+  };
+  const gate = deps.origin.gate;
+  return gate ? gate.shared(msg.deviceId, accept) : accept(deps.clock);
+}
+
+/** An envelope that passed steps 1-2, with what later steps need. */
+export interface Prechecked {
+  ok: true;
+  env: ParsedEnvelope;
+  recordHash: string;
+  recordId: string;
+}
+
+/** Steps 1-2: structure, device, clock and ciphertext hash. Nothing is read or stored. */
+export function precheck(
+  deps: Pick<IngestDeps, 'clock' | 'limits'>,
+  msg: { deviceId: string; bytes: Uint8Array },
+): Prechecked | { ok: false; outcome: IngestOutcome } {
+  const refuse = (code: string, reason: string, seq?: number) => ({
+    ok: false as const,
+    outcome: reject(code, reason, seq),
+  });
   const env = parseEnvelope(msg.bytes);
-  if (!env.ok) return reject(env.code, env.message);
+  if (!env.ok) return refuse(env.code, env.message);
   const { header } = env;
   if (header.deviceId !== msg.deviceId) {
-    return reject(
+    return refuse(
       'device-mismatch',
       `envelope is for device ${header.deviceId}, published by ${msg.deviceId}`,
       header.seq,
@@ -84,41 +111,52 @@ export async function ingestEnvelope(
   }
   const now = deps.clock();
   if (header.timestamp > now + deps.limits.maxClockSkewMs) {
-    return reject(
+    return refuse(
       'timestamp-in-future',
       `timestamp ${header.timestamp} is ${header.timestamp - now} ms ahead of the backend clock`,
       header.seq,
     );
   }
   const hashCheck = checkCiphertextHash(env);
-  if (!hashCheck.ok) return reject(hashCheck.code, hashCheck.message, header.seq);
-
-  const recordHash = toHex(recordHashOf(env.headerBytes));
-  const recordId = recordIdOf(header.deviceId, header.seq);
-  const accept = async (stamp: () => number): Promise<IngestOutcome> => {
-    // Both reads at once: on AWS each is a round trip to DynamoDB.
-    const [seen, origin] = await Promise.all([
-      deps.index.getRecord(header.deviceId, header.seq),
-      checkOrigin(deps.origin, header, env.headerBytes),
-    ]);
-    if (seen?.recordHash === recordHash) return { status: 'duplicate', recordId, seq: header.seq };
-    if (!origin.ok) return reject(origin.code, origin.reason, header.seq);
-    if (seen) return sameOrReplay(seen, recordHash, recordId, header.seq);
-    // Acceptance time, which orders the record among key events in the log, is taken after the key state was
-    // read; if that state changed meanwhile (a revocation through this process), it is read again.
-    const receivedAt = stamp();
-    if (deps.origin.keys.generation(header.deviceId) !== origin.generation) {
-      const again = await checkOrigin(deps.origin, header, env.headerBytes, {
-        fresh: true,
-        signature: false,
-      });
-      if (!again.ok) return reject(again.code, again.reason, header.seq);
-    }
-    return store(deps, msg, env, receivedAt);
+  if (!hashCheck.ok) return refuse(hashCheck.code, hashCheck.message, header.seq);
+  return {
+    ok: true,
+    env,
+    recordHash: toHex(recordHashOf(env.headerBytes)),
+    recordId: recordIdOf(header.deviceId, header.seq),
   };
-  // From the key read until the record is stored, no rotation of this device runs in this process.
-  const gate = deps.origin.gate;
-  return gate ? gate.shared(header.deviceId, accept) : accept(deps.clock);
+}
+
+/**
+ * Steps 3-5, for an envelope that passed `precheck`: the answer (duplicate, refused) or the acceptance time to
+ * store it with. The caller holds the device's gate shared and stores the admitted envelope before releasing it.
+ */
+export async function admit(
+  deps: IngestDeps,
+  pre: Prechecked,
+  stamp: () => number,
+): Promise<IngestOutcome | { status: 'admitted'; receivedAt: number }> {
+  const { env, recordHash, recordId } = pre;
+  const { header } = env;
+  // Both reads at once: on AWS each is a round trip to DynamoDB.
+  const [seen, origin] = await Promise.all([
+    deps.index.getRecord(header.deviceId, header.seq),
+    checkOrigin(deps.origin, header, env.headerBytes),
+  ]);
+  if (seen?.recordHash === recordHash) return { status: 'duplicate', recordId, seq: header.seq };
+  if (!origin.ok) return reject(origin.code, origin.reason, header.seq);
+  if (seen) return sameOrReplay(seen, recordHash, recordId, header.seq);
+  // Acceptance time, which orders the record among key events in the log, is taken after the key state was
+  // read; if that state changed meanwhile (a revocation through this process), it is read again.
+  const receivedAt = stamp();
+  if (deps.origin.keys.generation(header.deviceId) !== origin.generation) {
+    const again = await checkOrigin(deps.origin, header, env.headerBytes, {
+      fresh: true,
+      signature: false,
+    });
+    if (!again.ok) return reject(again.code, again.reason, header.seq);
+  }
+  return { status: 'admitted', receivedAt };
 }
 
 /**
@@ -148,28 +186,39 @@ async function store(
   const objectKey = recordObjectKey(header.deviceId, recordHash);
   // No sha256 passed: the local store does not need one, and S3's adapter computes its checksum itself.
   await deps.objects.put(objectKey, msg.bytes);
-  const entry: RecordEntry = {
-    recordId,
-    deviceId: header.deviceId,
-    seq: header.seq,
-    timestamp: header.timestamp,
-    receivedAt,
-    recordHash,
-    prevHash: toHex(header.prevHash),
-    ciphertextHash: toHex(header.ciphertextHash),
-    ciphertextLength: header.ciphertextLength,
-    envelopeSize: msg.bytes.length,
-    header: toBase64(env.headerBytes),
-    objectKey,
-    via: msg.via,
-  };
-  const put = await deps.index.putRecord(entry);
+  const put = await deps.index.putRecord(
+    recordEntryOf(env, { receivedAt, objectKey, via: msg.via, envelopeSize: msg.bytes.length }),
+  );
   if (put.outcome === 'created') return { status: 'stored', recordId, seq: header.seq };
   if (put.outcome === 'conflict' && put.existing.objectKey !== objectKey) {
     // Lost a race against a different record with the same seq: ours is referenced by nothing.
     await deps.objects.delete(objectKey);
   }
   return sameOrReplay(put.existing, recordHash, recordId, header.seq);
+}
+
+/** The index entry of a parsed envelope stored at `objectKey` (at `objectRange` in it, for a pack). */
+export function recordEntryOf(
+  env: ParsedEnvelope,
+  at: Pick<RecordEntry, 'receivedAt' | 'objectKey' | 'objectRange' | 'via' | 'envelopeSize'>,
+): RecordEntry {
+  const { header } = env;
+  return {
+    recordId: recordIdOf(header.deviceId, header.seq),
+    deviceId: header.deviceId,
+    seq: header.seq,
+    timestamp: header.timestamp,
+    receivedAt: at.receivedAt,
+    recordHash: toHex(recordHashOf(env.headerBytes)),
+    prevHash: toHex(header.prevHash),
+    ciphertextHash: toHex(header.ciphertextHash),
+    ciphertextLength: header.ciphertextLength,
+    envelopeSize: at.envelopeSize,
+    header: toBase64(env.headerBytes),
+    objectKey: at.objectKey,
+    ...(at.objectRange ? { objectRange: at.objectRange } : {}),
+    via: at.via,
+  };
 }
 
 type OriginCheck = { ok: true; generation: number } | { ok: false; code: string; reason: string };
@@ -210,7 +259,7 @@ async function checkOrigin(
   return { ok: true, generation };
 }
 
-function sameOrReplay(
+export function sameOrReplay(
   existing: RecordEntry,
   recordHash: string,
   recordId: string,

@@ -13,6 +13,7 @@ import { toHex } from '../core/bytes.js';
 import { isDeviceId, recordIdOf } from '../core/device-id.js';
 import { MAX_HEADER_BYTES, parseHeader, recordHashOf } from '../core/envelope.js';
 import type { ObjectStore, RecordEntry, RecordIndex } from '../ports.js';
+import { isPackObjectKey } from '../record-object.js';
 import type { HotPolicy } from './hot-policy.js';
 import { routeOfRecord } from './hot-policy.js';
 import { type EnqueueDeps, enqueueIfHot } from './pin-record.js';
@@ -28,7 +29,11 @@ export type ObjectCreatedOutcome =
   /** The index holds another record for this (device, seq): this object lost the race. */
   | { status: 'superseded'; recordId: string }
   /** The object is there and its record is not indexed (yet): retry later. */
-  | { status: 'not-indexed'; recordId: string };
+  | { status: 'not-indexed'; recordId: string }
+  /** The object of a record pack (docs/envelope.md §9.3): the outcome of each record in it, in order. */
+  | { status: 'pack'; records: RecordInPackOutcome[] };
+
+export type RecordInPackOutcome = Exclude<ObjectCreatedOutcome, { status: 'pack' }>;
 
 export interface ObjectCreatedDeps extends EnqueueDeps {
   objects: ObjectStore;
@@ -55,6 +60,7 @@ export async function recordObjectCreated(
   deps: ObjectCreatedDeps,
   key: string,
 ): Promise<ObjectCreatedOutcome> {
+  if (isPackObjectKey(key)) return packObjectCreated(deps, key);
   const k = parseRecordKey(key);
   if (!k)
     return { status: 'not-a-record', reason: `${JSON.stringify(key)} is not records/<deviceId>/<hash>` };
@@ -75,4 +81,35 @@ export async function recordObjectCreated(
   if (entry.recordHash !== recordHash) return { status: 'superseded', recordId };
   const outcome = await enqueueIfHot(deps, entry);
   return outcome === 'cold' ? { status: 'cold', recordId } : { status: outcome, recordId };
+}
+
+/**
+ * A pack object holds the accepted envelopes of one pack back to back (at most 128 KiB): read it whole and
+ * queue each record in it that is indexed as living there. Entries are written after the object, so one not
+ * indexed yet makes the event worth retrying, as for a lone record.
+ */
+async function packObjectCreated(deps: ObjectCreatedDeps, key: string): Promise<ObjectCreatedOutcome> {
+  const deviceId = key.split('/')[1] as string;
+  if (!deviceMayBeHot(deps.policy, deviceId)) return { status: 'cold' };
+  const object = await deps.objects.get(key);
+  if (!object) return { status: 'object-gone' };
+  const records: RecordInPackOutcome[] = [];
+  for (let off = 0; off < object.length; ) {
+    const parsed = parseHeader(object.subarray(off));
+    if (!parsed.ok) return { status: 'not-a-record', reason: `${key} at ${off}: ${parsed.message}` };
+    const { header, headerBytes } = parsed;
+    off += headerBytes.length + header.ciphertextLength;
+    if (header.deviceId !== deviceId)
+      return { status: 'not-a-record', reason: `${key} holds a record of another device` };
+    const recordId = recordIdOf(deviceId, header.seq);
+    const entry = await deps.index.getRecord(deviceId, header.seq);
+    if (!entry) records.push({ status: 'not-indexed', recordId });
+    else if (entry.recordHash !== toHex(recordHashOf(headerBytes)) || entry.objectKey !== key)
+      records.push({ status: 'superseded', recordId });
+    else {
+      const outcome = await enqueueIfHot(deps, entry);
+      records.push(outcome === 'cold' ? { status: 'cold', recordId } : { status: outcome, recordId });
+    }
+  }
+  return { status: 'pack', records };
 }

@@ -14,6 +14,7 @@ import { type BackoffPolicy, retryDelayMs } from '../core/backoff.js';
 import { toHex } from '../core/bytes.js';
 import { checkCiphertextHash, parseEnvelope, recordHashOf } from '../core/envelope.js';
 import type { ObjectStore, Pinner, PinQueue, PinTarget, RecordEntry, RecordIndex } from '../ports.js';
+import { readRecordEnvelope } from '../record-object.js';
 import { isIpfsError } from './errors.js';
 import type { HotPolicy } from './hot-policy.js';
 import { routeOfRecord } from './hot-policy.js';
@@ -42,7 +43,7 @@ export async function pinRecord(
 ): Promise<PinOutcome> {
   let stored: Uint8Array | undefined;
   try {
-    stored = await deps.objects.get(target.objectKey);
+    stored = await readRecordEnvelope(deps.objects, target);
   } catch (e) {
     return { status: 'retry', code: 'storage-error', message: messageOf(e) };
   }

@@ -11,7 +11,7 @@ export type FunctionName = 'ingest' | 'anchor' | 'verify' | 'ipfs-pin';
  * What a route carries. `head` is a device head and `key-rotation` a rotate key event (docs/device-keys.md),
  * both binary and signed by the device; they are answered on the acks topic like records.
  */
-export type MessageKind = 'record' | 'manifest' | 'upload-request' | 'head' | 'key-rotation';
+export type MessageKind = 'record' | 'pack' | 'manifest' | 'upload-request' | 'head' | 'key-rotation';
 
 export interface DeviceRoute {
   /** Stable name: the IoT topic rule is named after it. */
@@ -33,6 +33,15 @@ export const DEVICE_ROUTES: readonly DeviceRoute[] = [
     name: 'device_records',
     topicFilter: 'devices/+/records',
     kind: 'record',
+    fn: 'ingest',
+    payload: 'binary',
+    maxBytes: MQTT_MAX_MESSAGE_BYTES,
+  },
+  {
+    // Several envelopes of the device in one message (docs/envelope.md "Record pack"), answered by one ack.
+    name: 'device_packs',
+    topicFilter: 'devices/+/packs',
+    kind: 'pack',
     fn: 'ingest',
     payload: 'binary',
     maxBytes: MQTT_MAX_MESSAGE_BYTES,

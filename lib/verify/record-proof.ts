@@ -31,6 +31,7 @@ import type {
   StatementEntry,
   StatementStore,
 } from '../ports.js';
+import { readRecordEnvelope } from '../record-object.js';
 import { BatchReader, type LiveAnchors } from './batch-evidence.js';
 import { deviceKeyEvents, keyEventsFor } from './key-evidence.js';
 
@@ -173,7 +174,7 @@ export interface VerifyReport extends ProofCheck {
  */
 export async function verifyRecord(deps: VerifyDeps, recordId: string): Promise<VerifyReport> {
   const { bundle, live, rec, awaiting } = await assemble(deps, recordId);
-  const envelope = (await deps.objects.get(rec.objectKey)) ?? null;
+  const envelope = (await readRecordEnvelope(deps.objects, rec)) ?? null;
   const hotCopy = await checkHotCopy(deps, rec);
   const ledgerKeys = await ownLedgerKeys(deps.chains);
   const check = checkProofBundle(bundle, {

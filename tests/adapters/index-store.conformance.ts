@@ -185,6 +185,36 @@ export function describeIndexStoreConformance(name: string, make: () => Promise<
         expect(await store.countPending()).toBe(1);
       });
 
+      it('a packed record keeps where it lies in its pack object, through get, duplicate and pending', async () => {
+        const packKey = 'records/dev-pk/packs/' + 'ab'.repeat(32);
+        const a = {
+          ...recordEntry('dev-pk', 0),
+          objectKey: packKey,
+          objectRange: { offset: 11, length: 257 },
+        };
+        const b = {
+          ...recordEntry('dev-pk', 1),
+          objectKey: packKey,
+          objectRange: { offset: 272, length: 160 },
+        };
+        expect(await store.putRecord(a)).toEqual({ outcome: 'created' });
+        expect(await store.putRecord(b)).toEqual({ outcome: 'created' });
+        expect(await store.getRecord('dev-pk', 0)).toEqual(a);
+        expect(await store.getRecord('dev-pk', 1)).toEqual(b);
+        expect(await store.putRecord({ ...b, receivedAt: b.receivedAt + 1 })).toEqual({
+          outcome: 'duplicate',
+          existing: b,
+        });
+        const pending = await store.listPending(10);
+        expect(pending.find((r) => r.recordId === a.recordId)?.objectRange).toEqual({
+          offset: 11,
+          length: 257,
+        });
+        // A record stored alone still has no range.
+        await store.putRecord(recordEntry('dev-pk', 2));
+        expect(await store.getRecord('dev-pk', 2)).not.toHaveProperty('objectRange');
+      });
+
       it('the same seq on different devices are different records', async () => {
         expect(await store.putRecord(recordEntry('dev-a', 1))).toEqual({ outcome: 'created' });
         expect(await store.putRecord(recordEntry('dev-b', 1))).toEqual({ outcome: 'created' });

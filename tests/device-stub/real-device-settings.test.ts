@@ -142,6 +142,8 @@ describe('the device stub against real brokers', () => {
         records: 4,
         ratePerSecond: 0,
         packetBytes: 64,
+        // This stand-in backend answers lone records only: one envelope per publish, as before packs.
+        packMaxRecords: 1,
         seed: 1,
         prefix: 'tls',
         deviceIds: ['tls-1-0001'],
@@ -168,6 +170,8 @@ describe('the device stub against real brokers', () => {
       records: 1,
       ratePerSecond: 0,
       packetBytes: 64,
+      // This stand-in backend answers lone records only: one envelope per publish, as before packs.
+      packMaxRecords: 1,
       seed: 1,
       prefix: 'tls',
       deviceIds: ['tls-1-0002'],
@@ -230,6 +234,8 @@ describe('the device stub against real brokers', () => {
       records,
       ratePerSecond: 0,
       packetBytes: 64,
+      // This stand-in backend answers lone records only: one envelope per publish, as before packs.
+      packMaxRecords: 1,
       seed: 1,
       prefix: 'sess',
       deviceIds: [deviceId],
@@ -290,6 +296,8 @@ describe('the device stub against real brokers', () => {
       records: 25,
       ratePerSecond: 0,
       packetBytes: 64,
+      // This stand-in backend answers lone records only: one envelope per publish, as before packs.
+      packMaxRecords: 1,
       seed: 1,
       maxInFlight: 100,
       ackTimeoutMs: 60_000,

@@ -61,6 +61,9 @@ describe('ANCHOR_CHAINS=embedded,bigbang: the runtime process against the BigBan
     operatorToken: rt.token,
     stateDir,
     maxInFlight: 50,
+    // Records one per publish, spread as they are sealed: the stop/restart test needs some still queued when
+    // the chain goes down, which clumped arrivals in packs can beat (packs: tests/e2e/record-packs.test.ts).
+    packMaxRecords: 1,
     ackTimeoutMs: 3000,
     timeoutMs: 90_000,
     ...o,

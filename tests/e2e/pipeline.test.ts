@@ -97,11 +97,17 @@ describe('device → MQTT → ingest → store → anchor → verify, against th
 
   it('reads a modified stored object as tampered', async () => {
     const id = `${ids[1]}.5`;
-    const rec = await api<{ objectKey: string }>(`/v1/records/${id}`);
-    // Altered on disk, behind the backend's back; the last byte is inside the GCM tag.
+    const rec = await api<{ objectKey: string; objectRange?: { offset: number; length: number } }>(
+      `/v1/records/${id}`,
+    );
+    // The stub sends records in packs: the record is a range of its pack's object.
+    expect(rec.body.objectRange).toBeDefined();
+    // Altered on disk, behind the backend's back; the record's last byte is inside its GCM tag.
     editObject(join(dataDir, 'objects.sqlite'), rec.body.objectKey, (bytes) => {
       const out = bytes.slice();
-      out[out.length - 1] = (out[out.length - 1] as number) ^ 0x01;
+      const r = rec.body.objectRange;
+      const last = r ? r.offset + r.length - 1 : out.length - 1;
+      out[last] = (out[last] as number) ^ 0x01;
       return out;
     });
     const v = await api<VerifyReport>(`/v1/records/${id}/verify`);
@@ -116,8 +122,18 @@ describe('device → MQTT → ingest → store → anchor → verify, against th
     const v = await api<VerifyReport>(`/v1/records/${deviceId}.11/verify`);
     expect(v.body.status).toBe('missing');
     expect(v.body.reasons.map((r) => r.code)).toEqual(['object-missing']);
+    // The object was the record's pack: every record in it is missing now, and only those.
+    const all = await api<{ items: { seq: number; recordId: string; objectKey: string }[] }>(
+      `/v1/devices/${deviceId}/records?limit=1000`,
+    );
+    const inPack = all.body.items.filter((r) => r.objectKey === rec.body.objectKey);
+    expect(inPack.map((r) => r.seq)).toContain(11);
     const gaps = await api<GapsReport>(`/v1/devices/${deviceId}/gaps`);
-    expect(gaps.body.gaps).toEqual([{ kind: 'object-missing', seq: 11, recordId: `${deviceId}.11` }]);
+    expect(gaps.body.gaps).toEqual(
+      inPack
+        .sort((a, b) => a.seq - b.seq)
+        .map((r) => ({ kind: 'object-missing', seq: r.seq, recordId: r.recordId })),
+    );
   });
 });
 
@@ -135,6 +151,8 @@ describe('a backend killed mid-run', () => {
         seed: 11,
         prefix: 'crash',
         ackTimeoutMs: 2000,
+        // One object per record, counted below; the same crash with packs: tests/e2e/record-packs.test.ts.
+        packMaxRecords: 1,
       });
       const fleet = startFleet(opts);
       const api1 = operatorFetch(rt.info.baseUrl, rt.token);

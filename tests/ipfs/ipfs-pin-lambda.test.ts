@@ -11,12 +11,16 @@ import { DynamoPinQueue } from '../../lib/adapters/aws/dynamo-pin-queue.js';
 import type { EmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
 import { KuboPinner } from '../../lib/adapters/ipfs/kubo-pinner.js';
 import { kuboCid } from '../../lib/adapters/ipfs/unixfs-import.js';
+import { encodeRecordPack } from '../../lib/core/record-pack.js';
 import {
   type AwsStack,
+  httpApiEvent,
+  iotRuleEvent,
   lambdaContext,
   s3ObjectCreatedEvent,
   startAwsStack,
 } from '../aws/support/aws-stack.js';
+import { TestDevice } from '../support/test-device.js';
 import { startApi, tempDir } from './support/ipfs-fixture.js';
 import { recordEntryOf, storeTestRecord } from './support/records.js';
 
@@ -88,6 +92,48 @@ describe('ipfs-pin Lambda: S3 object-created and scheduled drains', () => {
     });
     await stack.index.putRecord(recordEntryOf(rec, now));
     expect(await stack.ipfsPin(event([rec.objectKey]), ctx())).toMatchObject({ pass: { pinned: 1 } });
+  });
+
+  it('pins every record of a pack object S3 reports, each from its own range', async () => {
+    const dev = new TestDevice('aws-pack-pin');
+    const provisioned = await stack.verify(
+      httpApiEvent('POST', '/v1/devices', {
+        operator: 'op',
+        body: { deviceId: dev.deviceId, masterKey: dev.masterKeyBase64 },
+      }),
+      lambdaContext('verify'),
+    );
+    expect(provisioned.statusCode).toBe(201);
+    const sealed = [dev.seal(), dev.seal(), dev.seal()];
+    const from = stack.calls.length;
+    await stack.ingest(
+      iotRuleEvent(
+        `devices/${dev.deviceId}/packs`,
+        encodeRecordPack(sealed.map((r) => r.envelope)),
+        dev.deviceId,
+      ),
+      lambdaContext('ingest'),
+    );
+    const packKey = stack.calls
+      .slice(from)
+      .find((c) => c.service === 's3' && c.command === 'PutObjectCommand')?.input.Key as string;
+    expect(packKey).toMatch(/^records\/aws-pack-pin\/packs\//);
+    const out = await stack.ipfsPin(event([packKey]), ctx());
+    expect(out).toMatchObject({
+      status: 'handled',
+      objects: [
+        {
+          key: packKey,
+          status: 'pack',
+          records: [0, 1, 2].map((seq) => ({ status: 'queued', recordId: `aws-pack-pin.${seq}` })),
+        },
+      ],
+      pass: { pinned: 3, failed: 0 },
+    });
+    for (const r of sealed) {
+      const cid = await kuboCid(r.envelope.subarray(r.headerBytes.length));
+      expect((await stack.index.getRecord(dev.deviceId, r.seq))?.ipfs?.cid).toBe(cid);
+    }
   });
 
   it('leaves alone objects that are gone, that lost the race for their seq, or that are not records', async () => {

@@ -60,6 +60,7 @@ describe('devices', () => {
       expect(p.mqtt.password.length).toBeGreaterThanOrEqual(43);
       expect(p.mqtt.publish).toEqual([
         'devices/dev-k/records',
+        'devices/dev-k/packs',
         'devices/dev-k/manifests',
         'devices/dev-k/uploads/request',
         'devices/dev-k/heads',

@@ -146,6 +146,9 @@ export class DynamoIndexStore implements IndexStore, DeviceKeyRegistry {
       envelopeSize: N(e.envelopeSize),
       header: S(e.header),
       objectKey: S(e.objectKey),
+      ...(e.objectRange
+        ? { objectOffset: N(e.objectRange.offset), objectLength: N(e.objectRange.length) }
+        : {}),
       via: S(e.via),
       timeKey: S(timeKey(e.timestamp, e.seq)),
       ...(e.batch
@@ -811,10 +814,18 @@ function toRecord(i: Item): RecordEntry {
     envelopeSize: num(i, 'envelopeSize'),
     header: str(i, 'header'),
     objectKey: str(i, 'objectKey'),
+    ...objectRangeOf(optNum(i, 'objectOffset'), optNum(i, 'objectLength')),
     via: str(i, 'via') === 'upload' ? 'upload' : 'inline',
     ...(batchId !== undefined && leafIndex !== undefined ? { batch: { batchId, leafIndex } } : {}),
     ...ipfsOf(i),
   };
+}
+
+function objectRangeOf(
+  offset: number | undefined,
+  length: number | undefined,
+): Pick<RecordEntry, 'objectRange'> {
+  return offset !== undefined && length !== undefined ? { objectRange: { offset, length } } : {};
 }
 
 function ipfsOf(i: Item): Pick<RecordEntry, 'ipfs'> {

@@ -86,10 +86,18 @@ function toRecord(r: Row): RecordEntry {
     envelopeSize: num(r, 'env_size'),
     header: str(r, 'header'),
     objectKey: str(r, 'object_key'),
+    ...objectRangeOf(optNum(r, 'object_offset'), optNum(r, 'object_length')),
     via: str(r, 'via') === 'upload' ? 'upload' : 'inline',
     ...(batchId !== undefined && leafIndex !== undefined ? { batch: { batchId, leafIndex } } : {}),
     ...ipfsOf(r),
   };
+}
+
+function objectRangeOf(
+  offset: number | undefined,
+  length: number | undefined,
+): Pick<RecordEntry, 'objectRange'> {
+  return offset !== undefined && length !== undefined ? { objectRange: { offset, length } } : {};
 }
 
 function ipfsOf(r: Row): Pick<RecordEntry, 'ipfs'> {
@@ -143,6 +151,9 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] =
   { table: 'audit', column: 'error_message', ddl: 'ALTER TABLE audit ADD COLUMN error_message TEXT' },
   // AuditEvent.details, JSON.
   { table: 'audit', column: 'details', ddl: 'ALTER TABLE audit ADD COLUMN details TEXT' },
+  // RecordEntry.objectRange: where a packed record lies in its pack's object; NULL for one object per record.
+  { table: 'records', column: 'object_offset', ddl: 'ALTER TABLE records ADD COLUMN object_offset INTEGER' },
+  { table: 'records', column: 'object_length', ddl: 'ALTER TABLE records ADD COLUMN object_length INTEGER' },
 ];
 
 /**
@@ -254,8 +265,8 @@ const auditOutcome = (s: string | undefined): AuditEvent['outcome'] =>
 /** Writes, all positional, run on the writer thread (sqlite-writer.ts). */
 const W = {
   insertRecord: `INSERT INTO records (device_id, seq, record_id, timestamp, received_at, record_hash, prev_hash,
-    ct_hash, ct_len, env_size, header, object_key, via, batch_id, leaf_index)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ct_hash, ct_len, env_size, header, object_key, via, batch_id, leaf_index, object_offset, object_length)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   getRecord: 'SELECT * FROM records WHERE device_id = ? AND seq = ?',
   assign:
     'UPDATE records SET batch_id = ?, leaf_index = ? WHERE device_id = ? AND seq = ? AND (batch_id IS NULL OR batch_id = ?)',
@@ -376,6 +387,8 @@ export class SqliteIndexStore implements IndexStore, DeviceKeyRegistry {
           e.via,
           e.batch?.batchId ?? null,
           e.batch?.leafIndex ?? null,
+          e.objectRange?.offset ?? null,
+          e.objectRange?.length ?? null,
         ],
         ifUnchanged: { sql: W.getRecord, params: [e.deviceId, e.seq] },
       },
