@@ -342,6 +342,8 @@ describe('the device stub against real brokers', () => {
       seed: 1,
       maxInFlight: 100,
       ackTimeoutMs: 60_000,
+      // One envelope per publish: this stand-in acks lone records only (packs are acked in tests/e2e).
+      packMaxRecords: 1,
       basicIngestRulePrefix: 'iot_notary_test_',
     }).run();
     outbox.close();
