@@ -43,8 +43,8 @@ export function awsCostSection(c: AwsCostFigures | undefined): string {
   return `## AWS cost per million records
 
 \`bench/aws-cost.ts\`: ${c.records.toLocaleString('en-US')} signed records (mean envelope ${c.envelopeBytes} B) from
-${c.devices} devices through the ingest Lambda's entry point on the emulators, ${c.recordsPerPublish} record per publish,
-${c.basicIngest ? 'published by Basic Ingest (`$aws/rules/<rule>/devices/<id>/records`: no inbound IoT message)' : 'published through the broker (plain topics)'}; one signed head per device, then one
+${c.devices} devices through the ingest Lambda's entry point on the emulators, ${c.recordsPerPublish === 1 ? 'one record per publish' : `${c.recordsPerPublish} records per publish as one record pack (\`devices/<id>/packs\`, one ack and one S3 object per pack)`},
+${c.basicIngest ? 'published by Basic Ingest (`$aws/rules/<rule>/devices/<id>/...`: no inbound IoT message)' : 'published through the broker (plain topics)'}; one signed head per device, then one
 anchor tick through the anchor Lambda's entry point. A billing meter (\`tests/aws/support/billing-meter.ts\`) counts the
 billable units of every SDK call the functions make (DynamoDB request units from the items written and read, by the
 documented rules, index writes included; S3 requests by tier; KMS requests, symmetric and asymmetric; IoT Publish API
@@ -52,7 +52,7 @@ messages in 5 KB units, each delivered to the device and acknowledged by its PUB
 publish, the rule and its action (in 5 KB units) and the invocations, and measures the bytes the functions write
 to stdout/stderr at log level ${c.logLevel} (Powertools log lines and EMF metrics: ${c.logBytesPerInvocation} B per
 invocation). Prices: ${AWS_PRICES.region} list prices as docs/deploy.md gives them (read ${AWS_PRICES.readOn}).
-Lambda duration (${AWS_ASSUMPTIONS.lambdaMemoryMb} MB × ${AWS_ASSUMPTIONS.ingestMs} ms per invocation) and the
+Lambda duration (${AWS_ASSUMPTIONS.lambdaMemoryMb} MB × ${AWS_ASSUMPTIONS.ingestMs} ms per invocation, plus ${AWS_ASSUMPTIONS.ingestMsPerExtraRecord} ms for each further record of a pack) and the
 platform's log lines (${AWS_ASSUMPTIONS.platformLogBytesPerInvocation} B per invocation) are assumed: no emulator can show them.
 
 ${line(['Billable item', 'Units per record', 'USD per million records', ''])}

@@ -10,7 +10,8 @@
  *                    so a partial run never overwrites the full report
  *   --cpu-prof DIR   CPU profile of the backend thread for each timed ingest round
  *   --basic-ingest on|off       aws-cost: devices publish by Basic Ingest (default on) or through the broker
- *   --records-per-publish N     aws-cost: records in one publish (default 1; more needs the packs route)
+ *   --records-per-publish N     aws-cost: records in one publish, as a record pack when more than 1 (default 64,
+ *                               the device stub's PACK_MAX_RECORDS)
  *
  * SIGNATURE_VERIFY_THREADS in the environment sets the ingest runtime's verifier pool (default: the runtime's).
  */
@@ -18,6 +19,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DEFAULT_PACK_MAX_RECORDS } from '../device-stub/device.js';
 import { configFromEnv } from '../lib/runtime/config.js';
 import { AWS_COST_DEFAULTS, type AwsCostOptions, measureAwsCost } from './aws-cost.js';
 import { type ChainBenchOptions, measureChains } from './chains.js';
@@ -142,7 +144,7 @@ const FULL: Plan = {
   ipfs: {},
   chains: { durationMs: 20_000, recordsPerSecond: 300, targetMs: 3_000 },
   lambda: { devices: 4, records: 2_000, envelopeBytes: KiB, concurrency: 32, reps: 3 },
-  awsCost: { ...AWS_COST_DEFAULTS, devices: 4, records: 1_000, basicIngest: true },
+  awsCost: { ...AWS_COST_DEFAULTS, devices: 4, records: 1_024, basicIngest: true },
   startup: { batchCounts: [1_000, 10_000], reps: 3 },
 };
 
@@ -196,7 +198,7 @@ function parseOptions() {
   });
   const basicIngest = values['basic-ingest'] ?? 'on';
   if (basicIngest !== 'on' && basicIngest !== 'off') fail('--basic-ingest is on or off');
-  const recordsPerPublish = Number(values['records-per-publish'] ?? 1);
+  const recordsPerPublish = Number(values['records-per-publish'] ?? DEFAULT_PACK_MAX_RECORDS);
   if (!Number.isInteger(recordsPerPublish) || recordsPerPublish < 1)
     fail('--records-per-publish must be a positive integer');
   const publishers = values.publishers === undefined ? 4 : Number(values.publishers);

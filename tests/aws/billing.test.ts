@@ -132,9 +132,29 @@ describe('what a signed 1 KiB record costs on AWS, on the emulators', () => {
     expect(c.dynamoPerRecord['records:UpdateItem:index-write']).toBe(1);
   }, 120_000);
 
-  it('refuses more than one record per publish until the packs route exists', async () => {
-    await expect(measureAwsCost({ devices: 1, records: 2, recordsPerPublish: 4 })).rejects.toThrow(
-      /recordsPerPublish 4/,
+  it('record packs: one publish, one rule, one invocation, one ack and one S3 object for 16 records', async () => {
+    const c = await measureAwsCost({ devices: 2, records: 64, basicIngest: true, recordsPerPublish: 16 });
+    const units = unitsOf(c);
+    expect(c.recordsPerPublish).toBe(16);
+    // 2 devices × 2 packs of 16, then a head each: 6 publishes for 64 records, each answered by one ack
+    // message (a pack's stored records collapse into one range entry, well under 5 KB).
+    expect(units['IoT: device PUBLISH received by the broker']).toBe(0);
+    expect(units['IoT: ack sent through the Publish API']).toBeCloseTo(6 / 64, 6);
+    expect(units["IoT: the device's PUBACK of the ack"]).toBeCloseTo(6 / 64, 6);
+    // A pack of 16 signed 1 KiB envelopes is 4 units of 5 KB to the rule and its action; a head is 1.
+    expect(units['IoT rules: triggered (5 KB units)']).toBeCloseTo((4 * 4 + 2) / 64, 6);
+    expect(units['Lambda requests']).toBeCloseTo(7 / 64, 6);
+    // One object per pack; the anchor tick adds its own few.
+    expect(c.callsPerRecord['s3:PutObject']).toBeGreaterThanOrEqual(4 / 64);
+    expect(c.callsPerRecord['s3:PutObject']).toBeLessThanOrEqual((4 + 3) / 64);
+    // Each record is still its own index entry, queued and placed: the DynamoDB writes do not shrink.
+    expect(c.dynamoPerRecord['records:PutItem:write']).toBe(1);
+    expect(c.dynamoPerRecord['records:UpdateItem:write']).toBe(1);
+  }, 120_000);
+
+  it('refuses a records-per-publish that is not a positive integer', async () => {
+    await expect(measureAwsCost({ devices: 1, records: 2, recordsPerPublish: 0 })).rejects.toThrow(
+      /recordsPerPublish must be a positive integer/,
     );
   });
 });
