@@ -18,7 +18,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy, { type MiddlewareObj, type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { describeZod } from '../../lib/ingest/device-message.js';
+import { describeZod } from '../../lib/core/zod-issues.js';
 import type { Logger } from '../../lib/logger.js';
 import { type LambdaTools, once } from '../../lib/runtime/lambda-edge.js';
 import { createPowertools } from './powertools.js';

@@ -30,6 +30,7 @@ import { isDeviceId } from '../../lib/core/device-id.js';
 import { SIG_ALGS } from '../../lib/core/device-signature.js';
 import { isNotaryError, NotaryError, type NotaryErrorCode } from '../../lib/core/errors.js';
 import { REVOKE_REASONS } from '../../lib/core/key-event.js';
+import { describeZod } from '../../lib/core/zod-issues.js';
 import { MAX_CSR_PEM_CHARS } from '../../lib/devices/csr.js';
 import { issueDeviceCertificate, removeDeviceCertificates } from '../../lib/devices/device-certificate.js';
 import {
@@ -47,7 +48,6 @@ import {
 import { type KeyReleaseRange, releaseDeviceKeys } from '../../lib/devices/release-device-keys.js';
 import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
 import { DEFAULT_EXPORT_MAX_RECORDS, exportStream, prepareExport } from '../../lib/export/device-export.js';
-import { describeZod } from '../../lib/ingest/device-message.js';
 import type { VerifyCidDeps } from '../../lib/ipfs/verify-cid.js';
 import type { Logger } from '../../lib/logger.js';
 import type {

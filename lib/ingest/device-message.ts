@@ -5,7 +5,6 @@
  * operator can see what was refused and why.
  */
 
-import type { z } from 'zod';
 import { toHex } from '../core/bytes.js';
 import { parseHead } from '../core/device-head.js';
 import { type AckEntry, Manifest, type UploadGrantMessage, UploadRequest } from '../core/device-messages.js';
@@ -13,6 +12,7 @@ import { parseHeader } from '../core/envelope.js';
 import { sha256 } from '../core/hash.js';
 import { parseKeyEvent } from '../core/key-event.js';
 import { leafHashOf } from '../core/leaf.js';
+import { describeZod } from '../core/zod-issues.js';
 import {
   acceptHead,
   acceptRotation,
@@ -322,10 +322,6 @@ function seqOf(v: unknown): number | undefined {
     if (typeof s === 'number' && Number.isSafeInteger(s) && s >= 0) return s;
   }
   return undefined;
-}
-
-export function describeZod(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
 }
 
 function deadLetter(

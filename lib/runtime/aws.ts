@@ -7,6 +7,7 @@
  * sst.config.ts sets every NOTARY_* variable below. Tests point the clients at emulators with the SDK's own
  * AWS_ENDPOINT_URL_<SERVICE> variables, or hand in clients directly.
  */
+
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IoTClient } from '@aws-sdk/client-iot';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
@@ -41,6 +42,7 @@ import {
   fencedObjects,
   fencedStatements,
 } from '../anchor/anchor-lease.js';
+import { describeZod } from '../core/zod-issues.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { createInlineVerifier } from '../ingest/signature-verifier.js';
@@ -181,7 +183,7 @@ export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfi
   // An empty variable means unset.
   const r = Env.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!r.success) {
-    throw new AwsConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    throw new AwsConfigError(describeZod(r.error));
   }
   const e = r.data;
   if ((e.NOTARY_OPERATOR_JWT_ISSUER === undefined) !== (e.NOTARY_OPERATOR_JWT_AUDIENCE === undefined))

@@ -18,12 +18,14 @@
  * BIGBANG_PASSPHRASE is refused outright rather than ignored, so nobody believes it is in use. Pure: paths
  * are resolved here, files are read by the composition root (embedded-chains.ts).
  */
+
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isAddress } from '../adapters/bigbang/address.js';
 import { BIGBANG_DEFAULT_UNLOCK_TIMEOUT_S } from '../adapters/bigbang/bigbang-chain.js';
 import type { AnchorPolicy, ChainBudget, InlinePolicy } from '../anchor/anchor-policy.js';
 import type { FinalityConfig } from '../anchor/finality-machine.js';
+import { describeZod } from '../core/zod-issues.js';
 
 export type ChainKind = 'embedded' | 'evm' | 'bigbang';
 
@@ -184,7 +186,7 @@ class ChainConfigError extends Error {}
 function parseOrThrow<T extends z.ZodType>(schema: T, env: unknown): z.infer<T> {
   const r = schema.safeParse(env);
   if (!r.success) {
-    throw new ChainConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    throw new ChainConfigError(describeZod(r.error));
   }
   return r.data;
 }

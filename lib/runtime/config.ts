@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
+import { describeZod } from '../core/zod-issues.js';
 import { DEFAULT_KEY_RELEASE_MAX_RECORDS } from '../devices/release-device-keys.js';
 import { DEFAULT_EXPORT_MAX_RECORDS } from '../export/device-export.js';
 import { defaultVerifyThreads } from '../ingest/signature-verifier.js';
@@ -122,7 +123,7 @@ export class ConfigError extends Error {
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
   const r = Env.safeParse(env);
   if (!r.success) {
-    throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    throw new ConfigError(describeZod(r.error));
   }
   const e = r.data;
   if (e.STAGED_UPLOAD_MAX_AGE_SECONDS < e.UPLOAD_TTL_SECONDS) {

@@ -7,9 +7,11 @@
  * someone turns hot copies on. The parsers answer with an error message rather than throwing, so each
  * composition root reports it through its own configuration error.
  */
+
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { BackoffPolicy } from '../core/backoff.js';
+import { describeZod } from '../core/zod-issues.js';
 import { type HotPolicyConfig, hotPolicy, parseHotPolicy } from '../ipfs/hot-policy.js';
 
 const positive = z.coerce.number().int().positive();
@@ -71,10 +73,6 @@ export interface AwsIpfsConfig extends IpfsPinConfig {
 
 export type Parsed<T> = { ok: true; config: T } | { ok: false; message: string };
 
-function issues(e: z.ZodError): string {
-  return e.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-}
-
 function common(e: z.infer<typeof Common>): Parsed<IpfsPinConfig> {
   let hot: HotPolicyConfig;
   try {
@@ -100,7 +98,7 @@ function common(e: z.infer<typeof Common>): Parsed<IpfsPinConfig> {
 /** The embedded runtime's IPFS settings; `dataDir` is the resolved DATA_DIR. */
 export function ipfsConfigFromEnv(env: NodeJS.ProcessEnv, dataDir: string): Parsed<IpfsRuntimeConfig> {
   const r = Embedded.safeParse(env);
-  if (!r.success) return { ok: false, message: issues(r.error) };
+  if (!r.success) return { ok: false, message: describeZod(r.error) };
   const c = common(r.data);
   if (!c.ok) return c;
   return {
@@ -118,7 +116,7 @@ export function ipfsConfigFromEnv(env: NodeJS.ProcessEnv, dataDir: string): Pars
 export function awsIpfsConfigFromEnv(env: NodeJS.ProcessEnv): Parsed<AwsIpfsConfig> {
   // An empty variable means unset, as for the rest of the Lambda environment (lib/runtime/aws.ts).
   const r = Aws.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
-  if (!r.success) return { ok: false, message: issues(r.error) };
+  if (!r.success) return { ok: false, message: describeZod(r.error) };
   const c = common(r.data);
   if (!c.ok) return c;
   if (c.config.hot.mode !== 'none' && !c.config.apiUrl)

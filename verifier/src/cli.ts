@@ -45,6 +45,7 @@ import {
   type ProofCheck,
 } from '../../lib/core/proof-bundle.js';
 import { readTarStream, TAR_BLOCK } from '../../lib/core/tar.js';
+import { describeZod } from '../../lib/core/zod-issues.js';
 import { runDecrypt } from './decrypt.js';
 import { bundleIpfsCid, ciphertextCid, fetchIpfsVerdict, LiveChains, type LiveEndpoints } from './live.js';
 
@@ -216,9 +217,8 @@ function parseJsonInput(path: string, bytes: Uint8Array): Loaded {
   const isDoc = (json as { format?: unknown } | null)?.format === COMPLETENESS_FORMAT;
   const r = isDoc ? CompletenessDocument.safeParse(json) : AnyProofBundle.safeParse(json);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
     throw new UsageError(
-      `${path} is not ${isDoc ? 'an iot-notary.completeness.v1 document' : 'an iot-notary.proof.v1 or v2 bundle'}: ${issues.join('; ')}`,
+      `${path} is not ${isDoc ? 'an iot-notary.completeness.v1 document' : 'an iot-notary.proof.v1 or v2 bundle'}: ${describeZod(r.error)}`,
     );
   }
   return isDoc
