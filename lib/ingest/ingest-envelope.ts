@@ -33,6 +33,7 @@ import { recordObjectKey } from '../record-object.js';
 import type { DeviceGate } from './device-gate.js';
 import type { DeviceKeyCache } from './device-key-cache.js';
 import type { SignatureVerifier } from './signature-verifier.js';
+import type { StoredSeqBound } from './stored-seq-bound.js';
 
 export interface IngestLimits {
   /** How far ahead of the backend clock a device timestamp may be. */
@@ -56,6 +57,11 @@ export interface IngestDeps {
   clock: () => number;
   limits: IngestLimits;
   origin: OriginDeps;
+  /**
+   * Lets step 3 skip the lookup of a seq no record can hold yet (lib/ingest/stored-seq-bound.ts). Without it,
+   * every record is looked up.
+   */
+  seqs?: StoredSeqBound;
 }
 
 export type IngestOutcome =
@@ -138,11 +144,15 @@ export async function admit(
 ): Promise<IngestOutcome | { status: 'admitted'; receivedAt: number }> {
   const { env, recordHash, recordId } = pre;
   const { header } = env;
+  const lookup = deps.seqs ? await deps.seqs.mayBeStored(header.deviceId, header.seq) : true;
   // Both reads at once: on AWS each is a round trip to DynamoDB.
-  const [seen, origin] = await Promise.all([
-    deps.index.getRecord(header.deviceId, header.seq),
+  const [looked, origin] = await Promise.all([
+    lookup ? deps.index.getRecord(header.deviceId, header.seq) : undefined,
     checkOrigin(deps.origin, header, env.headerBytes),
   ]);
+  // A refusal on origin is rare; the record is read first whatever the bound said, because a redelivery of a
+  // stored record is a duplicate even if its key was revoked since.
+  const seen = origin.ok || lookup ? looked : await deps.index.getRecord(header.deviceId, header.seq);
   if (seen?.recordHash === recordHash) return { status: 'duplicate', recordId, seq: header.seq };
   if (!origin.ok) return reject(origin.code, origin.reason, header.seq);
   if (seen) return sameOrReplay(seen, recordHash, recordId, header.seq);
@@ -156,6 +166,7 @@ export async function admit(
     });
     if (!again.ok) return reject(again.code, again.reason, header.seq);
   }
+  deps.seqs?.storing(header.deviceId, header.seq);
   return { status: 'admitted', receivedAt };
 }
 
