@@ -30,7 +30,7 @@ describe('what the bench process loads before its ingest rounds', () => {
       'bench/ingest.ts',
       'bench/raw-broker.ts',
       'bench/aws-cost-model.ts',
-      
+
       'lib/runtime/embedded.ts',
     ]);
     // The check can see CommonJS modules at all: the MQTT broker's dependencies are among them.
