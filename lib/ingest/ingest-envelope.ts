@@ -82,7 +82,9 @@ export async function ingestEnvelope(
   // From the key read until the record is stored, no rotation of this device runs in this process.
   const accept = async (stamp: () => number): Promise<IngestOutcome> => {
     const admitted = await admit(deps, pre, stamp);
-    return admitted.status === 'admitted' ? store(deps, msg, pre.env, admitted.receivedAt) : admitted;
+    return admitted.status === 'admitted'
+      ? store(deps, msg, pre.env, admitted.receivedAt, pre.recordHash)
+      : admitted;
   };
   const gate = deps.origin.gate;
   return gate ? gate.shared(msg.deviceId, accept) : accept(deps.clock);
@@ -190,15 +192,16 @@ async function store(
   msg: { bytes: Uint8Array; via: Via },
   env: ParsedEnvelope,
   receivedAt: number,
+  // Ingest hashed the header already (precheck); a SHA-256 per record saved on the broker's thread.
+  recordHash = toHex(recordHashOf(env.headerBytes)),
 ): Promise<IngestOutcome> {
   const { header } = env;
-  const recordHash = toHex(recordHashOf(env.headerBytes));
   const recordId = recordIdOf(header.deviceId, header.seq);
   const objectKey = recordObjectKey(header.deviceId, recordHash);
   // No sha256 passed: the local store does not need one, and S3's adapter computes its checksum itself.
   await deps.objects.put(objectKey, msg.bytes);
   const put = await deps.index.putRecord(
-    recordEntryOf(env, { receivedAt, objectKey, via: msg.via, envelopeSize: msg.bytes.length }),
+    recordEntryOf(env, { receivedAt, objectKey, via: msg.via, envelopeSize: msg.bytes.length }, recordHash),
   );
   if (put.outcome === 'created') return { status: 'stored', recordId, seq: header.seq };
   if (put.outcome === 'conflict' && put.existing.objectKey !== objectKey) {
@@ -212,6 +215,7 @@ async function store(
 export function recordEntryOf(
   env: ParsedEnvelope,
   at: Pick<RecordEntry, 'receivedAt' | 'objectKey' | 'objectRange' | 'via' | 'envelopeSize'>,
+  recordHash = toHex(recordHashOf(env.headerBytes)),
 ): RecordEntry {
   const { header } = env;
   return {
@@ -220,7 +224,7 @@ export function recordEntryOf(
     seq: header.seq,
     timestamp: header.timestamp,
     receivedAt: at.receivedAt,
-    recordHash: toHex(recordHashOf(env.headerBytes)),
+    recordHash,
     prevHash: toHex(header.prevHash),
     ciphertextHash: toHex(header.ciphertextHash),
     ciphertextLength: header.ciphertextLength,
