@@ -9,7 +9,7 @@ import {
   COST_GOAL,
   ESTIMATED_BEFORE,
   MEASURED_BASELINE,
-} from './aws-cost.js';
+} from './aws-cost-model.js';
 
 const money = (n: number): string => `$${n.toFixed(2)}`;
 const units = (n: number): string => (n >= 0.01 || n === 0 ? n.toFixed(2) : n.toExponential(2));

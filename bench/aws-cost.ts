@@ -31,72 +31,32 @@ import {
   startBillingMeter,
 } from '../tests/aws/support/billing-meter.js';
 import { TestDevice } from '../tests/support/test-device.js';
+import {
+  AWS_ASSUMPTIONS,
+  AWS_COST_DEFAULTS,
+  AWS_PRICES,
+  type AwsCostFigures,
+  type AwsCostOptions,
+  COST_GOAL,
+  type CostLine,
+  ESTIMATED_BEFORE,
+  MEASURED_BASELINE,
+} from './aws-cost-model.js';
 
-/** US East (N. Virginia) list prices in USD, as docs/deploy.md states them with the date they were read. */
-export const AWS_PRICES = {
-  readOn: '2026-12-06',
-  region: 'us-east-1',
-  iotMessagePerMillion: 1.0,
-  iotRuleTriggeredPerMillion: 0.15,
-  iotRuleActionPerMillion: 0.15,
-  lambdaRequestPerMillion: 0.2,
-  lambdaGbSecondArm: 0.0000133334,
-  s3PutPerThousand: 0.005,
-  s3GetPerThousand: 0.0004,
-  dynamoWriteUnitPerMillion: 0.625,
-  dynamoReadUnitPerMillion: 0.125,
-  kmsPerTenThousand: 0.03,
-  /** Requests on asymmetric keys other than RSA 2048 (the ledger's Ed25519 key): five times the above. */
-  kmsAsymmetricPerTenThousand: 0.15,
-  logsIngestPerGb: 0.5,
-} as const;
-
-/** Assumptions for what the emulators cannot show, stated beside every figure that uses them. */
-export const AWS_ASSUMPTIONS = {
-  lambdaMemoryMb: 512,
-  /** Billed duration of one ingest invocation on AWS. */
-  ingestMs: 50,
-  /**
-   * What each further record of a pack adds: its checks run concurrently (ingest-pack.ts), so mostly the
-   * signature check and the SDK's work, not another round trip.
-   */
-  ingestMsPerExtraRecord: 2,
-  /**
-   * CloudWatch Logs bytes per invocation that the functions do not write themselves: Lambda's START, END and
-   * REPORT lines (about 70 + 50 + 140 bytes with a request id). What the functions write is measured.
-   */
-  platformLogBytesPerInvocation: 260,
-} as const;
+export {
+  AWS_ASSUMPTIONS,
+  AWS_COST_DEFAULTS,
+  AWS_PRICES,
+  type AwsCostFigures,
+  type AwsCostOptions,
+  COST_GOAL,
+  type CostLine,
+  ESTIMATED_BEFORE,
+  MEASURED_BASELINE,
+};
 
 /** The name prefix of the stage's topic rules (infra/routing.ts ruleNamePrefixFor) in this flow. */
 const RULE_PREFIX = 'iot_notary_bench_';
-
-export interface CostLine {
-  kind: string;
-  /** Billable units per record (messages, requests, request units, GB-seconds, GB). */
-  unitsPerRecord: number;
-  unit: string;
-  dollarsPerMillion: number;
-  /** Measured on the emulators, or assumed (see AWS_ASSUMPTIONS). */
-  measured: boolean;
-}
-
-export interface AwsCostFigures {
-  records: number;
-  devices: number;
-  envelopeBytes: number;
-  basicIngest: boolean;
-  recordsPerPublish: number;
-  logLevel: AwsCostOptions['logLevel'];
-  /** Bytes the functions wrote per invocation, measured (mean over ingest and anchor invocations). */
-  logBytesPerInvocation: number;
-  lines: CostLine[];
-  dollarsPerMillion: number;
-  /** Every SDK call per record, by service and command. */
-  callsPerRecord: Record<string, number>;
-  /** DynamoDB request units per record, by table, operation and kind. */
-  dynamoPerRecord: Record<string, number>;
-}
 
 /** The flow's own counts: what happened outside the SDK calls. */
 interface FlowCounts {
@@ -113,21 +73,6 @@ interface FlowCounts {
   /** Bytes the invocations wrote to stdout/stderr (Powertools log lines and EMF metrics). */
   logBytes: number;
 }
-
-/** The figure docs/deploy.md estimated before anything was measured. */
-export const ESTIMATED_BEFORE = 13.9;
-/**
- * The first measurement (BENCHMARKS.md, 2026-12-06 00:09 UTC): one record per publish through the broker,
- * byTime projecting ALL, KMS Sign at the symmetric rate, 300 B of logs assumed per invocation.
- */
-export const MEASURED_BASELINE = {
-  dollarsPerMillion: 14.06,
-  measuredOn: '2026-12-06',
-  iotMessagesPerRecord: 4,
-  dynamoWriteUnitsPerRecord: 6.06,
-  s3PutsPerRecord: 1,
-} as const;
-export const COST_GOAL = 4;
 
 export function costLines(u: BillableUsage, f: FlowCounts, records: number): CostLine[] {
   const p = AWS_PRICES;
@@ -187,35 +132,6 @@ export function costLines(u: BillableUsage, f: FlowCounts, records: number): Cos
     ),
   ];
 }
-
-export interface AwsCostOptions {
-  devices: number;
-  records: number;
-  /** Plaintext bytes per record; 1 KiB envelopes by default. */
-  plaintextBytes: number;
-  /**
-   * Devices publish to `$aws/rules/<rule>/<topic>` (docs/deploy.md, "Basic Ingest"): the rule and ingest see
-   * the same event, and IoT charges no inbound message. Off: every publish goes through the broker.
-   */
-  basicIngest: boolean;
-  /**
-   * Records per publish. Only 1 here: several records in one publish need the packs route (issue 11,
-   * packing), whose flow is added where that route exists.
-   */
-  recordsPerPublish: number;
-  /** The log level the deployed functions run at (sst.config.ts sets info). */
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
-  onProgress?: (msg: string) => void;
-}
-
-export const AWS_COST_DEFAULTS: AwsCostOptions = {
-  devices: 4,
-  records: 400,
-  plaintextBytes: 900,
-  basicIngest: false,
-  recordsPerPublish: 1,
-  logLevel: 'info',
-};
 
 /** Registers `n` signing devices through the verify function's operator route. */
 export async function registerDevices(

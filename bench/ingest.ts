@@ -39,6 +39,11 @@ export interface IngestOptions {
   /** Devices sign their records (v2, checked at ingest) or send legacy unsigned ones (v1). */
   signed: boolean;
   maxInFlight: number;
+  /**
+   * Records per publish: 1 sends each record alone, as the bench did before record packs; above 1 the devices
+   * pack records as the stub does by default (docs/envelope.md §9).
+   */
+  packMaxRecords?: number;
   warmRecordsPerDevice: number;
   reps: number;
   timeoutMs?: number;
@@ -54,6 +59,8 @@ export interface IngestFigures {
   mode: FleetMode;
   signed: boolean;
   targetEnvelopeBytes: number;
+  /** Records per publish the devices packed (1: each record alone). */
+  packMaxRecords?: number;
   /** Measured: mean size of the envelopes actually stored in the timed rounds. */
   meanEnvelopeBytes: number;
   recordsPerSec: Series;
@@ -139,10 +146,11 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
         seed,
         timeoutMs: o.timeoutMs ?? 120_000,
         signed: o.signed,
+        ...(o.packMaxRecords === undefined ? {} : { packMaxRecords: o.packMaxRecords }),
       });
       try {
         await worker.ready;
-        const label = `ingest-${o.envelopeBytes}-${o.mode}-durable-${o.durableWrites}-${o.signed ? 'signed' : 'unsigned'}-run-${r + 1}`;
+        const label = `ingest-${o.envelopeBytes}-${o.mode}-durable-${o.durableWrites}-${o.signed ? 'signed' : 'unsigned'}-packs-${o.packMaxRecords ?? 1}-run-${r + 1}`;
         const profile: RunningProfile | undefined = o.cpuProfileDir
           ? await startProfile(o.cpuProfileDir, label)
           : undefined;
@@ -206,6 +214,7 @@ export async function measureIngest(o: IngestOptions): Promise<IngestFigures> {
     durableWrites: o.durableWrites,
     mode: o.mode,
     signed: o.signed,
+    packMaxRecords: o.packMaxRecords ?? 1,
     targetEnvelopeBytes: o.envelopeBytes,
     meanEnvelopeBytes: recordsStored ? bytesStored / recordsStored : 0,
     recordsPerSec: series(rates),

@@ -12,7 +12,7 @@ interface ProfileNode {
   children?: number[];
 }
 
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -61,9 +61,26 @@ export function summarise(p: CpuProfile, n = 30): ProfileSummary {
   const byId = new Map(p.nodes.map((x) => [x.id, x]));
   const parent = new Map<number, number>();
   for (const x of p.nodes) for (const c of x.children ?? []) parent.set(c, x.id);
+  // The profiler's own calls (starting and stopping it from bench/profiler.ts) are not the bench's time.
+  const ownCall = new Map<number, boolean>();
+  const isOwn = (id: number): boolean => {
+    const known = ownCall.get(id);
+    if (known !== undefined) return known;
+    const node = byId.get(id);
+    const up = parent.get(id);
+    const own =
+      node !== undefined &&
+      (node.callFrame.url.endsWith('bench/profiler.ts') || (up !== undefined && isOwn(up)));
+    ownCall.set(id, own);
+    return own;
+  };
   const selfUs = new Map<number, number>();
+  let countedUs = 0;
   p.samples.forEach((id, i) => {
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
+    if (isOwn(id)) return;
+    const us = p.timeDeltas[i] ?? 0;
+    countedUs += us;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + us);
   });
   const self = new Map<string, number>();
   const inclusive = new Map<string, number>();
@@ -87,7 +104,7 @@ export function summarise(p: CpuProfile, n = 30): ProfileSummary {
     }
   }
   return {
-    totalMs: (p.endTime - p.startTime) / 1000,
+    totalMs: countedUs / 1000,
     self: top(self, n),
     inclusive: top(inclusive, n),
     byFile: top(byFile, n),

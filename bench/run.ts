@@ -15,22 +15,24 @@
  *
  * SIGNATURE_VERIFY_THREADS in the environment sets the ingest runtime's verifier pool (default: the runtime's).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_PACK_MAX_RECORDS } from '../device-stub/device.js';
 import { configFromEnv } from '../lib/runtime/config.js';
-import { AWS_COST_DEFAULTS, type AwsCostOptions, measureAwsCost } from './aws-cost.js';
-import { type ChainBenchOptions, measureChains } from './chains.js';
+import { AWS_COST_DEFAULTS, type AwsCostOptions } from './aws-cost-model.js';
+import type { ChainBenchOptions } from './chains.js';
 import { type ComponentFigures, measureIndexPuts, measureObjectPuts } from './components.js';
 import { existingExportSection, spliceExportSection } from './export.js';
 import type { FleetMode } from './fleet-job.js';
 import { type IngestFigures, measureIngest, measureSignedBesideUnsigned } from './ingest.js';
-import { type IpfsPinBenchOptions, measureIpfsPin } from './ipfs-pin.js';
-import { type LambdaIngestOptions, measureLambdaIngest } from './lambda-ingest.js';
+import type { IpfsPinBenchOptions } from './ipfs-pin.js';
+import type { LambdaIngestOptions } from './lambda-ingest.js';
 import { machineInfo } from './machine.js';
 import { measureBuildAndProofs, measureVerifyInclusion } from './merkle.js';
+import { type CpuProfile, summarise } from './profile-summary.js';
 import { measureProofBundleChecks } from './proof-bundle.js';
 import { measureRawBroker, type RawBrokerFigures } from './raw-broker.js';
 import { type BenchFigures, ingestRatio, renderReport } from './report.js';
@@ -39,7 +41,7 @@ import { measureSignatureChecks, type SignatureBenchOptions } from './signatures
 import { existingSoakSection, spliceSoakSection } from './soak.js';
 import { measureStartupChecks } from './startup-check.js';
 import { MiB, progress } from './stats.js';
-import { removeAllTempDirs } from './temp-dirs.js';
+import { diskTempDir, removeAllTempDirs, removeTempDir } from './temp-dirs.js';
 
 const SECTIONS = [
   'raw',
@@ -74,10 +76,15 @@ interface Plan {
     mode: FleetMode;
     durable: boolean;
     signed: boolean | 'both';
+    /** Sizes absent here are not run on this line. */
     records: Record<number, number>;
     reps: number;
+    /** Records per publish, as the stub packs them (docs/envelope.md §9); 1 if absent. */
+    packs?: number;
   }[];
   ingestWarmPerDevice: number;
+  /** Records of the one profiled ingest round (1 KiB, unsigned), not counted in the figures above. */
+  ingestProfileRecords: number;
   objectPuts: Record<number, number>;
   indexPuts: number;
   componentReps: number;
@@ -125,9 +132,12 @@ const FULL: Plan = {
       reps: 2,
     },
     { mode: 'live', durable: true, signed: true, records: { [KiB]: 6_000, [64 * KiB]: 1_600 }, reps: 1 },
+    // What a fleet gets from the stub's defaults: 1 KiB records in packs of 64. At 64 KiB a pack holds one.
+    { mode: 'presealed', durable: true, signed: true, records: { [KiB]: 20_000 }, reps: 3, packs: 64 },
   ],
   signatures: { coreChecks: 400, nodeChecks: 20_000, poolThreads: [], reps: 3 },
   ingestWarmPerDevice: 50,
+  ingestProfileRecords: 10_000,
   objectPuts: { [KiB]: 3_000, [64 * KiB]: 1_000 },
   indexPuts: 20_000,
   componentReps: 2,
@@ -158,6 +168,7 @@ const QUICK: Plan = {
   ],
   signatures: { coreChecks: 20, nodeChecks: 500, poolThreads: [], reps: 1 },
   ingestWarmPerDevice: 5,
+  ingestProfileRecords: 200,
   objectPuts: { [KiB]: 200, [64 * KiB]: 50 },
   indexPuts: 1_000,
   componentReps: 1,
@@ -266,7 +277,10 @@ async function main(): Promise<void> {
     const ingest: IngestFigures[] = [];
     for (const line of plan.ingest) {
       for (const size of SIZES) {
-        progress(`ingest, ${size} B envelopes, ${line.mode}, durable=${line.durable}, signed=${line.signed}`);
+        if (line.records[size] === undefined) continue;
+        progress(
+          `ingest, ${size} B envelopes, ${line.mode}, durable=${line.durable}, signed=${line.signed}, packs of ${line.packs ?? 1}`,
+        );
         const common = {
           devices: o.publishers,
           records: line.records[size] as number,
@@ -276,6 +290,7 @@ async function main(): Promise<void> {
           maxInFlight: MAX_IN_FLIGHT,
           warmRecordsPerDevice: plan.ingestWarmPerDevice,
           reps: line.reps,
+          ...(line.packs === undefined ? {} : { packMaxRecords: line.packs }),
           ...(o.cpuProfileDir ? { cpuProfileDir: o.cpuProfileDir } : {}),
           onProgress: progress,
         };
@@ -294,6 +309,32 @@ async function main(): Promise<void> {
       }
     }
     figures.ingest = ingest;
+
+    // One more round, profiled and not counted: where the backend thread's time goes (issue 12, part 8).
+    progress('ingest profile: 1 KiB, unsigned, pre-sealed, durable, one profiled round');
+    const dir = diskTempDir('profile');
+    try {
+      const fig = await measureIngest({
+        devices: o.publishers,
+        records: plan.ingestProfileRecords,
+        envelopeBytes: KiB,
+        durableWrites: true,
+        mode: 'presealed',
+        signed: false,
+        maxInFlight: MAX_IN_FLIGHT,
+        warmRecordsPerDevice: plan.ingestWarmPerDevice,
+        reps: 1,
+        cpuProfileDir: dir,
+        onProgress: progress,
+      });
+      const file = readdirSync(dir).find((n) => n.endsWith('.cpuprofile'));
+      if (!file) throw new Error(`no CPU profile written to ${dir}`);
+      const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+      figures.ingestProfile = { figures: fig, summary: summarise(profile, 14) };
+      if (o.cpuProfileDir) copyFileSync(join(dir, file), join(o.cpuProfileDir, `profiled-${file}`));
+    } finally {
+      removeTempDir(dir);
+    }
   }
 
   if (has('signatures')) {
@@ -356,21 +397,25 @@ async function main(): Promise<void> {
 
   if (has('ipfs')) {
     progress('IPFS pins through KuboPinner to the embedded endpoint');
+    const { measureIpfsPin } = await import('./ipfs-pin.js');
     figures.ipfs = await measureIpfsPin({ ...plan.ipfs, onProgress: progress });
   }
 
   if (has('chains')) {
     progress('anchoring to three chains under a budget');
+    const { measureChains } = await import('./chains.js');
     figures.chains = await measureChains({ ...plan.chains, onProgress: progress });
   }
 
   if (has('lambda')) {
     progress('ingest through the Lambda entry point against dynalite and s3rver');
+    const { measureLambdaIngest } = await import('./lambda-ingest.js');
     figures.lambda = await measureLambdaIngest({ ...plan.lambda, onProgress: progress });
   }
 
   if (has('aws-cost')) {
     progress('billable AWS units per record on the emulators');
+    const { measureAwsCost } = await import('./aws-cost.js');
     figures.awsCost = await measureAwsCost({ ...plan.awsCost, onProgress: progress });
     progress(`  → $${figures.awsCost.dollarsPerMillion.toFixed(2)} per million records`);
   }

@@ -34,6 +34,7 @@ import { type DeviceRoute, deviceReplyTopics, matchRoute } from '../routing/rout
 import { recordDeadLetter } from './dead-letter.js';
 import { type IngestLimits, type IngestOutcome, ingestEnvelope, type OriginDeps } from './ingest-envelope.js';
 import { ingestPack, type PackedRecord, packAckEntries } from './ingest-pack.js';
+import type { StoredSeqBound } from './stored-seq-bound.js';
 
 export interface DeviceMessageLimits extends IngestLimits {
   /** Largest packet a device may upload out of band (the seed's ~2 MB). */
@@ -48,6 +49,8 @@ export interface DeviceMessageDeps {
   limits: DeviceMessageLimits;
   /** Records' signatures against their devices' keys (lib/ingest/ingest-envelope.ts). */
   origin: OriginDeps;
+  /** See IngestDeps.seqs: the embedded runtime skips the duplicate lookup of records above it. */
+  seqs?: StoredSeqBound;
   /**
    * The device registry for heads and rotations. A rotation changes a device's keys through it: in a runtime
    * that caches key state (DeviceKeyCache), this must be the cache's `watch` of the registry.

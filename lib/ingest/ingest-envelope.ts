@@ -33,6 +33,7 @@ import { recordObjectKey } from '../record-object.js';
 import type { DeviceGate } from './device-gate.js';
 import type { DeviceKeyCache } from './device-key-cache.js';
 import type { SignatureVerifier } from './signature-verifier.js';
+import type { StoredSeqBound } from './stored-seq-bound.js';
 
 export interface IngestLimits {
   /** How far ahead of the backend clock a device timestamp may be. */
@@ -56,6 +57,11 @@ export interface IngestDeps {
   clock: () => number;
   limits: IngestLimits;
   origin: OriginDeps;
+  /**
+   * Lets step 3 skip the lookup of a seq no record can hold yet (lib/ingest/stored-seq-bound.ts). Without it,
+   * every record is looked up.
+   */
+  seqs?: StoredSeqBound;
 }
 
 export type IngestOutcome =
@@ -76,7 +82,9 @@ export async function ingestEnvelope(
   // From the key read until the record is stored, no rotation of this device runs in this process.
   const accept = async (stamp: () => number): Promise<IngestOutcome> => {
     const admitted = await admit(deps, pre, stamp);
-    return admitted.status === 'admitted' ? store(deps, msg, pre.env, admitted.receivedAt) : admitted;
+    return admitted.status === 'admitted'
+      ? store(deps, msg, pre.env, admitted.receivedAt, pre.recordHash)
+      : admitted;
   };
   const gate = deps.origin.gate;
   return gate ? gate.shared(msg.deviceId, accept) : accept(deps.clock);
@@ -138,11 +146,15 @@ export async function admit(
 ): Promise<IngestOutcome | { status: 'admitted'; receivedAt: number }> {
   const { env, recordHash, recordId } = pre;
   const { header } = env;
+  const lookup = deps.seqs ? await deps.seqs.mayBeStored(header.deviceId, header.seq) : true;
   // Both reads at once: on AWS each is a round trip to DynamoDB.
-  const [seen, origin] = await Promise.all([
-    deps.index.getRecord(header.deviceId, header.seq),
+  const [looked, origin] = await Promise.all([
+    lookup ? deps.index.getRecord(header.deviceId, header.seq) : undefined,
     checkOrigin(deps.origin, header, env.headerBytes),
   ]);
+  // A refusal on origin is rare; the record is read first whatever the bound said, because a redelivery of a
+  // stored record is a duplicate even if its key was revoked since.
+  const seen = origin.ok || lookup ? looked : await deps.index.getRecord(header.deviceId, header.seq);
   if (seen?.recordHash === recordHash) return { status: 'duplicate', recordId, seq: header.seq };
   if (!origin.ok) return reject(origin.code, origin.reason, header.seq);
   if (seen) return sameOrReplay(seen, recordHash, recordId, header.seq);
@@ -156,6 +168,7 @@ export async function admit(
     });
     if (!again.ok) return reject(again.code, again.reason, header.seq);
   }
+  deps.seqs?.storing(header.deviceId, header.seq);
   return { status: 'admitted', receivedAt };
 }
 
@@ -179,15 +192,16 @@ async function store(
   msg: { bytes: Uint8Array; via: Via },
   env: ParsedEnvelope,
   receivedAt: number,
+  // Ingest hashed the header already (precheck); a SHA-256 per record saved on the broker's thread.
+  recordHash = toHex(recordHashOf(env.headerBytes)),
 ): Promise<IngestOutcome> {
   const { header } = env;
-  const recordHash = toHex(recordHashOf(env.headerBytes));
   const recordId = recordIdOf(header.deviceId, header.seq);
   const objectKey = recordObjectKey(header.deviceId, recordHash);
   // No sha256 passed: the local store does not need one, and S3's adapter computes its checksum itself.
   await deps.objects.put(objectKey, msg.bytes);
   const put = await deps.index.putRecord(
-    recordEntryOf(env, { receivedAt, objectKey, via: msg.via, envelopeSize: msg.bytes.length }),
+    recordEntryOf(env, { receivedAt, objectKey, via: msg.via, envelopeSize: msg.bytes.length }, recordHash),
   );
   if (put.outcome === 'created') return { status: 'stored', recordId, seq: header.seq };
   if (put.outcome === 'conflict' && put.existing.objectKey !== objectKey) {
@@ -201,6 +215,7 @@ async function store(
 export function recordEntryOf(
   env: ParsedEnvelope,
   at: Pick<RecordEntry, 'receivedAt' | 'objectKey' | 'objectRange' | 'via' | 'envelopeSize'>,
+  recordHash = toHex(recordHashOf(env.headerBytes)),
 ): RecordEntry {
   const { header } = env;
   return {
@@ -209,7 +224,7 @@ export function recordEntryOf(
     seq: header.seq,
     timestamp: header.timestamp,
     receivedAt: at.receivedAt,
-    recordHash: toHex(recordHashOf(env.headerBytes)),
+    recordHash,
     prevHash: toHex(header.prevHash),
     ciphertextHash: toHex(header.ciphertextHash),
     ciphertextLength: header.ciphertextLength,

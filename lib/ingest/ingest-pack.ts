@@ -94,13 +94,17 @@ async function storeAccepted(
   const puts = await Promise.all(
     accepted.map((a, k) => {
       const length = parts[k] as number;
-      const entry = recordEntryOf(a.pre.env, {
-        receivedAt: a.receivedAt,
-        objectKey,
-        objectRange: { offset, length },
-        via: 'inline',
-        envelopeSize: length,
-      });
+      const entry = recordEntryOf(
+        a.pre.env,
+        {
+          receivedAt: a.receivedAt,
+          objectKey,
+          objectRange: { offset, length },
+          via: 'inline',
+          envelopeSize: length,
+        },
+        a.pre.recordHash,
+      );
       offset += length;
       return deps.index.putRecord(entry);
     }),

@@ -97,6 +97,29 @@ export function devicePublishTopics(deviceId: string): string[] {
   return DEVICE_ROUTES.map((r) => topicFor(r, deviceId));
 }
 
+/** Each route's topic filter around its `+`: what `mayPublishTo` compares without building topics. */
+const ROUTE_TOPIC_PARTS = DEVICE_ROUTES.map((r) => {
+  const plus = r.topicFilter.indexOf('+');
+  return { before: r.topicFilter.slice(0, plus), after: r.topicFilter.slice(plus + 1) };
+});
+
+/**
+ * `devicePublishTopics(deviceId).includes(topic)`, without building the list: the broker asks it on every
+ * publish.
+ */
+export function mayPublishTo(deviceId: string, topic: string): boolean {
+  for (const { before, after } of ROUTE_TOPIC_PARTS) {
+    if (
+      topic.length === before.length + deviceId.length + after.length &&
+      topic.startsWith(before) &&
+      topic.startsWith(deviceId, before.length) &&
+      topic.endsWith(after)
+    )
+      return true;
+  }
+  return false;
+}
+
 export function deviceSubscribeTopics(deviceId: string): string[] {
   return [deviceReplyTopics.acks(deviceId), deviceReplyTopics.uploadGrants(deviceId)];
 }

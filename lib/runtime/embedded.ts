@@ -31,6 +31,7 @@ import {
   createVerifierPool,
   type SignatureVerifier,
 } from '../ingest/signature-verifier.js';
+import { StoredSeqBound } from '../ingest/stored-seq-bound.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import { type AnchorScheduler, startAnchorScheduler } from './anchor-scheduler.js';
@@ -160,6 +161,8 @@ export async function startEmbedded(
     devices,
     statements,
     origin: { keys: keyCache, verifier, gate: new DeviceGate(clock) },
+    // This process is the only writer of its index (the data directory is locked), so the bound is tight.
+    seqs: new StoredSeqBound(index),
     clock,
     log: log.child({ fn: 'ingest' }),
     ...(ipfs.onRecordStored ? { onRecordStored: ipfs.onRecordStored } : {}),

@@ -22,7 +22,7 @@ import type { recordDeadLetter } from '../ingest/dead-letter.js';
 import type { FailureLimiter } from '../ingest/failure-limiter.js';
 import type { Logger } from '../logger.js';
 import type { DeadLetterStore, DeviceRegistry } from '../ports.js';
-import { devicePublishTopics, deviceSubscribeTopics } from '../routing/routes.js';
+import { deviceSubscribeTopics, mayPublishTo } from '../routing/routes.js';
 import type { LiveDeviceSessions } from './live-device-sessions.js';
 import { type AdmissionLimits, MqttAdmission } from './mqtt-admission.js';
 import {
@@ -170,7 +170,7 @@ export async function startBroker(deps: BrokerDeps, opts: BrokerOptions): Promis
     },
     authorizePublish(client, packet, done) {
       if (!client) return done(null); // the backend's own publishes (acks, grants)
-      const allowed = devicePublishTopics(client.id).includes(packet.topic);
+      const allowed = mayPublishTo(client.id, packet.topic);
       // Retained messages would be kept in broker memory without bound; AWS IoT refuses them too, since the
       // device policy grants no iot:RetainPublish.
       if (allowed && !packet.retain) return done(null);
