@@ -6,17 +6,11 @@
  * counts from the next request.
  */
 import { z } from 'zod';
-import type { AuthenticateDeps } from '../../lib/access/authenticate.js';
 import { authorizeHttpRequest, type SimpleAuthorizerResponse } from '../../lib/access/authorizer-context.js';
-import type { Logger } from '../../lib/logger.js';
 import { buildAuthorizer, fromEnv } from '../../lib/runtime/aws.js';
+import type { AuthorizerLambdaDeps } from '../../lib/runtime/lambda-deps.js';
 import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
 import { defineLambda } from '../edge/define-lambda.js';
-
-export interface AuthorizerLambdaDeps {
-  auth: AuthenticateDeps;
-  log: Logger;
-}
 
 /** The fields of an HTTP API Lambda authorizer event (payload format 2.0) this function reads. */
 export const AuthorizerEvent = z

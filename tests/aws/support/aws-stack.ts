@@ -13,7 +13,6 @@ import { IoTClient } from '@aws-sdk/client-iot';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
-import type { AnchorRun } from '../../../functions/anchor/handler.js';
 import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
 import { type AuthorizerEvent, createAuthorizerLambda } from '../../../functions/authorizer/lambda.js';
 import {
@@ -22,14 +21,11 @@ import {
   type IotRuleEvent,
 } from '../../../functions/ingest/lambda.js';
 import { createIpfsPinLambda, type S3ObjectCreatedEvent } from '../../../functions/ipfs-pin/lambda.js';
-import {
-  createVerifyLambda,
-  type HttpApiEvent,
-  type HttpApiResult,
-} from '../../../functions/verify/lambda.js';
+import { createVerifyLambda, type HttpApiEvent } from '../../../functions/verify/lambda.js';
 import { DynamoIndexStore } from '../../../lib/adapters/aws/dynamo-index-store.js';
 import { kmsLedgerPublicKey } from '../../../lib/adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../../../lib/adapters/aws/s3-object-store.js';
+import type { AnchorRun } from '../../../lib/anchor/anchor-handler.js';
 import { toBase64 } from '../../../lib/core/bytes.js';
 import { type LogLevel, silentLogger } from '../../../lib/logger.js';
 import {
@@ -42,6 +38,7 @@ import {
   buildVerify,
 } from '../../../lib/runtime/aws.js';
 import { buildIpfsPin } from '../../../lib/runtime/aws-ipfs.js';
+import type { HttpApiResult } from '../../../lib/runtime/lambda-deps.js';
 import { type LambdaTools, once } from '../../../lib/runtime/lambda-edge.js';
 import {
   createTables,

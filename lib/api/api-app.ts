@@ -2,13 +2,14 @@
  * The operator and auditor HTTP API (docs/api.md). Routes are thin: validate with zod, call one use case in
  * lib/, map the result; every error becomes `{ "error": { "code", "message" } }` in `onError`. The app speaks
  * Web-standard Request/Response, so the embedded runtime serves it with @hono/node-server and Lambda with
- * hono/aws-lambda.
+ * hono/aws-lambda (functions/verify/lambda.ts). Both composition roots build it, so it lives in lib/ (lib
+ * never imports functions/).
  */
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import type { AuthOutcome } from '../../lib/access/authenticate.js';
-import { auditorRequestEvent } from '../../lib/access/request-audit.js';
-import { accessFor } from '../../lib/access/route-access.js';
+import type { AuthOutcome } from '../access/authenticate.js';
+import { auditorRequestEvent } from '../access/request-audit.js';
+import { accessFor } from '../access/route-access.js';
 import {
   assertAuthorized,
   hasTimeWindow,
@@ -16,40 +17,36 @@ import {
   PERMISSIONS,
   type Principal,
   timeRangeFor,
-} from '../../lib/access/scope.js';
-import { assertRecordIdVisible, assertSeqRangeVisible } from '../../lib/access/scoped-reads.js';
+} from '../access/scope.js';
+import { assertRecordIdVisible, assertSeqRangeVisible } from '../access/scoped-reads.js';
 import {
   createAuditorToken,
   listAuditorTokens,
   MAX_TOKEN_TTL_SECONDS,
   revokeAuditorToken,
-} from '../../lib/access/tokens.js';
-import type { AnchorCycle } from '../../lib/anchor/anchor-cycle.js';
-import { fromBase64 } from '../../lib/core/bytes.js';
-import { isDeviceId } from '../../lib/core/device-id.js';
-import { SIG_ALGS } from '../../lib/core/device-signature.js';
-import { isNotaryError, NotaryError, type NotaryErrorCode } from '../../lib/core/errors.js';
-import { REVOKE_REASONS } from '../../lib/core/key-event.js';
-import { describeZod } from '../../lib/core/zod-issues.js';
-import { MAX_CSR_PEM_CHARS } from '../../lib/devices/csr.js';
-import { issueDeviceCertificate, removeDeviceCertificates } from '../../lib/devices/device-certificate.js';
+} from '../access/tokens.js';
+import type { AnchorCycle } from '../anchor/anchor-cycle.js';
+import { fromBase64 } from '../core/bytes.js';
+import { isDeviceId } from '../core/device-id.js';
+import { SIG_ALGS } from '../core/device-signature.js';
+import { isNotaryError, NotaryError, type NotaryErrorCode } from '../core/errors.js';
+import { REVOKE_REASONS } from '../core/key-event.js';
+import { describeZod } from '../core/zod-issues.js';
+import { MAX_CSR_PEM_CHARS } from '../devices/csr.js';
+import { issueDeviceCertificate, removeDeviceCertificates } from '../devices/device-certificate.js';
 import {
   type DeviceKeysDeps,
   describeDeviceKeys,
   registerKey,
   revokeKey,
   setAllowUnsigned,
-} from '../../lib/devices/device-keys.js';
-import {
-  type ProvisionDeps,
-  provisionDevice,
-  rotateDeviceCredentials,
-} from '../../lib/devices/provision-device.js';
-import { type KeyReleaseRange, releaseDeviceKeys } from '../../lib/devices/release-device-keys.js';
-import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
-import { DEFAULT_EXPORT_MAX_RECORDS, exportStream, prepareExport } from '../../lib/export/device-export.js';
-import type { VerifyCidDeps } from '../../lib/ipfs/verify-cid.js';
-import type { Logger } from '../../lib/logger.js';
+} from '../devices/device-keys.js';
+import { type ProvisionDeps, provisionDevice, rotateDeviceCredentials } from '../devices/provision-device.js';
+import { type KeyReleaseRange, releaseDeviceKeys } from '../devices/release-device-keys.js';
+import { releaseRecordKey } from '../devices/release-record-key.js';
+import { DEFAULT_EXPORT_MAX_RECORDS, exportStream, prepareExport } from '../export/device-export.js';
+import type { VerifyCidDeps } from '../ipfs/verify-cid.js';
+import type { Logger } from '../logger.js';
 import type {
   Chain,
   DeviceKeyRegistry,
@@ -60,16 +57,11 @@ import type {
   ObjectStore,
   StatementStore,
   TokenStore,
-} from '../../lib/ports.js';
-import { readRecordEnvelope } from '../../lib/record-object.js';
-import { buildCompletenessDocument } from '../../lib/verify/completeness-document.js';
-import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
-import {
-  buildProofBundle,
-  getRecordEntry,
-  type VerifyDeps,
-  verifyRecord,
-} from '../../lib/verify/record-proof.js';
+} from '../ports.js';
+import { readRecordEnvelope } from '../record-object.js';
+import { buildCompletenessDocument } from '../verify/completeness-document.js';
+import { findDeviceGaps } from '../verify/device-gaps.js';
+import { buildProofBundle, getRecordEntry, type VerifyDeps, verifyRecord } from '../verify/record-proof.js';
 
 export interface ApiDeps {
   index: IndexStore & DeviceKeyRegistry;
