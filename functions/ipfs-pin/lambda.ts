@@ -22,7 +22,12 @@ import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
 import { defineLambda } from '../edge/define-lambda.js';
 import { scheduleEvent } from '../edge/schedule-event.js';
 
-/** One S3 event notification record (event structure version 2.x); fields beyond these are ignored. */
+/**
+ * One S3 event notification record (event structure version 2.x); fields beyond these are ignored. Our own
+ * schema, not Powertools' S3Schema: that one takes `requestParameters.sourceIPAddress` only as IPv4 (or
+ * `s3.amazonaws.com`), so the notification of an upload over S3's dual-stack (IPv6) endpoint would be
+ * refused as malformed and its record never pinned. This function reads the bucket and the key, nothing else.
+ */
 const S3Record = z
   .object({
     eventSource: z.literal('aws:s3'),

@@ -6,34 +6,11 @@
  * Authorization header.
  */
 import type { LambdaEvent } from 'hono/aws-lambda';
-import { z } from 'zod';
 import { buildVerify, fromEnv } from '../../lib/runtime/aws.js';
 import type { HttpApiResult, VerifyLambdaDeps } from '../../lib/runtime/lambda-deps.js';
 import { type AuthorizerContext, type LambdaTools, withAuthorizer } from '../../lib/runtime/lambda-edge.js';
 import { defineLambda } from '../edge/define-lambda.js';
-
-/** The fields of an HTTP API payload 2.0 event that the app and the authorizer check rely on. */
-export const HttpApiEvent = z
-  .object({
-    version: z.literal('2.0'),
-    routeKey: z.string(),
-    rawPath: z.string().startsWith('/'),
-    rawQueryString: z.string(),
-    headers: z.record(z.string(), z.string()).default({}),
-    body: z.string().optional(),
-    isBase64Encoded: z.boolean(),
-    requestContext: z
-      .object({
-        http: z.object({ method: z.string().min(1), path: z.string() }).passthrough(),
-        authorizer: z
-          .object({ lambda: z.record(z.string(), z.unknown()).optional() })
-          .passthrough()
-          .optional(),
-      })
-      .passthrough(),
-  })
-  .passthrough();
-export type HttpApiEvent = z.infer<typeof HttpApiEvent>;
+import { HttpApiEvent } from '../edge/http-api-event.js';
 
 const json = (statusCode: number, body: unknown): HttpApiResult => ({
   statusCode,

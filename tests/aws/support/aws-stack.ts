@@ -14,14 +14,15 @@ import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
 import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
-import { type AuthorizerEvent, createAuthorizerLambda } from '../../../functions/authorizer/lambda.js';
+import { createAuthorizerLambda } from '../../../functions/authorizer/lambda.js';
+import type { AuthorizerEvent, HttpApiEvent } from '../../../functions/edge/http-api-event.js';
 import {
   createIngestLambda,
   type IngestLambdaResult,
   type IotRuleEvent,
 } from '../../../functions/ingest/lambda.js';
 import { createIpfsPinLambda, type S3ObjectCreatedEvent } from '../../../functions/ipfs-pin/lambda.js';
-import { createVerifyLambda, type HttpApiEvent } from '../../../functions/verify/lambda.js';
+import { createVerifyLambda } from '../../../functions/verify/lambda.js';
 import { DynamoIndexStore } from '../../../lib/adapters/aws/dynamo-index-store.js';
 import { kmsLedgerPublicKey } from '../../../lib/adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../../../lib/adapters/aws/s3-object-store.js';
@@ -150,6 +151,9 @@ export function iotRuleEvent(topic: string, payload: Uint8Array | string, client
   };
 }
 
+/** The methods API Gateway passes on (Powertools' schema of the event names them; others are refused). */
+type HttpMethod = HttpApiEvent['requestContext']['http']['method'];
+
 /** An API Gateway HTTP API (payload 2.0) event; `operator` fills the JWT authorizer context. */
 export function httpApiEvent(
   method: string,
@@ -181,7 +185,13 @@ export function httpApiEvent(
       apiId: 'testapi',
       domainName: 'api.example.test',
       domainPrefix: 'api',
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'vitest' },
+      http: {
+        method: method as HttpMethod,
+        path: rawPath,
+        protocol: 'HTTP/1.1',
+        sourceIp: '192.0.2.1',
+        userAgent: 'vitest',
+      },
       requestId: randomUUID(),
       routeKey: 'ANY /v1/{proxy+}',
       stage: '$default',
@@ -216,7 +226,15 @@ export function authorizerEvent(
     requestContext: {
       accountId: '111122223333',
       apiId: 'testapi',
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'vitest' },
+      domainName: 'api.example.test',
+      domainPrefix: 'api',
+      http: {
+        method: method as HttpMethod,
+        path: rawPath,
+        protocol: 'HTTP/1.1',
+        sourceIp: '192.0.2.1',
+        userAgent: 'vitest',
+      },
       requestId: randomUUID(),
       routeKey: 'ANY /v1/{proxy+}',
       stage: '$default',
