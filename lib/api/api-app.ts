@@ -6,6 +6,7 @@
  * never imports functions/).
  */
 import { type Context, Hono } from 'hono';
+import { validator } from 'hono/validator';
 import { z } from 'zod';
 import type { AuthOutcome } from '../access/authenticate.js';
 import { auditorRequestEvent } from '../access/request-audit.js';
@@ -292,6 +293,12 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   return r.data;
 }
 
+/**
+ * Not Hono's `validator('json')`: it reads no body unless the Content-Type is JSON (a client that omits it
+ * would get "required" errors about fields it sent), and answers malformed JSON with its own HTTPException
+ * instead of this API's error body. Query strings likewise stay `parse(Schema, c.req.query())`: Hono's
+ * `validator('query')` turns a repeated parameter into an array, which would refuse what the API serves.
+ */
 async function jsonBody(c: Context): Promise<unknown> {
   try {
     return await c.req.json();
@@ -307,19 +314,30 @@ function publicKeyOf(k: z.infer<typeof SigningKey>) {
   return { alg: k.alg, publicKey };
 }
 
-function keyIdParam(c: Context): string {
-  const id = c.req.param('keyId') ?? '';
+function keyIdOf(id = ''): string {
   if (!/^[0-9a-f]{64}$/.test(id))
     throw new NotaryError('bad-request', 'keyId must be 64 lowercase hex digits');
   return id;
 }
 
-function deviceParam(c: Context): string {
-  const id = c.req.param('deviceId') ?? '';
+function deviceIdOf(id = ''): string {
   if (!isDeviceId(id))
     throw new NotaryError('bad-request', 'deviceId must be 1-64 characters of [A-Za-z0-9_-]');
   return id;
 }
+
+/**
+ * The path parameters of the device routes, through Hono's validator: checked after authentication and scope
+ * (the `/v1/*` middleware runs first) and before the handler, which reads them with `c.req.valid('param')`.
+ * A refusal is thrown as a NotaryError, so it is answered by `onError` like every other error.
+ */
+const deviceParams = validator('param', (p: Record<string, string>) => ({
+  deviceId: deviceIdOf(p.deviceId),
+}));
+const deviceKeyParams = validator('param', (p: Record<string, string>) => ({
+  deviceId: deviceIdOf(p.deviceId),
+  keyId: keyIdOf(p.keyId),
+}));
 
 /** Keys per chunk of a streamed key release: enough to keep writes large, small enough to keep memory flat. */
 const KEYS_PER_CHUNK = 500;
@@ -440,6 +458,11 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     );
 
   // Everything below needs a credential: the operator's, or an auditor token within its role and scope.
+  // Not Hono's bearerAuth: it reads the credential from the Authorization header only, where on AWS the
+  // caller is the Lambda authorizer's context of the request (a request carries no header we may trust);
+  // it answers a header that is not `Bearer <token68>` 400 where this API answers 401 `unauthorized`; and
+  // it has one refusal for every bad token, where a real token that expired or was revoked gets its own code
+  // and an audit entry under its id. `deps.authenticate` (lib/access/authenticate.ts) does all three.
   app.use('/v1/*', async (c, next) => {
     const auth = await deps.authenticate(c.req.header('authorization'));
     if (!auth.ok) {
@@ -535,34 +558,33 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(out, 201);
   });
 
-  app.patch('/v1/devices/:deviceId', async (c) => {
-    const deviceId = deviceParam(c);
+  app.patch('/v1/devices/:deviceId', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const body = parse(PatchDeviceBody, await jsonBody(c));
     const d = await setAllowUnsigned(keysDeps, { deviceId, ...body, actor: c.get('actor') });
     deps.log.info('device updated', { deviceId, allowUnsigned: d.allowUnsigned, actor: c.get('actor') });
     return c.json({ deviceId, status: d.status, allowUnsigned: d.allowUnsigned });
   });
 
-  app.get('/v1/devices/:deviceId/keys', async (c) =>
+  app.get('/v1/devices/:deviceId/keys', deviceParams, async (c) =>
     c.json(
       await describeDeviceKeys(
         { devices: deps.index, statements: deps.statements, batches: deps.index },
-        deviceParam(c),
+        c.req.valid('param').deviceId,
       ),
     ),
   );
 
-  app.post('/v1/devices/:deviceId/keys', async (c) => {
-    const deviceId = deviceParam(c);
+  app.post('/v1/devices/:deviceId/keys', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const { reason, ...key } = parse(RegisterKeyBody, await jsonBody(c));
     const out = await registerKey(keysDeps, { deviceId, ...publicKeyOf(key), reason, actor: c.get('actor') });
     deps.log.info('device key registered', { deviceId, keyId: out.key.keyId, actor: c.get('actor') });
     return c.json(out, 201);
   });
 
-  app.post('/v1/devices/:deviceId/keys/:keyId/revoke', async (c) => {
-    const deviceId = deviceParam(c);
-    const keyId = keyIdParam(c);
+  app.post('/v1/devices/:deviceId/keys/:keyId/revoke', deviceKeyParams, async (c) => {
+    const { deviceId, keyId } = c.req.valid('param');
     const body = parse(RevokeKeyBody, await jsonBody(c));
     const out = await revokeKey(keysDeps, { deviceId, keyId, ...body, actor: c.get('actor') });
     deps.log.info('device key revoked', { deviceId, keyId, code: body.code, actor: c.get('actor') });
@@ -580,8 +602,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return { ...deps.iotProvisioning, devices: deps.index, clock: deps.clock };
   };
 
-  app.post('/v1/devices/:deviceId/certificate', async (c) => {
-    const deviceId = deviceParam(c);
+  app.post('/v1/devices/:deviceId/certificate', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const p = iotProvisioning();
     const { csr, masterKey } = parse(CertificateBody, await jsonBody(c));
     const actor = c.get('actor');
@@ -603,16 +625,16 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(out, out.created ? 201 : 200);
   });
 
-  app.delete('/v1/devices/:deviceId/certificate', async (c) => {
-    const deviceId = deviceParam(c);
+  app.delete('/v1/devices/:deviceId/certificate', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const out = await removeDeviceCertificates(iotProvisioning(), { deviceId, actor: c.get('actor') });
     deps.log.info('device certificates removed', { deviceId, count: out.certificatesRemoved.length });
     return c.json(out);
   });
 
-  app.post('/v1/devices/:deviceId/credentials', async (c) => {
+  app.post('/v1/devices/:deviceId/credentials', deviceParams, async (c) => {
     const { sessionsClosed, ...out } = await rotateDeviceCredentials(provisionDeps, {
-      deviceId: deviceParam(c),
+      deviceId: c.req.valid('param').deviceId,
       actor: c.get('actor'),
     });
     deps.log.info('device credentials rotated', {
@@ -623,8 +645,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(out);
   });
 
-  app.get('/v1/devices/:deviceId/records', async (c) => {
-    const deviceId = deviceParam(c);
+  app.get('/v1/devices/:deviceId/records', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const q = parse(RecordsQuery, c.req.query());
     const page = await deps.index.listByTime(deviceId, {
       ...timeRangeFor(c.get('principal'), q),
@@ -634,8 +656,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(page);
   });
 
-  app.get('/v1/devices/:deviceId/gaps', async (c) => {
-    const deviceId = deviceParam(c);
+  app.get('/v1/devices/:deviceId/gaps', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const q = parse(GapsQuery, c.req.query());
     const { deviceWideFields } = await assertSeqRangeVisible(deps.index, c.get('principal'), deviceId, q);
     const report = await findDeviceGaps(deps, deviceId, q);
@@ -652,8 +674,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     await next();
   });
 
-  app.get('/v1/devices/:deviceId/completeness', async (c) => {
-    const deviceId = deviceParam(c);
+  app.get('/v1/devices/:deviceId/completeness', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     // A completeness document carries the device's latest head (how far its sequence goes) and every record of
     // the range: a token with a time window may see neither beyond it, so it gets none.
     const p = c.get('principal');
@@ -678,8 +700,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(doc);
   });
 
-  app.get('/v1/devices/:deviceId/export', async (c) => {
-    const deviceId = deviceParam(c);
+  app.get('/v1/devices/:deviceId/export', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const q = parse(ExportQuery, c.req.query());
     const p = c.get('principal');
     // A windowed auditor token asking for no range gets its window; anyone else, the device's whole sequence.
@@ -760,8 +782,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(out);
   });
 
-  app.post('/v1/devices/:deviceId/key-release', async (c) => {
-    const deviceId = deviceParam(c);
+  app.post('/v1/devices/:deviceId/key-release', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const { reason, range } = parse(DeviceKeyReleaseBody, await jsonBody(c));
     const out = await releaseDeviceKeys(deps, {
       deviceId,
