@@ -9,18 +9,12 @@
  * batch to the next cycle; only an error outside that (storage unreachable) fails the invocation.
  */
 import type { z } from 'zod';
-import type { Logger } from '../../lib/logger.js';
+import type { AnchorRun } from '../../lib/anchor/anchor-handler.js';
 import { buildAnchor, fromEnv } from '../../lib/runtime/aws.js';
+import type { AnchorLambdaDeps } from '../../lib/runtime/lambda-deps.js';
 import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
 import { defineLambda } from '../edge/define-lambda.js';
 import { scheduleEvent } from '../edge/schedule-event.js';
-import type { AnchorRun } from './handler.js';
-
-export interface AnchorLambdaDeps {
-  /** One cycle; `force` builds a batch even when the schedule says it is not due (operators, tests). */
-  anchor: (opts?: { force?: boolean }) => Promise<AnchorRun>;
-  log: Logger;
-}
 
 /** Its schedule's input, EventBridge's "Scheduled Event", or `{}` for a manual `aws lambda invoke`. */
 export const AnchorEvent = scheduleEvent('anchor');

@@ -5,30 +5,12 @@
  * token and its scope (lib/access/authorizer-context.ts). Results are not cached (TTL 0), so a revocation
  * counts from the next request.
  */
-import { z } from 'zod';
-import type { AuthenticateDeps } from '../../lib/access/authenticate.js';
 import { authorizeHttpRequest, type SimpleAuthorizerResponse } from '../../lib/access/authorizer-context.js';
-import type { Logger } from '../../lib/logger.js';
 import { buildAuthorizer, fromEnv } from '../../lib/runtime/aws.js';
+import type { AuthorizerLambdaDeps } from '../../lib/runtime/lambda-deps.js';
 import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
 import { defineLambda } from '../edge/define-lambda.js';
-
-export interface AuthorizerLambdaDeps {
-  auth: AuthenticateDeps;
-  log: Logger;
-}
-
-/** The fields of an HTTP API Lambda authorizer event (payload format 2.0) this function reads. */
-export const AuthorizerEvent = z
-  .object({
-    version: z.literal('2.0'),
-    type: z.literal('REQUEST'),
-    routeArn: z.string(),
-    rawPath: z.string().optional(),
-    headers: z.record(z.string(), z.string()).default({}),
-  })
-  .passthrough();
-export type AuthorizerEvent = z.infer<typeof AuthorizerEvent>;
+import { AuthorizerEvent } from '../edge/http-api-event.js';
 
 const DENY: SimpleAuthorizerResponse = { isAuthorized: false, context: {} };
 

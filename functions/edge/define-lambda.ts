@@ -11,7 +11,9 @@
  *     asynchronous invocations and counts it in the function's Errors metric), unless `recover` answers it.
  *
  * The event is parsed inside the handler rather than in a `before` middleware: middy skips every `after`
- * step of an early return, and an invalid event must still flush its metrics.
+ * step of an early return, and an invalid event must still flush its metrics. The schemas are Powertools'
+ * where one fits (http-api-event.ts, schedule-event.ts). No function reads SQS (the dead-letter queue is
+ * written by Lambda and the IoT rules, read by operators), so Powertools' batch processor has no place here.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
@@ -27,8 +29,9 @@ export interface LambdaDefinition<S extends z.ZodType, D extends { log: Logger }
   /** The function's name in logs (`service`), in its metrics' `service` dimension and in traces. */
   service: string;
   /**
-   * The event. Our own schemas where we read only part of AWS's event (they pass the rest through untouched,
-   * so hono sees the whole HTTP event); Powertools' parser schemas where one fits (schedule-event.ts).
+   * The event. Powertools' parser schemas where one fits (http-api-event.ts, schedule-event.ts); our own
+   * where Powertools has none (an IoT rule's event is what its SQL selects) or refuses real events (S3's,
+   * functions/ipfs-pin/lambda.ts).
    */
   schema: S;
   /** Builds the function's runtime with the edge's tools; run once per container (a failed build again). */

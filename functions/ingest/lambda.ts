@@ -9,27 +9,14 @@
  * that will never be valid is answered and dead-lettered instead.
  */
 import { z } from 'zod';
-import type { ReplyPublisher } from '../../lib/adapters/aws/iot-reply-publisher.js';
 import { isBase64, utf8 } from '../../lib/core/bytes.js';
 import { recordDeadLetter } from '../../lib/ingest/dead-letter.js';
-import type { Logger } from '../../lib/logger.js';
-import type { Metrics } from '../../lib/metrics.js';
-import type { DeadLetterStore } from '../../lib/ports.js';
+import type { OutgoingMessage } from '../../lib/ingest/ingest-handler.js';
 import { MQTT_MAX_MESSAGE_BYTES, withoutBasicIngestPrefix } from '../../lib/routing/routes.js';
 import { buildIngest, fromEnv } from '../../lib/runtime/aws.js';
+import type { IngestLambdaDeps } from '../../lib/runtime/lambda-deps.js';
 import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
 import { defineLambda } from '../edge/define-lambda.js';
-import type { DeviceMessageEvent, OutgoingMessage } from './handler.js';
-
-export interface IngestLambdaDeps {
-  ingest: (event: DeviceMessageEvent) => Promise<OutgoingMessage[]>;
-  publisher: ReplyPublisher;
-  deadLetters: DeadLetterStore;
-  clock: () => number;
-  log: Logger;
-  /** What `ingest` counts too: here, the refused events that never reach it. */
-  metrics: Metrics;
-}
 
 /**
  * AWS IoT refuses messages over 128 KiB at the broker, so base64 over ~171 KiB cannot come from a device.

@@ -15,24 +15,19 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import type { ObjectCreatedOutcome } from '../../lib/ipfs/object-created.js';
 import type { PinQueueReport } from '../../lib/ipfs/pin-record.js';
-import type { Logger } from '../../lib/logger.js';
 import { fromEnv } from '../../lib/runtime/aws.js';
 import { buildIpfsPin } from '../../lib/runtime/aws-ipfs.js';
+import type { IpfsPinLambdaDeps } from '../../lib/runtime/lambda-deps.js';
 import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
 import { defineLambda } from '../edge/define-lambda.js';
 import { scheduleEvent } from '../edge/schedule-event.js';
-import type { IpfsPinHandler } from './handler.js';
 
-export interface IpfsPinLambdaDeps {
-  pin: Pick<IpfsPinHandler, 'objectCreated' | 'drain'>;
-  /** Jobs per pass: a pass that claimed fewer means nothing more is due. */
-  drainBatch: number;
-  /** A scheduled drain starts no pass with less than this left of the invocation. */
-  passBudgetMs: number;
-  log: Logger;
-}
-
-/** One S3 event notification record (event structure version 2.x); fields beyond these are ignored. */
+/**
+ * One S3 event notification record (event structure version 2.x); fields beyond these are ignored. Our own
+ * schema, not Powertools' S3Schema: that one takes `requestParameters.sourceIPAddress` only as IPv4 (or
+ * `s3.amazonaws.com`), so the notification of an upload over S3's dual-stack (IPv6) endpoint would be
+ * refused as malformed and its record never pinned. This function reads the bucket and the key, nothing else.
+ */
 const S3Record = z
   .object({
     eventSource: z.literal('aws:s3'),

@@ -1,54 +1,16 @@
 /**
  * The operator and auditor API behind API Gateway (HTTP API, payload format 2.0): the same Hono app the
- * embedded runtime serves (functions/verify/app.ts), adapted by hono/aws-lambda. The Lambda authorizer
+ * embedded runtime serves (lib/api/api-app.ts), adapted by hono/aws-lambda. The Lambda authorizer
  * (functions/authorizer/lambda.ts) resolves the caller before the function runs; the app's `authenticate`
  * then trusts the authorizer context of this request (lib/runtime/lambda-edge.ts), never a bare
  * Authorization header.
  */
-import type { Context } from 'aws-lambda';
 import type { LambdaEvent } from 'hono/aws-lambda';
-import { z } from 'zod';
-import type { Logger } from '../../lib/logger.js';
 import { buildVerify, fromEnv } from '../../lib/runtime/aws.js';
+import type { HttpApiResult, VerifyLambdaDeps } from '../../lib/runtime/lambda-deps.js';
 import { type AuthorizerContext, type LambdaTools, withAuthorizer } from '../../lib/runtime/lambda-edge.js';
 import { defineLambda } from '../edge/define-lambda.js';
-
-/** An HTTP API (payload 2.0) response, as hono/aws-lambda builds it. */
-export interface HttpApiResult {
-  statusCode: number;
-  headers?: Record<string, string | string[]>;
-  cookies?: string[];
-  body: string;
-  isBase64Encoded: boolean;
-}
-
-export interface VerifyLambdaDeps {
-  handle: (event: LambdaEvent, context: Context) => Promise<HttpApiResult>;
-  log: Logger;
-}
-
-/** The fields of an HTTP API payload 2.0 event that the app and the authorizer check rely on. */
-export const HttpApiEvent = z
-  .object({
-    version: z.literal('2.0'),
-    routeKey: z.string(),
-    rawPath: z.string().startsWith('/'),
-    rawQueryString: z.string(),
-    headers: z.record(z.string(), z.string()).default({}),
-    body: z.string().optional(),
-    isBase64Encoded: z.boolean(),
-    requestContext: z
-      .object({
-        http: z.object({ method: z.string().min(1), path: z.string() }).passthrough(),
-        authorizer: z
-          .object({ lambda: z.record(z.string(), z.unknown()).optional() })
-          .passthrough()
-          .optional(),
-      })
-      .passthrough(),
-  })
-  .passthrough();
-export type HttpApiEvent = z.infer<typeof HttpApiEvent>;
+import { HttpApiEvent } from '../edge/http-api-event.js';
 
 const json = (statusCode: number, body: unknown): HttpApiResult => ({
   statusCode,

@@ -3,7 +3,7 @@
  * everything, and the auditor, who holds a token limited to some devices, optionally to a window of device
  * time, with read access and, if the operator granted it, key release.
  *
- * Everything here is pure: the HTTP edge (functions/verify/app.ts) and the export route call it before any
+ * Everything here is pure: the HTTP edge (lib/api/api-app.ts) and the export route call it before any
  * lookup, so a refusal never depends on whether the thing asked for exists.
  */
 import { isDeviceId } from '../core/device-id.js';

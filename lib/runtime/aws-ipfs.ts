@@ -4,14 +4,14 @@
  * lib/runtime/aws.ts (whose configuration and clients it uses) so the IPFS wiring stays in one place.
  */
 
-import { createIpfsPinHandler } from '../../functions/ipfs-pin/handler.js';
-import type { IpfsPinLambdaDeps } from '../../functions/ipfs-pin/lambda.js';
 import { DynamoIndexStore } from '../adapters/aws/dynamo-index-store.js';
 import { DynamoPinQueue } from '../adapters/aws/dynamo-pin-queue.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { KuboPinner } from '../adapters/ipfs/kubo-pinner.js';
 import { hotPolicy } from '../ipfs/hot-policy.js';
+import { createIpfsPinHandler } from '../ipfs/pin-handler.js';
 import { AwsConfigError, type AwsRuntimeParts } from './aws.js';
+import type { IpfsPinLambdaDeps } from './lambda-deps.js';
 
 export async function buildIpfsPin(p: AwsRuntimeParts): Promise<IpfsPinLambdaDeps> {
   const clock = p.clock ?? Date.now;

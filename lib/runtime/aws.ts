@@ -1,8 +1,8 @@
 /**
  * Composition root of the AWS runtime: the only place that reads the Lambda environment and builds AWS SDK
  * clients. Each function gets just the adapters it uses (ingest: S3, DynamoDB, IoT Data; anchor: S3,
- * DynamoDB, KMS to sign ledger entries; verify: S3, DynamoDB, KMS), wired to the same functions/<name>/handler.ts
- * and lib/ code as lib/runtime/embedded.ts.
+ * DynamoDB, KMS to sign ledger entries; verify: S3, DynamoDB, KMS), wired to the same lib/ code as
+ * lib/runtime/embedded.ts. What each entry point (functions/<name>/lambda.ts) gets is declared in lambda-deps.ts.
  *
  * sst.config.ts sets every NOTARY_* variable below. Tests point the clients at emulators with the SDK's own
  * AWS_ENDPOINT_URL_<SERVICE> variables, or hand in clients directly.
@@ -15,13 +15,6 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { handle } from 'hono/aws-lambda';
 import { z } from 'zod';
-import { createAnchorHandler, singleFlightAnchor } from '../../functions/anchor/handler.js';
-import type { AnchorLambdaDeps } from '../../functions/anchor/lambda.js';
-import type { AuthorizerLambdaDeps } from '../../functions/authorizer/lambda.js';
-import { createIngestHandler } from '../../functions/ingest/handler.js';
-import type { IngestLambdaDeps } from '../../functions/ingest/lambda.js';
-import { createApiApp } from '../../functions/verify/app.js';
-import type { VerifyLambdaDeps } from '../../functions/verify/lambda.js';
 import { defaultJwksUrl, jwtOperatorCheck, type OperatorJwtConfig } from '../access/jwt-operator.js';
 import { DynamoIndexStore } from '../adapters/aws/dynamo-index-store.js';
 import { DynamoLeaseStore } from '../adapters/aws/dynamo-lease-store.js';
@@ -35,6 +28,7 @@ import { KmsKeyVault } from '../adapters/aws/kms-key-vault.js';
 import { KmsLedgerSigner, kmsLedgerPublicKey } from '../adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import { createAnchorHandler, singleFlightAnchor } from '../anchor/anchor-handler.js';
 import {
   createSingleFlight,
   fencedChain,
@@ -42,9 +36,11 @@ import {
   fencedObjects,
   fencedStatements,
 } from '../anchor/anchor-lease.js';
+import { createApiApp } from '../api/api-app.js';
 import { describeZod } from '../core/zod-issues.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
+import { createIngestHandler } from '../ingest/ingest-handler.js';
 import { createInlineVerifier } from '../ingest/signature-verifier.js';
 import type { Logger } from '../logger.js';
 import { type Metrics, noMetrics } from '../metrics.js';
@@ -54,6 +50,12 @@ import { awsAnchorChains } from './aws-chains.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
 import { type AwsIpfsConfig, awsIpfsConfigFromEnv } from './ipfs-config.js';
 import { hotCopyReader, VERIFY_IPFS_TIMEOUT_MS } from './ipfs-reader.js';
+import type {
+  AnchorLambdaDeps,
+  AuthorizerLambdaDeps,
+  IngestLambdaDeps,
+  VerifyLambdaDeps,
+} from './lambda-deps.js';
 import { authorizerAuthenticator, type LambdaTools } from './lambda-edge.js';
 
 export const VERSION = '0.1.0';

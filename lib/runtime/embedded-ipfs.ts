@@ -14,13 +14,13 @@
  * no ack, so the device resends and the hook runs again on the duplicate.
  */
 import { join } from 'node:path';
-import type { StoredRecordRef } from '../../functions/ingest/handler.js';
-import { createIpfsPinHandler, type IpfsPinHandler } from '../../functions/ipfs-pin/handler.js';
 import { type EmbeddedKuboApi, startEmbeddedKuboApi } from '../adapters/ipfs/embedded-kubo-api.js';
 import { KuboPinner } from '../adapters/ipfs/kubo-pinner.js';
 import { kuboCidLike } from '../adapters/ipfs/unixfs-import.js';
 import { SqlitePinQueue } from '../adapters/local/sqlite-pin-queue.js';
+import type { StoredRecordRef } from '../ingest/ingest-handler.js';
 import { hotPolicy } from '../ipfs/hot-policy.js';
+import { createIpfsPinHandler, type IpfsPinHandler } from '../ipfs/pin-handler.js';
 import type { PinQueueReport } from '../ipfs/pin-record.js';
 import type { VerifyCidDeps } from '../ipfs/verify-cid.js';
 import type { Logger } from '../logger.js';

@@ -9,9 +9,6 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { createAnchorHandler, createFinalityPoller } from '../../functions/anchor/handler.js';
-import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
-import { createApiApp } from '../../functions/verify/app.js';
 import { authenticateBearer } from '../access/authenticate.js';
 import type { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
 import type { LocalKeyVault } from '../adapters/local/local-key-vault.js';
@@ -23,9 +20,12 @@ import { SqliteStatementStore } from '../adapters/local/sqlite-statement-store.j
 import { SqliteTokenStore } from '../adapters/local/sqlite-token-store.js';
 import { createUploadEndpoint } from '../adapters/local/upload-endpoint.js';
 import { createAnchorCycle } from '../anchor/anchor-cycle.js';
+import { createAnchorHandler, createFinalityPoller } from '../anchor/anchor-handler.js';
+import { createApiApp } from '../api/api-app.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { FailureLimiter } from '../ingest/failure-limiter.js';
+import { createDeviceMessageHandler } from '../ingest/ingest-handler.js';
 import {
   createInlineVerifier,
   createVerifierPool,

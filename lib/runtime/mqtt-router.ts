@@ -8,8 +8,8 @@
  * instead of one per record.
  */
 import type { Aedes } from 'aedes';
-import type { DeviceMessageEvent } from '../../functions/ingest/handler.js';
 import { encodeReplies, type Reply } from '../ingest/device-message.js';
+import type { DeviceMessageEvent } from '../ingest/ingest-handler.js';
 import type { Logger } from '../logger.js';
 import { DEVICE_ROUTES, type FunctionName, matchRoute } from '../routing/routes.js';
 

@@ -223,4 +223,30 @@ describe('the Lambda authorizer and the verify function, chained as API Gateway 
     });
     expect(JSON.stringify(labelled)).not.toContain(t.token);
   });
+
+  it('reads the HTTP API events as API Gateway sends them: a source address with a port, any method', async () => {
+    // Powertools' schemas take a bare IP address and seven methods (functions/edge/http-api-event.ts).
+    const t = await mint({ devices: [DEVICE] });
+    const withPort = <E extends { requestContext: { http: { sourceIp: string } } }>(e: E): E => {
+      e.requestContext.http.sourceIp = '203.0.113.7:39870';
+      return e;
+    };
+    const labelled = await stack.authorizer(
+      withPort(authorizerEvent('GET', '/v1/chains', { authorization: `Bearer ${t.token}` })),
+      lambdaContext('authorizer'),
+    );
+    expect(labelled).toMatchObject({ isAuthorized: true, context: { role: 'auditor', tokenId: t.tokenId } });
+    const served = await stack.verify(
+      withPort(httpApiEvent('GET', `/v1/devices/${DEVICE}/records`, { authorizer: labelled.context })),
+      lambdaContext('verify'),
+    );
+    expect(served.statusCode, served.body).toBe(200);
+    expect(jsonBody<{ items: unknown[] }>(served).items).toHaveLength(envelopes.length);
+    // A method the app has no route for is the app's to answer (404), not a malformed event (400).
+    const unknown = await stack.verify(
+      httpApiEvent('PROPFIND', '/v1/chains', { operator: 'alice' }),
+      lambdaContext('verify'),
+    );
+    expect(refusal(unknown)).toEqual({ status: 404, code: 'not-found' });
+  });
 });

@@ -6,12 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIngestHandler, type OutgoingMessage } from '../../functions/ingest/handler.js';
 import { MAX_EVENT_PAYLOAD_BASE64 } from '../../functions/ingest/lambda.js';
 import { toHex } from '../../lib/core/bytes.js';
 import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
 import { sha256 } from '../../lib/core/hash.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
+import { createIngestHandler, type OutgoingMessage } from '../../lib/ingest/ingest-handler.js';
 import { silentLogger } from '../../lib/logger.js';
 import { MQTT_MAX_MESSAGE_BYTES } from '../../lib/routing/routes.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';

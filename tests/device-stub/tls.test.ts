@@ -12,7 +12,7 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError } from 'aedes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../device-stub/fleet.js';
-import { createDeviceMessageHandler } from '../../functions/ingest/handler.js';
+import { createDeviceMessageHandler } from '../../lib/ingest/ingest-handler.js';
 import { silentLogger } from '../../lib/logger.js';
 import { devicePublishTopics, deviceSubscribeTopics } from '../../lib/routing/routes.js';
 import { type RunningRouter, startRouter } from '../../lib/runtime/mqtt-router.js';

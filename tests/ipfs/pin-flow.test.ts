@@ -5,11 +5,6 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createIpfsPinHandler,
-  type IpfsPinHandler,
-  PinRetryableError,
-} from '../../functions/ipfs-pin/handler.js';
 import type { EmbeddedKuboApi } from '../../lib/adapters/ipfs/embedded-kubo-api.js';
 import { KuboPinner } from '../../lib/adapters/ipfs/kubo-pinner.js';
 import { kuboCid, kuboCidLike } from '../../lib/adapters/ipfs/unixfs-import.js';
@@ -17,6 +12,7 @@ import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { SqlitePinQueue } from '../../lib/adapters/local/sqlite-pin-queue.js';
 import { hotPolicy } from '../../lib/ipfs/hot-policy.js';
+import { createIpfsPinHandler, type IpfsPinHandler, PinRetryableError } from '../../lib/ipfs/pin-handler.js';
 import { verifyRecordCid } from '../../lib/ipfs/verify-cid.js';
 import { createLogger } from '../../lib/logger.js';
 import { closedPort, randomData, standInEndpoint, startApi, tempDir } from './support/ipfs-fixture.js';

@@ -3,10 +3,10 @@
  * device-message outcome counts in which record metric, and what an anchor tick reports.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { outcomeMetric } from '../../functions/ingest/handler.js';
 import { type CycleReport, createAnchorCycle } from '../../lib/anchor/anchor-cycle.js';
 import { anchorMetrics } from '../../lib/anchor/anchor-metrics.js';
 import { ingestEnvelope } from '../../lib/ingest/ingest-envelope.js';
+import { outcomeMetric } from '../../lib/ingest/ingest-handler.js';
 import { headEntry } from '../adapters/statement-store.conformance.js';
 import { type LocalStack, openLocalStack } from '../support/local-stack.js';
 import { provisionLegacyDevices, testOrigin } from '../support/origin.js';

@@ -1,14 +1,14 @@
 /**
- * The HTTP API (functions/verify/app.ts) over a local stack, called through Hono's `app.request()`: the same
+ * The HTTP API (lib/api/api-app.ts) over a local stack, called through Hono's `app.request()`: the same
  * app and the same SQLite stores as the runtime, without its HTTP server, broker or scheduler. For tests of
  * what a route answers, where starting the whole runtime adds only start-up time; that the runtime serves
  * these routes over real HTTP stays covered by the e2e suites (tests/e2e).
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { createApiApp } from '../../functions/verify/app.js';
 import { authenticateBearer } from '../../lib/access/authenticate.js';
 import { SqliteTokenStore } from '../../lib/adapters/local/sqlite-token-store.js';
+import { createApiApp } from '../../lib/api/api-app.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { Chain } from '../../lib/ports.js';
 import { VERSION } from '../../lib/runtime/embedded.js';

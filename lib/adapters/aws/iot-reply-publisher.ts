@@ -1,7 +1,7 @@
 /**
  * Replies to devices (acks, upload grants) go out through the AWS IoT Data Plane Publish API, at QoS 1, on
  * the device's own reply topics. In the embedded runtime the MQTT router publishes them on the local broker;
- * both take the same OutgoingMessage list from functions/ingest/handler.ts.
+ * both take the same OutgoingMessage list from lib/ingest/ingest-handler.ts.
  */
 import { type IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
 

@@ -13,23 +13,20 @@ import { IoTClient } from '@aws-sdk/client-iot';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
-import type { AnchorRun } from '../../../functions/anchor/handler.js';
 import { createAnchorLambda } from '../../../functions/anchor/lambda.js';
-import { type AuthorizerEvent, createAuthorizerLambda } from '../../../functions/authorizer/lambda.js';
+import { createAuthorizerLambda } from '../../../functions/authorizer/lambda.js';
+import type { AuthorizerEvent, HttpApiEvent } from '../../../functions/edge/http-api-event.js';
 import {
   createIngestLambda,
   type IngestLambdaResult,
   type IotRuleEvent,
 } from '../../../functions/ingest/lambda.js';
 import { createIpfsPinLambda, type S3ObjectCreatedEvent } from '../../../functions/ipfs-pin/lambda.js';
-import {
-  createVerifyLambda,
-  type HttpApiEvent,
-  type HttpApiResult,
-} from '../../../functions/verify/lambda.js';
+import { createVerifyLambda } from '../../../functions/verify/lambda.js';
 import { DynamoIndexStore } from '../../../lib/adapters/aws/dynamo-index-store.js';
 import { kmsLedgerPublicKey } from '../../../lib/adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../../../lib/adapters/aws/s3-object-store.js';
+import type { AnchorRun } from '../../../lib/anchor/anchor-handler.js';
 import { toBase64 } from '../../../lib/core/bytes.js';
 import { type LogLevel, silentLogger } from '../../../lib/logger.js';
 import {
@@ -42,6 +39,7 @@ import {
   buildVerify,
 } from '../../../lib/runtime/aws.js';
 import { buildIpfsPin } from '../../../lib/runtime/aws-ipfs.js';
+import type { HttpApiResult } from '../../../lib/runtime/lambda-deps.js';
 import { type LambdaTools, once } from '../../../lib/runtime/lambda-edge.js';
 import {
   createTables,
@@ -153,6 +151,9 @@ export function iotRuleEvent(topic: string, payload: Uint8Array | string, client
   };
 }
 
+/** The methods API Gateway passes on (Powertools' schema of the event names them; others are refused). */
+type HttpMethod = HttpApiEvent['requestContext']['http']['method'];
+
 /** An API Gateway HTTP API (payload 2.0) event; `operator` fills the JWT authorizer context. */
 export function httpApiEvent(
   method: string,
@@ -184,7 +185,13 @@ export function httpApiEvent(
       apiId: 'testapi',
       domainName: 'api.example.test',
       domainPrefix: 'api',
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'vitest' },
+      http: {
+        method: method as HttpMethod,
+        path: rawPath,
+        protocol: 'HTTP/1.1',
+        sourceIp: '192.0.2.1',
+        userAgent: 'vitest',
+      },
       requestId: randomUUID(),
       routeKey: 'ANY /v1/{proxy+}',
       stage: '$default',
@@ -219,7 +226,15 @@ export function authorizerEvent(
     requestContext: {
       accountId: '111122223333',
       apiId: 'testapi',
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'vitest' },
+      domainName: 'api.example.test',
+      domainPrefix: 'api',
+      http: {
+        method: method as HttpMethod,
+        path: rawPath,
+        protocol: 'HTTP/1.1',
+        sourceIp: '192.0.2.1',
+        userAgent: 'vitest',
+      },
       requestId: randomUUID(),
       routeKey: 'ANY /v1/{proxy+}',
       stage: '$default',

@@ -1,5 +1,7 @@
 /**
- * The ipfs-pin function's edges. Validation of the event here, everything else in lib/ipfs.
+ * The ipfs-pin function's operations, built by both composition roots (lib/runtime/embedded-ipfs.ts,
+ * aws-ipfs.ts; lib never imports functions/). Validation of the event here, everything else in pin-record.ts
+ * and object-created.ts.
  *
  * - `recordStored`: a record was durably indexed; queue a pin job if the hot policy says so. Locally the
  *   runtime calls it from the ingest edge, after the index put and before the ack.
@@ -12,9 +14,11 @@
  *   async invoke): a failure that may pass is thrown, one that cannot is returned.
  */
 import { z } from 'zod';
-import { DEVICE_ID_PATTERN } from '../../lib/core/device-id.js';
-import type { HotPolicy } from '../../lib/ipfs/hot-policy.js';
-import { type ObjectCreatedOutcome, recordObjectCreated } from '../../lib/ipfs/object-created.js';
+import { DEVICE_ID_PATTERN } from '../core/device-id.js';
+import type { Logger } from '../logger.js';
+import type { RecordIndex } from '../ports.js';
+import type { HotPolicy } from './hot-policy.js';
+import { type ObjectCreatedOutcome, recordObjectCreated } from './object-created.js';
 import {
   type EnqueueOutcome,
   enqueueIfHot,
@@ -24,9 +28,7 @@ import {
   pinRecord,
   pinTargetOf,
   processPinQueue,
-} from '../../lib/ipfs/pin-record.js';
-import type { Logger } from '../../lib/logger.js';
-import type { RecordIndex } from '../../lib/ports.js';
+} from './pin-record.js';
 
 /** The fields of a RecordEntry the pin path needs; other fields (a whole RecordEntry) are ignored. */
 export const RecordStoredEvent = z.object({

@@ -1,19 +1,21 @@
 /**
- * The ingest function's edge: one device message in, the MQTT replies out. The embedded router calls it with
- * what the broker delivered; the Lambda entry point (an AWS IoT rule action) calls it with the rule's event.
- * Validation of the message itself, and everything after, is lib/ingest.
+ * The ingest function: one device message in, the MQTT replies out, with its logs, metrics and the
+ * record-stored hook. The embedded router (lib/runtime/mqtt-router.ts) calls it with what the broker
+ * delivered; the Lambda entry point (functions/ingest/lambda.ts, an AWS IoT rule action) with the rule's
+ * event. Both composition roots build it, so it lives in lib/ (lib never imports functions/). Validation of
+ * the message itself, and everything after, is device-message.ts.
  */
 import { z } from 'zod';
+import type { Logger } from '../logger.js';
+import type { MetricName, Metrics } from '../metrics.js';
+import { DEVICE_ROUTES, matchRoute } from '../routing/routes.js';
 import {
   type DeviceMessageDeps,
   encodeReplies,
   type HandledMessage,
   handleDeviceMessage,
   type Reply,
-} from '../../lib/ingest/device-message.js';
-import type { Logger } from '../../lib/logger.js';
-import type { MetricName, Metrics } from '../../lib/metrics.js';
-import { DEVICE_ROUTES, matchRoute } from '../../lib/routing/routes.js';
+} from './device-message.js';
 
 export const DeviceMessageEvent = z.strictObject({
   topic: z.string().min(1).max(256),

@@ -1,20 +1,21 @@
 /**
- * The anchor function's edge: run one cycle (finality, budget plan, batch) and log what it did. The embedded
- * scheduler calls it on the plan's interval, with the finality poller in between; in AWS an SST CronV2 schedule does,
- * each tick waiting for the plan's interval since the last batch (`gate`).
+ * The anchor function: run one cycle (finality, budget plan, batch) and log what it did. The embedded
+ * scheduler calls it on the plan's interval, with the finality poller in between; in AWS an SST CronV2
+ * schedule does (functions/anchor/lambda.ts), each tick waiting for the plan's interval since the last batch
+ * (`gate`). Both composition roots build it, so it lives in lib/ (lib never imports functions/).
  *
- * Logging lives here, not in lib/anchor: every chain failure is one error line with its stable code, every
- * reorganisation, drop and resubmission one warning, and backpressure is logged when it starts and ends.
- * So do metrics (lib/anchor/anchor-metrics.ts): the Lambda edge hands in `metrics`, the embedded scheduler
- * does not.
+ * Logging lives here, not in the cycle (anchor-cycle.ts returns a report): every chain failure is one error
+ * line with its stable code, every reorganisation, drop and resubmission one warning, and backpressure is
+ * logged when it starts and ends. So do metrics (anchor-metrics.ts): the Lambda runtime hands in `metrics`,
+ * the embedded scheduler does not.
  */
 
-import type { AnchorCycle, CycleReport } from '../../lib/anchor/anchor-cycle.js';
-import type { SingleFlight } from '../../lib/anchor/anchor-lease.js';
-import { anchorMetrics } from '../../lib/anchor/anchor-metrics.js';
-import type { AnchorEvent } from '../../lib/anchor/finality-poller.js';
-import type { Logger } from '../../lib/logger.js';
-import type { Metrics } from '../../lib/metrics.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { AnchorCycle, CycleReport } from './anchor-cycle.js';
+import type { SingleFlight } from './anchor-lease.js';
+import { anchorMetrics } from './anchor-metrics.js';
+import type { AnchorEvent } from './finality-poller.js';
 
 const WARN_EVENTS = new Set<AnchorEvent['event']>([
   'reorg',

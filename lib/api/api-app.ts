@@ -2,13 +2,19 @@
  * The operator and auditor HTTP API (docs/api.md). Routes are thin: validate with zod, call one use case in
  * lib/, map the result; every error becomes `{ "error": { "code", "message" } }` in `onError`. The app speaks
  * Web-standard Request/Response, so the embedded runtime serves it with @hono/node-server and Lambda with
- * hono/aws-lambda.
+ * hono/aws-lambda (functions/verify/lambda.ts). Both composition roots build it, so it lives in lib/ (lib
+ * never imports functions/).
+ *
+ * Over 500 lines: it is the whole route table, registered in one closure over `deps` and behind the one
+ * authentication and audit middleware. Splitting it by route group (tokens, devices, records, operations) is
+ * possible with Hono's `app.route`, and was left out of the layering change that moved it here.
  */
 import { type Context, Hono } from 'hono';
+import { validator } from 'hono/validator';
 import { z } from 'zod';
-import type { AuthOutcome } from '../../lib/access/authenticate.js';
-import { auditorRequestEvent } from '../../lib/access/request-audit.js';
-import { accessFor } from '../../lib/access/route-access.js';
+import type { AuthOutcome } from '../access/authenticate.js';
+import { auditorRequestEvent } from '../access/request-audit.js';
+import { accessFor } from '../access/route-access.js';
 import {
   assertAuthorized,
   hasTimeWindow,
@@ -16,40 +22,36 @@ import {
   PERMISSIONS,
   type Principal,
   timeRangeFor,
-} from '../../lib/access/scope.js';
-import { assertRecordIdVisible, assertSeqRangeVisible } from '../../lib/access/scoped-reads.js';
+} from '../access/scope.js';
+import { assertRecordIdVisible, assertSeqRangeVisible } from '../access/scoped-reads.js';
 import {
   createAuditorToken,
   listAuditorTokens,
   MAX_TOKEN_TTL_SECONDS,
   revokeAuditorToken,
-} from '../../lib/access/tokens.js';
-import type { AnchorCycle } from '../../lib/anchor/anchor-cycle.js';
-import { fromBase64 } from '../../lib/core/bytes.js';
-import { isDeviceId } from '../../lib/core/device-id.js';
-import { SIG_ALGS } from '../../lib/core/device-signature.js';
-import { isNotaryError, NotaryError, type NotaryErrorCode } from '../../lib/core/errors.js';
-import { REVOKE_REASONS } from '../../lib/core/key-event.js';
-import { describeZod } from '../../lib/core/zod-issues.js';
-import { MAX_CSR_PEM_CHARS } from '../../lib/devices/csr.js';
-import { issueDeviceCertificate, removeDeviceCertificates } from '../../lib/devices/device-certificate.js';
+} from '../access/tokens.js';
+import type { AnchorCycle } from '../anchor/anchor-cycle.js';
+import { fromBase64 } from '../core/bytes.js';
+import { isDeviceId } from '../core/device-id.js';
+import { SIG_ALGS } from '../core/device-signature.js';
+import { isNotaryError, NotaryError, type NotaryErrorCode } from '../core/errors.js';
+import { REVOKE_REASONS } from '../core/key-event.js';
+import { describeZod } from '../core/zod-issues.js';
+import { MAX_CSR_PEM_CHARS } from '../devices/csr.js';
+import { issueDeviceCertificate, removeDeviceCertificates } from '../devices/device-certificate.js';
 import {
   type DeviceKeysDeps,
   describeDeviceKeys,
   registerKey,
   revokeKey,
   setAllowUnsigned,
-} from '../../lib/devices/device-keys.js';
-import {
-  type ProvisionDeps,
-  provisionDevice,
-  rotateDeviceCredentials,
-} from '../../lib/devices/provision-device.js';
-import { type KeyReleaseRange, releaseDeviceKeys } from '../../lib/devices/release-device-keys.js';
-import { releaseRecordKey } from '../../lib/devices/release-record-key.js';
-import { DEFAULT_EXPORT_MAX_RECORDS, exportStream, prepareExport } from '../../lib/export/device-export.js';
-import type { VerifyCidDeps } from '../../lib/ipfs/verify-cid.js';
-import type { Logger } from '../../lib/logger.js';
+} from '../devices/device-keys.js';
+import { type ProvisionDeps, provisionDevice, rotateDeviceCredentials } from '../devices/provision-device.js';
+import { type KeyReleaseRange, releaseDeviceKeys } from '../devices/release-device-keys.js';
+import { releaseRecordKey } from '../devices/release-record-key.js';
+import { DEFAULT_EXPORT_MAX_RECORDS, exportStream, prepareExport } from '../export/device-export.js';
+import type { VerifyCidDeps } from '../ipfs/verify-cid.js';
+import type { Logger } from '../logger.js';
 import type {
   Chain,
   DeviceKeyRegistry,
@@ -60,16 +62,11 @@ import type {
   ObjectStore,
   StatementStore,
   TokenStore,
-} from '../../lib/ports.js';
-import { readRecordEnvelope } from '../../lib/record-object.js';
-import { buildCompletenessDocument } from '../../lib/verify/completeness-document.js';
-import { findDeviceGaps } from '../../lib/verify/device-gaps.js';
-import {
-  buildProofBundle,
-  getRecordEntry,
-  type VerifyDeps,
-  verifyRecord,
-} from '../../lib/verify/record-proof.js';
+} from '../ports.js';
+import { readRecordEnvelope } from '../record-object.js';
+import { buildCompletenessDocument } from '../verify/completeness-document.js';
+import { findDeviceGaps } from '../verify/device-gaps.js';
+import { buildProofBundle, getRecordEntry, type VerifyDeps, verifyRecord } from '../verify/record-proof.js';
 
 export interface ApiDeps {
   index: IndexStore & DeviceKeyRegistry;
@@ -300,6 +297,12 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   return r.data;
 }
 
+/**
+ * Not Hono's `validator('json')`: it reads no body unless the Content-Type is JSON (a client that omits it
+ * would get "required" errors about fields it sent), and answers malformed JSON with its own HTTPException
+ * instead of this API's error body. Query strings likewise stay `parse(Schema, c.req.query())`: Hono's
+ * `validator('query')` turns a repeated parameter into an array, which would refuse what the API serves.
+ */
 async function jsonBody(c: Context): Promise<unknown> {
   try {
     return await c.req.json();
@@ -315,19 +318,30 @@ function publicKeyOf(k: z.infer<typeof SigningKey>) {
   return { alg: k.alg, publicKey };
 }
 
-function keyIdParam(c: Context): string {
-  const id = c.req.param('keyId') ?? '';
+function keyIdOf(id = ''): string {
   if (!/^[0-9a-f]{64}$/.test(id))
     throw new NotaryError('bad-request', 'keyId must be 64 lowercase hex digits');
   return id;
 }
 
-function deviceParam(c: Context): string {
-  const id = c.req.param('deviceId') ?? '';
+function deviceIdOf(id = ''): string {
   if (!isDeviceId(id))
     throw new NotaryError('bad-request', 'deviceId must be 1-64 characters of [A-Za-z0-9_-]');
   return id;
 }
+
+/**
+ * The path parameters of the device routes, through Hono's validator: checked after authentication and scope
+ * (the `/v1/*` middleware runs first) and before the handler, which reads them with `c.req.valid('param')`.
+ * A refusal is thrown as a NotaryError, so it is answered by `onError` like every other error.
+ */
+const deviceParams = validator('param', (p: Record<string, string>) => ({
+  deviceId: deviceIdOf(p.deviceId),
+}));
+const deviceKeyParams = validator('param', (p: Record<string, string>) => ({
+  deviceId: deviceIdOf(p.deviceId),
+  keyId: keyIdOf(p.keyId),
+}));
 
 /** Keys per chunk of a streamed key release: enough to keep writes large, small enough to keep memory flat. */
 const KEYS_PER_CHUNK = 500;
@@ -448,6 +462,11 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     );
 
   // Everything below needs a credential: the operator's, or an auditor token within its role and scope.
+  // Not Hono's bearerAuth: it reads the credential from the Authorization header only, where on AWS the
+  // caller is the Lambda authorizer's context of the request (a request carries no header we may trust);
+  // it answers a header that is not `Bearer <token68>` 400 where this API answers 401 `unauthorized`; and
+  // it has one refusal for every bad token, where a real token that expired or was revoked gets its own code
+  // and an audit entry under its id. `deps.authenticate` (lib/access/authenticate.ts) does all three.
   app.use('/v1/*', async (c, next) => {
     const auth = await deps.authenticate(c.req.header('authorization'));
     if (!auth.ok) {
@@ -543,34 +562,33 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(out, 201);
   });
 
-  app.patch('/v1/devices/:deviceId', async (c) => {
-    const deviceId = deviceParam(c);
+  app.patch('/v1/devices/:deviceId', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const body = parse(PatchDeviceBody, await jsonBody(c));
     const d = await setAllowUnsigned(keysDeps, { deviceId, ...body, actor: c.get('actor') });
     deps.log.info('device updated', { deviceId, allowUnsigned: d.allowUnsigned, actor: c.get('actor') });
     return c.json({ deviceId, status: d.status, allowUnsigned: d.allowUnsigned });
   });
 
-  app.get('/v1/devices/:deviceId/keys', async (c) =>
+  app.get('/v1/devices/:deviceId/keys', deviceParams, async (c) =>
     c.json(
       await describeDeviceKeys(
         { devices: deps.index, statements: deps.statements, batches: deps.index },
-        deviceParam(c),
+        c.req.valid('param').deviceId,
       ),
     ),
   );
 
-  app.post('/v1/devices/:deviceId/keys', async (c) => {
-    const deviceId = deviceParam(c);
+  app.post('/v1/devices/:deviceId/keys', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const { reason, ...key } = parse(RegisterKeyBody, await jsonBody(c));
     const out = await registerKey(keysDeps, { deviceId, ...publicKeyOf(key), reason, actor: c.get('actor') });
     deps.log.info('device key registered', { deviceId, keyId: out.key.keyId, actor: c.get('actor') });
     return c.json(out, 201);
   });
 
-  app.post('/v1/devices/:deviceId/keys/:keyId/revoke', async (c) => {
-    const deviceId = deviceParam(c);
-    const keyId = keyIdParam(c);
+  app.post('/v1/devices/:deviceId/keys/:keyId/revoke', deviceKeyParams, async (c) => {
+    const { deviceId, keyId } = c.req.valid('param');
     const body = parse(RevokeKeyBody, await jsonBody(c));
     const out = await revokeKey(keysDeps, { deviceId, keyId, ...body, actor: c.get('actor') });
     deps.log.info('device key revoked', { deviceId, keyId, code: body.code, actor: c.get('actor') });
@@ -588,8 +606,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return { ...deps.iotProvisioning, devices: deps.index, clock: deps.clock };
   };
 
-  app.post('/v1/devices/:deviceId/certificate', async (c) => {
-    const deviceId = deviceParam(c);
+  app.post('/v1/devices/:deviceId/certificate', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const p = iotProvisioning();
     const { csr, masterKey } = parse(CertificateBody, await jsonBody(c));
     const actor = c.get('actor');
@@ -611,16 +629,16 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(out, out.created ? 201 : 200);
   });
 
-  app.delete('/v1/devices/:deviceId/certificate', async (c) => {
-    const deviceId = deviceParam(c);
+  app.delete('/v1/devices/:deviceId/certificate', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const out = await removeDeviceCertificates(iotProvisioning(), { deviceId, actor: c.get('actor') });
     deps.log.info('device certificates removed', { deviceId, count: out.certificatesRemoved.length });
     return c.json(out);
   });
 
-  app.post('/v1/devices/:deviceId/credentials', async (c) => {
+  app.post('/v1/devices/:deviceId/credentials', deviceParams, async (c) => {
     const { sessionsClosed, ...out } = await rotateDeviceCredentials(provisionDeps, {
-      deviceId: deviceParam(c),
+      deviceId: c.req.valid('param').deviceId,
       actor: c.get('actor'),
     });
     deps.log.info('device credentials rotated', {
@@ -631,8 +649,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(out);
   });
 
-  app.get('/v1/devices/:deviceId/records', async (c) => {
-    const deviceId = deviceParam(c);
+  app.get('/v1/devices/:deviceId/records', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const q = parse(RecordsQuery, c.req.query());
     const page = await deps.index.listByTime(deviceId, {
       ...timeRangeFor(c.get('principal'), q),
@@ -642,8 +660,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(page);
   });
 
-  app.get('/v1/devices/:deviceId/gaps', async (c) => {
-    const deviceId = deviceParam(c);
+  app.get('/v1/devices/:deviceId/gaps', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const q = parse(GapsQuery, c.req.query());
     const { deviceWideFields } = await assertSeqRangeVisible(deps.index, c.get('principal'), deviceId, q);
     const report = await findDeviceGaps(deps, deviceId, q);
@@ -660,8 +678,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     await next();
   });
 
-  app.get('/v1/devices/:deviceId/completeness', async (c) => {
-    const deviceId = deviceParam(c);
+  app.get('/v1/devices/:deviceId/completeness', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     // A completeness document carries the device's latest head (how far its sequence goes) and every record of
     // the range: a token with a time window may see neither beyond it, so it gets none.
     const p = c.get('principal');
@@ -686,8 +704,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(doc);
   });
 
-  app.get('/v1/devices/:deviceId/export', async (c) => {
-    const deviceId = deviceParam(c);
+  app.get('/v1/devices/:deviceId/export', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const q = parse(ExportQuery, c.req.query());
     const p = c.get('principal');
     // A windowed auditor token asking for no range gets its window; anyone else, the device's whole sequence.
@@ -768,8 +786,8 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
     return c.json(out);
   });
 
-  app.post('/v1/devices/:deviceId/key-release', async (c) => {
-    const deviceId = deviceParam(c);
+  app.post('/v1/devices/:deviceId/key-release', deviceParams, async (c) => {
+    const { deviceId } = c.req.valid('param');
     const { reason, range } = parse(DeviceKeyReleaseBody, await jsonBody(c));
     const out = await releaseDeviceKeys(deps, {
       deviceId,
