@@ -31,7 +31,6 @@ import type {
   DeviceKey,
   DeviceKeyRegistry,
   IndexStore,
-  InlinePart,
   Page,
   PutRecordResult,
   RecordEntry,
@@ -47,12 +46,12 @@ import {
   N,
   num,
   optNum,
-  optStr,
   queryCount,
   queryUpTo,
   S,
   str,
 } from './dynamo-codec.js';
+import { toAudit, toBatch, toDeadLetter, toDevice, toRecord } from './dynamo-stored-form.js';
 import { type IndexTableNames, pad16 } from './dynamo-tables.js';
 
 export interface DynamoIndexStoreOptions {
@@ -798,127 +797,7 @@ function pageOf<T>(items: T[], limit: number, cursorOf: (last: T) => (string | n
   return items.length > limit && last ? { items: page, next: encodeCursor(cursorOf(last)) } : { items: page };
 }
 
-function toRecord(i: Item): RecordEntry {
-  const batchId = optStr(i, 'batchId');
-  const leafIndex = optNum(i, 'leafIndex');
-  return {
-    recordId: str(i, 'recordId'),
-    deviceId: str(i, 'deviceId'),
-    seq: num(i, 'seq'),
-    timestamp: num(i, 'timestamp'),
-    receivedAt: num(i, 'receivedAt'),
-    recordHash: str(i, 'recordHash'),
-    prevHash: str(i, 'prevHash'),
-    ciphertextHash: str(i, 'ciphertextHash'),
-    ciphertextLength: num(i, 'ciphertextLength'),
-    envelopeSize: num(i, 'envelopeSize'),
-    header: str(i, 'header'),
-    objectKey: str(i, 'objectKey'),
-    ...objectRangeOf(optNum(i, 'objectOffset'), optNum(i, 'objectLength')),
-    via: str(i, 'via') === 'upload' ? 'upload' : 'inline',
-    ...(batchId !== undefined && leafIndex !== undefined ? { batch: { batchId, leafIndex } } : {}),
-    ...ipfsOf(i),
-  };
-}
-
-function objectRangeOf(
-  offset: number | undefined,
-  length: number | undefined,
-): Pick<RecordEntry, 'objectRange'> {
-  return offset !== undefined && length !== undefined ? { objectRange: { offset, length } } : {};
-}
-
-function ipfsOf(i: Item): Pick<RecordEntry, 'ipfs'> {
-  const cid = optStr(i, 'ipfsCid');
-  const pinnedAt = optNum(i, 'ipfsPinnedAt');
-  return cid !== undefined && pinnedAt !== undefined ? { ipfs: { cid, pinnedAt } } : {};
-}
-
 function dueKeys(anchors: readonly AnchorRef[]): Item {
   const next = batchNextCheckAt(anchors);
   return next === undefined ? {} : { checkShard: S(CHECK_SHARD), nextCheckAt: N(next) };
 }
-
-function toBatch(i: Item): BatchEntry {
-  const state = str(i, 'state');
-  const inline = optStr(i, 'inline');
-  return {
-    batchId: str(i, 'batchId'),
-    root: str(i, 'root'),
-    size: num(i, 'size'),
-    createdAt: num(i, 'createdAt'),
-    state: state === 'anchored' || state === 'final' ? state : 'built',
-    treeKey: str(i, 'treeKey'),
-    anchors: JSON.parse(str(i, 'anchors')) as AnchorRef[],
-    ...(inline === undefined ? {} : { inline: JSON.parse(inline) as InlinePart[] }),
-  };
-}
-
-function toDevice(i: Item): DeviceEntry {
-  const keys = optStr(i, 'signingKeys');
-  const allowUnsigned = i.allowUnsigned?.BOOL;
-  return {
-    deviceId: str(i, 'deviceId'),
-    createdAt: num(i, 'createdAt'),
-    status: str(i, 'status') === 'disabled' ? 'disabled' : 'active',
-    credentialHash: str(i, 'credentialHash'),
-    wrappedMasterKey: str(i, 'wrappedMasterKey'),
-    // An item from before device keys: no keys, and unsigned envelopes still accepted.
-    keys: keys === undefined ? [] : (JSON.parse(keys) as DeviceKey[]),
-    allowUnsigned: allowUnsigned ?? true,
-    keysRevision: optNum(i, 'keysRevision') ?? 0,
-  };
-}
-
-function toDeadLetter(i: Item): DeadLetter {
-  const d: DeadLetter = {
-    id: str(i, 'id'),
-    at: num(i, 'at'),
-    source: str(i, 'source') as DeadLetter['source'],
-    code: str(i, 'code'),
-    reason: str(i, 'reason'),
-    payloadSize: num(i, 'payloadSize'),
-    payloadSha256: str(i, 'payloadSha256'),
-    payload: str(i, 'payload'),
-    truncated: i.truncated?.BOOL === true,
-  };
-  const deviceId = optStr(i, 'deviceId');
-  const topic = optStr(i, 'topic');
-  const clientId = optStr(i, 'clientId');
-  const seq = optNum(i, 'seq');
-  const remoteAddress = optStr(i, 'remoteAddress');
-  const count = optNum(i, 'aggregateCount');
-  const firstAt = optNum(i, 'firstAt');
-  const lastAt = optNum(i, 'lastAt');
-  if (deviceId !== undefined) d.deviceId = deviceId;
-  if (topic !== undefined) d.topic = topic;
-  if (clientId !== undefined) d.clientId = clientId;
-  if (seq !== undefined) d.seq = seq;
-  if (remoteAddress !== undefined) d.remoteAddress = remoteAddress;
-  if (count !== undefined) d.count = count;
-  if (firstAt !== undefined) d.firstAt = firstAt;
-  if (lastAt !== undefined) d.lastAt = lastAt;
-  return d;
-}
-
-function toAudit(i: Item): AuditEvent {
-  const e: AuditEvent = {
-    id: str(i, 'id'),
-    at: num(i, 'at'),
-    actor: str(i, 'actor'),
-    action: str(i, 'action') as AuditEvent['action'],
-    target: str(i, 'target'),
-    outcome: auditOutcome(optStr(i, 'outcome')),
-  };
-  const reason = optStr(i, 'reason');
-  if (reason !== undefined) e.reason = reason;
-  const details = optStr(i, 'details');
-  if (details !== undefined) e.details = JSON.parse(details) as Record<string, string | number>;
-  const code = optStr(i, 'errorCode');
-  if (code !== undefined) e.error = { code, message: optStr(i, 'errorMessage') ?? '' };
-  return e;
-}
-
-/** Events written before outcomes were recorded have none: 'unknown', never a guess. */
-const auditOutcome = (s: string | undefined): AuditEvent['outcome'] =>
-  s === 'succeeded' || s === 'failed' ? s : 'unknown';

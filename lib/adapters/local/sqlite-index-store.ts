@@ -26,7 +26,6 @@ import type {
   DeviceKey,
   DeviceKeyRegistry,
   IndexStore,
-  InlinePart,
   Page,
   PutRecordResult,
   RecordEntry,
@@ -34,7 +33,8 @@ import type {
 } from '../../ports.js';
 import { prepareSqliteFile } from './private-files.js';
 import { openSqliteReadOnly } from './sqlite-read-only.js';
-import { num, optNum, optStr, type Row, str } from './sqlite-row.js';
+import { num, optNum, type Row } from './sqlite-row.js';
+import { toAudit, toBatch, toDeadLetter, toDevice, toRecord } from './sqlite-stored-form.js';
 import { SqliteWriteError, SqliteWriter } from './sqlite-writer.js';
 
 const SCHEMA = `
@@ -69,42 +69,6 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at, id);
 `;
-
-function toRecord(r: Row): RecordEntry {
-  const batchId = optStr(r, 'batch_id');
-  const leafIndex = optNum(r, 'leaf_index');
-  return {
-    recordId: str(r, 'record_id'),
-    deviceId: str(r, 'device_id'),
-    seq: num(r, 'seq'),
-    timestamp: num(r, 'timestamp'),
-    receivedAt: num(r, 'received_at'),
-    recordHash: str(r, 'record_hash'),
-    prevHash: str(r, 'prev_hash'),
-    ciphertextHash: str(r, 'ct_hash'),
-    ciphertextLength: num(r, 'ct_len'),
-    envelopeSize: num(r, 'env_size'),
-    header: str(r, 'header'),
-    objectKey: str(r, 'object_key'),
-    ...objectRangeOf(optNum(r, 'object_offset'), optNum(r, 'object_length')),
-    via: str(r, 'via') === 'upload' ? 'upload' : 'inline',
-    ...(batchId !== undefined && leafIndex !== undefined ? { batch: { batchId, leafIndex } } : {}),
-    ...ipfsOf(r),
-  };
-}
-
-function objectRangeOf(
-  offset: number | undefined,
-  length: number | undefined,
-): Pick<RecordEntry, 'objectRange'> {
-  return offset !== undefined && length !== undefined ? { objectRange: { offset, length } } : {};
-}
-
-function ipfsOf(r: Row): Pick<RecordEntry, 'ipfs'> {
-  const cid = optStr(r, 'ipfs_cid');
-  const pinnedAt = optNum(r, 'ipfs_pinned_at');
-  return cid !== undefined && pinnedAt !== undefined ? { ipfs: { cid, pinnedAt } } : {};
-}
 
 /**
  * Columns added after the first release, with the statement that adds each to an existing file. Nullable with
@@ -177,90 +141,6 @@ function migrate(db: DatabaseSync): void {
 }
 
 const needsMigration = (db: DatabaseSync): boolean => missingColumns(db).length > 0;
-
-const batchState = (s: string): BatchState => (s === 'anchored' || s === 'final' ? s : 'built');
-
-function toBatch(r: Row): BatchEntry {
-  const inline = optStr(r, 'inline_parts');
-  return {
-    batchId: str(r, 'batch_id'),
-    root: str(r, 'root'),
-    size: num(r, 'size'),
-    createdAt: num(r, 'created_at'),
-    state: batchState(str(r, 'state')),
-    treeKey: str(r, 'tree_key'),
-    anchors: JSON.parse(str(r, 'anchors')) as AnchorRef[],
-    ...(inline === undefined ? {} : { inline: JSON.parse(inline) as InlinePart[] }),
-  };
-}
-
-function toDevice(r: Row): DeviceEntry {
-  const keys = optStr(r, 'signing_keys');
-  const allowUnsigned = optNum(r, 'allow_unsigned');
-  return {
-    deviceId: str(r, 'device_id'),
-    createdAt: num(r, 'created_at'),
-    status: str(r, 'status') === 'disabled' ? 'disabled' : 'active',
-    credentialHash: str(r, 'credential_hash'),
-    wrappedMasterKey: str(r, 'wrapped_master_key'),
-    // A row from before device keys (the columns are NULL): no keys, and unsigned envelopes still accepted.
-    keys: keys === undefined ? [] : (JSON.parse(keys) as DeviceKey[]),
-    allowUnsigned: allowUnsigned === undefined ? true : allowUnsigned === 1,
-    keysRevision: optNum(r, 'keys_revision') ?? 0,
-  };
-}
-
-function toDeadLetter(r: Row): DeadLetter {
-  const d: DeadLetter = {
-    id: str(r, 'id'),
-    at: num(r, 'at'),
-    source: str(r, 'source') as DeadLetter['source'],
-    code: str(r, 'code'),
-    reason: str(r, 'reason'),
-    payloadSize: num(r, 'payload_size'),
-    payloadSha256: str(r, 'payload_sha256'),
-    payload: str(r, 'payload'),
-    truncated: num(r, 'truncated') === 1,
-  };
-  const deviceId = optStr(r, 'device_id');
-  const topic = optStr(r, 'topic');
-  const clientId = optStr(r, 'client_id');
-  const seq = optNum(r, 'seq');
-  const remoteAddress = optStr(r, 'remote_address');
-  const count = optNum(r, 'count');
-  const firstAt = optNum(r, 'first_at');
-  const lastAt = optNum(r, 'last_at');
-  if (deviceId !== undefined) d.deviceId = deviceId;
-  if (topic !== undefined) d.topic = topic;
-  if (clientId !== undefined) d.clientId = clientId;
-  if (seq !== undefined) d.seq = seq;
-  if (remoteAddress !== undefined) d.remoteAddress = remoteAddress;
-  if (count !== undefined) d.count = count;
-  if (firstAt !== undefined) d.firstAt = firstAt;
-  if (lastAt !== undefined) d.lastAt = lastAt;
-  return d;
-}
-
-function toAudit(r: Row): AuditEvent {
-  const e: AuditEvent = {
-    id: str(r, 'id'),
-    at: num(r, 'at'),
-    actor: str(r, 'actor'),
-    action: str(r, 'action') as AuditEvent['action'],
-    target: str(r, 'target'),
-    outcome: auditOutcome(optStr(r, 'outcome')),
-  };
-  const reason = optStr(r, 'reason');
-  if (reason !== undefined) e.reason = reason;
-  const details = optStr(r, 'details');
-  if (details !== undefined) e.details = JSON.parse(details) as Record<string, string | number>;
-  const code = optStr(r, 'error_code');
-  if (code !== undefined) e.error = { code, message: optStr(r, 'error_message') ?? '' };
-  return e;
-}
-
-const auditOutcome = (s: string | undefined): AuditEvent['outcome'] =>
-  s === 'succeeded' || s === 'failed' ? s : 'unknown';
 
 /** Writes, all positional, run on the writer thread (sqlite-writer.ts). */
 const W = {
