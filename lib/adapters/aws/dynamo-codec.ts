@@ -9,6 +9,7 @@ import {
   QueryCommand,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 
 export type Item = Record<string, AttributeValue>;
 
@@ -209,3 +210,10 @@ export function fnv1a(s: string): number {
   }
   return h >>> 0;
 }
+
+/**
+ * A plain object as a DynamoDB item (or expression attribute values), through @aws-sdk/util-dynamodb: strings
+ * S, numbers N, booleans BOOL. A field that is undefined is left out, as an optional field is stored absent.
+ */
+export const itemOf = (fields: Record<string, unknown>): Item =>
+  marshall(fields, { removeUndefinedValues: true });
