@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { addAnchor } from '../../lib/anchor/anchor-slots.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { auditEvent, batchEntry, deadLetter, deviceEntry, recordEntry } from './index-store.conformance.js';
+import { auditEvent, batchEntry, deadLetter, deviceEntry, recordEntry } from './index-fixtures.js';
 
 describe('SqliteIndexStore', () => {
   let tmp: ReturnType<typeof makeTempDir>;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inParallel } from '../../lib/adapters/aws/dynamo-codec.js';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
 import type { IndexTableNames } from '../../lib/adapters/aws/dynamo-tables.js';
-import { deadLetter, deviceKey, recordEntry } from '../adapters/index-store.conformance.js';
+import { deadLetter, deviceKey, recordEntry } from '../adapters/index-fixtures.js';
 import { createTables, type RunningDynalite, startDynalite } from './support/emulators.js';
 
 describe('DynamoIndexStore on dynalite', () => {

@@ -15,7 +15,7 @@ import {
   deviceEntry,
   deviceKey,
   recordEntry,
-} from '../adapters/index-store.conformance.js';
+} from '../adapters/index-fixtures.js';
 import { createTables, type RunningDynalite, startDynalite } from './support/emulators.js';
 
 const S = (s: string): AttributeValue => ({ S: s });
