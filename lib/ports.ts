@@ -463,6 +463,26 @@ export interface IotControlPlane {
   detachPolicy(policyName: string, certificateArn: string): Promise<void>;
 }
 
+// ---------------------------------------------------------------------------------------------- device replies
+
+/** One reply to a device (an ack, an upload grant), on one of the device's own reply topics. */
+export interface OutgoingReply {
+  topic: string;
+  /** The encoded reply (lib/ingest/device-message.ts: encodeReplies). */
+  payload: string;
+}
+
+/**
+ * Where the replies ingest produces go out to devices, at QoS 1. AWS adapter: IotDataReplyPublisher
+ * (lib/adapters/aws/iot-reply-publisher.ts, the IoT Data Plane Publish API). The embedded runtime's MQTT
+ * router publishes on its own broker directly (lib/runtime/mqtt-router.ts), batching the replies of one turn
+ * of the event loop, and so does not go through this port.
+ */
+export interface ReplyPublisher {
+  /** Resolves once every message was accepted by the broker; rejects if any was not. */
+  publish(messages: readonly OutgoingReply[]): Promise<void>;
+}
+
 // ---------------------------------------------------------------------------------------------- leases
 
 /**

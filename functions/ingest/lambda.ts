@@ -9,12 +9,11 @@
  * that will never be valid is answered and dead-lettered instead.
  */
 import { z } from 'zod';
-import type { ReplyPublisher } from '../../lib/adapters/aws/iot-reply-publisher.js';
 import { isBase64, utf8 } from '../../lib/core/bytes.js';
 import { recordDeadLetter } from '../../lib/ingest/dead-letter.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Metrics } from '../../lib/metrics.js';
-import type { DeadLetterStore } from '../../lib/ports.js';
+import type { DeadLetterStore, ReplyPublisher } from '../../lib/ports.js';
 import { MQTT_MAX_MESSAGE_BYTES, withoutBasicIngestPrefix } from '../../lib/routing/routes.js';
 import { buildIngest, fromEnv } from '../../lib/runtime/aws.js';
 import type { LambdaTools } from '../../lib/runtime/lambda-edge.js';
