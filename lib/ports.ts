@@ -8,7 +8,7 @@
  * item, and every query the API serves is a key lookup or a range on a sort key, never a scan.
  *
  * Size (over 500 lines): every port in one file, so the contracts the adapters meet are read in one place.
- * Issue 12 part 1 splits IndexStore into sub-ports and moves the domain types to a model module.
+ * The index's domain types live in lib/model (one file and one stored-form schema per entity).
  */
 
 import type { Permission, Scope } from './access/scope.js';
@@ -305,7 +305,10 @@ export interface AuditLog {
   listAudit(q: { limit: number; cursor?: string }): Promise<Page<AuditEvent>>;
 }
 
-/** Everything the record index / anchor queue adapter provides. One adapter implements all of it. */
+/**
+ * The index's sub-ports taken together, for the composition roots and the use cases that need all of them.
+ * Each sub-port has its own adapters; lib/adapters/composite-index-store.ts puts them together.
+ */
 export interface IndexStore extends RecordIndex, BatchStore, DeviceRegistry, DeadLetterStore, AuditLog {
   close(): Promise<void>;
 }
