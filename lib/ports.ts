@@ -8,13 +8,31 @@
  * item, and every query the API serves is a key lookup or a range on a sort key, never a scan.
  *
  * Size (over 500 lines): every port in one file, so the contracts the adapters meet are read in one place.
- * Issue 12 part 1 splits IndexStore into sub-ports and moves the domain types to a model module.
+ * The index's domain types live in lib/model (one file and one stored-form schema per entity).
  */
 
 import type { Permission, Scope } from './access/scope.js';
-import type { SigAlg } from './core/device-signature.js';
-import type { RevokeReason } from './core/key-event.js';
 import type { LedgerEntry } from './core/ledger-entry.js';
+import type { AuditEvent } from './model/audit-event.js';
+import type { AnchorRef, BatchEntry, BatchState, VersionedBatch } from './model/batch.js';
+import type { DeadLetter } from './model/dead-letter.js';
+import type { DeviceEntry, DeviceKey } from './model/device.js';
+import type { RecordEntry } from './model/record.js';
+
+// The domain types of the index live in lib/model (one file and one stored-form schema per entity); they are
+// re-exported here so that code written against the ports keeps one import.
+export type { AuditEvent, AuditOutcome } from './model/audit-event.js';
+export type {
+  AnchorPhase,
+  AnchorRef,
+  BatchEntry,
+  BatchState,
+  InlinePart,
+  VersionedBatch,
+} from './model/batch.js';
+export { DEAD_LETTER_PAYLOAD_LIMIT, type DeadLetter, type DeadLetterSource } from './model/dead-letter.js';
+export type { DeviceEntry, DeviceKey, DeviceKeyAlg, DeviceStatus, KeyEventRef } from './model/device.js';
+export type { RecordEntry, Via } from './model/record.js';
 
 // ---------------------------------------------------------------------------------------------- objects
 
@@ -59,38 +77,6 @@ export interface StoredObject {
 }
 
 // ---------------------------------------------------------------------------------------------- index
-
-export type Via = 'inline' | 'upload';
-
-export interface RecordEntry {
-  recordId: string;
-  deviceId: string;
-  seq: number;
-  /** Device clock, ms since the Unix epoch, as sealed in the header. */
-  timestamp: number;
-  /** Backend clock when ingest stored it. */
-  receivedAt: number;
-  /** Hex. Merkle leaf hash of the header; the value the next record's prevHash must equal. */
-  recordHash: string;
-  prevHash: string;
-  ciphertextHash: string;
-  ciphertextLength: number;
-  envelopeSize: number;
-  /** Base64 of the exact header bytes (the Merkle leaf data). */
-  header: string;
-  objectKey: string;
-  /** Where this record's envelope lies inside `objectKey` when several records share one object (a record
-   *  pack, docs/envelope.md); absent: the object is the envelope. */
-  objectRange?: { offset: number; length: number };
-  via: Via;
-  /** Absent while the record waits in the anchor queue. */
-  batch?: { batchId: string; leafIndex: number };
-  /**
-   * The record's hot copy on IPFS (its ciphertext, docs/ipfs.md), once pinned. Only `setIpfsCid` writes it;
-   * `putRecord` ignores it.
-   */
-  ipfs?: { cid: string; pinnedAt: number };
-}
 
 export type PutRecordResult =
   | { outcome: 'created' }
@@ -143,87 +129,6 @@ export interface RecordIndex {
   setIpfsCid(deviceId: string, seq: number, cid: string, at: number): Promise<void>;
 }
 
-/** Where an anchor stands on its chain (lib/anchor/finality-machine.ts keeps it). */
-export type AnchorPhase = 'submitted' | 'anchored' | 'final' | 'dropped' | 'mismatch';
-
-export interface AnchorRef {
-  /** Which ledger: e.g. `embedded:3f9a0c1b2d4e5f60`, `evm:31337`, `bigbang:testnet`. */
-  chainId: string;
-  txId: string;
-  submittedAt: number;
-  /**
-   * 'root' (default): the transaction carries the batch's anchor payload. 'inline': it carries envelopes of
-   * some of the batch's records whole (lib/core/inline-packet.ts), the part `part` of `BatchEntry.inline`.
-   */
-  kind?: 'root' | 'inline';
-  /** For 'inline': which entry of `BatchEntry.inline` this transaction carries. */
-  part?: number;
-  /** For 'inline': hex SHA-256 of the bytes submitted, to recognise them on chain without keeping them. */
-  payloadSha256?: string;
-  /** Finality (lib/anchor/finality-machine.ts). Absent on anchors written before finality was tracked. */
-  phase?: AnchorPhase;
-  /** The block it was last seen in. */
-  block?: { height?: number; hash?: string };
-  confirmations?: number;
-  /** Last time a lookup found the transaction at all (the grace before "dropped" counts from it). */
-  seenAt?: number;
-  /** When it was first seen in a block, and when it reached the chain's required confirmations. */
-  anchoredAt?: number;
-  finalAt?: number;
-  /** 1 for the first transaction; each resubmission (a drop, a reorganisation, a fee bump) adds one. */
-  attempt?: number;
-  /** Reorganisations it went through (moved block, back to the pool, or lost). */
-  reorgs?: number;
-  /** When the finality poller should look again; absent once final (polling stops). */
-  nextCheckAt?: number;
-  /** Fee paid once included, in the chain's smallest unit (wei, BigBang units), as a decimal string. */
-  fee?: string;
-  /** txIds of earlier attempts on this chain: dropped, reorganised out, or replaced by a fee bump. */
-  replaced?: string[];
-  /** The last failed lookup or resubmission, kept until one succeeds, so it stays visible. */
-  lastError?: { code: string; message: string; at: number };
-  /**
-   * On an embedded ledger (file or DynamoDB): its signed entry for `txId`, as the first lookup returned it. A
-   * ledger that lost entries can be given them back byte for byte from these copies (docs/operations.md).
-   */
-  ledgerEntry?: LedgerEntry;
-}
-
-/**
- * 'built': some chain's root anchor is missing or not in a block yet; 'anchored': every chain's root
- * anchor is in a block; 'final': every one has its chain's required confirmations.
- */
-export type BatchState = 'built' | 'anchored' | 'final';
-
-/** Records of a batch that also go on one chain whole, in one transaction (docs/chains.md §6). */
-export interface InlinePart {
-  chainId: string;
-  /** Record ids, in the order their envelopes are in the transaction. */
-  records: string[];
-  /** Bytes of the transaction's data. */
-  dataBytes: number;
-}
-
-export interface BatchEntry {
-  batchId: string;
-  /** Hex Merkle root over the leaf hashes in leaf order. */
-  root: string;
-  size: number;
-  createdAt: number;
-  state: BatchState;
-  /** Object key of the tree's levels (see lib/anchor/tree-object.ts). */
-  treeKey: string;
-  anchors: AnchorRef[];
-  /** Planned inline transactions, decided when the batch was built; AnchorRef.part indexes this list. */
-  inline?: InlinePart[];
-}
-
-/** A batch as read for a compare-and-set of its anchors; a batch no write has touched is at version 0. */
-export interface VersionedBatch {
-  batch: BatchEntry;
-  version: number;
-}
-
 /**
  * What a compare-and-set of a batch's anchors did. 'conflict': another writer changed them since they were
  * read (nothing was written; read again and redo the change). 'not-found': no such batch.
@@ -258,52 +163,6 @@ export interface BatchStore {
    * finality poller looks up. A batch is listed by the earliest nextCheckAt of its anchors.
    */
   listAnchorsDue(now: number, limit: number): Promise<BatchEntry[]>;
-}
-
-export type DeviceStatus = 'active' | 'disabled';
-
-/** Device signature algorithms (docs/device-keys.md). */
-export type DeviceKeyAlg = SigAlg;
-
-/** The key event (a statement, below) that changed a key's state, and when the backend accepted it. */
-export interface KeyEventRef {
-  statementId: string;
-  type: 'register' | 'rotate' | 'revoke';
-  at: number;
-}
-
-/**
- * One signing key of a device as ingest checks it: derived from the device's key events, kept on the
- * device's registry entry so that one read answers "may this key sign for this device now?".
- */
-export interface DeviceKey {
-  /** Hex SHA-256(alg code | publicKey). */
-  keyId: string;
-  alg: DeviceKeyAlg;
-  /** Base64 of the normalised public key (32 bytes Ed25519, 33 bytes compressed P-256). */
-  publicKey: string;
-  /** 'revoked' covers a key rotated away: it signs nothing from then on. */
-  status: 'active' | 'revoked';
-  /** The register or rotate event that made it a key of the device. */
-  registeredBy: KeyEventRef;
-  /** The revoke or rotate event that retired it. */
-  revokedBy?: KeyEventRef & { reason?: RevokeReason };
-}
-
-export interface DeviceEntry {
-  deviceId: string;
-  createdAt: number;
-  status: DeviceStatus;
-  /** Hex SHA-256 of the device's MQTT password (a 256-bit random token, so a fast hash is enough). */
-  credentialHash: string;
-  /** Base64 of the master key wrapped by the key vault; the plaintext key is never stored. */
-  wrappedMasterKey: string;
-  /** Every signing key the device ever had, in registration order; a device made before keys existed has none. */
-  keys: DeviceKey[];
-  /** Whether ingest accepts unsigned (v1) envelopes from this device. True for devices from before keys. */
-  allowUnsigned: boolean;
-  /** Bumped by every updateDeviceKeys; what makes its read-modify-write safe without a transaction. */
-  keysRevision: number;
 }
 
 export interface DeviceRegistry {
@@ -429,39 +288,6 @@ export interface DeviceSessions {
   disconnect(deviceId: string): Promise<number>;
 }
 
-export type DeadLetterSource = 'mqtt' | 'upload' | 'broker';
-
-export interface DeadLetter {
-  id: string;
-  at: number;
-  source: DeadLetterSource;
-  /** Stable machine-readable reason, documented in docs/api.md. */
-  code: string;
-  reason: string;
-  deviceId?: string;
-  topic?: string;
-  clientId?: string;
-  seq?: number;
-  payloadSize: number;
-  /** Hex SHA-256 of the whole payload. */
-  payloadSha256: string;
-  /** Base64 of the payload, cut at DEAD_LETTER_PAYLOAD_LIMIT bytes. */
-  payload: string;
-  truncated: boolean;
-  /** Network address the refused traffic came from, when the transport knows it (broker, upload endpoint). */
-  remoteAddress?: string;
-  /**
-   * Present only on an aggregate: one entry standing for `count` refusals with the same source, code and
-   * key (address or device id) within one summary window, from `firstAt` to `lastAt` (= `at`). An aggregate
-   * keeps no payload (`payloadSize` 0). Single refusals carry none of these three fields.
-   */
-  count?: number;
-  firstAt?: number;
-  lastAt?: number;
-}
-
-export const DEAD_LETTER_PAYLOAD_LIMIT = 16 * 1024;
-
 export interface DeadLetterStore {
   putDeadLetter(d: DeadLetter): Promise<void>;
   /** Newest first. */
@@ -473,50 +299,16 @@ export interface DeadLetterStore {
   pruneDeadLetters(q: { before: number; keep: number; limit: number }): Promise<number>;
 }
 
-/**
- * Whether an audited action took effect. 'unknown' is only read, never written: events stored before
- * outcomes were recorded.
- */
-export type AuditOutcome = 'succeeded' | 'failed' | 'unknown';
-
-export interface AuditEvent {
-  id: string;
-  at: number;
-  actor: string;
-  action:
-    | 'device-provisioned'
-    | 'credential-rotated'
-    | 'record-key-released'
-    | 'batch-reanchored'
-    | 'device-key-registered'
-    | 'device-key-revoked'
-    | 'device-updated'
-    /** Keys of a device's records for a time point or a range, as one release (`details`: range, count). */
-    | 'record-keys-released'
-    | 'token-created'
-    | 'token-revoked'
-    /** One request by an auditor token, allowed or refused (`details`: method, status). */
-    | 'auditor-request'
-    /** AWS IoT: a device certificate signed from the device's CSR and attached (`details`: certificateId). */
-    | 'device-certificate-issued'
-    /** AWS IoT: the device's certificates detached, deactivated and deleted, and its thing deleted. */
-    | 'device-certificates-removed';
-  target: string;
-  reason?: string;
-  outcome: AuditOutcome;
-  /** With outcome 'failed': the stable code and the message of what failed (never a secret). */
-  error?: { code: string; message: string };
-  /** What else the entry records, by action (docs/api.md "Audit log"); flat, so every store keeps it as is. */
-  details?: Record<string, string | number>;
-}
-
 export interface AuditLog {
   appendAudit(e: AuditEvent): Promise<void>;
   /** Newest first. */
   listAudit(q: { limit: number; cursor?: string }): Promise<Page<AuditEvent>>;
 }
 
-/** Everything the record index / anchor queue adapter provides. One adapter implements all of it. */
+/**
+ * The index's sub-ports taken together, for the composition roots and the use cases that need all of them.
+ * Each sub-port has its own adapters; lib/adapters/composite-index-store.ts puts them together.
+ */
 export interface IndexStore extends RecordIndex, BatchStore, DeviceRegistry, DeadLetterStore, AuditLog {
   close(): Promise<void>;
 }
@@ -672,6 +464,26 @@ export interface IotControlPlane {
   detachThingPrincipal(thingName: string, certificateArn: string): Promise<void>;
   attachPolicy(policyName: string, certificateArn: string): Promise<void>;
   detachPolicy(policyName: string, certificateArn: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------- device replies
+
+/** One reply to a device (an ack, an upload grant), on one of the device's own reply topics. */
+export interface OutgoingReply {
+  topic: string;
+  /** The encoded reply (lib/ingest/device-message.ts: encodeReplies). */
+  payload: string;
+}
+
+/**
+ * Where the replies ingest produces go out to devices, at QoS 1. AWS adapter: IotDataReplyPublisher
+ * (lib/adapters/aws/iot-reply-publisher.ts, the IoT Data Plane Publish API). The embedded runtime's MQTT
+ * router publishes on its own broker directly (lib/runtime/mqtt-router.ts), batching the replies of one turn
+ * of the event loop, and so does not go through this port.
+ */
+export interface ReplyPublisher {
+  /** Resolves once every message was accepted by the broker; rejects if any was not. */
+  publish(messages: readonly OutgoingReply[]): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------- leases

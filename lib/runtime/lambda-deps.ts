@@ -6,13 +6,12 @@
 import type { Context } from 'aws-lambda';
 import type { LambdaEvent } from 'hono/aws-lambda';
 import type { AuthenticateDeps } from '../access/authenticate.js';
-import type { ReplyPublisher } from '../adapters/aws/iot-reply-publisher.js';
 import type { AnchorRun } from '../anchor/anchor-handler.js';
 import type { DeviceMessageEvent, OutgoingMessage } from '../ingest/ingest-handler.js';
 import type { IpfsPinHandler } from '../ipfs/pin-handler.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { DeadLetterStore } from '../ports.js';
+import type { DeadLetterStore, ReplyPublisher } from '../ports.js';
 
 export interface IngestLambdaDeps {
   ingest: (event: DeviceMessageEvent) => Promise<OutgoingMessage[]>;

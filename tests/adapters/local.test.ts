@@ -4,19 +4,29 @@ import { join } from 'node:path';
 import { EmbeddedLedger } from '../../lib/adapters/local/embedded-ledger.js';
 import { LocalKeyVault } from '../../lib/adapters/local/local-key-vault.js';
 import { LocalLedgerSigner } from '../../lib/adapters/local/local-ledger-signer.js';
+import { SqliteAuditLog } from '../../lib/adapters/local/sqlite-audit-log.js';
+import { SqliteBatchStore } from '../../lib/adapters/local/sqlite-batch-store.js';
+import { SqliteDeadLetterStore } from '../../lib/adapters/local/sqlite-dead-letters.js';
+import { SqliteDeviceRegistry } from '../../lib/adapters/local/sqlite-device-registry.js';
+import { SqliteIndexDb } from '../../lib/adapters/local/sqlite-index-db.js';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { SqliteLeaseStore } from '../../lib/adapters/local/sqlite-lease-store.js';
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
+import { SqliteRecordIndex } from '../../lib/adapters/local/sqlite-record-index.js';
 import { SqliteStatementStore } from '../../lib/adapters/local/sqlite-statement-store.js';
 import { SqliteTokenStore } from '../../lib/adapters/local/sqlite-token-store.js';
 import { openUploadingStore } from '../support/local-stack.js';
 import { makeTempDir } from '../support/temp-dir.js';
+import { describeAuditLogConformance } from './audit-log.conformance.js';
+import { describeBatchStoreConformance } from './batch-store.conformance.js';
 import { describeChainConformance } from './chain.conformance.js';
-import { describeIndexStoreConformance } from './index-store.conformance.js';
+import { describeDeadLetterStoreConformance } from './dead-letters.conformance.js';
+import { describeDeviceRegistryConformance } from './device-registry.conformance.js';
 import { describeKeyVaultConformance } from './key-vault.conformance.js';
 import { describeLeaseStoreConformance } from './lease-store.conformance.js';
 import { describeLedgerSignerConformance } from './ledger-signer.conformance.js';
 import { describeObjectStoreConformance } from './object-store.conformance.js';
+import { describeRecordIndexConformance } from './record-index.conformance.js';
 import { describeStatementStoreConformance } from './statement-store.conformance.js';
 import { describeTokenStoreConformance } from './token-store.conformance.js';
 
@@ -47,17 +57,41 @@ describeObjectStoreConformance('SqliteObjectStore without an upload endpoint', a
   };
 });
 
-describeIndexStoreConformance('SqliteIndexStore', async () => {
-  const tmp = makeTempDir('index');
-  const store = new SqliteIndexStore(join(tmp.dir, 'index.sqlite'));
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      tmp.remove();
-    },
+/** A fresh index file per test, and one sub-port's adapter over it, as SqliteIndexStore composes them. */
+const onIndexDb =
+  <T>(open: (db: SqliteIndexDb) => T) =>
+  async () => {
+    const tmp = makeTempDir('index');
+    const db = new SqliteIndexDb(join(tmp.dir, 'index.sqlite'));
+    return {
+      store: open(db),
+      cleanup: async () => {
+        await db.close();
+        tmp.remove();
+      },
+    };
   };
-});
+
+describeRecordIndexConformance(
+  'SqliteRecordIndex',
+  onIndexDb((db) => new SqliteRecordIndex(db)),
+);
+describeBatchStoreConformance(
+  'SqliteBatchStore',
+  onIndexDb((db) => new SqliteBatchStore(db)),
+);
+describeDeviceRegistryConformance(
+  'SqliteDeviceRegistry',
+  onIndexDb((db) => new SqliteDeviceRegistry(db)),
+);
+describeDeadLetterStoreConformance(
+  'SqliteDeadLetterStore',
+  onIndexDb((db) => new SqliteDeadLetterStore(db)),
+);
+describeAuditLogConformance(
+  'SqliteAuditLog',
+  onIndexDb((db) => new SqliteAuditLog(db)),
+);
 
 describeStatementStoreConformance('SqliteStatementStore', async () => {
   const tmp = makeTempDir('statements');

@@ -9,7 +9,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { deviceKey } from './index-store.conformance.js';
+import { deviceKey } from './index-fixtures.js';
 
 /** The devices table exactly as the releases before issue 9 created it. */
 const OLD = `

@@ -1,10 +1,14 @@
-/** SqliteIndexStore beyond the IndexStore conformance suite: group commit and durability across reopen. */
+/**
+ * SqliteIndexStore beyond the sub-port conformance suites: group commit, durability across reopen, and rows
+ * written by something else (read through lib/model's stored-form schemas).
+ */
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
 import { addAnchor } from '../../lib/anchor/anchor-slots.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { auditEvent, batchEntry, deadLetter, deviceEntry, recordEntry } from './index-store.conformance.js';
+import { auditEvent, batchEntry, deadLetter, deviceEntry, recordEntry } from './index-fixtures.js';
 
 describe('SqliteIndexStore', () => {
   let tmp: ReturnType<typeof makeTempDir>;
@@ -98,5 +102,32 @@ describe('SqliteIndexStore', () => {
     const store = openStore();
     await store.close();
     await expect(store.close()).resolves.toBeUndefined();
+  });
+  it('a row of the wrong shape is a TypeError naming the field, never a default', async () => {
+    const store = openStore();
+    await store.createDevice(deviceEntry('dev-bad'));
+    await store.putBatch(batchEntry('b-bad'));
+    const raw = new DatabaseSync(path);
+    raw.exec("UPDATE devices SET created_at = 'yesterday' WHERE device_id = 'dev-bad'");
+    raw.exec("UPDATE batches SET anchors = '{not json' WHERE batch_id = 'b-bad'");
+    raw.close();
+    await expect(store.getDevice('dev-bad')).rejects.toThrow(TypeError);
+    await expect(store.getDevice('dev-bad')).rejects.toThrow(/device is malformed: createdAt/);
+    await expect(store.getBatch('b-bad')).rejects.toThrow(/batch is malformed: anchors: is not JSON/);
+  });
+
+  it('reads values this version does not know as the model says: state built, status active, outcome unknown', async () => {
+    const store = openStore();
+    await store.createDevice(deviceEntry('dev-odd'));
+    await store.putBatch(batchEntry('b-odd'));
+    await store.appendAudit(auditEvent('au-odd', 1000));
+    const raw = new DatabaseSync(path);
+    raw.exec("UPDATE devices SET status = 'retired' WHERE device_id = 'dev-odd'");
+    raw.exec("UPDATE batches SET state = 'someday' WHERE batch_id = 'b-odd'");
+    raw.exec("UPDATE audit SET outcome = NULL WHERE id = 'au-odd'");
+    raw.close();
+    expect((await store.getDevice('dev-odd'))?.status).toBe('active');
+    expect((await store.getBatch('b-odd'))?.state).toBe('built');
+    expect((await store.listAudit({ limit: 1 })).items[0]?.outcome).toBe('unknown');
   });
 });

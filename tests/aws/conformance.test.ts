@@ -1,8 +1,9 @@
 /**
  * The port conformance suites of tests/adapters, unchanged, over the AWS adapters: S3ObjectStore on s3rver
- * (behind the checksum-gate stand-in for the one S3 check s3rver lacks), DynamoIndexStore,
- * DynamoStatementStore and DynamoLedger on dynalite, KmsKeyVault on moto's KMS (real encryption-context
- * semantics; skipped, with a loud warning, where moto is absent), and KmsLedgerSigner on the KMS STAND-IN
+ * (behind the checksum-gate stand-in for the one S3 check s3rver lacks); the index's sub-port adapters
+ * (DynamoRecordIndex, DynamoBatchStore, DynamoDeviceRegistry, DynamoDeadLetterStore, DynamoAuditLog),
+ * DynamoStatementStore and DynamoLedger on dynalite; KmsKeyVault on moto's KMS (real encryption-context
+ * semantics; skipped, with a loud warning, where moto is absent); and KmsLedgerSigner on the KMS STAND-IN
  * (tests/aws/support/kms-stand-in.ts), because moto cannot create ECC_NIST_EDWARDS25519 keys.
  */
 import { randomBytes } from 'node:crypto';
@@ -10,20 +11,29 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe } from 'vitest';
-import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
+import { DynamoAuditLog } from '../../lib/adapters/aws/dynamo-audit-log.js';
+import { DynamoBatchStore } from '../../lib/adapters/aws/dynamo-batch-store.js';
+import { DynamoDeadLetterStore } from '../../lib/adapters/aws/dynamo-dead-letters.js';
+import { DynamoDeviceRegistry } from '../../lib/adapters/aws/dynamo-device-registry.js';
 import { DynamoLeaseStore } from '../../lib/adapters/aws/dynamo-lease-store.js';
 import { DynamoLedger } from '../../lib/adapters/aws/dynamo-ledger.js';
+import { DynamoRecordIndex } from '../../lib/adapters/aws/dynamo-record-index.js';
 import { DynamoStatementStore } from '../../lib/adapters/aws/dynamo-statement-store.js';
+import type { IndexTableNames } from '../../lib/adapters/aws/dynamo-tables.js';
 import { DynamoTokenStore } from '../../lib/adapters/aws/dynamo-token-store.js';
 import { KmsKeyVault } from '../../lib/adapters/aws/kms-key-vault.js';
 import { KmsLedgerSigner } from '../../lib/adapters/aws/kms-ledger-signer.js';
 import { S3ObjectStore } from '../../lib/adapters/aws/s3-object-store.js';
+import { describeAuditLogConformance } from '../adapters/audit-log.conformance.js';
+import { describeBatchStoreConformance } from '../adapters/batch-store.conformance.js';
 import { describeChainConformance } from '../adapters/chain.conformance.js';
-import { describeIndexStoreConformance } from '../adapters/index-store.conformance.js';
+import { describeDeadLetterStoreConformance } from '../adapters/dead-letters.conformance.js';
+import { describeDeviceRegistryConformance } from '../adapters/device-registry.conformance.js';
 import { describeKeyVaultConformance } from '../adapters/key-vault.conformance.js';
 import { describeLeaseStoreConformance } from '../adapters/lease-store.conformance.js';
 import { describeLedgerSignerConformance } from '../adapters/ledger-signer.conformance.js';
 import { describeObjectStoreConformance } from '../adapters/object-store.conformance.js';
+import { describeRecordIndexConformance } from '../adapters/record-index.conformance.js';
 import { describeStatementStoreConformance } from '../adapters/statement-store.conformance.js';
 import { describeTokenStoreConformance } from '../adapters/token-store.conformance.js';
 import {
@@ -103,13 +113,37 @@ describeLeaseStoreConformance('DynamoLeaseStore on dynalite, two clients to one 
   };
 });
 
-describeIndexStoreConformance('DynamoIndexStore on dynalite', async () => {
-  const { db } = await useDynamo();
-  const { index } = await createTables(db);
-  // Several shards even in tests, so the cross-shard merge is what the suite checks.
-  const store = new DynamoIndexStore({ db, tables: index, pendingShards: 4, deadLetterShards: 3 });
-  return { store, cleanup: () => store.close() };
-});
+/** Fresh index tables per test, and one sub-port's adapter on them, as DynamoIndexStore composes them. */
+const onIndexTables =
+  <T>(open: (db: DynamoDBClient, tables: IndexTableNames) => T) =>
+  async () => {
+    const { db } = await useDynamo();
+    const { index } = await createTables(db);
+    // The client is shared by every suite and destroyed with dynalite in afterAll.
+    return { store: open(db, index), cleanup: async () => {} };
+  };
+
+// Several shards even in tests, so the cross-shard merges are what the suites check.
+describeRecordIndexConformance(
+  'DynamoRecordIndex on dynalite',
+  onIndexTables((db, t) => new DynamoRecordIndex({ db, table: t.records, pendingShards: 4 })),
+);
+describeBatchStoreConformance(
+  'DynamoBatchStore on dynalite',
+  onIndexTables((db, t) => new DynamoBatchStore({ db, table: t.batches })),
+);
+describeDeviceRegistryConformance(
+  'DynamoDeviceRegistry on dynalite',
+  onIndexTables((db, t) => new DynamoDeviceRegistry({ db, table: t.devices })),
+);
+describeDeadLetterStoreConformance(
+  'DynamoDeadLetterStore on dynalite',
+  onIndexTables((db, t) => new DynamoDeadLetterStore({ db, table: t.deadLetters, shards: 3 })),
+);
+describeAuditLogConformance(
+  'DynamoAuditLog on dynalite',
+  onIndexTables((db, t) => new DynamoAuditLog({ db, table: t.audit })),
+);
 
 describeStatementStoreConformance('DynamoStatementStore on dynalite', async () => {
   const { db } = await useDynamo();

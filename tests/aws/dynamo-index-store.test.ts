@@ -6,10 +6,10 @@
  */
 import { PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inParallel } from '../../lib/adapters/aws/dynamo-codec.js';
+import { ItemShapeError, inParallel } from '../../lib/adapters/aws/dynamo-codec.js';
 import { DynamoIndexStore } from '../../lib/adapters/aws/dynamo-index-store.js';
 import type { IndexTableNames } from '../../lib/adapters/aws/dynamo-tables.js';
-import { deadLetter, deviceKey, recordEntry } from '../adapters/index-store.conformance.js';
+import { deadLetter, deviceKey, recordEntry } from '../adapters/index-fixtures.js';
 import { createTables, type RunningDynalite, startDynalite } from './support/emulators.js';
 
 describe('DynamoIndexStore on dynalite', () => {
@@ -89,6 +89,37 @@ describe('DynamoIndexStore on dynalite', () => {
       allowUnsigned: false,
       keysRevision: 1,
     });
+  });
+});
+
+describe('DynamoIndexStore reading items written by something else, on dynalite', () => {
+  let dynamo: RunningDynalite;
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+  });
+  afterAll(async () => {
+    await dynamo.close();
+  });
+
+  it('an item of the wrong shape is an ItemShapeError naming the attribute, never a default', async () => {
+    const { index } = await createTables(dynamo.db);
+    const store = new DynamoIndexStore({ db: dynamo.db, tables: index });
+    await dynamo.db.send(
+      new PutItemCommand({
+        TableName: index.devices,
+        Item: {
+          part: { S: 'device' },
+          deviceId: { S: 'bad-dev' },
+          createdAt: { S: 'yesterday' },
+          status: { S: 'active' },
+          credentialHash: { S: 'aa'.repeat(32) },
+          wrappedMasterKey: { S: 'd3JhcHBlZA==' },
+        },
+      }),
+    );
+    const err = await store.getDevice('bad-dev').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ItemShapeError);
+    expect((err as Error).message).toMatch(/device is malformed: createdAt/);
   });
 });
 

@@ -15,7 +15,7 @@ import { sealRecord, ZERO_HASH } from '../../lib/core/envelope.js';
 import { sha256 } from '../../lib/core/hash.js';
 import { deriveRecordKey } from '../../lib/core/record-key.js';
 import type { DeadLetter, Page } from '../../lib/ports.js';
-import { deadLetter } from '../adapters/index-store.conformance.js';
+import { deadLetter } from '../adapters/index-fixtures.js';
 import { listObjectKeys } from '../support/object-db.js';
 import { operatorFetch, type SpawnedRuntime, spawnRuntime, tempDir, waitFor } from '../support/runtime.js';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js';
-import { recordEntry } from '../adapters/index-store.conformance.js';
+import { recordEntry } from '../adapters/index-fixtures.js';
 import { tempDir } from './support/ipfs-fixture.js';
 
 const columns = (path: string): string[] => {

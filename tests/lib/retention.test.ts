@@ -8,7 +8,7 @@ import { SqliteIndexStore } from '../../lib/adapters/local/sqlite-index-store.js
 import { SqliteObjectStore } from '../../lib/adapters/local/sqlite-object-store.js';
 import { sweepDeadLetters, sweepStagedUploads } from '../../lib/ingest/retention.js';
 import { ConfigError, configFromEnv } from '../../lib/runtime/config.js';
-import { deadLetter } from '../adapters/index-store.conformance.js';
+import { deadLetter } from '../adapters/index-fixtures.js';
 import { patternBytes } from '../support/bytes.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { testClock } from '../support/test-device.js';

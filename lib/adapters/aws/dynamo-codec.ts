@@ -1,14 +1,18 @@
 /**
- * Small typed helpers over DynamoDB's wire format: attribute values in and out, paged queries, and the
- * conditional-write failure every idempotent write in these adapters turns into a result.
+ * Small helpers over DynamoDB shared by the adapters: items in (itemOf, @aws-sdk/util-dynamodb's marshall)
+ * and typed attribute reads for the adapters that read items by hand, Queries read with the SDK's
+ * paginators (a limit, a count, a merge of shards), BatchGetItem in key order, and the conditional-write
+ * failure every idempotent write in these adapters turns into a result.
  */
 import {
   type AttributeValue,
   BatchGetItemCommand,
   type DynamoDBClient,
-  QueryCommand,
+  type DynamoDBPaginationConfiguration,
+  paginateQuery,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 
 export type Item = Record<string, AttributeValue>;
 
@@ -43,31 +47,29 @@ export function isConditionalCheckFailed(e: unknown): boolean {
 }
 
 /**
- * Runs a Query, following LastEvaluatedKey until `want` items are collected or the range is exhausted. A
- * page stops at 1 MB as well as at Limit, so one call is not enough to honour a limit. `want` may be
- * Infinity: every matching item.
+ * The first `want` items of a Query, read page by page with the SDK's paginator (a page stops at 1 MB as well
+ * as at Limit, so one request is not enough to honour a limit). `want` may be Infinity: every matching item.
+ * `exhausted`: no item past these matches.
  */
 export async function queryUpTo(
   db: DynamoDBClient,
   input: QueryCommandInput,
   want: number,
 ): Promise<{ items: Item[]; exhausted: boolean }> {
+  if (!(want > 0)) return { items: [], exhausted: false };
   const items: Item[] = [];
-  let start = input.ExclusiveStartKey;
-  while (items.length < want) {
-    const out = await db.send(
-      new QueryCommand({
-        ...input,
-        ...(Number.isFinite(want) ? { Limit: want - items.length } : {}),
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      }),
-    );
-    items.push(...(out.Items ?? []));
-    start = out.LastEvaluatedKey;
-    if (!start) return { items, exhausted: true };
+  // A copy: the paginator writes its page token into the input it is given.
+  for await (const page of paginateQuery(pagingOf(db, want), { ...input })) {
+    items.push(...(page.Items ?? []));
+    if (!page.LastEvaluatedKey) return { items: items.slice(0, want), exhausted: items.length <= want };
+    if (items.length >= want) return { items: items.slice(0, want), exhausted: false };
   }
-  return { items, exhausted: false };
+  return { items, exhausted: true };
 }
+
+/** Pages of at most `want` items, 1,000 at most (DynamoDB's own 1 MB pages when `want` is Infinity). */
+const pagingOf = (client: DynamoDBClient, want: number): DynamoDBPaginationConfiguration =>
+  Number.isFinite(want) ? { client, pageSize: Math.max(1, Math.min(want, 1000)) } : { client };
 
 /**
  * Counts the items a Query matches, paging through them (Select COUNT still reads every page), and stops
@@ -79,14 +81,9 @@ export async function queryCount(
   cap = Number.POSITIVE_INFINITY,
 ): Promise<number> {
   let count = 0;
-  let start = input.ExclusiveStartKey;
-  while (count < cap) {
-    const out = await db.send(
-      new QueryCommand({ ...input, Select: 'COUNT', ...(start ? { ExclusiveStartKey: start } : {}) }),
-    );
-    count += out.Count ?? 0;
-    start = out.LastEvaluatedKey;
-    if (!start) break;
+  for await (const page of paginateQuery({ client: db }, { ...input, Select: 'COUNT' })) {
+    count += page.Count ?? 0;
+    if (count >= cap) break;
   }
   return Math.min(count, cap);
 }
@@ -103,42 +100,45 @@ export async function mergeQueries(
   sortKey: (item: Item) => string,
   order: 'asc' | 'desc',
 ): Promise<Item[]> {
-  const pageSize = Math.max(1, Math.min(limit, 1000));
+  const paging = pagingOf(db, limit);
   const shards = inputs.map((input) => ({
-    input,
+    pages: paginateQuery(paging, { ...input })[Symbol.asyncIterator](),
     buf: [] as Item[],
     at: 0,
-    start: input.ExclusiveStartKey,
     done: false,
   }));
   const fill = async (s: (typeof shards)[number]) => {
     while (s.at >= s.buf.length && !s.done) {
-      const out = await db.send(
-        new QueryCommand({ ...s.input, Limit: pageSize, ...(s.start ? { ExclusiveStartKey: s.start } : {}) }),
-      );
-      s.buf = out.Items ?? [];
-      s.at = 0;
-      s.start = out.LastEvaluatedKey;
-      if (!s.start) s.done = true;
+      const next = await s.pages.next();
+      if (next.done) s.done = true;
+      else {
+        s.buf = next.value.Items ?? [];
+        s.at = 0;
+      }
     }
   };
-  await Promise.all(shards.map(fill));
-  const before = (a: string, b: string) => (order === 'asc' ? a < b : a > b);
-  const out: Item[] = [];
-  while (out.length < limit) {
-    let best: (typeof shards)[number] | undefined;
-    for (const s of shards) {
-      const head = s.buf[s.at];
-      const bestHead = best?.buf[best.at];
-      if (head && (!bestHead || before(sortKey(head), sortKey(bestHead)))) best = s;
+  try {
+    await Promise.all(shards.map(fill));
+    const before = (a: string, b: string) => (order === 'asc' ? a < b : a > b);
+    const out: Item[] = [];
+    while (out.length < limit) {
+      let best: (typeof shards)[number] | undefined;
+      for (const s of shards) {
+        const head = s.buf[s.at];
+        const bestHead = best?.buf[best.at];
+        if (head && (!bestHead || before(sortKey(head), sortKey(bestHead)))) best = s;
+      }
+      const item = best?.buf[best.at];
+      if (!best || !item) break;
+      out.push(item);
+      best.at++;
+      await fill(best);
     }
-    const item = best?.buf[best.at];
-    if (!best || !item) break;
-    out.push(item);
-    best.at++;
-    await fill(best);
+    return out;
+  } finally {
+    // Shards not read to the end: their paginators are closed rather than left suspended.
+    await Promise.all(shards.filter((s) => !s.done).map((s) => s.pages.return?.(undefined)));
   }
-  return out;
 }
 
 /** BatchGetItem takes at most 100 keys per request. */
@@ -209,3 +209,10 @@ export function fnv1a(s: string): number {
   }
   return h >>> 0;
 }
+
+/**
+ * A plain object as a DynamoDB item (or expression attribute values), through @aws-sdk/util-dynamodb: strings
+ * S, numbers N, booleans BOOL. A field that is undefined is left out, as an optional field is stored absent.
+ */
+export const itemOf = (fields: Record<string, unknown>): Item =>
+  marshall(fields, { removeUndefinedValues: true });

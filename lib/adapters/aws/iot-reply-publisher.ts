@@ -1,19 +1,11 @@
 /**
- * Replies to devices (acks, upload grants) go out through the AWS IoT Data Plane Publish API, at QoS 1, on
- * the device's own reply topics. In the embedded runtime the MQTT router publishes them on the local broker;
- * both take the same OutgoingMessage list from lib/ingest/ingest-handler.ts.
+ * ReplyPublisher (lib/ports.ts) on AWS: replies to devices (acks, upload grants) go out through the AWS IoT
+ * Data Plane Publish API, at QoS 1, on the device's own reply topics. The ingest Lambda hands it the
+ * OutgoingMessage list of lib/ingest/ingest-handler.ts; in the embedded runtime the MQTT router publishes the
+ * same replies on the local broker.
  */
 import { type IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
-
-export interface OutgoingReply {
-  topic: string;
-  payload: string;
-}
-
-export interface ReplyPublisher {
-  /** Resolves once every message was accepted by the broker; rejects if any was not. */
-  publish(messages: readonly OutgoingReply[]): Promise<void>;
-}
+import type { OutgoingReply, ReplyPublisher } from '../../ports.js';
 
 export class IotDataReplyPublisher implements ReplyPublisher {
   constructor(private readonly iot: IoTDataPlaneClient) {}
