@@ -1,0 +1,137 @@
+/**
+ * Failures of the stores themselves (SQLite files, DynamoDB, S3), as opposed to what is or is not in them.
+ *
+ * The adapters let their drivers' errors through; `storageFailureOf` recognises the ones that mean "the store
+ * cannot serve right now" at the boundary (the API's onError, the Lambda edge), so that one function, not every
+ * adapter method, decides what a caller sees: `503 storage-unavailable` with `Retry-After`, never a bare
+ * `500 internal`. docs/api.md and docs/architecture.md ("Error model") list what counts.
+ */
+import { CodedError } from '../core/errors.js';
+
+export type StorageErrorCode =
+  /** The store is busy, throttled, unreachable, failing (5xx, I/O) or damaged: waiting or an operator can help. */
+  | 'storage-unavailable'
+  /** The store refused a statement (a constraint, a store opened read-only, a closed writer): not load. */
+  | 'storage-refused'
+  /** A stored row or item does not have the shape its reader expects: a defect or a hand edit, not load. */
+  | 'storage-malformed';
+
+export class StorageError extends CodedError<StorageErrorCode> {
+  override readonly name: string = 'StorageError';
+}
+
+/** What the API answers as 503 `storage-unavailable`. The driver's error is kept as `cause`, for the log. */
+export class StorageUnavailableError extends StorageError {
+  override readonly name = 'StorageUnavailableError';
+  declare readonly code: 'storage-unavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('storage-unavailable', message, options);
+  }
+}
+
+/** Seconds a client should wait before retrying after `storage-unavailable` (the API's `Retry-After`). */
+export const STORAGE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * SQLite primary result codes (the low byte of an extended code) that mean the file cannot be used now:
+ * BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB. A constraint or SQL error is
+ * a defect or a conflict, not an outage, and is not among them.
+ */
+const SQLITE_UNAVAILABLE = new Map<number, string>([
+  [5, 'busy'],
+  [6, 'locked'],
+  [7, 'out of memory'],
+  [8, 'read-only'],
+  [10, 'I/O error'],
+  [11, 'corrupt'],
+  [13, 'full'],
+  [14, 'cannot open'],
+  [15, 'locking protocol'],
+  [26, 'not a database'],
+]);
+
+/** What an SQLite result code says about the file when it means "cannot be used now", else undefined. */
+export function sqliteUnavailable(code: number): string | undefined {
+  return SQLITE_UNAVAILABLE.get(code & 0xff);
+}
+
+/** Error names the AWS SDK gives throttling and server-side failures of DynamoDB and S3. */
+const AWS_UNAVAILABLE = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'LimitExceededException',
+  'InternalServerError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'SlowDown',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+]);
+
+/** Socket-level failures: the store's endpoint cannot be reached. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/** Names of the adapters' own errors that report a store that could not answer in full. */
+const ADAPTER_UNAVAILABLE = new Set([
+  // dynamo-codec.ts: DynamoDB kept returning UnprocessedKeys (throttled) for every round.
+  'BatchGetIncompleteError',
+]);
+
+interface Shape {
+  name?: unknown;
+  code?: unknown;
+  errcode?: unknown;
+  sqliteCode?: unknown;
+  message?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+  $fault?: unknown;
+}
+
+function describe(e: Shape): string | undefined {
+  const sqlite = typeof e.errcode === 'number' ? e.errcode : e.sqliteCode;
+  if ((e.code === 'ERR_SQLITE_ERROR' || e.name === 'SqliteWriteError') && typeof sqlite === 'number') {
+    const what = sqliteUnavailable(sqlite);
+    return what === undefined ? undefined : `SQLite: ${what}`;
+  }
+  if (typeof e.name === 'string' && ADAPTER_UNAVAILABLE.has(e.name)) return 'DynamoDB: throttled';
+  const aws = e.$metadata !== undefined && typeof e.$metadata === 'object';
+  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return `store unreachable (${e.code})`;
+  if (!aws) return undefined;
+  if (typeof e.name === 'string' && AWS_UNAVAILABLE.has(e.name)) return `AWS: ${e.name}`;
+  const status = e.$metadata?.httpStatusCode;
+  if (e.$fault === 'server' || (typeof status === 'number' && status >= 500))
+    return `AWS: server error ${status}`;
+  return undefined;
+}
+
+/**
+ * The storage-unavailable error that `e` stands for, or undefined when it is something else. Looks through
+ * `cause` chains and AggregateError members (a failed key release whose audit write failed too), so a store
+ * failure wrapped by the code that met it is still recognised.
+ */
+export function storageFailureOf(e: unknown, depth = 0): StorageUnavailableError | undefined {
+  if (e instanceof StorageUnavailableError) return e;
+  if (typeof e !== 'object' || e === null || depth > 4) return undefined;
+  const what = describe(e as Shape);
+  if (what !== undefined)
+    return new StorageUnavailableError(`storage unavailable (${what}); retry later`, { cause: e });
+  if (e instanceof AggregateError) {
+    for (const inner of e.errors) {
+      const found = storageFailureOf(inner, depth + 1);
+      if (found) return found;
+    }
+  }
+  return 'cause' in e ? storageFailureOf((e as { cause?: unknown }).cause, depth + 1) : undefined;
+}
