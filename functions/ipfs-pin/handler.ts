@@ -13,8 +13,10 @@
  */
 import { z } from 'zod';
 import { DEVICE_ID_PATTERN } from '../../lib/core/device-id.js';
+import { CodedError } from '../../lib/core/errors.js';
 import type { HotPolicy } from '../../lib/ipfs/hot-policy.js';
 import { type ObjectCreatedOutcome, recordObjectCreated } from '../../lib/ipfs/object-created.js';
+import type { PinRetryCode } from '../../lib/ipfs/pin-record.js';
 import {
   type EnqueueOutcome,
   enqueueIfHot,
@@ -50,14 +52,8 @@ export interface IpfsPinHandlerDeps extends PinQueueDeps {
   drain?: { batch: number; leaseMs: number };
 }
 
-export class PinRetryableError extends Error {
+export class PinRetryableError extends CodedError<PinRetryCode | 'record-not-indexed'> {
   override readonly name = 'PinRetryableError';
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export function createIpfsPinHandler(deps: IpfsPinHandlerDeps) {

@@ -6,6 +6,7 @@
  * saw. What the result means is the adapter's business; failures come out as RpcFailure so each adapter
  * names them in its own typed errors (evm-errors.ts, bigbang-errors.ts).
  */
+import { CodedError } from '../core/errors.js';
 
 export type RpcFailure =
   /** The node answered with a JSON-RPC error object, with this HTTP status (200 from most nodes). */
@@ -17,14 +18,17 @@ export type RpcFailure =
   /** HTTP 4xx without a JSON-RPC error (wrong credentials, wrong path). */
   | { kind: 'http'; status: number; message: string };
 
-export class RpcCallError extends Error {
+/** The transport's codes, one per RpcFailure kind; each chain adapter maps them to its own (evm-errors.ts). */
+export type RpcCallErrorCode = `rpc-${RpcFailure['kind']}`;
+
+export class RpcCallError extends CodedError<RpcCallErrorCode> {
   override readonly name = 'RpcCallError';
   constructor(
     readonly method: string,
     readonly failure: RpcFailure,
     options?: { cause?: unknown },
   ) {
-    super(`${method}: ${failure.message}`, options);
+    super(`rpc-${failure.kind}`, `${method}: ${failure.message}`, options);
   }
 }
 

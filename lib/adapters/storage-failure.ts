@@ -6,28 +6,7 @@
  * adapter method, decides what a caller sees: `503 storage-unavailable` with `Retry-After`, never a bare
  * `500 internal`. docs/api.md and docs/architecture.md ("Error model") list what counts.
  */
-import { CodedError } from '../core/errors.js';
-
-export type StorageErrorCode =
-  /** The store is busy, throttled, unreachable, failing (5xx, I/O) or damaged: waiting or an operator can help. */
-  | 'storage-unavailable'
-  /** The store refused a statement (a constraint, a store opened read-only, a closed writer): not load. */
-  | 'storage-refused'
-  /** A stored row or item does not have the shape its reader expects: a defect or a hand edit, not load. */
-  | 'storage-malformed';
-
-export class StorageError extends CodedError<StorageErrorCode> {
-  override readonly name: string = 'StorageError';
-}
-
-/** What the API answers as 503 `storage-unavailable`. The driver's error is kept as `cause`, for the log. */
-export class StorageUnavailableError extends StorageError {
-  override readonly name = 'StorageUnavailableError';
-  declare readonly code: 'storage-unavailable';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('storage-unavailable', message, options);
-  }
-}
+import { StorageUnavailableError } from '../storage-error.js';
 
 /** Seconds a client should wait before retrying after `storage-unavailable` (the API's `Retry-After`). */
 export const STORAGE_RETRY_AFTER_SECONDS = 5;

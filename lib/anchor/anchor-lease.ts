@@ -13,6 +13,7 @@
  * ("Single-flight anchoring") explains why that is accepted and what it would cost.
  */
 import { randomUUID } from 'node:crypto';
+import { CodedError } from '../core/errors.js';
 import type {
   BatchStore,
   Chain,
@@ -26,9 +27,11 @@ import type {
 export const ANCHOR_LEASE = 'anchor';
 
 /** The lease was taken over (or never held): the holder must stop writing. */
-export class LeaseLostError extends Error {
+export class LeaseLostError extends CodedError<'lease-lost'> {
   override readonly name = 'LeaseLostError';
-  readonly code = 'lease-lost';
+  constructor(message: string) {
+    super('lease-lost', message);
+  }
 }
 
 export type SingleFlightResult<T> =

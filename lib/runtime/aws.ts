@@ -42,6 +42,7 @@ import {
   fencedObjects,
   fencedStatements,
 } from '../anchor/anchor-lease.js';
+import { CodedError } from '../core/errors.js';
 import { describeZod } from '../core/zod-issues.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
@@ -52,6 +53,7 @@ import type { Chain } from '../ports.js';
 import { cachedCount } from '../verify/cached-count.js';
 import { awsAnchorChains } from './aws-chains.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
+import type { ConfigErrorCode } from './config.js';
 import { type AwsIpfsConfig, awsIpfsConfigFromEnv } from './ipfs-config.js';
 import { hotCopyReader, VERIFY_IPFS_TIMEOUT_MS } from './ipfs-reader.js';
 import { authorizerAuthenticator, type LambdaTools } from './lambda-edge.js';
@@ -175,8 +177,11 @@ export interface AwsConfig {
   chains: ChainsConfig;
 }
 
-export class AwsConfigError extends Error {
+export class AwsConfigError extends CodedError<ConfigErrorCode> {
   override readonly name = 'AwsConfigError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid-config', message, options);
+  }
 }
 
 export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfig {

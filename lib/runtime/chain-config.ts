@@ -25,7 +25,9 @@ import { isAddress } from '../adapters/bigbang/address.js';
 import { BIGBANG_DEFAULT_UNLOCK_TIMEOUT_S } from '../adapters/bigbang/bigbang-chain.js';
 import type { AnchorPolicy, ChainBudget, InlinePolicy } from '../anchor/anchor-policy.js';
 import type { FinalityConfig } from '../anchor/finality-machine.js';
+import { CodedError } from '../core/errors.js';
 import { describeZod } from '../core/zod-issues.js';
+import type { ConfigErrorCode } from './config.js';
 
 export type ChainKind = 'embedded' | 'evm' | 'bigbang';
 
@@ -181,7 +183,13 @@ function policyOf(kind: ChainKind, env: Record<string, string | undefined>): Cha
   };
 }
 
-class ChainConfigError extends Error {}
+/** Caught in chainConfigFromEnv and returned as its `{ ok: false, message }`; never leaves this module. */
+class ChainConfigError extends CodedError<ConfigErrorCode> {
+  override readonly name = 'ChainConfigError';
+  constructor(message: string) {
+    super('invalid-config', message);
+  }
+}
 
 function parseOrThrow<T extends z.ZodType>(schema: T, env: unknown): z.infer<T> {
   const r = schema.safeParse(env);

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
+import { CodedError } from '../core/errors.js';
 import { describeZod } from '../core/zod-issues.js';
 import { DEFAULT_KEY_RELEASE_MAX_RECORDS } from '../devices/release-device-keys.js';
 import { DEFAULT_EXPORT_MAX_RECORDS } from '../export/device-export.js';
@@ -116,8 +117,17 @@ export interface RuntimeConfig {
   chains?: ChainsConfig;
 }
 
-export class ConfigError extends Error {
+/**
+ * The configuration domain's codes: a setting that does not validate, or a secret file that cannot be used.
+ * main.ts exits 2 on ConfigError; every class of this domain carries one of these codes.
+ */
+export type ConfigErrorCode = 'invalid-config' | 'secret-unreadable';
+
+export class ConfigError extends CodedError<ConfigErrorCode> {
   override readonly name = 'ConfigError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid-config', message, options);
+  }
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {

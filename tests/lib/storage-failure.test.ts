@@ -12,8 +12,9 @@ import {
   ProvisionedThroughputExceededException,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StorageUnavailableError, storageFailureOf } from '../../lib/adapters/storage-failure.js';
+import { storageFailureOf } from '../../lib/adapters/storage-failure.js';
 import { NotaryError } from '../../lib/core/errors.js';
+import { StorageUnavailableError } from '../../lib/storage-error.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
 const tmp = makeTempDir('storage-failure');

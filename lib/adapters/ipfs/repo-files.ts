@@ -12,6 +12,8 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { base58btc } from 'multiformats/bases/base58';
+import { CodedError } from '../../core/errors.js';
+import type { KuboServerErrorCode } from './kubo-command-error.js';
 
 export interface PeerIdentity {
   /** Base58btc identity-multihash peer id, `12D3KooW…`, as Kubo prints it. */
@@ -60,9 +62,12 @@ export function loadOrCreatePeerIdentity(repoDir: string): PeerIdentity {
   return identityOf(createPublicKey(createPrivateKey(pem)));
 }
 
-export class RepoLockedError extends Error {
+export class RepoLockedError extends CodedError<KuboServerErrorCode> {
   override readonly name = 'RepoLockedError';
-  readonly code = 'repo-locked';
+  declare readonly code: 'repo-locked';
+  constructor(message: string) {
+    super('repo-locked', message);
+  }
 }
 
 function alive(pid: number): boolean {

@@ -15,7 +15,8 @@
 
 import type { SQLInputValue } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
-import { StorageError, sqliteUnavailable } from '../storage-failure.js';
+import { StorageError } from '../../storage-error.js';
+import { sqliteUnavailable } from '../storage-failure.js';
 
 export interface WriteStatement {
   sql: string;
