@@ -6,7 +6,7 @@
  * adapter method, decides what a caller sees: `503 storage-unavailable` with `Retry-After`, never a bare
  * `500 internal`. docs/api.md and docs/architecture.md ("Error model") list what counts.
  */
-import { StorageUnavailableError } from '../storage-error.js';
+import { StorageError, StorageUnavailableError } from '../storage-error.js';
 
 /** Seconds a client should wait before retrying after `storage-unavailable` (the API's `Retry-After`). */
 export const STORAGE_RETRY_AFTER_SECONDS = 5;
@@ -102,6 +102,8 @@ function describe(e: Shape): string | undefined {
  */
 export function storageFailureOf(e: unknown, depth = 0): StorageUnavailableError | undefined {
   if (e instanceof StorageUnavailableError) return e;
+  if (e instanceof StorageError && e.code === 'storage-unavailable' && !('sqliteCode' in e))
+    return new StorageUnavailableError('storage unavailable; retry later', { cause: e });
   if (typeof e !== 'object' || e === null || depth > 4) return undefined;
   const what = describe(e as Shape);
   if (what !== undefined)

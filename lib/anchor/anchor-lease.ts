@@ -13,7 +13,6 @@
  * ("Single-flight anchoring") explains why that is accepted and what it would cost.
  */
 import { randomUUID } from 'node:crypto';
-import { CodedError } from '../core/errors.js';
 import type {
   BatchStore,
   Chain,
@@ -23,12 +22,14 @@ import type {
   RecordIndex,
   StatementStore,
 } from '../ports.js';
+import { AnchorError } from './anchor-error.js';
 
 export const ANCHOR_LEASE = 'anchor';
 
 /** The lease was taken over (or never held): the holder must stop writing. */
-export class LeaseLostError extends CodedError<'lease-lost'> {
+export class LeaseLostError extends AnchorError {
   override readonly name = 'LeaseLostError';
+  declare readonly code: 'lease-lost';
   constructor(message: string) {
     super('lease-lost', message);
   }
@@ -72,7 +73,8 @@ export function createSingleFlight(deps: {
   };
 
   const run = async <T>(work: () => Promise<T>): Promise<SingleFlightResult<T>> => {
-    if (current) throw new Error(`a ${name} run is already in progress in this process`);
+    if (current)
+      throw new AnchorError('run-in-progress', `a ${name} run is already in progress in this process`);
     const holder = `${deps.holder ?? name}:${randomUUID()}`;
     const got = await deps.leases.acquire(name, holder, { now: deps.clock(), ttlMs: deps.ttlMs });
     if (!got.acquired) return { status: 'busy', heldBy: got.heldBy, until: got.expiresAt };

@@ -122,6 +122,7 @@ export interface VerifierPoolOptions {
 
 /** node:crypto in `threads` worker threads. A worker that dies fails its requests (ingest then sends no ack). */
 export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier {
+  // Programming errors (settings reach here validated by lib/runtime/config.ts or chain-config.ts): RangeErrors.
   if (!Number.isInteger(opts.threads) || opts.threads < 1)
     throw new RangeError('a verifier pool needs at least one thread');
   const maxBatch = opts.maxBatch ?? 512;

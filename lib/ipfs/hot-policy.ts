@@ -47,6 +47,7 @@ function recordRoutes(): DeviceRoute[] {
 export function routeOfRecord(via: Via): string {
   const kind = via === 'inline' ? 'record' : 'manifest';
   const route = DEVICE_ROUTES.find((r) => r.kind === kind);
+  // A programming error (lib/routing/routes.ts lost a route kind): a plain Error.
   if (!route) throw new Error(`no route of kind ${kind} in lib/routing/routes.ts`);
   return route.name;
 }

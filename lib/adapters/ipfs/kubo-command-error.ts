@@ -19,7 +19,8 @@ export type KuboServerErrorCode =
   | 'kubo-bad-request'
   | 'multipart-malformed'
   | 'import-settings-unsupported'
-  | 'repo-locked';
+  | 'repo-locked'
+  | 'repo-key-invalid';
 
 export class KuboCommandError extends CodedError<KuboServerErrorCode> {
   override readonly name = 'KuboCommandError';

@@ -99,6 +99,7 @@ export async function importFile(
   // The importer's blockstore type wants more than it uses; put() is all a file import calls.
   const store = sink as Parameters<typeof importer>[1];
   for await (const entry of importer([{ content: counted() }], store, importerOptions(s))) last = entry;
+  // A programming error (the importer yields one entry per input, and there is one input): a plain Error.
   if (!last) throw new Error('the importer produced nothing');
   return { cid: last.cid, dagSize: last.size, bytes };
 }

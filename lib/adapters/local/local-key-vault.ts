@@ -24,6 +24,7 @@ export function canonicalContext(context: Record<string, string>): Uint8Array {
 
 export class LocalKeyVault implements KeyVault {
   constructor(private readonly kek: Uint8Array) {
+    // Programming errors (settings reach here validated by lib/runtime/config.ts or chain-config.ts): RangeErrors.
     if (kek.length !== 32) throw new RangeError('key-encryption key must be 32 bytes');
   }
 
