@@ -26,8 +26,8 @@ import { BIGBANG_DEFAULT_UNLOCK_TIMEOUT_S } from '../adapters/bigbang/bigbang-ch
 import type { AnchorPolicy, ChainBudget, InlinePolicy } from '../anchor/anchor-policy.js';
 import type { FinalityConfig } from '../anchor/finality-machine.js';
 import { CodedError } from '../core/errors.js';
-import { describeZod } from '../core/zod-issues.js';
 import type { ConfigErrorCode } from './config.js';
+import { type Environment, parseEnvironment } from './environment.js';
 
 export type ChainKind = 'embedded' | 'evm' | 'bigbang';
 
@@ -191,11 +191,9 @@ class ChainConfigError extends CodedError<ConfigErrorCode> {
   }
 }
 
-function parseOrThrow<T extends z.ZodType>(schema: T, env: unknown): z.infer<T> {
-  const r = schema.safeParse(env);
-  if (!r.success) {
-    throw new ChainConfigError(describeZod(r.error));
-  }
+function parseOrThrow<T extends z.ZodType>(schema: T, env: Environment): z.infer<T> {
+  const r = parseEnvironment(schema, env);
+  if (!r.ok) throw new ChainConfigError(r.message);
   return r.data;
 }
 
