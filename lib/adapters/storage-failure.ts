@@ -2,10 +2,11 @@
  * Failures of the stores themselves (SQLite files, DynamoDB, S3), as opposed to what is or is not in them.
  *
  * The adapters let their drivers' errors through; `storageFailureOf` recognises the ones that mean "the store
- * cannot serve right now" at the boundary (the API's onError, the Lambda edge), so that one function, not every
- * adapter method, decides what a caller sees: `503 storage-unavailable` with `Retry-After`, never a bare
+ * cannot serve right now" at the boundary (the API's onError, which the verify Lambda runs too), so that one function, not
+ * every adapter method, decides what a caller sees: `503 storage-unavailable` with `Retry-After`, never a bare
  * `500 internal`. docs/api.md and docs/architecture.md ("Error model") list what counts.
  */
+import { CodedError } from '../core/errors.js';
 import { StorageError, StorageUnavailableError } from '../storage-error.js';
 
 /** Seconds a client should wait before retrying after `storage-unavailable` (the API's `Retry-After`). */
@@ -50,7 +51,10 @@ const AWS_UNAVAILABLE = new Set([
   'TimeoutError',
 ]);
 
-/** Socket-level failures: the store's endpoint cannot be reached. */
+/**
+ * Socket-level failures of an AWS SDK call (the SDK adds `$metadata` to them): the store's endpoint cannot be
+ * reached. A bare fetch's refused connection (an identity provider, an IPFS node) is not a store's.
+ */
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -86,8 +90,8 @@ function describe(e: Shape): string | undefined {
   }
   if (typeof e.name === 'string' && ADAPTER_UNAVAILABLE.has(e.name)) return 'DynamoDB: throttled';
   const aws = e.$metadata !== undefined && typeof e.$metadata === 'object';
-  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return `store unreachable (${e.code})`;
   if (!aws) return undefined;
+  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return `store unreachable (${e.code})`;
   if (typeof e.name === 'string' && AWS_UNAVAILABLE.has(e.name)) return `AWS: ${e.name}`;
   const status = e.$metadata?.httpStatusCode;
   if (e.$fault === 'server' || (typeof status === 'number' && status >= 500))
@@ -104,6 +108,9 @@ export function storageFailureOf(e: unknown, depth = 0): StorageUnavailableError
   if (e instanceof StorageUnavailableError) return e;
   if (e instanceof StorageError && e.code === 'storage-unavailable' && !('sqliteCode' in e))
     return new StorageUnavailableError('storage unavailable; retry later', { cause: e });
+  // Another domain's typed error has been classified where it was met (an IpfsError whose cause is a refused
+  // socket is ipfs-unavailable, a chain's is the chain's): its cause is not looked into.
+  if (e instanceof CodedError && !(e instanceof StorageError)) return undefined;
   if (typeof e !== 'object' || e === null || depth > 4) return undefined;
   const what = describe(e as Shape);
   if (what !== undefined)

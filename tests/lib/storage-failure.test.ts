@@ -4,16 +4,20 @@
  * store, a programming error) must not be called one, or a defect would hide behind "retry later".
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import {
   ConditionalCheckFailedException,
+  DynamoDBClient,
   DynamoDBServiceException,
+  GetItemCommand,
   ProvisionedThroughputExceededException,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { storageFailureOf } from '../../lib/adapters/storage-failure.js';
 import { NotaryError } from '../../lib/core/errors.js';
+import { IpfsError } from '../../lib/ipfs/errors.js';
 import { StorageUnavailableError } from '../../lib/storage-error.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
@@ -71,20 +75,34 @@ describe('storageFailureOf', () => {
     expect(storageFailureOf(condition)).toBeUndefined();
   });
 
-  it('calls a refused connection unavailable, also inside a cause chain or an AggregateError', async () => {
-    // A port nothing listens on: connect to one we opened and closed.
-    const { createServer } = await import('node:net');
+  it("calls the SDK's refused connection unavailable, also inside a cause chain or an AggregateError; a bare fetch's not", async () => {
+    // A port nothing listens on: one we opened and closed.
     const srv = createServer();
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
     const { port } = srv.address() as { port: number };
     await new Promise<void>((r) => srv.close(() => r()));
-    const refused = await fetch(`http://127.0.0.1:${port}/`).catch((e: unknown) => e);
-    // fetch wraps the socket error: the ECONNREFUSED is its cause.
+    const db = new DynamoDBClient({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      maxAttempts: 1,
+    });
+    const refused = await db
+      .send(new GetItemCommand({ TableName: 'records', Key: { pk: { S: 'x' } } }))
+      .catch((e: unknown) => e);
+    db.destroy();
     expect(storageFailureOf(refused)?.message).toBe(
       'storage unavailable (store unreachable (ECONNREFUSED)); retry later',
     );
+    expect(storageFailureOf(new Error('reading the record failed', { cause: refused }))?.code).toBe(
+      'storage-unavailable',
+    );
     const both = new AggregateError([new Error('vault said no'), refused], 'two failures');
     expect(storageFailureOf(both)?.code).toBe('storage-unavailable');
+    // An identity provider or IPFS node that refuses is not a store; nor is a typed IPFS error around it.
+    const fetchRefused = await fetch(`http://127.0.0.1:${port}/`).catch((e: unknown) => e);
+    expect(storageFailureOf(fetchRefused)).toBeUndefined();
+    expect(storageFailureOf(new IpfsError('ipfs-unavailable', 'down', { cause: refused }))).toBeUndefined();
   });
 
   it('leaves API errors and programming errors alone', () => {
