@@ -1,6 +1,6 @@
 /**
- * The one module that reads `process.env`. It takes one frozen snapshot, the first time a configuration is
- * asked for, and parses it per area with that area's zod schema: the embedded runtime (config.ts), the Lambda
+ * The one module that reads `process.env`. Each configuration build takes one frozen snapshot of it and parses
+ * that per area with that area's zod schema: the embedded runtime (config.ts), the Lambda
  * runtime (aws.ts), chains (chain-config.ts) and IPFS (ipfs-config.ts) each declare their variables and
  * defaults beside the code that uses them and read them through `parseEnvironment`, so a variable is named in
  * one schema, a failure reads the same everywhere (`VARIABLE: problem; …`, lib/core/zod-issues.ts), and a test
@@ -13,15 +13,14 @@ import { describeZod } from '../core/zod-issues.js';
 /** Variables by name; what the area readers take, so tests can pass a plain record. */
 export type Environment = Readonly<Record<string, string | undefined>>;
 
-let snapshot: Environment | undefined;
-
 /**
- * The process's environment, read once. Later changes to `process.env` are not seen: configuration is decided
- * at startup (or at a Lambda container's cold start), never halfway through.
+ * The process's environment now, as a frozen copy: one configuration build reads every area from the same
+ * snapshot, so no setting can change halfway through it. Not cached across builds: a Lambda container whose
+ * build failed (a setting missing) builds again on its next invocation, and must then see the environment as
+ * it is (tests/aws/lambda-handlers.test.ts).
  */
 export function processEnvironment(): Environment {
-  snapshot ??= Object.freeze({ ...process.env });
-  return snapshot;
+  return Object.freeze({ ...process.env });
 }
 
 export type EnvironmentParse<T> = { ok: true; data: T } | { ok: false; message: string };

@@ -1,6 +1,6 @@
 /**
- * lib/runtime/environment.ts: the one reader of process.env. Configuration is decided once: a variable changed
- * after the first read is not seen. Each area's schema parses a plain record, with the shared wording for
+ * lib/runtime/environment.ts: the one reader of process.env. One build reads one snapshot; a build after a
+ * failed one (a Lambda container retrying) sees the environment as it is then. Each area's schema parses a plain record, with the shared wording for
  * failures, and the Lambda areas treat an empty variable as unset.
  */
 
@@ -9,15 +9,15 @@ import { z } from 'zod';
 import { parseEnvironment, processEnvironment } from '../../lib/runtime/environment.js';
 
 describe('the environment module', () => {
-  it('reads process.env once: later changes are not seen, and the snapshot cannot be changed', () => {
+  it('gives each build a frozen snapshot: a later change is not seen by it, but by the next build', () => {
     const name = `IOTN_ENV_TEST_${process.pid}`;
     process.env[name] = 'first';
     const env = processEnvironment();
     process.env[name] = 'second';
     try {
-      expect(processEnvironment()[name]).toBe('first');
-      expect(processEnvironment()).toBe(env);
+      expect(env[name]).toBe('first');
       expect(Object.isFrozen(env)).toBe(true);
+      expect(processEnvironment()[name]).toBe('second');
     } finally {
       delete process.env[name];
     }
