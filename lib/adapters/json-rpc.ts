@@ -6,7 +6,6 @@
  * saw. What the result means is the adapter's business; failures come out as RpcFailure so each adapter
  * names them in its own typed errors (evm-errors.ts, bigbang-errors.ts).
  */
-import { CodedError } from '../core/errors.js';
 
 export type RpcFailure =
   /** The node answered with a JSON-RPC error object, with this HTTP status (200 from most nodes). */
@@ -18,17 +17,20 @@ export type RpcFailure =
   /** HTTP 4xx without a JSON-RPC error (wrong credentials, wrong path). */
   | { kind: 'http'; status: number; message: string };
 
-/** The transport's codes, one per RpcFailure kind; each chain adapter maps them to its own (evm-errors.ts). */
-export type RpcCallErrorCode = `rpc-${RpcFailure['kind']}`;
-
-export class RpcCallError extends CodedError<RpcCallErrorCode> {
+/**
+ * Not a CodedError, on purpose for now: the chain adapters map its `failure.kind` to their own
+ * ChainAdapterError codes. Giving it a `code` of its own (rpc-unavailable, …) made the BigBang
+ * end-to-end suite fail (tests/e2e/chains-bigbang.test.ts, the outage and malformed-answer cases); why is
+ * not yet understood, so it stays as it was (docs/architecture.md, "Error model", lists it as left over).
+ */
+export class RpcCallError extends Error {
   override readonly name = 'RpcCallError';
   constructor(
     readonly method: string,
     readonly failure: RpcFailure,
     options?: { cause?: unknown },
   ) {
-    super(`rpc-${failure.kind}`, `${method}: ${failure.message}`, options);
+    super(`${method}: ${failure.message}`, options);
   }
 }
 
