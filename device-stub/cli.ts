@@ -7,12 +7,38 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { isSigAlg } from '../lib/core/device-signature.js';
 import { PACK_MAX_ENTRIES } from '../lib/core/record-pack.js';
 import { MQTT_MAX_MESSAGE_BYTES } from '../lib/routing/routes.js';
+import { parseEnvironment, processEnvironment } from '../lib/runtime/environment.js';
 import { basicIngestRulePrefixFrom } from './connection-settings.js';
 import { DEFAULT_PACK_LINGER_MS, DEFAULT_PACK_MAX_BYTES, DEFAULT_PACK_MAX_RECORDS } from './device.js';
 import { DEFAULT_HEAD_INTERVAL_MS, startFleet } from './fleet.js';
+
+/**
+ * The stub's variables, read through the one environment module (lib/runtime/environment.ts). Each is a
+ * fallback for a flag and is checked where it is used, as the flag is; strings here, so nothing is refused
+ * before the flag that would override it is looked at.
+ */
+const StubEnv = z.object({
+  DATA_DIR: z.string().optional(),
+  MQTT_URL: z.string().optional(),
+  MQTT_PORT: z.string().optional(),
+  API_URL: z.string().optional(),
+  HTTP_PORT: z.string().optional(),
+  BASIC_INGEST_RULE_PREFIX: z.string().optional(),
+  OPERATOR_TOKEN: z.string().optional(),
+  PACK_MAX_RECORDS: z.string().optional(),
+  PACK_MAX_BYTES: z.string().optional(),
+  PACK_LINGER_MS: z.string().optional(),
+});
+
+function stubEnvironment(): z.infer<typeof StubEnv> {
+  const r = parseEnvironment(StubEnv, processEnvironment());
+  // Every field is an optional string, and the environment holds only strings: nothing can fail here.
+  return r.ok ? r.data : {};
+}
 
 const HELP = `usage: npm run device -- [rotate-key] [options]
 
@@ -135,7 +161,8 @@ async function main(): Promise<void> {
   if (!isSigAlg(sigAlg)) fail(`--sig-alg must be ed25519 or p256, got ${JSON.stringify(sigAlg)}`);
   if (values.unsigned && (rotateKey || values['sig-alg'] !== undefined))
     fail('--unsigned devices have no signing key: no --sig-alg, no rotate-key');
-  const dataDir = resolve(process.env.DATA_DIR ?? './data');
+  const env = stubEnvironment();
+  const dataDir = resolve(env.DATA_DIR ?? './data');
   let runtime: { mqttPort?: number; mqttsPort?: number; httpPort?: number; baseUrl?: string } = {};
   try {
     runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as typeof runtime;
@@ -145,26 +172,26 @@ async function main(): Promise<void> {
   const wantsTls = values.ca !== undefined || values['tls-dir'] !== undefined || values.alpn !== undefined;
   const mqttUrl =
     values.mqtt ??
-    process.env.MQTT_URL ??
+    env.MQTT_URL ??
     (runtime.mqttsPort !== undefined && (wantsTls || runtime.mqttPort === undefined)
       ? `mqtts://127.0.0.1:${runtime.mqttsPort}`
-      : `mqtt://127.0.0.1:${runtime.mqttPort ?? process.env.MQTT_PORT ?? 1883}`);
+      : `mqtt://127.0.0.1:${runtime.mqttPort ?? env.MQTT_PORT ?? 1883}`);
   const apiUrl = (
     values.api ??
-    process.env.API_URL ??
+    env.API_URL ??
     runtime.baseUrl ??
-    `http://127.0.0.1:${process.env.HTTP_PORT ?? 8080}`
+    `http://127.0.0.1:${env.HTTP_PORT ?? 8080}`
   ).replace(/\/$/, '');
   const provisioning = !values['no-provision'];
   let basicIngestRulePrefix: string | undefined;
   try {
     basicIngestRulePrefix = basicIngestRulePrefixFrom(
-      values['basic-ingest-rule-prefix'] ?? process.env.BASIC_INGEST_RULE_PREFIX,
+      values['basic-ingest-rule-prefix'] ?? env.BASIC_INGEST_RULE_PREFIX,
     );
   } catch (e) {
     fail((e as Error).message);
   }
-  let token = process.env.OPERATOR_TOKEN ?? '';
+  let token = env.OPERATOR_TOKEN ?? '';
   if (!token && provisioning) {
     const tokenFile = values['token-file'] ?? join(dataDir, 'operator.token');
     try {
@@ -190,7 +217,7 @@ async function main(): Promise<void> {
     maxInFlight: int(values['max-in-flight'], 'max-in-flight', 100, 1),
     packMaxRecords: Math.min(
       int(
-        values['pack-max-records'] ?? process.env.PACK_MAX_RECORDS,
+        values['pack-max-records'] ?? env.PACK_MAX_RECORDS,
         'pack-max-records',
         DEFAULT_PACK_MAX_RECORDS,
         1,
@@ -198,17 +225,12 @@ async function main(): Promise<void> {
       PACK_MAX_ENTRIES,
     ),
     packMaxBytes: atMost(
-      int(
-        values['pack-max-bytes'] ?? process.env.PACK_MAX_BYTES,
-        'pack-max-bytes',
-        DEFAULT_PACK_MAX_BYTES,
-        1024,
-      ),
+      int(values['pack-max-bytes'] ?? env.PACK_MAX_BYTES, 'pack-max-bytes', DEFAULT_PACK_MAX_BYTES, 1024),
       'pack-max-bytes',
       MQTT_MAX_MESSAGE_BYTES,
     ),
     packLingerMs: int(
-      values['pack-linger-ms'] ?? process.env.PACK_LINGER_MS,
+      values['pack-linger-ms'] ?? env.PACK_LINGER_MS,
       'pack-linger-ms',
       DEFAULT_PACK_LINGER_MS,
       0,

@@ -2,10 +2,16 @@
  * The scope and permissions of a stored token, as both TokenStore adapters keep them: one JSON text each.
  * Parsing checks the shape, so an edited row or item fails loudly instead of widening a token's reach.
  */
+
+import { StorageError } from '../storage-error.js';
 import { PERMISSIONS, type Permission, type Scope } from './scope.js';
 
-export class StoredTokenError extends Error {
+/** A token row whose scope or permissions do not decode: storage-malformed, a defect or a hand edit. */
+export class StoredTokenError extends StorageError {
   override readonly name = 'StoredTokenError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('storage-malformed', message, options);
+  }
 }
 
 export function parseScopeJson(text: string): Scope {

@@ -1,20 +1,24 @@
+import { CodedError } from '../core/errors.js';
 import type { ChainFailure, ChainFailureCode } from '../ports.js';
 
 /**
  * What every chain adapter throws: a stable code, whether waiting can help (from the adapter's own table),
  * the chain, and the node's JSON-RPC error code when it sent one.
  */
-export class ChainAdapterError<C extends ChainFailureCode> extends Error implements ChainFailure {
+export abstract class ChainAdapterError<C extends ChainFailureCode>
+  extends CodedError<C>
+  implements ChainFailure
+{
   readonly retryable: boolean;
   readonly chainId: string;
   readonly rpcCode?: number;
 
   constructor(
-    readonly code: C,
+    code: C,
     message: string,
     opts: { chainId: string; retryable: boolean; rpcCode?: number; cause?: unknown },
   ) {
-    super(message, { cause: opts.cause });
+    super(code, message, { cause: opts.cause });
     this.retryable = opts.retryable;
     this.chainId = opts.chainId;
     if (opts.rpcCode !== undefined) this.rpcCode = opts.rpcCode;

@@ -9,11 +9,13 @@ import { parseRecordId } from '../core/device-id.js';
 import { encodeInlinePacket } from '../core/inline-packet.js';
 import type { BatchEntry, ObjectStore, RecordIndex } from '../ports.js';
 import { readRecordEnvelope } from '../record-object.js';
+import { AnchorError } from './anchor-error.js';
 
 /** The root transaction's data: the batch's Merkle root and tree size (lib/core/anchor-payload.ts). */
 export function rootPayload(batch: Pick<BatchEntry, 'batchId' | 'root' | 'size'>): Uint8Array {
   const root = fromHex(batch.root);
-  if (root?.length !== 32) throw new Error(`batch ${batch.batchId} has a malformed root`);
+  if (root?.length !== 32)
+    throw new AnchorError('batch-malformed', `batch ${batch.batchId} has a malformed root`);
   return encodeAnchorPayload({ root, treeSize: batch.size });
 }
 
@@ -28,7 +30,7 @@ export async function inlinePacket(
     const parsed = parseRecordId(id);
     const rec = parsed ? await index.getRecord(parsed.deviceId, parsed.seq) : undefined;
     const bytes = rec ? await readRecordEnvelope(objects, rec) : undefined;
-    if (!bytes) throw new Error(`inline record ${id} has no stored envelope`);
+    if (!bytes) throw new AnchorError('batch-missing', `inline record ${id} has no stored envelope`);
     envelopes.push(bytes);
   }
   return encodeInlinePacket(envelopes);

@@ -81,6 +81,7 @@ export interface AnchorCycle {
 const RECENT_BATCHES = 100;
 
 export function createAnchorCycle(deps: AnchorCycleDeps): AnchorCycle {
+  // A programming error (the composition roots refuse a configuration without chains): a RangeError.
   if (deps.chains.length === 0) throw new RangeError('at least one chain is needed');
   const byId = new Map(deps.chains.map((c) => [c.chain.chainId, c]));
   const retry = deps.retry ?? { baseMs: 1_000, maxMs: 5 * 60_000 };

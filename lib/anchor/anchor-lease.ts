@@ -22,13 +22,17 @@ import type {
   RecordIndex,
   StatementStore,
 } from '../ports.js';
+import { AnchorError } from './anchor-error.js';
 
 export const ANCHOR_LEASE = 'anchor';
 
 /** The lease was taken over (or never held): the holder must stop writing. */
-export class LeaseLostError extends Error {
+export class LeaseLostError extends AnchorError {
   override readonly name = 'LeaseLostError';
-  readonly code = 'lease-lost';
+  declare readonly code: 'lease-lost';
+  constructor(message: string) {
+    super('lease-lost', message);
+  }
 }
 
 export type SingleFlightResult<T> =
@@ -69,7 +73,8 @@ export function createSingleFlight(deps: {
   };
 
   const run = async <T>(work: () => Promise<T>): Promise<SingleFlightResult<T>> => {
-    if (current) throw new Error(`a ${name} run is already in progress in this process`);
+    if (current)
+      throw new AnchorError('run-in-progress', `a ${name} run is already in progress in this process`);
     const holder = `${deps.holder ?? name}:${randomUUID()}`;
     const got = await deps.leases.acquire(name, holder, { now: deps.clock(), ttlMs: deps.ttlMs });
     if (!got.acquired) return { status: 'busy', heldBy: got.heldBy, until: got.expiresAt };

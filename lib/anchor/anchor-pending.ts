@@ -47,6 +47,7 @@ import {
   type StatementStore,
 } from '../ports.js';
 import { inlinePacket, rootPayload } from './anchor-bytes.js';
+import { AnchorError } from './anchor-error.js';
 import { LeaseLostError } from './anchor-lease.js';
 import { addAnchor, anchorSlot, batchStateOf, submittedAnchor, withAnchor } from './anchor-slots.js';
 import type { FinalityConfig } from './finality-machine.js';
@@ -197,7 +198,8 @@ export async function anchorPending(deps: AnchorDeps): Promise<AnchorReport> {
   const leaves = new Uint8Array(pending.length * 32);
   pending.forEach((l, i) => {
     const h = fromHex(leafHashHex(l));
-    if (h?.length !== 32) throw new Error(`leaf ${leafRefOf(l).id} has a malformed leaf hash`);
+    if (h?.length !== 32)
+      throw new AnchorError('batch-malformed', `leaf ${leafRefOf(l).id} has a malformed leaf hash`);
     leaves.set(h, i * 32);
   });
   const tree = buildTree(leaves);
@@ -357,12 +359,14 @@ async function finishBatch(
 /** The batch's leaves, in leaf order, from its leaves list (v1: records only; v2: typed). */
 async function loadMembers(objects: ObjectStore, batch: BatchEntry): Promise<LeafRef[]> {
   const bytes = await objects.get(batchLeavesKey(batch.batchId));
-  if (!bytes) throw new Error(`batch ${batch.batchId} has no leaves list; cannot resume it`);
+  if (!bytes)
+    throw new AnchorError('batch-missing', `batch ${batch.batchId} has no leaves list; cannot resume it`);
   const doc = JSON.parse(new TextDecoder().decode(bytes)) as BatchLeaves;
   const members: LeafRef[] =
     doc.v === 1 ? doc.records.map((id) => ({ type: 'record', id })) : doc.v === 2 ? doc.leaves : [];
   if (members.length !== batch.size)
-    throw new Error(
+    throw new AnchorError(
+      'batch-malformed',
       `batch ${batch.batchId}: its leaves list names ${members.length} leaves, the batch has ${batch.size}`,
     );
   // Every id must parse before anything is placed: a batch is placed whole or not at all.
@@ -375,12 +379,20 @@ async function loadMembers(objects: ObjectStore, batch: BatchEntry): Promise<Lea
 
 function memberRecord(batch: BatchEntry, id: string): { deviceId: string; seq: number } {
   const parsed = parseRecordId(id);
-  if (!parsed) throw new Error(`batch ${batch.batchId} lists a malformed record id ${JSON.stringify(id)}`);
+  if (!parsed)
+    throw new AnchorError(
+      'batch-malformed',
+      `batch ${batch.batchId} lists a malformed record id ${JSON.stringify(id)}`,
+    );
   return parsed;
 }
 
 function memberStatement(batch: BatchEntry, id: string): { deviceId: string; leafHash: string } {
   const parsed = parseStatementId(id);
-  if (!parsed) throw new Error(`batch ${batch.batchId} lists a malformed statement id ${JSON.stringify(id)}`);
+  if (!parsed)
+    throw new AnchorError(
+      'batch-malformed',
+      `batch ${batch.batchId} lists a malformed statement id ${JSON.stringify(id)}`,
+    );
   return parsed;
 }

@@ -10,6 +10,7 @@
  * runtime and a Lambda, two Lambdas during a lease handover); each write lands on top of the others.
  */
 import type { AnchorRef, BatchEntry, BatchState, BatchStore } from '../ports.js';
+import { AnchorError } from './anchor-error.js';
 
 /** Which anchor of a batch an AnchorRef is: adding an anchor replaces the one in the same slot. */
 export const anchorSlot = (a: Pick<AnchorRef, 'chainId' | 'kind' | 'part'>): string =>
@@ -46,13 +47,14 @@ export async function addAnchor(
 ): Promise<void> {
   for (let attempt = 0; attempt < ADD_ANCHOR_ATTEMPTS; attempt++) {
     const current = await store.getBatchVersioned(batchId);
-    if (!current) throw new Error(`batch ${batchId} not found`);
+    if (!current) throw new AnchorError('batch-missing', `batch ${batchId} not found`);
     const anchors = withAnchor(current.batch.anchors, anchor);
     const r = await store.compareAndSetAnchors(batchId, current.version, { anchors, state });
     if (r.status === 'written') return;
-    if (r.status === 'not-found') throw new Error(`batch ${batchId} not found`);
+    if (r.status === 'not-found') throw new AnchorError('batch-missing', `batch ${batchId} not found`);
   }
-  throw new Error(
+  throw new AnchorError(
+    'anchor-contended',
     `batch ${batchId}: gave up adding an anchor after ${ADD_ANCHOR_ATTEMPTS} concurrent updates`,
   );
 }

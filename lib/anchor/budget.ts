@@ -106,6 +106,7 @@ export function planAnchoring(
   policy: BudgetPolicy,
   load: ObservedLoad,
 ): AnchorPlan {
+  // Programming errors (the anchor cycle passes its configured chains and a validated policy): RangeErrors.
   if (chains.length === 0) throw new RangeError('at least one chain is needed');
   const maxBatch = policy.maxBatchSize ?? 2 ** 20;
   const minInterval = policy.minIntervalMs ?? 1000;

@@ -10,6 +10,7 @@ export class ArrivalMeter {
 
   /** @param alpha weight of the newest interval in the moving average (0..1]. */
   constructor(private readonly alpha = 0.3) {
+    // A programming error (alpha is a constant of the callers): a RangeError.
     if (!(alpha > 0 && alpha <= 1)) throw new RangeError('alpha must be in (0, 1]');
   }
 

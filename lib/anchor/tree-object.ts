@@ -10,6 +10,7 @@ import { concatBytes, utf8 } from '../core/bytes.js';
 import type { MerkleTree } from '../core/merkle.js';
 import { u64be } from '../core/u64.js';
 import type { ObjectStore } from '../ports.js';
+import { StorageError } from '../storage-error.js';
 
 const MAGIC = utf8('IOTNTREE');
 const HEADER_BYTES = MAGIC.length + 1 + 8;
@@ -43,8 +44,12 @@ export function pathPositions(size: number, index: number): { level: number; ind
   return out;
 }
 
-export class TreeObjectError extends Error {
+/** A stored Merkle tree object that is gone or shorter than its batch says: storage-malformed. */
+export class TreeObjectError extends StorageError {
   override readonly name = 'TreeObjectError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('storage-malformed', message, options);
+  }
 }
 
 /** Reads an inclusion path from a stored tree. Throws TreeObjectError if the tree object is gone or short. */

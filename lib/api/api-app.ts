@@ -30,6 +30,7 @@ import {
   MAX_TOKEN_TTL_SECONDS,
   revokeAuditorToken,
 } from '../access/tokens.js';
+import { STORAGE_RETRY_AFTER_SECONDS, storageFailureOf } from '../adapters/storage-failure.js';
 import type { AnchorCycle } from '../anchor/anchor-cycle.js';
 import { fromBase64 } from '../core/bytes.js';
 import { isDeviceId } from '../core/device-id.js';
@@ -388,6 +389,14 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   };
 
   app.onError((err, c) => {
+    // A store that cannot serve (busy, throttled, unreachable, failing) is the store's failure, not the
+    // request's: 503 with Retry-After, the driver's error in the log (storage-failure.ts says what counts).
+    const storage = isNotaryError(err) ? undefined : storageFailureOf(err);
+    if (storage) {
+      deps.log.warn('storage unavailable', { path: c.req.path, err: storage.cause });
+      c.header('Retry-After', String(STORAGE_RETRY_AFTER_SECONDS));
+      return c.json({ error: { code: storage.code, message: storage.message } }, STATUS[storage.code]);
+    }
     if (isNotaryError(err)) {
       if (err.code === 'backlog') c.header('Retry-After', '30');
       return c.json(

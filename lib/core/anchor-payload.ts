@@ -18,6 +18,7 @@ export interface AnchorPayload {
 }
 
 export function encodeAnchorPayload(p: AnchorPayload): Uint8Array {
+  // Programming errors throw RangeError in this file (the root comes from a built tree).
   if (p.root.length !== 32) throw new RangeError('root must be 32 bytes');
   return concatBytes(ANCHOR_MAGIC, new Uint8Array([1]), p.root, u64be(p.treeSize));
 }

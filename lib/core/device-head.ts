@@ -65,6 +65,7 @@ const failure = (code: HeadErrorCode, message: string): HeadFailure => ({ ok: fa
 const isZero = (b: Uint8Array): boolean => b.every((x) => x === 0);
 
 function encodeUnsigned(h: UnsignedHead): Uint8Array {
+  // Programming errors throw RangeError in this file (the device side encodes heads it built; parsing untrusted bytes returns a result value).
   if (!isDeviceId(h.deviceId)) throw new RangeError(`invalid device id ${JSON.stringify(h.deviceId)}`);
   if (h.lastHash.length !== 32) throw new RangeError('lastHash must be 32 bytes');
   if (h.count === 0 && !isZero(h.lastHash)) throw new RangeError('a head of count 0 has a zero lastHash');

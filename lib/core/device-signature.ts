@@ -90,6 +90,7 @@ function decodePublicKey(alg: SigAlg, bytes: Uint8Array): PublicKeyCheck {
 
 /** keyId = SHA-256(alg code | publicKey); `publicKey` must already be in normalised form. */
 export function keyIdOf(alg: SigAlg, publicKey: Uint8Array): Uint8Array {
+  // Programming errors throw RangeError in this file (keys and digests come from this module or were normalised first).
   if (publicKey.length !== PUBLIC_KEY_BYTES[alg])
     throw new RangeError(`${alg} public key must be ${PUBLIC_KEY_BYTES[alg]} bytes (normalise it first)`);
   return sha256(concatBytes(new Uint8Array([CODES[alg]]), publicKey));

@@ -107,6 +107,7 @@ interface PrefixFields extends Omit<RecordHeader, 'ciphertextHash' | 'signature'
 
 /** AAD = every header field before ctHash. */
 function encodeHeaderPrefix(h: PrefixFields): Uint8Array {
+  // Programming errors throw RangeError in this file (sealing takes fields the sealer built; parsing untrusted bytes returns a result value).
   if (!isDeviceId(h.deviceId)) throw new RangeError(`invalid device id ${JSON.stringify(h.deviceId)}`);
   if (h.prevHash.length !== HASH_BYTES) throw new RangeError('prevHash must be 32 bytes');
   if (h.nonce.length !== NONCE_BYTES) throw new RangeError('nonce must be 12 bytes');

@@ -16,6 +16,7 @@ import {
   type CompletenessOptions,
   checkCompleteness,
 } from './completeness.js';
+import { CodedError } from './errors.js';
 import {
   classifyEntry,
   EntryChain,
@@ -77,8 +78,11 @@ export interface ExportCheck {
 }
 
 /** The input is not an export archive at all (no manifest first): a usage error, not a finding. */
-export class NotAnExportError extends Error {
+export class NotAnExportError extends CodedError<'not-an-export'> {
   override readonly name = 'NotAnExportError';
+  constructor(message: string) {
+    super('not-an-export', message);
+  }
 }
 
 const STATUSES: readonly VerifyStatus[] = ['verified', 'unpinned', 'pending', 'tampered', 'missing'];

@@ -25,6 +25,7 @@ export function inlineOverhead(n: number): number {
 }
 
 export function encodeInlinePacket(envelopes: readonly Uint8Array[]): Uint8Array {
+  // Programming errors throw RangeError in this file (the anchorer passes envelopes it stored; decoding returns a result value).
   if (envelopes.length < 1 || envelopes.length > INLINE_MAX_ENVELOPES) {
     throw new RangeError(`1 to ${INLINE_MAX_ENVELOPES} envelopes per transaction`);
   }

@@ -98,6 +98,7 @@ const failure = (code: KeyEventErrorCode, message: string): KeyEventFailure => (
 
 /** Everything up to the type-specific tail: shared by all three types. */
 function encodeCommon(type: KeyEventType, e: KeyEventBase): Uint8Array {
+  // Programming errors throw RangeError in this file (encoders take keys and ids the caller built or parsed; parsing untrusted bytes returns a result value).
   if (!isDeviceId(e.deviceId)) throw new RangeError(`invalid device id ${JSON.stringify(e.deviceId)}`);
   const key = normalizePublicKey(e.alg, e.publicKey);
   if (!key.ok || !bytesEqual(key.publicKey, e.publicKey))

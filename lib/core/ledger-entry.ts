@@ -30,6 +30,7 @@ export interface LedgerEntry {
 export function ledgerEntryHash(e: Pick<LedgerEntry, 'height' | 'time' | 'prev' | 'data'>): Uint8Array {
   const prev = fromHex(e.prev);
   const data = fromHex(e.data);
+  // Programming errors throw RangeError in this file (entries come from the ledger adapters, which check their lines first).
   if (prev?.length !== 32 || !data) throw new RangeError('ledger entry has malformed prev or data');
   const len = new Uint8Array(4);
   new DataView(len.buffer).setUint32(0, data.length);

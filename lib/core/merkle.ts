@@ -64,6 +64,7 @@ export const MAX_TREE_SIZE = 2 ** 30;
  */
 export function buildTree(leafHashes: Uint8Array | readonly Uint8Array[]): MerkleTree {
   const level0 = Array.isArray(leafHashes) ? flatten(leafHashes) : (leafHashes as Uint8Array);
+  // Programming errors throw RangeError in this file (trees are built from stored leaf hashes and indexes the caller computed).
   if (level0.length % H !== 0) throw new RangeError('leaf hashes must be a multiple of 32 bytes');
   const size = level0.length / H;
   if (size > MAX_TREE_SIZE) throw new RangeError(`tree size ${size} exceeds ${MAX_TREE_SIZE}`);

@@ -27,6 +27,7 @@ export function deriveRecordKey(
   timestamp: number,
   seq: number,
 ): Uint8Array {
+  // Programming errors throw RangeError in this file (master keys are 32 bytes wherever they are made or unwrapped).
   if (masterKey.length !== MASTER_KEY_BYTES)
     throw new RangeError(`master key must be ${MASTER_KEY_BYTES} bytes`);
   return hkdf(sha256, masterKey, utf8(deviceId), recordKeyInfo(timestamp, seq), RECORD_KEY_BYTES);

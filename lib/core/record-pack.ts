@@ -50,6 +50,7 @@ const failure = (code: PackErrorCode, message: string): PackFailure => ({ ok: fa
 
 /** Encodes envelopes, in the order given, as one pack. Throws on 0 or more than 65535 envelopes. */
 export function encodeRecordPack(envelopes: readonly Uint8Array[]): Uint8Array {
+  // Programming errors throw RangeError in this file (the packer passes 1..PACK_MAX_ENTRIES envelopes it built; decoding a pack returns a result value).
   if (envelopes.length === 0 || envelopes.length > PACK_MAX_ENTRIES)
     throw new RangeError(`a pack holds 1 to ${PACK_MAX_ENTRIES} envelopes, not ${envelopes.length}`);
   const head = new Uint8Array(PACK_HEADER_BYTES);

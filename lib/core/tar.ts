@@ -9,6 +9,7 @@
  * reports entry types it does not interpret as `other`, and refuses a damaged header (bad checksum, bad
  * octal) and a truncated archive with a typed error instead of yielding a partial entry.
  */
+import { CodedError } from './errors.js';
 
 export const TAR_BLOCK = 512;
 
@@ -31,14 +32,8 @@ export interface TarEntry {
 
 export type TarErrorCode = 'tar-malformed' | 'tar-truncated' | 'tar-entry-too-large' | 'tar-name-too-long';
 
-export class TarError extends Error {
+export class TarError extends CodedError<TarErrorCode> {
   override readonly name = 'TarError';
-  constructor(
-    readonly code: TarErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const enc = new TextEncoder();

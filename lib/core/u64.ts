@@ -1,5 +1,6 @@
 /** Unsigned 64-bit big-endian fields, limited to JavaScript's safe integers (2^53 - 1). */
 export function u64be(n: number): Uint8Array {
+  // Programming errors throw RangeError in this file (callers pass counters and times they hold).
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${n} is not a non-negative safe integer`);
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, BigInt(n));

@@ -7,9 +7,14 @@
  *   CertificationRequestInfo ::= SEQUENCE { version INTEGER, subject Name, subjectPKInfo SPKI, [0] attributes }
  */
 import { createPublicKey, X509Certificate } from 'node:crypto';
+import { CodedError } from '../core/errors.js';
 
-export class CsrError extends Error {
+/** A certificate signing request that does not parse; the API answers it as bad-request (device-certificate.ts). */
+export class CsrError extends CodedError<'csr-malformed'> {
   override readonly name = 'CsrError';
+  constructor(message: string) {
+    super('csr-malformed', message);
+  }
 }
 
 /** PEM CSRs are small; AWS IoT's CreateCertificateFromCsr takes at most 4,096 characters. */

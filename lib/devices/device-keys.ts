@@ -54,6 +54,7 @@ import {
   type StatementStore,
   statementIdOf,
 } from '../ports.js';
+import { StorageError } from '../storage-error.js';
 
 export interface DeviceKeysDeps {
   devices: DeviceRegistry & DeviceKeyRegistry & AuditLog;
@@ -323,7 +324,11 @@ export async function revokeKey(
       revokedBy: key.revokedBy,
     });
   const publicKey = fromBase64(key.publicKey);
-  if (!publicKey) throw new Error(`device ${req.deviceId}: stored key ${key.keyId} is not base64`);
+  if (!publicKey)
+    throw new StorageError(
+      'storage-malformed',
+      `device ${req.deviceId}: stored key ${key.keyId} is not base64`,
+    );
   const at = deps.clock();
   return audited(
     deps,

@@ -37,6 +37,7 @@ export class DeviceKeyCache {
     private readonly registry: Pick<DeviceRegistry, 'getDevice'>,
     private readonly opts: DeviceKeyCacheOptions,
   ) {
+    // Programming errors (settings reach here validated by lib/runtime/config.ts or chain-config.ts): RangeErrors.
     if (!(opts.maxAgeMs >= 0)) throw new RangeError('maxAgeMs must be >= 0');
     this.maxEntries = opts.maxEntries ?? 100_000;
   }

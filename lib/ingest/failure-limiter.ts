@@ -111,6 +111,7 @@ export class FailureLimiter {
     private readonly settings: FailureLimiterSettings,
   ) {
     const { burst, perMinute } = settings.budget;
+    // Programming errors (settings reach here validated by lib/runtime/config.ts or chain-config.ts): RangeErrors.
     if (!(burst >= 1 && perMinute > 0 && settings.summaryMs > 0)) {
       throw new RangeError('a failure budget needs burst >= 1, perMinute > 0 and summaryMs > 0');
     }

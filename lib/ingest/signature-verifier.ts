@@ -26,6 +26,7 @@ import {
   sigAlgCode,
   verifyDigest,
 } from '../core/device-signature.js';
+import { CodedError } from '../core/errors.js';
 import { NODE_VERIFY_SOURCE } from './node-signature-source.js';
 
 export interface SignatureVerifier {
@@ -86,7 +87,13 @@ parentPort.on('message', (m) => {
 });
 `;
 
-export class SignatureVerifierError extends Error {
+/** The verifier pool cannot check signatures: a thread failed, the pool gave up after repeated failures, or it is closed. */
+export type SignatureVerifierErrorCode =
+  | 'verifier-thread-failed'
+  | 'verifier-pool-stopped'
+  | 'verifier-closed';
+
+export class SignatureVerifierError extends CodedError<SignatureVerifierErrorCode> {
   override readonly name = 'SignatureVerifierError';
 }
 
@@ -115,6 +122,7 @@ export interface VerifierPoolOptions {
 
 /** node:crypto in `threads` worker threads. A worker that dies fails its requests (ingest then sends no ack). */
 export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier {
+  // Programming errors (settings reach here validated by lib/runtime/config.ts or chain-config.ts): RangeErrors.
   if (!Number.isInteger(opts.threads) || opts.threads < 1)
     throw new RangeError('a verifier pool needs at least one thread');
   const maxBatch = opts.maxBatch ?? 512;
@@ -157,6 +165,7 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
       if (++failuresInARow >= MAX_FAILURES) {
         // A thread that cannot even start would otherwise be respawned forever.
         broken = new SignatureVerifierError(
+          'verifier-pool-stopped',
           `the verifier pool stopped after ${failuresInARow} failures: ${e.message}`,
         );
         for (const other of workers) {
@@ -170,9 +179,14 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
       }
       workers[at] = spawn();
     };
-    w.worker.on('error', (e) => replace(new SignatureVerifierError(`verifier thread failed: ${e.message}`)));
+    w.worker.on('error', (e) =>
+      replace(new SignatureVerifierError('verifier-thread-failed', `verifier thread failed: ${e.message}`)),
+    );
     w.worker.on('exit', (code) => {
-      if (!closed) replace(new SignatureVerifierError(`verifier thread exited with code ${code}`));
+      if (!closed)
+        replace(
+          new SignatureVerifierError('verifier-thread-failed', `verifier thread exited with code ${code}`),
+        );
     });
     // An idle pool does not keep a process alive on its own (close() is the orderly way out); a busy one
     // does, until its answers are in.
@@ -214,7 +228,8 @@ export function createVerifierPool(opts: VerifierPoolOptions): SignatureVerifier
   return {
     kind: 'pool',
     verify: (alg, publicKey, digest, sig) => {
-      if (closed) return Promise.reject(new SignatureVerifierError('the verifier pool is closed'));
+      if (closed)
+        return Promise.reject(new SignatureVerifierError('verifier-closed', 'the verifier pool is closed'));
       if (broken) return Promise.reject(broken);
       if (!shapeOk(alg, publicKey, digest, sig)) return Promise.resolve(false);
       return new Promise<boolean>((resolve, reject) => {

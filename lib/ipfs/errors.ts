@@ -3,6 +3,7 @@
  * the endpoint is (a Kubo node, IPFS Cluster's Kubo-compatible proxy, or the embedded API), so the pin queue
  * and verify can decide on the code alone: retry later, report "cid unavailable", or give up.
  */
+import { CodedError } from '../core/errors.js';
 export type IpfsErrorCode =
   /** Nothing answered: connection refused or reset, DNS failure, a proxy's 502/503/504. Retry later. */
   | 'ipfs-unavailable'
@@ -17,15 +18,8 @@ export type IpfsErrorCode =
   /** Any other error the endpoint reported, or a response we could not understand. */
   | 'ipfs-error';
 
-export class IpfsError extends Error {
+export class IpfsError extends CodedError<IpfsErrorCode> {
   override readonly name = 'IpfsError';
-  constructor(
-    readonly code: IpfsErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export function isIpfsError(e: unknown): e is IpfsError {

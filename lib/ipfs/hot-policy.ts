@@ -11,6 +11,7 @@
  * flags byte must be 0. docs/ipfs.md proposes bit 0 for a later envelope revision.
  */
 import { isDeviceId } from '../core/device-id.js';
+import { CodedError } from '../core/errors.js';
 import type { Via } from '../ports.js';
 import { DEVICE_ROUTES, type DeviceRoute } from '../routing/routes.js';
 
@@ -27,9 +28,12 @@ export interface HotPolicy {
   isHot(record: { deviceId: string; route: string }): boolean;
 }
 
-export class HotPolicyError extends Error {
+/** A hot-pin policy (IPFS_HOT_POLICY) that does not parse: a configuration error of the IPFS domain. */
+export class HotPolicyError extends CodedError<'bad-hot-policy'> {
   override readonly name = 'HotPolicyError';
-  readonly code = 'bad-hot-policy';
+  constructor(message: string) {
+    super('bad-hot-policy', message);
+  }
 }
 
 const PREFIX_RE = /^[A-Za-z0-9_-]{0,63}\*$/;
@@ -43,6 +47,7 @@ function recordRoutes(): DeviceRoute[] {
 export function routeOfRecord(via: Via): string {
   const kind = via === 'inline' ? 'record' : 'manifest';
   const route = DEVICE_ROUTES.find((r) => r.kind === kind);
+  // A programming error (lib/routing/routes.ts lost a route kind): a plain Error.
   if (!route) throw new Error(`no route of kind ${kind} in lib/routing/routes.ts`);
   return route.name;
 }

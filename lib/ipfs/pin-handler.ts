@@ -15,10 +15,12 @@
  */
 import { z } from 'zod';
 import { DEVICE_ID_PATTERN } from '../core/device-id.js';
+import { CodedError } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { RecordIndex } from '../ports.js';
 import type { HotPolicy } from './hot-policy.js';
 import { type ObjectCreatedOutcome, recordObjectCreated } from './object-created.js';
+import type { PinRetryCode } from './pin-record.js';
 import {
   type EnqueueOutcome,
   enqueueIfHot,
@@ -52,14 +54,8 @@ export interface IpfsPinHandlerDeps extends PinQueueDeps {
   drain?: { batch: number; leaseMs: number };
 }
 
-export class PinRetryableError extends Error {
+export class PinRetryableError extends CodedError<PinRetryCode | 'record-not-indexed'> {
   override readonly name = 'PinRetryableError';
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export function createIpfsPinHandler(deps: IpfsPinHandlerDeps) {

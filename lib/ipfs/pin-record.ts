@@ -15,7 +15,7 @@ import { toHex } from '../core/bytes.js';
 import { checkCiphertextHash, parseEnvelope, recordHashOf } from '../core/envelope.js';
 import type { ObjectStore, Pinner, PinQueue, PinTarget, RecordEntry, RecordIndex } from '../ports.js';
 import { readRecordEnvelope } from '../record-object.js';
-import { isIpfsError } from './errors.js';
+import { type IpfsErrorCode, isIpfsError } from './errors.js';
 import type { HotPolicy } from './hot-policy.js';
 import { routeOfRecord } from './hot-policy.js';
 
@@ -25,10 +25,13 @@ export const DEFAULT_PIN_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 5 * 60
 /** Codes of outcomes no retry can change; the job is parked as failed for an operator. */
 export type PinFailureCode = 'object-missing' | 'object-malformed' | 'object-mismatch';
 
+/** Codes of outcomes that may pass: the IpfsError's code, or storage-error when the object store failed. */
+export type PinRetryCode = IpfsErrorCode | 'storage-error';
+
 export type PinOutcome =
   | { status: 'pinned'; cid: string; size: number }
   /** IPFS or the object store failed in a way that may pass; `code` is the IpfsError code or storage-error. */
-  | { status: 'retry'; code: string; message: string }
+  | { status: 'retry'; code: PinRetryCode; message: string }
   | { status: 'failed'; code: PinFailureCode; message: string };
 
 export interface PinRecordDeps {

@@ -132,6 +132,8 @@ export function deviceSubscribeTopics(deviceId: string): string[] {
  * to such messages: the device policy pins each rule to its route's topic (docs/deploy.md, "Basic Ingest").
  */
 export function basicIngestTopic(route: DeviceRoute, rulePrefix: string, deviceId: string): string {
+  // A programming error: the configurations that carry a prefix (BASIC_INGEST_RULE_PREFIX, the stub's option)
+  // validate it first. A RangeError.
   if (!/^[A-Za-z0-9_]*$/.test(rulePrefix))
     throw new RangeError(`rule name prefix ${JSON.stringify(rulePrefix)} is not [A-Za-z0-9_]*`);
   return `${BASIC_INGEST_PREFIX}${rulePrefix}${route.name}/${topicFor(route, deviceId)}`;

@@ -9,9 +9,11 @@ import type { Hex } from 'viem';
 import { BigBangChain } from '../adapters/bigbang/bigbang-chain.js';
 import { EvmChain } from '../adapters/evm/evm-chain.js';
 import type { AnchorChain } from '../anchor/anchor-policy.js';
+import { CodedError } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { Chain, KeyVault } from '../ports.js';
 import type { ChainsConfig } from './chain-config.js';
+import type { ConfigErrorCode } from './config.js';
 
 /**
  * KMS context of the wrapped EVM key. The anchor function's kms:Decrypt grant (deployed only when
@@ -21,8 +23,11 @@ import type { ChainsConfig } from './chain-config.js';
  */
 export const EVM_KEY_CONTEXT: Readonly<Record<string, string>> = { purpose: 'anchoring-key', chain: 'evm' };
 
-export class AwsChainConfigError extends Error {
+export class AwsChainConfigError extends CodedError<ConfigErrorCode> {
   override readonly name = 'AwsChainConfigError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid-config', message, options);
+  }
 }
 
 export async function awsAnchorChains(

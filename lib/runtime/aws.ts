@@ -37,7 +37,7 @@ import {
   fencedStatements,
 } from '../anchor/anchor-lease.js';
 import { createApiApp } from '../api/api-app.js';
-import { describeZod } from '../core/zod-issues.js';
+import { CodedError } from '../core/errors.js';
 import { DeviceGate } from '../ingest/device-gate.js';
 import { DeviceKeyCache } from '../ingest/device-key-cache.js';
 import { createIngestHandler } from '../ingest/ingest-handler.js';
@@ -48,6 +48,8 @@ import type { Chain } from '../ports.js';
 import { cachedCount } from '../verify/cached-count.js';
 import { awsAnchorChains } from './aws-chains.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
+import type { ConfigErrorCode } from './config.js';
+import { type Environment, parseEnvironment, processEnvironment } from './environment.js';
 import { type AwsIpfsConfig, awsIpfsConfigFromEnv } from './ipfs-config.js';
 import { hotCopyReader, VERIFY_IPFS_TIMEOUT_MS } from './ipfs-reader.js';
 import type {
@@ -177,16 +179,17 @@ export interface AwsConfig {
   chains: ChainsConfig;
 }
 
-export class AwsConfigError extends Error {
+export class AwsConfigError extends CodedError<ConfigErrorCode> {
   override readonly name = 'AwsConfigError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid-config', message, options);
+  }
 }
 
-export function awsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConfig {
+export function awsConfigFromEnv(env: Environment = processEnvironment()): AwsConfig {
   // An empty variable means unset.
-  const r = Env.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
-  if (!r.success) {
-    throw new AwsConfigError(describeZod(r.error));
-  }
+  const r = parseEnvironment(Env, env, { emptyIsUnset: true });
+  if (!r.ok) throw new AwsConfigError(r.message);
   const e = r.data;
   if ((e.NOTARY_OPERATOR_JWT_ISSUER === undefined) !== (e.NOTARY_OPERATOR_JWT_AUDIENCE === undefined))
     throw new AwsConfigError('NOTARY_OPERATOR_JWT_ISSUER and NOTARY_OPERATOR_JWT_AUDIENCE go together');

@@ -25,7 +25,9 @@ import { isAddress } from '../adapters/bigbang/address.js';
 import { BIGBANG_DEFAULT_UNLOCK_TIMEOUT_S } from '../adapters/bigbang/bigbang-chain.js';
 import type { AnchorPolicy, ChainBudget, InlinePolicy } from '../anchor/anchor-policy.js';
 import type { FinalityConfig } from '../anchor/finality-machine.js';
-import { describeZod } from '../core/zod-issues.js';
+import { CodedError } from '../core/errors.js';
+import type { ConfigErrorCode } from './config.js';
+import { type Environment, parseEnvironment } from './environment.js';
 
 export type ChainKind = 'embedded' | 'evm' | 'bigbang';
 
@@ -181,13 +183,17 @@ function policyOf(kind: ChainKind, env: Record<string, string | undefined>): Cha
   };
 }
 
-class ChainConfigError extends Error {}
-
-function parseOrThrow<T extends z.ZodType>(schema: T, env: unknown): z.infer<T> {
-  const r = schema.safeParse(env);
-  if (!r.success) {
-    throw new ChainConfigError(describeZod(r.error));
+/** Caught in chainConfigFromEnv and returned as its `{ ok: false, message }`; never leaves this module. */
+class ChainConfigError extends CodedError<ConfigErrorCode> {
+  override readonly name = 'ChainConfigError';
+  constructor(message: string) {
+    super('invalid-config', message);
   }
+}
+
+function parseOrThrow<T extends z.ZodType>(schema: T, env: Environment): z.infer<T> {
+  const r = parseEnvironment(schema, env);
+  if (!r.ok) throw new ChainConfigError(r.message);
   return r.data;
 }
 

@@ -1,6 +1,6 @@
 /**
- * The embedded runtime's configuration, from the environment only (README lists every variable). This and
- * lib/runtime/embedded.ts are the only places that read process.env.
+ * The embedded runtime's configuration, from the environment only (README lists every variable), read through
+ * lib/runtime/environment.ts, the one module that reads the process environment.
  */
 
 import { readFileSync } from 'node:fs';
@@ -9,11 +9,12 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
-import { describeZod } from '../core/zod-issues.js';
+import { CodedError } from '../core/errors.js';
 import { DEFAULT_KEY_RELEASE_MAX_RECORDS } from '../devices/release-device-keys.js';
 import { DEFAULT_EXPORT_MAX_RECORDS } from '../export/device-export.js';
 import { defaultVerifyThreads } from '../ingest/signature-verifier.js';
 import { type ChainsConfig, chainConfigFromEnv } from './chain-config.js';
+import { type Environment, parseEnvironment, processEnvironment } from './environment.js';
 import { type IpfsRuntimeConfig, ipfsConfigFromEnv } from './ipfs-config.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -116,15 +117,22 @@ export interface RuntimeConfig {
   chains?: ChainsConfig;
 }
 
-export class ConfigError extends Error {
+/**
+ * The configuration domain's codes: a setting that does not validate, or a secret file that cannot be used.
+ * main.ts exits 2 on ConfigError; every class of this domain carries one of these codes.
+ */
+export type ConfigErrorCode = 'invalid-config' | 'secret-unreadable';
+
+export class ConfigError extends CodedError<ConfigErrorCode> {
   override readonly name = 'ConfigError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid-config', message, options);
+  }
 }
 
-export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
-  const r = Env.safeParse(env);
-  if (!r.success) {
-    throw new ConfigError(describeZod(r.error));
-  }
+export function configFromEnv(env: Environment = processEnvironment()): RuntimeConfig {
+  const r = parseEnvironment(Env, env);
+  if (!r.ok) throw new ConfigError(r.message);
   const e = r.data;
   if (e.STAGED_UPLOAD_MAX_AGE_SECONDS < e.UPLOAD_TTL_SECONDS) {
     // An upload must outlive its URL: the device may PUT until the URL expires, then send its manifest.

@@ -10,12 +10,17 @@ import { BigBangChain } from '../adapters/bigbang/bigbang-chain.js';
 import { EvmChain } from '../adapters/evm/evm-chain.js';
 import type { EmbeddedLedger } from '../adapters/local/embedded-ledger.js';
 import type { AnchorChain } from '../anchor/anchor-policy.js';
+import { CodedError } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { Chain } from '../ports.js';
 import type { ChainSettings, ChainsConfig } from './chain-config.js';
+import type { ConfigErrorCode } from './config.js';
 
-export class ChainSecretError extends Error {
+export class ChainSecretError extends CodedError<ConfigErrorCode> {
   override readonly name = 'ChainSecretError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('secret-unreadable', message, options);
+  }
 }
 
 /**

@@ -25,6 +25,7 @@ import type { PinQueueReport } from '../ipfs/pin-record.js';
 import type { VerifyCidDeps } from '../ipfs/verify-cid.js';
 import type { Logger } from '../logger.js';
 import type { ObjectStore, RecordIndex } from '../ports.js';
+import { StorageError } from '../storage-error.js';
 import type { IpfsRuntimeConfig } from './ipfs-config.js';
 
 export interface EmbeddedIpfsDeps {
@@ -128,7 +129,11 @@ export async function startEmbeddedIpfs(deps: EmbeddedIpfsDeps): Promise<Embedde
       // The policy first: a cold record costs no read and no write.
       if (!policy.isHot({ deviceId: r.deviceId, route: r.route })) return;
       const entry = await deps.index.getRecord(r.deviceId, r.seq);
-      if (!entry) throw new Error(`record ${r.recordId} was reported stored but is not in the index`);
+      if (!entry)
+        throw new StorageError(
+          'storage-malformed',
+          `record ${r.recordId} was reported stored but is not in the index`,
+        );
       if ((await handler.recordStored(entry)) === 'queued') loop.kick();
     },
     verify: { pinner, cidOf: kuboCidLike },

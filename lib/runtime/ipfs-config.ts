@@ -11,8 +11,8 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { BackoffPolicy } from '../core/backoff.js';
-import { describeZod } from '../core/zod-issues.js';
 import { type HotPolicyConfig, hotPolicy, parseHotPolicy } from '../ipfs/hot-policy.js';
+import { type Environment, parseEnvironment } from './environment.js';
 
 const positive = z.coerce.number().int().positive();
 const port = z.coerce.number().int().min(0).max(65535);
@@ -96,9 +96,9 @@ function common(e: z.infer<typeof Common>): Parsed<IpfsPinConfig> {
 }
 
 /** The embedded runtime's IPFS settings; `dataDir` is the resolved DATA_DIR. */
-export function ipfsConfigFromEnv(env: NodeJS.ProcessEnv, dataDir: string): Parsed<IpfsRuntimeConfig> {
-  const r = Embedded.safeParse(env);
-  if (!r.success) return { ok: false, message: describeZod(r.error) };
+export function ipfsConfigFromEnv(env: Environment, dataDir: string): Parsed<IpfsRuntimeConfig> {
+  const r = parseEnvironment(Embedded, env);
+  if (!r.ok) return r;
   const c = common(r.data);
   if (!c.ok) return c;
   return {
@@ -113,10 +113,10 @@ export function ipfsConfigFromEnv(env: NodeJS.ProcessEnv, dataDir: string): Pars
 }
 
 /** The Lambdas' IPFS settings (sst.config.ts sets them on the ipfs-pin and verify functions). */
-export function awsIpfsConfigFromEnv(env: NodeJS.ProcessEnv): Parsed<AwsIpfsConfig> {
+export function awsIpfsConfigFromEnv(env: Environment): Parsed<AwsIpfsConfig> {
   // An empty variable means unset, as for the rest of the Lambda environment (lib/runtime/aws.ts).
-  const r = Aws.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
-  if (!r.success) return { ok: false, message: describeZod(r.error) };
+  const r = parseEnvironment(Aws, env, { emptyIsUnset: true });
+  if (!r.ok) return r;
   const c = common(r.data);
   if (!c.ok) return c;
   if (c.config.hot.mode !== 'none' && !c.config.apiUrl)

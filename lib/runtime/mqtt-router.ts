@@ -65,6 +65,7 @@ export async function startRouter(deps: RouterDeps): Promise<RunningRouter> {
 
   for (const route of DEVICE_ROUTES) {
     const handler = deps.functions[route.fn];
+    // A programming error (the routing table and the runtime's functions disagree): a plain Error.
     if (!handler)
       throw new Error(`routing table names function ${route.fn}, which this runtime does not have`);
     const deliver: Deliver = (packet, cb) => {

@@ -3,6 +3,7 @@
  * would have cost to start anyway, and the runbook section that says how to recover; main.ts prints it and
  * exits with EXIT_REFUSED.
  */
+import { CodedError } from '../core/errors.js';
 
 export type StartupRefusalCode =
   /** secrets/kek is gone while devices are registered: every wrapped master key would be useless. */
@@ -31,15 +32,11 @@ export const RUNBOOK: Record<StartupRefusalCode, string> = {
   'ledger-replaced': 'docs/operations.md#the-ledger-key-is-missing',
 };
 
-export class StartupRefusal extends Error {
+export class StartupRefusal extends CodedError<StartupRefusalCode> {
   override readonly name = 'StartupRefusal';
   readonly runbook: string;
-  constructor(
-    readonly code: StartupRefusalCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${message} See ${RUNBOOK[code]}.`, options);
+  constructor(code: StartupRefusalCode, message: string, options?: { cause?: unknown }) {
+    super(code, `${message} See ${RUNBOOK[code]}.`, options);
     this.runbook = RUNBOOK[code];
   }
 }

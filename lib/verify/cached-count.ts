@@ -10,6 +10,7 @@ export function cachedCount(
   count: () => Promise<number>,
   opts: { ttlMs: number; clock: () => number },
 ): CachedCount {
+  // Programming errors (settings reach here validated by lib/runtime/config.ts or chain-config.ts): RangeErrors.
   if (!Number.isSafeInteger(opts.ttlMs) || opts.ttlMs < 0)
     throw new RangeError(`cache ttl ${opts.ttlMs} is not a non-negative integer`);
   let kept: { value: number; at: number } | undefined;

@@ -7,6 +7,7 @@
  */
 import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { checkLeaseArgs, type Lease, type LeaseAcquired, type LeaseStore } from '../../ports.js';
+import { StorageError } from '../../storage-error.js';
 import { isConditionalCheckFailed, N, num, optNum, optStr, S } from './dynamo-codec.js';
 
 /** A failed condition read back as free (the holder released in between): try once more, then report. */
@@ -51,7 +52,8 @@ export class DynamoLeaseStore implements LeaseStore {
           }),
         );
         const token = out.Attributes ? num(out.Attributes, 'token') : Number.NaN;
-        if (!Number.isSafeInteger(token)) throw new Error(`lease ${name}: UpdateItem returned no token`);
+        if (!Number.isSafeInteger(token))
+          throw new StorageError('storage-malformed', `lease ${name}: UpdateItem returned no token`);
         return { acquired: true, lease: { name, holder, token, expiresAt } };
       } catch (e) {
         if (!isConditionalCheckFailed(e)) throw e;

@@ -13,6 +13,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { fromHex, toBase64, toHex } from '../../core/bytes.js';
+import { CodedError } from '../../core/errors.js';
 import {
   type LedgerEntry,
   ledgerChainId,
@@ -20,14 +21,18 @@ import {
   verifyLedgerEntry,
 } from '../../core/ledger-entry.js';
 import type { Chain, ChainDescription, ChainTx, LedgerSigner } from '../../ports.js';
+import type { LedgerErrorCode } from '../ledger-error.js';
 import { LedgerCorruptError } from '../local/embedded-ledger.js';
 import { type Item, isConditionalCheckFailed, N, num, queryUpTo, S, str } from './dynamo-codec.js';
 
 const ZERO = '0'.repeat(64);
 const APPEND_ATTEMPTS = 25;
 
-export class LedgerKeyError extends Error {
+export class LedgerKeyError extends CodedError<LedgerErrorCode> {
   override readonly name = 'LedgerKeyError';
+  constructor(message: string, code: LedgerErrorCode = 'ledger-key-invalid') {
+    super(code, message);
+  }
 }
 
 export interface DynamoLedgerOptions {
@@ -85,6 +90,7 @@ export class DynamoLedger implements Chain {
   private async append(data: Uint8Array, dedupKey: string): Promise<{ txId: string }> {
     const signer = this.signer;
     if (!signer) throw new LedgerKeyError('this ledger was opened read-only; it cannot sign entries');
+    // A programming error (the anchorer always passes a batch's key), not an operator's: left a RangeError.
     if (dedupKey.length === 0) throw new RangeError('dedupKey must not be empty');
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       const seen = await this.findOne('byDedup', 'dedupKey', dedupKey);
@@ -124,7 +130,10 @@ export class DynamoLedger implements Chain {
         await new Promise((r) => setTimeout(r, Math.random() * 20 * (attempt + 1)));
       }
     }
-    throw new Error(`ledger ${this.chainId}: no free height after ${APPEND_ATTEMPTS} attempts`);
+    throw new LedgerKeyError(
+      `ledger ${this.chainId}: no free height after ${APPEND_ATTEMPTS} attempts`,
+      'append-contended',
+    );
   }
 
   private async head(): Promise<Item | undefined> {

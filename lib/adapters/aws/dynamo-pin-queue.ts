@@ -17,6 +17,7 @@ import {
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import type { PinJob, PinJobError, PinJobState, PinQueue, PinTarget } from '../../ports.js';
+import { StorageError } from '../../storage-error.js';
 import {
   fnv1a,
   type Item,
@@ -62,6 +63,7 @@ export class DynamoPinQueue implements PinQueue {
     this.table = opts.table;
     this.shards = opts.shards ?? 4;
     if (!Number.isInteger(this.shards) || this.shards < 1 || this.shards > 256)
+      // A programming error (the composition roots pass validated settings): a RangeError.
       throw new RangeError('shards must be 1-256');
   }
 
@@ -244,7 +246,8 @@ export class DynamoPinQueue implements PinQueue {
 
 function toJob(i: Item): PinJob {
   const state = str(i, 'state') as PinJobState;
-  if (!STATES.includes(state)) throw new TypeError(`pin job state ${state} is unknown`);
+  if (!STATES.includes(state))
+    throw new StorageError('storage-malformed', `pin job state ${state} is unknown`);
   const job: PinJob = {
     recordId: str(i, 'recordId'),
     deviceId: str(i, 'deviceId'),

@@ -22,6 +22,7 @@ import {
   type StatementStore,
   statementIdOf,
 } from '../../ports.js';
+import { StorageError } from '../../storage-error.js';
 import {
   fnv1a,
   type Item,
@@ -82,6 +83,7 @@ export class DynamoStatementStore implements StatementStore {
     this.countCap = opts.countCap ?? Number.POSITIVE_INFINITY;
     for (const n of [this.pendingShards, this.width]) {
       if (!Number.isInteger(n) || n < 1 || n > 256)
+        // A programming error (the composition roots pass validated settings): a RangeError.
         throw new RangeError('shard and concurrency counts are 1-256');
     }
   }
@@ -131,7 +133,8 @@ export class DynamoStatementStore implements StatementStore {
       if (!isConditionalCheckFailed(err)) throw err;
     }
     const existing = await this.getStatement(e.deviceId, e.leafHash);
-    if (!existing) throw new Error(`statement ${e.statementId} neither written nor found`);
+    if (!existing)
+      throw new StorageError('storage-malformed', `statement ${e.statementId} neither written nor found`);
     return { outcome: 'duplicate', existing };
   }
 
@@ -269,7 +272,8 @@ function toStatement(i: Item): StatementEntry {
   const deviceId = str(i, 'deviceId');
   const leafHash = str(i, 'leafHash');
   const kind = str(i, 'kind');
-  if (kind !== 'head' && kind !== 'key-event') throw new TypeError(`statement kind ${kind} is unknown`);
+  if (kind !== 'head' && kind !== 'key-event')
+    throw new StorageError('storage-malformed', `statement kind ${kind} is unknown`);
   const e: StatementEntry = {
     statementId: statementIdOf(deviceId, leafHash),
     deviceId,
@@ -282,7 +286,7 @@ function toStatement(i: Item): StatementEntry {
   else {
     const type = str(i, 'eventType');
     const known = EVENT_TYPES.find((t) => t === type);
-    if (!known) throw new TypeError(`key event type ${type} is unknown`);
+    if (!known) throw new StorageError('storage-malformed', `key event type ${type} is unknown`);
     e.keyEvent = { type: known, keyId: str(i, 'keyId') };
   }
   const batchId = optStr(i, 'batchId');

@@ -184,6 +184,7 @@ export type IndexTableNames = Record<
 
 /** 16 digits hold every safe integer, so string order is numeric order for the values we store. */
 export const pad16 = (n: number): string => {
+  // A programming error (only stored counters and times are padded): a RangeError.
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${n} is not a non-negative safe integer`);
   return n.toString().padStart(16, '0');
 };

@@ -20,6 +20,7 @@ import {
   UpdateCertificateCommand,
   UpdateThingCommand,
 } from '@aws-sdk/client-iot';
+import { CodedError } from '../../core/errors.js';
 import type { IotCertificate, IotControlPlane } from '../../ports.js';
 
 const nameOf = (e: unknown): string | undefined => {
@@ -34,6 +35,11 @@ async function tolerate(call: () => Promise<unknown>, ...names: string[]): Promi
   } catch (e) {
     if (!names.includes(nameOf(e) ?? '')) throw e;
   }
+}
+
+/** AWS IoT answered a control-plane call without what it documents (the certificate of CreateCertificateFromCsr). */
+export class IotControlPlaneError extends CodedError<'iot-answer-malformed'> {
+  override readonly name = 'IotControlPlaneError';
 }
 
 export class IotControlPlaneClient implements IotControlPlane {
@@ -90,7 +96,10 @@ export class IotControlPlaneClient implements IotControlPlane {
       new CreateCertificateFromCsrCommand({ certificateSigningRequest: csrPem, setAsActive: false }),
     );
     if (!out.certificateId || !out.certificateArn || !out.certificatePem)
-      throw new Error('CreateCertificateFromCsr returned no certificate');
+      throw new IotControlPlaneError(
+        'iot-answer-malformed',
+        'CreateCertificateFromCsr returned no certificate',
+      );
     return {
       certificateId: out.certificateId,
       certificateArn: out.certificateArn,

@@ -26,6 +26,7 @@ export class KmsKeyVault implements KeyVault {
   ) {}
 
   async wrap(plaintext: Uint8Array, context: Record<string, string>): Promise<Uint8Array> {
+    // A programming error (callers wrap 32-byte master keys and chain keys), so a plain RangeError.
     if (plaintext.length < 1 || plaintext.length > KMS_MAX_PLAINTEXT) {
       throw new RangeError(`KMS Encrypt takes 1-${KMS_MAX_PLAINTEXT} bytes, not ${plaintext.length}`);
     }
@@ -33,7 +34,7 @@ export class KmsKeyVault implements KeyVault {
       new EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext, EncryptionContext: context }),
     );
     if (!out.CiphertextBlob || out.CiphertextBlob.length === 0) {
-      throw new Error('KMS Encrypt returned no CiphertextBlob');
+      throw new KeyVaultError('vault-answer-malformed', 'KMS Encrypt returned no CiphertextBlob');
     }
     return out.CiphertextBlob;
   }
@@ -45,7 +46,8 @@ export class KmsKeyVault implements KeyVault {
         // KeyId pins the key: a blob made under any other key is refused instead of decrypted.
         new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: wrapped, EncryptionContext: context }),
       );
-      if (!out.Plaintext) throw new Error('KMS Decrypt returned no Plaintext');
+      if (!out.Plaintext)
+        throw new KeyVaultError('vault-answer-malformed', 'KMS Decrypt returned no Plaintext');
       return out.Plaintext;
     } catch (e) {
       const name = (e as { name?: unknown }).name;

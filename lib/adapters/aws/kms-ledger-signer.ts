@@ -40,6 +40,7 @@ export class KmsLedgerSigner implements LedgerSigner {
   }
 
   async sign(message: Uint8Array): Promise<Uint8Array> {
+    // A programming error (ledger entries are a few hundred bytes), so a plain RangeError.
     if (message.length > KMS_MAX_RAW_MESSAGE)
       throw new RangeError(`KMS Sign takes at most ${KMS_MAX_RAW_MESSAGE} bytes, not ${message.length}`);
     const out = await this.kms.send(

@@ -18,6 +18,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { sha256 } from '../../core/hash.js';
 import type { ObjectStore, Page, StoredObject, UploadGrant } from '../../ports.js';
+import { StorageError } from '../../storage-error.js';
 
 export interface S3ObjectStoreOptions {
   s3: S3Client;
@@ -67,6 +68,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Uint8Array | undefined> {
+    // Programming errors (callers pass offsets and sizes they computed): RangeErrors, here and in presignPut.
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
       throw new RangeError('offset and length must be non-negative integers');
     }
@@ -85,7 +87,10 @@ export class S3ObjectStore implements ObjectStore {
       // with the whole object; s3rver 3.7.1 reads "bytes=0-0" as "bytes=0-"). Cut to what was asked.
       const start = out.ContentRange ? contentRangeStart(out.ContentRange) : 0;
       if (start === undefined || start > offset) {
-        throw new Error(`S3 answered range ${offset}+${length} of ${key} with ${out.ContentRange}`);
+        throw new StorageError(
+          'storage-malformed',
+          `S3 answered range ${offset}+${length} of ${key} with ${out.ContentRange}`,
+        );
       }
       return bytes.subarray(offset - start, offset - start + length);
     } catch (e) {

@@ -46,6 +46,7 @@ function base32Decode(text: string): Uint8Array | undefined {
 }
 
 export function encodeAddress(kind: AddressKind, body: Uint8Array): string {
+  // Programming errors throw RangeError in this file (bodies are 32-byte keys or hashes).
   if (body.length !== 32) throw new RangeError('address body must be 32 bytes');
   const crc = crc24q(body);
   const full = new Uint8Array(35);

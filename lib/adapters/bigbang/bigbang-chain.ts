@@ -190,6 +190,7 @@ export class BigBangChain implements Chain {
 
   constructor(private readonly cfg: BigBangChainConfig) {
     const network = cfg.network ?? 'mainnet';
+    // Programming errors (settings reach here validated by lib/runtime/config.ts or chain-config.ts): RangeErrors.
     if (cfg.fork !== undefined && !/^[0-9a-f]{64}$/.test(cfg.fork))
       throw new RangeError('fork must be 64 hex');
     this.chainId = `bigbang:${network}${cfg.fork ? `:${cfg.fork.slice(0, 16)}` : ''}`;

@@ -18,6 +18,7 @@ export const MIN_TX_FEE_UNITS = 10_000;
 export const MAX_TX_SIZE = 100_000;
 
 export function calcMinTxFee(vchDataBytes: number, minFee: number = MIN_TX_FEE_UNITS): number {
+  // Programming errors throw RangeError in this file (sizes and amounts are computed by the adapter).
   if (!Number.isSafeInteger(vchDataBytes) || vchDataBytes < 0)
     throw new RangeError('byte count must be >= 0');
   const m = Math.ceil(vchDataBytes / 200);

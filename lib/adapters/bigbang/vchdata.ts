@@ -36,6 +36,7 @@ export type VchDataDecoded =
 const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export function encodeVchData(v: VchData): Uint8Array {
+  // Programming errors throw RangeError in this file (the adapter builds the vchData it encodes).
   if (v.uuid.length !== VCHDATA_UUID_BYTES) throw new RangeError('uuid must be 16 bytes');
   if (!Number.isInteger(v.timestamp) || v.timestamp < 0 || v.timestamp > 0xffffffff) {
     throw new RangeError('timestamp must be a u32 count of seconds');

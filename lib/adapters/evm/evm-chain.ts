@@ -180,6 +180,7 @@ export class EvmChain implements Chain {
   private readonly ours = new Map<string, Signed>();
 
   constructor(private readonly cfg: EvmChainConfig) {
+    // Programming errors (settings reach here validated by lib/runtime/config.ts or chain-config.ts): RangeErrors.
     if (!Number.isSafeInteger(cfg.chainId) || cfg.chainId <= 0) throw new RangeError('chainId must be > 0');
     this.chainId = `evm:${cfg.chainId}`;
     if (cfg.privateKey !== undefined) {

@@ -5,17 +5,31 @@
  * clients are known to match on it (not found, not pinned), so a pinner written against Kubo reads ours alike.
  */
 import type { CID } from 'multiformats/cid';
+import { CodedError } from '../../core/errors.js';
 
 export type KuboErrorKind = 'normal' | 'client';
 
-export class KuboCommandError extends Error {
+/**
+ * The codes of the embedded Kubo RPC emulation (the IPFS server side; the client side is lib/ipfs/errors.ts):
+ * a command that ran and failed, a malformed request, a multipart body that does not parse, an import setting
+ * it does not support, a repo another process holds.
+ */
+export type KuboServerErrorCode =
+  | 'kubo-command-failed'
+  | 'kubo-bad-request'
+  | 'multipart-malformed'
+  | 'import-settings-unsupported'
+  | 'repo-locked'
+  | 'repo-key-invalid';
+
+export class KuboCommandError extends CodedError<KuboServerErrorCode> {
   override readonly name = 'KuboCommandError';
   constructor(
     message: string,
     readonly kind: KuboErrorKind = 'normal',
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(kind === 'client' ? 'kubo-bad-request' : 'kubo-command-failed', message, options);
   }
 
   get httpStatus(): number {

@@ -6,13 +6,18 @@
  * Pull-based: the caller takes the parts in order and must finish (or abandon) one part's body before asking
  * for the next; an abandoned body is skipped. Part headers are capped, since they are buffered.
  */
+import { CodedError } from '../../core/errors.js';
+import type { KuboServerErrorCode } from './kubo-command-error.js';
 
 const CRLF = Buffer.from('\r\n');
 const HEADER_END = Buffer.from('\r\n\r\n');
 export const MAX_PART_HEADER_BYTES = 16 * 1024;
 
-export class MultipartError extends Error {
+export class MultipartError extends CodedError<KuboServerErrorCode> {
   override readonly name = 'MultipartError';
+  constructor(message: string) {
+    super('multipart-malformed', message);
+  }
 }
 
 export interface MultipartPart {

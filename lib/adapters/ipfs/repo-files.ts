@@ -12,6 +12,8 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { base58btc } from 'multiformats/bases/base58';
+import { CodedError } from '../../core/errors.js';
+import type { KuboServerErrorCode } from './kubo-command-error.js';
 
 export interface PeerIdentity {
   /** Base58btc identity-multihash peer id, `12D3KooW…`, as Kubo prints it. */
@@ -30,7 +32,7 @@ function ed25519PublicKeyProto(raw: Uint8Array): Uint8Array {
 
 function identityOf(publicKey: KeyObject): PeerIdentity {
   const jwk = publicKey.export({ format: 'jwk' });
-  if (typeof jwk.x !== 'string') throw new Error('not an Ed25519 public key');
+  if (typeof jwk.x !== 'string') throw new RepoKeyError('not an Ed25519 public key');
   const proto = ed25519PublicKeyProto(new Uint8Array(Buffer.from(jwk.x, 'base64url')));
   // Keys of 42 bytes or less are inlined with the identity multihash (code 0x00), as libp2p does for Ed25519.
   const mh = new Uint8Array(2 + proto.length);
@@ -60,9 +62,20 @@ export function loadOrCreatePeerIdentity(repoDir: string): PeerIdentity {
   return identityOf(createPublicKey(createPrivateKey(pem)));
 }
 
-export class RepoLockedError extends Error {
+/** The repo's peer key file holds a key that is not Ed25519 (edited, or copied from another tool). */
+export class RepoKeyError extends CodedError<KuboServerErrorCode> {
+  override readonly name = 'RepoKeyError';
+  constructor(message: string) {
+    super('repo-key-invalid', message);
+  }
+}
+
+export class RepoLockedError extends CodedError<KuboServerErrorCode> {
   override readonly name = 'RepoLockedError';
-  readonly code = 'repo-locked';
+  declare readonly code: 'repo-locked';
+  constructor(message: string) {
+    super('repo-locked', message);
+  }
 }
 
 function alive(pid: number): boolean {

@@ -14,6 +14,8 @@
 import { type ImporterOptions, importer } from 'ipfs-unixfs-importer';
 import { fixedSize } from 'ipfs-unixfs-importer/chunker';
 import type { CID } from 'multiformats/cid';
+import { CodedError } from '../../core/errors.js';
+import type { KuboServerErrorCode } from './kubo-command-error.js';
 
 export const KUBO_CHUNK_SIZE = 262_144;
 /** Kubo refuses larger chunks (boxo's ChunkSizeLimit): a block over 1 MiB does not travel over bitswap. */
@@ -32,8 +34,11 @@ export const KUBO_DEFAULT_IMPORT: Readonly<ImportSettings> = Object.freeze({
   chunkSize: KUBO_CHUNK_SIZE,
 });
 
-export class ImportSettingsError extends Error {
+export class ImportSettingsError extends CodedError<KuboServerErrorCode> {
   override readonly name = 'ImportSettingsError';
+  constructor(message: string) {
+    super('import-settings-unsupported', message);
+  }
 }
 
 /** Kubo's `chunker` option. Only `size-<n>` is supported; rabin and buzhash are refused, not approximated. */
@@ -94,6 +99,7 @@ export async function importFile(
   // The importer's blockstore type wants more than it uses; put() is all a file import calls.
   const store = sink as Parameters<typeof importer>[1];
   for await (const entry of importer([{ content: counted() }], store, importerOptions(s))) last = entry;
+  // A programming error (the importer yields one entry per input, and there is one input): a plain Error.
   if (!last) throw new Error('the importer produced nothing');
   return { cid: last.cid, dagSize: last.size, bytes };
 }

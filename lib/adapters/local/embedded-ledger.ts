@@ -23,6 +23,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { fromHex, toBase64, toHex } from '../../core/bytes.js';
+import { CodedError } from '../../core/errors.js';
 import {
   type LedgerEntry,
   ledgerChainId,
@@ -30,7 +31,8 @@ import {
   verifyLedgerEntry,
 } from '../../core/ledger-entry.js';
 import type { Chain, ChainDescription, ChainTx, LedgerSigner } from '../../ports.js';
-import { LocalLedgerSigner } from './local-ledger-signer.js';
+import type { LedgerErrorCode } from '../ledger-error.js';
+import { LedgerSignerError, LocalLedgerSigner } from './local-ledger-signer.js';
 import { ensurePrivateDir, makePrivate, PRIVATE_FILE_MODE } from './private-files.js';
 
 export interface StoredEntry extends LedgerEntry {
@@ -38,16 +40,22 @@ export interface StoredEntry extends LedgerEntry {
   dedupKey?: string;
 }
 
-export class LedgerCorruptError extends Error {
+export class LedgerCorruptError extends CodedError<LedgerErrorCode> {
   override readonly name = 'LedgerCorruptError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ledger-corrupt', message, options);
+  }
 }
 
 /**
  * The ledger file has entries but its signing key is gone. A new key could never sign on from the entries
  * there, and proofs name the old key's chain id, so the ledger refuses to invent one.
  */
-export class LedgerKeyMissingError extends Error {
+export class LedgerKeyMissingError extends CodedError<LedgerErrorCode> {
   override readonly name = 'LedgerKeyMissingError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ledger-key-missing', message, options);
+  }
 }
 
 /** The raw 32-byte Ed25519 public key of a PKCS#8 DER private key. */
@@ -55,7 +63,7 @@ export function ledgerPublicKey(privateKeyDer: Uint8Array): Uint8Array {
   const key = createPrivateKey({ key: Buffer.from(privateKeyDer), format: 'der', type: 'pkcs8' });
   const jwk = createPublicKey(key).export({ format: 'jwk' });
   const x = typeof jwk.x === 'string' ? new Uint8Array(Buffer.from(jwk.x, 'base64url')) : undefined;
-  if (x?.length !== 32) throw new Error('ledger key is not Ed25519');
+  if (x?.length !== 32) throw new LedgerSignerError('not-ed25519', 'ledger key is not Ed25519');
   return x;
 }
 

@@ -5,16 +5,14 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { concatBytes } from '../../core/bytes.js';
+import { CodedError } from '../../core/errors.js';
 import type { KeyVault } from '../../ports.js';
 
-export class KeyVaultError extends Error {
+/** The key vaults' codes (local AES-GCM and KMS): the key-release routes keep them in the audit log. */
+export type KeyVaultErrorCode = 'unwrap-failed' | 'bad-wrapped-key' | 'vault-answer-malformed';
+
+export class KeyVaultError extends CodedError<KeyVaultErrorCode> {
   override readonly name = 'KeyVaultError';
-  constructor(
-    readonly code: 'unwrap-failed' | 'bad-wrapped-key',
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export function canonicalContext(context: Record<string, string>): Uint8Array {
@@ -26,6 +24,7 @@ export function canonicalContext(context: Record<string, string>): Uint8Array {
 
 export class LocalKeyVault implements KeyVault {
   constructor(private readonly kek: Uint8Array) {
+    // Programming errors (settings reach here validated by lib/runtime/config.ts or chain-config.ts): RangeErrors.
     if (kek.length !== 32) throw new RangeError('key-encryption key must be 32 bytes');
   }
 

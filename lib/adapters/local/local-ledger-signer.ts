@@ -3,18 +3,14 @@
  * ($DATA_DIR/ledger/ledger.key, mode 0600). The AWS runtime signs with KMS instead (kms-ledger-signer.ts).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { CodedError } from '../../core/errors.js';
 import { verifyEd25519 } from '../../core/ledger-entry.js';
 import type { LedgerSigner } from '../../ports.js';
+import type { LedgerSignerErrorCode } from '../ledger-error.js';
 import { readSecret, writeSecret } from './secret-file.js';
 
-export class LedgerSignerError extends Error {
+export class LedgerSignerError extends CodedError<LedgerSignerErrorCode> {
   override readonly name = 'LedgerSignerError';
-  constructor(
-    readonly code: 'not-ed25519' | 'key-missing' | 'bad-signature' | 'bad-public-key' | 'wrong-key-spec',
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** The raw 32-byte public key of an Ed25519 key object. */

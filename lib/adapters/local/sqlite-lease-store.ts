@@ -7,6 +7,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { checkLeaseArgs, type Lease, type LeaseAcquired, type LeaseStore } from '../../ports.js';
+import { StorageError } from '../../storage-error.js';
 import { prepareSqliteFile } from './private-files.js';
 
 const SCHEMA = `
@@ -43,7 +44,7 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 
   private open(): void {
-    if (this.closed) throw new Error('lease store is closed');
+    if (this.closed) throw new StorageError('storage-refused', 'lease store is closed');
   }
 
   async acquire(name: string, holder: string, opts: { now: number; ttlMs: number }): Promise<LeaseAcquired> {

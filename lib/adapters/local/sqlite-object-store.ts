@@ -13,6 +13,7 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { toHex } from '../../core/bytes.js';
 import type { ObjectStore, Page, StoredObject, UploadGrant } from '../../ports.js';
+import { StorageError } from '../../storage-error.js';
 import { prepareSqliteFile } from './private-files.js';
 import { openSqliteReadOnly } from './sqlite-read-only.js';
 import { SqliteWriteError, SqliteWriter, type WriteStatement } from './sqlite-writer.js';
@@ -23,6 +24,7 @@ const KEY_RE = /^(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*)(?:\/[A-Za-z0-9_-][A-Za-z0-9_.-
 
 export function assertObjectKey(key: string): void {
   if (key.length > 1024 || !KEY_RE.test(key))
+    // A programming error (keys are built by lib/, never taken from a request unchecked): a RangeError.
     throw new RangeError(`invalid object key ${JSON.stringify(key)}`);
 }
 
@@ -85,7 +87,7 @@ export class SqliteObjectStore implements ObjectStore {
 
   async put(key: string, body: Uint8Array, _opts?: { sha256?: Uint8Array }): Promise<void> {
     assertObjectKey(key);
-    if (this.closed) throw new Error('object store is closed');
+    if (this.closed) throw new StorageError('storage-refused', 'object store is closed');
     const now = (this.opts.clock ?? Date.now)();
     const job: WriteStatement[] = [
       { sql: SQL.dropChunks, params: [key] },
@@ -108,7 +110,7 @@ export class SqliteObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     assertObjectKey(key);
-    if (this.closed) throw new Error('object store is closed');
+    if (this.closed) throw new StorageError('storage-refused', 'object store is closed');
     await this.w().write([
       { sql: SQL.dropChunks, params: [key] },
       { sql: SQL.dropObject, params: [key] },
@@ -164,7 +166,7 @@ export class SqliteObjectStore implements ObjectStore {
     assertObjectKey(key);
     const { uploadBaseUrl, uploadSecret } = this.opts;
     if (!uploadBaseUrl || !uploadSecret)
-      throw new Error('this object store was built without an upload endpoint');
+      throw new StorageError('storage-refused', 'this object store was built without an upload endpoint');
     const expiresAt = (this.opts.clock ?? Date.now)() + opts.expiresInSeconds * 1000;
     const sha = toHex(opts.sha256);
     const sig = signUpload(uploadSecret, { key, sha256: sha, size: opts.size, expiresAt });

@@ -11,6 +11,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { PinJob, PinJobError, PinJobState, PinQueue, PinTarget } from '../../ports.js';
+import { StorageError } from '../../storage-error.js';
 import { prepareSqliteFile } from './private-files.js';
 import { num, type Row, str } from './sqlite-row.js';
 import { SqliteWriter } from './sqlite-writer.js';
@@ -28,7 +29,8 @@ const STATES: readonly PinJobState[] = ['pending', 'pinned', 'failed'];
 
 function toJob(r: Row): PinJob {
   const state = str(r, 'state') as PinJobState;
-  if (!STATES.includes(state)) throw new TypeError(`pin job state ${state} is unknown`);
+  if (!STATES.includes(state))
+    throw new StorageError('storage-malformed', `pin job state ${state} is unknown`);
   const job: PinJob = {
     recordId: str(r, 'record_id'),
     deviceId: str(r, 'device_id'),
@@ -87,14 +89,15 @@ export class SqlitePinQueue implements PinQueue {
   }
 
   private stmt(name: string): StatementSync {
-    if (this.closed) throw new Error('pin queue is closed');
+    if (this.closed) throw new StorageError('storage-refused', 'pin queue is closed');
     const s = this.stmts[name];
+    // A programming error (a statement name not prepared in the constructor): a plain Error.
     if (!s) throw new Error(`no statement ${name}`);
     return s;
   }
 
   async enqueue(t: PinTarget, now: number): Promise<'queued' | 'exists'> {
-    if (this.closed) throw new Error('pin queue is closed');
+    if (this.closed) throw new StorageError('storage-refused', 'pin queue is closed');
     const [r] = await this.writer.write([
       { sql: INSERT, params: [t.recordId, t.deviceId, t.seq, t.objectKey, t.recordHash, now, now] },
     ]);

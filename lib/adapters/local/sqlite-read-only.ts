@@ -7,9 +7,10 @@
 import { existsSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { pathToFileURL } from 'node:url';
+import { StorageError } from '../../storage-error.js';
 
 export function openSqliteReadOnly(path: string): DatabaseSync {
-  if (!existsSync(path)) throw new Error(`no database at ${path}`);
+  if (!existsSync(path)) throw new StorageError('storage-unavailable', `no database at ${path}`);
   if (existsSync(`${path}-wal`)) return new DatabaseSync(path, { readOnly: true });
   const url = pathToFileURL(path);
   url.searchParams.set('immutable', '1');

@@ -19,6 +19,7 @@ import {
   type StatementStore,
   statementIdOf,
 } from '../../ports.js';
+import { StorageError } from '../../storage-error.js';
 import { prepareSqliteFile } from './private-files.js';
 import { openSqliteReadOnly } from './sqlite-read-only.js';
 import { num, optNum, optStr, type Row, str } from './sqlite-row.js';
@@ -47,7 +48,8 @@ function toStatement(r: Row): StatementEntry {
   const deviceId = str(r, 'device_id');
   const leafHash = str(r, 'leaf_hash');
   const kind = str(r, 'kind');
-  if (kind !== 'head' && kind !== 'key-event') throw new TypeError(`statement kind ${kind} is unknown`);
+  if (kind !== 'head' && kind !== 'key-event')
+    throw new StorageError('storage-malformed', `statement kind ${kind} is unknown`);
   const e: StatementEntry = {
     statementId: statementIdOf(deviceId, leafHash),
     deviceId,
@@ -60,7 +62,7 @@ function toStatement(r: Row): StatementEntry {
   else {
     const type = str(r, 'event_type');
     const known = EVENT_TYPES.find((t) => t === type);
-    if (!known) throw new TypeError(`key event type ${type} is unknown`);
+    if (!known) throw new StorageError('storage-malformed', `key event type ${type} is unknown`);
     e.keyEvent = { type: known, keyId: str(r, 'key_id') };
   }
   const batchId = optStr(r, 'batch_id');
@@ -135,7 +137,7 @@ export class SqliteStatementStore implements StatementStore {
   }
 
   async putStatement(e: StatementEntry): Promise<PutStatementResult> {
-    if (this.closed) throw new Error('statement store is closed');
+    if (this.closed) throw new StorageError('storage-refused', 'statement store is closed');
     checkStatementEntry(e);
     const [r] = await this.w().write([
       {
@@ -157,7 +159,8 @@ export class SqliteStatementStore implements StatementStore {
       },
     ]);
     if (r?.changes === 1) return { outcome: 'created' };
-    if (!r?.row) throw new Error(`statement ${e.statementId} neither inserted nor found`);
+    if (!r?.row)
+      throw new StorageError('storage-malformed', `statement ${e.statementId} neither inserted nor found`);
     return { outcome: 'duplicate', existing: toStatement(r.row) };
   }
 
@@ -212,7 +215,7 @@ export class SqliteStatementStore implements StatementStore {
     assignments: readonly { deviceId: string; leafHash: string; batchId: string; leafIndex: number }[],
   ): Promise<void> {
     if (assignments.length === 0) return;
-    if (this.closed) throw new Error('statement store is closed');
+    if (this.closed) throw new StorageError('storage-refused', 'statement store is closed');
     await this.w().write(
       assignments.map((a) => ({
         sql: W.assign,
@@ -229,12 +232,13 @@ export class SqliteStatementStore implements StatementStore {
   }
 
   private w(): SqliteWriter {
-    if (!this.writer) throw new Error('the statement store was opened read-only');
+    if (!this.writer) throw new StorageError('storage-refused', 'the statement store was opened read-only');
     return this.writer;
   }
 
   private stmt(name: string): StatementSync {
     const s = this.stmts.get(name);
+    // A programming error (a statement name not prepared in the constructor): a plain Error.
     if (!s) throw new Error(`no statement ${name}`);
     return s;
   }

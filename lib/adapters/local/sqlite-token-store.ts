@@ -7,6 +7,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { parsePermissionsJson, parseScopeJson } from '../../access/stored-token.js';
 import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import type { AccessToken, Page, TokenStore } from '../../ports.js';
+import { StorageError } from '../../storage-error.js';
 import { prepareSqliteFile } from './private-files.js';
 
 const SCHEMA = `
@@ -19,8 +20,11 @@ CREATE TABLE IF NOT EXISTS tokens (
 
 type Row = Record<string, unknown>;
 
-export class TokenRowError extends Error {
+export class TokenRowError extends StorageError {
   override readonly name = 'TokenRowError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('storage-malformed', message, options);
+  }
 }
 
 const str = (r: Row, k: string): string => {

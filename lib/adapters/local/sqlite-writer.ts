@@ -15,6 +15,8 @@
 
 import type { SQLInputValue } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
+import { StorageError } from '../../storage-error.js';
+import { sqliteUnavailable } from '../storage-failure.js';
 
 export interface WriteStatement {
   sql: string;
@@ -60,14 +62,14 @@ parentPort.on('message', (msg) => {
         results[i] = { ok: out };
       } catch (e) {
         db.exec('ROLLBACK TO job'); db.exec('RELEASE job');
-        results[i] = { error: String(e && e.message || e) };
+        results[i] = { error: String(e && e.message || e), errcode: e && e.errcode };
       }
     });
     db.exec('COMMIT');
   } catch (e) {
     try { if (db.isTransaction) db.exec('ROLLBACK'); } catch {}
     const error = 'transaction failed: ' + String(e && e.message || e);
-    for (let i = 0; i < results.length; i++) results[i] = { error };
+    for (let i = 0; i < results.length; i++) results[i] = { error, errcode: e && e.errcode };
   }
   parentPort.postMessage({ id: msg.id, results });
 });
@@ -85,10 +87,24 @@ const MAX_TRANSACTIONS_IN_FLIGHT = 1;
 type WorkerReply =
   | { ready: true }
   | { closed: true }
-  | { id: number; results: ({ ok: StatementResult[] } | { error: string })[] };
+  | { id: number; results: ({ ok: StatementResult[] } | { error: string; errcode?: number })[] };
 
-export class SqliteWriteError extends Error {
+/**
+ * A write the worker could not do. `sqliteCode` is SQLite's (extended) result code when SQLite gave one, so that
+ * storageFailureOf (storage-failure.ts) can tell a busy or failing file from a refused statement.
+ */
+export class SqliteWriteError extends StorageError {
   override readonly name = 'SqliteWriteError';
+  readonly sqliteCode?: number;
+  constructor(message: string, sqliteCode?: number) {
+    super(
+      sqliteCode !== undefined && sqliteUnavailable(sqliteCode) !== undefined
+        ? 'storage-unavailable'
+        : 'storage-refused',
+      message,
+    );
+    if (sqliteCode !== undefined) this.sqliteCode = sqliteCode;
+  }
 }
 
 export class SqliteWriter {
@@ -163,7 +179,7 @@ export class SqliteWriter {
     jobs.forEach((job, i) => {
       const r = m.results[i];
       if (r && 'ok' in r) job.resolve(r.ok);
-      else job.reject(new SqliteWriteError(r?.error ?? 'no result from the writer'));
+      else job.reject(new SqliteWriteError(r?.error ?? 'no result from the writer', r?.errcode));
     });
   }
 
