@@ -37,10 +37,7 @@ import {
   AWS_PRICES,
   type AwsCostFigures,
   type AwsCostOptions,
-  COST_GOAL,
   type CostLine,
-  ESTIMATED_BEFORE,
-  MEASURED_BASELINE,
 } from './aws-cost-model.js';
 
 // The model's names, for callers that measure and read figures from one module.
