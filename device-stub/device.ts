@@ -518,7 +518,8 @@ export class SimulatedDevice {
       this.queue.length > 0 &&
       this.packReady()
     ) {
-      const wait = this.pacer?.wait(this.clock()) ?? 0;
+      const now = this.clock();
+      const wait = this.pacer?.wait(now) ?? 0;
       if (wait > 0) {
         // This second's publishes are spent: pump again when the window has moved on.
         this.pumpTimer ??= setTimeout(() => {
@@ -543,9 +544,9 @@ export class SimulatedDevice {
           batch.map((e) => e.seq),
         );
         this.result.packs++;
-        this.publish(client, this.topic('packs'), Buffer.from(pack));
+        this.publish(client, this.topic('packs'), Buffer.from(pack), now);
       } else if (first.envelope.length <= MQTT_MAX_MESSAGE_BYTES) {
-        this.publish(client, this.topic('records'), Buffer.from(first.envelope));
+        this.publish(client, this.topic('records'), Buffer.from(first.envelope), now);
       } else {
         const req = {
           v: 1,
@@ -553,22 +554,27 @@ export class SimulatedDevice {
           sha256: toHex(sha256(first.envelope)),
           size: first.envelope.length,
         };
-        this.publish(client, this.topic('uploads/request'), JSON.stringify(req));
+        this.publish(client, this.topic('uploads/request'), JSON.stringify(req), now);
       }
     }
   }
 
-  private publish(client: MqttClient, topic: string, payload: Buffer | string): void {
-    this.o.onPublish?.(topic, this.clock(), payload);
+  /** `at`: the time the pacer counted this publish at, so `onPublish` sees what the pacer limited. */
+  private publish(client: MqttClient, topic: string, payload: Buffer | string, at = this.clock()): void {
+    this.o.onPublish?.(topic, at, payload);
     client.publish(wireTopic(topic, this.o.basicIngestRulePrefix), payload, { qos: 1 });
   }
 
-  /** Resolves once the pacer lets one more publish go (and counts it). */
-  private async paced(): Promise<void> {
+  /** Resolves once the pacer lets one more publish go (and counts it), with the time it was counted at. */
+  private async paced(): Promise<number> {
     const pacer = this.pacer;
-    if (!pacer) return;
-    for (let wait = pacer.wait(this.clock()); wait > 0; wait = pacer.wait(this.clock()))
+    let now = this.clock();
+    if (!pacer) return now;
+    for (let wait = pacer.wait(now); wait > 0; wait = pacer.wait(now)) {
       await new Promise((r) => setTimeout(r, wait));
+      now = this.clock();
+    }
+    return now;
   }
 
   private expireInFlight(): void {
@@ -769,9 +775,9 @@ export class SimulatedDevice {
       if (res.status !== 201 && res.status !== 200) return; // the ack timeout will try again with a new grant
       this.result.uploads++;
       const manifest = { v: 1, seq, sha256: g.sha256, size: e.envelope.length };
-      await this.paced();
+      const at = await this.paced();
       const client = this.client;
-      if (client) this.publish(client, this.topic('manifests'), JSON.stringify(manifest));
+      if (client) this.publish(client, this.topic('manifests'), JSON.stringify(manifest), at);
     } catch {
       // Network trouble: the ack timeout resends.
     }
