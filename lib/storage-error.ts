@@ -20,7 +20,7 @@ export class StorageError extends CodedError<StorageErrorCode> {
 
 /** What the API answers as 503 `storage-unavailable`. The driver's error is kept as `cause`, for the log. */
 export class StorageUnavailableError extends StorageError {
-  override readonly name = 'StorageUnavailableError';
+  override readonly name: string = 'StorageUnavailableError';
   declare readonly code: 'storage-unavailable';
   constructor(message: string, options?: { cause?: unknown }) {
     super('storage-unavailable', message, options);

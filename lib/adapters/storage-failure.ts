@@ -66,11 +66,12 @@ const NETWORK_CODES = new Set([
   'ENETUNREACH',
 ]);
 
-/** Names of the adapters' own errors that report a store that could not answer in full. */
-const ADAPTER_UNAVAILABLE = new Set([
-  // dynamo-codec.ts: DynamoDB kept returning UnprocessedKeys (throttled) for every round.
-  'BatchGetIncompleteError',
-]);
+/**
+ * Names of the adapters' own errors that report a store that could not answer in full. dynamo-codec.ts's
+ * BatchGetIncompleteError is a StorageUnavailableError now; its name stays here for an error that crossed a
+ * structured clone (a worker thread), which keeps the name and not the class.
+ */
+const ADAPTER_UNAVAILABLE = new Set(['BatchGetIncompleteError']);
 
 interface Shape {
   name?: unknown;

@@ -13,14 +13,19 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
+import { StorageError, StorageUnavailableError } from '../../storage-error.js';
 
 export type Item = Record<string, AttributeValue>;
 
 export const S = (v: string): AttributeValue => ({ S: v });
 export const N = (v: number): AttributeValue => ({ N: String(v) });
 
-export class ItemShapeError extends Error {
+/** An item that does not have the shape its reader expects: a defect or a hand edit, not load. */
+export class ItemShapeError extends StorageError {
   override readonly name = 'ItemShapeError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('storage-malformed', message, options);
+  }
 }
 
 export function str(item: Item, k: string): string {
@@ -146,7 +151,8 @@ const BATCH_GET_MAX = 100;
 /** Rounds of UnprocessedKeys (DynamoDB returns some when throttled) before giving up with an error. */
 const BATCH_GET_ROUNDS = 8;
 
-export class BatchGetIncompleteError extends Error {
+/** DynamoDB kept returning UnprocessedKeys (throttled) for every round: the API answers 503. */
+export class BatchGetIncompleteError extends StorageUnavailableError {
   override readonly name = 'BatchGetIncompleteError';
 }
 
