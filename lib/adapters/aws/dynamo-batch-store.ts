@@ -4,12 +4,7 @@
  * nextCheckAt) while some anchor has a nextCheckAt. Every change of the anchors is a compare-and-set on the
  * item's `version`.
  */
-import {
-  type DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { batchNextCheckAt } from '../../anchor/anchor-slots.js';
 import { decodeCursor } from '../../core/page-cursor.js';
 import type {
@@ -21,7 +16,14 @@ import type {
   Page,
   VersionedBatch,
 } from '../../ports.js';
-import { type Item, isConditionalCheckFailed, itemOf, optNum, queryUpTo } from './dynamo-codec.js';
+import {
+  type Item,
+  isConditionalCheckFailed,
+  itemOf,
+  optNum,
+  putIfAbsent,
+  queryUpTo,
+} from './dynamo-codec.js';
 import { pageOf } from './dynamo-index-keys.js';
 import { toBatch } from './dynamo-stored-form.js';
 
@@ -38,33 +40,26 @@ export class DynamoBatchStore implements BatchStore {
 
   async putBatch(b: BatchEntry): Promise<'created' | 'exists'> {
     const due = batchNextCheckAt(b.anchors);
-    try {
-      await this.opts.db.send(
-        new PutItemCommand({
-          TableName: this.opts.table,
-          Item: itemOf({
-            part: BATCH_PART,
-            batchId: b.batchId,
-            root: b.root,
-            size: b.size,
-            createdAt: b.createdAt,
-            state: b.state,
-            treeKey: b.treeKey,
-            anchors: JSON.stringify(b.anchors),
-            version: 0,
-            unanchored: b.state === 'built' ? UNANCHORED : undefined,
-            checkShard: due === undefined ? undefined : CHECK_SHARD,
-            nextCheckAt: due,
-            inline: b.inline === undefined ? undefined : JSON.stringify(b.inline),
-          }),
-          ConditionExpression: 'attribute_not_exists(batchId)',
-        }),
-      );
-      return 'created';
-    } catch (err) {
-      if (isConditionalCheckFailed(err)) return 'exists';
-      throw err;
-    }
+    return putIfAbsent(
+      this.opts.db,
+      this.opts.table,
+      itemOf({
+        part: BATCH_PART,
+        batchId: b.batchId,
+        root: b.root,
+        size: b.size,
+        createdAt: b.createdAt,
+        state: b.state,
+        treeKey: b.treeKey,
+        anchors: JSON.stringify(b.anchors),
+        version: 0,
+        unanchored: b.state === 'built' ? UNANCHORED : undefined,
+        checkShard: due === undefined ? undefined : CHECK_SHARD,
+        nextCheckAt: due,
+        inline: b.inline === undefined ? undefined : JSON.stringify(b.inline),
+      }),
+      'batchId',
+    );
   }
 
   private async getBatchItem(batchId: string): Promise<Item | undefined> {

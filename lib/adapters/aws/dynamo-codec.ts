@@ -9,6 +9,7 @@ import {
   BatchGetItemCommand,
   type DynamoDBClient,
   type DynamoDBPaginationConfiguration,
+  PutItemCommand,
   paginateQuery,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
@@ -49,6 +50,32 @@ export function optNum(item: Item, k: string): number | undefined {
 
 export function isConditionalCheckFailed(e: unknown): boolean {
   return e instanceof Error && e.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * Puts `item` unless the table already holds an item under its key (`keyAttribute`: an attribute every item of
+ * the table has, such as its sort key): `created`, or `exists` and nothing written. The conditional put is how
+ * every adapter here writes once, as SQLite's ON CONFLICT DO NOTHING does.
+ */
+export async function putIfAbsent(
+  db: DynamoDBClient,
+  table: string,
+  item: Item,
+  keyAttribute: string,
+): Promise<'created' | 'exists'> {
+  try {
+    await db.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: item,
+        ConditionExpression: `attribute_not_exists(${keyAttribute})`,
+      }),
+    );
+    return 'created';
+  } catch (err) {
+    if (isConditionalCheckFailed(err)) return 'exists';
+    throw err;
+  }
 }
 
 /**

@@ -2,16 +2,16 @@
  * DeadLetterStore on DynamoDB: the dead-letters table, sharded by id (dlShard) and sorted by time (atId), with
  * the `byDevice` index for one device's refusals. DynamoDB's TTL (expiresAt) gives them their retention.
  */
-import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { decodeCursor } from '../../core/page-cursor.js';
 import type { DeadLetter, DeadLetterStore, Page } from '../../ports.js';
 import {
   fnv1a,
   type Item,
   inParallel,
-  isConditionalCheckFailed,
   itemOf,
   mergeQueries,
+  putIfAbsent,
   queryCount,
   queryUpTo,
   str,
@@ -79,18 +79,8 @@ export class DynamoDeadLetterStore implements DeadLetterStore {
       firstAt: d.firstAt,
       lastAt: d.lastAt,
     });
-    try {
-      await this.db.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(atId)',
-        }),
-      );
-    } catch (err) {
-      // A dead letter put twice under one id is kept once, as SQLite's ON CONFLICT DO NOTHING does.
-      if (!isConditionalCheckFailed(err)) throw err;
-    }
+    // A dead letter put twice under one id is kept once, as SQLite's ON CONFLICT DO NOTHING does.
+    await putIfAbsent(this.db, this.table, item, 'atId');
   }
 
   async listDeadLetters(q: { limit: number; cursor?: string; deviceId?: string }): Promise<Page<DeadLetter>> {

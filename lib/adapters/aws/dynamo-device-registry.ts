@@ -2,15 +2,10 @@
  * DeviceRegistry and DeviceKeyRegistry on DynamoDB: one item per device in the devices table (partition
  * `device`), whose keysRevision guards every change of the device's keys.
  */
-import {
-  type DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { decodeCursor } from '../../core/page-cursor.js';
 import type { DeviceEntry, DeviceKey, DeviceKeyRegistry, DeviceRegistry, Page } from '../../ports.js';
-import { isConditionalCheckFailed, itemOf, queryUpTo } from './dynamo-codec.js';
+import { isConditionalCheckFailed, itemOf, putIfAbsent, queryUpTo } from './dynamo-codec.js';
 import { pageOf } from './dynamo-index-keys.js';
 import { toDevice } from './dynamo-stored-form.js';
 
@@ -20,29 +15,22 @@ export class DynamoDeviceRegistry implements DeviceRegistry, DeviceKeyRegistry {
   constructor(private readonly opts: { db: DynamoDBClient; table: string }) {}
 
   async createDevice(d: DeviceEntry): Promise<'created' | 'exists'> {
-    try {
-      await this.opts.db.send(
-        new PutItemCommand({
-          TableName: this.opts.table,
-          Item: itemOf({
-            part: DEVICE_PART,
-            deviceId: d.deviceId,
-            createdAt: d.createdAt,
-            status: d.status,
-            credentialHash: d.credentialHash,
-            wrappedMasterKey: d.wrappedMasterKey,
-            signingKeys: JSON.stringify(d.keys),
-            allowUnsigned: d.allowUnsigned,
-            keysRevision: d.keysRevision,
-          }),
-          ConditionExpression: 'attribute_not_exists(deviceId)',
-        }),
-      );
-      return 'created';
-    } catch (err) {
-      if (isConditionalCheckFailed(err)) return 'exists';
-      throw err;
-    }
+    return putIfAbsent(
+      this.opts.db,
+      this.opts.table,
+      itemOf({
+        part: DEVICE_PART,
+        deviceId: d.deviceId,
+        createdAt: d.createdAt,
+        status: d.status,
+        credentialHash: d.credentialHash,
+        wrappedMasterKey: d.wrappedMasterKey,
+        signingKeys: JSON.stringify(d.keys),
+        allowUnsigned: d.allowUnsigned,
+        keysRevision: d.keysRevision,
+      }),
+      'deviceId',
+    );
   }
 
   async getDevice(deviceId: string): Promise<DeviceEntry | undefined> {

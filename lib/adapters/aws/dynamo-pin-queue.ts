@@ -12,7 +12,6 @@
 import {
   type DynamoDBClient,
   GetItemCommand,
-  PutItemCommand,
   UpdateItemCommand,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
@@ -27,6 +26,7 @@ import {
   num,
   optNum,
   optStr,
+  putIfAbsent,
   queryCount,
   S,
   str,
@@ -72,31 +72,26 @@ export class DynamoPinQueue implements PinQueue {
   }
 
   async enqueue(t: PinTarget, now: number): Promise<'queued' | 'exists'> {
-    try {
-      await this.db.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: {
-            recordId: S(t.recordId),
-            deviceId: S(t.deviceId),
-            seq: N(t.seq),
-            objectKey: S(t.objectKey),
-            recordHash: S(t.recordHash),
-            state: S('pending'),
-            attempts: N(0),
-            nextAttemptAt: N(now),
-            enqueuedAt: N(now),
-            dueShard: S(this.shardOf(t.recordId)),
-            dueKey: S(dueKey(now, t.recordId)),
-          },
-          ConditionExpression: 'attribute_not_exists(recordId)',
-        }),
-      );
-      return 'queued';
-    } catch (err) {
-      if (isConditionalCheckFailed(err)) return 'exists';
-      throw err;
-    }
+    return (await putIfAbsent(
+      this.db,
+      this.table,
+      {
+        recordId: S(t.recordId),
+        deviceId: S(t.deviceId),
+        seq: N(t.seq),
+        objectKey: S(t.objectKey),
+        recordHash: S(t.recordHash),
+        state: S('pending'),
+        attempts: N(0),
+        nextAttemptAt: N(now),
+        enqueuedAt: N(now),
+        dueShard: S(this.shardOf(t.recordId)),
+        dueKey: S(dueKey(now, t.recordId)),
+      },
+      'recordId',
+    )) === 'created'
+      ? 'queued'
+      : 'exists';
   }
 
   async claimDue(q: { now: number; limit: number; leaseMs: number }): Promise<PinJob[]> {

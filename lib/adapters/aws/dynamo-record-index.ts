@@ -7,12 +7,7 @@
  * GSIs always are: a record stored a moment ago can be missing from them for a moment. Ingest never depends
  * on a GSI.
  */
-import {
-  type DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import type { Page, PutRecordResult, RecordEntry, RecordIndex } from '../../ports.js';
 import {
@@ -24,6 +19,7 @@ import {
   itemOf,
   mergeQueries,
   num,
+  putIfAbsent,
   queryCount,
   queryUpTo,
   str,
@@ -94,18 +90,7 @@ export class DynamoRecordIndex implements RecordIndex {
       pendingShard: e.batch ? undefined : this.pendingShardOf(e.recordId),
       pendingKey: e.batch ? undefined : pendingKey(e.receivedAt, e.deviceId, e.seq),
     });
-    try {
-      await this.db.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(seq)',
-        }),
-      );
-      return { outcome: 'created' };
-    } catch (err) {
-      if (!isConditionalCheckFailed(err)) throw err;
-    }
+    if ((await putIfAbsent(this.db, this.table, item, 'seq')) === 'created') return { outcome: 'created' };
     // Read back (consistently) what won; dynalite ignores ReturnValuesOnConditionCheckFailure.
     const existing = await this.getRecord(e.deviceId, e.seq);
     if (!existing) throw new Error(`record ${e.recordId} neither written nor found`);

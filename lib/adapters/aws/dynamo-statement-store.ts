@@ -8,7 +8,6 @@
 import {
   type DynamoDBClient,
   GetItemCommand,
-  PutItemCommand,
   type QueryCommandInput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -33,6 +32,7 @@ import {
   num,
   optNum,
   optStr,
+  putIfAbsent,
   queryCount,
   queryUpTo,
   S,
@@ -120,18 +120,8 @@ export class DynamoStatementStore implements StatementStore {
             pendingKey: S(statementPendingKey(e)),
           }),
     };
-    try {
-      await this.db.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(leafHash)',
-        }),
-      );
+    if ((await putIfAbsent(this.db, this.table, item, 'leafHash')) === 'created')
       return { outcome: 'created' };
-    } catch (err) {
-      if (!isConditionalCheckFailed(err)) throw err;
-    }
     const existing = await this.getStatement(e.deviceId, e.leafHash);
     if (!existing)
       throw new StorageError('storage-malformed', `statement ${e.statementId} neither written nor found`);

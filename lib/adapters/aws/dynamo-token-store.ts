@@ -5,12 +5,7 @@
  * finds the hash for a revocation by id; it is eventually consistent like every GSI, so a token made a moment
  * ago may be missing from a list for that moment, never from authentication.
  */
-import {
-  type DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { parsePermissionsJson, parseScopeJson } from '../../access/stored-token.js';
 import { decodeCursor, encodeCursor } from '../../core/page-cursor.js';
 import type { AccessToken, Page, TokenStore } from '../../ports.js';
@@ -22,6 +17,7 @@ import {
   num,
   optNum,
   optStr,
+  putIfAbsent,
   queryUpTo,
   S,
   str,
@@ -60,31 +56,24 @@ export class DynamoTokenStore implements TokenStore {
   }
 
   async putToken(t: AccessToken): Promise<'created' | 'exists'> {
-    try {
-      await this.db.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: {
-            tokenHash: S(t.tokenHash),
-            part: S(PART),
-            tokenId: S(t.tokenId),
-            name: S(t.name),
-            role: S(t.role),
-            // One attribute each, as JSON: the adapter never queries inside them.
-            scope: S(JSON.stringify(t.scope)),
-            permissions: S(JSON.stringify(t.permissions)),
-            createdAt: N(t.createdAt),
-            createdBy: S(t.createdBy),
-            expiresAt: N(t.expiresAt),
-          },
-          ConditionExpression: 'attribute_not_exists(tokenHash)',
-        }),
-      );
-      return 'created';
-    } catch (err) {
-      if (isConditionalCheckFailed(err)) return 'exists';
-      throw err;
-    }
+    return putIfAbsent(
+      this.db,
+      this.table,
+      {
+        tokenHash: S(t.tokenHash),
+        part: S(PART),
+        tokenId: S(t.tokenId),
+        name: S(t.name),
+        role: S(t.role),
+        // One attribute each, as JSON: the adapter never queries inside them.
+        scope: S(JSON.stringify(t.scope)),
+        permissions: S(JSON.stringify(t.permissions)),
+        createdAt: N(t.createdAt),
+        createdBy: S(t.createdBy),
+        expiresAt: N(t.expiresAt),
+      },
+      'tokenHash',
+    );
   }
 
   async getTokenByHash(tokenHash: string): Promise<AccessToken | undefined> {
